@@ -1,0 +1,365 @@
+#include "an_store.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <sqlite3.h>
+
+#ifndef SYNCSIM_VERSION
+#define SYNCSIM_VERSION "unknown"
+#endif
+
+enum { METRICS_PER_COMMIT = 512 };
+
+static const char schema_sql[] =
+  "CREATE TABLE sweeps("
+  " id INTEGER PRIMARY KEY,"
+  " name TEXT NOT NULL,"
+  " spec_json TEXT,"
+  " created_at TEXT NOT NULL);"
+  "CREATE TABLE runs("
+  " id INTEGER PRIMARY KEY,"
+  " sweep_id INTEGER REFERENCES sweeps(id),"
+  " scenario TEXT NOT NULL,"
+  " policy TEXT NOT NULL,"
+  " label TEXT NOT NULL,"
+  " seed INTEGER NOT NULL,"
+  " status TEXT NOT NULL CHECK (status IN"
+  "  ('running','done','failed','interrupted','diverged')),"
+  " error TEXT,"
+  " config_json TEXT NOT NULL,"
+  " config_hash TEXT NOT NULL,"
+  " sim_time_s REAL,"
+  " host_time_s REAL,"
+  " started_at TEXT NOT NULL,"
+  " finished_at TEXT,"
+  " version TEXT NOT NULL,"
+  " steps INTEGER,"
+  " events INTEGER,"
+  " final_loss REAL,"
+  " final_accuracy REAL);"
+  "CREATE INDEX runs_config_hash ON runs(config_hash);"
+  "CREATE TABLE metrics("
+  " run_id INTEGER NOT NULL REFERENCES runs(id),"
+  " kind TEXT NOT NULL CHECK (kind IN ('eval','train')),"
+  " sim_time_s REAL NOT NULL,"
+  " step INTEGER NOT NULL,"
+  " examples INTEGER NOT NULL,"
+  " bytes REAL NOT NULL,"
+  " loss REAL,"
+  " accuracy REAL);"
+  "CREATE INDEX metrics_run ON metrics(run_id, kind, sim_time_s);"
+  "CREATE TABLE workers("
+  " run_id INTEGER NOT NULL REFERENCES runs(id),"
+  " worker INTEGER NOT NULL,"
+  " speed REAL NOT NULL,"
+  " grad_steps INTEGER NOT NULL,"
+  " compute_s REAL NOT NULL,"
+  " comm_s REAL NOT NULL,"
+  " idle_s REAL NOT NULL,"
+  " bytes_sent REAL NOT NULL,"
+  " bytes_recv REAL NOT NULL,"
+  " PRIMARY KEY (run_id, worker));"
+  "CREATE TABLE timeline("
+  " run_id INTEGER NOT NULL REFERENCES runs(id),"
+  " worker INTEGER NOT NULL,"
+  " kind TEXT NOT NULL,"
+  " start_s REAL NOT NULL,"
+  " end_s REAL NOT NULL);"
+  "CREATE VIEW final_eval AS"
+  " SELECT m.run_id, m.sim_time_s, m.step, m.examples, m.bytes, m.loss, m.accuracy"
+  " FROM metrics m"
+  " WHERE m.rowid = (SELECT MAX(rowid) FROM metrics"
+  "                  WHERE run_id = m.run_id AND kind = 'eval');"
+  "CREATE VIEW run_summary AS"
+  " SELECT r.id AS run_id, r.scenario, r.policy, r.label, r.seed, r.status,"
+  "  r.sim_time_s, r.host_time_s, r.steps, f.loss AS final_loss,"
+  "  f.accuracy AS final_accuracy, f.bytes AS bytes"
+  " FROM runs r LEFT JOIN final_eval f ON f.run_id = r.id;"
+  "PRAGMA user_version = 1;";
+
+struct an_store {
+  sqlite3 *db;
+  sqlite3_stmt *ins_run, *ins_metric, *ins_worker, *upd_run;
+  char err[512];       /* last error */
+  long long run_id;    /* the run being recorded */
+  int in_txn;          /* a metrics transaction is open */
+  int pending;         /* metrics rows since the last commit */
+  an_run_meta meta;    /* of the run being recorded; strings owned below */
+  char *owned[5];      /* copies of meta's strings */
+};
+
+static wl_status db_fail(an_store *s, const char *what)
+{
+  snprintf(s->err, sizeof s->err, "%s: %s", what, sqlite3_errmsg(s->db));
+  return WL_EDB;
+}
+
+const char *an_store_errmsg(const an_store *s) { return s ? s->err : ""; }
+
+long long an_store_run_id(const an_store *s) { return s->run_id; }
+
+static wl_status exec(an_store *s, const char *sql)
+{
+  char *msg = NULL;
+  if (sqlite3_exec(s->db, sql, NULL, NULL, &msg) != SQLITE_OK) {
+    snprintf(s->err, sizeof s->err, "%s", msg ? msg : sqlite3_errmsg(s->db));
+    sqlite3_free(msg);
+    return WL_EDB;
+  }
+  return WL_OK;
+}
+
+static wl_status create_or_check_schema(an_store *s)
+{
+  sqlite3_stmt *st;
+  if (sqlite3_prepare_v2(s->db, "PRAGMA user_version", -1, &st, NULL) != SQLITE_OK)
+    return db_fail(s, "reading the schema version");
+  int version = sqlite3_step(st) == SQLITE_ROW ? sqlite3_column_int(st, 0) : -1;
+  sqlite3_finalize(st);
+  if (version == AN_SCHEMA_VERSION)
+    return WL_OK;
+  if (version != 0) {
+    snprintf(s->err, sizeof s->err,
+             "the database has schema version %d; this syncsim reads and writes version %d",
+             version, AN_SCHEMA_VERSION);
+    return WL_EDB;
+  }
+  /* Version 0: a new file, or not ours. Create the schema in one immediate transaction so
+   * that two processes opening a new file do not both create it. */
+  wl_status rc = exec(s, "BEGIN IMMEDIATE");
+  if (rc != WL_OK)
+    return rc;
+  if (sqlite3_prepare_v2(s->db, "PRAGMA user_version", -1, &st, NULL) != SQLITE_OK) {
+    exec(s, "ROLLBACK");
+    return db_fail(s, "reading the schema version");
+  }
+  version = sqlite3_step(st) == SQLITE_ROW ? sqlite3_column_int(st, 0) : -1;
+  sqlite3_finalize(st);
+  if (version == 0 && (rc = exec(s, schema_sql)) != WL_OK) {
+    exec(s, "ROLLBACK");
+    return rc;
+  }
+  return exec(s, "COMMIT");
+}
+
+static wl_status prepare(an_store *s, const char *sql, sqlite3_stmt **st)
+{
+  if (sqlite3_prepare_v2(s->db, sql, -1, st, NULL) != SQLITE_OK)
+    return db_fail(s, "preparing a statement");
+  return WL_OK;
+}
+
+wl_status an_store_open(const char *path, an_store **out, char *err, size_t err_size)
+{
+  *out = NULL;
+  an_store *s = calloc(1, sizeof *s);
+  if (!s) {
+    snprintf(err, err_size, "out of memory");
+    return WL_ENOMEM;
+  }
+  wl_status rc = WL_EDB;
+  if (sqlite3_open_v2(path, &s->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL) !=
+      SQLITE_OK) {
+    db_fail(s, "opening the database");
+    goto fail;
+  }
+  sqlite3_busy_timeout(s->db, 60000);
+  if ((rc = exec(s, "PRAGMA journal_mode=WAL")) || (rc = exec(s, "PRAGMA synchronous=NORMAL")) ||
+      (rc = create_or_check_schema(s)))
+    goto fail;
+  if ((rc = prepare(s,
+                    "INSERT INTO runs(sweep_id, scenario, policy, label, seed, status,"
+                    " config_json, config_hash, started_at, version)"
+                    " VALUES (?1, ?2, ?3, ?4, ?5, 'running', ?6, ?7, ?8, ?9)",
+                    &s->ins_run)) ||
+      (rc = prepare(s,
+                    "INSERT INTO metrics(run_id, kind, sim_time_s, step, examples, bytes,"
+                    " loss, accuracy) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                    &s->ins_metric)) ||
+      (rc = prepare(s,
+                    "INSERT INTO workers(run_id, worker, speed, grad_steps, compute_s,"
+                    " comm_s, idle_s, bytes_sent, bytes_recv)"
+                    " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                    &s->ins_worker)) ||
+      (rc = prepare(s,
+                    "UPDATE runs SET status = ?2, error = ?3, sim_time_s = ?4,"
+                    " host_time_s = ?5, finished_at = ?6, steps = ?7, events = ?8,"
+                    " final_loss = ?9, final_accuracy = ?10 WHERE id = ?1",
+                    &s->upd_run)))
+    goto fail;
+  *out = s;
+  return WL_OK;
+fail:
+  snprintf(err, err_size, "%s: %s", path, s->err[0] ? s->err : wl_strerror(rc));
+  an_store_close(s);
+  return rc;
+}
+
+static void free_meta(an_store *s)
+{
+  for (int i = 0; i < 5; i++) {
+    free(s->owned[i]);
+    s->owned[i] = NULL;
+  }
+}
+
+void an_store_close(an_store *s)
+{
+  if (!s)
+    return;
+  if (s->in_txn)
+    exec(s, "COMMIT");
+  sqlite3_finalize(s->ins_run);
+  sqlite3_finalize(s->ins_metric);
+  sqlite3_finalize(s->ins_worker);
+  sqlite3_finalize(s->upd_run);
+  sqlite3_close(s->db);
+  free_meta(s);
+  free(s);
+}
+
+static void utc_now(char *buf, size_t size)
+{
+  time_t t = time(NULL);
+  struct tm tm;
+  gmtime_r(&t, &tm);
+  strftime(buf, size, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
+
+static void bind_real_or_null(sqlite3_stmt *st, int i, double v)
+{
+  if (isfinite(v))
+    sqlite3_bind_double(st, i, v);
+  else
+    sqlite3_bind_null(st, i);
+}
+
+static wl_status step_reset(an_store *s, sqlite3_stmt *st, const char *what)
+{
+  int rc = sqlite3_step(st);
+  wl_status out = rc == SQLITE_DONE ? WL_OK : db_fail(s, what);
+  sqlite3_reset(st);
+  sqlite3_clear_bindings(st);
+  return out;
+}
+
+static wl_status rec_begin(void *ctx)
+{
+  an_store *s = ctx;
+  sqlite3_stmt *st = s->ins_run;
+  char now[32];
+  utc_now(now, sizeof now);
+  if (s->meta.sweep_id > 0)
+    sqlite3_bind_int64(st, 1, s->meta.sweep_id);
+  sqlite3_bind_text(st, 2, s->meta.scenario, -1, SQLITE_STATIC);
+  sqlite3_bind_text(st, 3, s->meta.policy, -1, SQLITE_STATIC);
+  sqlite3_bind_text(st, 4, s->meta.label, -1, SQLITE_STATIC);
+  sqlite3_bind_int(st, 5, s->meta.seed);
+  sqlite3_bind_text(st, 6, s->meta.config_json, -1, SQLITE_STATIC);
+  sqlite3_bind_text(st, 7, s->meta.config_hash, -1, SQLITE_STATIC);
+  sqlite3_bind_text(st, 8, now, -1, SQLITE_TRANSIENT);
+  sqlite3_bind_text(st, 9, SYNCSIM_VERSION, -1, SQLITE_STATIC);
+  wl_status rc = step_reset(s, st, "recording the run");
+  if (rc != WL_OK)
+    return rc;
+  s->run_id = sqlite3_last_insert_rowid(s->db);
+  s->pending = 0;
+  if ((rc = exec(s, "BEGIN")) == WL_OK)
+    s->in_txn = 1;
+  return rc;
+}
+
+static wl_status rec_metric(void *ctx, const sim_metric *m)
+{
+  an_store *s = ctx;
+  sqlite3_stmt *st = s->ins_metric;
+  sqlite3_bind_int64(st, 1, s->run_id);
+  sqlite3_bind_text(st, 2, m->kind == SIM_METRIC_EVAL ? "eval" : "train", -1, SQLITE_STATIC);
+  sqlite3_bind_double(st, 3, m->sim_time_s);
+  sqlite3_bind_int64(st, 4, m->step);
+  sqlite3_bind_int64(st, 5, m->examples);
+  sqlite3_bind_double(st, 6, m->bytes);
+  bind_real_or_null(st, 7, m->loss);
+  bind_real_or_null(st, 8, m->accuracy);
+  wl_status rc = step_reset(s, st, "recording a metric");
+  if (rc == WL_OK && ++s->pending >= METRICS_PER_COMMIT) {
+    s->pending = 0;
+    if ((rc = exec(s, "COMMIT")) == WL_OK)
+      rc = exec(s, "BEGIN");
+    s->in_txn = rc == WL_OK;
+  }
+  return rc;
+}
+
+static wl_status rec_worker(void *ctx, const sim_worker_stats *w)
+{
+  an_store *s = ctx;
+  sqlite3_stmt *st = s->ins_worker;
+  sqlite3_bind_int64(st, 1, s->run_id);
+  sqlite3_bind_int(st, 2, w->worker);
+  sqlite3_bind_double(st, 3, w->speed);
+  sqlite3_bind_int64(st, 4, w->grad_steps);
+  sqlite3_bind_double(st, 5, w->compute_s);
+  sqlite3_bind_double(st, 6, w->comm_s);
+  sqlite3_bind_double(st, 7, w->idle_s);
+  sqlite3_bind_double(st, 8, w->bytes_sent);
+  sqlite3_bind_double(st, 9, w->bytes_recv);
+  return step_reset(s, st, "recording a worker");
+}
+
+static wl_status rec_end(void *ctx, const sim_result *r)
+{
+  an_store *s = ctx;
+  sqlite3_stmt *st = s->upd_run;
+  char now[32];
+  utc_now(now, sizeof now);
+  if (!s->in_txn && exec(s, "BEGIN") == WL_OK)
+    s->in_txn = 1;
+  sqlite3_bind_int64(st, 1, s->run_id);
+  sqlite3_bind_text(st, 2, sim_result_status_name(r->status), -1, SQLITE_STATIC);
+  if (r->error[0])
+    sqlite3_bind_text(st, 3, r->error, -1, SQLITE_TRANSIENT);
+  sqlite3_bind_double(st, 4, r->sim_time_s);
+  sqlite3_bind_double(st, 5, r->host_time_s);
+  sqlite3_bind_text(st, 6, now, -1, SQLITE_TRANSIENT);
+  sqlite3_bind_int64(st, 7, r->step);
+  sqlite3_bind_int64(st, 8, r->events);
+  bind_real_or_null(st, 9, r->final_loss);
+  bind_real_or_null(st, 10, r->final_accuracy);
+  wl_status rc = step_reset(s, st, "recording the run's end");
+  wl_status cc = exec(s, "COMMIT");
+  s->in_txn = 0;
+  return rc != WL_OK ? rc : cc;
+}
+
+static char *dup_or_empty(const char *text)
+{
+  const char *src = text ? text : "";
+  size_t n = strlen(src) + 1;
+  char *d = malloc(n);
+  if (d)
+    memcpy(d, src, n);
+  return d;
+}
+
+wl_status an_store_recorder(an_store *s, const an_run_meta *meta, sim_recorder *rec)
+{
+  free_meta(s);
+  s->meta = *meta;
+  const char **fields[5] = {&s->meta.scenario, &s->meta.policy, &s->meta.label,
+                            &s->meta.config_json, &s->meta.config_hash};
+  for (int i = 0; i < 5; i++) {
+    s->owned[i] = dup_or_empty(*fields[i]);
+    if (!s->owned[i])
+      return WL_ENOMEM;
+    *fields[i] = s->owned[i];
+  }
+  s->run_id = 0;
+  *rec = (sim_recorder){.ctx = s, .begin = rec_begin, .metric = rec_metric,
+                        .worker = rec_worker, .end = rec_end};
+  return WL_OK;
+}

@@ -1,0 +1,47 @@
+/* an_store — the SQLite results store (schema version 1; analysis/README.md documents it).
+ *
+ * One database file in WAL mode with a busy timeout, so several processes can write runs
+ * into it. The store implements the engine's sim_recorder: a run's row is inserted and
+ * committed with status 'running' before any work, its metrics are written through
+ * prepared statements in batched transactions, and its row is updated last with the final
+ * status, so a failed or interrupted run is visible as such.
+ *
+ * Errors carry SQLite's message (an_store_errmsg). */
+#ifndef AN_STORE_H
+#define AN_STORE_H
+
+#include <stddef.h>
+
+#include "sim_recorder.h"
+
+#define AN_SCHEMA_VERSION 1
+
+typedef struct an_store an_store;
+
+/* Open or create the database at path, creating the schema if it is new. Refuses a
+ * database of another schema version. On error *out is NULL and err says why. */
+wl_status an_store_open(const char *path, an_store **out, char *err, size_t err_size);
+void an_store_close(an_store *s);
+
+/* SQLite's message for the last failure, or "". */
+const char *an_store_errmsg(const an_store *s);
+
+/* What the engine does not know about a run but its row records. Strings are copied. */
+typedef struct an_run_meta {
+  long long sweep_id;      /* 0: not part of a sweep */
+  const char *scenario;    /* scenario name */
+  const char *policy;      /* policy type */
+  const char *label;       /* policy label */
+  int seed;
+  const char *config_json; /* canonical resolved config */
+  const char *config_hash;
+} an_run_meta;
+
+/* Make rec record one run described by meta into s. rec stays valid until the next call
+ * on s; the run's id is known after rec->begin (an_store_run_id). */
+wl_status an_store_recorder(an_store *s, const an_run_meta *meta, sim_recorder *rec);
+
+/* The id of the run being or last recorded, 0 before any. */
+long long an_store_run_id(const an_store *s);
+
+#endif

@@ -1,0 +1,307 @@
+/* cli_run — `syncsim run`, `validate` and `list`. */
+#include <math.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "an_store.h"
+#include "cli.h"
+#include "scn_load.h"
+#include "sim_runner.h"
+
+#define MAX_SETS 256
+
+static const char run_usage[] =
+  "usage: syncsim run SCENARIO [--db PATH] [--set PATH=VALUE]... [--quiet]\n"
+  "\n"
+  "Run every policy of SCENARIO under identical conditions, one run each, and record\n"
+  "runs, metrics and per-worker time into an SQLite database. Prints one line per run.\n"
+  "\n"
+  "  --db PATH          results database (default: results.db; created if missing)\n"
+  "  --set PATH=VALUE   override a scenario key before validation; repeatable.\n"
+  "                     Policies are addressed by label (default: their type) or index:\n"
+  "                       --set cluster.workers=8 --set policies.local_sgd.H=16\n"
+  "                     VALUE is JSON when it parses (8, true, [1,2]), else a string.\n"
+  "  --quiet            no progress line on stderr\n"
+  "\n"
+  "A bad scenario is reported with its place (file:line:column or JSON path) and nothing\n"
+  "is run or written. SIGINT/SIGTERM stop the current run at the next event; what was\n"
+  "measured is kept and the run is marked 'interrupted'.\n"
+  "exit status: 0 all runs done, 1 a run failed or diverged, 2 bad usage or input,\n"
+  "130 interrupted.\n";
+
+static const char validate_usage[] =
+  "usage: syncsim validate SCENARIO [--set PATH=VALUE]...\n"
+  "\n"
+  "Check SCENARIO (with overrides) as `run` would, without running or writing anything.\n"
+  "Prints the resolved config of each run (canonical JSON, every default filled in) with\n"
+  "--print. exit status: 0 valid, 2 invalid.\n";
+
+static const char list_usage[] =
+  "usage: syncsim list policies|models|datasets|keys\n"
+  "\n"
+  "  policies   sync policies with their parameters and defaults\n"
+  "  models     models (workload.model)\n"
+  "  datasets   datasets and partitions (workload.dataset, workload.partition)\n"
+  "  keys       every scenario key, with type, default, range and unit\n";
+
+typedef struct cli_args {
+  const char *scenario;
+  const char *db;
+  const char *sets[MAX_SETS];
+  int n_sets;
+  int quiet;
+  int print;
+} cli_args;
+
+/* Parses [SCENARIO] [--db PATH] [--set P=V]... [--quiet] [--print]; `allowed` says which
+ * options the command takes. Returns -1 to continue, or an exit status. */
+static int parse_args(int argc, char **argv, const char *usage, const char *allowed,
+                      cli_args *a)
+{
+  memset(a, 0, sizeof *a);
+  a->db = "results.db";
+  for (int i = 1; i < argc; i++) {
+    const char *arg = argv[i];
+    const char *opt = NULL;
+    if (strcmp(arg, "--help") == 0 || strcmp(arg, "-h") == 0) {
+      fputs(usage, stdout);
+      return CLI_OK;
+    }
+    if (strncmp(arg, "--", 2) == 0) {
+      const char *eq = strchr(arg, '=');
+      size_t len = eq ? (size_t)(eq - arg) : strlen(arg);
+      char name[32];
+      snprintf(name, sizeof name, "%.*s", (int)len, arg);
+      if (!strstr(allowed, name)) {
+        fprintf(stderr, "syncsim: unknown option '%s'\n\n%s", name, usage);
+        return CLI_USAGE;
+      }
+      if (strcmp(name, "--quiet") == 0 || strcmp(name, "--print") == 0) {
+        *(strcmp(name, "--quiet") == 0 ? &a->quiet : &a->print) = 1;
+        continue;
+      }
+      if (eq)
+        opt = eq + 1;
+      else if (i + 1 < argc)
+        opt = argv[++i];
+      else {
+        fprintf(stderr, "syncsim: option '%s' needs a value\n\n%s", name, usage);
+        return CLI_USAGE;
+      }
+      if (strcmp(name, "--db") == 0) {
+        a->db = opt;
+      } else if (a->n_sets == MAX_SETS) {
+        fprintf(stderr, "syncsim: at most %d --set options\n", MAX_SETS);
+        return CLI_USAGE;
+      } else {
+        a->sets[a->n_sets++] = opt;
+      }
+      continue;
+    }
+    if (a->scenario) {
+      fprintf(stderr, "syncsim: unexpected argument '%s'\n\n%s", arg, usage);
+      return CLI_USAGE;
+    }
+    a->scenario = arg;
+  }
+  if (!a->scenario) {
+    fprintf(stderr, "syncsim: a SCENARIO file is needed\n\n%s", usage);
+    return CLI_USAGE;
+  }
+  return -1;
+}
+
+/* Load and validate; on error print it and return CLI_USAGE, else -1. */
+static int load(const cli_args *a, scn_scenario *s)
+{
+  scn_error err;
+  if (scn_load_file(a->scenario, a->sets, a->n_sets, s, &err) != WL_OK) {
+    char msg[1400];
+    scn_error_format(&err, msg, sizeof msg);
+    fprintf(stderr, "syncsim: %s\n", msg);
+    return CLI_USAGE;
+  }
+  return -1;
+}
+
+int cli_validate(int argc, char **argv)
+{
+  cli_args a;
+  int rc = parse_args(argc, argv, validate_usage, "--set --print", &a);
+  if (rc >= 0)
+    return rc;
+  scn_scenario *s = malloc(sizeof *s);
+  if (!s)
+    return CLI_RUN_FAILED;
+  if ((rc = load(&a, s)) >= 0) {
+    free(s);
+    return rc;
+  }
+  printf("%s: valid; scenario '%s', %d run%s:", a.scenario, s->name, s->n_policies,
+         s->n_policies == 1 ? "" : "s");
+  for (int i = 0; i < s->n_policies; i++)
+    printf(" %s", s->policies[i].label);
+  printf("\n");
+  for (int i = 0; a.print && i < s->n_policies; i++) {
+    sim_config cfg;
+    scn_run_config(s, i, &cfg);
+    char *json = scn_canonical_json(s->name, &cfg);
+    printf("%s\n", json ? json : "(out of memory)");
+    free(json);
+  }
+  free(s);
+  return CLI_OK;
+}
+
+static volatile sig_atomic_t interrupted;
+
+static void on_signal(int sig)
+{
+  (void)sig;
+  interrupted = 1;
+}
+
+static void install_signals(void)
+{
+  struct sigaction sa;
+  memset(&sa, 0, sizeof sa);
+  sa.sa_handler = on_signal;
+  sigemptyset(&sa.sa_mask);
+  sigaction(SIGINT, &sa, NULL);
+  sigaction(SIGTERM, &sa, NULL);
+}
+
+typedef struct progress_ctx {
+  const char *label;
+  int shown; /* a progress line is on the terminal */
+} progress_ctx;
+
+static void show_progress(void *ctx, const sim_progress *p)
+{
+  progress_ctx *pc = ctx;
+  char stop[32] = "";
+  if (!isnan(p->stop_s))
+    snprintf(stop, sizeof stop, "/%.0f", p->stop_s);
+  fprintf(stderr, "\r\033[K[%s] sim %.1f%s s  step %ld  loss %.4f  %.0f events/s", pc->label,
+          p->sim_time_s, stop, p->step, p->loss, p->host_s > 0 ? p->events / p->host_s : 0.0);
+  pc->shown = 1;
+}
+
+static void print_summary(long long id, const opt_policy_config *pol, const sim_result *r)
+{
+  printf("run %-4lld %-16s %-11s sim %10.3f s  step %7ld  loss %.4f  acc %.4f  host %.2f s",
+         id, pol->label, sim_result_status_name(r->status), r->sim_time_s, r->step,
+         r->final_loss, r->final_accuracy, r->host_time_s);
+  if (r->status != WL_OK && r->status != WL_EINTR)
+    printf("  error: %s", r->error);
+  printf("\n");
+  fflush(stdout);
+}
+
+/* One run: policy i of s into store. Returns the run's status. */
+static wl_status run_one(const scn_scenario *s, int i, an_store *store, int quiet)
+{
+  sim_config cfg;
+  scn_run_config(s, i, &cfg);
+  char *json = scn_canonical_json(s->name, &cfg);
+  if (!json)
+    return WL_ENOMEM;
+  char hash[17];
+  scn_hash_hex(json, hash);
+  an_run_meta meta = {
+    .scenario = s->name,
+    .policy = opt_policy_registry[cfg.policy.type]->name,
+    .label = cfg.policy.label,
+    .seed = cfg.seed,
+    .config_json = json,
+    .config_hash = hash,
+  };
+  sim_recorder rec;
+  wl_status st = an_store_recorder(store, &meta, &rec);
+  free(json);
+  if (st != WL_OK)
+    return st;
+  progress_ctx pc = {cfg.policy.label, 0};
+  sim_run_opts opts = {.interrupt = &interrupted};
+  if (!quiet && isatty(STDERR_FILENO)) {
+    opts.progress = show_progress;
+    opts.progress_ctx = &pc;
+  }
+  sim_result res;
+  st = sim_run(&cfg, &rec, &opts, &res);
+  if (pc.shown)
+    fprintf(stderr, "\r\033[K");
+  if (st == WL_EDB)
+    fprintf(stderr, "syncsim: %s\n", an_store_errmsg(store));
+  print_summary(an_store_run_id(store), &cfg.policy, &res);
+  return st;
+}
+
+int cli_run(int argc, char **argv)
+{
+  cli_args a;
+  int rc = parse_args(argc, argv, run_usage, "--db --set --quiet", &a);
+  if (rc >= 0)
+    return rc;
+  scn_scenario *s = malloc(sizeof *s);
+  if (!s)
+    return CLI_RUN_FAILED;
+  if ((rc = load(&a, s)) >= 0) {
+    free(s);
+    return rc;
+  }
+  an_store *store;
+  char err[1024];
+  if (an_store_open(a.db, &store, err, sizeof err) != WL_OK) {
+    fprintf(stderr, "syncsim: %s\n", err);
+    free(s);
+    return CLI_USAGE;
+  }
+  install_signals();
+  rc = CLI_OK;
+  for (int i = 0; i < s->n_policies; i++) {
+    wl_status st = run_one(s, i, store, a.quiet);
+    if (st == WL_EINTR || interrupted) {
+      rc = CLI_INTERRUPTED;
+      break;
+    }
+    if (st != WL_OK)
+      rc = CLI_RUN_FAILED;
+  }
+  an_store_close(store);
+  free(s);
+  return rc;
+}
+
+int cli_list(int argc, char **argv)
+{
+  const char *what = argc > 1 ? argv[1] : "";
+  if (strcmp(what, "--help") == 0 || strcmp(what, "-h") == 0) {
+    fputs(list_usage, stdout);
+    return CLI_OK;
+  }
+  if (strcmp(what, "policies") == 0) {
+    puts("Policies (policies[].type), with the keys each accepts:");
+    scn_print_params(stdout, opt_policy_params, "", 2);
+  } else if (strcmp(what, "models") == 0) {
+    puts("Models (workload.model.type):");
+    scn_print_params(stdout, wl_model_params, "workload.model.", 2);
+  } else if (strcmp(what, "datasets") == 0) {
+    puts("Datasets (workload.dataset.type):");
+    scn_print_params(stdout, wl_dataset_params, "workload.dataset.", 2);
+    puts("\nPartitions (workload.partition.type):");
+    scn_print_params(stdout, wl_partition_params, "workload.partition.", 2);
+  } else if (strcmp(what, "keys") == 0) {
+    puts("Scenario keys (see scenarios/README.md):");
+    scn_print_params(stdout, scn_scenario_params, "", 2);
+    puts("  policies                           array of policy objects (syncsim list policies):");
+    scn_print_params(stdout, opt_policy_params, "policies[].", 4);
+  } else {
+    fprintf(stderr, "syncsim: list what? '%s'\n\n%s", what, list_usage);
+    return CLI_USAGE;
+  }
+  return CLI_OK;
+}

@@ -1,0 +1,48 @@
+/* syncsim — command-line entry point: picks the subcommand; cli_*.c do the work. */
+#include <stdio.h>
+#include <string.h>
+
+#include "cli.h"
+
+static const char usage[] =
+  "usage: syncsim COMMAND [ARGS]\n"
+  "\n"
+  "Simulate data-parallel training: real models trained by simulated workers, timed on a\n"
+  "simulated cluster, results in SQLite.\n"
+  "\n"
+  "commands:\n"
+  "  run SCENARIO [--db PATH] [--set PATH=VALUE]...   run every policy of a scenario\n"
+  "  validate SCENARIO [--set PATH=VALUE]...          check a scenario; run nothing\n"
+  "  list policies|models|datasets|keys               what exists, with parameters\n"
+  "\n"
+  "options:\n"
+  "  --help       this text; COMMAND --help for a command's own\n"
+  "  --version    print the version\n"
+  "\n"
+  "exit status: 0 success, 1 a run failed, 2 bad usage or input, 130 interrupted.\n"
+  "Scenario keys: scenarios/README.md. Results database: analysis/README.md.\n";
+
+int main(int argc, char **argv)
+{
+  if (argc < 2) {
+    fputs(usage, stderr);
+    return CLI_USAGE;
+  }
+  const char *cmd = argv[1];
+  if (strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0 || strcmp(cmd, "help") == 0) {
+    fputs(usage, stdout);
+    return CLI_OK;
+  }
+  if (strcmp(cmd, "--version") == 0 || strcmp(cmd, "version") == 0) {
+    printf("syncsim %s\n", SYNCSIM_VERSION);
+    return CLI_OK;
+  }
+  if (strcmp(cmd, "run") == 0)
+    return cli_run(argc - 1, argv + 1);
+  if (strcmp(cmd, "validate") == 0)
+    return cli_validate(argc - 1, argv + 1);
+  if (strcmp(cmd, "list") == 0)
+    return cli_list(argc - 1, argv + 1);
+  fprintf(stderr, "syncsim: unknown command '%s'\n\n%s", cmd, usage);
+  return CLI_USAGE;
+}

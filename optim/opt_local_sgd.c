@@ -1,0 +1,111 @@
+/* local_sgd — Local SGD (Stich 2019) with optional post-local warm-up (Lin et al. 2020);
+ * ALGORITHMS.md §3.
+ *
+ * Each round, every worker takes h inner steps on its own data (h = 1 while fewer than
+ * warmup_steps steps are done, H after); then all replicas are replaced by their average
+ * (an all-reduce of the parameters). Inner optimizer state stays local. The global model is
+ * the last average. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "opt_policy.h"
+
+typedef struct local_sgd {
+  const opt_host *host;
+  int H;            /* local steps per round after warm-up */
+  int warmup_steps; /* steps run with H = 1 first */
+  int round_steps;  /* local steps of the round in progress */
+  int pending;      /* workers still training this round */
+  long step;        /* local steps reflected in the global model */
+  float *global;    /* (n) the last average */
+} local_sgd;
+
+#define PO(f) offsetof(opt_policy_config, f)
+
+static const wl_param local_sgd_params[] = {
+  OPT_POLICY_INNER_PARAM,
+  {.key = "H", .kind = WL_P_INT, .offset = PO(H), .def = 32, .min = 1, .max = 1 << 30,
+   .unit = "steps", .doc = "local steps between parameter averagings"},
+  {.key = "warmup_steps", .kind = WL_P_INT, .offset = PO(warmup_steps), .def = 0, .min = 0,
+   .max = 1 << 30, .unit = "steps", .doc = "initial steps run with H = 1 (post-local SGD)"},
+  {0}};
+
+static wl_status local_sgd_create(const opt_policy_config *cfg, const opt_host *host,
+                                  void **state)
+{
+  local_sgd *s = calloc(1, sizeof *s);
+  if (!s)
+    return WL_ENOMEM;
+  size_t n = host->replicas[0].n;
+  s->global = malloc(n * sizeof(float));
+  if (!s->global) {
+    free(s);
+    return WL_ENOMEM;
+  }
+  memcpy(s->global, host->replicas[0].params, n * sizeof(float));
+  s->host = host;
+  s->H = cfg->H;
+  s->warmup_steps = cfg->warmup_steps;
+  *state = s;
+  return WL_OK;
+}
+
+static void local_sgd_destroy(void *state)
+{
+  local_sgd *s = state;
+  if (!s)
+    return;
+  free(s->global);
+  free(s);
+}
+
+static void local_sgd_begin_round(local_sgd *s)
+{
+  s->round_steps = s->step < s->warmup_steps ? 1 : s->H;
+  s->pending = s->host->K;
+  for (int w = 0; w < s->host->K; w++)
+    s->host->train(s->host->ctx, w, s->round_steps);
+}
+
+static void local_sgd_start(void *state) { local_sgd_begin_round(state); }
+
+static void local_sgd_work_done(void *state, int w)
+{
+  local_sgd *s = state;
+  (void)w;
+  WL_ASSERT(s->pending > 0);
+  if (--s->pending == 0)
+    s->host->allreduce(s->host->ctx, s->host->payload_bytes, 0);
+}
+
+static void local_sgd_collective_done(void *state, int tag)
+{
+  local_sgd *s = state;
+  const opt_host *h = s->host;
+  (void)tag;
+  opt_replicas_mean(h->replicas, h->K, OPT_BUF_PARAMS, s->global);
+  for (int w = 0; w < h->K; w++)
+    memcpy(h->replicas[w].params, s->global, h->replicas[w].n * sizeof(float));
+  s->step += s->round_steps;
+  local_sgd_begin_round(s);
+}
+
+static const float *local_sgd_global(const void *state)
+{
+  return ((const local_sgd *)state)->global;
+}
+
+static long local_sgd_step(const void *state) { return ((const local_sgd *)state)->step; }
+
+const opt_policy_type opt_local_sgd_type = {
+  .variant = {"local_sgd",
+              "H local steps, then parameter averaging (Stich 2019; post-local: Lin et al. 2020)",
+              local_sgd_params},
+  .create = local_sgd_create,
+  .destroy = local_sgd_destroy,
+  .start = local_sgd_start,
+  .work_done = local_sgd_work_done,
+  .collective_done = local_sgd_collective_done,
+  .global = local_sgd_global,
+  .step = local_sgd_step,
+};

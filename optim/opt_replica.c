@@ -1,0 +1,42 @@
+#include "opt_replica.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+wl_status opt_replica_init(opt_replica *r, size_t n, int state_floats)
+{
+  memset(r, 0, sizeof *r);
+  r->block = calloc((size_t)(2 + state_floats) * n, sizeof(float));
+  if (!r->block)
+    return WL_ENOMEM;
+  r->n = n;
+  r->state_floats = state_floats;
+  r->params = r->block;
+  r->grads = r->block + n;
+  r->state = r->block + 2 * n;
+  return WL_OK;
+}
+
+void opt_replica_free(opt_replica *r)
+{
+  free(r->block);
+  memset(r, 0, sizeof *r);
+}
+
+void opt_replicas_mean(const opt_replica *reps, int K, int which, float *out)
+{
+  enum { CHUNK = 512 };
+  double acc[CHUNK];
+  size_t n = reps[0].n;
+  for (size_t lo = 0; lo < n; lo += CHUNK) {
+    size_t len = n - lo < CHUNK ? n - lo : CHUNK;
+    memset(acc, 0, len * sizeof *acc);
+    for (int k = 0; k < K; k++) {
+      const float *src = (which == OPT_BUF_PARAMS ? reps[k].params : reps[k].grads) + lo;
+      for (size_t i = 0; i < len; i++)
+        acc[i] += src[i];
+    }
+    for (size_t i = 0; i < len; i++)
+      out[lo + i] = (float)(acc[i] / K);
+  }
+}

@@ -1,0 +1,32 @@
+/* opt_replica — one worker's copy of the model: parameters, gradients and inner optimizer
+ * state, carved from one contiguous allocation (so averaging and copying are flat loops).
+ *
+ * Also the flat-buffer helpers that policies share: copying and averaging replicas in
+ * worker order (0..K-1) with double accumulators, so results are bit-identical run to run. */
+#ifndef OPT_REPLICA_H
+#define OPT_REPLICA_H
+
+#include <stddef.h>
+
+#include "wl_status.h"
+
+typedef struct opt_replica {
+  size_t n;        /* parameters */
+  int state_floats;/* optimizer state floats per parameter */
+  float *params;   /* (n) */
+  float *grads;    /* (n) */
+  float *state;    /* (state_floats * n), zero at creation */
+  long step;       /* inner optimizer steps taken */
+  float *block;    /* the one allocation the views point into */
+} opt_replica;
+
+wl_status opt_replica_init(opt_replica *r, size_t n, int state_floats);
+void opt_replica_free(opt_replica *r);
+
+/* out (n) = mean over k of src[k] (n), accumulated in double in order k = 0..K-1.
+ * `which` selects the buffer (OPT_BUF_*). out may alias one of the inputs: element i is
+ * read from every replica before it is written. */
+enum { OPT_BUF_PARAMS = 0, OPT_BUF_GRADS = 1 };
+void opt_replicas_mean(const opt_replica *reps, int K, int which, float *out);
+
+#endif

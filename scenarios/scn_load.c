@@ -1,0 +1,681 @@
+#include "scn_load.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cjson/cJSON.h>
+
+#define SC_OFF(f) offsetof(scn_scenario, f)
+
+const wl_param scn_scenario_params[] = {
+  {.key = "name", .kind = WL_P_STRING, .offset = SC_OFF(name), .choices = "",
+   .size = sizeof(((scn_scenario *)0)->name), .unit = "",
+   .doc = "experiment name (default: the file name without .json)"},
+  {.key = "seed", .kind = WL_P_INT, .offset = SC_OFF(base.seed), .def = 1, .min = 0,
+   .max = INT_MAX, .unit = "", .doc = "run seed; every random stream derives from it"},
+  {.key = "workload", .kind = WL_P_OBJECT, .offset = SC_OFF(base.workload),
+   .sub = wl_workload_params, .unit = "", .doc = "model, data, batch size, partition"},
+  {.key = "cluster", .kind = WL_P_OBJECT, .offset = SC_OFF(base.cluster),
+   .sub = sim_cluster_params, .unit = "", .doc = "workers, compute speeds, network"},
+  {.key = "stop", .kind = WL_P_OBJECT, .offset = SC_OFF(base.stop), .sub = sim_stop_params,
+   .unit = "", .doc = "when a run ends (at least one condition)"},
+  {.key = "eval", .kind = WL_P_OBJECT, .offset = SC_OFF(base.eval), .sub = sim_eval_params,
+   .unit = "", .doc = "how the global model is evaluated"},
+  {0}};
+
+static const char *const scenario_extra_keys[] = {"policies", NULL};
+
+/* ---- errors ---------------------------------------------------------------------------- */
+
+static wl_status fail(scn_error *err, const char *path, const char *fmt, ...)
+{
+  va_list ap;
+  snprintf(err->path, sizeof err->path, "%s", path);
+  va_start(ap, fmt);
+  vsnprintf(err->msg, sizeof err->msg, fmt, ap);
+  va_end(ap);
+  return WL_ECONFIG;
+}
+
+void scn_error_format(const scn_error *e, char *buf, size_t size)
+{
+  char where[64] = "";
+  if (e->line > 0)
+    snprintf(where, sizeof where, ":%d:%d", e->line, e->col);
+  snprintf(buf, size, "%s%s: %s%s%s", e->file, where, e->path, e->path[0] ? ": " : "", e->msg);
+}
+
+/* A short description of what a JSON value is, for "got ..." messages. */
+static const char *describe(const cJSON *v, char *buf, size_t size)
+{
+  if (cJSON_IsString(v))
+    snprintf(buf, size, "\"%.60s\"%s", v->valuestring, strlen(v->valuestring) > 60 ? "..." : "");
+  else if (cJSON_IsNumber(v))
+    snprintf(buf, size, "%.17g", v->valuedouble);
+  else if (cJSON_IsBool(v))
+    snprintf(buf, size, "%s", cJSON_IsTrue(v) ? "true" : "false");
+  else if (cJSON_IsNull(v))
+    snprintf(buf, size, "null");
+  else if (cJSON_IsArray(v))
+    snprintf(buf, size, "an array");
+  else if (cJSON_IsObject(v))
+    snprintf(buf, size, "an object");
+  else
+    snprintf(buf, size, "an invalid value");
+  return buf;
+}
+
+static void join_path(char *out, size_t size, const char *path, const char *key)
+{
+  snprintf(out, size, "%s%s%s", path, path[0] ? "." : "", key);
+}
+
+/* "in (0, 1e+06]" style interval of a numeric param. */
+static const char *range_text(const wl_param *p, char *buf, size_t size)
+{
+  snprintf(buf, size, "in %c%g, %g%c", (p->flags & WL_PF_MIN_EXCL) ? '(' : '[', p->min, p->max,
+           (p->flags & WL_PF_MAX_EXCL) ? ')' : ']');
+  return buf;
+}
+
+static int in_range(const wl_param *p, double v)
+{
+  int lo = (p->flags & WL_PF_MIN_EXCL) ? v > p->min : v >= p->min;
+  int hi = (p->flags & WL_PF_MAX_EXCL) ? v < p->max : v <= p->max;
+  return lo && hi;
+}
+
+/* ---- filling structs from JSON ---------------------------------------------------------- */
+
+static wl_status fill_object(const cJSON *obj, const wl_param *table, void *base,
+                             const char *path, const char *const *extra, scn_error *err);
+
+static wl_status check_number(const cJSON *v, const wl_param *p, const char *path, int integral,
+                              scn_error *err)
+{
+  char got[96], range[96];
+  const char *what = integral ? "an integer" : "a number";
+  if (!cJSON_IsNumber(v) || !isfinite(v->valuedouble) ||
+      (integral && v->valuedouble != floor(v->valuedouble)) || !in_range(p, v->valuedouble))
+    return fail(err, path, "expected %s %s%s, got %s", what, range_text(p, range, sizeof range),
+                (p->flags & WL_PF_OPTIONAL) ? " or null" : "", describe(v, got, sizeof got));
+  return WL_OK;
+}
+
+static void choices_text(const char *choices, char *buf, size_t size)
+{
+  snprintf(buf, size, "%s", choices);
+  for (char *c = buf; *c; c++)
+    if (*c == '|')
+      *c = ',';
+}
+
+static wl_status fill_value(const cJSON *v, const wl_param *p, void *base, const char *path,
+                            scn_error *err)
+{
+  char *at = (char *)base + p->offset;
+  char got[96], list[256];
+  wl_status st;
+  switch (p->kind) {
+  case WL_P_INT:
+    if ((st = check_number(v, p, path, 1, err)))
+      return st;
+    *(int *)at = (int)v->valuedouble;
+    return WL_OK;
+  case WL_P_DOUBLE:
+    if ((p->flags & WL_PF_OPTIONAL) && cJSON_IsNull(v)) {
+      *(double *)at = NAN;
+      return WL_OK;
+    }
+    if ((st = check_number(v, p, path, 0, err)))
+      return st;
+    *(double *)at = v->valuedouble;
+    return WL_OK;
+  case WL_P_BOOL:
+    if (!cJSON_IsBool(v))
+      return fail(err, path, "expected true or false, got %s", describe(v, got, sizeof got));
+    *(int *)at = cJSON_IsTrue(v);
+    return WL_OK;
+  case WL_P_ENUM: {
+    int i = cJSON_IsString(v) ? wl_param_choice_index(p->choices, v->valuestring) : -1;
+    if (i < 0) {
+      choices_text(p->choices, list, sizeof list);
+      return fail(err, path, "expected one of %s; got %s", list, describe(v, got, sizeof got));
+    }
+    *(int *)at = i;
+    return WL_OK;
+  }
+  case WL_P_STRING:
+    if (!cJSON_IsString(v) || strlen(v->valuestring) >= p->size)
+      return fail(err, path, "expected a string of at most %zu characters, got %s", p->size - 1,
+                  describe(v, got, sizeof got));
+    memcpy(at, v->valuestring, strlen(v->valuestring) + 1);
+    return WL_OK;
+  case WL_P_DOUBLES: {
+    int n = cJSON_IsArray(v) ? cJSON_GetArraySize(v) : -1;
+    if (n < 0 || (size_t)n > p->size)
+      return fail(err, path, "expected an array of at most %zu numbers, got %s", p->size,
+                  describe(v, got, sizeof got));
+    int i = 0;
+    for (const cJSON *e = v->child; e; e = e->next, i++) {
+      char epath[300];
+      snprintf(epath, sizeof epath, "%s[%d]", path, i);
+      if ((st = check_number(e, p, epath, 0, err)))
+        return st;
+      ((double *)at)[i] = e->valuedouble;
+    }
+    *(int *)((char *)base + p->count_offset) = n;
+    return WL_OK;
+  }
+  case WL_P_OBJECT:
+    return fill_object(v, p->sub, at, path, NULL, err);
+  case WL_P_VARIANT:
+    break; /* handled by fill_object before the other keys */
+  }
+  return WL_OK;
+}
+
+static const wl_param *find_param(const wl_param *table, const char *key)
+{
+  for (const wl_param *p = table; p && p->key; p++)
+    if (strcmp(p->key, key) == 0)
+      return p;
+  return NULL;
+}
+
+static int is_extra(const char *const *extra, const char *key)
+{
+  for (; extra && *extra; extra++)
+    if (strcmp(*extra, key) == 0)
+      return 1;
+  return 0;
+}
+
+static void append_keys(char *buf, size_t size, const wl_param *table)
+{
+  for (const wl_param *p = table; p && p->key; p++) {
+    size_t len = strlen(buf);
+    snprintf(buf + len, size - len, "%s%s", len ? ", " : "", p->key);
+  }
+}
+
+static wl_status check_keys(const cJSON *obj, const wl_param *table, const wl_param *vtable,
+                            const char *path, const char *const *extra, scn_error *err)
+{
+  char kpath[300], list[512] = "";
+  for (const cJSON *a = obj->child; a; a = a->next) {
+    join_path(kpath, sizeof kpath, path, a->string);
+    for (const cJSON *b = obj->child; b != a; b = b->next)
+      if (strcmp(a->string, b->string) == 0)
+        return fail(err, kpath, "expected each key once, got \"%s\" twice", a->string);
+    if (!find_param(table, a->string) && !find_param(vtable, a->string) &&
+        !is_extra(extra, a->string)) {
+      append_keys(list, sizeof list, table);
+      append_keys(list, sizeof list, vtable);
+      for (const char *const *e = extra; e && *e; e++) {
+        size_t len = strlen(list);
+        snprintf(list + len, sizeof list - len, "%s%s", len ? ", " : "", *e);
+      }
+      return fail(err, kpath, "unknown key; expected one of: %s", list);
+    }
+  }
+  return WL_OK;
+}
+
+/* The variant an object selects with its "type" key (or the default), with its defaults
+ * written into base. *vtable gets the variant's own keys. */
+static wl_status choose_variant(const cJSON *obj, const wl_param *vp, void *base,
+                                const char *path, const wl_param **vtable, scn_error *err)
+{
+  int index = (int)vp->def;
+  const cJSON *t = cJSON_GetObjectItemCaseSensitive(obj, vp->key);
+  if (t) {
+    index = -1;
+    for (int i = 0; cJSON_IsString(t) && vp->variants[i]; i++)
+      if (strcmp(vp->variants[i]->name, t->valuestring) == 0)
+        index = i;
+    if (index < 0) {
+      char got[96], list[512] = "", tpath[300];
+      for (int i = 0; vp->variants[i]; i++) {
+        size_t len = strlen(list);
+        snprintf(list + len, sizeof list - len, "%s%s", i ? ", " : "", vp->variants[i]->name);
+      }
+      join_path(tpath, sizeof tpath, path, vp->key);
+      return fail(err, tpath, "expected one of %s; got %s", list, describe(t, got, sizeof got));
+    }
+  }
+  *(int *)((char *)base + vp->offset) = index;
+  wl_param_variant_defaults(vp->variants[index], base);
+  *vtable = vp->variants[index]->params;
+  return WL_OK;
+}
+
+static wl_status fill_table(const cJSON *obj, const wl_param *table, void *base,
+                            const char *path, scn_error *err)
+{
+  char kpath[300];
+  for (const wl_param *p = table; p && p->key; p++) {
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, p->key);
+    if (!v || p->kind == WL_P_VARIANT)
+      continue;
+    join_path(kpath, sizeof kpath, path, p->key);
+    wl_status st = fill_value(v, p, base, kpath, err);
+    if (st != WL_OK)
+      return st;
+  }
+  return WL_OK;
+}
+
+/* Defaults first (the table's, then the chosen variant's), then the keys the JSON gives. */
+static wl_status fill_object(const cJSON *obj, const wl_param *table, void *base,
+                             const char *path, const char *const *extra, scn_error *err)
+{
+  char got[96];
+  if (!cJSON_IsObject(obj))
+    return fail(err, path, "expected an object, got %s", describe(obj, got, sizeof got));
+  wl_param_defaults(table, base);
+  const wl_param *vtable = NULL, *vp = wl_param_variant_entry(table);
+  wl_status st;
+  if (vp && (st = choose_variant(obj, vp, base, path, &vtable, err)))
+    return st;
+  if ((st = check_keys(obj, table, vtable, path, extra, err)))
+    return st;
+  if ((st = fill_table(obj, table, base, path, err)))
+    return st;
+  return fill_table(obj, vtable, base, path, err);
+}
+
+/* ---- policies ------------------------------------------------------------------------- */
+
+static wl_status fill_policies(const cJSON *arr, scn_scenario *s, scn_error *err)
+{
+  char got[96], ppath[64];
+  int n = cJSON_IsArray(arr) ? cJSON_GetArraySize(arr) : -1;
+  if (n < 1 || n > SCN_MAX_POLICIES)
+    return fail(err, "policies", "expected an array of 1 to %d policy objects, got %s",
+                SCN_MAX_POLICIES, arr ? describe(arr, got, sizeof got) : "nothing");
+  s->n_policies = n;
+  int i = 0;
+  for (const cJSON *p = arr->child; p; p = p->next, i++) {
+    snprintf(ppath, sizeof ppath, "policies[%d]", i);
+    wl_status st = fill_object(p, opt_policy_params, &s->policies[i], ppath, NULL, err);
+    if (st != WL_OK)
+      return st;
+    const char *label = opt_policy_label(&s->policies[i]);
+    snprintf(s->policies[i].label, sizeof s->policies[i].label, "%s", label);
+    for (int j = 0; j < i; j++)
+      if (strcmp(s->policies[j].label, s->policies[i].label) == 0) {
+        snprintf(ppath, sizeof ppath, "policies[%d].label", i);
+        return fail(err, ppath, "expected a label unique among policies, got \"%s\" (also "
+                    "policies[%d]); set \"label\" to tell them apart", label, j);
+      }
+  }
+  return WL_OK;
+}
+
+/* ---- overrides ------------------------------------------------------------------------ */
+
+static cJSON *find_policy(cJSON *arr, const char *name)
+{
+  char *end;
+  long idx = strtol(name, &end, 10);
+  if (*name && *end == '\0')
+    return idx >= 0 ? cJSON_GetArrayItem(arr, (int)idx) : NULL;
+  for (cJSON *p = arr->child; p; p = p->next) {
+    const cJSON *label = cJSON_GetObjectItemCaseSensitive(p, "label");
+    const cJSON *type = cJSON_GetObjectItemCaseSensitive(p, "type");
+    const cJSON *id = cJSON_IsString(label) ? label : type;
+    if (cJSON_IsString(id) && strcmp(id->valuestring, name) == 0)
+      return p;
+  }
+  return NULL;
+}
+
+static wl_status apply_set(cJSON *root, const char *set, scn_error *err)
+{
+  char buf[512], got[96];
+  snprintf(err->file, sizeof err->file, "--set");
+  const char *eq = strchr(set, '=');
+  if (!eq || eq == set || (size_t)(eq - set) >= sizeof buf)
+    return fail(err, "", "expected PATH=VALUE, got \"%s\"", set);
+  memcpy(buf, set, (size_t)(eq - set));
+  buf[eq - set] = '\0';
+  const char *path = buf;
+  cJSON *value = cJSON_Parse(eq + 1);
+  if (!value)
+    value = cJSON_CreateString(eq + 1);
+  if (!value)
+    return WL_ENOMEM;
+
+  cJSON *node = root;
+  char *key = buf, *dot;
+  char walked[512] = "";
+  for (; (dot = strchr(key, '.')) != NULL; key = dot + 1) {
+    *dot = '\0';
+    cJSON *child;
+    if (cJSON_IsArray(node) && strcmp(walked, "policies") == 0) {
+      child = find_policy(node, key);
+      if (!child) {
+        cJSON_Delete(value);
+        return fail(err, path, "expected a policy label, type or index after \"policies.\", "
+                    "got \"%s\"", key);
+      }
+    } else {
+      child = cJSON_GetObjectItemCaseSensitive(node, key);
+      if (!child)
+        child = cJSON_AddObjectToObject(node, key);
+      if (!child) {
+        cJSON_Delete(value);
+        return WL_ENOMEM;
+      }
+    }
+    size_t len = strlen(walked);
+    snprintf(walked + len, sizeof walked - len, "%s%s", len ? "." : "", key);
+    if (!cJSON_IsObject(child) && !(cJSON_IsArray(child) && strcmp(walked, "policies") == 0)) {
+      cJSON_Delete(value);
+      return fail(err, path, "expected %s to be an object, got %s", walked,
+                  describe(child, got, sizeof got));
+    }
+    node = child;
+    *dot = '.';
+  }
+  if (!cJSON_IsObject(node)) {
+    cJSON_Delete(value);
+    return fail(err, path, "expected a key inside an object, got a path ending at %s", walked);
+  }
+  if (cJSON_GetObjectItemCaseSensitive(node, key))
+    cJSON_ReplaceItemInObjectCaseSensitive(node, key, value);
+  else
+    cJSON_AddItemToObject(node, key, value);
+  err->file[0] = '\0';
+  return WL_OK;
+}
+
+/* ---- loading -------------------------------------------------------------------------- */
+
+static void syntax_error(const char *text, const char *at, scn_error *err)
+{
+  int line = 1, col = 1;
+  for (const char *c = text; c < at && *c; c++) {
+    if (*c == '\n') {
+      line++;
+      col = 1;
+    } else {
+      col++;
+    }
+  }
+  err->line = line;
+  err->col = col;
+  char near[24] = "";
+  size_t i = 0;
+  for (; at[i] && at[i] != '\n' && i < 16; i++)
+    near[i] = at[i];
+  near[i] = '\0';
+  if (*at == '\0')
+    fail(err, "", "expected more JSON (an unclosed object, array or string?), got the end "
+                  "of the file");
+  else
+    fail(err, "", "expected valid JSON, got \"%s\"", near);
+}
+
+static void default_name(const char *file, char *name, size_t size)
+{
+  const char *slash = strrchr(file, '/');
+  const char *base = slash ? slash + 1 : file;
+  size_t n = strlen(base);
+  if (n > 5 && strcmp(base + n - 5, ".json") == 0)
+    n -= 5;
+  if (n >= size)
+    n = size - 1;
+  memcpy(name, base, n);
+  name[n] = '\0';
+}
+
+wl_status scn_load_string(const char *text, const char *file, const char *const *sets,
+                          int n_sets, scn_scenario *out, scn_error *err)
+{
+  memset(err, 0, sizeof *err);
+  memset(out, 0, sizeof *out);
+  snprintf(err->file, sizeof err->file, "%s", file);
+  const char *end = NULL;
+  cJSON *root = cJSON_ParseWithOpts(text, &end, 1);
+  if (!root) {
+    syntax_error(text, end ? end : text, err);
+    return WL_ECONFIG;
+  }
+  wl_status st = WL_OK;
+  for (int i = 0; i < n_sets && st == WL_OK; i++)
+    st = apply_set(root, sets[i], err);
+  if (st == WL_OK) {
+    snprintf(err->file, sizeof err->file, "%s", file);
+    st = fill_object(root, scn_scenario_params, out, "", scenario_extra_keys, err);
+  }
+  if (st == WL_OK)
+    st = fill_policies(cJSON_GetObjectItemCaseSensitive(root, "policies"), out, err);
+  cJSON_Delete(root);
+  if (st != WL_OK)
+    return st;
+  if (out->name[0] == '\0')
+    default_name(file, out->name, sizeof out->name);
+  for (int i = 0; i < out->n_policies; i++) {
+    sim_config cfg;
+    scn_run_config(out, i, &cfg);
+    if ((st = sim_config_check(&cfg, err->path, sizeof err->path, err->msg, sizeof err->msg)))
+      return st;
+  }
+  return WL_OK;
+}
+
+wl_status scn_load_file(const char *file, const char *const *sets, int n_sets,
+                        scn_scenario *out, scn_error *err)
+{
+  memset(err, 0, sizeof *err);
+  snprintf(err->file, sizeof err->file, "%s", file);
+  FILE *f = fopen(file, "rb");
+  if (!f) {
+    fail(err, "", "cannot open: %s", strerror(errno));
+    return WL_EIO;
+  }
+  enum { MAX_BYTES = 16 << 20 };
+  char *text = malloc(MAX_BYTES + 1);
+  size_t n = text ? fread(text, 1, MAX_BYTES + 1, f) : 0;
+  int bad = ferror(f);
+  fclose(f);
+  if (!text)
+    return WL_ENOMEM;
+  if (bad || n > MAX_BYTES) {
+    free(text);
+    fail(err, "", bad ? "cannot read the file" : "expected a file of at most 16 MiB");
+    return bad ? WL_EIO : WL_ELIMIT;
+  }
+  text[n] = '\0';
+  if (strlen(text) != n) {
+    fail(err, "", "expected a text file, got a NUL byte at offset %zu", strlen(text));
+    free(text);
+    return WL_ECONFIG;
+  }
+  wl_status st = scn_load_string(text, file, sets, n_sets, out, err);
+  free(text);
+  return st;
+}
+
+void scn_run_config(const scn_scenario *s, int i, sim_config *out)
+{
+  *out = s->base;
+  out->policy = s->policies[i];
+}
+
+/* ---- canonical form ------------------------------------------------------------------- */
+
+static cJSON *emit_object(const wl_param *table, const void *base);
+
+static cJSON *emit_value(const wl_param *p, const void *base)
+{
+  const char *at = (const char *)base + p->offset;
+  char name[128];
+  switch (p->kind) {
+  case WL_P_INT:
+    return cJSON_CreateNumber(*(const int *)at);
+  case WL_P_DOUBLE:
+    return isnan(*(const double *)at) ? cJSON_CreateNull() : cJSON_CreateNumber(*(const double *)at);
+  case WL_P_BOOL:
+    return cJSON_CreateBool(*(const int *)at);
+  case WL_P_ENUM:
+    return cJSON_CreateString(wl_param_choice_name(p->choices, *(const int *)at, name, sizeof name));
+  case WL_P_STRING:
+    return cJSON_CreateString(at);
+  case WL_P_DOUBLES:
+    return cJSON_CreateDoubleArray((const double *)at,
+                                   *(const int *)((const char *)base + p->count_offset));
+  case WL_P_OBJECT:
+    return emit_object(p->sub, at);
+  case WL_P_VARIANT:
+    return cJSON_CreateString(p->variants[*(const int *)at]->name);
+  }
+  return NULL;
+}
+
+static int emit_into(cJSON *obj, const wl_param *table, const void *base)
+{
+  for (const wl_param *p = table; p && p->key; p++) {
+    cJSON *v = emit_value(p, base);
+    if (!v || !cJSON_AddItemToObject(obj, p->key, v)) {
+      cJSON_Delete(v);
+      return 0;
+    }
+    if (p->kind == WL_P_VARIANT &&
+        !emit_into(obj, p->variants[*(const int *)((const char *)base + p->offset)]->params, base))
+      return 0;
+  }
+  return 1;
+}
+
+static cJSON *emit_object(const wl_param *table, const void *base)
+{
+  cJSON *obj = cJSON_CreateObject();
+  if (obj && !emit_into(obj, table, base)) {
+    cJSON_Delete(obj);
+    return NULL;
+  }
+  return obj;
+}
+
+char *scn_canonical_json(const char *name, const sim_config *cfg)
+{
+  scn_scenario *s = calloc(1, sizeof *s);
+  if (!s)
+    return NULL;
+  snprintf(s->name, sizeof s->name, "%s", name);
+  s->base = *cfg;
+  s->n_policies = 1;
+  s->policies[0] = cfg->policy;
+  char *text = NULL;
+  cJSON *root = emit_object(scn_scenario_params, s);
+  cJSON *arr = cJSON_CreateArray();
+  cJSON *pol = emit_object(opt_policy_params, &s->policies[0]);
+  if (root && arr && pol && cJSON_AddItemToArray(arr, pol)) {
+    pol = NULL;
+    if (cJSON_AddItemToObject(root, "policies", arr)) {
+      arr = NULL;
+      text = cJSON_PrintUnformatted(root);
+    }
+  }
+  cJSON_Delete(pol);
+  cJSON_Delete(arr);
+  cJSON_Delete(root);
+  free(s);
+  return text;
+}
+
+void scn_hash_hex(const char *text, char out[17])
+{
+  uint64_t h = 0xcbf29ce484222325ULL;
+  for (const unsigned char *c = (const unsigned char *)text; *c; c++) {
+    h ^= *c;
+    h *= 0x100000001b3ULL;
+  }
+  snprintf(out, 17, "%016llx", (unsigned long long)h);
+}
+
+/* ---- documentation -------------------------------------------------------------------- */
+
+static const char *kind_name(const wl_param *p)
+{
+  switch (p->kind) {
+  case WL_P_INT: return "integer";
+  case WL_P_DOUBLE: return (p->flags & WL_PF_OPTIONAL) ? "number|null" : "number";
+  case WL_P_BOOL: return "boolean";
+  case WL_P_ENUM: return "string";
+  case WL_P_STRING: return "string";
+  case WL_P_DOUBLES: return "array of numbers";
+  case WL_P_OBJECT: return "object";
+  case WL_P_VARIANT: return "string";
+  }
+  return "?";
+}
+
+void scn_print_params(FILE *f, const wl_param *table, const char *prefix, int indent)
+{
+  char range[96], name[160], def[160];
+  for (const wl_param *p = table; p && p->key; p++) {
+    snprintf(name, sizeof name, "%s%s", prefix, p->key);
+    def[0] = '\0';
+    range[0] = '\0';
+    switch (p->kind) {
+    case WL_P_INT:
+    case WL_P_DOUBLE:
+      if ((p->flags & WL_PF_OPTIONAL) && p->kind == WL_P_DOUBLE)
+        snprintf(def, sizeof def, "null");
+      else
+        snprintf(def, sizeof def, "%g", p->def);
+      range_text(p, range, sizeof range);
+      break;
+    case WL_P_BOOL:
+      snprintf(def, sizeof def, "%s", p->def != 0 ? "true" : "false");
+      break;
+    case WL_P_ENUM:
+      wl_param_choice_name(p->choices, (int)p->def, def, sizeof def);
+      choices_text(p->choices, range + 3, sizeof range - 3);
+      memcpy(range, "of ", 3);
+      break;
+    case WL_P_STRING:
+      snprintf(def, sizeof def, "\"%s\"", p->choices ? p->choices : "");
+      break;
+    case WL_P_DOUBLES:
+      snprintf(def, sizeof def, "[]");
+      range_text(p, range, sizeof range);
+      break;
+    case WL_P_OBJECT:
+    case WL_P_VARIANT:
+      break;
+    }
+    if (p->kind == WL_P_VARIANT) {
+      fprintf(f, "%*s%-34s string, one of:\n", indent, "", name);
+      for (int i = 0; p->variants[i]; i++) {
+        fprintf(f, "%*s  \"%s\"%s — %s\n", indent, "", p->variants[i]->name,
+                i == (int)p->def ? " (default)" : "", p->variants[i]->doc);
+        char sub[160];
+        snprintf(sub, sizeof sub, "%s", prefix);
+        scn_print_params(f, p->variants[i]->params, sub, indent + 6);
+      }
+      continue;
+    }
+    fprintf(f, "%*s%-34s %s", indent, "", name, kind_name(p));
+    if (def[0])
+      fprintf(f, ", default %s", def);
+    if (range[0])
+      fprintf(f, ", %s", range);
+    if (p->unit && p->unit[0])
+      fprintf(f, ", %s", p->unit);
+    fprintf(f, " — %s\n", p->doc);
+    if (p->kind == WL_P_OBJECT) {
+      char sub[200];
+      snprintf(sub, sizeof sub, "%s.", name);
+      scn_print_params(f, p->sub, sub, indent);
+    }
+  }
+}

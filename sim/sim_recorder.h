@@ -1,0 +1,57 @@
+/* sim_recorder — what the engine reports, through an interface it does not implement.
+ *
+ * The runner calls begin before any work, metric for each evaluation and training-loss
+ * record, worker once per worker at the end, and end last (also after a failure). A
+ * non-OK status from any call fails the run. The analysis layer's SQLite store implements
+ * it; tests implement it in memory. The engine knows nothing of how records are kept. */
+#ifndef SIM_RECORDER_H
+#define SIM_RECORDER_H
+
+#include "wl_status.h"
+
+typedef enum sim_metric_kind { SIM_METRIC_EVAL = 0, SIM_METRIC_TRAIN = 1 } sim_metric_kind;
+
+typedef struct sim_metric {
+  sim_metric_kind kind;
+  double sim_time_s; /* when it was measured */
+  long step;         /* global step: optimizer steps the global model reflects */
+  long examples;     /* training examples processed by all workers so far */
+  double bytes;      /* bytes sent by all workers so far */
+  double loss;       /* eval: held-out mean loss; train: mean batch loss since last record */
+  double accuracy;   /* eval: held-out accuracy; train: NaN */
+} sim_metric;
+
+typedef struct sim_worker_stats {
+  int worker;
+  double speed;      /* speed factor */
+  long grad_steps;   /* gradients computed */
+  double compute_s;  /* simulated seconds computing */
+  double comm_s;     /* simulated seconds communicating (not hidden behind compute) */
+  double idle_s;     /* the rest of the run: waiting */
+  double bytes_sent;
+  double bytes_recv;
+} sim_worker_stats;
+
+typedef struct sim_result {
+  wl_status status;   /* WL_OK done; WL_EINTR interrupted; WL_EDIVERGED diverged; else failed */
+  char error[512];    /* what went wrong, "" when done */
+  double sim_time_s;  /* simulated time at the end */
+  double host_time_s; /* real time the run took */
+  long step;          /* final global step */
+  long events;        /* events processed */
+  double final_loss;  /* last held-out loss, NaN if none */
+  double final_accuracy;
+} sim_result;
+
+typedef struct sim_recorder {
+  void *ctx;
+  wl_status (*begin)(void *ctx);
+  wl_status (*metric)(void *ctx, const sim_metric *m);
+  wl_status (*worker)(void *ctx, const sim_worker_stats *w);
+  wl_status (*end)(void *ctx, const sim_result *r);
+} sim_recorder;
+
+/* "done", "interrupted", "diverged" or "failed", as stored in runs.status. */
+const char *sim_result_status_name(wl_status st);
+
+#endif

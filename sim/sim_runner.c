@@ -1,0 +1,465 @@
+#include "sim_runner.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <cblas.h>
+
+#include "sim_net.h"
+#include "sim_queue.h"
+#include "sim_rng.h"
+
+enum { SIM_EV_WORK_DONE = 1, SIM_EV_COLLECTIVE_DONE, SIM_EV_EVAL };
+enum { BUSY_NONE = 0, BUSY_COMPUTE, BUSY_COMM };
+
+typedef struct sim_worker {
+  wl_model *model;     /* its own workspace */
+  wl_sampler sampler;  /* its batch order over its shard */
+  gsl_rng *batch_rng;  /* stream (SIM_RNG_BATCHES, w) */
+  float *x;            /* (B, D) batch features */
+  int32_t *y;          /* (B) batch labels */
+  double speed;        /* speed factor */
+  sim_time step_ns;    /* one gradient step */
+  sim_time compute_ns; /* accumulated compute, including work still in flight */
+  sim_time comm_ns;    /* accumulated communication, including in flight */
+  sim_time busy_end;   /* end of its current activity */
+  int busy_kind;       /* BUSY_* of that activity */
+  long grad_steps;
+  double bytes_sent, bytes_recv;
+} sim_worker;
+
+typedef struct sim_runner {
+  const sim_config *cfg;
+  const sim_recorder *rec;
+  int K, B;
+  sim_queue q;
+  sim_time now;
+  sim_time t_stop;      /* simulated-time limit, SIM_TIME_MAX if none */
+  wl_dataset *data;
+  wl_shard *shards;     /* (K) */
+  sim_worker *w;        /* (K) */
+  opt_replica *reps;    /* (K) */
+  wl_model *eval_model; /* workspace for evaluation */
+  int eval_n;           /* held-out examples per evaluation */
+  opt_policy policy;
+  opt_host host;
+  double bytes_total;   /* sent by all workers, counted when a transfer completes */
+  long grad_steps;      /* by all workers */
+  double train_loss_sum;
+  long train_loss_n;
+  int diverged;         /* a non-finite training loss was seen */
+  wl_status fail;       /* first error raised inside a command */
+  sim_time last_eval;   /* time of the last evaluation, -1 before the first */
+  double last_loss, last_acc;
+  int reached_target;
+} sim_runner;
+
+static _Thread_local const sim_time *assert_now;
+
+static void describe_now(char *buf, unsigned long size)
+{
+  if (assert_now)
+    snprintf(buf, size, "sim time %.9f s", sim_time_to_s(*assert_now));
+}
+
+const char *sim_result_status_name(wl_status st)
+{
+  switch (st) {
+  case WL_OK: return "done";
+  case WL_EINTR: return "interrupted";
+  case WL_EDIVERGED: return "diverged";
+  default: return "failed";
+  }
+}
+
+static double host_seconds(void)
+{
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+static void schedule(sim_runner *r, sim_time at, int kind, int worker, int tag, int64_t arg)
+{
+  sim_event ev = {.time = at, .kind = kind, .worker = worker, .tag = tag, .arg = arg};
+  wl_status st = sim_queue_push(&r->q, ev);
+  if (st != WL_OK && r->fail == WL_OK)
+    r->fail = st;
+}
+
+static void set_busy(sim_worker *wk, sim_time until, int kind)
+{
+  wk->busy_end = until;
+  wk->busy_kind = kind;
+}
+
+/* One gradient on worker w's batch into its replica's grads; returns the batch loss. */
+static double worker_gradient(sim_runner *r, int w)
+{
+  sim_worker *wk = &r->w[w];
+  opt_replica *rep = &r->reps[w];
+  wl_sampler_next(&wk->sampler, r->data, r->B, wk->batch_rng, wk->x, wk->y);
+  double loss = wl_model_step(wk->model, rep->params, rep->grads, wk->x, wk->y, r->B);
+  if (!isfinite(loss))
+    r->diverged = 1;
+  r->train_loss_sum += loss;
+  r->train_loss_n++;
+  wk->grad_steps++;
+  r->grad_steps++;
+  return loss;
+}
+
+static void start_compute(sim_runner *r, int w, int steps)
+{
+  sim_worker *wk = &r->w[w];
+  WL_ASSERT(wk->busy_end <= r->now);
+  sim_time dur = wk->step_ns * steps;
+  wk->compute_ns += dur;
+  set_busy(wk, r->now + dur, BUSY_COMPUTE);
+  schedule(r, r->now + dur, SIM_EV_WORK_DONE, w, 0, 0);
+}
+
+static void host_train(void *ctx, int w, int steps)
+{
+  sim_runner *r = ctx;
+  const opt_optim_config *inner = &r->cfg->policy.inner;
+  opt_replica *rep = &r->reps[w];
+  WL_ASSERT(w >= 0 && w < r->K && steps > 0);
+  for (int s = 0; s < steps; s++) {
+    worker_gradient(r, w);
+    rep->step++;
+    opt_optim_step(inner, rep->params, rep->grads, rep->state, rep->step, inner->lr, rep->n);
+  }
+  start_compute(r, w, steps);
+}
+
+static void host_grad(void *ctx, int w)
+{
+  sim_runner *r = ctx;
+  WL_ASSERT(w >= 0 && w < r->K);
+  worker_gradient(r, w);
+  start_compute(r, w, 1);
+}
+
+static void host_allreduce(void *ctx, int64_t bytes, int tag)
+{
+  sim_runner *r = ctx;
+  const sim_network_config *net = &r->cfg->cluster.network;
+  double s = sim_net_ring_allreduce_s(r->K, net->latency_s,
+                                      sim_net_gbps_to_bytes_per_s(net->bandwidth_gbps),
+                                      (double)bytes);
+  sim_time dur = sim_time_from_s(s);
+  for (int w = 0; w < r->K; w++) {
+    WL_ASSERT(r->w[w].busy_end <= r->now);
+    r->w[w].comm_ns += dur;
+    set_busy(&r->w[w], r->now + dur, BUSY_COMM);
+  }
+  schedule(r, r->now + dur, SIM_EV_COLLECTIVE_DONE, -1, tag, bytes);
+}
+
+static void collective_finished(sim_runner *r, int64_t bytes)
+{
+  double per_worker = sim_net_ring_allreduce_bytes(r->K, (double)bytes);
+  for (int w = 0; w < r->K; w++) {
+    r->w[w].bytes_sent += per_worker;
+    r->w[w].bytes_recv += per_worker;
+  }
+  r->bytes_total += per_worker * r->K;
+}
+
+static void fill_metric(const sim_runner *r, sim_metric *m, sim_metric_kind kind)
+{
+  m->kind = kind;
+  m->sim_time_s = sim_time_to_s(r->now);
+  m->step = r->policy.type->step(r->policy.state);
+  m->examples = r->grad_steps * r->B;
+  m->bytes = r->bytes_total;
+}
+
+/* Evaluate the global model now and record it (and the training loss since the last
+ * record). Sets reached_target and diverged as the loss says. */
+static wl_status evaluate(sim_runner *r)
+{
+  sim_metric m;
+  const float *global = r->policy.type->global(r->policy.state);
+  wl_model_eval(r->eval_model, global, r->data->x_test, r->data->y_test, r->eval_n, &m.loss,
+                &m.accuracy);
+  fill_metric(r, &m, SIM_METRIC_EVAL);
+  r->last_eval = r->now;
+  r->last_loss = m.loss;
+  r->last_acc = m.accuracy;
+  if (!isfinite(m.loss))
+    r->diverged = 1;
+  if (!isnan(r->cfg->stop.target_loss) && m.loss <= r->cfg->stop.target_loss)
+    r->reached_target = 1;
+  wl_status st = r->rec->metric(r->rec->ctx, &m);
+  if (st != WL_OK || r->train_loss_n == 0)
+    return st;
+  fill_metric(r, &m, SIM_METRIC_TRAIN);
+  m.loss = r->train_loss_sum / (double)r->train_loss_n;
+  m.accuracy = NAN;
+  r->train_loss_sum = 0;
+  r->train_loss_n = 0;
+  return r->rec->metric(r->rec->ctx, &m);
+}
+
+static wl_status setup(sim_runner *r, char *err, size_t err_size)
+{
+  const sim_config *cfg = r->cfg;
+  const wl_workload_config *wc = &cfg->workload;
+  wl_status st;
+  gsl_rng *g = NULL;
+  r->K = cfg->cluster.workers;
+  r->B = wc->batch_size;
+  r->t_stop = isnan(cfg->stop.sim_time_s) ? SIM_TIME_MAX : sim_time_from_s(cfg->stop.sim_time_s);
+  r->last_eval = -1;
+  r->last_loss = r->last_acc = NAN;
+
+  /* OpenBLAS threads would make the reduction order depend on the thread count. */
+  openblas_set_num_threads(1);
+
+  if (!(g = sim_rng_create((uint64_t)cfg->seed, SIM_RNG_DATASET, 0)))
+    return WL_ENOMEM;
+  st = wl_dataset_create(&wc->dataset, g, &r->data);
+  gsl_rng_free(g);
+  if (st != WL_OK)
+    return st;
+  r->eval_n = cfg->eval.examples ? cfg->eval.examples : r->data->n_test;
+
+  r->shards = calloc((size_t)r->K, sizeof *r->shards);
+  r->w = calloc((size_t)r->K, sizeof *r->w);
+  r->reps = calloc((size_t)r->K, sizeof *r->reps);
+  if (!r->shards || !r->w || !r->reps)
+    return WL_ENOMEM;
+  if (!(g = sim_rng_create((uint64_t)cfg->seed, SIM_RNG_PARTITION, 0)))
+    return WL_ENOMEM;
+  st = wl_partition(&wc->partition, r->data, r->K, g, r->shards, err, err_size);
+  gsl_rng_free(g);
+  if (st != WL_OK)
+    return st;
+
+  st = wl_model_create(&wc->model, r->data->dim, r->data->classes, 256, &r->eval_model);
+  if (st != WL_OK)
+    return st;
+  size_t n = wl_model_nparams(r->eval_model);
+  int state_floats = opt_optim_state_floats(&cfg->policy.inner);
+  for (int w = 0; w < r->K; w++) {
+    sim_worker *wk = &r->w[w];
+    if ((st = wl_model_create(&wc->model, r->data->dim, r->data->classes, r->B, &wk->model)))
+      return st;
+    if ((st = opt_replica_init(&r->reps[w], n, state_floats)))
+      return st;
+    if (!(wk->batch_rng = sim_rng_create((uint64_t)cfg->seed, SIM_RNG_BATCHES, (uint32_t)w)))
+      return WL_ENOMEM;
+    if ((st = wl_sampler_init(&wk->sampler, &r->shards[w], wk->batch_rng)))
+      return st;
+    wk->x = malloc((size_t)r->B * (size_t)r->data->dim * sizeof(float));
+    wk->y = malloc((size_t)r->B * sizeof(int32_t));
+    if (!wk->x || !wk->y)
+      return WL_ENOMEM;
+    const sim_compute_config *cc = &cfg->cluster.compute;
+    wk->speed = cc->n_speeds ? cc->speeds[w] : 1.0;
+    wk->step_ns = sim_time_from_s(cc->step_time_s / wk->speed);
+  }
+  if (!(g = sim_rng_create((uint64_t)cfg->seed, SIM_RNG_INIT, 0)))
+    return WL_ENOMEM;
+  wl_model_init(r->eval_model, r->reps[0].params, g);
+  gsl_rng_free(g);
+  for (int w = 1; w < r->K; w++)
+    memcpy(r->reps[w].params, r->reps[0].params, n * sizeof(float));
+
+  double wire_params = isnan(cfg->cluster.comm.params) ? (double)n : cfg->cluster.comm.params;
+  r->host = (opt_host){
+    .ctx = r,
+    .K = r->K,
+    .replicas = r->reps,
+    .payload_bytes = (int64_t)llround(wire_params * cfg->cluster.comm.bytes_per_param),
+    .train = host_train,
+    .grad = host_grad,
+    .allreduce = host_allreduce,
+  };
+  if ((st = sim_queue_init(&r->q, (size_t)r->K * 2 + 16)))
+    return st;
+  return opt_policy_create(&cfg->policy, &r->host, &r->policy);
+}
+
+static void teardown(sim_runner *r)
+{
+  opt_policy_destroy(&r->policy);
+  sim_queue_free(&r->q);
+  for (int w = 0; r->w && w < r->K; w++) {
+    wl_model_destroy(r->w[w].model);
+    wl_sampler_free(&r->w[w].sampler);
+    gsl_rng_free(r->w[w].batch_rng);
+    free(r->w[w].x);
+    free(r->w[w].y);
+  }
+  for (int w = 0; r->reps && w < r->K; w++)
+    opt_replica_free(&r->reps[w]);
+  for (int w = 0; r->shards && w < r->K; w++)
+    wl_shard_free(&r->shards[w]);
+  free(r->w);
+  free(r->reps);
+  free(r->shards);
+  wl_model_destroy(r->eval_model);
+  wl_dataset_destroy(r->data);
+}
+
+static void dispatch(sim_runner *r, const sim_event *ev)
+{
+  const opt_policy_type *pt = r->policy.type;
+  switch (ev->kind) {
+  case SIM_EV_WORK_DONE:
+    pt->work_done(r->policy.state, ev->worker);
+    break;
+  case SIM_EV_COLLECTIVE_DONE:
+    collective_finished(r, ev->arg);
+    pt->collective_done(r->policy.state, ev->tag);
+    break;
+  case SIM_EV_EVAL: {
+    wl_status st = evaluate(r);
+    if (st != WL_OK && r->fail == WL_OK)
+      r->fail = st;
+    sim_time next = ev->time + sim_time_from_s(r->cfg->eval.every_s);
+    if (next <= r->t_stop)
+      schedule(r, next, SIM_EV_EVAL, -1, 0, 0);
+    break;
+  }
+  default:
+    WL_ASSERT(!"unknown event kind");
+  }
+}
+
+/* The event loop. Returns WL_OK when a stop condition ends the run. */
+static wl_status loop(sim_runner *r, const sim_run_opts *opts, double host_t0, long *events)
+{
+  const sim_stop_config *stop = &r->cfg->stop;
+  double next_progress = host_t0 + 0.5;
+  sim_event ev;
+  for (;;) {
+    if (r->fail != WL_OK)
+      return r->fail;
+    if (r->diverged)
+      return WL_EDIVERGED;
+    if (r->reached_target)
+      return WL_OK;
+    if (stop->steps > 0 && r->policy.type->step(r->policy.state) >= stop->steps)
+      return WL_OK;
+    if (opts && opts->interrupt && *opts->interrupt)
+      return WL_EINTR;
+    if ((*events & 63) == 0) {
+      double h = host_seconds();
+      if (!isnan(stop->host_time_s) && h - host_t0 >= stop->host_time_s)
+        return WL_OK;
+      if (opts && opts->progress && h >= next_progress) {
+        sim_progress p = {sim_time_to_s(r->now), stop->sim_time_s,
+                          r->policy.type->step(r->policy.state), *events, r->last_loss,
+                          h - host_t0};
+        opts->progress(opts->progress_ctx, &p);
+        next_progress = h + 0.5;
+      }
+    }
+    const sim_event *next = sim_queue_peek(&r->q);
+    if (!next || next->time > r->t_stop) {
+      if (r->t_stop != SIM_TIME_MAX)
+        r->now = r->t_stop;
+      return WL_OK;
+    }
+    sim_queue_pop(&r->q, &ev);
+    r->now = ev.time;
+    (*events)++;
+    dispatch(r, &ev);
+  }
+}
+
+/* Work in flight at the end counts only up to now, so that compute + comm + idle equals the
+ * run's simulated time for every worker. */
+static wl_status report_workers(sim_runner *r)
+{
+  for (int w = 0; w < r->K; w++) {
+    sim_worker *wk = &r->w[w];
+    sim_time compute = wk->compute_ns, comm = wk->comm_ns;
+    if (wk->busy_end > r->now) {
+      sim_time over = wk->busy_end - r->now;
+      if (wk->busy_kind == BUSY_COMPUTE)
+        compute -= over;
+      else if (wk->busy_kind == BUSY_COMM)
+        comm -= over;
+    }
+    sim_worker_stats s = {
+      .worker = w,
+      .speed = wk->speed,
+      .grad_steps = wk->grad_steps,
+      .compute_s = sim_time_to_s(compute),
+      .comm_s = sim_time_to_s(comm),
+      .idle_s = sim_time_to_s(r->now - compute - comm),
+      .bytes_sent = wk->bytes_sent,
+      .bytes_recv = wk->bytes_recv,
+    };
+    wl_status st = r->rec->worker(r->rec->ctx, &s);
+    if (st != WL_OK)
+      return st;
+  }
+  return WL_OK;
+}
+
+wl_status sim_run(const sim_config *cfg, const sim_recorder *rec, const sim_run_opts *opts,
+                  sim_result *out)
+{
+  sim_runner r = {.cfg = cfg, .rec = rec};
+  double host_t0 = host_seconds();
+  memset(out, 0, sizeof *out);
+  out->final_loss = out->final_accuracy = NAN;
+  assert_now = &r.now;
+  wl_assert_set_context(describe_now);
+
+  wl_status st = rec->begin(rec->ctx);
+  if (st != WL_OK) {
+    snprintf(out->error, sizeof out->error, "recording the run's start: %s", wl_strerror(st));
+    out->status = st;
+    return st;
+  }
+  st = setup(&r, out->error, sizeof out->error);
+  int ready = st == WL_OK; /* everything built: the policy and workers can be read */
+  if (ready)
+    st = evaluate(&r);
+  if (st == WL_OK) {
+    if (cfg->eval.every_s > 0)
+      schedule(&r, sim_time_from_s(cfg->eval.every_s), SIM_EV_EVAL, -1, 0, 0);
+    r.policy.type->start(r.policy.state);
+    st = loop(&r, opts, host_t0, &out->events);
+  }
+  /* A final evaluation unless one was just made; not after a diverged loss or a failure. */
+  if (ready && (st == WL_OK || st == WL_EINTR) && r.last_eval != r.now) {
+    wl_status es = evaluate(&r);
+    if (es != WL_OK)
+      st = es;
+    else if (r.diverged)
+      st = WL_EDIVERGED;
+  }
+  if (ready) {
+    wl_status ws = report_workers(&r);
+    if (ws != WL_OK && (st == WL_OK || st == WL_EINTR))
+      st = ws;
+  }
+  if (st != WL_OK && out->error[0] == '\0')
+    snprintf(out->error, sizeof out->error, "%s", wl_strerror(st));
+  out->status = st;
+  out->sim_time_s = sim_time_to_s(r.now);
+  out->step = ready ? r.policy.type->step(r.policy.state) : 0;
+  out->final_loss = r.last_loss;
+  out->final_accuracy = r.last_acc;
+  teardown(&r);
+  out->host_time_s = host_seconds() - host_t0;
+  wl_status es = rec->end(rec->ctx, out);
+  assert_now = NULL;
+  wl_assert_set_context(NULL);
+  if (es != WL_OK && st == WL_OK) {
+    snprintf(out->error, sizeof out->error, "recording the run's end: %s", wl_strerror(es));
+    out->status = st = es;
+  }
+  return st;
+}

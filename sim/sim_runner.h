@@ -1,0 +1,41 @@
+/* sim_runner — executes one run: builds the workload, cluster and policy from a sim_config,
+ * runs the event loop, and reports through a sim_recorder.
+ *
+ * The loop pops events in (time, seq) order. A policy's train/grad command is done for real
+ * at once (the work depends only on that worker's replica, batch stream and config) and its
+ * completion is scheduled at now + its simulated duration; collectives are priced by the
+ * network formulas. The global model is evaluated at t = 0, every eval.every_s, and at the
+ * end. The run stops at the first stop condition met, on a non-finite loss (diverged), on
+ * *interrupt becoming non-zero (interrupted), or on an error.
+ *
+ * Simulated durations: a gradient step on worker w takes step_time_s / speed_w, rounded to
+ * nanoseconds; an all-reduce takes the ring formula, rounded once. */
+#ifndef SIM_RUNNER_H
+#define SIM_RUNNER_H
+
+#include <signal.h>
+
+#include "sim_config.h"
+#include "sim_recorder.h"
+
+typedef struct sim_progress {
+  double sim_time_s; /* now */
+  double stop_s;     /* the simulated-time limit, NaN if none */
+  long step;         /* global step */
+  long events;       /* processed so far */
+  double loss;       /* latest held-out loss, NaN before the first */
+  double host_s;     /* real time so far */
+} sim_progress;
+
+typedef struct sim_run_opts {
+  const volatile sig_atomic_t *interrupt; /* stop at the next event when non-zero; may be NULL */
+  void (*progress)(void *ctx, const sim_progress *p); /* called about every 0.5 s; may be NULL */
+  void *progress_ctx;
+} sim_run_opts;
+
+/* Run cfg (which must have passed sim_config_check). Returns the run's status, also in
+ * out->status. rec->begin is called first and rec->end last; opts may be NULL. */
+wl_status sim_run(const sim_config *cfg, const sim_recorder *rec, const sim_run_opts *opts,
+                  sim_result *out);
+
+#endif

@@ -1,0 +1,94 @@
+#include "wl_param.h"
+
+#include <math.h>
+#include <string.h>
+
+#include "wl_status.h"
+
+static void set_default(const wl_param *p, void *base)
+{
+  char *at = (char *)base + p->offset;
+  switch (p->kind) {
+  case WL_P_INT:
+  case WL_P_BOOL:
+  case WL_P_ENUM:
+    *(int *)at = (int)p->def;
+    break;
+  case WL_P_DOUBLE:
+    *(double *)at = (p->flags & WL_PF_OPTIONAL) ? NAN : p->def;
+    break;
+  case WL_P_STRING:
+    WL_ASSERT(p->size > 0);
+
+    {
+      const char *s = p->choices ? p->choices : "";
+      size_t n = strlen(s);
+      if (n >= p->size)
+        n = p->size - 1;
+      memcpy(at, s, n);
+      at[n] = '\0';
+    }
+    break;
+  case WL_P_DOUBLES:
+    *(int *)((char *)base + p->count_offset) = 0;
+    break;
+  case WL_P_OBJECT:
+    wl_param_defaults(p->sub, at);
+    break;
+  case WL_P_VARIANT:
+    *(int *)at = (int)p->def;
+    wl_param_variant_defaults(p->variants[(int)p->def], base);
+    break;
+  }
+}
+
+void wl_param_defaults(const wl_param *table, void *base)
+{
+  for (const wl_param *p = table; p && p->key; p++)
+    set_default(p, base);
+}
+
+void wl_param_variant_defaults(const wl_variant *v, void *base)
+{
+  wl_param_defaults(v->params, base);
+}
+
+int wl_param_choice_index(const char *choices, const char *name)
+{
+  size_t len = strlen(name);
+  int index = 0;
+  for (const char *s = choices; s; index++) {
+    const char *bar = strchr(s, '|');
+    size_t n = bar ? (size_t)(bar - s) : strlen(s);
+    if (n == len && memcmp(s, name, n) == 0)
+      return index;
+    s = bar ? bar + 1 : NULL;
+  }
+  return -1;
+}
+
+const char *wl_param_choice_name(const char *choices, int index, char *buf, size_t size)
+{
+  const char *s = choices;
+  for (int i = 0; i < index && s; i++) {
+    s = strchr(s, '|');
+    if (s)
+      s++;
+  }
+  WL_ASSERT(s != NULL && size > 0);
+  const char *bar = strchr(s, '|');
+  size_t n = bar ? (size_t)(bar - s) : strlen(s);
+  if (n >= size)
+    n = size - 1;
+  memcpy(buf, s, n);
+  buf[n] = '\0';
+  return buf;
+}
+
+const wl_param *wl_param_variant_entry(const wl_param *table)
+{
+  for (const wl_param *p = table; p && p->key; p++)
+    if (p->kind == WL_P_VARIANT)
+      return p;
+  return NULL;
+}

@@ -1,0 +1,74 @@
+/* wl_param — descriptor tables for configuration structs.
+ *
+ * Every configurable struct in syncsim (workload, cluster, policy, stop, eval) is described
+ * by a table of wl_param: key, type, where the value lives in the struct, default, range,
+ * unit and one line of documentation. One table serves four readers: the scenario loader
+ * (which validates JSON against it), the canonical config writer (whose output is hashed),
+ * `syncsim list` (which prints it), and wl_param_defaults (which tests use to build configs
+ * without JSON). A table ends with an entry whose key is NULL.
+ *
+ * A polymorphic object ("model": {"type": "softmax", ...}) has one WL_P_VARIANT entry, key
+ * "type"; the chosen variant's own table adds the keys that only it accepts. All variants of
+ * one object share one flat config struct. */
+#ifndef WL_PARAM_H
+#define WL_PARAM_H
+
+#include <stddef.h>
+
+typedef enum wl_param_kind {
+  WL_P_INT,     /* int; the JSON number must be integral */
+  WL_P_DOUBLE,  /* double */
+  WL_P_BOOL,    /* int, 0 or 1 */
+  WL_P_ENUM,    /* int: index into `choices` ("a|b|c"); JSON gives the name */
+  WL_P_STRING,  /* char[size]; default in `choices` */
+  WL_P_DOUBLES, /* double[size] at offset, element count (int) at count_offset */
+  WL_P_OBJECT,  /* nested struct at offset, described by `sub` */
+  WL_P_VARIANT  /* int: index into `variants`; selects the variant's extra keys */
+} wl_param_kind;
+
+enum {
+  WL_PF_MIN_EXCL = 1u << 0, /* range excludes `min` (value must be > min) */
+  WL_PF_MAX_EXCL = 1u << 1, /* range excludes `max` (value must be < max) */
+  WL_PF_OPTIONAL = 1u << 2  /* WL_P_DOUBLE only: absent or null means "off", stored as NaN */
+};
+
+struct wl_param;
+
+typedef struct wl_variant {
+  const char *name;              /* value of "type" */
+  const char *doc;               /* one line */
+  const struct wl_param *params; /* keys only this variant accepts (may be NULL) */
+} wl_variant;
+
+typedef struct wl_param {
+  const char *key;               /* JSON key; NULL ends the table */
+  wl_param_kind kind;
+  size_t offset;                 /* offsetof() into the described struct */
+  double def;                    /* default of INT, DOUBLE, BOOL, ENUM, VARIANT (as index) */
+  double min, max;               /* inclusive range of INT and DOUBLE (see WL_PF_MIN_EXCL) */
+  unsigned flags;                /* WL_PF_* */
+  const char *choices;           /* ENUM: "|"-separated names; STRING: default value */
+  size_t size;                   /* STRING: buffer size; DOUBLES: capacity */
+  size_t count_offset;           /* DOUBLES: offsetof() of its int count */
+  const struct wl_param *sub;    /* OBJECT: the nested table */
+  const wl_variant *const *variants; /* VARIANT: pointers, ended by NULL */
+  const char *unit;              /* "s", "Gbit/s", "" when unitless */
+  const char *doc;               /* one line */
+} wl_param;
+
+/* Write every default of `table` (and of the default variant's table) into `base`. */
+void wl_param_defaults(const wl_param *table, void *base);
+
+/* Write the defaults of one variant's own keys; used after choosing a variant. */
+void wl_param_variant_defaults(const wl_variant *v, void *base);
+
+/* The index of `name` in a "|"-separated list, or -1. */
+int wl_param_choice_index(const char *choices, const char *name);
+
+/* Copy the name of choice `index` into buf (size bytes); returns buf. */
+const char *wl_param_choice_name(const char *choices, int index, char *buf, size_t size);
+
+/* The variant entry of a table, or NULL when it has none. */
+const wl_param *wl_param_variant_entry(const wl_param *table);
+
+#endif
