@@ -27,6 +27,8 @@ typedef struct sim_worker {
   sim_time comm_ns;    /* accumulated communication, including in flight */
   sim_time busy_end;   /* end of its current activity */
   int busy_kind;       /* BUSY_* of that activity */
+  int job_steps;       /* gradient steps of the work in flight, 0 when none */
+  int job_apply;       /* the work in flight applies the inner optimizer (train) or not (grad) */
   long grad_steps;
   double bytes_sent, bytes_recv;
 } sim_worker;
@@ -96,8 +98,8 @@ static void set_busy(sim_worker *wk, sim_time until, int kind)
   wk->busy_kind = kind;
 }
 
-/* One gradient on worker w's batch into its replica's grads; returns the batch loss. */
-static double worker_gradient(sim_runner *r, int w)
+/* One gradient on worker w's next batch into its replica's grads. */
+static void worker_gradient(sim_runner *r, int w)
 {
   sim_worker *wk = &r->w[w];
   opt_replica *rep = &r->reps[w];
@@ -109,39 +111,51 @@ static double worker_gradient(sim_runner *r, int w)
   r->train_loss_n++;
   wk->grad_steps++;
   r->grad_steps++;
-  return loss;
 }
 
-static void start_compute(sim_runner *r, int w, int steps)
+/* Schedule `steps` gradient steps on worker w. The math runs when the completion event is
+ * processed (run_job): it depends only on w's replica, batch stream and config, which
+ * nothing else touches meanwhile, and work cut off by the end of the run is never done. */
+static void start_compute(sim_runner *r, int w, int steps, int apply)
 {
   sim_worker *wk = &r->w[w];
-  WL_ASSERT(wk->busy_end <= r->now);
+  WL_ASSERT(wk->busy_end <= r->now && wk->job_steps == 0);
+  wk->job_steps = steps;
+  wk->job_apply = apply;
   sim_time dur = wk->step_ns * steps;
   wk->compute_ns += dur;
   set_busy(wk, r->now + dur, BUSY_COMPUTE);
   schedule(r, r->now + dur, SIM_EV_WORK_DONE, w, 0, 0);
 }
 
-static void host_train(void *ctx, int w, int steps)
+static void run_job(sim_runner *r, int w)
 {
-  sim_runner *r = ctx;
+  sim_worker *wk = &r->w[w];
   const opt_optim_config *inner = &r->cfg->policy.inner;
   opt_replica *rep = &r->reps[w];
-  WL_ASSERT(w >= 0 && w < r->K && steps > 0);
-  for (int s = 0; s < steps; s++) {
+  WL_ASSERT(wk->job_steps > 0);
+  for (int s = 0; s < wk->job_steps; s++) {
     worker_gradient(r, w);
+    if (!wk->job_apply)
+      continue;
     rep->step++;
     opt_optim_step(inner, rep->params, rep->grads, rep->state, rep->step, inner->lr, rep->n);
   }
-  start_compute(r, w, steps);
+  wk->job_steps = 0;
+}
+
+static void host_train(void *ctx, int w, int steps)
+{
+  sim_runner *r = ctx;
+  WL_ASSERT(w >= 0 && w < r->K && steps > 0);
+  start_compute(r, w, steps, 1);
 }
 
 static void host_grad(void *ctx, int w)
 {
   sim_runner *r = ctx;
   WL_ASSERT(w >= 0 && w < r->K);
-  worker_gradient(r, w);
-  start_compute(r, w, 1);
+  start_compute(r, w, 1, 0);
 }
 
 static void host_allreduce(void *ctx, int64_t bytes, int tag)
@@ -313,6 +327,7 @@ static void dispatch(sim_runner *r, const sim_event *ev)
   const opt_policy_type *pt = r->policy.type;
   switch (ev->kind) {
   case SIM_EV_WORK_DONE:
+    run_job(r, ev->worker);
     pt->work_done(r->policy.state, ev->worker);
     break;
   case SIM_EV_COLLECTIVE_DONE:

@@ -1,10 +1,11 @@
 /* sim_runner — executes one run: builds the workload, cluster and policy from a sim_config,
  * runs the event loop, and reports through a sim_recorder.
  *
- * The loop pops events in (time, seq) order. A policy's train/grad command is done for real
- * at once (the work depends only on that worker's replica, batch stream and config) and its
- * completion is scheduled at now + its simulated duration; collectives are priced by the
- * network formulas. The global model is evaluated at t = 0, every eval.every_s, and at the
+ * The loop pops events in (time, seq) order. A policy's train/grad command schedules its
+ * completion at now + its simulated duration; the real work (batches, forward, backward,
+ * inner optimizer) is done when that completion is processed, which is equivalent because
+ * it depends only on that worker's replica, batch stream and config. Collectives are priced
+ * by the network formulas. The global model is evaluated at t = 0, every eval.every_s, and at the
  * end. The run stops at the first stop condition met, on a non-finite loss (diverged), on
  * *interrupt becoming non-zero (interrupted), or on an error.
  *

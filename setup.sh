@@ -1,0 +1,81 @@
+#!/usr/bin/env bash
+# syncsim setup: install what is missing, build, then run the quickstart or the tests.
+#
+#   ./setup.sh run     build, then run the quickstart scenario into results.db and print
+#                      its runs (extra arguments go to `syncsim run`, e.g. --db other.db)
+#   ./setup.sh test    build, then run the whole test suite (ctest)
+#   ./setup.sh build   build only
+#
+# For Debian 12, as root or through sudo. Idempotent: packages already installed are not
+# touched and the build is incremental, so a second call is fast.
+# Environment: SYNCSIM_WERROR=1 makes warnings errors; SYNCSIM_SANITIZE=1 builds with
+# AddressSanitizer and UndefinedBehaviorSanitizer (into build-sanitize/).
+set -euo pipefail
+cd "$(dirname "$0")"
+
+packages=(cmake gcc make pkg-config libgsl-dev libsqlite3-dev libcjson-dev libcriterion-dev
+          libopenblas-dev zlib1g-dev sqlite3 gnuplot-nox dataset-fashion-mnist)
+
+install_missing() {
+  local missing=() p
+  for p in "${packages[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" ||
+      missing+=("$p")
+  done
+  ((${#missing[@]})) || return 0
+  local sudo=""
+  [ "$(id -u)" = 0 ] || sudo=sudo
+  echo "setup: installing ${missing[*]}" >&2
+  $sudo apt-get update -qq
+  $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+    "${missing[@]}" >&2
+}
+
+build_dir=build
+cmake_args=(-DCMAKE_BUILD_TYPE=RelWithDebInfo)
+[ "${SYNCSIM_WERROR:-0}" = 1 ] && cmake_args+=(-DSYNCSIM_WERROR=ON)
+if [ "${SYNCSIM_SANITIZE:-0}" = 1 ]; then
+  build_dir=build-sanitize
+  cmake_args+=(-DSYNCSIM_SANITIZE=ON)
+fi
+
+build() {
+  install_missing
+  local log="$build_dir.log"
+  if ! { cmake -S . -B "$build_dir" "${cmake_args[@]}" &&
+         cmake --build "$build_dir" -j "$(nproc)"; } >"$log" 2>&1; then
+    cat "$log" >&2
+    echo "setup: the build failed (log: $log)" >&2
+    exit 1
+  fi
+}
+
+cmd=${1:-}
+[ $# -gt 0 ] && shift
+case "$cmd" in
+  run)
+    build
+    "./$build_dir/syncsim" run scenarios/examples/minimal.json "$@"
+    db=results.db
+    for ((i = 1; i <= $#; i++)); do
+      [ "${!i}" = --db ] && { j=$((i + 1)); db=${!j}; }
+    done
+    echo
+    sqlite3 -header -column "$db" \
+      "SELECT run_id, label, status, round(sim_time_s, 1) AS sim_s, steps,
+              round(final_loss, 4) AS final_loss, round(final_accuracy, 4) AS accuracy,
+              round(host_time_s, 2) AS host_s
+       FROM run_summary ORDER BY run_id DESC LIMIT 10"
+    ;;
+  test)
+    build
+    ctest --test-dir "$build_dir" --output-on-failure
+    ;;
+  build)
+    build
+    ;;
+  *)
+    sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'
+    exit 2
+    ;;
+esac

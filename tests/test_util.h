@@ -1,0 +1,81 @@
+/* Shared helpers for the Criterion suites: scenarios from inline JSON, and an in-memory
+ * recorder. */
+#ifndef TEST_UTIL_H
+#define TEST_UTIL_H
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <criterion/criterion.h>
+
+#include "scn_load.h"
+#include "sim_runner.h"
+
+/* Load a scenario from JSON text; fails the test with the loader's message on error. */
+static inline void load_json(const char *json, scn_scenario *s)
+{
+  scn_error err;
+  wl_status st = scn_load_string(json, "inline.json", NULL, 0, s, &err);
+  if (st != WL_OK) {
+    char msg[1400];
+    scn_error_format(&err, msg, sizeof msg);
+    cr_assert_fail("scenario did not load: %s", msg);
+  }
+}
+
+enum { MEM_MAX_METRICS = 8192, MEM_MAX_WORKERS = 64 };
+
+typedef struct mem_rec {
+  sim_metric m[MEM_MAX_METRICS];
+  int n;
+  sim_worker_stats w[MEM_MAX_WORKERS];
+  int nw;
+  int began, ended;
+  sim_result r;
+} mem_rec;
+
+static inline wl_status mem_begin(void *ctx)
+{
+  ((mem_rec *)ctx)->began++;
+  return WL_OK;
+}
+
+static inline wl_status mem_metric(void *ctx, const sim_metric *m)
+{
+  mem_rec *r = ctx;
+  cr_assert_lt(r->n, MEM_MAX_METRICS);
+  r->m[r->n++] = *m;
+  return WL_OK;
+}
+
+static inline wl_status mem_worker(void *ctx, const sim_worker_stats *w)
+{
+  mem_rec *r = ctx;
+  cr_assert_lt(r->nw, MEM_MAX_WORKERS);
+  r->w[r->nw++] = *w;
+  return WL_OK;
+}
+
+static inline wl_status mem_end(void *ctx, const sim_result *res)
+{
+  mem_rec *r = ctx;
+  r->ended++;
+  r->r = *res;
+  return WL_OK;
+}
+
+/* Run policy i of s, recording into a new mem_rec (caller frees). */
+static inline mem_rec *run_policy(const scn_scenario *s, int i, const sim_run_opts *opts)
+{
+  mem_rec *r = calloc(1, sizeof *r);
+  cr_assert_not_null(r);
+  sim_recorder rec = {r, mem_begin, mem_metric, mem_worker, mem_end};
+  sim_config cfg;
+  scn_run_config(s, i, &cfg);
+  sim_run(&cfg, &rec, opts, &r->r);
+  return r;
+}
+
+#endif
