@@ -77,7 +77,7 @@ static void join_path(char *out, size_t size, const char *path, const char *key)
 /* "in (0, 1e+06]" style interval of a numeric param. */
 static const char *range_text(const wl_param *p, char *buf, size_t size)
 {
-  snprintf(buf, size, "in %c%g, %g%c", (p->flags & WL_PF_MIN_EXCL) ? '(' : '[', p->min, p->max,
+  snprintf(buf, size, "in %c%.15g, %.15g%c", (p->flags & WL_PF_MIN_EXCL) ? '(' : '[', p->min, p->max,
            (p->flags & WL_PF_MAX_EXCL) ? ')' : ']');
   return buf;
 }
@@ -305,8 +305,10 @@ static wl_status fill_policies(const cJSON *arr, scn_scenario *s, scn_error *err
     wl_status st = fill_object(p, opt_policy_params, &s->policies[i], ppath, NULL, err);
     if (st != WL_OK)
       return st;
-    const char *label = opt_policy_label(&s->policies[i]);
-    snprintf(s->policies[i].label, sizeof s->policies[i].label, "%s", label);
+    if (s->policies[i].label[0] == '\0')
+      snprintf(s->policies[i].label, sizeof s->policies[i].label, "%s",
+               opt_policy_label(&s->policies[i]));
+    const char *label = s->policies[i].label;
     for (int j = 0; j < i; j++)
       if (strcmp(s->policies[j].label, s->policies[i].label) == 0) {
         snprintf(ppath, sizeof ppath, "policies[%d].label", i);
@@ -397,8 +399,48 @@ static wl_status apply_set(cJSON *root, const char *set, scn_error *err)
 
 /* ---- loading -------------------------------------------------------------------------- */
 
+/* Where text's unclosed string starts, or NULL; *open gets how many brackets are left open
+ * at the end. */
+static const char *unclosed(const char *text, int *open)
+{
+  int depth = 0;
+  const char *string_start = NULL;
+  for (const char *c = text; *c; c++) {
+    if (string_start) {
+      if (*c == '\\' && c[1])
+        c++;
+      else if (*c == '"')
+        string_start = NULL;
+    } else if (*c == '"') {
+      string_start = c;
+    } else if (*c == '{' || *c == '[') {
+      depth++;
+    } else if (*c == '}' || *c == ']') {
+      depth--;
+    }
+  }
+  *open = depth;
+  return string_start;
+}
+
+static int is_space(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; }
+
+/* cJSON stops where it gave up. Two cases read better elsewhere: a string never closed is
+ * shown where it starts; an error at the very end of a text that is not cut short (as for a
+ * trailing comma before the last bracket) is shown at the last token. */
 static void syntax_error(const char *text, const char *at, scn_error *err)
 {
+  int open;
+  const char *string_start = unclosed(text, &open);
+  const char *rest = at;
+  while (is_space(*rest))
+    rest++;
+  int at_end = *rest == '\0';
+  if (string_start)
+    at = string_start;
+  else if (at_end && open <= 0)
+    while (at > text && (*at == '\0' || is_space(*at)))
+      at--;
   int line = 1, col = 1;
   for (const char *c = text; c < at && *c; c++) {
     if (*c == '\n') {
@@ -415,9 +457,13 @@ static void syntax_error(const char *text, const char *at, scn_error *err)
   for (; at[i] && at[i] != '\n' && i < 16; i++)
     near[i] = at[i];
   near[i] = '\0';
-  if (*at == '\0')
-    fail(err, "", "expected more JSON (an unclosed object, array or string?), got the end "
-                  "of the file");
+  if (string_start)
+    fail(err, "", "expected a closing quote for the string that starts here, got the end of "
+                  "the file");
+  else if (at_end && open > 0)
+    fail(err, "", "expected more JSON (an unclosed object or array?), got the end of the file");
+  else if (at_end && !*text)
+    fail(err, "", "expected a JSON object, got an empty file");
   else
     fail(err, "", "expected valid JSON, got \"%s\"", near);
 }
@@ -631,7 +677,7 @@ void scn_print_params(FILE *f, const wl_param *table, const char *prefix, int in
       if ((p->flags & WL_PF_OPTIONAL) && p->kind == WL_P_DOUBLE)
         snprintf(def, sizeof def, "null");
       else
-        snprintf(def, sizeof def, "%g", p->def);
+        snprintf(def, sizeof def, "%.15g", p->def);
       range_text(p, range, sizeof range);
       break;
     case WL_P_BOOL:

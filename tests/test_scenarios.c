@@ -1,2 +1,239 @@
-#include <criterion/criterion.h>
-Test(placeholder, builds) { cr_assert(1); }
+/* scenarios/: the loader's errors (place and expectation), overrides, canonical form. */
+#include <unistd.h>
+
+#include "test_util.h"
+
+#define OK_TAIL "\"policies\": [{\"type\": \"ddp\"}], \"stop\": {\"sim_time_s\": 10}"
+
+typedef struct bad_case {
+  const char *json;
+  int line, col;       /* expected position, 0 when the error has none */
+  const char *path;    /* expected JSON path */
+  const char *needle;  /* a phrase the message must contain */
+} bad_case;
+
+static const bad_case bad_cases[] = {
+  /* syntax errors: line and column */
+  {"x", 1, 1, "", "expected valid JSON, got \"x\""},
+  {"", 1, 1, "", "empty file"},
+  {"{\n  \"seed\": 1,\n  \"stop\": {\"sim_time_s\" 5}\n}", 3, 25, "", "got \"5}\""},
+  {"{\n  \"policies\": [\n    {\"type\": \"ddp\"\n  ]\n}", 4, 3, "", "got \"]\""},
+  {"{\"seed\": 1,}", 1, 12, "", "got \"}\""},
+  {"{\"seed\": 1", 1, 11, "", "the end of the file"},
+  {"{\"name\": \"open", 1, 10, "", "a closing quote for the string that starts here"},
+  /* unknown and duplicate keys */
+  {"{\"clusterr\": {}, " OK_TAIL "}", 0, 0, "clusterr", "unknown key; expected one of: name"},
+  {"{\"cluster\": {\"network\": {\"bandwith_gbps\": 1}}, " OK_TAIL "}", 0, 0,
+   "cluster.network.bandwith_gbps", "bandwidth_gbps"},
+  {"{\"seed\": 1, \"seed\": 2, " OK_TAIL "}", 0, 0, "seed", "got \"seed\" twice"},
+  {"{\"policies\": [{\"type\": \"ddp\", \"H\": 4}], \"stop\": {\"sim_time_s\": 10}}", 0, 0,
+   "policies[0].H", "unknown key"},
+  /* wrong types */
+  {"{\"seed\": \"one\", " OK_TAIL "}", 0, 0, "seed", "expected an integer in [0, 2147483647], got \"one\""},
+  {"{\"cluster\": {\"workers\": 2.5}, " OK_TAIL "}", 0, 0, "cluster.workers", "got 2.5"},
+  {"{\"cluster\": [], " OK_TAIL "}", 0, 0, "cluster", "expected an object, got an array"},
+  {"{\"policies\": [{\"type\": \"ddp\", \"inner\": {\"lr\": \"fast\"}}], \"stop\": {\"steps\": 3}}",
+   0, 0, "policies[0].inner.lr", "got \"fast\""},
+  {"{\"cluster\": {\"network\": {\"collective\": \"star\"}}, " OK_TAIL "}", 0, 0,
+   "cluster.network.collective", "expected one of ring; got \"star\""},
+  {"{\"policies\": [{\"type\": \"gossip\"}], \"stop\": {\"steps\": 3}}", 0, 0, "policies[0].type",
+   "expected one of ddp, local_sgd"},
+  {"{\"policies\": {\"type\": \"ddp\"}, \"stop\": {\"steps\": 3}}", 0, 0, "policies",
+   "expected an array of 1 to"},
+  /* out of range */
+  {"{\"cluster\": {\"workers\": 0}, " OK_TAIL "}", 0, 0, "cluster.workers", "got 0"},
+  {"{\"cluster\": {\"network\": {\"bandwidth_gbps\": -1}}, " OK_TAIL "}", 0, 0,
+   "cluster.network.bandwidth_gbps", "expected a number in (0, 1000000], got -1"},
+  {"{\"cluster\": {\"compute\": {\"speeds\": [1, 0]}}, " OK_TAIL "}", 0, 0,
+   "cluster.compute.speeds[1]", "got 0"},
+  {"{\"policies\": [{\"type\": \"local_sgd\", \"inner\": {\"opt\": \"momentum\", \"momentum\": 1}}],"
+   " \"stop\": {\"steps\": 3}}", 0, 0, "policies[0].inner.momentum", "in [0, 1)"},
+  /* relations between keys */
+  {"{\"cluster\": {\"workers\": 3, \"compute\": {\"speeds\": [1, 2]}}, " OK_TAIL "}", 0, 0,
+   "cluster.compute.speeds", "one speed per worker (3), got 2"},
+  {"{\"policies\": [{\"type\": \"ddp\"}]}", 0, 0, "stop", "at least one of"},
+  {"{\"policies\": [{\"type\": \"ddp\"}, {\"type\": \"ddp\"}], \"stop\": {\"steps\": 3}}", 0, 0,
+   "policies[1].label", "unique"},
+  {"{\"policies\": [], \"stop\": {\"steps\": 3}}", 0, 0, "policies", "1 to"},
+  {"{\"stop\": {\"steps\": 3}}", 0, 0, "policies", "got nothing"},
+};
+
+Test(loader, each_bad_file_is_reported_at_its_place)
+{
+  for (size_t i = 0; i < sizeof bad_cases / sizeof bad_cases[0]; i++) {
+    const bad_case *c = &bad_cases[i];
+    scn_scenario s;
+    scn_error err;
+    wl_status st = scn_load_string(c->json, "bad.json", NULL, 0, &s, &err);
+    char msg[1400];
+    scn_error_format(&err, msg, sizeof msg);
+    cr_expect_eq(st, WL_ECONFIG, "case %zu: loaded: %s", i, c->json);
+    cr_expect_eq(err.line, c->line, "case %zu: line %d, expected %d (%s)", i, err.line, c->line,
+                 msg);
+    cr_expect_eq(err.col, c->col, "case %zu: column %d, expected %d (%s)", i, err.col, c->col,
+                 msg);
+    cr_expect_str_eq(err.path, c->path, "case %zu: path '%s', expected '%s' (%s)", i, err.path,
+                     c->path, msg);
+    cr_expect(strstr(err.msg, c->needle) != NULL, "case %zu: message '%s' lacks '%s'", i,
+              err.msg, c->needle);
+    cr_expect_str_eq(err.file, "bad.json", "case %zu", i);
+  }
+}
+
+Test(loader, the_formatted_error_names_file_place_path_and_expectation)
+{
+  scn_scenario s;
+  scn_error err;
+  scn_load_string("{\"cluster\": {\"network\": {\"bandwidth_gbps\": \"fast\"}}, " OK_TAIL "}",
+                  "my.json", NULL, 0, &s, &err);
+  char msg[1400];
+  scn_error_format(&err, msg, sizeof msg);
+  cr_assert_str_eq(msg, "my.json: cluster.network.bandwidth_gbps: expected a number in "
+                        "(0, 1000000], got \"fast\"");
+  scn_load_string("{\n\n   ]", "my.json", NULL, 0, &s, &err);
+  scn_error_format(&err, msg, sizeof msg);
+  cr_assert_str_eq(msg, "my.json:3:4: expected valid JSON, got \"]\"");
+}
+
+Test(loader, defaults_fill_every_key_and_the_name_comes_from_the_file)
+{
+  scn_scenario s;
+  scn_error err;
+  cr_assert_eq(scn_load_string("{" OK_TAIL "}", "dir/exp_1.json", NULL, 0, &s, &err), WL_OK);
+  cr_assert_str_eq(s.name, "exp_1");
+  cr_assert_eq(s.base.seed, 1);
+  cr_assert_eq(s.base.cluster.workers, 4);
+  cr_assert_float_eq(s.base.cluster.network.bandwidth_gbps, 10, 0);
+  cr_assert(isnan(s.base.cluster.comm.params));
+  cr_assert(isnan(s.base.stop.target_loss));
+  cr_assert_eq(s.n_policies, 1);
+  cr_assert_str_eq(s.policies[0].label, "ddp");
+  cr_assert_eq(s.policies[0].inner.opt, OPT_SGD);
+  cr_assert_float_eq(s.policies[0].inner.lr, 0.1, 0);
+}
+
+Test(loader, variant_defaults_follow_the_chosen_type)
+{
+  scn_scenario s;
+  load_json("{\"policies\": [{\"type\": \"local_sgd\", \"inner\": {\"opt\": \"adamw\"}}],"
+            " \"stop\": {\"steps\": 3}}", &s);
+  cr_assert_eq(s.policies[0].type, OPT_POLICY_LOCAL_SGD);
+  cr_assert_eq(s.policies[0].H, 32);
+  cr_assert_eq(s.policies[0].inner.opt, OPT_ADAMW);
+  cr_assert_float_eq(s.policies[0].inner.lr, 1e-3, 0);
+  cr_assert_float_eq(s.policies[0].inner.weight_decay, 0.01, 0);
+  cr_assert_float_eq(s.policies[0].inner.beta2, 0.999, 0);
+}
+
+Test(overrides, set_reaches_any_key_and_policies_by_label_type_or_index)
+{
+  const char *json = "{\"policies\": [{\"type\": \"ddp\"},"
+                     " {\"type\": \"local_sgd\", \"label\": \"lsgd\", \"H\": 4}],"
+                     " \"stop\": {\"sim_time_s\": 10}}";
+  const char *sets[] = {"policies.lsgd.H=8", "cluster.workers=2", "policies.ddp.inner.lr=0.5",
+                        "policies.1.warmup_steps=3", "cluster.compute.speeds=[1, 0.5]",
+                        "name=renamed", "stop.target_loss=0.25", "eval.every_s=2"};
+  scn_scenario s;
+  scn_error err;
+  wl_status st = scn_load_string(json, "x.json", sets, 8, &s, &err);
+  cr_assert_eq(st, WL_OK, "%s: %s", err.path, err.msg);
+  cr_assert_eq(s.policies[1].H, 8);
+  cr_assert_eq(s.policies[1].warmup_steps, 3);
+  cr_assert_eq(s.base.cluster.workers, 2);
+  cr_assert_eq(s.base.cluster.compute.n_speeds, 2);
+  cr_assert_float_eq(s.base.cluster.compute.speeds[1], 0.5, 0);
+  cr_assert_float_eq(s.policies[0].inner.lr, 0.5, 0);
+  cr_assert_str_eq(s.name, "renamed");
+  cr_assert_float_eq(s.base.stop.target_loss, 0.25, 0);
+  cr_assert_float_eq(s.base.eval.every_s, 2, 0);
+}
+
+Test(overrides, a_bad_override_is_checked_like_the_file)
+{
+  const char *json = "{" OK_TAIL "}";
+  scn_scenario s;
+  scn_error err;
+  const char *bad_value[] = {"cluster.network.bandwidth_gbps=-3"};
+  cr_assert_eq(scn_load_string(json, "x.json", bad_value, 1, &s, &err), WL_ECONFIG);
+  cr_assert_str_eq(err.path, "cluster.network.bandwidth_gbps");
+  cr_assert_str_eq(err.file, "x.json");
+  const char *bad_key[] = {"cluster.network.speed=3"};
+  cr_assert_eq(scn_load_string(json, "x.json", bad_key, 1, &s, &err), WL_ECONFIG);
+  cr_assert_str_eq(err.path, "cluster.network.speed");
+  cr_assert(strstr(err.msg, "unknown key"));
+  const char *bad_label[] = {"policies.diloco.H=3"};
+  cr_assert_eq(scn_load_string(json, "x.json", bad_label, 1, &s, &err), WL_ECONFIG);
+  cr_assert_str_eq(err.file, "--set");
+  cr_assert(strstr(err.msg, "\"diloco\""), "%s", err.msg);
+  const char *no_eq[] = {"cluster.workers"};
+  cr_assert_eq(scn_load_string(json, "x.json", no_eq, 1, &s, &err), WL_ECONFIG);
+  cr_assert(strstr(err.msg, "PATH=VALUE"));
+  const char *through_scalar[] = {"stop.sim_time_s.x=1"};
+  cr_assert_eq(scn_load_string(json, "x.json", through_scalar, 1, &s, &err), WL_ECONFIG);
+  cr_assert(strstr(err.msg, "stop.sim_time_s to be an object"), "%s", err.msg);
+}
+
+Test(canonical, the_canonical_form_is_a_scenario_that_loads_to_itself)
+{
+  scn_scenario s, again;
+  char path[] = "/tmp/syncsim_minimal_XXXXXX";
+  load_json("{\"name\": \"c\", \"policies\": [{\"type\": \"local_sgd\", \"H\": 3,"
+            " \"inner\": {\"opt\": \"nesterov\", \"momentum\": 0.8}}],"
+            " \"cluster\": {\"workers\": 2, \"compute\": {\"speeds\": [0.5, 2]},"
+            " \"comm\": {\"params\": 1.25e8, \"bytes_per_param\": 2}},"
+            " \"stop\": {\"sim_time_s\": 12.5}}", &s);
+  sim_config cfg;
+  scn_run_config(&s, 0, &cfg);
+  char *json = scn_canonical_json(s.name, &cfg);
+  cr_assert_not_null(json);
+  load_json(json, &again);
+  sim_config cfg2;
+  scn_run_config(&again, 0, &cfg2);
+  char *json2 = scn_canonical_json(again.name, &cfg2);
+  cr_assert_str_eq(json, json2);
+  cr_assert(strstr(json, "\"target_loss\":null"));
+  cr_assert(strstr(json, "\"speeds\":[0.5,2]"));
+  char h1[17], h2[17];
+  scn_hash_hex(json, h1);
+  scn_hash_hex(json2, h2);
+  cr_assert_str_eq(h1, h2);
+  cr_assert_eq(strlen(h1), 16);
+  /* any change to the config changes the hash */
+  cfg.policy.H = 4;
+  char *json3 = scn_canonical_json(s.name, &cfg);
+  scn_hash_hex(json3, h2);
+  cr_assert_str_neq(h1, h2);
+  (void)path;
+  free(json);
+  free(json2);
+  free(json3);
+}
+
+Test(canonical, fnv1a_matches_its_reference_values)
+{
+  char h[17];
+  scn_hash_hex("", h);
+  cr_assert_str_eq(h, "cbf29ce484222325");
+  scn_hash_hex("a", h);
+  cr_assert_str_eq(h, "af63dc4c8601ec8c");
+}
+
+Test(loader, the_example_scenarios_load)
+{
+  const char *files[] = {SYNCSIM_SOURCE_DIR "/scenarios/examples/minimal.json"};
+  for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
+    scn_scenario s;
+    scn_error err;
+    wl_status st = scn_load_file(files[i], NULL, 0, &s, &err);
+    cr_assert_eq(st, WL_OK, "%s: %s: %s", files[i], err.path, err.msg);
+  }
+}
+
+Test(loader, a_missing_file_is_an_io_error_naming_the_file)
+{
+  scn_scenario s;
+  scn_error err;
+  cr_assert_eq(scn_load_file("/nonexistent/x.json", NULL, 0, &s, &err), WL_EIO);
+  cr_assert_str_eq(err.file, "/nonexistent/x.json");
+  cr_assert(strstr(err.msg, "No such file"));
+}
