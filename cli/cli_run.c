@@ -33,11 +33,17 @@ static const char run_usage[] =
   "130 interrupted.\n";
 
 static const char validate_usage[] =
-  "usage: syncsim validate SCENARIO [--set PATH=VALUE]...\n"
+  "usage: syncsim validate SCENARIO [--set PATH=VALUE]... [--print] [--db PATH]\n"
   "\n"
-  "Check SCENARIO (with overrides) as `run` would, without running or writing anything.\n"
-  "Prints the resolved config of each run (canonical JSON, every default filled in) with\n"
-  "--print. exit status: 0 valid, 2 invalid.\n";
+  "Check SCENARIO (with overrides) exactly as `run` would, without running or writing\n"
+  "anything.\n"
+  "\n"
+  "  --set PATH=VALUE   as for run\n"
+  "  --print            print each run's resolved config: canonical JSON with every\n"
+  "                     default filled in (what `run` stores in runs.config_json)\n"
+  "  --db PATH          accepted and ignored, so a run's command line validates as is\n"
+  "\n"
+  "exit status: 0 valid, 2 invalid.\n";
 
 static const char list_usage[] =
   "usage: syncsim list policies|models|datasets|keys\n"
@@ -55,6 +61,20 @@ typedef struct cli_args {
   int quiet;
   int print;
 } cli_args;
+
+/* Whether name is one of the space-separated words of list. */
+static int has_word(const char *list, const char *name)
+{
+  size_t n = strlen(name);
+  for (const char *w = list; *w;) {
+    const char *end = strchr(w, ' ');
+    size_t len = end ? (size_t)(end - w) : strlen(w);
+    if (len == n && strncmp(w, name, n) == 0)
+      return 1;
+    w += len + (end ? 1 : 0);
+  }
+  return 0;
+}
 
 /* Parses [SCENARIO] [--db PATH] [--set P=V]... [--quiet] [--print]; `allowed` says which
  * options the command takes. Returns -1 to continue, or an exit status. */
@@ -75,7 +95,7 @@ static int parse_args(int argc, char **argv, const char *usage, const char *allo
       size_t len = eq ? (size_t)(eq - arg) : strlen(arg);
       char name[32];
       snprintf(name, sizeof name, "%.*s", (int)len, arg);
-      if (!strstr(allowed, name)) {
+      if (!has_word(allowed, name)) {
         fprintf(stderr, "syncsim: unknown option '%s'\n\n%s", name, usage);
         return CLI_USAGE;
       }
@@ -130,7 +150,7 @@ static int load(const cli_args *a, scn_scenario *s)
 int cli_validate(int argc, char **argv)
 {
   cli_args a;
-  int rc = parse_args(argc, argv, validate_usage, "--set --print", &a);
+  int rc = parse_args(argc, argv, validate_usage, "--set --print --db", &a);
   if (rc >= 0)
     return rc;
   scn_scenario *s = malloc(sizeof *s);
