@@ -46,12 +46,14 @@ static const char validate_usage[] =
   "exit status: 0 valid, 2 invalid.\n";
 
 static const char list_usage[] =
-  "usage: syncsim list policies|models|datasets|keys\n"
+  "usage: syncsim list policies|models|datasets|keys [--markdown]\n"
   "\n"
-  "  policies   sync policies with their parameters and defaults\n"
+  "  policies   sync policies and optimizers, with their parameters and defaults\n"
   "  models     models (workload.model)\n"
   "  datasets   datasets and partitions (workload.dataset, workload.partition)\n"
-  "  keys       every scenario key, with type, default, range and unit\n";
+  "  keys       every scenario key, with type, default, range and unit\n"
+  "\n"
+  "  --markdown print markdown tables (as in scenarios/README.md)\n";
 
 typedef struct cli_args {
   const char *scenario;
@@ -299,26 +301,24 @@ int cli_run(int argc, char **argv)
 int cli_list(int argc, char **argv)
 {
   const char *what = argc > 1 ? argv[1] : "";
+  int markdown = argc > 2 && strcmp(argv[2], "--markdown") == 0;
   if (strcmp(what, "--help") == 0 || strcmp(what, "-h") == 0) {
     fputs(list_usage, stdout);
     return CLI_OK;
   }
+  if (argc > 3 || (argc == 3 && !markdown)) {
+    fprintf(stderr, "syncsim: unexpected argument '%s'\n\n%s", argv[argc - 1], list_usage);
+    return CLI_USAGE;
+  }
   if (strcmp(what, "policies") == 0) {
-    puts("Policies (policies[].type), with the keys each accepts:");
-    scn_print_params(stdout, opt_policy_params, "", 2);
+    scn_print_keys(stdout, SCN_DOC_POLICIES, markdown);
+    scn_print_keys(stdout, SCN_DOC_OPTIMIZERS, markdown);
   } else if (strcmp(what, "models") == 0) {
-    puts("Models (workload.model.type):");
-    scn_print_params(stdout, wl_model_params, "workload.model.", 2);
+    scn_print_keys(stdout, SCN_DOC_MODELS, markdown);
   } else if (strcmp(what, "datasets") == 0) {
-    puts("Datasets (workload.dataset.type):");
-    scn_print_params(stdout, wl_dataset_params, "workload.dataset.", 2);
-    puts("\nPartitions (workload.partition.type):");
-    scn_print_params(stdout, wl_partition_params, "workload.partition.", 2);
+    scn_print_keys(stdout, SCN_DOC_DATASETS, markdown);
   } else if (strcmp(what, "keys") == 0) {
-    puts("Scenario keys (see scenarios/README.md):");
-    scn_print_params(stdout, scn_scenario_params, "", 2);
-    puts("  policies                           array of policy objects (syncsim list policies):");
-    scn_print_params(stdout, opt_policy_params, "policies[].", 4);
+    scn_print_keys(stdout, SCN_DOC_ALL, markdown);
   } else {
     fprintf(stderr, "syncsim: list what? '%s'\n\n%s", what, list_usage);
     return CLI_USAGE;

@@ -42,7 +42,8 @@ extern const wl_param opt_policy_params[];
 
 #define OPT_POLICY_INNER_PARAM                                                            \
   {.key = "inner", .kind = WL_P_OBJECT, .offset = offsetof(opt_policy_config, inner),      \
-   .sub = opt_optim_params, .unit = "", .doc = "each worker's (inner) optimizer"}
+   .sub = opt_optim_params, .flags = WL_PF_DOC_APART, .unit = "",                          \
+   .doc = "each worker's (inner) optimizer: an optimizer object"}
 
 typedef struct opt_host {
   void *ctx;              /* the runner's */

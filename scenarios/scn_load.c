@@ -465,7 +465,7 @@ static void syntax_error(const char *text, const char *at, scn_error *err)
   else if (at_end && !*text)
     fail(err, "", "expected a JSON object, got an empty file");
   else
-    fail(err, "", "expected valid JSON, got \"%s\"", near);
+    fail(err, "", "expected valid JSON, got '%s'", near);
 }
 
 static void default_name(const char *file, char *name, size_t size)
@@ -653,75 +653,145 @@ static const char *kind_name(const wl_param *p)
 {
   switch (p->kind) {
   case WL_P_INT: return "integer";
-  case WL_P_DOUBLE: return (p->flags & WL_PF_OPTIONAL) ? "number|null" : "number";
+  case WL_P_DOUBLE: return (p->flags & WL_PF_OPTIONAL) ? "number or null" : "number";
   case WL_P_BOOL: return "boolean";
-  case WL_P_ENUM: return "string";
-  case WL_P_STRING: return "string";
+  case WL_P_ENUM:
+  case WL_P_STRING:
+  case WL_P_VARIANT: return "string";
   case WL_P_DOUBLES: return "array of numbers";
   case WL_P_OBJECT: return "object";
-  case WL_P_VARIANT: return "string";
   }
   return "?";
 }
 
-void scn_print_params(FILE *f, const wl_param *table, const char *prefix, int indent)
+/* Default and range of one key, as documentation shows them. */
+static void doc_default_range(const wl_param *p, char *def, size_t def_size, char *range,
+                              size_t range_size)
 {
-  char range[96], name[160], def[160];
+  char list[256];
+  def[0] = range[0] = '\0';
+  switch (p->kind) {
+  case WL_P_INT:
+  case WL_P_DOUBLE:
+    if ((p->flags & WL_PF_OPTIONAL) && p->kind == WL_P_DOUBLE)
+      snprintf(def, def_size, "null (off)");
+    else
+      snprintf(def, def_size, "%.15g", p->def);
+    range_text(p, range, range_size);
+    break;
+  case WL_P_BOOL:
+    snprintf(def, def_size, "%s", p->def != 0 ? "true" : "false");
+    break;
+  case WL_P_ENUM:
+    wl_param_choice_name(p->choices, (int)p->def, def, def_size);
+    choices_text(p->choices, list, sizeof list);
+    snprintf(range, range_size, "one of %s", list);
+    break;
+  case WL_P_STRING:
+    snprintf(def, def_size, "\"%s\"", p->choices ? p->choices : "");
+    break;
+  case WL_P_DOUBLES:
+    snprintf(def, def_size, "[]");
+    range_text(p, range, range_size);
+    snprintf(range + strlen(range), range_size - strlen(range), " each, at most %zu", p->size);
+    break;
+  case WL_P_VARIANT:
+    snprintf(def, def_size, "%s", p->variants[(int)p->def]->name);
+    snprintf(range, range_size, "one of ");
+    for (int i = 0; p->variants[i]; i++)
+      snprintf(range + strlen(range), range_size - strlen(range), "%s%s", i ? ", " : "",
+               p->variants[i]->name);
+    break;
+  case WL_P_OBJECT:
+    break;
+  }
+}
+
+static void doc_row(FILE *f, const wl_param *p, const char *name, const char *when,
+                    int markdown, int indent)
+{
+  char def[160], range[300];
+  doc_default_range(p, def, sizeof def, range, sizeof range);
+  const char *unit = p->unit && p->unit[0] ? p->unit : "";
+  if (markdown) {
+    fprintf(f, "| `%s` | %s | %s | %s | %s | %s%s%s%s", name, kind_name(p), def[0] ? def : "",
+            range, unit, when[0] ? "*" : "", when, when[0] ? ":* " : "", p->doc);
+    for (int i = 0; p->kind == WL_P_VARIANT && p->variants[i]; i++)
+      fprintf(f, "%s `%s`: %s", i ? ";" : ":", p->variants[i]->name, p->variants[i]->doc);
+    fprintf(f, " |\n");
+    return;
+  }
+  fprintf(f, "%*s%-34s %s", indent, "", name, kind_name(p));
+  if (def[0])
+    fprintf(f, ", default %s", def);
+  if (range[0])
+    fprintf(f, ", %s", range);
+  if (unit[0])
+    fprintf(f, ", %s", unit);
+  fprintf(f, "%s%s — %s\n", when[0] ? "; " : "", when, p->doc);
+}
+
+static void doc_table(FILE *f, const wl_param *table, const char *prefix, const char *when,
+                      int markdown, int indent)
+{
+  char name[200], sub[220], sub_when[160];
   for (const wl_param *p = table; p && p->key; p++) {
     snprintf(name, sizeof name, "%s%s", prefix, p->key);
-    def[0] = '\0';
-    range[0] = '\0';
-    switch (p->kind) {
-    case WL_P_INT:
-    case WL_P_DOUBLE:
-      if ((p->flags & WL_PF_OPTIONAL) && p->kind == WL_P_DOUBLE)
-        snprintf(def, sizeof def, "null");
-      else
-        snprintf(def, sizeof def, "%.15g", p->def);
-      range_text(p, range, sizeof range);
-      break;
-    case WL_P_BOOL:
-      snprintf(def, sizeof def, "%s", p->def != 0 ? "true" : "false");
-      break;
-    case WL_P_ENUM:
-      wl_param_choice_name(p->choices, (int)p->def, def, sizeof def);
-      choices_text(p->choices, range + 3, sizeof range - 3);
-      memcpy(range, "of ", 3);
-      break;
-    case WL_P_STRING:
-      snprintf(def, sizeof def, "\"%s\"", p->choices ? p->choices : "");
-      break;
-    case WL_P_DOUBLES:
-      snprintf(def, sizeof def, "[]");
-      range_text(p, range, sizeof range);
-      break;
-    case WL_P_OBJECT:
-    case WL_P_VARIANT:
-      break;
-    }
-    if (p->kind == WL_P_VARIANT) {
-      fprintf(f, "%*s%-34s string, one of:\n", indent, "", name);
-      for (int i = 0; p->variants[i]; i++) {
-        fprintf(f, "%*s  \"%s\"%s — %s\n", indent, "", p->variants[i]->name,
-                i == (int)p->def ? " (default)" : "", p->variants[i]->doc);
-        char sub[160];
-        snprintf(sub, sizeof sub, "%s", prefix);
-        scn_print_params(f, p->variants[i]->params, sub, indent + 6);
-      }
-      continue;
-    }
-    fprintf(f, "%*s%-34s %s", indent, "", name, kind_name(p));
-    if (def[0])
-      fprintf(f, ", default %s", def);
-    if (range[0])
-      fprintf(f, ", %s", range);
-    if (p->unit && p->unit[0])
-      fprintf(f, ", %s", p->unit);
-    fprintf(f, " — %s\n", p->doc);
-    if (p->kind == WL_P_OBJECT) {
-      char sub[200];
+    doc_row(f, p, name, when, markdown, indent);
+    if (p->kind == WL_P_OBJECT && !(p->flags & WL_PF_DOC_APART)) {
       snprintf(sub, sizeof sub, "%s.", name);
-      scn_print_params(f, p->sub, sub, indent);
+      doc_table(f, p->sub, sub, when, markdown, indent);
     }
+    if (p->kind != WL_P_VARIANT)
+      continue;
+    for (int i = 0; p->variants[i]; i++) {
+      snprintf(sub_when, sizeof sub_when, "%s%s%s %s", when, when[0] ? ", " : "",
+               p->variants[i]->name, "only");
+      if (!markdown)
+        fprintf(f, "%*s  \"%s\" — %s\n", indent, "", p->variants[i]->name, p->variants[i]->doc);
+      doc_table(f, p->variants[i]->params, prefix, sub_when, markdown, indent + 4);
+    }
+  }
+}
+
+static void doc_header(FILE *f, int markdown, const char *title)
+{
+  if (markdown)
+    fprintf(f, "\n#### %s\n\n| key | type | default | range | unit | meaning |\n"
+               "|---|---|---|---|---|---|\n", title);
+  else
+    fprintf(f, "\n%s:\n", title);
+}
+
+void scn_print_keys(FILE *f, int which, int markdown)
+{
+  int all = which == SCN_DOC_ALL;
+  if (all || which == SCN_DOC_SCENARIO) {
+    doc_header(f, markdown, "Scenario keys");
+    doc_table(f, scn_scenario_params, "", "", markdown, 2);
+    if (markdown)
+      fprintf(f, "| `policies` | array of objects | | 1 to %d policies | | the policies to "
+                 "compare, one run each (see Policies) |\n", SCN_MAX_POLICIES);
+    else
+      fprintf(f, "  %-34s array of 1 to %d policy objects — one run each (see policies)\n",
+              "policies", SCN_MAX_POLICIES);
+  }
+  if (all || which == SCN_DOC_POLICIES) {
+    doc_header(f, markdown, "Policies (`policies[]`)");
+    doc_table(f, opt_policy_params, "", "", markdown, 2);
+  }
+  if (which == SCN_DOC_MODELS) {
+    doc_header(f, markdown, "Models (`workload.model`)");
+    doc_table(f, wl_model_params, "workload.model.", "", markdown, 2);
+  }
+  if (which == SCN_DOC_DATASETS) {
+    doc_header(f, markdown, "Datasets (`workload.dataset`)");
+    doc_table(f, wl_dataset_params, "workload.dataset.", "", markdown, 2);
+    doc_header(f, markdown, "Partitions (`workload.partition`)");
+    doc_table(f, wl_partition_params, "workload.partition.", "", markdown, 2);
+  }
+  if (all || which == SCN_DOC_OPTIMIZERS) {
+    doc_header(f, markdown, "Optimizers (`inner`, `outer`)");
+    doc_table(f, opt_optim_params, "", "", markdown, 2);
   }
 }

@@ -64,8 +64,10 @@ void scn_hash_hex(const char *text, char out[17]);
 /* The table of top-level scenario keys other than "policies" (for `syncsim list`). */
 extern const wl_param scn_scenario_params[];
 
-/* Print a table's keys, one per line, with kind, default, range, unit and doc, indented by
- * `indent` spaces and prefixed with `prefix` (e.g. "cluster.network."). */
-void scn_print_params(FILE *f, const wl_param *table, const char *prefix, int indent);
+/* Documentation of the keys, generated from the same tables the loader checks against:
+ * plain text for `syncsim list`, or markdown tables for scenarios/README.md. */
+enum { SCN_DOC_ALL = 0, SCN_DOC_SCENARIO, SCN_DOC_POLICIES, SCN_DOC_OPTIMIZERS, SCN_DOC_MODELS,
+       SCN_DOC_DATASETS };
+void scn_print_keys(FILE *f, int which, int markdown);
 
 #endif

@@ -38,6 +38,19 @@ check "an unknown option exits 2" test $? -eq 2
 "$syncsim" list policies >"$tmp/list"
 check "list policies exits 0 and shows local_sgd" grep -q '"local_sgd"' "$tmp/list"
 
+# --- the schema reference in scenarios/README.md is the tables' own output -------------
+sed -n '/^<!-- BEGIN generated: syncsim list keys --markdown -->$/,/^<!-- END generated -->$/p' \
+  "$src/scenarios/README.md" | sed '1d;$d' >"$tmp/readme_keys.md"
+"$syncsim" list keys --markdown >"$tmp/keys.md"
+check "scenarios/README.md's reference matches 'syncsim list keys --markdown'" \
+  cmp -s "$tmp/readme_keys.md" "$tmp/keys.md"
+for what in models datasets; do
+  "$syncsim" list $what >/dev/null
+  check "list $what exits 0" test $? -eq 0
+done
+"$syncsim" list frobs 2>/dev/null
+check "list of an unknown thing exits 2" test $? -eq 2
+
 # --- a good run -------------------------------------------------------------------------
 "$syncsim" run "$minimal" --db "$tmp/a.db" --quiet >"$tmp/run.out" 2>"$tmp/run.err"
 check "run of the minimal scenario exits 0" test $? -eq 0

@@ -14,11 +14,11 @@ typedef struct bad_case {
 
 static const bad_case bad_cases[] = {
   /* syntax errors: line and column */
-  {"x", 1, 1, "", "expected valid JSON, got \"x\""},
+  {"x", 1, 1, "", "expected valid JSON, got 'x'"},
   {"", 1, 1, "", "empty file"},
-  {"{\n  \"seed\": 1,\n  \"stop\": {\"sim_time_s\" 5}\n}", 3, 25, "", "got \"5}\""},
-  {"{\n  \"policies\": [\n    {\"type\": \"ddp\"\n  ]\n}", 4, 3, "", "got \"]\""},
-  {"{\"seed\": 1,}", 1, 12, "", "got \"}\""},
+  {"{\n  \"seed\": 1,\n  \"stop\": {\"sim_time_s\" 5}\n}", 3, 25, "", "got '5}'"},
+  {"{\n  \"policies\": [\n    {\"type\": \"ddp\"\n  ]\n}", 4, 3, "", "got ']'"},
+  {"{\"seed\": 1,}", 1, 12, "", "got '}'"},
   {"{\"seed\": 1", 1, 11, "", "the end of the file"},
   {"{\"name\": \"open", 1, 10, "", "a closing quote for the string that starts here"},
   /* unknown and duplicate keys */
@@ -92,7 +92,7 @@ Test(loader, the_formatted_error_names_file_place_path_and_expectation)
                         "(0, 1000000], got \"fast\"");
   scn_load_string("{\n\n   ]", "my.json", NULL, 0, &s, &err);
   scn_error_format(&err, msg, sizeof msg);
-  cr_assert_str_eq(msg, "my.json:3:4: expected valid JSON, got \"]\"");
+  cr_assert_str_eq(msg, "my.json:3:4: expected valid JSON, got ']'");
 }
 
 Test(loader, defaults_fill_every_key_and_the_name_comes_from_the_file)

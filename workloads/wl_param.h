@@ -29,7 +29,8 @@ typedef enum wl_param_kind {
 enum {
   WL_PF_MIN_EXCL = 1u << 0, /* range excludes `min` (value must be > min) */
   WL_PF_MAX_EXCL = 1u << 1, /* range excludes `max` (value must be < max) */
-  WL_PF_OPTIONAL = 1u << 2  /* WL_P_DOUBLE only: absent or null means "off", stored as NaN */
+  WL_PF_OPTIONAL = 1u << 2, /* WL_P_DOUBLE only: absent or null means "off", stored as NaN */
+  WL_PF_DOC_APART = 1u << 3 /* WL_P_OBJECT: its table is shared and documented on its own */
 };
 
 struct wl_param;
