@@ -323,3 +323,42 @@ Test(runner, a_nonfinite_loss_marks_the_run_diverged)
   cr_assert_eq(r->ended, 1);
   free(r);
 }
+
+Test(runner, stops_after_the_host_time_limit)
+{
+  scn_scenario s;
+  load_json(BASE_SCENARIO("{\"type\": \"ddp\"}", "\"host_time_s\": 0.2", ""), &s);
+  mem_rec *r = run_policy(&s, 0, NULL);
+  cr_assert_eq(r->r.status, WL_OK);
+  cr_assert_geq(r->r.host_time_s, 0.2);
+  cr_assert_gt(r->r.step, 0);
+  /* it ends with an evaluation at the time it stopped */
+  cr_assert_eq(r->m[r->n - 2].kind, SIM_METRIC_EVAL);
+  cr_assert_float_eq(r->m[r->n - 2].sim_time_s, r->r.sim_time_s, 1e-12);
+  free(r);
+}
+
+Test(runner, eval_ticks_come_every_interval_and_at_the_end)
+{
+  scn_scenario s;
+  load_json(BASE_SCENARIO("{\"type\": \"ddp\"}", "\"sim_time_s\": 2.25", ""), &s);
+  mem_rec *r = run_policy(&s, 0, NULL);
+  double want[] = {0, 0.5, 1.0, 1.5, 2.0, 2.25};
+  int k = 0;
+  for (int i = 0; i < r->n; i++) {
+    if (r->m[i].kind != SIM_METRIC_EVAL)
+      continue;
+    cr_assert_lt(k, 6);
+    cr_assert_float_eq(r->m[i].sim_time_s, want[k], 1e-12, "eval %d at %.9f", k,
+                       r->m[i].sim_time_s);
+    k++;
+  }
+  cr_assert_eq(k, 6);
+  /* the step and example counters never decrease */
+  for (int i = 1; i < r->n; i++) {
+    cr_assert_geq(r->m[i].step, r->m[i - 1].step);
+    cr_assert_geq(r->m[i].examples, r->m[i - 1].examples);
+    cr_assert_geq(r->m[i].bytes, r->m[i - 1].bytes);
+  }
+  free(r);
+}
