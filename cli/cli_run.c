@@ -136,32 +136,38 @@ static int parse_args(int argc, char **argv, const char *usage, const char *allo
   return -1;
 }
 
-/* Load and validate; on error print it and return CLI_USAGE, else -1. */
-static int load(const cli_args *a, scn_scenario *s)
+/* Parse the arguments and load the scenario they name. Returns the scenario (caller
+ * frees), or NULL with *rc set to the exit status (after printing why, when it is an error). */
+static scn_scenario *parse_and_load(int argc, char **argv, const char *usage,
+                                    const char *allowed, cli_args *a, int *rc)
 {
+  if ((*rc = parse_args(argc, argv, usage, allowed, a)) >= 0)
+    return NULL;
+  scn_scenario *s = malloc(sizeof *s);
+  if (!s) {
+    fprintf(stderr, "syncsim: out of memory\n");
+    *rc = CLI_RUN_FAILED;
+    return NULL;
+  }
   scn_error err;
   if (scn_load_file(a->scenario, a->sets, a->n_sets, s, &err) != WL_OK) {
     char msg[1400];
     scn_error_format(&err, msg, sizeof msg);
     fprintf(stderr, "syncsim: %s\n", msg);
-    return CLI_USAGE;
+    free(s);
+    *rc = CLI_USAGE;
+    return NULL;
   }
-  return -1;
+  return s;
 }
 
 int cli_validate(int argc, char **argv)
 {
   cli_args a;
-  int rc = parse_args(argc, argv, validate_usage, "--set --print --db", &a);
-  if (rc >= 0)
-    return rc;
-  scn_scenario *s = malloc(sizeof *s);
+  int rc;
+  scn_scenario *s = parse_and_load(argc, argv, validate_usage, "--set --print --db", &a, &rc);
   if (!s)
-    return CLI_RUN_FAILED;
-  if ((rc = load(&a, s)) >= 0) {
-    free(s);
     return rc;
-  }
   printf("%s: valid; scenario '%s', %d run%s:", a.scenario, s->name, s->n_policies,
          s->n_policies == 1 ? "" : "s");
   for (int i = 0; i < s->n_policies; i++)
@@ -265,16 +271,10 @@ static wl_status run_one(const scn_scenario *s, int i, an_store *store, int quie
 int cli_run(int argc, char **argv)
 {
   cli_args a;
-  int rc = parse_args(argc, argv, run_usage, "--db --set --quiet", &a);
-  if (rc >= 0)
-    return rc;
-  scn_scenario *s = malloc(sizeof *s);
+  int rc;
+  scn_scenario *s = parse_and_load(argc, argv, run_usage, "--db --set --quiet", &a, &rc);
   if (!s)
-    return CLI_RUN_FAILED;
-  if ((rc = load(&a, s)) >= 0) {
-    free(s);
     return rc;
-  }
   an_store *store;
   char err[1024];
   if (an_store_open(a.db, &store, err, sizeof err) != WL_OK) {
