@@ -12,7 +12,12 @@
 #define SYNCSIM_VERSION "unknown"
 #endif
 
-enum { METRICS_PER_COMMIT = 512 };
+/* Metrics are buffered and written in short transactions (BEGIN IMMEDIATE ... COMMIT) when
+ * the buffer is full, when FLUSH_EVERY_S of real time has passed, and at the run's end, so
+ * that a writer holds the database's write lock only briefly and other processes writing
+ * into the same file wait little. */
+enum { METRIC_BUFFER = 512 };
+#define FLUSH_EVERY_S 2.0
 
 static const char schema_sql[] =
   "CREATE TABLE sweeps("
@@ -86,8 +91,11 @@ struct an_store {
   sqlite3_stmt *ins_run, *ins_metric, *ins_worker, *upd_run;
   char err[512];       /* last error */
   long long run_id;    /* the run being recorded */
-  int in_txn;          /* a metrics transaction is open */
-  int pending;         /* metrics rows since the last commit */
+  sim_metric buf[METRIC_BUFFER]; /* metrics not yet written */
+  int n_buf;
+  double last_flush;   /* monotonic seconds of the last write */
+  sim_worker_stats *workers; /* (cap_workers) rows waiting for the run's end */
+  int n_workers, cap_workers;
   an_run_meta meta;    /* of the run being recorded; strings owned below */
   char *owned[5];      /* copies of meta's strings */
 };
@@ -211,14 +219,13 @@ void an_store_close(an_store *s)
 {
   if (!s)
     return;
-  if (s->in_txn)
-    exec(s, "COMMIT");
   sqlite3_finalize(s->ins_run);
   sqlite3_finalize(s->ins_metric);
   sqlite3_finalize(s->ins_worker);
   sqlite3_finalize(s->upd_run);
   sqlite3_close(s->db);
   free_meta(s);
+  free(s->workers);
   free(s);
 }
 
@@ -247,6 +254,52 @@ static wl_status step_reset(an_store *s, sqlite3_stmt *st, const char *what)
   return out;
 }
 
+static double monotonic_s(void)
+{
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+static wl_status insert_metric(an_store *s, const sim_metric *m)
+{
+  sqlite3_stmt *st = s->ins_metric;
+  sqlite3_bind_int64(st, 1, s->run_id);
+  sqlite3_bind_text(st, 2, m->kind == SIM_METRIC_EVAL ? "eval" : "train", -1, SQLITE_STATIC);
+  sqlite3_bind_double(st, 3, m->sim_time_s);
+  sqlite3_bind_int64(st, 4, m->step);
+  sqlite3_bind_int64(st, 5, m->examples);
+  sqlite3_bind_double(st, 6, m->bytes);
+  bind_real_or_null(st, 7, m->loss);
+  bind_real_or_null(st, 8, m->accuracy);
+  return step_reset(s, st, "recording a metric");
+}
+
+/* Write the buffered metrics inside the caller's transaction. */
+static wl_status write_buffered(an_store *s)
+{
+  for (int i = 0; i < s->n_buf; i++) {
+    wl_status rc = insert_metric(s, &s->buf[i]);
+    if (rc != WL_OK)
+      return rc;
+  }
+  s->n_buf = 0;
+  s->last_flush = monotonic_s();
+  return WL_OK;
+}
+
+static wl_status flush(an_store *s)
+{
+  wl_status rc = exec(s, "BEGIN IMMEDIATE");
+  if (rc != WL_OK)
+    return rc;
+  if ((rc = write_buffered(s)) != WL_OK) {
+    exec(s, "ROLLBACK");
+    return rc;
+  }
+  return exec(s, "COMMIT");
+}
+
 static wl_status rec_begin(void *ctx)
 {
   an_store *s = ctx;
@@ -267,48 +320,60 @@ static wl_status rec_begin(void *ctx)
   if (rc != WL_OK)
     return rc;
   s->run_id = sqlite3_last_insert_rowid(s->db);
-  s->pending = 0;
-  if ((rc = exec(s, "BEGIN")) == WL_OK)
-    s->in_txn = 1;
-  return rc;
+  s->n_buf = 0;
+  s->n_workers = 0;
+  s->last_flush = monotonic_s();
+  return WL_OK;
 }
 
 static wl_status rec_metric(void *ctx, const sim_metric *m)
 {
   an_store *s = ctx;
-  sqlite3_stmt *st = s->ins_metric;
-  sqlite3_bind_int64(st, 1, s->run_id);
-  sqlite3_bind_text(st, 2, m->kind == SIM_METRIC_EVAL ? "eval" : "train", -1, SQLITE_STATIC);
-  sqlite3_bind_double(st, 3, m->sim_time_s);
-  sqlite3_bind_int64(st, 4, m->step);
-  sqlite3_bind_int64(st, 5, m->examples);
-  sqlite3_bind_double(st, 6, m->bytes);
-  bind_real_or_null(st, 7, m->loss);
-  bind_real_or_null(st, 8, m->accuracy);
-  wl_status rc = step_reset(s, st, "recording a metric");
-  if (rc == WL_OK && ++s->pending >= METRICS_PER_COMMIT) {
-    s->pending = 0;
-    if ((rc = exec(s, "COMMIT")) == WL_OK)
-      rc = exec(s, "BEGIN");
-    s->in_txn = rc == WL_OK;
-  }
-  return rc;
+  s->buf[s->n_buf++] = *m;
+  if (s->n_buf == METRIC_BUFFER || monotonic_s() - s->last_flush >= FLUSH_EVERY_S)
+    return flush(s);
+  return WL_OK;
 }
 
+/* Workers arrive once each at the end of a run; they are kept until rec_end writes them
+ * with the run's final row, in one transaction. */
 static wl_status rec_worker(void *ctx, const sim_worker_stats *w)
 {
   an_store *s = ctx;
+  if (s->n_workers == s->cap_workers) {
+    int cap = s->cap_workers ? 2 * s->cap_workers : 64;
+    sim_worker_stats *grown = realloc(s->workers, (size_t)cap * sizeof *grown);
+    if (!grown) {
+      snprintf(s->err, sizeof s->err, "out of memory");
+      return WL_ENOMEM;
+    }
+    s->workers = grown;
+    s->cap_workers = cap;
+  }
+  s->workers[s->n_workers++] = *w;
+  return WL_OK;
+}
+
+static wl_status write_workers(an_store *s)
+{
   sqlite3_stmt *st = s->ins_worker;
-  sqlite3_bind_int64(st, 1, s->run_id);
-  sqlite3_bind_int(st, 2, w->worker);
-  sqlite3_bind_double(st, 3, w->speed);
-  sqlite3_bind_int64(st, 4, w->grad_steps);
-  sqlite3_bind_double(st, 5, w->compute_s);
-  sqlite3_bind_double(st, 6, w->comm_s);
-  sqlite3_bind_double(st, 7, w->idle_s);
-  sqlite3_bind_double(st, 8, w->bytes_sent);
-  sqlite3_bind_double(st, 9, w->bytes_recv);
-  return step_reset(s, st, "recording a worker");
+  for (int i = 0; i < s->n_workers; i++) {
+    const sim_worker_stats *w = &s->workers[i];
+    sqlite3_bind_int64(st, 1, s->run_id);
+    sqlite3_bind_int(st, 2, w->worker);
+    sqlite3_bind_double(st, 3, w->speed);
+    sqlite3_bind_int64(st, 4, w->grad_steps);
+    sqlite3_bind_double(st, 5, w->compute_s);
+    sqlite3_bind_double(st, 6, w->comm_s);
+    sqlite3_bind_double(st, 7, w->idle_s);
+    sqlite3_bind_double(st, 8, w->bytes_sent);
+    sqlite3_bind_double(st, 9, w->bytes_recv);
+    wl_status rc = step_reset(s, st, "recording a worker");
+    if (rc != WL_OK)
+      return rc;
+  }
+  s->n_workers = 0;
+  return WL_OK;
 }
 
 static wl_status rec_end(void *ctx, const sim_result *r)
@@ -317,8 +382,15 @@ static wl_status rec_end(void *ctx, const sim_result *r)
   sqlite3_stmt *st = s->upd_run;
   char now[32];
   utc_now(now, sizeof now);
-  if (!s->in_txn && exec(s, "BEGIN") == WL_OK)
-    s->in_txn = 1;
+  wl_status rc = exec(s, "BEGIN IMMEDIATE");
+  if (rc == WL_OK)
+    rc = write_buffered(s);
+  if (rc == WL_OK)
+    rc = write_workers(s);
+  if (rc != WL_OK) {
+    exec(s, "ROLLBACK");
+    return rc;
+  }
   sqlite3_bind_int64(st, 1, s->run_id);
   sqlite3_bind_text(st, 2, sim_result_status_name(r->status), -1, SQLITE_STATIC);
   if (r->error[0])
@@ -330,10 +402,11 @@ static wl_status rec_end(void *ctx, const sim_result *r)
   sqlite3_bind_int64(st, 8, r->events);
   bind_real_or_null(st, 9, r->final_loss);
   bind_real_or_null(st, 10, r->final_accuracy);
-  wl_status rc = step_reset(s, st, "recording the run's end");
-  wl_status cc = exec(s, "COMMIT");
-  s->in_txn = 0;
-  return rc != WL_OK ? rc : cc;
+  if ((rc = step_reset(s, st, "recording the run's end")) != WL_OK) {
+    exec(s, "ROLLBACK");
+    return rc;
+  }
+  return exec(s, "COMMIT");
 }
 
 static char *dup_or_empty(const char *text)

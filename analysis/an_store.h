@@ -2,9 +2,10 @@
  *
  * One database file in WAL mode with a busy timeout, so several processes can write runs
  * into it. The store implements the engine's sim_recorder: a run's row is inserted and
- * committed with status 'running' before any work, its metrics are written through
- * prepared statements in batched transactions, and its row is updated last with the final
- * status, so a failed or interrupted run is visible as such.
+ * committed with status 'running' before any work; its metrics are buffered and written
+ * through prepared statements in short batched transactions (when 512 are waiting, every 2 s
+ * of real time, and at the end); its workers and final status are written last, in one
+ * transaction, so a failed or interrupted run is visible as such with what it measured.
  *
  * Errors carry SQLite's message (an_store_errmsg). */
 #ifndef AN_STORE_H
