@@ -14,6 +14,7 @@ static const char usage[] =
   "  run SCENARIO [--db PATH] [--set PATH=VALUE]...   run every policy of a scenario\n"
   "  validate SCENARIO [--set PATH=VALUE]...          check a scenario; run nothing\n"
   "  list policies|models|datasets|keys               what exists, with parameters\n"
+  "  bench [--opt sgd|adamw] [--quick]                step time against matmul time\n"
   "\n"
   "options:\n"
   "  --help       this text; COMMAND --help for a command's own\n"
@@ -43,6 +44,8 @@ int main(int argc, char **argv)
     return cli_validate(argc - 1, argv + 1);
   if (strcmp(cmd, "list") == 0)
     return cli_list(argc - 1, argv + 1);
+  if (strcmp(cmd, "bench") == 0)
+    return cli_bench(argc - 1, argv + 1);
   fprintf(stderr, "syncsim: unknown command '%s'\n\n%s", cmd, usage);
   return CLI_USAGE;
 }

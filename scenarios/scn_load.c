@@ -155,18 +155,24 @@ static wl_status fill_value(const cJSON *v, const wl_param *p, void *base, const
                   describe(v, got, sizeof got));
     memcpy(at, v->valuestring, strlen(v->valuestring) + 1);
     return WL_OK;
-  case WL_P_DOUBLES: {
+  case WL_P_DOUBLES:
+  case WL_P_INTS: {
+    int ints = p->kind == WL_P_INTS;
     int n = cJSON_IsArray(v) ? cJSON_GetArraySize(v) : -1;
-    if (n < 0 || (size_t)n > p->size)
-      return fail(err, path, "expected an array of at most %zu numbers, got %s", p->size,
-                  describe(v, got, sizeof got));
+    if (n < p->min_count || (size_t)n > p->size)
+      return fail(err, path, "expected an array of %d to %zu %s, got %s%s", p->min_count,
+                  p->size, ints ? "integers" : "numbers", describe(v, got, sizeof got),
+                  n >= 0 ? " of that length" : "");
     int i = 0;
     for (const cJSON *e = v->child; e; e = e->next, i++) {
       char epath[300];
       snprintf(epath, sizeof epath, "%s[%d]", path, i);
-      if ((st = check_number(e, p, epath, 0, err)))
+      if ((st = check_number(e, p, epath, ints, err)))
         return st;
-      ((double *)at)[i] = e->valuedouble;
+      if (ints)
+        ((int *)at)[i] = (int)e->valuedouble;
+      else
+        ((double *)at)[i] = e->valuedouble;
     }
     *(int *)((char *)base + p->count_offset) = n;
     return WL_OK;
@@ -577,6 +583,9 @@ static cJSON *emit_value(const wl_param *p, const void *base)
   case WL_P_DOUBLES:
     return cJSON_CreateDoubleArray((const double *)at,
                                    *(const int *)((const char *)base + p->count_offset));
+  case WL_P_INTS:
+    return cJSON_CreateIntArray((const int *)at,
+                                *(const int *)((const char *)base + p->count_offset));
   case WL_P_OBJECT:
     return emit_object(p->sub, at);
   case WL_P_VARIANT:
@@ -659,6 +668,7 @@ static const char *kind_name(const wl_param *p)
   case WL_P_STRING:
   case WL_P_VARIANT: return "string";
   case WL_P_DOUBLES: return "array of numbers";
+  case WL_P_INTS: return "array of integers";
   case WL_P_OBJECT: return "object";
   }
   return "?";
@@ -691,9 +701,15 @@ static void doc_default_range(const wl_param *p, char *def, size_t def_size, cha
     snprintf(def, def_size, "\"%s\"", p->choices ? p->choices : "");
     break;
   case WL_P_DOUBLES:
-    snprintf(def, def_size, "[]");
+  case WL_P_INTS:
+    snprintf(def, def_size, "[");
+    for (int i = 0; i < p->def_count; i++)
+      snprintf(def + strlen(def), def_size - strlen(def), "%s%.15g", i ? ", " : "",
+               p->def_list[i]);
+    snprintf(def + strlen(def), def_size - strlen(def), "]");
     range_text(p, range, range_size);
-    snprintf(range + strlen(range), range_size - strlen(range), " each, at most %zu", p->size);
+    snprintf(range + strlen(range), range_size - strlen(range), " each; %d to %zu of them",
+             p->min_count, p->size);
     break;
   case WL_P_VARIANT:
     snprintf(def, def_size, "%s", p->variants[(int)p->def]->name);

@@ -88,13 +88,19 @@ wl_status sim_config_check(const sim_config *cfg, char *path, size_t path_size, 
                             "host_time_s, got none");
     return WL_ECONFIG;
   }
-  if (cfg->eval.examples > cfg->workload.dataset.test_examples) {
+  const wl_dataset_config *ds = &cfg->workload.dataset;
+  if (ds->type == WL_DATA_SYNTHETIC && cfg->eval.examples > ds->test_examples) {
     snprintf(path, path_size, "eval.examples");
     snprintf(msg, msg_size, "expected at most the held-out set's %d examples, got %d",
-             cfg->workload.dataset.test_examples, cfg->eval.examples);
+             ds->test_examples, cfg->eval.examples);
     return WL_ECONFIG;
   }
-  if (cfg->workload.dataset.train_examples < c->workers) {
+  char sub[200];
+  if (wl_workload_check(&cfg->workload, sub, sizeof sub, msg, msg_size) != WL_OK) {
+    snprintf(path, path_size, "workload.%s", sub);
+    return WL_ECONFIG;
+  }
+  if (ds->type == WL_DATA_SYNTHETIC && ds->train_examples < c->workers) {
     snprintf(path, path_size, "workload.dataset.train_examples");
     snprintf(msg, msg_size, "expected at least one training example per worker (%d), got %d",
              c->workers, cfg->workload.dataset.train_examples);

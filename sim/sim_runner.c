@@ -6,8 +6,6 @@
 #include <string.h>
 #include <time.h>
 
-#include <cblas.h>
-
 #include "sim_net.h"
 #include "sim_queue.h"
 #include "sim_rng.h"
@@ -16,11 +14,8 @@ enum { SIM_EV_WORK_DONE = 1, SIM_EV_COLLECTIVE_DONE, SIM_EV_EVAL };
 enum { BUSY_NONE = 0, BUSY_COMPUTE, BUSY_COMM };
 
 typedef struct sim_worker {
-  wl_model *model;     /* its own workspace */
   wl_sampler sampler;  /* its batch order over its shard */
   gsl_rng *batch_rng;  /* stream (SIM_RNG_BATCHES, w) */
-  float *x;            /* (B, D) batch features */
-  int32_t *y;          /* (B) batch labels */
   double speed;        /* speed factor */
   sim_time step_ns;    /* one gradient step */
   sim_time compute_ns; /* accumulated compute, including work still in flight */
@@ -44,7 +39,8 @@ typedef struct sim_runner {
   wl_shard *shards;     /* (K) */
   sim_worker *w;        /* (K) */
   opt_replica *reps;    /* (K) */
-  wl_model *eval_model; /* workspace for evaluation */
+  wl_model *model;      /* the workspace for training and evaluation (one thread) */
+  wl_batch batch;       /* the batch being trained or evaluated */
   int eval_n;           /* held-out examples per evaluation */
   opt_policy policy;
   opt_host host;
@@ -103,8 +99,8 @@ static void worker_gradient(sim_runner *r, int w)
 {
   sim_worker *wk = &r->w[w];
   opt_replica *rep = &r->reps[w];
-  wl_sampler_next(&wk->sampler, r->data, r->B, wk->batch_rng, wk->x, wk->y);
-  double loss = wl_model_step(wk->model, rep->params, rep->grads, wk->x, wk->y, r->B);
+  wl_sampler_next(&wk->sampler, r->data, r->B, wk->batch_rng, &r->batch);
+  double loss = wl_model_step(r->model, rep->params, rep->grads, &r->batch);
   if (!isfinite(loss))
     r->diverged = 1;
   r->train_loss_sum += loss;
@@ -199,8 +195,7 @@ static wl_status evaluate(sim_runner *r)
 {
   sim_metric m;
   const float *global = r->policy.type->global(r->policy.state);
-  wl_model_eval(r->eval_model, global, r->data->x_test, r->data->y_test, r->eval_n, &m.loss,
-                &m.accuracy);
+  wl_model_evaluate(r->model, global, r->data, r->eval_n, &r->batch, &m.loss, &m.accuracy);
   fill_metric(r, &m, SIM_METRIC_EVAL);
   r->last_eval = r->now;
   r->last_loss = m.loss;
@@ -232,16 +227,19 @@ static wl_status setup(sim_runner *r, char *err, size_t err_size)
   r->last_eval = -1;
   r->last_loss = r->last_acc = NAN;
 
-  /* OpenBLAS threads would make the reduction order depend on the thread count. */
-  openblas_set_num_threads(1);
-
   if (!(g = sim_rng_create((uint64_t)cfg->seed, SIM_RNG_DATASET, 0)))
     return WL_ENOMEM;
-  st = wl_dataset_create(&wc->dataset, g, &r->data);
+  st = wl_dataset_create(&wc->dataset, wl_model_seq_len(&wc->model), g, &r->data, err,
+                         err_size);
   gsl_rng_free(g);
   if (st != WL_OK)
     return st;
   r->eval_n = cfg->eval.examples ? cfg->eval.examples : r->data->n_test;
+  if (r->eval_n > r->data->n_test) {
+    snprintf(err, err_size, "eval.examples: expected at most the held-out set's %d examples, "
+             "got %d", r->data->n_test, r->eval_n);
+    return WL_ECONFIG;
+  }
 
   r->shards = calloc((size_t)r->K, sizeof *r->shards);
   r->w = calloc((size_t)r->K, sizeof *r->w);
@@ -255,32 +253,26 @@ static wl_status setup(sim_runner *r, char *err, size_t err_size)
   if (st != WL_OK)
     return st;
 
-  st = wl_model_create(&wc->model, r->data->dim, r->data->classes, 256, &r->eval_model);
-  if (st != WL_OK)
+  if ((st = wl_model_create(&wc->model, r->data, r->B, &r->model)) ||
+      (st = wl_batch_init(&r->batch, r->data, r->B)))
     return st;
-  size_t n = wl_model_nparams(r->eval_model);
+  size_t n = wl_model_nparams(r->model);
   int state_floats = opt_optim_state_floats(&cfg->policy.inner);
   for (int w = 0; w < r->K; w++) {
     sim_worker *wk = &r->w[w];
-    if ((st = wl_model_create(&wc->model, r->data->dim, r->data->classes, r->B, &wk->model)))
-      return st;
     if ((st = opt_replica_init(&r->reps[w], n, state_floats)))
       return st;
     if (!(wk->batch_rng = sim_rng_create((uint64_t)cfg->seed, SIM_RNG_BATCHES, (uint32_t)w)))
       return WL_ENOMEM;
-    if ((st = wl_sampler_init(&wk->sampler, &r->shards[w], wk->batch_rng)))
+    if ((st = wl_sampler_init(&wk->sampler, &r->shards[w], r->B, wk->batch_rng)))
       return st;
-    wk->x = malloc((size_t)r->B * (size_t)r->data->dim * sizeof(float));
-    wk->y = malloc((size_t)r->B * sizeof(int32_t));
-    if (!wk->x || !wk->y)
-      return WL_ENOMEM;
     const sim_compute_config *cc = &cfg->cluster.compute;
     wk->speed = cc->n_speeds ? cc->speeds[w] : 1.0;
     wk->step_ns = sim_time_from_s(cc->step_time_s / wk->speed);
   }
   if (!(g = sim_rng_create((uint64_t)cfg->seed, SIM_RNG_INIT, 0)))
     return WL_ENOMEM;
-  wl_model_init(r->eval_model, r->reps[0].params, g);
+  wl_model_init(r->model, r->reps[0].params, g);
   gsl_rng_free(g);
   for (int w = 1; w < r->K; w++)
     memcpy(r->reps[w].params, r->reps[0].params, n * sizeof(float));
@@ -305,11 +297,8 @@ static void teardown(sim_runner *r)
   opt_policy_destroy(&r->policy);
   sim_queue_free(&r->q);
   for (int w = 0; r->w && w < r->K; w++) {
-    wl_model_destroy(r->w[w].model);
     wl_sampler_free(&r->w[w].sampler);
     gsl_rng_free(r->w[w].batch_rng);
-    free(r->w[w].x);
-    free(r->w[w].y);
   }
   for (int w = 0; r->reps && w < r->K; w++)
     opt_replica_free(&r->reps[w]);
@@ -318,7 +307,8 @@ static void teardown(sim_runner *r)
   free(r->w);
   free(r->reps);
   free(r->shards);
-  wl_model_destroy(r->eval_model);
+  wl_model_destroy(r->model);
+  wl_batch_free(&r->batch);
   wl_dataset_destroy(r->data);
 }
 

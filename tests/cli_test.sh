@@ -42,7 +42,7 @@ check "list policies exits 0 and shows local_sgd" grep -q '"local_sgd"' "$tmp/li
 sed -n '/^<!-- BEGIN generated: syncsim list keys --markdown -->$/,/^<!-- END generated -->$/p' \
   "$src/scenarios/README.md" | sed '1d;$d' >"$tmp/readme_keys.md"
 "$syncsim" list keys --markdown >"$tmp/keys.md"
-check "scenarios/README.md's reference matches 'syncsim list keys --markdown'" \
+check "scenarios/README.md's reference matches 'syncsim list keys --markdown' (run scenarios/update_reference.sh)" \
   cmp -s "$tmp/readme_keys.md" "$tmp/keys.md"
 for what in models datasets; do
   "$syncsim" list $what >/dev/null

@@ -1,48 +1,101 @@
 #include "wl_data.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include <gsl/gsl_randist.h>
 
+/* ---- configuration tables ------------------------------------------------------------- */
+
 #define DS_OFF(f) offsetof(wl_dataset_config, f)
+#define DS_SIZE(f) sizeof(((wl_dataset_config *)0)->f)
 
 static const wl_param synthetic_params[] = {
+  {.key = "generator", .kind = WL_P_ENUM, .offset = DS_OFF(generator), .def = WL_GEN_MIXTURE,
+   .choices = "mixture|teacher", .unit = "",
+   .doc = "mixture: x = class mean + N(0,1) noise; teacher: x ~ N(0,1), label = argmax of a "
+          "random one-hidden-layer tanh network"},
   {.key = "train_examples", .kind = WL_P_INT, .offset = DS_OFF(train_examples), .def = 8192,
-   .min = 1, .max = 1 << 26, .unit = "examples", .doc = "size of the training set"},
+   .min = 1, .max = 1 << 24, .unit = "examples", .doc = "size of the training set"},
   {.key = "test_examples", .kind = WL_P_INT, .offset = DS_OFF(test_examples), .def = 2048,
-   .min = 1, .max = 1 << 26, .unit = "examples", .doc = "size of the held-out set"},
+   .min = 1, .max = 1 << 24, .unit = "examples", .doc = "size of the held-out set"},
   {.key = "dim", .kind = WL_P_INT, .offset = DS_OFF(dim), .def = 32, .min = 1, .max = 65536,
    .unit = "", .doc = "input dimension"},
   {.key = "classes", .kind = WL_P_INT, .offset = DS_OFF(classes), .def = 10, .min = 2,
    .max = 65536, .unit = "", .doc = "number of classes"},
   {.key = "separation", .kind = WL_P_DOUBLE, .offset = DS_OFF(separation), .def = 0.35,
    .min = 0, .max = 100, .unit = "",
-   .doc = "std. dev. of each class mean's coordinates; within-class noise has std. dev. 1"},
+   .doc = "mixture: std. dev. of each class mean's coordinates (the noise has std. dev. 1)"},
+  {.key = "teacher_hidden", .kind = WL_P_INT, .offset = DS_OFF(teacher_hidden), .def = 32,
+   .min = 1, .max = 65536, .unit = "", .doc = "teacher: hidden width of the teacher network"},
   {.key = "label_noise", .kind = WL_P_DOUBLE, .offset = DS_OFF(label_noise), .def = 0.0,
    .min = 0, .max = 1, .unit = "fraction",
    .doc = "fraction of labels replaced by a uniformly drawn class"},
   {0}};
 
+static const wl_param fashion_params[] = {
+  {.key = "dir", .kind = WL_P_STRING, .offset = DS_OFF(dir), .choices = WL_FASHION_MNIST_DIR,
+   .size = DS_SIZE(dir), .unit = "",
+   .doc = "directory with train-images-idx3-ubyte.gz and the three other IDX files"},
+  {.key = "train_examples", .kind = WL_P_INT, .offset = DS_OFF(train_examples), .def = 0,
+   .min = 0, .max = 60000, .unit = "examples", .doc = "use the first N training images (0: all 60000)"},
+  {.key = "test_examples", .kind = WL_P_INT, .offset = DS_OFF(test_examples), .def = 0,
+   .min = 0, .max = 10000, .unit = "examples", .doc = "use the first N test images (0: all 10000)"},
+  {0}};
+
+static const wl_param text_params[] = {
+  {.key = "path", .kind = WL_P_STRING, .offset = DS_OFF(path), .choices = WL_TEXT_DEFAULT_PATH,
+   .size = DS_SIZE(path), .unit = "",
+   .doc = "a text file, or a directory whose regular files (not symlinks, not *.dat) are "
+          "read in name order"},
+  {.key = "test_fraction", .kind = WL_P_DOUBLE, .offset = DS_OFF(test_fraction), .def = 0.1,
+   .min = 0, .max = 1, .flags = WL_PF_MIN_EXCL | WL_PF_MAX_EXCL, .unit = "fraction",
+   .doc = "the last fraction of the corpus, held out"},
+  {0}};
+
 static const wl_variant synthetic_variant = {
-  "synthetic", "Gaussian-mixture classification generated from the run seed", synthetic_params};
-static const wl_variant *const dataset_variants[] = {&synthetic_variant, NULL};
+  "synthetic", "classification data generated from the run seed", synthetic_params};
+static const wl_variant fashion_variant = {
+  "fashion-mnist", "Fashion-MNIST 28x28 images, 10 classes (Debian: dataset-fashion-mnist)",
+  fashion_params};
+static const wl_variant text_variant = {
+  "text", "a byte-level character corpus; the default is Debian's fortunes", text_params};
+/* Same order as WL_DATA_* */
+static const wl_variant *const dataset_variants[] = {&synthetic_variant, &fashion_variant,
+                                                     &text_variant, NULL};
 
 const wl_param wl_dataset_params[] = {
   {.key = "type", .kind = WL_P_VARIANT, .offset = DS_OFF(type), .def = WL_DATA_SYNTHETIC,
    .variants = dataset_variants, .unit = "", .doc = "dataset kind"},
   {0}};
 
+static const wl_param dirichlet_params[] = {
+  {.key = "alpha", .kind = WL_P_DOUBLE, .offset = offsetof(wl_partition_config, alpha),
+   .def = 0.5, .min = 0, .max = 1e6, .flags = WL_PF_MIN_EXCL, .unit = "",
+   .doc = "Dirichlet concentration: small = each worker sees few classes, large = iid"},
+  {0}};
+
 static const wl_variant iid_variant = {"iid", "a uniform random split into K equal shards",
                                        NULL};
-static const wl_variant *const partition_variants[] = {&iid_variant, NULL};
+static const wl_variant dirichlet_variant = {
+  "dirichlet", "label skew: each class split across workers by a Dirichlet(alpha) draw",
+  dirichlet_params};
+static const wl_variant contiguous_variant = {
+  "contiguous", "K equal consecutive slices in dataset order (for text: contiguous shards)",
+  NULL};
+/* Same order as WL_PART_* */
+static const wl_variant *const partition_variants[] = {&iid_variant, &dirichlet_variant,
+                                                       &contiguous_variant, NULL};
 
 const wl_param wl_partition_params[] = {
   {.key = "type", .kind = WL_P_VARIANT, .offset = offsetof(wl_partition_config, type),
    .def = WL_PART_IID, .variants = partition_variants, .unit = "",
    .doc = "how the training set is split across workers"},
   {0}};
+
+/* ---- synthetic data --------------------------------------------------------------------- */
 
 void wl_fill_gaussian(float *x, size_t n, double sd, gsl_rng *r)
 {
@@ -58,88 +111,157 @@ void wl_dataset_destroy(wl_dataset *d)
   free(d->y_train);
   free(d->x_test);
   free(d->y_test);
+  free(d->text_train);
+  free(d->text_test);
   free(d);
 }
 
-/* x = mean[y] + N(0, 1) per coordinate; with probability label_noise the recorded label is
- * redrawn uniformly (it may coincide with the true one). */
-static void synthetic_fill(const wl_dataset_config *cfg, const float *means, gsl_rng *r, int n,
-                           float *x, int32_t *y)
+/* The teacher: h = tanh(W1 x + b1), label = argmax W2 h. */
+typedef struct teacher {
+  int D, H, C;
+  float *w1, *b1, *w2; /* (H,D), (H), (C,H) */
+  float *h;            /* (H) scratch */
+} teacher;
+
+static int teacher_label(const teacher *t, const float *x)
 {
+  for (int j = 0; j < t->H; j++) {
+    double s = t->b1[j];
+    for (int i = 0; i < t->D; i++)
+      s += (double)t->w1[(size_t)j * t->D + i] * x[i];
+    t->h[j] = (float)tanh(s);
+  }
+  int best = 0;
+  double best_v = -INFINITY;
+  for (int c = 0; c < t->C; c++) {
+    double s = 0;
+    for (int j = 0; j < t->H; j++)
+      s += (double)t->w2[(size_t)c * t->H + j] * t->h[j];
+    if (s > best_v) {
+      best_v = s;
+      best = c;
+    }
+  }
+  return best;
+}
+
+/* Mixture: x = means[y] + N(0,1) with y uniform. Teacher: x ~ N(0,1), y = teacher(x).
+ * Either way, with probability label_noise the recorded label is redrawn uniformly. */
+static void synthetic_fill(const wl_dataset_config *cfg, const float *means, const teacher *t,
+                           gsl_rng *r, int n, float *x, int32_t *y)
+{
+  size_t D = (size_t)cfg->dim;
   for (int i = 0; i < n; i++) {
-    int c = (int)gsl_rng_uniform_int(r, (unsigned long)cfg->classes);
-    const float *mu = means + (size_t)c * (size_t)cfg->dim;
-    float *xi = x + (size_t)i * (size_t)cfg->dim;
-    for (int j = 0; j < cfg->dim; j++)
-      xi[j] = mu[j] + (float)gsl_ran_gaussian_ziggurat(r, 1.0);
+    float *xi = x + (size_t)i * D;
+    int c;
+    if (cfg->generator == WL_GEN_MIXTURE) {
+      c = (int)gsl_rng_uniform_int(r, (unsigned long)cfg->classes);
+      const float *mu = means + (size_t)c * D;
+      for (size_t j = 0; j < D; j++)
+        xi[j] = mu[j] + (float)gsl_ran_gaussian_ziggurat(r, 1.0);
+    } else {
+      wl_fill_gaussian(xi, D, 1.0, r);
+      c = teacher_label(t, xi);
+    }
     if (cfg->label_noise > 0 && gsl_rng_uniform(r) < cfg->label_noise)
       c = (int)gsl_rng_uniform_int(r, (unsigned long)cfg->classes);
     y[i] = c;
   }
 }
 
-wl_status wl_dataset_create(const wl_dataset_config *cfg, gsl_rng *r, wl_dataset **out)
+static wl_status synthetic_create(const wl_dataset_config *cfg, gsl_rng *r, wl_dataset *d)
 {
-  *out = NULL;
-  wl_dataset *d = calloc(1, sizeof *d);
-  float *means = NULL;
-  if (!d)
-    return WL_ENOMEM;
+  size_t D = (size_t)cfg->dim, C = (size_t)cfg->classes, H = (size_t)cfg->teacher_hidden;
+  d->kind = WL_KIND_CLASSIFY;
   d->dim = cfg->dim;
   d->classes = cfg->classes;
   d->n_train = cfg->train_examples;
   d->n_test = cfg->test_examples;
-  size_t D = (size_t)cfg->dim;
   d->x_train = malloc((size_t)d->n_train * D * sizeof(float));
   d->y_train = malloc((size_t)d->n_train * sizeof(int32_t));
   d->x_test = malloc((size_t)d->n_test * D * sizeof(float));
   d->y_test = malloc((size_t)d->n_test * sizeof(int32_t));
-  means = malloc((size_t)cfg->classes * D * sizeof(float));
-  if (!d->x_train || !d->y_train || !d->x_test || !d->y_test || !means)
-    goto fail;
-  wl_fill_gaussian(means, (size_t)cfg->classes * D, cfg->separation, r);
-  synthetic_fill(cfg, means, r, d->n_train, d->x_train, d->y_train);
-  synthetic_fill(cfg, means, r, d->n_test, d->x_test, d->y_test);
+  float *means = NULL, *tw = NULL;
+  teacher t = {cfg->dim, cfg->teacher_hidden, cfg->classes, NULL, NULL, NULL, NULL};
+  if (cfg->generator == WL_GEN_MIXTURE) {
+    if ((means = malloc(C * D * sizeof(float))))
+      wl_fill_gaussian(means, C * D, cfg->separation, r);
+  } else if ((tw = malloc((H * D + H + C * H + H) * sizeof(float)))) {
+    t.w1 = tw;
+    t.b1 = t.w1 + H * D;
+    t.w2 = t.b1 + H;
+    t.h = t.w2 + C * H;
+    wl_fill_gaussian(t.w1, H * D, 1.0 / sqrt((double)D), r);
+    wl_fill_gaussian(t.b1, H, 0.1, r);
+    wl_fill_gaussian(t.w2, C * H, 1.0 / sqrt((double)H), r);
+  }
+  wl_status st = WL_ENOMEM;
+  if (d->x_train && d->y_train && d->x_test && d->y_test && (means || tw)) {
+    synthetic_fill(cfg, means, &t, r, d->n_train, d->x_train, d->y_train);
+    synthetic_fill(cfg, means, &t, r, d->n_test, d->x_test, d->y_test);
+    st = WL_OK;
+  }
   free(means);
-  *out = d;
-  return WL_OK;
-fail:
-  free(means);
-  wl_dataset_destroy(d);
-  return WL_ENOMEM;
+  free(tw);
+  return st;
 }
 
-wl_status wl_partition(const wl_partition_config *cfg, const wl_dataset *d, int K, gsl_rng *r,
-                       wl_shard *shards, char *err, size_t err_size)
+/* -mean log q(target) over the held-out targets, q the training frequencies (add-one). */
+static double frequency_baseline(const wl_dataset *d)
 {
-  WL_ASSERT(cfg->type == WL_PART_IID && K > 0);
-  memset(shards, 0, (size_t)K * sizeof *shards);
-  if (d->n_train < K) {
-    snprintf(err, err_size, "the training set has %d examples, fewer than the %d workers",
-             d->n_train, K);
-    return WL_ECONFIG;
+  double *count = calloc((size_t)d->classes, sizeof *count), total = d->classes, loss = 0;
+  long n = 0;
+  if (!count)
+    return NAN;
+  for (int c = 0; c < d->classes; c++)
+    count[c] = 1;
+  if (d->kind == WL_KIND_CLASSIFY) {
+    for (int i = 0; i < d->n_train; i++)
+      count[d->y_train[i]] += 1;
+    total += d->n_train;
+    for (int i = 0; i < d->n_test; i++)
+      loss -= log(count[d->y_test[i]] / total);
+    n = d->n_test;
+  } else {
+    long len = (long)d->n_train * d->dim + 1;
+    for (long i = 1; i < len; i++)
+      count[d->text_train[i]] += 1;
+    total += (double)(len - 1);
+    n = (long)d->n_test * d->dim;
+    for (long i = 1; i <= n; i++)
+      loss -= log(count[d->text_test[i]] / total);
   }
-  int32_t *perm = malloc((size_t)d->n_train * sizeof *perm);
-  if (!perm)
-    return WL_ENOMEM;
-  for (int i = 0; i < d->n_train; i++)
-    perm[i] = i;
-  gsl_ran_shuffle(r, perm, (size_t)d->n_train, sizeof *perm);
-  for (int k = 0; k < K; k++) {
-    long lo = (long)d->n_train * k / K, hi = (long)d->n_train * (k + 1) / K;
-    shards[k].n = (int)(hi - lo);
-    shards[k].idx = malloc((size_t)shards[k].n * sizeof(int32_t));
-    if (!shards[k].idx) {
-      for (int j = 0; j < k; j++)
-        wl_shard_free(&shards[j]);
-      free(perm);
-      return WL_ENOMEM;
-    }
-    memcpy(shards[k].idx, perm + lo, (size_t)shards[k].n * sizeof(int32_t));
-  }
-  free(perm);
-  return WL_OK;
+  free(count);
+  return n > 0 ? loss / (double)n : NAN;
 }
+
+wl_status wl_dataset_create(const wl_dataset_config *cfg, int seq_len, gsl_rng *r,
+                            wl_dataset **out, char *err, size_t err_size)
+{
+  *out = NULL;
+  err[0] = '\0';
+  wl_dataset *d = calloc(1, sizeof *d);
+  if (!d)
+    return WL_ENOMEM;
+  wl_status st;
+  switch (cfg->type) {
+  case WL_DATA_SYNTHETIC: st = synthetic_create(cfg, r, d); break;
+  case WL_DATA_FASHION_MNIST: st = wl_fashion_mnist_load(cfg, d, err, err_size); break;
+  case WL_DATA_TEXT: st = wl_text_load(cfg, seq_len, d, err, err_size); break;
+  default: st = WL_ECONFIG; break;
+  }
+  if (st == WL_OK) {
+    d->baseline_loss = frequency_baseline(d);
+    *out = d;
+  } else {
+    if (!err[0])
+      snprintf(err, err_size, "building the dataset: %s", wl_strerror(st));
+    wl_dataset_destroy(d);
+  }
+  return st;
+}
+
+/* ---- partitions --------------------------------------------------------------------------- */
 
 void wl_shard_free(wl_shard *s)
 {
@@ -148,13 +270,191 @@ void wl_shard_free(wl_shard *s)
   s->n = 0;
 }
 
-wl_status wl_sampler_init(wl_sampler *s, const wl_shard *shard, gsl_rng *r)
+/* Fill shards from owner (n_train): shard k gets the examples whose owner is k, ascending. */
+static wl_status shards_from_owner(const int32_t *owner, int n, int K, wl_shard *shards)
+{
+  for (int k = 0; k < K; k++)
+    shards[k].n = 0;
+  for (int i = 0; i < n; i++)
+    shards[owner[i]].n++;
+  for (int k = 0; k < K; k++) {
+    shards[k].idx = malloc((size_t)(shards[k].n ? shards[k].n : 1) * sizeof(int32_t));
+    if (!shards[k].idx)
+      return WL_ENOMEM;
+    shards[k].n = 0;
+  }
+  for (int i = 0; i < n; i++) {
+    wl_shard *s = &shards[owner[i]];
+    s->idx[s->n++] = i;
+  }
+  return WL_OK;
+}
+
+static void assign_iid(int n, int K, gsl_rng *r, int32_t *owner, int32_t *perm)
+{
+  for (int i = 0; i < n; i++)
+    perm[i] = i;
+  gsl_ran_shuffle(r, perm, (size_t)n, sizeof *perm);
+  for (int k = 0; k < K; k++)
+    for (long j = (long)n * k / K; j < (long)n * (k + 1) / K; j++)
+      owner[perm[j]] = k;
+}
+
+/* Each class's examples, shuffled, are cut among the K workers in proportions drawn from
+ * Dirichlet(alpha, ..., alpha). perm is scratch (n), p and cut scratch (K). */
+static void assign_dirichlet(const wl_dataset *d, int K, double alpha, gsl_rng *r,
+                             int32_t *owner, int32_t *perm, double *p, double *a)
+{
+  for (int k = 0; k < K; k++)
+    a[k] = alpha;
+  for (int c = 0; c < d->classes; c++) {
+    int m = 0;
+    for (int i = 0; i < d->n_train; i++)
+      if (d->y_train[i] == c)
+        perm[m++] = i;
+    gsl_ran_shuffle(r, perm, (size_t)m, sizeof *perm);
+    gsl_ran_dirichlet(r, (size_t)K, a, p);
+    double cum = 0;
+    int lo = 0;
+    for (int k = 0; k < K; k++) {
+      cum += p[k];
+      int hi = k == K - 1 ? m : (int)lround(cum * m);
+      hi = hi < lo ? lo : (hi > m ? m : hi);
+      for (int j = lo; j < hi; j++)
+        owner[perm[j]] = k;
+      lo = hi;
+    }
+  }
+}
+
+wl_status wl_partition(const wl_partition_config *cfg, const wl_dataset *d, int K, gsl_rng *r,
+                       wl_shard *shards, char *err, size_t err_size)
+{
+  enum { DIRICHLET_TRIES = 100 };
+  memset(shards, 0, (size_t)K * sizeof *shards);
+  if (d->n_train < K) {
+    snprintf(err, err_size, "the training set has %d examples, fewer than the %d workers",
+             d->n_train, K);
+    return WL_ECONFIG;
+  }
+  if (cfg->type == WL_PART_DIRICHLET && d->kind != WL_KIND_CLASSIFY) {
+    snprintf(err, err_size, "workload.partition.type: expected iid or contiguous for a text "
+                            "dataset, got dirichlet (text has no labels to skew)");
+    return WL_ECONFIG;
+  }
+  int n = d->n_train;
+  int32_t *owner = malloc((size_t)n * sizeof *owner), *perm = malloc((size_t)n * sizeof *perm);
+  double *p = malloc((size_t)K * 2 * sizeof *p);
+  int *count = calloc((size_t)K, sizeof *count);
+  wl_status st = WL_ENOMEM;
+  if (!owner || !perm || !p || !count)
+    goto done;
+  st = WL_OK;
+  if (cfg->type == WL_PART_IID) {
+    assign_iid(n, K, r, owner, perm);
+  } else if (cfg->type == WL_PART_CONTIGUOUS) {
+    for (int k = 0; k < K; k++)
+      for (long j = (long)n * k / K; j < (long)n * (k + 1) / K; j++)
+        owner[j] = k;
+  } else {
+    int tries = 0, empty;
+    do {
+      assign_dirichlet(d, K, cfg->alpha, r, owner, perm, p, p + K);
+      memset(count, 0, (size_t)K * sizeof *count);
+      for (int i = 0; i < n; i++)
+        count[owner[i]]++;
+      empty = 0;
+      for (int k = 0; k < K; k++)
+        empty += count[k] == 0;
+    } while (empty && ++tries < DIRICHLET_TRIES);
+    if (empty) {
+      snprintf(err, err_size, "workload.partition.alpha: a Dirichlet(%g) split left a worker "
+               "without examples in %d draws; expected a larger alpha or fewer workers",
+               cfg->alpha, DIRICHLET_TRIES);
+      st = WL_ECONFIG;
+      goto done;
+    }
+  }
+  st = shards_from_owner(owner, n, K, shards);
+  if (st != WL_OK)
+    for (int k = 0; k < K; k++)
+      wl_shard_free(&shards[k]);
+done:
+  free(owner);
+  free(perm);
+  free(p);
+  free(count);
+  return st;
+}
+
+/* ---- batches and sampling ------------------------------------------------------------------ */
+
+wl_status wl_batch_init(wl_batch *b, const wl_dataset *d, int cap)
+{
+  memset(b, 0, sizeof *b);
+  b->cap = cap;
+  size_t per = (size_t)d->dim;
+  if (d->kind == WL_KIND_CLASSIFY) {
+    b->x = malloc((size_t)cap * per * sizeof(float));
+    b->y = malloc((size_t)cap * sizeof(int32_t));
+    return b->x && b->y ? WL_OK : WL_ENOMEM;
+  }
+  b->tok = malloc((size_t)cap * per * sizeof(int32_t));
+  b->y = malloc((size_t)cap * per * sizeof(int32_t));
+  return b->tok && b->y ? WL_OK : WL_ENOMEM;
+}
+
+void wl_batch_free(wl_batch *b)
+{
+  free(b->x);
+  free(b->tok);
+  free(b->y);
+  memset(b, 0, sizeof *b);
+}
+
+/* Example i of a split into slot j of b. */
+static void gather_one(const wl_dataset *d, int test, int32_t i, int j, wl_batch *b)
+{
+  size_t D = (size_t)d->dim;
+  if (d->kind == WL_KIND_CLASSIFY) {
+    const float *x = test ? d->x_test : d->x_train;
+    memcpy(b->x + (size_t)j * D, x + (size_t)i * D, D * sizeof(float));
+    b->y[j] = (test ? d->y_test : d->y_train)[i];
+    return;
+  }
+  const uint8_t *w = (test ? d->text_test : d->text_train) + (size_t)i * D;
+  int32_t *tok = b->tok + (size_t)j * D, *y = b->y + (size_t)j * D;
+  for (size_t t = 0; t < D; t++) {
+    tok[t] = w[t];
+    y[t] = w[t + 1];
+  }
+}
+
+void wl_dataset_gather(const wl_dataset *d, int test, const int32_t *idx, int n, wl_batch *b)
+{
+  WL_ASSERT(n <= b->cap);
+  for (int j = 0; j < n; j++)
+    gather_one(d, test, idx[j], j, b);
+  b->B = n;
+}
+
+void wl_dataset_gather_test_range(const wl_dataset *d, int first, int n, wl_batch *b)
+{
+  WL_ASSERT(n <= b->cap && first + n <= d->n_test);
+  for (int j = 0; j < n; j++)
+    gather_one(d, 1, first + j, j, b);
+  b->B = n;
+}
+
+wl_status wl_sampler_init(wl_sampler *s, const wl_shard *shard, int cap, gsl_rng *r)
 {
   s->shard = shard;
   s->pos = 0;
   s->epoch = 0;
+  s->cap = cap;
   s->order = malloc((size_t)shard->n * sizeof(int32_t));
-  if (!s->order)
+  s->pick = malloc((size_t)cap * sizeof(int32_t));
+  if (!s->order || !s->pick)
     return WL_ENOMEM;
   memcpy(s->order, shard->idx, (size_t)shard->n * sizeof(int32_t));
   gsl_ran_shuffle(r, s->order, (size_t)shard->n, sizeof(int32_t));
@@ -164,21 +464,20 @@ wl_status wl_sampler_init(wl_sampler *s, const wl_shard *shard, gsl_rng *r)
 void wl_sampler_free(wl_sampler *s)
 {
   free(s->order);
-  s->order = NULL;
+  free(s->pick);
+  s->order = s->pick = NULL;
 }
 
-void wl_sampler_next(wl_sampler *s, const wl_dataset *d, int B, gsl_rng *r, float *x,
-                     int32_t *y)
+void wl_sampler_next(wl_sampler *s, const wl_dataset *d, int B, gsl_rng *r, wl_batch *b)
 {
-  size_t D = (size_t)d->dim;
-  for (int b = 0; b < B; b++) {
+  WL_ASSERT(B <= s->cap);
+  for (int j = 0; j < B; j++) {
     if (s->pos == s->shard->n) {
       gsl_ran_shuffle(r, s->order, (size_t)s->shard->n, sizeof(int32_t));
       s->pos = 0;
       s->epoch++;
     }
-    int32_t i = s->order[s->pos++];
-    memcpy(x + (size_t)b * D, d->x_train + (size_t)i * D, D * sizeof(float));
-    y[b] = d->y_train[i];
+    s->pick[j] = s->order[s->pos++];
   }
+  wl_dataset_gather(d, 0, s->pick, B, b);
 }

@@ -1,15 +1,24 @@
-/* wl_data — datasets, partitions across workers, and per-worker batch sampling.
+/* wl_data — datasets, partitions across workers, batches and per-worker batch sampling.
  *
- * A dataset holds a training set and a fixed held-out set as dense float features and
- * int32 labels. A partition assigns every training example to exactly one worker's shard.
- * A sampler draws batches from one shard without replacement, reshuffling at each epoch
- * with the gsl_rng it is given, so a worker's batch sequence depends only on its stream.
+ * Two kinds of dataset:
+ *   classification — dense float features x (n, D) and int labels y (n) in [0, classes):
+ *     synthetic (a Gaussian mixture or a random teacher network, generated from the seed)
+ *     and Fashion-MNIST (read from the IDX .gz files of Debian's dataset-fashion-mnist);
+ *   text — a byte-level character corpus; an example is a window of T+1 consecutive
+ *     tokens (T inputs, each predicting the next), windows tiling the text without overlap.
+ * Each has a training set and a fixed held-out set.
  *
- * Memory: the dataset owns its arrays; shards own an index list; a sampler owns its order.
- * Nothing here allocates after creation. */
+ * A partition gives each worker a shard: a list of training-example indices, every example
+ * in exactly one shard. A sampler draws batches from one shard without replacement within
+ * an epoch, reshuffling at each epoch with the gsl_rng it is given, so a worker's batches
+ * depend only on its own stream.
+ *
+ * Memory: the dataset owns its arrays; shards own index lists; samplers own their order;
+ * batches own their buffers. Nothing here allocates after creation. */
 #ifndef WL_DATA_H
 #define WL_DATA_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include <gsl/gsl_rng.h>
@@ -17,69 +26,121 @@
 #include "wl_param.h"
 #include "wl_status.h"
 
-enum { WL_DATA_SYNTHETIC = 0 };
-enum { WL_PART_IID = 0 };
+enum { WL_DATA_SYNTHETIC = 0, WL_DATA_FASHION_MNIST, WL_DATA_TEXT };
+enum { WL_GEN_MIXTURE = 0, WL_GEN_TEACHER };
+enum { WL_PART_IID = 0, WL_PART_DIRICHLET, WL_PART_CONTIGUOUS };
+enum { WL_KIND_CLASSIFY = 0, WL_KIND_TEXT };
+
+#define WL_FASHION_MNIST_DIR "/usr/share/datasets/fashion-mnist"
+#define WL_TEXT_DEFAULT_PATH "/usr/share/games/fortunes"
 
 typedef struct wl_dataset_config {
   int type;             /* WL_DATA_* (variant index) */
-  int train_examples;   /* synthetic: size of the training set */
-  int test_examples;    /* synthetic: size of the held-out set */
+  int generator;        /* synthetic: WL_GEN_* */
+  int train_examples;   /* synthetic: training-set size; fashion-mnist: first N (0: all) */
+  int test_examples;    /* synthetic: held-out size; fashion-mnist: first N (0: all) */
   int dim;              /* synthetic: input dimension */
   int classes;          /* synthetic: number of classes */
-  double separation;    /* synthetic: std. dev. of class-mean coordinates (noise std. dev. is 1) */
-  double label_noise;   /* synthetic: fraction of labels replaced by a uniform class, [0,1] */
+  double separation;    /* synthetic mixture: std. dev. of class-mean coordinates */
+  int teacher_hidden;   /* synthetic teacher: hidden width of the random teacher */
+  double label_noise;   /* synthetic: fraction of labels redrawn uniformly, [0,1] */
+  char dir[512];        /* fashion-mnist: directory of the four IDX .gz files */
+  char path[512];       /* text: a file, or a directory whose regular files are read */
+  double test_fraction; /* text: the last fraction of the corpus held out */
 } wl_dataset_config;
 
 typedef struct wl_partition_config {
-  int type; /* WL_PART_* (variant index) */
+  int type;     /* WL_PART_* (variant index) */
+  double alpha; /* dirichlet: concentration; small = skewed, large = close to iid */
 } wl_partition_config;
 
 extern const wl_param wl_dataset_params[];
 extern const wl_param wl_partition_params[];
 
 typedef struct wl_dataset {
-  int dim;          /* features per example */
-  int classes;      /* labels are in [0, classes) */
-  int n_train;      /* training examples */
-  int n_test;       /* held-out examples */
-  float *x_train;   /* (n_train, dim) */
-  int32_t *y_train; /* (n_train) */
-  float *x_test;    /* (n_test, dim) */
-  int32_t *y_test;  /* (n_test) */
+  int kind;             /* WL_KIND_* */
+  int dim;              /* classify: features D; text: sequence length T */
+  int classes;          /* classify: classes; text: vocabulary size V */
+  int n_train;          /* training examples (rows, or windows) */
+  int n_test;           /* held-out examples */
+  float *x_train;       /* classify: (n_train, D) */
+  int32_t *y_train;     /* classify: (n_train) */
+  float *x_test;        /* classify: (n_test, D) */
+  int32_t *y_test;      /* classify: (n_test) */
+  uint8_t *text_train;  /* text: token ids, n_train * T + 1 of them */
+  uint8_t *text_test;   /* text: token ids, n_test * T + 1 of them */
+  unsigned char vocab[256]; /* text: token id -> byte */
+  double baseline_loss; /* held-out loss of the best constant prediction (class or
+                           character frequencies of the training set) */
 } wl_dataset;
 
-/* Build the dataset `cfg` describes, drawing from r. On error *out is NULL. */
-wl_status wl_dataset_create(const wl_dataset_config *cfg, gsl_rng *r, wl_dataset **out);
+/* Build the dataset cfg describes; seq_len is the text window length T (the model's
+ * context; ignored for classification). r draws synthetic data. On error, *out is NULL and
+ * err says why (naming the file or the Debian package to install). */
+wl_status wl_dataset_create(const wl_dataset_config *cfg, int seq_len, gsl_rng *r,
+                            wl_dataset **out, char *err, size_t err_size);
 void wl_dataset_destroy(wl_dataset *d);
+
+/* The text dataset (wl_text.c) and Fashion-MNIST (wl_idx.c) loaders. */
+wl_status wl_text_load(const wl_dataset_config *cfg, int seq_len, wl_dataset *d, char *err,
+                       size_t err_size);
+wl_status wl_fashion_mnist_load(const wl_dataset_config *cfg, wl_dataset *d, char *err,
+                                size_t err_size);
+
+/* Read one IDX file of unsigned bytes (gzip'd or not). dims (4) gets the sizes, *ndims
+ * their count, *data a malloc'd array of their product (caller frees). */
+wl_status wl_idx_read(const char *path, int dims[4], int *ndims, uint8_t **data, char *err,
+                      size_t err_size);
+
+/* x[i] = N(0, sd^2) draws from r, i = 0..n-1, in order. */
+void wl_fill_gaussian(float *x, size_t n, double sd, gsl_rng *r);
 
 /* One worker's share of the training set. */
 typedef struct wl_shard {
   int n;        /* examples in the shard, > 0 */
-  int32_t *idx; /* (n) indices into the training set */
+  int32_t *idx; /* (n) indices into the training set, ascending within a contiguous shard */
 } wl_shard;
 
-/* Split the n_train examples into K shards as `cfg` says, drawing from r. Fails with
- * WL_ECONFIG (and a message in err) when a shard would be empty. shards is (K). */
+/* Split the training set into K shards as cfg says, drawing from r. Fails with WL_ECONFIG
+ * (and a message in err) when a shard would be empty or the partition does not apply to
+ * the dataset. shards is (K). */
 wl_status wl_partition(const wl_partition_config *cfg, const wl_dataset *d, int K, gsl_rng *r,
                        wl_shard *shards, char *err, size_t err_size);
 void wl_shard_free(wl_shard *s);
+
+/* A batch of B examples, in the layout the dataset's kind uses. */
+typedef struct wl_batch {
+  int B;        /* examples in the batch */
+  int cap;      /* capacity in examples */
+  float *x;     /* classify: (B, D) */
+  int32_t *tok; /* text: (B, T) input tokens */
+  int32_t *y;   /* classify: (B) labels; text: (B, T) next tokens */
+} wl_batch;
+
+wl_status wl_batch_init(wl_batch *b, const wl_dataset *d, int cap);
+void wl_batch_free(wl_batch *b);
+
+/* Fill b with examples idx (n) of the training set (test = 0) or held-out set (test = 1). */
+void wl_dataset_gather(const wl_dataset *d, int test, const int32_t *idx, int n, wl_batch *b);
+
+/* Fill b with the n held-out examples first .. first+n-1. */
+void wl_dataset_gather_test_range(const wl_dataset *d, int first, int n, wl_batch *b);
 
 /* Draws batches from one shard, epoch by epoch, without replacement within an epoch. */
 typedef struct wl_sampler {
   const wl_shard *shard; /* not owned */
   int32_t *order;        /* (shard->n) the current epoch's order */
+  int32_t *pick;         /* (cap) indices of the batch being drawn */
+  int cap;               /* batch capacity */
   int pos;               /* next position in order */
   long epoch;            /* completed epochs */
 } wl_sampler;
 
-wl_status wl_sampler_init(wl_sampler *s, const wl_shard *shard, gsl_rng *r);
+wl_status wl_sampler_init(wl_sampler *s, const wl_shard *shard, int cap, gsl_rng *r);
 void wl_sampler_free(wl_sampler *s);
 
-/* Gather the next B examples into x (B, dim) and y (B); reshuffles with r at epoch ends. */
-void wl_sampler_next(wl_sampler *s, const wl_dataset *d, int B, gsl_rng *r, float *x,
-                     int32_t *y);
-
-/* x[i] = N(0, sd^2) draws from r, i = 0..n-1, in order. */
-void wl_fill_gaussian(float *x, size_t n, double sd, gsl_rng *r);
+/* Gather the next B (<= cap) training examples of the shard into b; reshuffles with r at
+ * epoch ends. */
+void wl_sampler_next(wl_sampler *s, const wl_dataset *d, int B, gsl_rng *r, wl_batch *b);
 
 #endif

@@ -1,20 +1,52 @@
 #include "wl_model.h"
 
-#include <float.h>
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-/* OpenBLAS's cblas.h; GSL's gsl_randist.h would bring a conflicting gsl_cblas.h. */
 #include <cblas.h>
 
-static const wl_variant softmax_variant = {"softmax", "softmax (multinomial logistic) regression",
-                                           NULL};
-static const wl_variant *const model_variants[] = {&softmax_variant, NULL};
+#include "wl_model_impl.h"
+
+/* ---- configuration tables --------------------------------------------------------------- */
+
+#define MC(f) offsetof(wl_model_config, f)
+
+static const double default_hidden[] = {256};
+
+static const wl_param mlp_params[] = {
+  {.key = "hidden", .kind = WL_P_INTS, .offset = MC(hidden), .min = 1, .max = 65536,
+   .size = WL_MAX_HIDDEN, .count_offset = MC(n_hidden), .def_list = default_hidden,
+   .def_count = 1, .min_count = 1, .unit = "units", .doc = "hidden layer widths, input side first"},
+  {.key = "activation", .kind = WL_P_ENUM, .offset = MC(activation), .def = WL_ACT_RELU,
+   .choices = "relu|gelu", .unit = "", .doc = "activation after each hidden layer"},
+  {0}};
+
+static const wl_param transformer_params[] = {
+  {.key = "width", .kind = WL_P_INT, .offset = MC(width), .def = 64, .min = 1, .max = 8192,
+   .unit = "channels", .doc = "embedding width C"},
+  {.key = "heads", .kind = WL_P_INT, .offset = MC(heads), .def = 4, .min = 1, .max = 256,
+   .unit = "", .doc = "attention heads; must divide width"},
+  {.key = "layers", .kind = WL_P_INT, .offset = MC(layers), .def = 2, .min = 1, .max = 128,
+   .unit = "blocks", .doc = "transformer blocks L"},
+  {.key = "context", .kind = WL_P_INT, .offset = MC(context), .def = 64, .min = 1,
+   .max = 4096, .unit = "tokens", .doc = "sequence length T of each training window"},
+  {0}};
+
+static const wl_variant softmax_variant = {"softmax",
+                                           "softmax (multinomial logistic) regression", NULL};
+static const wl_variant mlp_variant = {"mlp", "multilayer perceptron", mlp_params};
+static const wl_variant transformer_variant = {
+  "transformer", "character-level decoder-only transformer (needs a text dataset)",
+  transformer_params};
+/* Same order as WL_MODEL_* */
+static const wl_variant *const model_variants[] = {&softmax_variant, &mlp_variant,
+                                                   &transformer_variant, NULL};
 
 const wl_param wl_model_params[] = {
-  {.key = "type", .kind = WL_P_VARIANT, .offset = offsetof(wl_model_config, type),
-   .def = WL_MODEL_SOFTMAX, .variants = model_variants, .unit = "", .doc = "model kind"},
+  {.key = "type", .kind = WL_P_VARIANT, .offset = MC(type), .def = WL_MODEL_SOFTMAX,
+   .variants = model_variants, .unit = "", .doc = "model kind"},
   {0}};
 
 #define WK_OFF(f) offsetof(wl_workload_config, f)
@@ -30,29 +62,74 @@ const wl_param wl_workload_params[] = {
    .sub = wl_partition_params, .unit = "", .doc = "how training data is split across workers"},
   {0}};
 
-struct wl_model {
-  int type;      /* WL_MODEL_* */
-  int D, C;      /* input features, classes */
-  int max_batch; /* workspace capacity in examples */
-  float *logits; /* (max_batch, C) logits, then probabilities, then dlogits */
-};
+wl_status wl_workload_check(const wl_workload_config *w, char *path, size_t path_size,
+                            char *msg, size_t msg_size)
+{
+  int text = w->dataset.type == WL_DATA_TEXT, seq = w->model.type == WL_MODEL_TRANSFORMER;
+  if (text != seq) {
+    snprintf(path, path_size, "model.type");
+    snprintf(msg, msg_size, "expected %s for a %s dataset, got %s",
+             text ? "transformer" : "softmax or mlp", text ? "text" : "classification",
+             model_variants[w->model.type]->name);
+    return WL_ECONFIG;
+  }
+  if (seq && w->model.width % w->model.heads != 0) {
+    snprintf(path, path_size, "model.heads");
+    snprintf(msg, msg_size, "expected a divisor of width %d, got %d", w->model.width,
+             w->model.heads);
+    return WL_ECONFIG;
+  }
+  if (text && w->partition.type == WL_PART_DIRICHLET) {
+    snprintf(path, path_size, "partition.type");
+    snprintf(msg, msg_size, "expected iid or contiguous for a text dataset, got dirichlet");
+    return WL_ECONFIG;
+  }
+  return WL_OK;
+}
 
-wl_status wl_model_create(const wl_model_config *cfg, int dim, int classes, int max_batch,
+int wl_model_seq_len(const wl_model_config *cfg)
+{
+  return cfg->type == WL_MODEL_TRANSFORMER ? cfg->context : 0;
+}
+
+/* ---- the model object ------------------------------------------------------------------ */
+
+size_t wl_model_add_tensor(wl_model *m, size_t count, const char *fmt, int index)
+{
+  WL_ASSERT(m->n_tensors < WL_MAX_TENSORS);
+  int i = m->n_tensors++;
+  snprintf(m->names[i], sizeof m->names[i], fmt, index);
+  m->tensors[i] = (wl_tensor){m->names[i], m->nparams, count};
+  m->nparams += count;
+  return m->tensors[i].offset;
+}
+
+void wl_fill_uniform(float *x, size_t n, double lo, double hi, gsl_rng *r)
+{
+  for (size_t i = 0; i < n; i++)
+    x[i] = (float)(lo + (hi - lo) * gsl_rng_uniform(r));
+}
+
+wl_status wl_model_create(const wl_model_config *cfg, const wl_dataset *d, int max_batch,
                           wl_model **out)
 {
   *out = NULL;
-  WL_ASSERT(cfg->type == WL_MODEL_SOFTMAX && dim > 0 && classes > 1 && max_batch > 0);
+  WL_ASSERT(max_batch > 0);
+  WL_ASSERT((cfg->type == WL_MODEL_TRANSFORMER) == (d->kind == WL_KIND_TEXT));
+  /* OpenBLAS threads would make results depend on the thread count; syncsim parallelizes
+   * across workers instead. */
+  openblas_set_num_threads(1);
   wl_model *m = calloc(1, sizeof *m);
   if (!m)
     return WL_ENOMEM;
-  m->type = cfg->type;
-  m->D = dim;
-  m->C = classes;
+  m->cfg = *cfg;
+  m->D = d->dim;
+  m->C = d->classes;
   m->max_batch = max_batch;
-  m->logits = malloc((size_t)max_batch * (size_t)classes * sizeof(float));
-  if (!m->logits) {
-    free(m);
-    return WL_ENOMEM;
+  wl_status st = cfg->type == WL_MODEL_TRANSFORMER ? wl_transformer_create(m) : wl_mlp_create(m);
+  if (st != WL_OK) {
+    wl_model_destroy(m);
+    return st;
   }
   *out = m;
   return WL_OK;
@@ -62,99 +139,48 @@ void wl_model_destroy(wl_model *m)
 {
   if (!m)
     return;
-  free(m->logits);
+  if (m->ops && m->ops->destroy)
+    m->ops->destroy(m);
+  free(m->work);
   free(m);
 }
 
-size_t wl_model_nparams(const wl_model *m)
+size_t wl_model_nparams(const wl_model *m) { return m->nparams; }
+
+int wl_model_tensors(const wl_model *m, const wl_tensor **tensors)
 {
-  return (size_t)m->C * (size_t)m->D + (size_t)m->C;
+  *tensors = m->tensors;
+  return m->n_tensors;
 }
 
-double wl_model_flops_per_example(const wl_model *m)
+double wl_model_flops_per_example(const wl_model *m) { return m->ops->flops_per_example(m); }
+
+void wl_model_init(const wl_model *m, float *params, gsl_rng *r) { m->ops->init(m, params, r); }
+
+double wl_model_step(wl_model *m, const float *params, float *grads, const wl_batch *b)
 {
-  /* forward matmul 2CD, backward dW 2CD (no dx needed) */
-  return 4.0 * m->C * m->D;
+  WL_ASSERT(b->B > 0 && b->B <= m->max_batch);
+  return m->ops->step(m, params, grads, b);
 }
 
-void wl_model_init(const wl_model *m, float *params, gsl_rng *r)
+void wl_model_forward(wl_model *m, const float *params, const wl_batch *b, double *loss_sum,
+                      long *correct, long *count)
 {
-  size_t nw = (size_t)m->C * (size_t)m->D;
-  wl_fill_gaussian(params, nw, 1.0 / sqrt((double)m->D), r);
-  memset(params + nw, 0, (size_t)m->C * sizeof(float));
+  WL_ASSERT(b->B > 0 && b->B <= m->max_batch);
+  m->ops->forward(m, params, b, loss_sum, correct, count);
 }
 
-/* logits (B, C) = x (B, D) W^T (D, C) + b (C) */
-static void linear_forward(const wl_model *m, const float *params, const float *x, int B)
+void wl_model_evaluate(wl_model *m, const float *params, const wl_dataset *d, int n,
+                       wl_batch *b, double *loss, double *accuracy)
 {
-  const float *W = params, *b = params + (size_t)m->C * (size_t)m->D;
-  for (int i = 0; i < B; i++)
-    memcpy(m->logits + (size_t)i * (size_t)m->C, b, (size_t)m->C * sizeof(float));
-  cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, B, m->C, m->D, 1.0f, x, m->D, W, m->D,
-              1.0f, m->logits, m->C);
-}
-
-/* Turns row i of logits (C) into probabilities in place; returns that row's cross-entropy
- * against label y. */
-static double softmax_xent_row(float *row, int C, int32_t y)
-{
-  float mx = -FLT_MAX;
-  for (int c = 0; c < C; c++)
-    mx = row[c] > mx ? row[c] : mx;
-  double zy = (double)row[y] - (double)mx, sum = 0;
-  for (int c = 0; c < C; c++) {
-    row[c] = expf(row[c] - mx);
-    sum += row[c];
+  double sum = 0;
+  long correct = 0, count = 0;
+  int chunk = m->max_batch < b->cap ? m->max_batch : b->cap;
+  for (int lo = 0; lo < n; lo += chunk) {
+    int k = n - lo < chunk ? n - lo : chunk;
+    wl_dataset_gather_test_range(d, lo, k, b);
+    wl_model_forward(m, params, b, &sum, &correct, &count);
   }
-  double loss = log(sum) - zy;
-  float inv = (float)(1.0 / sum);
-  for (int c = 0; c < C; c++)
-    row[c] *= inv;
-  return loss;
-}
-
-double wl_model_step(wl_model *m, const float *params, float *grads, const float *x,
-                     const int32_t *y, int B)
-{
-  WL_ASSERT(B > 0 && B <= m->max_batch);
-  int C = m->C;
-  linear_forward(m, params, x, B);
-  double loss = 0;
-  float invB = 1.0f / (float)B;
-  float *gb = grads + (size_t)C * (size_t)m->D;
-  memset(gb, 0, (size_t)C * sizeof(float));
-  for (int i = 0; i < B; i++) {
-    float *row = m->logits + (size_t)i * (size_t)C;
-    loss += softmax_xent_row(row, C, y[i]);
-    row[y[i]] -= 1.0f;
-    for (int c = 0; c < C; c++) {
-      row[c] *= invB; /* dlogits (B, C) */
-      gb[c] += row[c];
-    }
-  }
-  /* dW (C, D) = dlogits^T (C, B) x (B, D) */
-  cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, C, m->D, B, 1.0f, m->logits, C, x, m->D,
-              0.0f, grads, m->D);
-  return loss / B;
-}
-
-void wl_model_eval(wl_model *m, const float *params, const float *x, const int32_t *y, int n,
-                   double *loss, double *accuracy)
-{
-  double total = 0;
-  long correct = 0;
-  for (int lo = 0; lo < n; lo += m->max_batch) {
-    int B = n - lo < m->max_batch ? n - lo : m->max_batch;
-    linear_forward(m, params, x + (size_t)lo * (size_t)m->D, B);
-    for (int i = 0; i < B; i++) {
-      float *row = m->logits + (size_t)i * (size_t)m->C;
-      int best = 0;
-      for (int c = 1; c < m->C; c++)
-        best = row[c] > row[best] ? c : best;
-      correct += best == y[lo + i];
-      total += softmax_xent_row(row, m->C, y[lo + i]);
-    }
-  }
-  *loss = n > 0 ? total / n : NAN;
-  *accuracy = n > 0 ? (double)correct / n : NAN;
+  *loss = count > 0 ? sum / (double)count : NAN;
+  *accuracy = count > 0 ? (double)correct / (double)count : NAN;
 }

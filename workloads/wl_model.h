@@ -1,13 +1,18 @@
 /* wl_model — models with forward/backward on flat float buffers, and the workload config.
  *
- * A model's parameters are one contiguous float block of wl_model_nparams() floats; so are
- * its gradients. The model object holds only shapes and a workspace sized for max_batch
- * examples, so one model object serves one thread: the runner makes one per worker.
- * No call allocates after wl_model_create.
+ * A model's parameters are one contiguous block of wl_model_nparams() floats, carved into
+ * named tensors (wl_model_tensors); its gradients are a block of the same layout, and the
+ * optimizer state lives with the replica (optim/). The model object holds shapes and a
+ * workspace for batches of up to max_batch examples: activations, their gradients, and
+ * scratch. No call allocates after wl_model_create; one model object serves one thread.
  *
- * Shape letters: B batch, D input features, C classes.
- *
- * Softmax regression: params = W (C, D) then b (C); logits = x W^T + b; mean cross-entropy. */
+ * Models:
+ *   softmax      logits = x W^T + b; mean cross-entropy (an mlp with no hidden layer)
+ *   mlp          Linear -> act -> ... -> Linear, act ReLU or GELU
+ *   transformer  a character-level decoder: token + position embedding, L blocks of
+ *                pre-layernorm causal self-attention and GELU MLP (4x width) with
+ *                residuals, a final layernorm and a linear output head; the loss is the mean
+ *                next-token cross-entropy over every position. */
 #ifndef WL_MODEL_H
 #define WL_MODEL_H
 
@@ -20,10 +25,20 @@
 #include "wl_param.h"
 #include "wl_status.h"
 
-enum { WL_MODEL_SOFTMAX = 0 };
+enum { WL_MODEL_SOFTMAX = 0, WL_MODEL_MLP, WL_MODEL_TRANSFORMER };
+enum { WL_ACT_RELU = 0, WL_ACT_GELU };
+
+#define WL_MAX_HIDDEN 16
 
 typedef struct wl_model_config {
-  int type; /* WL_MODEL_* (variant index) */
+  int type;                   /* WL_MODEL_* (variant index) */
+  int hidden[WL_MAX_HIDDEN];  /* mlp: hidden layer widths */
+  int n_hidden;               /* mlp: how many */
+  int activation;             /* mlp: WL_ACT_* */
+  int width;                  /* transformer: channels C */
+  int heads;                  /* transformer: attention heads (divides width) */
+  int layers;                 /* transformer: blocks L */
+  int context;                /* transformer: sequence length T */
 } wl_model_config;
 
 typedef struct wl_workload_config {
@@ -36,29 +51,52 @@ typedef struct wl_workload_config {
 extern const wl_param wl_model_params[];
 extern const wl_param wl_workload_params[];
 
+/* Relations the tables cannot express (a text dataset needs the transformer, heads divide
+ * width, ...). On error writes the JSON path below "workload" to path, and msg. */
+wl_status wl_workload_check(const wl_workload_config *w, char *path, size_t path_size,
+                            char *msg, size_t msg_size);
+
+/* The sequence length the model reads (its context), or 0 for classification models. */
+int wl_model_seq_len(const wl_model_config *cfg);
+
+/* One named tensor of the parameter block. */
+typedef struct wl_tensor {
+  const char *name;
+  size_t offset; /* first float */
+  size_t count;  /* floats */
+} wl_tensor;
+
 typedef struct wl_model wl_model;
 
-/* A model for inputs of `dim` features and `classes` classes, with a workspace for batches
- * of up to max_batch examples. */
-wl_status wl_model_create(const wl_model_config *cfg, int dim, int classes, int max_batch,
+/* A model of cfg for the data d (shapes, kind), with a workspace for max_batch examples. */
+wl_status wl_model_create(const wl_model_config *cfg, const wl_dataset *d, int max_batch,
                           wl_model **out);
 void wl_model_destroy(wl_model *m);
 
 size_t wl_model_nparams(const wl_model *m);
 
-/* Floating-point operations of one training step (forward + backward) per example. */
+/* The named tensors, in block order; returns how many. */
+int wl_model_tensors(const wl_model *m, const wl_tensor **tensors);
+
+/* Floating-point operations of the matrix products of one training step (forward and
+ * backward), per example. */
 double wl_model_flops_per_example(const wl_model *m);
 
 /* Deterministic initialization of params (nparams) from r. */
 void wl_model_init(const wl_model *m, float *params, gsl_rng *r);
 
-/* Forward and backward on one batch: x (B, D), y (B); overwrites grads (nparams) with the
- * gradient of the mean loss and returns the mean loss. B <= max_batch. */
-double wl_model_step(wl_model *m, const float *params, float *grads, const float *x,
-                     const int32_t *y, int B);
+/* Forward and backward on batch b (b->B <= max_batch): overwrites grads (nparams) with the
+ * gradient of the mean loss and returns the mean loss. */
+double wl_model_step(wl_model *m, const float *params, float *grads, const wl_batch *b);
 
-/* Mean loss and accuracy of params over n examples x (n, D), y (n), in chunks of max_batch. */
-void wl_model_eval(wl_model *m, const float *params, const float *x, const int32_t *y, int n,
-                   double *loss, double *accuracy);
+/* Forward only: adds the batch's summed loss to *loss_sum, its correct predictions to
+ * *correct and its number of predictions to *count. */
+void wl_model_forward(wl_model *m, const float *params, const wl_batch *b, double *loss_sum,
+                      long *correct, long *count);
+
+/* Mean loss and accuracy of params on the first n held-out examples of d, in batches of
+ * max_batch gathered into b. */
+void wl_model_evaluate(wl_model *m, const float *params, const wl_dataset *d, int n,
+                       wl_batch *b, double *loss, double *accuracy);
 
 #endif

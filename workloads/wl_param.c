@@ -17,20 +17,23 @@ static void set_default(const wl_param *p, void *base)
   case WL_P_DOUBLE:
     *(double *)at = (p->flags & WL_PF_OPTIONAL) ? NAN : p->def;
     break;
-  case WL_P_STRING:
-    WL_ASSERT(p->size > 0);
-
-    {
-      const char *s = p->choices ? p->choices : "";
-      size_t n = strlen(s);
-      if (n >= p->size)
-        n = p->size - 1;
-      memcpy(at, s, n);
-      at[n] = '\0';
-    }
+  case WL_P_STRING: {
+    const char *text = p->choices ? p->choices : "";
+    size_t n = strlen(text);
+    WL_ASSERT(n < p->size);
+    memcpy(at, text, n + 1);
     break;
+  }
   case WL_P_DOUBLES:
-    *(int *)((char *)base + p->count_offset) = 0;
+  case WL_P_INTS:
+    WL_ASSERT(p->def_count >= 0 && (size_t)p->def_count <= p->size);
+    for (int i = 0; i < p->def_count; i++) {
+      if (p->kind == WL_P_INTS)
+        ((int *)at)[i] = (int)p->def_list[i];
+      else
+        ((double *)at)[i] = p->def_list[i];
+    }
+    *(int *)((char *)base + p->count_offset) = p->def_count;
     break;
   case WL_P_OBJECT:
     wl_param_defaults(p->sub, at);

@@ -22,6 +22,7 @@ typedef enum wl_param_kind {
   WL_P_ENUM,    /* int: index into `choices` ("a|b|c"); JSON gives the name */
   WL_P_STRING,  /* char[size]; default in `choices` */
   WL_P_DOUBLES, /* double[size] at offset, element count (int) at count_offset */
+  WL_P_INTS,    /* int[size] at offset, element count (int) at count_offset; integral */
   WL_P_OBJECT,  /* nested struct at offset, described by `sub` */
   WL_P_VARIANT  /* int: index into `variants`; selects the variant's extra keys */
 } wl_param_kind;
@@ -46,11 +47,14 @@ typedef struct wl_param {
   wl_param_kind kind;
   size_t offset;                 /* offsetof() into the described struct */
   double def;                    /* default of INT, DOUBLE, BOOL, ENUM, VARIANT (as index) */
-  double min, max;               /* inclusive range of INT and DOUBLE (see WL_PF_MIN_EXCL) */
+  double min, max;               /* range of INT, DOUBLE and list elements (WL_PF_*_EXCL) */
   unsigned flags;                /* WL_PF_* */
   const char *choices;           /* ENUM: "|"-separated names; STRING: default value */
-  size_t size;                   /* STRING: buffer size; DOUBLES: capacity */
-  size_t count_offset;           /* DOUBLES: offsetof() of its int count */
+  size_t size;                   /* STRING: buffer size; DOUBLES, INTS: capacity */
+  size_t count_offset;           /* DOUBLES, INTS: offsetof() of the int element count */
+  const double *def_list;        /* DOUBLES, INTS: default elements (NULL: empty) */
+  int def_count;                 /* DOUBLES, INTS: how many */
+  int min_count;                 /* DOUBLES, INTS: fewest elements accepted */
   const struct wl_param *sub;    /* OBJECT: the nested table */
   const wl_variant *const *variants; /* VARIANT: pointers, ended by NULL */
   const char *unit;              /* "s", "Gbit/s", "" when unitless */

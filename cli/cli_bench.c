@@ -1,0 +1,247 @@
+/* cli_bench — `syncsim bench`: the cost of one training step against its matrix products.
+ *
+ * For each model at a few sizes: the host time of one full training step (batch gather,
+ * forward, backward, optimizer update) and, separately, of only the matrix products that
+ * step performs (recorded with wl_gemm's trace and replayed on the same buffers), each the
+ * best of several timed repetitions. Achieved GFLOP/s counts the products' FLOPs. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "cli.h"
+#include "opt_optim.h"
+#include "sim_rng.h"
+#include "wl_kernels.h"
+#include "wl_model.h"
+
+static const char bench_usage[] =
+  "usage: syncsim bench [--opt sgd|adamw] [--only TEXT] [--quick]\n"
+  "\n"
+  "Time one training step (forward, backward, optimizer) of each model at a few sizes,\n"
+  "and separately only the matrix products that step performs; print achieved GFLOP/s\n"
+  "and the ratio step / products. Single-threaded, as simulated workers run.\n"
+  "\n"
+  "  --opt NAME   the optimizer of the step (default adamw)\n"
+  "  --only TEXT  only the models whose name contains TEXT\n"
+  "  --quick      fewer repetitions (for smoke tests)\n";
+
+typedef struct bench_case {
+  const char *name;
+  wl_model_config model;
+  int B;
+  int dim, classes; /* classification input */
+} bench_case;
+
+static double now_s(void)
+{
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+/* A dataset of the right shape without files: Gaussian features, or random text. */
+static wl_dataset *bench_data(const bench_case *c, gsl_rng *r)
+{
+  wl_dataset *d = calloc(1, sizeof *d);
+  if (!d)
+    return NULL;
+  int n = 4096;
+  if (c->model.type == WL_MODEL_TRANSFORMER) {
+    int T = c->model.context;
+    d->kind = WL_KIND_TEXT;
+    d->dim = T;
+    d->classes = c->classes;
+    d->n_train = d->n_test = n;
+    size_t len = (size_t)n * T + 1;
+    d->text_train = malloc(len);
+    d->text_test = malloc(len);
+    if (!d->text_train || !d->text_test) {
+      wl_dataset_destroy(d);
+      return NULL;
+    }
+    for (size_t i = 0; i < len; i++)
+      d->text_train[i] = d->text_test[i] = (uint8_t)gsl_rng_uniform_int(r, (unsigned long)c->classes);
+    return d;
+  }
+  d->kind = WL_KIND_CLASSIFY;
+  d->dim = c->dim;
+  d->classes = c->classes;
+  d->n_train = d->n_test = n;
+  d->x_train = malloc((size_t)n * c->dim * sizeof(float));
+  d->y_train = malloc((size_t)n * sizeof(int32_t));
+  if (!d->x_train || !d->y_train) {
+    wl_dataset_destroy(d);
+    return NULL;
+  }
+  wl_fill_gaussian(d->x_train, (size_t)n * c->dim, 1.0, r);
+  for (int i = 0; i < n; i++)
+    d->y_train[i] = (int32_t)gsl_rng_uniform_int(r, (unsigned long)c->classes);
+  return d;
+}
+
+typedef struct step_ctx {
+  wl_model *m;
+  const wl_dataset *d;
+  wl_batch *b;
+  int32_t *idx;
+  float *p, *g, *state;
+  const opt_optim_config *opt;
+  long t;
+  const wl_gemm_call *calls;
+  int n_calls;
+} step_ctx;
+
+static void full_step(step_ctx *s)
+{
+  wl_dataset_gather(s->d, 0, s->idx, s->b->cap, s->b);
+  wl_model_step(s->m, s->p, s->g, s->b);
+  s->t++;
+  opt_optim_step(s->opt, s->p, s->g, s->state, s->t, 1e-6, wl_model_nparams(s->m));
+}
+
+static void products_only(step_ctx *s) { wl_gemm_replay(s->calls, s->n_calls); }
+
+/* Seconds per call of `iters` calls of fn. */
+static double time_calls(void (*fn)(step_ctx *), step_ctx *s, int iters)
+{
+  double t0 = now_s();
+  for (int i = 0; i < iters; i++)
+    fn(s);
+  return (now_s() - t0) / iters;
+}
+
+/* The best (smallest) seconds per call of a and of b, timed alternately (a, b, a, b, ...) so
+ * that both see the same machine conditions; each timing lasts about min_s. */
+static void best_times(void (*a)(step_ctx *), void (*b)(step_ctx *), step_ctx *s, int reps,
+                       double min_s, double *ta, double *tb)
+{
+  int ia = (int)fmax(1, min_s / fmax(time_calls(a, s, 3), 1e-9));
+  int ib = (int)fmax(1, min_s / fmax(time_calls(b, s, 3), 1e-9));
+  *ta = *tb = INFINITY;
+  for (int r = 0; r < reps; r++) {
+    *ta = fmin(*ta, time_calls(a, s, ia));
+    *tb = fmin(*tb, time_calls(b, s, ib));
+  }
+}
+
+static int run_case(const bench_case *c, const opt_optim_config *opt, int quick)
+{
+  gsl_rng *r = sim_rng_create(1, SIM_RNG_DATASET, 0);
+  wl_dataset *d = bench_data(c, r);
+  wl_model *m = NULL;
+  wl_batch b = {0};
+  step_ctx s = {0};
+  int rc = CLI_RUN_FAILED;
+  if (!d || wl_model_create(&c->model, d, c->B, &m) != WL_OK ||
+      wl_batch_init(&b, d, c->B) != WL_OK)
+    goto done;
+  size_t n = wl_model_nparams(m);
+  s = (step_ctx){m, d, &b, malloc((size_t)c->B * sizeof(int32_t)), malloc(n * sizeof(float)),
+                 malloc(n * sizeof(float)), calloc((size_t)opt_optim_state_floats(opt) * n + 1,
+                                                   sizeof(float)), opt, 0, NULL, 0};
+  wl_gemm_call *calls = malloc(4096 * sizeof *calls);
+  if (!s.idx || !s.p || !s.g || !s.state || !calls) {
+    free(calls);
+    goto done;
+  }
+  for (int i = 0; i < c->B; i++)
+    s.idx[i] = i * 7 % d->n_train;
+  wl_model_init(m, s.p, r);
+  int n_calls;
+  wl_gemm_trace_begin(calls, 4096, &n_calls);
+  full_step(&s);
+  wl_gemm_trace_end();
+  s.calls = calls;
+  s.n_calls = n_calls < 4096 ? n_calls : 4096;
+  int reps = quick ? 2 : 15;
+  double min_s = quick ? 0.01 : 0.05, t_step, t_mm;
+  best_times(full_step, products_only, &s, reps, min_s, &t_step, &t_mm);
+  double flops = wl_gemm_flops(calls, s.n_calls);
+  printf("%-28s %10zu %5d %10.3f %10.3f %9.2f %9.2f %7.3f\n", c->name, n, c->B, t_step * 1e3,
+         t_mm * 1e3, flops / t_step * 1e-9, flops / t_mm * 1e-9, t_step / t_mm);
+  fflush(stdout);
+  free(calls);
+  rc = CLI_OK;
+done:
+  free(s.idx), free(s.p), free(s.g), free(s.state);
+  wl_batch_free(&b);
+  wl_model_destroy(m);
+  wl_dataset_destroy(d);
+  gsl_rng_free(r);
+  return rc;
+}
+
+static wl_model_config mlp(int n, const int *hidden)
+{
+  wl_model_config c;
+  wl_param_defaults(wl_model_params, &c);
+  c.type = n ? WL_MODEL_MLP : WL_MODEL_SOFTMAX;
+  c.n_hidden = n;
+  for (int i = 0; i < n; i++)
+    c.hidden[i] = hidden[i];
+  c.activation = WL_ACT_RELU;
+  return c;
+}
+
+static wl_model_config transformer(int C, int NH, int L, int T)
+{
+  wl_model_config c;
+  wl_param_defaults(wl_model_params, &c);
+  c.type = WL_MODEL_TRANSFORMER;
+  c.width = C;
+  c.heads = NH;
+  c.layers = L;
+  c.context = T;
+  return c;
+}
+
+int cli_bench(int argc, char **argv)
+{
+  int quick = 0;
+  const char *only = "";
+  opt_optim_config opt;
+  wl_param_defaults(opt_optim_params, &opt);
+  opt.opt = OPT_ADAMW;
+  for (int i = 1; i < argc; i++) {
+    if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+      fputs(bench_usage, stdout);
+      return CLI_OK;
+    } else if (strcmp(argv[i], "--quick") == 0) {
+      quick = 1;
+    } else if (strcmp(argv[i], "--only") == 0 && i + 1 < argc) {
+      only = argv[++i];
+    } else if (strcmp(argv[i], "--opt") == 0 && i + 1 < argc) {
+      const char *name = argv[++i];
+      if (strcmp(name, "sgd") == 0) {
+        opt.opt = OPT_SGD;
+      } else if (strcmp(name, "adamw") != 0) {
+        fprintf(stderr, "syncsim: --opt: expected sgd or adamw, got '%s'\n", name);
+        return CLI_USAGE;
+      }
+    } else {
+      fprintf(stderr, "syncsim: unexpected argument '%s'\n\n%s", argv[i], bench_usage);
+      return CLI_USAGE;
+    }
+  }
+  wl_param_variant_defaults(opt_optim_params[0].variants[opt.opt], &opt);
+  static const int h256[] = {256}, h1024[] = {1024, 1024};
+  const bench_case cases[] = {
+    {"softmax 784-10", mlp(0, NULL), 64, 784, 10},
+    {"mlp 784-256-10", mlp(1, h256), 64, 784, 10},
+    {"mlp 784-256-10 b256", mlp(1, h256), 256, 784, 10},
+    {"mlp 784-1024-1024-10", mlp(2, h1024), 64, 784, 10},
+    {"transformer C64 L2 T64", transformer(64, 4, 2, 64), 16, 0, 96},
+    {"transformer C128 L4 T128", transformer(128, 4, 4, 128), 8, 0, 96},
+  };
+  printf("optimizer: %s; times are the best of several repetitions, single thread\n\n",
+         opt.opt == OPT_ADAMW ? "adamw" : "sgd");
+  printf("%-28s %10s %5s %10s %10s %9s %9s %7s\n", "model", "params", "batch", "step ms",
+         "matmul ms", "GFLOP/s", "mm GFLOP/s", "ratio");
+  int rc = CLI_OK;
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+    if (strstr(cases[i].name, only) && run_case(&cases[i], &opt, quick) != CLI_OK)
+      rc = CLI_RUN_FAILED;
+  return rc;
+}

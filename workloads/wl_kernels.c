@@ -1,0 +1,319 @@
+#include "wl_kernels.h"
+
+#include <float.h>
+#include <math.h>
+#include <string.h>
+
+/* OpenBLAS's cblas.h; GSL's headers would bring a conflicting gsl_cblas.h. */
+#include <cblas.h>
+
+#include "wl_status.h"
+
+static _Thread_local wl_gemm_call *trace_calls;
+static _Thread_local int trace_cap;
+static _Thread_local int *trace_n;
+
+void wl_gemm_trace_begin(wl_gemm_call *calls, int cap, int *n)
+{
+  trace_calls = calls;
+  trace_cap = cap;
+  trace_n = n;
+  *n = 0;
+}
+
+void wl_gemm_trace_end(void)
+{
+  trace_calls = NULL;
+  trace_n = NULL;
+}
+
+void wl_gemm(int trans_a, int trans_b, int M, int N, int K, float alpha, const float *A,
+             int lda, const float *B, int ldb, float beta, float *C, int ldc)
+{
+  if (trace_n) {
+    if (*trace_n < trace_cap)
+      trace_calls[*trace_n] = (wl_gemm_call){trans_a, trans_b, M, N, K, lda, ldb, ldc,
+                                             alpha, beta, A, B, C};
+    (*trace_n)++;
+  }
+  cblas_sgemm(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans,
+              trans_b ? CblasTrans : CblasNoTrans, M, N, K, alpha, A, lda, B, ldb, beta, C,
+              ldc);
+}
+
+void wl_gemm_replay(const wl_gemm_call *calls, int n)
+{
+  for (int i = 0; i < n; i++) {
+    const wl_gemm_call *c = &calls[i];
+    cblas_sgemm(CblasRowMajor, c->trans_a ? CblasTrans : CblasNoTrans,
+                c->trans_b ? CblasTrans : CblasNoTrans, c->M, c->N, c->K, c->alpha, c->A,
+                c->lda, c->B, c->ldb, c->beta, c->C, c->ldc);
+  }
+}
+
+double wl_gemm_flops(const wl_gemm_call *calls, int n)
+{
+  double f = 0;
+  for (int i = 0; i < n; i++)
+    f += 2.0 * calls[i].M * calls[i].N * calls[i].K;
+  return f;
+}
+
+/* ---- matmul ----------------------------------------------------------------------------- */
+
+void wl_matmul_forward(float *out, const float *in, const float *w, const float *bias, int N,
+                       int C, int OC)
+{
+  if (bias) {
+    for (int i = 0; i < N; i++)
+      memcpy(out + (size_t)i * OC, bias, (size_t)OC * sizeof(float));
+  }
+  wl_gemm(0, 1, N, OC, C, 1.0f, in, C, w, C, bias ? 1.0f : 0.0f, out, OC);
+}
+
+void wl_matmul_backward(float *din, float *dw, float *dbias, const float *dout, const float *in,
+                        const float *w, int N, int C, int OC)
+{
+  if (din)
+    wl_gemm(0, 0, N, C, OC, 1.0f, dout, OC, w, C, 1.0f, din, C);
+  wl_gemm(1, 0, OC, C, N, 1.0f, dout, OC, in, C, 1.0f, dw, C);
+  if (dbias) {
+    for (int i = 0; i < N; i++) {
+      const float *row = dout + (size_t)i * OC;
+      for (int o = 0; o < OC; o++)
+        dbias[o] += row[o];
+    }
+  }
+}
+
+/* ---- activations ------------------------------------------------------------------------ */
+
+void wl_relu_forward(float *out, const float *in, size_t n)
+{
+  for (size_t i = 0; i < n; i++)
+    out[i] = in[i] > 0.0f ? in[i] : 0.0f;
+}
+
+void wl_relu_backward(float *din, const float *in, const float *dout, size_t n)
+{
+  for (size_t i = 0; i < n; i++)
+    din[i] += in[i] > 0.0f ? dout[i] : 0.0f;
+}
+
+#define GELU_SCALE 0.7978845608028654f /* sqrt(2/pi) */
+
+void wl_gelu_forward(float *out, const float *in, size_t n)
+{
+  for (size_t i = 0; i < n; i++) {
+    float x = in[i];
+    out[i] = 0.5f * x * (1.0f + tanhf(GELU_SCALE * (x + 0.044715f * x * x * x)));
+  }
+}
+
+void wl_gelu_backward(float *din, const float *in, const float *dout, size_t n)
+{
+  for (size_t i = 0; i < n; i++) {
+    float x = in[i];
+    float u = GELU_SCALE * (x + 0.044715f * x * x * x);
+    float th = tanhf(u);
+    float sech2 = 1.0f - th * th;
+    float du = GELU_SCALE * (1.0f + 3.0f * 0.044715f * x * x);
+    din[i] += dout[i] * (0.5f * (1.0f + th) + 0.5f * x * sech2 * du);
+  }
+}
+
+/* ---- softmax cross-entropy -------------------------------------------------------------- */
+
+double wl_xent_forward(float *probs, const float *logits, const int32_t *targets, int N, int V,
+                       long *correct)
+{
+  double total = 0;
+  for (int i = 0; i < N; i++) {
+    const float *z = logits + (size_t)i * V;
+    float *p = probs + (size_t)i * V;
+    int best = 0;
+    for (int v = 1; v < V; v++)
+      best = z[v] > z[best] ? v : best;
+    float mx = z[best];
+    double sum = 0;
+    for (int v = 0; v < V; v++) {
+      p[v] = expf(z[v] - mx);
+      sum += p[v];
+    }
+    int32_t y = targets[i];
+    WL_ASSERT(y >= 0 && y < V);
+    total += log(sum) - ((double)z[y] - (double)mx);
+    *correct += best == y;
+    float inv = (float)(1.0 / sum);
+    for (int v = 0; v < V; v++)
+      p[v] *= inv;
+  }
+  return total;
+}
+
+void wl_xent_backward(float *dlogits, const float *probs, const int32_t *targets, int N, int V,
+                      float scale)
+{
+  for (int i = 0; i < N; i++) {
+    float *d = dlogits + (size_t)i * V;
+    const float *p = probs + (size_t)i * V;
+    for (int v = 0; v < V; v++)
+      d[v] += scale * p[v];
+    d[targets[i]] -= scale;
+  }
+}
+
+/* ---- layernorm ---------------------------------------------------------------------------- */
+
+#define LN_EPS 1e-5f
+
+void wl_layernorm_forward(float *out, float *mean, float *rstd, const float *in,
+                          const float *w, const float *b, int N, int C)
+{
+  for (int i = 0; i < N; i++) {
+    const float *x = in + (size_t)i * C;
+    float *o = out + (size_t)i * C;
+    float m = 0;
+    for (int c = 0; c < C; c++)
+      m += x[c];
+    m /= (float)C;
+    float v = 0;
+    for (int c = 0; c < C; c++)
+      v += (x[c] - m) * (x[c] - m);
+    v /= (float)C;
+    float s = 1.0f / sqrtf(v + LN_EPS);
+    for (int c = 0; c < C; c++)
+      o[c] = (x[c] - m) * s * w[c] + b[c];
+    mean[i] = m;
+    rstd[i] = s;
+  }
+}
+
+void wl_layernorm_backward(float *din, float *dw, float *db, const float *dout, const float *in,
+                           const float *w, const float *mean, const float *rstd, int N, int C)
+{
+  for (int i = 0; i < N; i++) {
+    const float *x = in + (size_t)i * C, *dy = dout + (size_t)i * C;
+    float *dx = din + (size_t)i * C;
+    float m = mean[i], s = rstd[i];
+    /* dnorm = dy * w; dx = s * (dnorm - mean(dnorm) - xhat * mean(dnorm * xhat)) */
+    float dnorm_mean = 0, dnorm_xhat_mean = 0;
+    for (int c = 0; c < C; c++) {
+      float xhat = (x[c] - m) * s;
+      float dnorm = dy[c] * w[c];
+      dnorm_mean += dnorm;
+      dnorm_xhat_mean += dnorm * xhat;
+    }
+    dnorm_mean /= (float)C;
+    dnorm_xhat_mean /= (float)C;
+    for (int c = 0; c < C; c++) {
+      float xhat = (x[c] - m) * s;
+      float dnorm = dy[c] * w[c];
+      db[c] += dy[c];
+      dw[c] += xhat * dy[c];
+      dx[c] += s * (dnorm - dnorm_mean - xhat * dnorm_xhat_mean);
+    }
+  }
+}
+
+/* ---- embedding ---------------------------------------------------------------------------- */
+
+void wl_embedding_forward(float *out, const int32_t *tok, const float *wte, const float *wpe,
+                          int B, int T, int C)
+{
+  for (int b = 0; b < B; b++)
+    for (int t = 0; t < T; t++) {
+      float *o = out + ((size_t)b * T + t) * C;
+      const float *e = wte + (size_t)tok[b * T + t] * C, *p = wpe + (size_t)t * C;
+      for (int c = 0; c < C; c++)
+        o[c] = e[c] + p[c];
+    }
+}
+
+void wl_embedding_backward(float *dwte, float *dwpe, const float *dout, const int32_t *tok,
+                           int B, int T, int C)
+{
+  for (int b = 0; b < B; b++)
+    for (int t = 0; t < T; t++) {
+      const float *d = dout + ((size_t)b * T + t) * C;
+      float *de = dwte + (size_t)tok[b * T + t] * C, *dp = dwpe + (size_t)t * C;
+      for (int c = 0; c < C; c++) {
+        de[c] += d[c];
+        dp[c] += d[c];
+      }
+    }
+}
+
+/* ---- causal self-attention ---------------------------------------------------------------- */
+
+/* Row-wise causal softmax of s (T,T) in place: row t over columns 0..t, zero after. */
+static void causal_softmax(float *s, int T)
+{
+  for (int t = 0; t < T; t++) {
+    float *row = s + (size_t)t * T;
+    float mx = -FLT_MAX;
+    for (int j = 0; j <= t; j++)
+      mx = row[j] > mx ? row[j] : mx;
+    float sum = 0;
+    for (int j = 0; j <= t; j++) {
+      row[j] = expf(row[j] - mx);
+      sum += row[j];
+    }
+    float inv = 1.0f / sum;
+    for (int j = 0; j <= t; j++)
+      row[j] *= inv;
+    for (int j = t + 1; j < T; j++)
+      row[j] = 0.0f;
+  }
+}
+
+void wl_attention_forward(float *out, float *att, const float *qkv, int B, int T, int C, int NH)
+{
+  int hs = C / NH, C3 = 3 * C;
+  float scale = 1.0f / sqrtf((float)hs);
+  for (int b = 0; b < B; b++)
+    for (int h = 0; h < NH; h++) {
+      const float *q = qkv + (size_t)b * T * C3 + (size_t)h * hs;
+      const float *k = q + C, *v = q + 2 * C;
+      float *a = att + ((size_t)b * NH + h) * T * T;
+      /* a (T,T) = scale * q (T,hs) k^T (hs,T), then causal softmax */
+      wl_gemm(0, 1, T, T, hs, scale, q, C3, k, C3, 0.0f, a, T);
+      causal_softmax(a, T);
+      /* out (T,hs), row stride C = a (T,T) v (T,hs) */
+      wl_gemm(0, 0, T, hs, T, 1.0f, a, T, v, C3, 0.0f, out + (size_t)b * T * C + (size_t)h * hs,
+              C);
+    }
+}
+
+void wl_attention_backward(float *dqkv, float *scratch, const float *dout, const float *qkv,
+                           const float *att, int B, int T, int C, int NH)
+{
+  int hs = C / NH, C3 = 3 * C;
+  float scale = 1.0f / sqrtf((float)hs);
+  for (int b = 0; b < B; b++)
+    for (int h = 0; h < NH; h++) {
+      size_t off = (size_t)b * T * C3 + (size_t)h * hs;
+      const float *q = qkv + off, *k = q + C, *v = q + 2 * C;
+      float *dq = dqkv + off, *dk = dq + C, *dv = dq + 2 * C;
+      const float *a = att + ((size_t)b * NH + h) * T * T;
+      const float *dy = dout + (size_t)b * T * C + (size_t)h * hs;
+      /* dv (T,hs) += a^T dy;  da (T,T) = dy v^T */
+      wl_gemm(1, 0, T, hs, T, 1.0f, a, T, dy, C, 1.0f, dv, C3);
+      wl_gemm(0, 1, T, T, hs, 1.0f, dy, C, v, C3, 0.0f, scratch, T);
+      /* softmax backward: ds = a * (da - sum_j a da), in place in scratch */
+      for (int t = 0; t < T; t++) {
+        const float *ar = a + (size_t)t * T;
+        float *dr = scratch + (size_t)t * T;
+        float dot = 0;
+        for (int j = 0; j <= t; j++)
+          dot += ar[j] * dr[j];
+        for (int j = 0; j <= t; j++)
+          dr[j] = ar[j] * (dr[j] - dot);
+        for (int j = t + 1; j < T; j++)
+          dr[j] = 0.0f;
+      }
+      /* dq (T,hs) += scale ds k;  dk (T,hs) += scale ds^T q */
+      wl_gemm(0, 0, T, hs, T, scale, scratch, T, k, C3, 1.0f, dq, C3);
+      wl_gemm(1, 0, T, hs, T, scale, scratch, T, q, C3, 1.0f, dk, C3);
+    }
+}

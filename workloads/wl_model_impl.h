@@ -1,0 +1,41 @@
+/* Private to workloads/: what every model implements, and the shared model header. */
+#ifndef WL_MODEL_IMPL_H
+#define WL_MODEL_IMPL_H
+
+#include "wl_model.h"
+
+typedef struct wl_model_ops {
+  double (*flops_per_example)(const wl_model *m);
+  void (*init)(const wl_model *m, float *params, gsl_rng *r);
+  double (*step)(wl_model *m, const float *params, float *grads, const wl_batch *b);
+  void (*forward)(wl_model *m, const float *params, const wl_batch *b, double *loss_sum,
+                  long *correct, long *count);
+  void (*destroy)(wl_model *m);
+} wl_model_ops;
+
+enum { WL_MAX_TENSORS = 64 };
+
+struct wl_model {
+  const wl_model_ops *ops;
+  wl_model_config cfg;
+  int D;          /* classify: features; text: sequence length */
+  int C;          /* classes or vocabulary */
+  int max_batch;  /* workspace capacity in examples */
+  size_t nparams;
+  wl_tensor tensors[WL_MAX_TENSORS];
+  char names[WL_MAX_TENSORS][24]; /* storage for tensor names */
+  int n_tensors;
+  float *work;    /* the workspace, one allocation */
+  void *impl;     /* the model's own state */
+};
+
+/* Append a tensor of count floats named printf-style; returns its offset. */
+size_t wl_model_add_tensor(wl_model *m, size_t count, const char *fmt, int index);
+
+wl_status wl_mlp_create(wl_model *m);
+wl_status wl_transformer_create(wl_model *m);
+
+/* x[i] = U(lo, hi) draws from r, in order. */
+void wl_fill_uniform(float *x, size_t n, double lo, double hi, gsl_rng *r);
+
+#endif

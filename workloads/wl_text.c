@@ -1,0 +1,149 @@
+/* Character-level text corpora.
+ *
+ * The corpus is a file, or the regular files of a directory in name order (symlinks and
+ * *.dat index files skipped — the layout of Debian's fortunes), concatenated. Tokens are
+ * bytes; the vocabulary is the sorted set of bytes that occur. The last test_fraction of
+ * the corpus is held out. Each split is cut into windows of T+1 tokens that overlap by one
+ * (T inputs, each predicting the next token), so window i starts at token i*T. */
+#include <dirent.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "wl_data.h"
+
+enum { TEXT_MAX_BYTES = 256 << 20 };
+
+/* Append the whole of file `path` to *buf (length *len, capacity *cap). */
+static wl_status append_file(const char *path, unsigned char **buf, size_t *len, size_t *cap,
+                             char *err, size_t err_size)
+{
+  FILE *f = fopen(path, "rb");
+  if (!f) {
+    snprintf(err, err_size, "%s: cannot open: %s", path, strerror(errno));
+    return WL_EIO;
+  }
+  wl_status st = WL_OK;
+  for (;;) {
+    if (*cap - *len < 65536) {
+      size_t grown_cap = *cap ? 2 * *cap : 1 << 20;
+      unsigned char *grown = realloc(*buf, grown_cap);
+      if (!grown) {
+        st = WL_ENOMEM;
+        break;
+      }
+      *buf = grown;
+      *cap = grown_cap;
+    }
+    size_t n = fread(*buf + *len, 1, *cap - *len, f);
+    *len += n;
+    if (*len > TEXT_MAX_BYTES) {
+      snprintf(err, err_size, "%s: the corpus is larger than %d MiB", path, TEXT_MAX_BYTES >> 20);
+      st = WL_ELIMIT;
+      break;
+    }
+    if (n == 0) {
+      if (ferror(f)) {
+        snprintf(err, err_size, "%s: read error: %s", path, strerror(errno));
+        st = WL_EIO;
+      }
+      break;
+    }
+  }
+  fclose(f);
+  return st;
+}
+
+static int corpus_file(const struct dirent *e)
+{
+  size_t n = strlen(e->d_name);
+  return e->d_name[0] != '.' && !(n > 4 && strcmp(e->d_name + n - 4, ".dat") == 0);
+}
+
+static wl_status read_corpus(const char *path, unsigned char **buf, size_t *len, char *err,
+                             size_t err_size)
+{
+  struct stat sb;
+  size_t cap = 0;
+  *buf = NULL;
+  *len = 0;
+  if (stat(path, &sb) != 0) {
+    snprintf(err, err_size, "%s: %s%s", path, strerror(errno),
+             strcmp(path, WL_TEXT_DEFAULT_PATH) == 0
+               ? " (install Debian's fortunes package, or set workload.dataset.path)"
+               : "");
+    return WL_EIO;
+  }
+  if (!S_ISDIR(sb.st_mode))
+    return append_file(path, buf, len, &cap, err, err_size);
+  struct dirent **names;
+  int n = scandir(path, &names, corpus_file, alphasort);
+  if (n < 0) {
+    snprintf(err, err_size, "%s: cannot list: %s", path, strerror(errno));
+    return WL_EIO;
+  }
+  wl_status st = WL_OK;
+  for (int i = 0; i < n; i++) {
+    char file[1200];
+    snprintf(file, sizeof file, "%s/%s", path, names[i]->d_name);
+    if (st == WL_OK && lstat(file, &sb) == 0 && S_ISREG(sb.st_mode))
+      st = append_file(file, buf, len, &cap, err, err_size);
+    free(names[i]);
+  }
+  free(names);
+  return st;
+}
+
+wl_status wl_text_load(const wl_dataset_config *cfg, int seq_len, wl_dataset *d, char *err,
+                       size_t err_size)
+{
+  unsigned char *text;
+  size_t len;
+  WL_ASSERT(seq_len > 0);
+  wl_status st = read_corpus(cfg->path, &text, &len, err, err_size);
+  if (st != WL_OK) {
+    free(text);
+    return st;
+  }
+  size_t n_test_bytes = (size_t)((double)len * cfg->test_fraction);
+  size_t n_train_bytes = len - n_test_bytes;
+  long train_windows = n_train_bytes > 0 ? (long)(n_train_bytes - 1) / seq_len : 0;
+  long test_windows = n_test_bytes > 0 ? (long)(n_test_bytes - 1) / seq_len : 0;
+  if (train_windows < 1 || test_windows < 1) {
+    snprintf(err, err_size, "%s: %zu bytes: expected enough text for at least one window of "
+             "%d+1 characters in each of the training and held-out parts", cfg->path, len,
+             seq_len);
+    free(text);
+    return WL_ECONFIG;
+  }
+  /* vocabulary: the sorted set of bytes present */
+  int id[256];
+  int present[256] = {0};
+  for (size_t i = 0; i < len; i++)
+    present[text[i]] = 1;
+  int V = 0;
+  for (int c = 0; c < 256; c++)
+    if (present[c]) {
+      d->vocab[V] = (unsigned char)c;
+      id[c] = V++;
+    }
+  for (size_t i = 0; i < len; i++)
+    text[i] = (unsigned char)id[text[i]];
+  d->kind = WL_KIND_TEXT;
+  d->dim = seq_len;
+  d->classes = V < 2 ? 2 : V;
+  d->n_train = (int)(train_windows > 1L << 30 ? 1L << 30 : train_windows);
+  d->n_test = (int)(test_windows > 1L << 30 ? 1L << 30 : test_windows);
+  d->text_train = malloc(n_train_bytes);
+  d->text_test = malloc(n_test_bytes);
+  if (!d->text_train || !d->text_test) {
+    free(text);
+    return WL_ENOMEM;
+  }
+  memcpy(d->text_train, text, n_train_bytes);
+  memcpy(d->text_test, text + n_train_bytes, n_test_bytes);
+  free(text);
+  return WL_OK;
+}
