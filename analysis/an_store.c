@@ -45,7 +45,8 @@ static const char schema_sql[] =
   " steps INTEGER,"
   " events INTEGER,"
   " final_loss REAL,"
-  " final_accuracy REAL);"
+  " final_accuracy REAL,"
+  " baseline_loss REAL);"
   "CREATE INDEX runs_config_hash ON runs(config_hash);"
   "CREATE TABLE metrics("
   " run_id INTEGER NOT NULL REFERENCES runs(id),"
@@ -82,7 +83,7 @@ static const char schema_sql[] =
   "CREATE VIEW run_summary AS"
   " SELECT r.id AS run_id, r.scenario, r.policy, r.label, r.seed, r.status,"
   "  r.sim_time_s, r.host_time_s, r.steps, f.loss AS final_loss,"
-  "  f.accuracy AS final_accuracy, f.bytes AS bytes"
+  "  f.accuracy AS final_accuracy, f.bytes AS bytes, r.baseline_loss"
   " FROM runs r LEFT JOIN final_eval f ON f.run_id = r.id;"
   "PRAGMA user_version = 1;";
 
@@ -196,7 +197,8 @@ wl_status an_store_open(const char *path, an_store **out, char *err, size_t err_
       (rc = prepare(s,
                     "UPDATE runs SET status = ?2, error = ?3, sim_time_s = ?4,"
                     " host_time_s = ?5, finished_at = ?6, steps = ?7, events = ?8,"
-                    " final_loss = ?9, final_accuracy = ?10 WHERE id = ?1",
+                    " final_loss = ?9, final_accuracy = ?10, baseline_loss = ?11"
+                    " WHERE id = ?1",
                     &s->upd_run)))
     goto fail;
   *out = s;
@@ -402,6 +404,7 @@ static wl_status rec_end(void *ctx, const sim_result *r)
   sqlite3_bind_int64(st, 8, r->events);
   bind_real_or_null(st, 9, r->final_loss);
   bind_real_or_null(st, 10, r->final_accuracy);
+  bind_real_or_null(st, 11, r->baseline_loss);
   if ((rc = step_reset(s, st, "recording the run's end")) != WL_OK) {
     exec(s, "ROLLBACK");
     return rc;

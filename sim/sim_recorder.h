@@ -41,6 +41,8 @@ typedef struct sim_result {
   long events;        /* events processed */
   double final_loss;  /* last held-out loss, NaN if none */
   double final_accuracy;
+  double baseline_loss; /* held-out loss of the best constant prediction (training-set class
+                           or character frequencies): the loss to beat; NaN if unknown */
 } sim_result;
 
 typedef struct sim_recorder {

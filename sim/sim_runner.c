@@ -417,7 +417,7 @@ wl_status sim_run(const sim_config *cfg, const sim_recorder *rec, const sim_run_
   sim_runner r = {.cfg = cfg, .rec = rec};
   double host_t0 = host_seconds();
   memset(out, 0, sizeof *out);
-  out->final_loss = out->final_accuracy = NAN;
+  out->final_loss = out->final_accuracy = out->baseline_loss = NAN;
   assert_now = &r.now;
   wl_assert_set_context(describe_now);
 
@@ -457,6 +457,8 @@ wl_status sim_run(const sim_config *cfg, const sim_recorder *rec, const sim_run_
   out->step = ready ? r.policy.type->step(r.policy.state) : 0;
   out->final_loss = r.last_loss;
   out->final_accuracy = r.last_acc;
+  if (r.data)
+    out->baseline_loss = r.data->baseline_loss;
   teardown(&r);
   out->host_time_s = host_seconds() - host_t0;
   wl_status es = rec->end(rec->ctx, out);

@@ -22,7 +22,7 @@ minimal=$src/scenarios/examples/minimal.json
 # --- version, help, usage -------------------------------------------------------------
 out=$("$syncsim" --version)
 check "--version prints the version" grep -q '^syncsim [0-9]' <<<"$out"
-for cmd in run validate list; do
+for cmd in run validate list bench; do
   "$syncsim" $cmd --help >"$tmp/help" 2>&1
   check "$cmd --help exits 0" test $? -eq 0
   check "$cmd --help prints usage" grep -q "usage: syncsim $cmd" "$tmp/help"
@@ -48,6 +48,8 @@ for what in models datasets; do
   "$syncsim" list $what >/dev/null
   check "list $what exits 0" test $? -eq 0
 done
+"$syncsim" bench --quick --only softmax >"$tmp/bench" 2>&1
+check "bench --quick runs: $(cat "$tmp/bench")" grep -q '^softmax 784-10 ' "$tmp/bench"
 "$syncsim" list frobs 2>/dev/null
 check "list of an unknown thing exits 2" test $? -eq 2
 

@@ -220,7 +220,9 @@ Test(canonical, fnv1a_matches_its_reference_values)
 
 Test(loader, the_example_scenarios_load)
 {
-  const char *files[] = {SYNCSIM_SOURCE_DIR "/scenarios/examples/minimal.json"};
+  const char *files[] = {SYNCSIM_SOURCE_DIR "/scenarios/examples/minimal.json",
+                         SYNCSIM_SOURCE_DIR "/scenarios/examples/fashion_mlp.json",
+                         SYNCSIM_SOURCE_DIR "/scenarios/examples/char_transformer.json"};
   for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
     scn_scenario s;
     scn_error err;
