@@ -68,7 +68,16 @@ static const char schema_sql[] =
   " idle_s REAL NOT NULL,"
   " bytes_sent REAL NOT NULL,"
   " bytes_recv REAL NOT NULL,"
+  " mean_staleness REAL,"
   " PRIMARY KEY (run_id, worker));"
+  "CREATE TABLE updates("
+  " run_id INTEGER NOT NULL REFERENCES runs(id),"
+  " sim_time_s REAL NOT NULL,"
+  " worker INTEGER NOT NULL,"
+  " staleness INTEGER NOT NULL,"
+  " weight REAL NOT NULL,"
+  " dropped INTEGER NOT NULL);"
+  "CREATE INDEX updates_run ON updates(run_id, sim_time_s);"
   "CREATE TABLE timeline("
   " run_id INTEGER NOT NULL REFERENCES runs(id),"
   " worker INTEGER NOT NULL,"
@@ -89,11 +98,13 @@ static const char schema_sql[] =
 
 struct an_store {
   sqlite3 *db;
-  sqlite3_stmt *ins_run, *ins_metric, *ins_worker, *upd_run;
+  sqlite3_stmt *ins_run, *ins_metric, *ins_worker, *ins_update, *upd_run;
   char err[512];       /* last error */
   long long run_id;    /* the run being recorded */
   sim_metric buf[METRIC_BUFFER]; /* metrics not yet written */
   int n_buf;
+  sim_update ubuf[METRIC_BUFFER]; /* updates not yet written */
+  int n_ubuf;
   double last_flush;   /* monotonic seconds of the last write */
   sim_worker_stats *workers; /* (cap_workers) rows waiting for the run's end */
   int n_workers, cap_workers;
@@ -191,9 +202,13 @@ wl_status an_store_open(const char *path, an_store **out, char *err, size_t err_
                     &s->ins_metric)) ||
       (rc = prepare(s,
                     "INSERT INTO workers(run_id, worker, speed, grad_steps, compute_s,"
-                    " comm_s, idle_s, bytes_sent, bytes_recv)"
-                    " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                    " comm_s, idle_s, bytes_sent, bytes_recv, mean_staleness)"
+                    " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
                     &s->ins_worker)) ||
+      (rc = prepare(s,
+                    "INSERT INTO updates(run_id, sim_time_s, worker, staleness, weight,"
+                    " dropped) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                    &s->ins_update)) ||
       (rc = prepare(s,
                     "UPDATE runs SET status = ?2, error = ?3, sim_time_s = ?4,"
                     " host_time_s = ?5, finished_at = ?6, steps = ?7, events = ?8,"
@@ -224,6 +239,7 @@ void an_store_close(an_store *s)
   sqlite3_finalize(s->ins_run);
   sqlite3_finalize(s->ins_metric);
   sqlite3_finalize(s->ins_worker);
+  sqlite3_finalize(s->ins_update);
   sqlite3_finalize(s->upd_run);
   sqlite3_close(s->db);
   free_meta(s);
@@ -277,7 +293,19 @@ static wl_status insert_metric(an_store *s, const sim_metric *m)
   return step_reset(s, st, "recording a metric");
 }
 
-/* Write the buffered metrics inside the caller's transaction. */
+static wl_status insert_update(an_store *s, const sim_update *u)
+{
+  sqlite3_stmt *st = s->ins_update;
+  sqlite3_bind_int64(st, 1, s->run_id);
+  sqlite3_bind_double(st, 2, u->sim_time_s);
+  sqlite3_bind_int(st, 3, u->worker);
+  sqlite3_bind_int64(st, 4, u->staleness);
+  sqlite3_bind_double(st, 5, u->weight);
+  sqlite3_bind_int(st, 6, u->dropped);
+  return step_reset(s, st, "recording an update");
+}
+
+/* Write the buffered metrics and updates inside the caller's transaction. */
 static wl_status write_buffered(an_store *s)
 {
   for (int i = 0; i < s->n_buf; i++) {
@@ -285,7 +313,12 @@ static wl_status write_buffered(an_store *s)
     if (rc != WL_OK)
       return rc;
   }
-  s->n_buf = 0;
+  for (int i = 0; i < s->n_ubuf; i++) {
+    wl_status rc = insert_update(s, &s->ubuf[i]);
+    if (rc != WL_OK)
+      return rc;
+  }
+  s->n_buf = s->n_ubuf = 0;
   s->last_flush = monotonic_s();
   return WL_OK;
 }
@@ -322,9 +355,17 @@ static wl_status rec_begin(void *ctx)
   if (rc != WL_OK)
     return rc;
   s->run_id = sqlite3_last_insert_rowid(s->db);
-  s->n_buf = 0;
+  s->n_buf = s->n_ubuf = 0;
   s->n_workers = 0;
   s->last_flush = monotonic_s();
+  return WL_OK;
+}
+
+static wl_status flush_if_due(an_store *s)
+{
+  if (s->n_buf == METRIC_BUFFER || s->n_ubuf == METRIC_BUFFER ||
+      monotonic_s() - s->last_flush >= FLUSH_EVERY_S)
+    return flush(s);
   return WL_OK;
 }
 
@@ -332,9 +373,14 @@ static wl_status rec_metric(void *ctx, const sim_metric *m)
 {
   an_store *s = ctx;
   s->buf[s->n_buf++] = *m;
-  if (s->n_buf == METRIC_BUFFER || monotonic_s() - s->last_flush >= FLUSH_EVERY_S)
-    return flush(s);
-  return WL_OK;
+  return flush_if_due(s);
+}
+
+static wl_status rec_update(void *ctx, const sim_update *u)
+{
+  an_store *s = ctx;
+  s->ubuf[s->n_ubuf++] = *u;
+  return flush_if_due(s);
 }
 
 /* Workers arrive once each at the end of a run; they are kept until rec_end writes them
@@ -370,6 +416,7 @@ static wl_status write_workers(an_store *s)
     sqlite3_bind_double(st, 7, w->idle_s);
     sqlite3_bind_double(st, 8, w->bytes_sent);
     sqlite3_bind_double(st, 9, w->bytes_recv);
+    bind_real_or_null(st, 10, w->mean_staleness);
     wl_status rc = step_reset(s, st, "recording a worker");
     if (rc != WL_OK)
       return rc;
@@ -436,6 +483,6 @@ wl_status an_store_recorder(an_store *s, const an_run_meta *meta, sim_recorder *
   }
   s->run_id = 0;
   *rec = (sim_recorder){.ctx = s, .begin = rec_begin, .metric = rec_metric,
-                        .worker = rec_worker, .end = rec_end};
+                        .worker = rec_worker, .update = rec_update, .end = rec_end};
   return WL_OK;
 }

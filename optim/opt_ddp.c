@@ -1,32 +1,42 @@
 /* ddp — synchronous data parallel (ALGORITHMS.md §2).
  *
  * Every step: each worker computes a gradient on its own batch; the gradients are
- * all-reduced (mean, in worker order); one optimizer step is applied. All replicas stay
- * equal: replica 0 holds the optimizer state and the update is copied to the others. */
+ * all-reduced (mean, in worker order) and one optimizer step is applied; all replicas stay
+ * equal. A fraction `overlap` of the all-reduce may be hidden behind the backward pass, so
+ * that a step takes max_w compute + (1 - overlap) * all-reduce. */
 #include <stdlib.h>
-#include <string.h>
 
 #include "opt_policy.h"
 
 typedef struct ddp {
   const opt_host *host;
-  opt_optim_config opt; /* the optimizer applied to the averaged gradient */
-  int pending;          /* gradients not yet computed this step */
-  long step;            /* optimizer steps applied */
+  opt_optim_config inner; /* applied to the averaged gradient */
+  double overlap;         /* hidden fraction of each all-reduce */
+  int pending;            /* gradients not yet computed this step */
+  long step;              /* optimizer steps applied */
 } ddp;
 
-static wl_status ddp_create(const opt_policy_config *cfg, const opt_host *host, void **state)
+#define PO(f) offsetof(opt_policy_config, f)
+
+static const wl_param ddp_params[] = {
+  OPT_POLICY_INNER_PARAM(NULL),
+  {.key = "overlap", .kind = WL_P_DOUBLE, .offset = PO(overlap), .def = 0, .min = 0, .max = 1,
+   .unit = "fraction", .doc = "fraction of each all-reduce hidden behind the backward pass"},
+  {0}};
+
+static wl_status ddp_create(const opt_policy_config *cfg, const opt_host *host, void **state,
+                            char *err, size_t err_size)
 {
+  (void)err, (void)err_size;
   ddp *d = calloc(1, sizeof *d);
   if (!d)
     return WL_ENOMEM;
   d->host = host;
-  d->opt = cfg->inner;
+  d->inner = cfg->inner;
+  d->overlap = cfg->overlap;
   *state = d;
   return WL_OK;
 }
-
-static const wl_param ddp_params[] = {OPT_POLICY_INNER_PARAM, {0}};
 
 static void ddp_destroy(void *state) { free(state); }
 
@@ -43,30 +53,22 @@ static void ddp_work_done(void *state, int w)
 {
   ddp *d = state;
   (void)w;
-  WL_ASSERT(d->pending > 0);
-  if (--d->pending == 0)
-    d->host->allreduce(d->host->ctx, d->host->payload_bytes, 0);
+  if (opt_barrier_arrive(&d->pending))
+    d->host->allreduce(d->host->ctx, d->host->payload_bytes, d->overlap, 0);
 }
 
 static void ddp_collective_done(void *state, int tag)
 {
   ddp *d = state;
-  const opt_host *h = d->host;
-  opt_replica *r0 = &h->replicas[0];
   (void)tag;
-  opt_replicas_mean(h->replicas, h->K, OPT_BUF_GRADS, r0->grads);
-  r0->step++;
-  opt_optim_step(&d->opt, r0->params, r0->grads, r0->state, r0->step, d->opt.lr, r0->n);
-  for (int w = 1; w < h->K; w++)
-    memcpy(h->replicas[w].params, r0->params, r0->n * sizeof(float));
+  opt_sync_gradient_step(d->host, &d->inner);
   d->step++;
   ddp_begin_step(d);
 }
 
 static const float *ddp_global(const void *state)
 {
-  const ddp *d = state;
-  return d->host->replicas[0].params;
+  return ((const ddp *)state)->host->replicas[0].params;
 }
 
 static long ddp_step(const void *state) { return ((const ddp *)state)->step; }

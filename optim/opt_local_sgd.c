@@ -14,7 +14,7 @@ typedef struct local_sgd {
   const opt_host *host;
   int H;            /* local steps per round after warm-up */
   int warmup_steps; /* steps run with H = 1 first */
-  int round_steps;  /* local steps of the round in progress */
+  opt_train job;    /* the round in progress */
   int pending;      /* workers still training this round */
   long step;        /* local steps reflected in the global model */
   float *global;    /* (n) the last average */
@@ -23,7 +23,7 @@ typedef struct local_sgd {
 #define PO(f) offsetof(opt_policy_config, f)
 
 static const wl_param local_sgd_params[] = {
-  OPT_POLICY_INNER_PARAM,
+  OPT_POLICY_INNER_PARAM(NULL),
   {.key = "H", .kind = WL_P_INT, .offset = PO(H), .def = 32, .min = 1, .max = 1 << 30,
    .unit = "steps", .doc = "local steps between parameter averagings"},
   {.key = "warmup_steps", .kind = WL_P_INT, .offset = PO(warmup_steps), .def = 0, .min = 0,
@@ -31,8 +31,9 @@ static const wl_param local_sgd_params[] = {
   {0}};
 
 static wl_status local_sgd_create(const opt_policy_config *cfg, const opt_host *host,
-                                  void **state)
+                                  void **state, char *err, size_t err_size)
 {
+  (void)err, (void)err_size;
   local_sgd *s = calloc(1, sizeof *s);
   if (!s)
     return WL_ENOMEM;
@@ -61,10 +62,10 @@ static void local_sgd_destroy(void *state)
 
 static void local_sgd_begin_round(local_sgd *s)
 {
-  s->round_steps = s->step < s->warmup_steps ? 1 : s->H;
+  s->job = (opt_train){s->step < s->warmup_steps ? 1 : s->H, NULL, 1.0};
   s->pending = s->host->K;
   for (int w = 0; w < s->host->K; w++)
-    s->host->train(s->host->ctx, w, s->round_steps);
+    s->host->train(s->host->ctx, w, &s->job);
 }
 
 static void local_sgd_start(void *state) { local_sgd_begin_round(state); }
@@ -73,9 +74,8 @@ static void local_sgd_work_done(void *state, int w)
 {
   local_sgd *s = state;
   (void)w;
-  WL_ASSERT(s->pending > 0);
-  if (--s->pending == 0)
-    s->host->allreduce(s->host->ctx, s->host->payload_bytes, 0);
+  if (opt_barrier_arrive(&s->pending))
+    s->host->allreduce(s->host->ctx, s->host->payload_bytes, 0.0, 0);
 }
 
 static void local_sgd_collective_done(void *state, int tag)
@@ -86,7 +86,7 @@ static void local_sgd_collective_done(void *state, int tag)
   opt_replicas_mean(h->replicas, h->K, OPT_BUF_PARAMS, s->global);
   for (int w = 0; w < h->K; w++)
     memcpy(h->replicas[w].params, s->global, h->replicas[w].n * sizeof(float));
-  s->step += s->round_steps;
+  s->step += s->job.steps;
   local_sgd_begin_round(s);
 }
 

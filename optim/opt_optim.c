@@ -26,6 +26,13 @@ static const wl_param adamw_params[] = {
   {.key = "eps", .kind = WL_P_DOUBLE, .offset = OO(eps), .def = 1e-8, .min = 0, .max = 1,
    .flags = WL_PF_MIN_EXCL, .unit = "", .doc = "denominator guard"},
   {0}};
+static const wl_param delayed_nesterov_params[] = {
+  LR(0.7), MU,
+  {.key = "N", .kind = WL_P_INT, .offset = OO(dn_n), .def = 0, .min = 0, .max = 1 << 20,
+   .unit = "arrivals", .doc = "arrivals per momentum update (0: the number of workers)"},
+  {.key = "c", .kind = WL_P_DOUBLE, .offset = OO(dn_c), .def = 0, .min = 0, .max = 1,
+   .unit = "", .doc = "momentum mix factor, at most 1/N (0: momentum applied once per N)"},
+  {0}};
 
 static const wl_variant sgd_v = {"sgd", "plain SGD: x <- x - lr*g", sgd_params};
 static const wl_variant momentum_v = {
@@ -34,13 +41,32 @@ static const wl_variant nesterov_v = {
   "nesterov", "Nesterov momentum: b <- mu*b + g; x <- x - lr*(g + mu*b)", momentum_params};
 static const wl_variant adamw_v = {
   "adamw", "AdamW with decoupled weight decay and bias correction", adamw_params};
+static const wl_variant delayed_nesterov_v = {
+  "delayed_nesterov",
+  "Nesterov whose momentum is updated once per N arrivals (Liu et al. 2024; async only)",
+  delayed_nesterov_params};
 /* Same order as OPT_SGD, OPT_MOMENTUM, ... */
 static const wl_variant *const optim_variants[] = {&sgd_v, &momentum_v, &nesterov_v, &adamw_v,
-                                                   NULL};
+                                                   &delayed_nesterov_v, NULL};
 
 const wl_param opt_optim_params[] = {
   {.key = "opt", .kind = WL_P_VARIANT, .offset = OO(opt), .def = OPT_SGD,
    .variants = optim_variants, .unit = "", .doc = "optimizer"},
+  {.key = "schedule", .kind = WL_P_ENUM, .offset = OO(schedule), .def = OPT_SCHED_CONSTANT,
+   .choices = "constant|cosine|step", .unit = "", .doc = "learning-rate schedule"},
+  {.key = "lr_warmup", .kind = WL_P_INT, .offset = OO(lr_warmup), .def = 0, .min = 0,
+   .max = 1 << 30, .unit = "steps", .doc = "linear learning-rate warm-up before the schedule"},
+  {.key = "decay_steps", .kind = WL_P_INT, .offset = OO(decay_steps), .def = 10000, .min = 1,
+   .max = 1 << 30, .unit = "steps", .doc = "cosine: the step at which lr reaches min_lr"},
+  {.key = "min_lr", .kind = WL_P_DOUBLE, .offset = OO(min_lr), .def = 0, .min = 0, .max = 1e6,
+   .unit = "", .doc = "cosine: the floor"},
+  {.key = "step_every", .kind = WL_P_INT, .offset = OO(step_every), .def = 1000, .min = 1,
+   .max = 1 << 30, .unit = "steps", .doc = "step: steps between decays"},
+  {.key = "gamma", .kind = WL_P_DOUBLE, .offset = OO(gamma), .def = 0.1, .min = 0, .max = 1,
+   .flags = WL_PF_MIN_EXCL, .unit = "", .doc = "step: decay factor"},
+  {.key = "clip", .kind = WL_P_DOUBLE, .offset = OO(clip), .min = 0, .max = 1e12,
+   .flags = WL_PF_MIN_EXCL | WL_PF_OPTIONAL, .unit = "",
+   .doc = "clip each gradient to this global L2 norm (null: off)"},
   {0}};
 
 int opt_optim_state_floats(const opt_optim_config *c)
@@ -49,29 +75,69 @@ int opt_optim_state_floats(const opt_optim_config *c)
   case OPT_SGD: return 0;
   case OPT_MOMENTUM:
   case OPT_NESTEROV: return 1;
-  case OPT_ADAMW: return 2;
+  case OPT_ADAMW:
+  case OPT_DELAYED_NESTEROV: return 2;
   }
   WL_ASSERT(!"unknown optimizer");
   return 0;
 }
 
-static void sgd_family(const opt_optim_config *c, float *x, const float *g, float *b, float lr,
-                       size_t n)
+void opt_optim_choose(opt_optim_config *c, int opt)
+{
+  c->opt = opt;
+  wl_param_variant_defaults(optim_variants[opt], c);
+}
+
+double opt_optim_lr(const opt_optim_config *c, long t)
+{
+  if (t < c->lr_warmup)
+    return c->lr * (double)(t + 1) / c->lr_warmup;
+  switch (c->schedule) {
+  case OPT_SCHED_COSINE: {
+    double span = (double)c->decay_steps - c->lr_warmup;
+    double progress = span > 0 ? fmin(1.0, (double)(t - c->lr_warmup) / span) : 1.0;
+    return c->min_lr + (c->lr - c->min_lr) * 0.5 * (1.0 + cos(3.14159265358979323846 * progress));
+  }
+  case OPT_SCHED_STEP:
+    return c->lr * pow(c->gamma, (double)(t / c->step_every));
+  default:
+    return c->lr;
+  }
+}
+
+double opt_clip_grad_norm(float *g, size_t n, double max_norm)
+{
+  double sq = 0;
+  for (size_t i = 0; i < n; i++)
+    sq += (double)g[i] * g[i];
+  double norm = sqrt(sq);
+  double coef = max_norm / (norm + 1e-6);
+  if (coef < 1.0) {
+    float f = (float)coef;
+    for (size_t i = 0; i < n; i++)
+      g[i] *= f;
+  }
+  return norm;
+}
+
+static void sgd_family(const opt_optim_config *c, float *restrict x, const float *restrict g,
+                       float *restrict b, float lr, size_t n)
 {
   const float wd = (float)c->weight_decay, mu = (float)c->momentum;
+  if (c->opt == OPT_SGD) {
+    for (size_t i = 0; i < n; i++)
+      x[i] -= lr * (g[i] + wd * x[i]);
+    return;
+  }
   for (size_t i = 0; i < n; i++) {
-    float gi = wd != 0.0f ? g[i] + wd * x[i] : g[i];
-    if (c->opt == OPT_SGD) {
-      x[i] -= lr * gi;
-      continue;
-    }
+    float gi = g[i] + wd * x[i];
     b[i] = mu * b[i] + gi;
     x[i] -= lr * (c->opt == OPT_NESTEROV ? gi + mu * b[i] : b[i]);
   }
 }
 
-static void adamw(const opt_optim_config *c, float *x, const float *g, float *m, float *v,
-                  long t, double lr, size_t n)
+static void adamw(const opt_optim_config *c, float *restrict x, const float *restrict g,
+                  float *restrict m, float *restrict v, long t, double lr, size_t n)
 {
   const float b1 = (float)c->beta1, b2 = (float)c->beta2, eps = (float)c->eps;
   const float decay = (float)(1.0 - lr * c->weight_decay);
@@ -85,12 +151,37 @@ static void adamw(const opt_optim_config *c, float *x, const float *g, float *m,
   }
 }
 
+static void delayed_nesterov(const opt_optim_config *c, float *restrict x,
+                             const float *restrict g, float *restrict m, float *restrict acc,
+                             long t, double lr, size_t n)
+{
+  const int N = c->dn_n;
+  const float mu = (float)c->momentum, inv_n = 1.0f / (float)N, eps = (float)lr;
+  WL_ASSERT(N >= 1);
+  if (t % N == 0) {
+    const float mix = (float)(1.0 - c->dn_c * N + c->dn_c);
+    for (size_t i = 0; i < n; i++) {
+      m[i] = mu * m[i] + (acc[i] + g[i]) * inv_n;
+      x[i] -= eps * (mix * mu * m[i] + g[i] * inv_n);
+      acc[i] = 0.0f;
+    }
+  } else {
+    const float cmu = (float)c->dn_c * mu;
+    for (size_t i = 0; i < n; i++) {
+      acc[i] += g[i];
+      x[i] -= eps * (cmu * m[i] + g[i] * inv_n);
+    }
+  }
+}
+
 void opt_optim_step(const opt_optim_config *c, float *x, const float *g, float *state, long t,
                     double lr, size_t n)
 {
   WL_ASSERT(t >= 1);
   if (c->opt == OPT_ADAMW)
     adamw(c, x, g, state, state + n, t, lr, n);
+  else if (c->opt == OPT_DELAYED_NESTEROV)
+    delayed_nesterov(c, x, g, state, state + n, t, lr, n);
   else
     sgd_family(c, x, g, state, (float)lr, n);
 }

@@ -1,5 +1,8 @@
 #include "opt_policy.h"
 
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #define PO(f) offsetof(opt_policy_config, f)
@@ -7,6 +10,9 @@
 const wl_variant *const opt_policy_registry[] = {
   &opt_ddp_type.variant,
   &opt_local_sgd_type.variant,
+  &opt_diloco_type.variant,
+  &opt_palsgd_type.variant,
+  &opt_async_local_sgd_type.variant,
   NULL};
 
 const wl_param opt_policy_params[] = {
@@ -17,12 +23,14 @@ const wl_param opt_policy_params[] = {
    .doc = "name in results and --set paths (default: the type)"},
   {0}};
 
-wl_status opt_policy_create(const opt_policy_config *cfg, const opt_host *host, opt_policy *p)
+wl_status opt_policy_create(const opt_policy_config *cfg, const opt_host *host, opt_policy *p,
+                            char *err, size_t err_size)
 {
-  WL_ASSERT(cfg->type >= 0 && cfg->type <= OPT_POLICY_LOCAL_SGD);
+  WL_ASSERT(cfg->type >= 0 && cfg->type <= OPT_POLICY_ASYNC_LOCAL_SGD);
   p->type = (const opt_policy_type *)opt_policy_registry[cfg->type];
   p->state = NULL;
-  return p->type->create(cfg, host, &p->state);
+  err[0] = '\0';
+  return p->type->create(cfg, host, &p->state, err, err_size);
 }
 
 void opt_policy_destroy(opt_policy *p)
@@ -35,4 +43,124 @@ void opt_policy_destroy(opt_policy *p)
 const char *opt_policy_label(const opt_policy_config *cfg)
 {
   return cfg->label[0] ? cfg->label : opt_policy_registry[cfg->type]->name;
+}
+
+void opt_replica_apply(opt_replica *r, const opt_optim_config *c, double lr_scale)
+{
+  if (!isnan(c->clip))
+    opt_clip_grad_norm(r->grads, r->n, c->clip);
+  double lr = opt_optim_lr(c, r->local_steps) * lr_scale;
+  r->step++;
+  r->local_steps++;
+  opt_optim_step(c, r->params, r->grads, r->state, r->step, lr, r->n);
+}
+
+void opt_pseudo_gradient(const opt_replica *reps, int K, const float *z, const int *weights,
+                         float *delta)
+{
+  enum { CHUNK = 512 };
+  double acc[CHUNK], total = 0;
+  for (int k = 0; weights && k < K; k++)
+    total += weights[k];
+  size_t n = reps[0].n;
+  for (size_t lo = 0; lo < n; lo += CHUNK) {
+    size_t len = n - lo < CHUNK ? n - lo : CHUNK;
+    memset(acc, 0, len * sizeof *acc);
+    for (int k = 0; k < K; k++) {
+      const float *x = reps[k].params + lo;
+      double wk = weights ? weights[k] / total : 1.0 / K;
+      for (size_t i = 0; i < len; i++)
+        acc[i] += wk * ((double)z[lo + i] - (double)x[i]);
+    }
+    for (size_t i = 0; i < len; i++)
+      delta[lo + i] = (float)acc[i];
+  }
+}
+
+void opt_sync_gradient_step(const opt_host *h, const opt_optim_config *inner)
+{
+  opt_replica *r0 = &h->replicas[0];
+  opt_replicas_mean(h->replicas, h->K, OPT_BUF_GRADS, r0->grads);
+  opt_replica_apply(r0, inner, 1.0);
+  for (int w = 1; w < h->K; w++)
+    opt_replica_copy(&h->replicas[w], r0);
+}
+
+void opt_outer_sync(const opt_host *h, opt_outer *o, const int *weights)
+{
+  opt_pseudo_gradient(h->replicas, h->K, o->z, weights, o->delta);
+  o->t++;
+  opt_optim_step(&o->cfg, o->z, o->delta, o->state, o->t, opt_optim_lr(&o->cfg, o->t - 1),
+                 h->replicas[0].n);
+  for (int w = 0; w < h->K; w++)
+    memcpy(h->replicas[w].params, o->z, o->n * sizeof(float));
+}
+
+wl_status opt_outer_init(opt_outer *o, const opt_optim_config *cfg, const opt_host *h,
+                         char *err, size_t err_size)
+{
+  memset(o, 0, sizeof *o);
+  wl_status st = opt_outer_resolve(cfg, h->K, &o->cfg, err, err_size, "outer");
+  if (st != WL_OK)
+    return st;
+  o->n = h->replicas[0].n;
+  size_t floats = (size_t)(2 + opt_optim_state_floats(&o->cfg)) * o->n;
+  if (!(o->block = calloc(floats, sizeof(float))))
+    return WL_ENOMEM;
+  o->z = o->block;
+  o->delta = o->z + o->n;
+  o->state = o->delta + o->n;
+  memcpy(o->z, h->replicas[0].params, o->n * sizeof(float));
+  return WL_OK;
+}
+
+void opt_outer_free(opt_outer *o)
+{
+  free(o->block);
+  memset(o, 0, sizeof *o);
+}
+
+wl_status opt_policy_check(const opt_policy_config *cfg, int K, char *path, size_t path_size,
+                           char *msg, size_t msg_size)
+{
+  int has_outer = cfg->type == OPT_POLICY_DILOCO || cfg->type == OPT_POLICY_PALSGD ||
+                  cfg->type == OPT_POLICY_ASYNC_LOCAL_SGD;
+  const opt_optim_config *o = &cfg->outer;
+  if (!has_outer || o->opt != OPT_DELAYED_NESTEROV)
+    return WL_OK;
+  int N = o->dn_n ? o->dn_n : K;
+  if (o->dn_c > 1.0 / N) {
+    snprintf(path, path_size, "outer.c");
+    snprintf(msg, msg_size, "expected at most 1/N = %g (N = %d), got %g", 1.0 / N, N, o->dn_c);
+    return WL_ECONFIG;
+  }
+  if (cfg->type != OPT_POLICY_ASYNC_LOCAL_SGD) {
+    snprintf(path, path_size, "outer.opt");
+    snprintf(msg, msg_size, "expected an optimizer other than delayed_nesterov for a "
+                            "synchronous policy (it is built for asynchronous arrivals)");
+    return WL_ECONFIG;
+  }
+  if (cfg->buffer > 1) {
+    snprintf(path, path_size, "buffer");
+    snprintf(msg, msg_size, "expected 1 with the delayed_nesterov outer optimizer (it "
+                            "buffers N arrivals itself), got %d", cfg->buffer);
+    return WL_ECONFIG;
+  }
+  return WL_OK;
+}
+
+wl_status opt_outer_resolve(const opt_optim_config *c, int K, opt_optim_config *out, char *err,
+                            size_t err_size, const char *path)
+{
+  *out = *c;
+  if (c->opt != OPT_DELAYED_NESTEROV)
+    return WL_OK;
+  if (out->dn_n == 0)
+    out->dn_n = K;
+  if (out->dn_c > 1.0 / out->dn_n) {
+    snprintf(err, err_size, "%s.c: expected at most 1/N = %g, got %g", path, 1.0 / out->dn_n,
+             c->dn_c);
+    return WL_ECONFIG;
+  }
+  return WL_OK;
 }

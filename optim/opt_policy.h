@@ -1,73 +1,135 @@
 /* opt_policy — sync policies as event-driven state machines: events in, commands out.
  *
  * A policy never advances time and never computes a duration. The runner gives it an
- * opt_host: the K replicas and the commands it may issue. The runner does the gradient work
- * those commands ask for, prices them in simulated time, and later delivers a completion
- * event. The parameter math between steps (averaging, outer steps) is the policy's own.
+ * opt_host: the K replicas, facts about the cluster, and the commands it may issue. The
+ * runner does the work those commands ask for, prices it in simulated time, and later
+ * delivers a completion event. The parameter math between steps (averaging, outer steps,
+ * pulls toward an anchor, staleness weights) is the policy's own.
  *
- * Events:   start; work_done(w) after train/grad for worker w; collective_done(tag).
- * Commands: train(w, n)  — worker w takes n inner optimizer steps on its replica;
- *           grad(w)      — worker w computes one gradient into its replica's grads only;
- *           allreduce(bytes, tag) — a collective over all K workers.
+ * Events:   start; work_done(w) after train/grad for worker w; collective_done(tag);
+ *           message(from, to, tag) when a send arrives; timer(tag).
+ * Commands: train(w, job)  worker w takes job->steps local steps on its replica: gradient
+ *                          steps of its inner optimizer (lr scaled by job->lr_scale), or, where
+ *                          job->mix[i] is set, the policy's own mix_step (no batch, no
+ *                          gradient, no compute time);
+ *           grad(w)        worker w computes one gradient into its replica's grads only;
+ *           allreduce(bytes, overlap, tag)  a collective over all K workers; a fraction
+ *                          `overlap` of it is hidden behind the backward pass;
+ *           send(from, to, bytes, tag)      a point-to-point transfer; OPT_SERVER is the
+ *                          parameter server's endpoint;
+ *           timer(delay_s, tag)             a timer event after delay_s simulated seconds;
+ *           record_update(w, staleness, weight, dropped)  an async update, for the results.
  * A worker's replica must not be touched between a command for it and its work_done.
  *
  * Every policy exposes its global model (what a user would deploy; evaluated at eval ticks)
- * and its global step (optimizer steps that model reflects).
+ * and its global step (optimizer steps that model reflects: for local methods, local steps
+ * per worker).
  *
- * Adding a policy: one file defining an opt_policy_type, plus one line in the registry in
- * opt_policy.c. */
+ * Adding a policy: one file defining an opt_policy_type (with its parameter table), plus one
+ * line in the registry in opt_policy.c. */
 #ifndef OPT_POLICY_H
 #define OPT_POLICY_H
 
 #include <stddef.h>
 #include <stdint.h>
 
+#include <gsl/gsl_rng.h>
+
 #include "opt_optim.h"
 #include "opt_replica.h"
 #include "wl_param.h"
 #include "wl_status.h"
 
-enum { OPT_POLICY_DDP = 0, OPT_POLICY_LOCAL_SGD };
+enum {
+  OPT_POLICY_DDP = 0,
+  OPT_POLICY_LOCAL_SGD,
+  OPT_POLICY_DILOCO,
+  OPT_POLICY_PALSGD,
+  OPT_POLICY_ASYNC_LOCAL_SGD
+};
+enum { OPT_COIN_SHARED = 0, OPT_COIN_PER_WORKER };
+enum { OPT_STALENESS_NONE = 0, OPT_STALENESS_POLY };
+
+#define OPT_SERVER (-1) /* the parameter server's endpoint in send() */
 
 /* One flat struct for every policy's settings; each policy's table names the keys it reads. */
 typedef struct opt_policy_config {
   int type;               /* OPT_POLICY_* (variant index) */
   char label[64];         /* name in results and --set paths; "" means the type's name */
   opt_optim_config inner; /* each worker's optimizer */
-  int H;                  /* local_sgd: local steps between averagings */
-  int warmup_steps;       /* local_sgd: initial steps run with H = 1 (post-local SGD) */
+  opt_optim_config outer; /* diloco, palsgd, async: the optimizer on pseudo-gradients */
+  int H;                  /* local steps between synchronizations */
+  int warmup_steps;       /* local_sgd: steps with H = 1 first; palsgd: DDP steps first */
+  double overlap;         /* ddp: fraction of the all-reduce hidden behind backward */
+  int weight_by_shard;    /* diloco, palsgd: weight pseudo-gradients by shard size */
+  double p;               /* palsgd: probability of a mix step */
+  double eta;             /* palsgd: mixing rate */
+  int coin;               /* palsgd: OPT_COIN_* */
+  int staleness;          /* async: OPT_STALENESS_* weighting */
+  double staleness_a;     /* async poly: exponent a in (1 + s)^-a */
+  int max_staleness;      /* async poly: drop updates staler than this; 0: never drop */
+  int buffer;             /* async: arrivals averaged per outer step (FedBuff); 1: none */
+  int dylu;               /* async: Dynamic Local Updates, H_w by relative speed */
+  double grace_s;         /* async: grace period after a first arrival, seconds; 0: none */
 } opt_policy_config;
 
 extern const wl_param opt_policy_params[];
 
-#define OPT_POLICY_INNER_PARAM                                                            \
-  {.key = "inner", .kind = WL_P_OBJECT, .offset = offsetof(opt_policy_config, inner),      \
-   .sub = opt_optim_params, .flags = WL_PF_DOC_APART, .unit = "",                          \
-   .doc = "each worker's (inner) optimizer: an optimizer object"}
+/* The inner-optimizer key, shared by every policy's table; `adjust` sets a policy's own
+ * defaults (NULL: the optimizer table's). */
+#define OPT_POLICY_OPTIM_PARAM(name, field, adjust_fn, text)                             \
+  {.key = name, .kind = WL_P_OBJECT, .offset = offsetof(opt_policy_config, field),        \
+   .sub = opt_optim_params, .flags = WL_PF_DOC_APART, .adjust = adjust_fn, .unit = "",    \
+   .doc = text}
+#define OPT_POLICY_INNER_PARAM(adjust_fn) \
+  OPT_POLICY_OPTIM_PARAM("inner", inner, adjust_fn, "each worker's (inner) optimizer")
+#define OPT_POLICY_OUTER_PARAM(adjust_fn) \
+  OPT_POLICY_OPTIM_PARAM("outer", outer, adjust_fn, "the optimizer on pseudo-gradients (outer)")
+
+/* A local job for train(). */
+typedef struct opt_train {
+  int steps;            /* local steps */
+  const uint8_t *mix;   /* (steps): 1 = the policy's mix_step instead of a gradient step;
+                           NULL = all gradient steps. Owned by the policy until work_done. */
+  double lr_scale;      /* multiplies the inner learning rate of gradient steps */
+} opt_train;
 
 typedef struct opt_host {
-  void *ctx;              /* the runner's */
-  int K;                  /* workers */
-  opt_replica *replicas;  /* (K), equal at start */
-  int64_t payload_bytes;  /* bytes of one full model (or gradient) on the wire */
-  void (*train)(void *ctx, int w, int steps);
+  void *ctx;                    /* the runner's */
+  int K;                        /* workers */
+  opt_replica *replicas;        /* (K), equal at start */
+  int64_t payload_bytes;        /* bytes of one full model (or gradient) on the wire */
+  const double *speeds;         /* (K) speed factors: gradient steps per unit time */
+  const int *shard_sizes;       /* (K) training examples of each worker */
+  void (*train)(void *ctx, int w, const opt_train *job);
   void (*grad)(void *ctx, int w);
-  void (*allreduce)(void *ctx, int64_t bytes, int tag);
+  void (*allreduce)(void *ctx, int64_t bytes, double overlap, int tag);
+  void (*send)(void *ctx, int from, int to, int64_t bytes, int tag);
+  void (*timer)(void *ctx, double delay_s, int tag);
+  void (*record_update)(void *ctx, int w, long staleness, double weight, int dropped);
+  gsl_rng *(*rng)(void *ctx, int stream); /* the policy's random stream `stream` (0..K) */
 } opt_host;
 
 typedef struct opt_policy_type {
   wl_variant variant; /* first member: name, doc and the keys this policy reads */
-  wl_status (*create)(const opt_policy_config *cfg, const opt_host *host, void **state);
+  wl_status (*create)(const opt_policy_config *cfg, const opt_host *host, void **state,
+                      char *err, size_t err_size);
   void (*destroy)(void *state);
   void (*start)(void *state);
   void (*work_done)(void *state, int w);
-  void (*collective_done)(void *state, int tag);
+  void (*collective_done)(void *state, int tag);                   /* may be NULL */
+  void (*message)(void *state, int from, int to, int tag);         /* may be NULL */
+  void (*timer)(void *state, int tag);                             /* may be NULL */
+  void (*mix_step)(void *state, int w, double lr);                 /* may be NULL */
   const float *(*global)(const void *state);
   long (*step)(const void *state);
 } opt_policy_type;
 
 extern const opt_policy_type opt_ddp_type;
 extern const opt_policy_type opt_local_sgd_type;
+extern const opt_policy_type opt_diloco_type;
+extern const opt_policy_type opt_palsgd_type;
+extern const opt_policy_type opt_async_local_sgd_type;
 
 /* The registry: each policy's variant (the first member of its opt_policy_type), in
  * OPT_POLICY_* order, ended by NULL. */
@@ -79,11 +141,68 @@ typedef struct opt_policy {
   void *state;
 } opt_policy;
 
-/* The host must outlive the policy. */
-wl_status opt_policy_create(const opt_policy_config *cfg, const opt_host *host, opt_policy *p);
+/* Checks that depend on the cluster (delayed Nesterov's c <= 1/N with N defaulting to K; no
+ * FedBuff buffer on top of delayed Nesterov). On error writes the key's path below the
+ * policy (e.g. "outer.c") to path, and msg. */
+wl_status opt_policy_check(const opt_policy_config *cfg, int K, char *path, size_t path_size,
+                           char *msg, size_t msg_size);
+
+/* The host must outlive the policy. On a configuration error (one that depends on the
+ * cluster, such as c > 1/N), returns WL_ECONFIG with a message naming the key in err. */
+wl_status opt_policy_create(const opt_policy_config *cfg, const opt_host *host, opt_policy *p,
+                            char *err, size_t err_size);
 void opt_policy_destroy(opt_policy *p);
 
 /* The label a policy is known by: cfg->label, or its type's name when the label is empty. */
 const char *opt_policy_label(const opt_policy_config *cfg);
+
+/* ---- helpers shared by the policies ------------------------------------------------------ */
+
+/* One inner-optimizer gradient step on a replica whose grads are filled: clip (if the
+ * config says), count the step, and update with lr = schedule(t) * lr_scale, t being the
+ * replica's local step position. */
+void opt_replica_apply(opt_replica *r, const opt_optim_config *c, double lr_scale);
+
+/* delta (n) = sum_k w_k (z - x_k) over replicas in order k = 0..K-1, in double; w_k = 1/K,
+ * or shard_k / sum(shard) when weights is non-NULL. */
+void opt_pseudo_gradient(const opt_replica *reps, int K, const float *z, const int *weights,
+                         float *delta);
+
+/* A synchronous gradient step (DDP): the mean of the replicas' grads (in worker order) is
+ * applied to replica 0 with the inner optimizer, then replica 0 (params, state, counters)
+ * is copied to the others. */
+void opt_sync_gradient_step(const opt_host *h, const opt_optim_config *inner);
+
+/* A global model z with an outer optimizer (DiLoCo, PALSGD): one allocation holding z, the
+ * pseudo-gradient and the optimizer state. */
+typedef struct opt_outer {
+  opt_optim_config cfg; /* resolved */
+  size_t n;             /* parameters */
+  float *z;             /* (n) the global model */
+  float *delta;         /* (n) the last pseudo-gradient */
+  float *state;         /* outer optimizer state */
+  long t;               /* outer steps taken */
+  float *block;
+} opt_outer;
+
+/* z starts as replica 0's parameters. */
+wl_status opt_outer_init(opt_outer *o, const opt_optim_config *cfg, const opt_host *h,
+                         char *err, size_t err_size);
+void opt_outer_free(opt_outer *o);
+
+/* DiLoCo's synchronization: delta = sum_k w_k (z - x_k); z <- OuterOpt(z, delta); every
+ * replica's parameters <- z (inner state kept). */
+void opt_outer_sync(const opt_host *h, opt_outer *o, const int *weights);
+
+/* Counts arrivals at a barrier; true when the last one arrives. */
+static inline int opt_barrier_arrive(int *pending)
+{
+  WL_ASSERT(*pending > 0);
+  return --*pending == 0;
+}
+
+/* A copy of c whose delayed-Nesterov N is resolved (0 -> K); WL_ECONFIG when c > 1/N. */
+wl_status opt_outer_resolve(const opt_optim_config *c, int K, opt_optim_config *out, char *err,
+                            size_t err_size, const char *path);
 
 #endif

@@ -23,6 +23,14 @@ void opt_replica_free(opt_replica *r)
   memset(r, 0, sizeof *r);
 }
 
+void opt_replica_copy(opt_replica *dst, const opt_replica *src)
+{
+  memcpy(dst->params, src->params, src->n * sizeof(float));
+  memcpy(dst->state, src->state, (size_t)src->state_floats * src->n * sizeof(float));
+  dst->step = src->step;
+  dst->local_steps = src->local_steps;
+}
+
 void opt_replicas_mean(const opt_replica *reps, int K, int which, float *out)
 {
   enum { CHUNK = 512 };

@@ -16,12 +16,16 @@ typedef struct opt_replica {
   float *params;   /* (n) */
   float *grads;    /* (n) */
   float *state;    /* (state_floats * n), zero at creation */
-  long step;       /* inner optimizer steps taken */
+  long step;       /* optimizer updates applied (AdamW's t) */
+  long local_steps;/* local steps taken, of any kind: the learning-rate schedule's position */
   float *block;    /* the one allocation the views point into */
 } opt_replica;
 
 wl_status opt_replica_init(opt_replica *r, size_t n, int state_floats);
 void opt_replica_free(opt_replica *r);
+
+/* dst becomes a copy of src: parameters, optimizer state and step counters (not grads). */
+void opt_replica_copy(opt_replica *dst, const opt_replica *src);
 
 /* out (n) = mean over k of src[k] (n), accumulated in double in order k = 0..K-1.
  * `which` selects the buffer (OPT_BUF_*). out may alias one of the inputs: element i is

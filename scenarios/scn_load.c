@@ -92,7 +92,8 @@ static int in_range(const wl_param *p, double v)
 /* ---- filling structs from JSON ---------------------------------------------------------- */
 
 static wl_status fill_object(const cJSON *obj, const wl_param *table, void *base,
-                             const char *path, const char *const *extra, scn_error *err);
+                             const char *path, const char *const *extra,
+                             void (*adjust)(void *), scn_error *err);
 
 static wl_status check_number(const cJSON *v, const wl_param *p, const char *path, int integral,
                               scn_error *err)
@@ -178,7 +179,7 @@ static wl_status fill_value(const cJSON *v, const wl_param *p, void *base, const
     return WL_OK;
   }
   case WL_P_OBJECT:
-    return fill_object(v, p->sub, at, path, NULL, err);
+    return fill_object(v, p->sub, at, path, NULL, p->adjust, err);
   case WL_P_VARIANT:
     break; /* handled by fill_object before the other keys */
   }
@@ -232,12 +233,15 @@ static wl_status check_keys(const cJSON *obj, const wl_param *table, const wl_pa
   return WL_OK;
 }
 
-/* The variant an object selects with its "type" key (or the default), with its defaults
- * written into base. *vtable gets the variant's own keys. */
-static wl_status choose_variant(const cJSON *obj, const wl_param *vp, void *base,
-                                const char *path, const wl_param **vtable, scn_error *err)
+/* The variant an object selects with its "type" key (or keeps the one its defaults chose).
+ * Choosing another variant than the defaults' resets the object to the table's defaults and
+ * that variant's. *vtable gets the variant's own keys. */
+static wl_status choose_variant(const cJSON *obj, const wl_param *table, const wl_param *vp,
+                                void *base, const char *path, const wl_param **vtable,
+                                scn_error *err)
 {
-  int index = (int)vp->def;
+  int *at = (int *)((char *)base + vp->offset);
+  int index = *at;
   const cJSON *t = cJSON_GetObjectItemCaseSensitive(obj, vp->key);
   if (t) {
     index = -1;
@@ -254,8 +258,11 @@ static wl_status choose_variant(const cJSON *obj, const wl_param *vp, void *base
       return fail(err, tpath, "expected one of %s; got %s", list, describe(t, got, sizeof got));
     }
   }
-  *(int *)((char *)base + vp->offset) = index;
-  wl_param_variant_defaults(vp->variants[index], base);
+  if (index != *at) {
+    wl_param_defaults(table, base);
+    *at = index;
+    wl_param_variant_defaults(vp->variants[index], base);
+  }
   *vtable = vp->variants[index]->params;
   return WL_OK;
 }
@@ -276,17 +283,21 @@ static wl_status fill_table(const cJSON *obj, const wl_param *table, void *base,
   return WL_OK;
 }
 
-/* Defaults first (the table's, then the chosen variant's), then the keys the JSON gives. */
+/* Defaults first (the table's, the place's adjustments, then the chosen variant's), then
+ * the keys the JSON gives. */
 static wl_status fill_object(const cJSON *obj, const wl_param *table, void *base,
-                             const char *path, const char *const *extra, scn_error *err)
+                             const char *path, const char *const *extra,
+                             void (*adjust)(void *), scn_error *err)
 {
   char got[96];
   if (!cJSON_IsObject(obj))
     return fail(err, path, "expected an object, got %s", describe(obj, got, sizeof got));
   wl_param_defaults(table, base);
+  if (adjust)
+    adjust(base);
   const wl_param *vtable = NULL, *vp = wl_param_variant_entry(table);
   wl_status st;
-  if (vp && (st = choose_variant(obj, vp, base, path, &vtable, err)))
+  if (vp && (st = choose_variant(obj, table, vp, base, path, &vtable, err)))
     return st;
   if ((st = check_keys(obj, table, vtable, path, extra, err)))
     return st;
@@ -308,7 +319,7 @@ static wl_status fill_policies(const cJSON *arr, scn_scenario *s, scn_error *err
   int i = 0;
   for (const cJSON *p = arr->child; p; p = p->next, i++) {
     snprintf(ppath, sizeof ppath, "policies[%d]", i);
-    wl_status st = fill_object(p, opt_policy_params, &s->policies[i], ppath, NULL, err);
+    wl_status st = fill_object(p, opt_policy_params, &s->policies[i], ppath, NULL, NULL, err);
     if (st != WL_OK)
       return st;
     if (s->policies[i].label[0] == '\0')
@@ -504,7 +515,7 @@ wl_status scn_load_string(const char *text, const char *file, const char *const 
     st = apply_set(root, sets[i], err);
   if (st == WL_OK) {
     snprintf(err->file, sizeof err->file, "%s", file);
-    st = fill_object(root, scn_scenario_params, out, "", scenario_extra_keys, err);
+    st = fill_object(root, scn_scenario_params, out, "", scenario_extra_keys, NULL, err);
   }
   if (st == WL_OK)
     st = fill_policies(cJSON_GetObjectItemCaseSensitive(root, "policies"), out, err);
@@ -747,13 +758,56 @@ static void doc_row(FILE *f, const wl_param *p, const char *name, const char *wh
   fprintf(f, "%s%s — %s\n", when[0] ? "; " : "", when, p->doc);
 }
 
+/* "k v, ..." for the variant `adjust` picks and the keys whose values it changes from that
+ * variant's own defaults. */
+static void adjusted_defaults(const wl_param *p, char *out, size_t size)
+{
+  _Alignas(double) char plain_buf[1024], adjusted_buf[1024];
+  out[0] = '\0';
+  memset(plain_buf, 0, sizeof plain_buf);
+  memset(adjusted_buf, 0, sizeof adjusted_buf);
+  wl_param_defaults(p->sub, adjusted_buf);
+  p->adjust(adjusted_buf);
+  wl_param_defaults(p->sub, plain_buf);
+  const wl_param *vp = wl_param_variant_entry(p->sub);
+  if (vp) {
+    int v = *(int *)(adjusted_buf + vp->offset);
+    *(int *)(plain_buf + vp->offset) = v;
+    wl_param_variant_defaults(vp->variants[v], plain_buf);
+    snprintf(out, size, "%s \"%s\"", vp->key, vp->variants[v]->name);
+  }
+  cJSON *a = emit_object(p->sub, plain_buf), *b = emit_object(p->sub, adjusted_buf);
+  for (const cJSON *item = b ? b->child : NULL; item; item = item->next) {
+    const cJSON *old = cJSON_GetObjectItemCaseSensitive(a, item->string);
+    if (old && cJSON_Compare(old, item, 1))
+      continue;
+    if (vp && strcmp(item->string, vp->key) == 0)
+      continue;
+    char *v = cJSON_PrintUnformatted(item);
+    size_t len = strlen(out);
+    snprintf(out + len, size - len, "%s%s %s", len ? ", " : "", item->string, v ? v : "?");
+    cJSON_free(v);
+  }
+  cJSON_Delete(a);
+  cJSON_Delete(b);
+}
+
 static void doc_table(FILE *f, const wl_param *table, const char *prefix, const char *when,
                       int markdown, int indent)
 {
   char name[200], sub[220], sub_when[160];
   for (const wl_param *p = table; p && p->key; p++) {
     snprintf(name, sizeof name, "%s%s", prefix, p->key);
-    doc_row(f, p, name, when, markdown, indent);
+    if (p->kind == WL_P_OBJECT && p->adjust) {
+      char defaults[400], doc[600];
+      adjusted_defaults(p, defaults, sizeof defaults);
+      wl_param q = *p;
+      snprintf(doc, sizeof doc, "%s; default here: %s", p->doc, defaults);
+      q.doc = doc;
+      doc_row(f, &q, name, when, markdown, indent);
+    } else {
+      doc_row(f, p, name, when, markdown, indent);
+    }
     if (p->kind == WL_P_OBJECT && !(p->flags & WL_PF_DOC_APART)) {
       snprintf(sub, sizeof sub, "%s.", name);
       doc_table(f, p->sub, sub, when, markdown, indent);

@@ -106,5 +106,10 @@ wl_status sim_config_check(const sim_config *cfg, char *path, size_t path_size, 
              c->workers, cfg->workload.dataset.train_examples);
     return WL_ECONFIG;
   }
+  char pol[64];
+  if (opt_policy_check(&cfg->policy, c->workers, pol, sizeof pol, msg, msg_size) != WL_OK) {
+    snprintf(path, path_size, "policies.%s.%s", opt_policy_label(&cfg->policy), pol);
+    return WL_ECONFIG;
+  }
   return WL_OK;
 }

@@ -19,7 +19,8 @@ typedef struct sim_event {
   uint64_t seq;  /* scheduling order, assigned by the queue */
   int kind;      /* what happens (the runner's SIM_EV_*) */
   int worker;    /* which worker, or -1 */
-  int tag;       /* the policy's tag, for collectives and messages */
+  int tag;       /* the policy's tag, for collectives, messages and timers */
+  int src;       /* a message's sender */
   int64_t arg;   /* a payload size in bytes, or 0 */
 } sim_event;
 

@@ -1,7 +1,8 @@
 /* sim_recorder — what the engine reports, through an interface it does not implement.
  *
  * The runner calls begin before any work, metric for each evaluation and training-loss
- * record, worker once per worker at the end, and end last (also after a failure). A
+ * record, update for each arrival at an asynchronous server, worker once per worker at the
+ * end, and end last (also after a failure). A
  * non-OK status from any call fails the run. The analysis layer's SQLite store implements
  * it; tests implement it in memory. The engine knows nothing of how records are kept. */
 #ifndef SIM_RECORDER_H
@@ -21,6 +22,15 @@ typedef struct sim_metric {
   double accuracy;   /* eval: held-out accuracy; train: NaN */
 } sim_metric;
 
+/* One update arriving at an asynchronous server. */
+typedef struct sim_update {
+  double sim_time_s; /* when it arrived */
+  int worker;
+  long staleness;    /* server updates applied since the worker pulled */
+  double weight;     /* the staleness weight applied to it */
+  int dropped;       /* discarded as too stale */
+} sim_update;
+
 typedef struct sim_worker_stats {
   int worker;
   double speed;      /* speed factor */
@@ -30,6 +40,7 @@ typedef struct sim_worker_stats {
   double idle_s;     /* the rest of the run: waiting */
   double bytes_sent;
   double bytes_recv;
+  double mean_staleness; /* of its applied asynchronous updates; NaN when none */
 } sim_worker_stats;
 
 typedef struct sim_result {
@@ -50,6 +61,7 @@ typedef struct sim_recorder {
   wl_status (*begin)(void *ctx);
   wl_status (*metric)(void *ctx, const sim_metric *m);
   wl_status (*worker)(void *ctx, const sim_worker_stats *w);
+  wl_status (*update)(void *ctx, const sim_update *u);
   wl_status (*end)(void *ctx, const sim_result *r);
 } sim_recorder;
 

@@ -10,7 +10,7 @@
 #include "sim_queue.h"
 #include "sim_rng.h"
 
-enum { SIM_EV_WORK_DONE = 1, SIM_EV_COLLECTIVE_DONE, SIM_EV_EVAL };
+enum { SIM_EV_WORK_DONE = 1, SIM_EV_COLLECTIVE_DONE, SIM_EV_MESSAGE, SIM_EV_TIMER, SIM_EV_EVAL };
 enum { BUSY_NONE = 0, BUSY_COMPUTE, BUSY_COMM };
 
 typedef struct sim_worker {
@@ -22,10 +22,12 @@ typedef struct sim_worker {
   sim_time comm_ns;    /* accumulated communication, including in flight */
   sim_time busy_end;   /* end of its current activity */
   int busy_kind;       /* BUSY_* of that activity */
-  int job_steps;       /* gradient steps of the work in flight, 0 when none */
-  int job_apply;       /* the work in flight applies the inner optimizer (train) or not (grad) */
+  opt_train job;       /* the work in flight; job.steps == 0 when none */
+  int job_apply;       /* it applies the inner optimizer (train) or not (grad) */
   long grad_steps;
   double bytes_sent, bytes_recv;
+  double stale_sum;    /* staleness of its applied asynchronous updates */
+  long stale_n;
 } sim_worker;
 
 typedef struct sim_runner {
@@ -39,6 +41,9 @@ typedef struct sim_runner {
   wl_shard *shards;     /* (K) */
   sim_worker *w;        /* (K) */
   opt_replica *reps;    /* (K) */
+  double *speeds;       /* (K) speed factors, for the policy */
+  int *shard_sizes;     /* (K) */
+  gsl_rng **policy_rng; /* (K+1) the policy's streams, made on first use */
   wl_model *model;      /* the workspace for training and evaluation (one thread) */
   wl_batch batch;       /* the batch being trained or evaluated */
   int eval_n;           /* held-out examples per evaluation */
@@ -80,9 +85,10 @@ static double host_seconds(void)
   return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
 }
 
-static void schedule(sim_runner *r, sim_time at, int kind, int worker, int tag, int64_t arg)
+static void schedule(sim_runner *r, sim_time at, int kind, int worker, int tag, int src,
+                     int64_t arg)
 {
-  sim_event ev = {.time = at, .kind = kind, .worker = worker, .tag = tag, .arg = arg};
+  sim_event ev = {.time = at, .kind = kind, .worker = worker, .tag = tag, .src = src, .arg = arg};
   wl_status st = sim_queue_push(&r->q, ev);
   if (st != WL_OK && r->fail == WL_OK)
     r->fail = st;
@@ -109,19 +115,23 @@ static void worker_gradient(sim_runner *r, int w)
   r->grad_steps++;
 }
 
-/* Schedule `steps` gradient steps on worker w. The math runs when the completion event is
- * processed (run_job): it depends only on w's replica, batch stream and config, which
- * nothing else touches meanwhile, and work cut off by the end of the run is never done. */
-static void start_compute(sim_runner *r, int w, int steps, int apply)
+/* Schedule worker w's job. The math runs when the completion event is processed (run_job):
+ * it depends only on w's replica, batch stream and config, which nothing else touches
+ * meanwhile, and work cut off by the end of the run is never done. Compute time is charged
+ * for gradient steps only (a policy's mix steps use no batch and no gradient). */
+static void start_compute(sim_runner *r, int w, const opt_train *job, int apply)
 {
   sim_worker *wk = &r->w[w];
-  WL_ASSERT(wk->busy_end <= r->now && wk->job_steps == 0);
-  wk->job_steps = steps;
+  WL_ASSERT(wk->busy_end <= r->now && wk->job.steps == 0 && job->steps > 0);
+  wk->job = *job;
   wk->job_apply = apply;
-  sim_time dur = wk->step_ns * steps;
+  long grad_steps = job->steps;
+  for (int s = 0; job->mix && s < job->steps; s++)
+    grad_steps -= job->mix[s] != 0;
+  sim_time dur = wk->step_ns * grad_steps;
   wk->compute_ns += dur;
   set_busy(wk, r->now + dur, BUSY_COMPUTE);
-  schedule(r, r->now + dur, SIM_EV_WORK_DONE, w, 0, 0);
+  schedule(r, r->now + dur, SIM_EV_WORK_DONE, w, 0, 0, 0);
 }
 
 static void run_job(sim_runner *r, int w)
@@ -129,45 +139,111 @@ static void run_job(sim_runner *r, int w)
   sim_worker *wk = &r->w[w];
   const opt_optim_config *inner = &r->cfg->policy.inner;
   opt_replica *rep = &r->reps[w];
-  WL_ASSERT(wk->job_steps > 0);
-  for (int s = 0; s < wk->job_steps; s++) {
-    worker_gradient(r, w);
-    if (!wk->job_apply)
+  const opt_train *job = &wk->job;
+  WL_ASSERT(job->steps > 0);
+  for (int s = 0; s < job->steps; s++) {
+    if (job->mix && job->mix[s]) {
+      r->policy.type->mix_step(r->policy.state, w, opt_optim_lr(inner, rep->local_steps));
+      rep->local_steps++;
       continue;
-    rep->step++;
-    opt_optim_step(inner, rep->params, rep->grads, rep->state, rep->step, inner->lr, rep->n);
+    }
+    worker_gradient(r, w);
+    if (wk->job_apply)
+      opt_replica_apply(rep, inner, job->lr_scale);
   }
-  wk->job_steps = 0;
+  wk->job.steps = 0;
 }
 
-static void host_train(void *ctx, int w, int steps)
+static void host_train(void *ctx, int w, const opt_train *job)
 {
   sim_runner *r = ctx;
-  WL_ASSERT(w >= 0 && w < r->K && steps > 0);
-  start_compute(r, w, steps, 1);
+  WL_ASSERT(w >= 0 && w < r->K);
+  start_compute(r, w, job, 1);
 }
 
 static void host_grad(void *ctx, int w)
 {
   sim_runner *r = ctx;
   WL_ASSERT(w >= 0 && w < r->K);
-  start_compute(r, w, 1, 0);
+  const opt_train one = {1, NULL, 1.0};
+  start_compute(r, w, &one, 0);
 }
 
-static void host_allreduce(void *ctx, int64_t bytes, int tag)
+static void host_allreduce(void *ctx, int64_t bytes, double overlap, int tag)
 {
   sim_runner *r = ctx;
   const sim_network_config *net = &r->cfg->cluster.network;
   double s = sim_net_ring_allreduce_s(r->K, net->latency_s,
                                       sim_net_gbps_to_bytes_per_s(net->bandwidth_gbps),
                                       (double)bytes);
-  sim_time dur = sim_time_from_s(s);
+  sim_time dur = sim_time_from_s((1.0 - overlap) * s);
   for (int w = 0; w < r->K; w++) {
     WL_ASSERT(r->w[w].busy_end <= r->now);
     r->w[w].comm_ns += dur;
     set_busy(&r->w[w], r->now + dur, BUSY_COMM);
   }
-  schedule(r, r->now + dur, SIM_EV_COLLECTIVE_DONE, -1, tag, bytes);
+  schedule(r, r->now + dur, SIM_EV_COLLECTIVE_DONE, -1, tag, 0, bytes);
+}
+
+/* A point-to-point transfer: latency + bytes / bandwidth over the worker's link. The worker
+ * end (or both, between workers) spends that time communicating. */
+static void host_send(void *ctx, int from, int to, int64_t bytes, int tag)
+{
+  sim_runner *r = ctx;
+  const sim_network_config *net = &r->cfg->cluster.network;
+  WL_ASSERT(from != to && from >= OPT_SERVER && from < r->K && to >= OPT_SERVER && to < r->K);
+  sim_time dur = sim_time_from_s(net->latency_s + (double)bytes /
+                                 sim_net_gbps_to_bytes_per_s(net->bandwidth_gbps));
+  int ends[2] = {from, to};
+  for (int i = 0; i < 2; i++) {
+    if (ends[i] == OPT_SERVER)
+      continue;
+    sim_worker *wk = &r->w[ends[i]];
+    WL_ASSERT(wk->busy_end <= r->now);
+    wk->comm_ns += dur;
+    set_busy(wk, r->now + dur, BUSY_COMM);
+  }
+  schedule(r, r->now + dur, SIM_EV_MESSAGE, to, tag, from, bytes);
+}
+
+static void message_delivered(sim_runner *r, const sim_event *ev)
+{
+  if (ev->src != OPT_SERVER)
+    r->w[ev->src].bytes_sent += (double)ev->arg;
+  if (ev->worker != OPT_SERVER)
+    r->w[ev->worker].bytes_recv += (double)ev->arg;
+  r->bytes_total += (double)ev->arg;
+}
+
+static void host_timer(void *ctx, double delay_s, int tag)
+{
+  sim_runner *r = ctx;
+  schedule(r, r->now + sim_time_from_s(delay_s), SIM_EV_TIMER, -1, tag, 0, 0);
+}
+
+static void host_record_update(void *ctx, int w, long staleness, double weight, int dropped)
+{
+  sim_runner *r = ctx;
+  sim_update u = {sim_time_to_s(r->now), w, staleness, weight, dropped};
+  if (!dropped) {
+    r->w[w].stale_sum += (double)staleness;
+    r->w[w].stale_n++;
+  }
+  wl_status st = r->rec->update ? r->rec->update(r->rec->ctx, &u) : WL_OK;
+  if (st != WL_OK && r->fail == WL_OK)
+    r->fail = st;
+}
+
+static gsl_rng *host_rng(void *ctx, int stream)
+{
+  sim_runner *r = ctx;
+  WL_ASSERT(stream >= 0 && stream <= r->K);
+  if (!r->policy_rng[stream]) {
+    r->policy_rng[stream] = sim_rng_create((uint64_t)r->cfg->seed, SIM_RNG_POLICY,
+                                           (uint32_t)stream);
+    WL_ASSERT(r->policy_rng[stream] != NULL);
+  }
+  return r->policy_rng[stream];
 }
 
 static void collective_finished(sim_runner *r, int64_t bytes)
@@ -244,7 +320,10 @@ static wl_status setup(sim_runner *r, char *err, size_t err_size)
   r->shards = calloc((size_t)r->K, sizeof *r->shards);
   r->w = calloc((size_t)r->K, sizeof *r->w);
   r->reps = calloc((size_t)r->K, sizeof *r->reps);
-  if (!r->shards || !r->w || !r->reps)
+  r->speeds = calloc((size_t)r->K, sizeof *r->speeds);
+  r->shard_sizes = calloc((size_t)r->K, sizeof *r->shard_sizes);
+  r->policy_rng = calloc((size_t)r->K + 1, sizeof *r->policy_rng);
+  if (!r->shards || !r->w || !r->reps || !r->speeds || !r->shard_sizes || !r->policy_rng)
     return WL_ENOMEM;
   if (!(g = sim_rng_create((uint64_t)cfg->seed, SIM_RNG_PARTITION, 0)))
     return WL_ENOMEM;
@@ -269,6 +348,8 @@ static wl_status setup(sim_runner *r, char *err, size_t err_size)
     const sim_compute_config *cc = &cfg->cluster.compute;
     wk->speed = cc->n_speeds ? cc->speeds[w] : 1.0;
     wk->step_ns = sim_time_from_s(cc->step_time_s / wk->speed);
+    r->speeds[w] = wk->speed;
+    r->shard_sizes[w] = r->shards[w].n;
   }
   if (!(g = sim_rng_create((uint64_t)cfg->seed, SIM_RNG_INIT, 0)))
     return WL_ENOMEM;
@@ -283,13 +364,23 @@ static wl_status setup(sim_runner *r, char *err, size_t err_size)
     .K = r->K,
     .replicas = r->reps,
     .payload_bytes = (int64_t)llround(wire_params * cfg->cluster.comm.bytes_per_param),
+    .speeds = r->speeds,
+    .shard_sizes = r->shard_sizes,
     .train = host_train,
     .grad = host_grad,
     .allreduce = host_allreduce,
+    .send = host_send,
+    .timer = host_timer,
+    .record_update = host_record_update,
+    .rng = host_rng,
   };
   if ((st = sim_queue_init(&r->q, (size_t)r->K * 2 + 16)))
     return st;
-  return opt_policy_create(&cfg->policy, &r->host, &r->policy);
+  char perr[256];
+  st = opt_policy_create(&cfg->policy, &r->host, &r->policy, perr, sizeof perr);
+  if (st != WL_OK && perr[0])
+    snprintf(err, err_size, "policies.%s.%s", cfg->policy.label, perr);
+  return st;
 }
 
 static void teardown(sim_runner *r)
@@ -304,6 +395,11 @@ static void teardown(sim_runner *r)
     opt_replica_free(&r->reps[w]);
   for (int w = 0; r->shards && w < r->K; w++)
     wl_shard_free(&r->shards[w]);
+  for (int i = 0; r->policy_rng && i <= r->K; i++)
+    gsl_rng_free(r->policy_rng[i]);
+  free(r->policy_rng);
+  free(r->speeds);
+  free(r->shard_sizes);
   free(r->w);
   free(r->reps);
   free(r->shards);
@@ -324,13 +420,20 @@ static void dispatch(sim_runner *r, const sim_event *ev)
     collective_finished(r, ev->arg);
     pt->collective_done(r->policy.state, ev->tag);
     break;
+  case SIM_EV_MESSAGE:
+    message_delivered(r, ev);
+    pt->message(r->policy.state, ev->src, ev->worker, ev->tag);
+    break;
+  case SIM_EV_TIMER:
+    pt->timer(r->policy.state, ev->tag);
+    break;
   case SIM_EV_EVAL: {
     wl_status st = evaluate(r);
     if (st != WL_OK && r->fail == WL_OK)
       r->fail = st;
     sim_time next = ev->time + sim_time_from_s(r->cfg->eval.every_s);
     if (next <= r->t_stop)
-      schedule(r, next, SIM_EV_EVAL, -1, 0, 0);
+      schedule(r, next, SIM_EV_EVAL, -1, 0, 0, 0);
     break;
   }
   default:
@@ -403,6 +506,7 @@ static wl_status report_workers(sim_runner *r)
       .idle_s = sim_time_to_s(r->now - compute - comm),
       .bytes_sent = wk->bytes_sent,
       .bytes_recv = wk->bytes_recv,
+      .mean_staleness = wk->stale_n ? wk->stale_sum / (double)wk->stale_n : NAN,
     };
     wl_status st = r->rec->worker(r->rec->ctx, &s);
     if (st != WL_OK)
@@ -433,7 +537,7 @@ wl_status sim_run(const sim_config *cfg, const sim_recorder *rec, const sim_run_
     st = evaluate(&r);
   if (st == WL_OK) {
     if (cfg->eval.every_s > 0)
-      schedule(&r, sim_time_from_s(cfg->eval.every_s), SIM_EV_EVAL, -1, 0, 0);
+      schedule(&r, sim_time_from_s(cfg->eval.every_s), SIM_EV_EVAL, -1, 0, 0, 0);
     r.policy.type->start(r.policy.state);
     st = loop(&r, opts, host_t0, &out->events);
   }

@@ -57,7 +57,7 @@ Test(store, a_run_is_running_first_then_done_with_everything_read_back, .init = 
                     2.0 - 0.001 * i, i % 2 ? NAN : 0.5};
     cr_assert_eq(rec.metric(rec.ctx, &m), WL_OK);
   }
-  sim_worker_stats w = {1, 0.5, 100, 4.0, 1.5, 0.5, 1e6, 2e6};
+  sim_worker_stats w = {1, 0.5, 100, 4.0, 1.5, 0.5, 1e6, 2e6, 2.5};
   cr_assert_eq(rec.worker(rec.ctx, &w), WL_OK);
   sim_result res = {.status = WL_OK, .sim_time_s = 6.0, .host_time_s = 0.25, .step = 42,
                     .events = 99, .final_loss = 0.75, .final_accuracy = 0.8};
@@ -78,9 +78,10 @@ Test(store, a_run_is_running_first_then_done_with_everything_read_back, .init = 
   query_text("SELECT loss FROM metrics WHERE step = 7", v, sizeof v);
   cr_assert_str_eq(v, "1.993");
   query_text("SELECT worker || ',' || speed || ',' || grad_steps || ',' || compute_s || ',' ||"
-             " comm_s || ',' || idle_s || ',' || bytes_sent || ',' || bytes_recv FROM workers",
+             " comm_s || ',' || idle_s || ',' || bytes_sent || ',' || bytes_recv || ',' ||"
+             " mean_staleness FROM workers",
              v, sizeof v);
-  cr_assert_str_eq(v, "1,0.5,100,4.0,1.5,0.5,1000000.0,2000000.0");
+  cr_assert_str_eq(v, "1,0.5,100,4.0,1.5,0.5,1000000.0,2000000.0,2.5");
   query_text("SELECT step || ',' || loss FROM final_eval", v, sizeof v);
   cr_assert_str_eq(v, "1198,0.802");
   query_text("PRAGMA user_version", v, sizeof v);

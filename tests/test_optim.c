@@ -1,5 +1,7 @@
 /* optim/: optimizers against hand-computed steps, replica averaging, and each policy's
  * command sequence against a fake host (no engine). */
+#include <gsl/gsl_randist.h>
+
 #include "opt_policy.h"
 #include "test_util.h"
 
@@ -85,51 +87,185 @@ Test(replicas, the_mean_is_taken_in_worker_order_over_every_element)
     opt_replica_free(&r[k]);
 }
 
-/* ---- a fake host: records commands, runs no engine ------------------------------------ */
+/* ---- schedules, clipping, delayed Nesterov ------------------------------------------------ */
 
-enum { FAKE_K = 3, FAKE_N = 4, MAX_LOG = 256 };
+Test(schedules, warmup_cosine_and_step_follow_their_formulas)
+{
+  opt_optim_config c;
+  wl_param_defaults(opt_optim_params, &c);
+  c.lr = 0.3;
+  cr_assert_float_eq(opt_optim_lr(&c, 0), 0.3, 0);
+  cr_assert_float_eq(opt_optim_lr(&c, 12345), 0.3, 0);
+  c.lr_warmup = 4;
+  cr_assert_float_eq(opt_optim_lr(&c, 0), 0.075, 1e-15); /* 0.3 * 1/4 */
+  cr_assert_float_eq(opt_optim_lr(&c, 2), 0.225, 1e-15); /* 0.3 * 3/4 */
+  cr_assert_float_eq(opt_optim_lr(&c, 4), 0.3, 1e-15);
+  c.schedule = OPT_SCHED_COSINE;
+  c.decay_steps = 14;
+  c.min_lr = 0.01;
+  /* halfway through the decay (t = 9 of 4..14): min + (lr - min) / 2 */
+  cr_assert_float_eq(opt_optim_lr(&c, 9), 0.155, 1e-12);
+  cr_assert_float_eq(opt_optim_lr(&c, 4), 0.3, 1e-12);
+  cr_assert_float_eq(opt_optim_lr(&c, 14), 0.01, 1e-12);
+  cr_assert_float_eq(opt_optim_lr(&c, 1000), 0.01, 1e-12);
+  /* a fifth of the way: 0.01 + 0.29 (1 + cos(0.2 pi)) / 2 */
+  cr_assert_float_eq(opt_optim_lr(&c, 6), 0.2723074641, 1e-9);
+  c.schedule = OPT_SCHED_STEP;
+  c.lr_warmup = 0;
+  c.step_every = 10;
+  c.gamma = 0.5;
+  cr_assert_float_eq(opt_optim_lr(&c, 9), 0.3, 1e-15);
+  cr_assert_float_eq(opt_optim_lr(&c, 10), 0.15, 1e-15);
+  cr_assert_float_eq(opt_optim_lr(&c, 35), 0.0375, 1e-15);
+}
+
+Test(clipping, scales_to_the_max_norm_as_pytorch_does)
+{
+  float g[4] = {3.0f, -4.0f, 0.0f, 12.0f}; /* norm 13 */
+  double norm = opt_clip_grad_norm(g, 4, 6.5);
+  cr_assert_float_eq(norm, 13.0, 1e-12);
+  double coef = 6.5 / (13.0 + 1e-6);
+  cr_assert_float_eq(g[0], 3.0 * coef, 1e-6);
+  cr_assert_float_eq(g[3], 12.0 * coef, 1e-6);
+  float h[2] = {0.3f, 0.4f}; /* norm 0.5 < 1: untouched */
+  opt_clip_grad_norm(h, 2, 1.0);
+  cr_assert_eq(h[0], 0.3f);
+  cr_assert_eq(h[1], 0.4f);
+}
+
+/* Liu et al.: with c = 0, one window of N arrivals moves x by exactly one Nesterov step on
+ * the arrivals' mean. Random vectors; two windows, so the momentum carries over. */
+Test(delayed_nesterov, one_window_with_c0_is_one_nesterov_step_on_the_mean)
+{
+  enum { n = 257, N = 5 };
+  gsl_rng *r = gsl_rng_alloc(gsl_rng_mt19937);
+  gsl_rng_set(r, 99);
+  float x_dn[n], x_nes[n], dn_state[2 * n] = {0}, nes_state[n] = {0}, d[N][n], mean[n];
+  for (int i = 0; i < n; i++)
+    x_dn[i] = x_nes[i] = (float)gsl_ran_gaussian(r, 1.0);
+  opt_optim_config dn = {.opt = OPT_DELAYED_NESTEROV, .lr = 0.7, .momentum = 0.9, .dn_n = N};
+  opt_optim_config nes = {.opt = OPT_NESTEROV, .lr = 0.7, .momentum = 0.9};
+  long t = 0;
+  for (int window = 0; window < 2; window++) {
+    for (int k = 0; k < N; k++)
+      for (int i = 0; i < n; i++)
+        d[k][i] = (float)gsl_ran_gaussian(r, 0.1);
+    for (int i = 0; i < n; i++) {
+      double s = 0;
+      for (int k = 0; k < N; k++)
+        s += d[k][i];
+      mean[i] = (float)(s / N);
+    }
+    for (int k = 0; k < N; k++)
+      opt_optim_step(&dn, x_dn, d[k], dn_state, ++t, dn.lr, n);
+    opt_optim_step(&nes, x_nes, mean, nes_state, window + 1, nes.lr, n);
+    for (int i = 0; i < n; i++)
+      cr_assert_float_eq(x_dn[i], x_nes[i], 2e-6, "window %d, element %d", window, i);
+  }
+  gsl_rng_free(r);
+}
+
+/* ---- a fake host: records commands, runs no engine -------------------------------------------- */
+
+enum { FAKE_K = 3, FAKE_N = 4, MAX_LOG = 1024 };
 
 typedef struct fake_host {
   opt_host host;
   opt_replica reps[FAKE_K];
-  char log[MAX_LOG][32];
+  double speeds[FAKE_K];
+  int shards[FAKE_K];
+  opt_train jobs[FAKE_K]; /* the last job given to each worker */
+  gsl_rng *rng[FAKE_K + 1];
+  char log[MAX_LOG][48];
   int n;
 } fake_host;
 
-static void fake_log(fake_host *f, const char *fmt, int a, int b)
+static void fake_log(fake_host *f, const char *text)
 {
   cr_assert_lt(f->n, MAX_LOG);
-  snprintf(f->log[f->n++], sizeof f->log[0], fmt, a, b);
+  snprintf(f->log[f->n++], sizeof f->log[0], "%s", text);
 }
 
-static void fake_train(void *ctx, int w, int steps) { fake_log(ctx, "train %d %d", w, steps); }
-static void fake_grad(void *ctx, int w) { fake_log(ctx, "grad %d", w, 0); }
-static void fake_allreduce(void *ctx, int64_t bytes, int tag)
+static void fake_train(void *ctx, int w, const opt_train *job)
 {
-  fake_log(ctx, "allreduce %d %d", (int)bytes, tag);
+  fake_host *f = ctx;
+  char t[48];
+  int mixes = 0;
+  for (int i = 0; job->mix && i < job->steps; i++)
+    mixes += job->mix[i];
+  f->jobs[w] = *job;
+  snprintf(t, sizeof t, "train %d %d%s", w, job->steps, mixes ? " mixed" : "");
+  fake_log(f, t);
+}
+static void fake_grad(void *ctx, int w)
+{
+  char t[48];
+  snprintf(t, sizeof t, "grad %d", w);
+  fake_log(ctx, t);
+}
+static void fake_allreduce(void *ctx, int64_t bytes, double overlap, int tag)
+{
+  char t[48];
+  snprintf(t, sizeof t, "allreduce %d %g %d", (int)bytes, overlap, tag);
+  fake_log(ctx, t);
+}
+static void fake_send(void *ctx, int from, int to, int64_t bytes, int tag)
+{
+  char t[48];
+  snprintf(t, sizeof t, "send %d %d %d %d", from, to, (int)bytes, tag);
+  fake_log(ctx, t);
+}
+static void fake_timer(void *ctx, double delay, int tag)
+{
+  char t[48];
+  snprintf(t, sizeof t, "timer %g %d", delay, tag);
+  fake_log(ctx, t);
+}
+static void fake_update(void *ctx, int w, long s, double weight, int dropped)
+{
+  char t[48];
+  snprintf(t, sizeof t, "update %d %ld %.4f%s", w, s, weight, dropped ? " dropped" : "");
+  fake_log(ctx, t);
+}
+static gsl_rng *fake_rng(void *ctx, int stream)
+{
+  fake_host *f = ctx;
+  if (!f->rng[stream]) {
+    f->rng[stream] = gsl_rng_alloc(gsl_rng_mt19937);
+    gsl_rng_set(f->rng[stream], 1000 + (unsigned long)stream);
+  }
+  return f->rng[stream];
 }
 
-static void fake_init(fake_host *f)
+static void fake_init(fake_host *f, int state_floats)
 {
   memset(f, 0, sizeof *f);
   for (int k = 0; k < FAKE_K; k++) {
-    cr_assert_eq(opt_replica_init(&f->reps[k], FAKE_N, 1), WL_OK);
+    cr_assert_eq(opt_replica_init(&f->reps[k], FAKE_N, state_floats), WL_OK);
     for (int i = 0; i < FAKE_N; i++)
       f->reps[k].params[i] = 1.0f + 0.5f * (float)i;
+    f->speeds[k] = 1.0;
+    f->shards[k] = 100;
   }
   f->host = (opt_host){.ctx = f, .K = FAKE_K, .replicas = f->reps, .payload_bytes = 16,
-                       .train = fake_train, .grad = fake_grad, .allreduce = fake_allreduce};
+                       .speeds = f->speeds, .shard_sizes = f->shards, .train = fake_train,
+                       .grad = fake_grad, .allreduce = fake_allreduce, .send = fake_send,
+                       .timer = fake_timer, .record_update = fake_update, .rng = fake_rng};
 }
 
 static void fake_free(fake_host *f)
 {
   for (int k = 0; k < FAKE_K; k++)
     opt_replica_free(&f->reps[k]);
+  for (int k = 0; k <= FAKE_K; k++)
+    gsl_rng_free(f->rng[k]);
 }
 
+/* The commands issued since log index `from` are exactly want (n of them). */
 static void expect_log(const fake_host *f, int from, const char *const *want, int n)
 {
-  cr_assert_eq(f->n - from, n, "%d commands, expected %d", f->n - from, n);
+  cr_assert_eq(f->n - from, n, "%d commands since %d, expected %d (first: %s)", f->n - from,
+               from, n, f->n > from ? f->log[from] : "none");
   for (int i = 0; i < n; i++)
     cr_assert_str_eq(f->log[from + i], want[i], "command %d", from + i);
 }
@@ -144,14 +280,21 @@ static opt_policy_config policy_config(int type)
   return c;
 }
 
+static void make_policy(const opt_policy_config *c, fake_host *f, opt_policy *p)
+{
+  char err[256];
+  cr_assert_eq(opt_policy_create(c, &f->host, p, err, sizeof err), WL_OK, "%s", err);
+}
+
 Test(policy_ddp, every_step_is_grads_then_allreduce_then_one_update)
 {
   fake_host f;
-  fake_init(&f);
+  fake_init(&f, 1);
   opt_policy_config c = policy_config(OPT_POLICY_DDP);
   c.inner.lr = 0.5;
+  c.overlap = 0.25;
   opt_policy p;
-  cr_assert_eq(opt_policy_create(&c, &f.host, &p), WL_OK);
+  make_policy(&c, &f, &p);
   p.type->start(p.state);
   expect_log(&f, 0, (const char *const[]){"grad 0", "grad 1", "grad 2"}, 3);
   for (int k = 0; k < FAKE_K; k++)
@@ -161,7 +304,7 @@ Test(policy_ddp, every_step_is_grads_then_allreduce_then_one_update)
   p.type->work_done(p.state, 0);
   cr_assert_eq(f.n, 3, "no collective before every gradient is in");
   p.type->work_done(p.state, 2);
-  expect_log(&f, 3, (const char *const[]){"allreduce 16 0"}, 1);
+  expect_log(&f, 3, (const char *const[]){"allreduce 16 0.25 0"}, 1);
   cr_assert_eq(p.type->step(p.state), 0);
   p.type->collective_done(p.state, 0);
   cr_assert_eq(p.type->step(p.state), 1);
@@ -175,36 +318,37 @@ Test(policy_ddp, every_step_is_grads_then_allreduce_then_one_update)
   fake_free(&f);
 }
 
+/* Feed a synchronous round: every worker's params set to base + k, all work done. */
+static void finish_round(opt_policy *p, fake_host *f, float base)
+{
+  for (int k = 0; k < FAKE_K; k++)
+    for (int i = 0; i < FAKE_N; i++)
+      f->reps[k].params[i] = base + (float)k;
+  for (int k = FAKE_K - 1; k >= 0; k--)
+    p->type->work_done(p->state, k);
+}
+
 Test(policy_local_sgd, rounds_of_H_steps_then_parameter_averaging_after_warmup)
 {
   fake_host f;
-  fake_init(&f);
+  fake_init(&f, 1);
   opt_policy_config c = policy_config(OPT_POLICY_LOCAL_SGD);
   c.H = 4;
   c.warmup_steps = 2;
   opt_policy p;
-  cr_assert_eq(opt_policy_create(&c, &f.host, &p), WL_OK);
+  make_policy(&c, &f, &p);
   p.type->start(p.state);
-  /* post-local warm-up: two rounds of one step */
   for (int round = 0; round < 3; round++) {
-    int h = round < 2 ? 1 : 4;
-    int from = f.n;
+    int h = round < 2 ? 1 : 4; /* post-local warm-up: two rounds of one step */
     char t0[32], t1[32], t2[32];
     snprintf(t0, sizeof t0, "train 0 %d", h);
     snprintf(t1, sizeof t1, "train 1 %d", h);
     snprintf(t2, sizeof t2, "train 2 %d", h);
-    /* the round's three train commands are the last ones issued */
-    cr_assert_str_eq(f.log[from - 3], t0);
-    cr_assert_str_eq(f.log[from - 2], t1);
-    cr_assert_str_eq(f.log[from - 1], t2);
-    for (int k = 0; k < FAKE_K; k++) /* the workers' local results differ */
-      for (int i = 0; i < FAKE_N; i++)
-        f.reps[k].params[i] = (float)(10 * round + k);
-    for (int k = FAKE_K - 1; k >= 0; k--)
-      p.type->work_done(p.state, k);
-    expect_log(&f, from, (const char *const[]){"allreduce 16 0"}, 1);
+    expect_log(&f, f.n - 3, (const char *const[]){t0, t1, t2}, 3);
+    int from = f.n;
+    finish_round(&p, &f, (float)(10 * round));
+    expect_log(&f, from, (const char *const[]){"allreduce 16 0 0"}, 1);
     p.type->collective_done(p.state, 0);
-    /* replicas replaced by their average; the global model is that average */
     for (int k = 0; k < FAKE_K; k++)
       for (int i = 0; i < FAKE_N; i++)
         cr_assert_float_eq(f.reps[k].params[i], (float)(10 * round + 1), 1e-6);
@@ -213,8 +357,7 @@ Test(policy_local_sgd, rounds_of_H_steps_then_parameter_averaging_after_warmup)
   cr_assert_eq(p.type->step(p.state), 1 + 1 + 4);
   /* inner optimizer state stays local: averaging does not touch it */
   f.reps[1].state[0] = 7.0f;
-  for (int k = 0; k < FAKE_K; k++)
-    p.type->work_done(p.state, k);
+  finish_round(&p, &f, 0);
   p.type->collective_done(p.state, 0);
   cr_assert_eq(f.reps[1].state[0], 7.0f);
   cr_assert_eq(f.reps[0].state[0], 0.0f);
@@ -222,10 +365,266 @@ Test(policy_local_sgd, rounds_of_H_steps_then_parameter_averaging_after_warmup)
   fake_free(&f);
 }
 
+Test(policy_diloco, rounds_end_in_an_outer_nesterov_step_on_the_mean_pseudo_gradient)
+{
+  fake_host f;
+  fake_init(&f, 2);
+  opt_policy_config c = policy_config(OPT_POLICY_DILOCO);
+  cr_assert_eq(c.H, 500);
+  cr_assert_eq(c.inner.opt, OPT_ADAMW);
+  cr_assert_float_eq(c.inner.lr, 4e-4, 0);
+  cr_assert_float_eq(c.inner.clip, 1.0, 0);
+  cr_assert_eq(c.outer.opt, OPT_NESTEROV);
+  cr_assert_float_eq(c.outer.lr, 0.7, 0);
+  cr_assert_float_eq(c.outer.momentum, 0.9, 0);
+  c.H = 6;
+  opt_policy p;
+  make_policy(&c, &f, &p);
+  p.type->start(p.state);
+  expect_log(&f, 0, (const char *const[]){"train 0 6", "train 1 6", "train 2 6"}, 3);
+  /* z = 1 + 0.5 i; workers end at z - 0.2 (k + 1): delta = mean = 0.4 */
+  for (int k = 0; k < FAKE_K; k++)
+    for (int i = 0; i < FAKE_N; i++)
+      f.reps[k].params[i] = 1.0f + 0.5f * (float)i - 0.2f * (float)(k + 1);
+  for (int k = 0; k < FAKE_K; k++)
+    p.type->work_done(p.state, k);
+  expect_log(&f, 3, (const char *const[]){"allreduce 16 0 0"}, 1);
+  p.type->collective_done(p.state, 0);
+  /* Nesterov from b = 0: b = 0.4; z <- z - 0.7 (0.4 + 0.9 * 0.4) = z - 0.532 */
+  for (int i = 0; i < FAKE_N; i++) {
+    float want = 1.0f + 0.5f * (float)i - 0.532f;
+    cr_assert_float_eq(p.type->global(p.state)[i], want, 1e-6);
+    for (int k = 0; k < FAKE_K; k++)
+      cr_assert_float_eq(f.reps[k].params[i], want, 1e-6, "every worker restarts from z");
+  }
+  cr_assert_eq(p.type->step(p.state), 6);
+  expect_log(&f, 4, (const char *const[]){"train 0 6", "train 1 6", "train 2 6"}, 3);
+  opt_policy_destroy(&p);
+  fake_free(&f);
+}
+
+Test(policy_palsgd, ddp_warmup_then_rounds_up_to_multiples_of_H_with_mix_steps)
+{
+  fake_host f;
+  fake_init(&f, 2);
+  opt_policy_config c = policy_config(OPT_POLICY_PALSGD);
+  cr_assert_float_eq(c.p, 0.1, 0);
+  cr_assert_float_eq(c.eta, 0.5, 0);
+  cr_assert_eq(c.H, 100);
+  cr_assert_eq(c.outer.opt, OPT_NESTEROV);
+  c.H = 4;
+  c.warmup_steps = 2;
+  c.p = 0.5;
+  c.eta = 0.5;
+  c.inner.opt = OPT_SGD;
+  c.inner.lr = 0.1;
+  opt_policy p;
+  make_policy(&c, &f, &p);
+  p.type->start(p.state);
+  /* two DDP steps */
+  for (int step = 0; step < 2; step++) {
+    expect_log(&f, f.n - 3, (const char *const[]){"grad 0", "grad 1", "grad 2"}, 3);
+    for (int k = 0; k < FAKE_K; k++)
+      p.type->work_done(p.state, k);
+    cr_assert_str_eq(f.log[f.n - 1], "allreduce 16 0 1");
+    p.type->collective_done(p.state, 1);
+  }
+  /* then local rounds up to the next multiple of H: steps 2, 3 (length 2), then 4 */
+  cr_assert_eq(f.jobs[0].steps, 2);
+  cr_assert_float_eq(f.jobs[0].lr_scale, 2.0, 1e-12, "gradient steps at lr / (1 - p)");
+  cr_assert_eq(f.jobs[0].mix[0], 0, "the first step after the switch is a gradient step");
+  /* shared coins: every worker's plan is the same */
+  for (int k = 1; k < FAKE_K; k++)
+    cr_assert_eq(memcmp(f.jobs[0].mix, f.jobs[k].mix, 2), 0);
+  /* the mix step pulls toward z: x <- x - (lr * eta / p) (x - z) = x - 0.1 (x - z) */
+  const float *z = p.type->global(p.state);
+  float z0 = z[0];
+  f.reps[1].params[0] = z0 + 1.0f;
+  p.type->mix_step(p.state, 1, 0.1);
+  cr_assert_float_eq(f.reps[1].params[0], z0 + 0.9f, 1e-6);
+  finish_round(&p, &f, 5.0f);
+  cr_assert_str_eq(f.log[f.n - 1], "allreduce 16 0 2");
+  p.type->collective_done(p.state, 2);
+  cr_assert_eq(p.type->step(p.state), 4);
+  cr_assert_eq(f.jobs[0].steps, 4);
+  /* over many rounds, about p of the steps are mix steps */
+  int mixes = 0, total = 0;
+  for (int round = 0; round < 200; round++) {
+    for (int j = 0; j < f.jobs[0].steps; j++)
+      mixes += f.jobs[0].mix[j];
+    total += f.jobs[0].steps;
+    finish_round(&p, &f, 1.0f);
+    p.type->collective_done(p.state, 2);
+  }
+  cr_assert_float_eq((double)mixes / total, 0.5, 0.05, "%d of %d", mixes, total);
+  opt_policy_destroy(&p);
+  fake_free(&f);
+}
+
+Test(policy_palsgd, per_worker_coins_differ_between_workers)
+{
+  fake_host f;
+  fake_init(&f, 2);
+  opt_policy_config c = policy_config(OPT_POLICY_PALSGD);
+  c.H = 64;
+  c.warmup_steps = 0;
+  c.p = 0.5;
+  c.coin = OPT_COIN_PER_WORKER;
+  opt_policy p;
+  make_policy(&c, &f, &p);
+  p.type->start(p.state);
+  cr_assert_eq(f.jobs[0].steps, 64);
+  cr_assert_neq(memcmp(f.jobs[0].mix, f.jobs[1].mix, 64), 0);
+  opt_policy_destroy(&p);
+  fake_free(&f);
+}
+
+/* Drive the async policy: worker w's pull arrives, it trains, it pushes, its push arrives. */
+static void async_round(opt_policy *p, fake_host *f, int w, float shift)
+{
+  p->type->message(p->state, OPT_SERVER, w, 1); /* pull delivered */
+  for (int i = 0; i < FAKE_N; i++)
+    f->reps[w].params[i] -= shift;
+  p->type->work_done(p->state, w);               /* push sent */
+  p->type->message(p->state, w, OPT_SERVER, 2);  /* push delivered */
+}
+
+Test(policy_async, pull_train_push_and_one_outer_step_per_arrival)
+{
+  fake_host f;
+  fake_init(&f, 1);
+  opt_policy_config c = policy_config(OPT_POLICY_ASYNC_LOCAL_SGD);
+  cr_assert_eq(c.outer.opt, OPT_DELAYED_NESTEROV);
+  cr_assert_eq(c.H, 50);
+  c.H = 5;
+  opt_optim_choose(&c.outer, OPT_SGD); /* vanilla, with plain SGD, lr 1: theta -= delta */
+  c.outer.lr = 1.0;
+  opt_policy p;
+  make_policy(&c, &f, &p);
+  p.type->start(p.state);
+  expect_log(&f, 0, (const char *const[]){"send -1 0 16 1", "send -1 1 16 1", "send -1 2 16 1"},
+             3);
+  int from = f.n;
+  async_round(&p, &f, 1, 0.25f);
+  expect_log(&f, from, (const char *const[]){"train 1 5", "send 1 -1 16 2", "update 1 0 1.0000",
+                                             "send -1 1 16 1"}, 4);
+  cr_assert_float_eq(p.type->global(p.state)[0], 1.0f - 0.25f, 1e-6);
+  /* worker 0 pulled before that update: its staleness is 1 */
+  from = f.n;
+  async_round(&p, &f, 0, 0.5f);
+  cr_assert_str_eq(f.log[from + 2], "update 0 1 1.0000");
+  cr_assert_float_eq(p.type->global(p.state)[0], 1.0f - 0.25f - 0.5f, 1e-6);
+  cr_assert_eq(p.type->step(p.state), (5 + 5) / 3);
+  opt_policy_destroy(&p);
+  fake_free(&f);
+}
+
+Test(policy_async, poly_staleness_weights_and_drops_stale_updates)
+{
+  fake_host f;
+  fake_init(&f, 1);
+  opt_policy_config c = policy_config(OPT_POLICY_ASYNC_LOCAL_SGD);
+  opt_optim_choose(&c.outer, OPT_SGD);
+  c.outer.lr = 1.0;
+  c.staleness = OPT_STALENESS_POLY;
+  c.staleness_a = 0.5;
+  c.max_staleness = 1;
+  opt_policy p;
+  make_policy(&c, &f, &p);
+  p.type->start(p.state);
+  async_round(&p, &f, 0, 1.0f); /* s = 0: weight 1 */
+  async_round(&p, &f, 1, 1.0f); /* s = 1: weight 2^-0.5 */
+  cr_assert_str_eq(f.log[f.n - 2], "update 1 1 0.7071");
+  cr_assert_float_eq(p.type->global(p.state)[0], 1.0f - 1.0f - 0.70710678f, 1e-6);
+  async_round(&p, &f, 2, 1.0f); /* s = 2 > 1: dropped, theta unchanged */
+  cr_assert_str_eq(f.log[f.n - 2], "update 2 2 0.5774 dropped");
+  cr_assert_float_eq(p.type->global(p.state)[0], 1.0f - 1.0f - 0.70710678f, 1e-6);
+  opt_policy_destroy(&p);
+  fake_free(&f);
+}
+
+Test(policy_async, a_buffer_averages_N_arrivals_per_outer_step)
+{
+  fake_host f;
+  fake_init(&f, 1);
+  opt_policy_config c = policy_config(OPT_POLICY_ASYNC_LOCAL_SGD);
+  opt_optim_choose(&c.outer, OPT_SGD);
+  c.outer.lr = 1.0;
+  c.buffer = 2;
+  opt_policy p;
+  make_policy(&c, &f, &p);
+  p.type->start(p.state);
+  async_round(&p, &f, 0, 1.0f);
+  cr_assert_float_eq(p.type->global(p.state)[0], 1.0f, 0, "one arrival: no step yet");
+  async_round(&p, &f, 1, 3.0f);
+  cr_assert_float_eq(p.type->global(p.state)[0], 1.0f - 2.0f, 1e-6, "the mean of 1 and 3");
+  opt_policy_destroy(&p);
+  fake_free(&f);
+}
+
+Test(policy_async, dylu_scales_local_steps_by_relative_speed)
+{
+  fake_host f;
+  fake_init(&f, 1);
+  f.speeds[0] = 1.0;
+  f.speeds[1] = 0.5;
+  f.speeds[2] = 0.01;
+  opt_policy_config c = policy_config(OPT_POLICY_ASYNC_LOCAL_SGD);
+  c.H = 40;
+  c.dylu = 1;
+  opt_policy p;
+  make_policy(&c, &f, &p);
+  p.type->start(p.state);
+  for (int w = 0; w < FAKE_K; w++)
+    p.type->message(p.state, OPT_SERVER, w, 1);
+  cr_assert_eq(f.jobs[0].steps, 40);
+  cr_assert_eq(f.jobs[1].steps, 20);
+  cr_assert_eq(f.jobs[2].steps, 1, "at least one step");
+  opt_policy_destroy(&p);
+  fake_free(&f);
+}
+
+Test(policy_async, a_grace_period_restarts_its_arrivals_together)
+{
+  fake_host f;
+  fake_init(&f, 2);
+  opt_policy_config c = policy_config(OPT_POLICY_ASYNC_LOCAL_SGD);
+  c.grace_s = 0.5;
+  opt_policy p;
+  make_policy(&c, &f, &p);
+  p.type->start(p.state);
+  int from = f.n;
+  async_round(&p, &f, 2, 0.1f);
+  expect_log(&f, from, (const char *const[]){"train 2 50", "send 2 -1 16 2", "update 2 0 1.0000",
+                                             "timer 0.5 3"}, 4);
+  from = f.n;
+  async_round(&p, &f, 0, 0.1f);
+  expect_log(&f, from, (const char *const[]){"train 0 50", "send 0 -1 16 2", "update 0 1 1.0000"},
+             3);
+  from = f.n;
+  p.type->timer(p.state, 3);
+  expect_log(&f, from, (const char *const[]){"send -1 0 16 1", "send -1 2 16 1"}, 2);
+  opt_policy_destroy(&p);
+  fake_free(&f);
+}
+
+Test(policy_async, delayed_nesterov_c_above_1_over_N_is_a_config_error)
+{
+  opt_policy_config c = policy_config(OPT_POLICY_ASYNC_LOCAL_SGD);
+  c.outer.dn_c = 0.5; /* N = K = 3 */
+  char path[64], msg[256];
+  cr_assert_eq(opt_policy_check(&c, 3, path, sizeof path, msg, sizeof msg), WL_ECONFIG);
+  cr_assert_str_eq(path, "outer.c");
+  cr_assert(strstr(msg, "at most 1/N"), "%s", msg);
+  c.outer.dn_c = 0.25;
+  cr_assert_eq(opt_policy_check(&c, 3, path, sizeof path, msg, sizeof msg), WL_OK);
+}
+
 Test(registry, every_policy_is_registered_in_variant_order)
 {
-  cr_assert_str_eq(opt_policy_registry[OPT_POLICY_DDP]->name, "ddp");
-  cr_assert_str_eq(opt_policy_registry[OPT_POLICY_LOCAL_SGD]->name, "local_sgd");
-  cr_assert_null(opt_policy_registry[OPT_POLICY_LOCAL_SGD + 1]);
+  const char *names[] = {"ddp", "local_sgd", "diloco", "palsgd", "async_local_sgd"};
+  for (int i = 0; i < 5; i++)
+    cr_assert_str_eq(opt_policy_registry[i]->name, names[i]);
+  cr_assert_null(opt_policy_registry[5]);
   cr_assert_eq((const void *)opt_policy_registry[OPT_POLICY_DDP], (const void *)&opt_ddp_type);
 }

@@ -25,11 +25,13 @@ static inline void load_json(const char *json, scn_scenario *s)
   }
 }
 
-enum { MEM_MAX_METRICS = 8192, MEM_MAX_WORKERS = 64 };
+enum { MEM_MAX_METRICS = 8192, MEM_MAX_WORKERS = 64, MEM_MAX_UPDATES = 8192 };
 
 typedef struct mem_rec {
   sim_metric m[MEM_MAX_METRICS];
   int n;
+  sim_update u[MEM_MAX_UPDATES];
+  int nu;
   sim_worker_stats w[MEM_MAX_WORKERS];
   int nw;
   int began, ended;
@@ -58,6 +60,14 @@ static inline wl_status mem_worker(void *ctx, const sim_worker_stats *w)
   return WL_OK;
 }
 
+static inline wl_status mem_update(void *ctx, const sim_update *u)
+{
+  mem_rec *r = ctx;
+  cr_assert_lt(r->nu, MEM_MAX_UPDATES);
+  r->u[r->nu++] = *u;
+  return WL_OK;
+}
+
 static inline wl_status mem_end(void *ctx, const sim_result *res)
 {
   mem_rec *r = ctx;
@@ -71,7 +81,8 @@ static inline mem_rec *run_policy(const scn_scenario *s, int i, const sim_run_op
 {
   mem_rec *r = calloc(1, sizeof *r);
   cr_assert_not_null(r);
-  sim_recorder rec = {r, mem_begin, mem_metric, mem_worker, mem_end};
+  sim_recorder rec = {.ctx = r, .begin = mem_begin, .metric = mem_metric, .worker = mem_worker,
+                      .update = mem_update, .end = mem_end};
   sim_config cfg;
   scn_run_config(s, i, &cfg);
   sim_run(&cfg, &rec, opts, &r->r);

@@ -37,6 +37,8 @@ static void set_default(const wl_param *p, void *base)
     break;
   case WL_P_OBJECT:
     wl_param_defaults(p->sub, at);
+    if (p->adjust)
+      p->adjust(at);
     break;
   case WL_P_VARIANT:
     *(int *)at = (int)p->def;

@@ -57,6 +57,9 @@ typedef struct wl_param {
   int min_count;                 /* DOUBLES, INTS: fewest elements accepted */
   const struct wl_param *sub;    /* OBJECT: the nested table */
   const wl_variant *const *variants; /* VARIANT: pointers, ended by NULL */
+  void (*adjust)(void *sub);     /* OBJECT: defaults particular to this place, applied after
+                                    the sub-table's (e.g. a policy's default outer optimizer);
+                                    dropped when the JSON picks another variant */
   const char *unit;              /* "s", "Gbit/s", "" when unitless */
   const char *doc;               /* one line */
 } wl_param;

@@ -1,0 +1,264 @@
+/* async_local_sgd — asynchronous Local-SGD with a parameter server (Liu et al. 2024,
+ * arXiv 2401.09135); ALGORITHMS.md §6.
+ *
+ * The server holds the global model theta, its version and the outer optimizer state. Each
+ * worker, repeatedly: pulls theta (a transfer from the server; it remembers the version v0
+ * and the model theta0 it got), takes H_w inner steps (its AdamW state persists across
+ * rounds), and pushes delta = theta0 - x_w (a transfer to the server). On each arrival, in
+ * simulated arrival order, the server computes the staleness s = version - v0 and applies
+ * the outer rule:
+ *   - outer "nesterov" (or any optimizer): one outer step per arrival (vanilla);
+ *   - outer "delayed_nesterov": Liu et al.'s delayed Nesterov (N, c);
+ *   - staleness "poly": delta <- (1 + s)^-a delta, dropped when s > max_staleness (if > 0);
+ *   - buffer N > 1: N arrivals are averaged, then one outer step (FedBuff-style);
+ * then version += 1 and the worker pulls again. With DyLU, H_w = max(1, floor(v_w / max_j v_j
+ * * H)) for speed factors v. With a grace period g > 0, the first arrival at tau opens a
+ * window: workers arriving until tau + g wait, and all restart together at tau + g from
+ * the same model. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "opt_policy.h"
+
+enum { TAG_PULL = 1, TAG_PUSH = 2, TAG_GRACE = 3 };
+
+typedef struct async_sgd {
+  const opt_host *host;
+  opt_optim_config outer;
+  size_t n;
+  float *theta;       /* (n) the server's model */
+  float *ostate;      /* outer optimizer state */
+  float *delta;       /* (n) the arriving pseudo-gradient */
+  float *bufsum;      /* (n) the FedBuff accumulator */
+  float *snap;        /* (K, n) the model each worker pulled */
+  long *v0;           /* (K) the version each worker pulled */
+  int *Hw;            /* (K) local steps per round */
+  opt_train *jobs;    /* (K) */
+  uint8_t *waiting;   /* (K) arrived, waiting for the grace window to close */
+  long version;
+  long outer_t;       /* outer optimizer steps */
+  int n_buffered;
+  int buffer;
+  int poly;
+  double a;
+  int max_staleness;
+  double grace_s;
+  int window_open;
+  long applied_steps; /* local steps of the applied updates, summed over workers */
+} async_sgd;
+
+#define PO(f) offsetof(opt_policy_config, f)
+
+static void async_inner(void *p) { opt_optim_choose(p, OPT_ADAMW); }
+
+/* Liu et al.'s method: delayed Nesterov with N = K, c = 0, lr 0.7, momentum 0.9. */
+static void async_outer(void *p)
+{
+  opt_optim_config *c = p;
+  opt_optim_choose(c, OPT_DELAYED_NESTEROV);
+}
+
+static const wl_param async_params[] = {
+  OPT_POLICY_INNER_PARAM(async_inner),
+  OPT_POLICY_OUTER_PARAM(async_outer),
+  {.key = "H", .kind = WL_P_INT, .offset = PO(H), .def = 50, .min = 1, .max = 1 << 30,
+   .unit = "steps", .doc = "inner steps per round (the fastest worker's, with DyLU)"},
+  {.key = "dylu", .kind = WL_P_BOOL, .offset = PO(dylu), .def = 0, .unit = "",
+   .doc = "Dynamic Local Updates: H_w = max(1, floor(speed_w / max speed * H))"},
+  {.key = "staleness", .kind = WL_P_ENUM, .offset = PO(staleness), .def = OPT_STALENESS_NONE,
+   .choices = "none|poly", .unit = "", .doc = "staleness weighting of each arrival"},
+  {.key = "staleness_a", .kind = WL_P_DOUBLE, .offset = PO(staleness_a), .def = 0.5, .min = 0,
+   .max = 100, .unit = "", .doc = "poly: exponent a of (1 + s)^-a"},
+  {.key = "max_staleness", .kind = WL_P_INT, .offset = PO(max_staleness), .def = 0, .min = 0,
+   .max = 1 << 30, .unit = "updates", .doc = "poly: drop arrivals staler than this (0: never)"},
+  {.key = "buffer", .kind = WL_P_INT, .offset = PO(buffer), .def = 1, .min = 1,
+   .max = 1 << 20, .unit = "arrivals",
+   .doc = "arrivals averaged per outer step (FedBuff-style); 1: every arrival"},
+  {.key = "grace_s", .kind = WL_P_DOUBLE, .offset = PO(grace_s), .def = 0, .min = 0,
+   .max = 1e9, .unit = "s",
+   .doc = "grace period: arrivals within it of a first one restart together (0: off)"},
+  {0}};
+
+static void async_destroy(void *state)
+{
+  async_sgd *s = state;
+  if (!s)
+    return;
+  free(s->theta);
+  free(s->snap);
+  free(s->v0);
+  free(s->Hw);
+  free(s->jobs);
+  free(s->waiting);
+  free(s);
+}
+
+static wl_status async_create(const opt_policy_config *cfg, const opt_host *host, void **state,
+                              char *err, size_t err_size)
+{
+  async_sgd *s = calloc(1, sizeof *s);
+  if (!s)
+    return WL_ENOMEM;
+  *state = s;
+  int K = host->K;
+  char path[64], msg[200];
+  if (opt_policy_check(cfg, K, path, sizeof path, msg, sizeof msg) != WL_OK) {
+    snprintf(err, err_size, "%s: %s", path, msg);
+    return WL_ECONFIG;
+  }
+  wl_status st = opt_outer_resolve(&cfg->outer, K, &s->outer, err, err_size, "outer");
+  if (st != WL_OK)
+    return st;
+  s->host = host;
+  s->n = host->replicas[0].n;
+  size_t n = s->n, sf = (size_t)opt_optim_state_floats(&s->outer);
+  s->theta = calloc((3 + sf) * n, sizeof(float));
+  s->snap = malloc((size_t)K * n * sizeof(float));
+  s->v0 = calloc((size_t)K, sizeof *s->v0);
+  s->Hw = malloc((size_t)K * sizeof *s->Hw);
+  s->jobs = calloc((size_t)K, sizeof *s->jobs);
+  s->waiting = calloc((size_t)K, 1);
+  if (!s->theta || !s->snap || !s->v0 || !s->Hw || !s->jobs || !s->waiting)
+    return WL_ENOMEM;
+  s->delta = s->theta + n;
+  s->bufsum = s->delta + n;
+  s->ostate = s->bufsum + n;
+  memcpy(s->theta, host->replicas[0].params, n * sizeof(float));
+  double vmax = 0;
+  for (int w = 0; w < K; w++)
+    vmax = fmax(vmax, host->speeds[w]);
+  for (int w = 0; w < K; w++) {
+    int h = cfg->H;
+    if (cfg->dylu)
+      h = (int)floor(host->speeds[w] / vmax * cfg->H);
+    s->Hw[w] = h < 1 ? 1 : h;
+  }
+  s->buffer = cfg->buffer;
+  s->poly = cfg->staleness == OPT_STALENESS_POLY;
+  s->a = cfg->staleness_a;
+  s->max_staleness = cfg->max_staleness;
+  s->grace_s = cfg->grace_s;
+  return WL_OK;
+}
+
+/* The server sends theta to worker w; w gets this version. */
+static void pull(async_sgd *s, int w)
+{
+  memcpy(s->snap + (size_t)w * s->n, s->theta, s->n * sizeof(float));
+  s->v0[w] = s->version;
+  s->host->send(s->host->ctx, OPT_SERVER, w, s->host->payload_bytes, TAG_PULL);
+}
+
+static void async_start(void *state)
+{
+  async_sgd *s = state;
+  for (int w = 0; w < s->host->K; w++)
+    pull(s, w);
+}
+
+static void outer_step(async_sgd *s, const float *g)
+{
+  s->outer_t++;
+  opt_optim_step(&s->outer, s->theta, g, s->ostate, s->outer_t,
+                 opt_optim_lr(&s->outer, s->outer_t - 1), s->n);
+}
+
+/* Worker w's update arrives at the server. */
+static void arrive(async_sgd *s, int w)
+{
+  const opt_host *h = s->host;
+  const float *x = h->replicas[w].params, *theta0 = s->snap + (size_t)w * s->n;
+  long staleness = s->version - s->v0[w];
+  double weight = s->poly ? pow(1.0 + (double)staleness, -s->a) : 1.0;
+  int dropped = s->poly && s->max_staleness > 0 && staleness > s->max_staleness;
+  if (!dropped) {
+    const float f = (float)weight;
+    for (size_t i = 0; i < s->n; i++)
+      s->delta[i] = (theta0[i] - x[i]) * f;
+    if (s->buffer > 1) {
+      for (size_t i = 0; i < s->n; i++)
+        s->bufsum[i] += s->delta[i];
+      if (++s->n_buffered == s->buffer) {
+        const float inv = 1.0f / (float)s->buffer;
+        for (size_t i = 0; i < s->n; i++) {
+          s->delta[i] = s->bufsum[i] * inv;
+          s->bufsum[i] = 0.0f;
+        }
+        s->n_buffered = 0;
+        outer_step(s, s->delta);
+      }
+    } else {
+      outer_step(s, s->delta);
+    }
+    s->version++;
+    s->applied_steps += s->Hw[w];
+  }
+  h->record_update(h->ctx, w, staleness, weight, dropped);
+}
+
+static void async_message(void *state, int from, int to, int tag)
+{
+  async_sgd *s = state;
+  const opt_host *h = s->host;
+  if (tag == TAG_PULL) { /* theta reached worker `to`: start its round */
+    memcpy(h->replicas[to].params, s->snap + (size_t)to * s->n, s->n * sizeof(float));
+    s->jobs[to] = (opt_train){s->Hw[to], NULL, 1.0};
+    h->train(h->ctx, to, &s->jobs[to]);
+    return;
+  }
+  WL_ASSERT(tag == TAG_PUSH && to == OPT_SERVER);
+  arrive(s, from);
+  if (s->grace_s <= 0) {
+    pull(s, from);
+    return;
+  }
+  s->waiting[from] = 1;
+  if (!s->window_open) {
+    s->window_open = 1;
+    h->timer(h->ctx, s->grace_s, TAG_GRACE);
+  }
+}
+
+static void async_timer(void *state, int tag)
+{
+  async_sgd *s = state;
+  WL_ASSERT(tag == TAG_GRACE);
+  s->window_open = 0;
+  for (int w = 0; w < s->host->K; w++)
+    if (s->waiting[w]) {
+      s->waiting[w] = 0;
+      pull(s, w);
+    }
+}
+
+/* The round is done: push the update. */
+static void async_work_done(void *state, int w)
+{
+  async_sgd *s = state;
+  s->host->send(s->host->ctx, w, OPT_SERVER, s->host->payload_bytes, TAG_PUSH);
+}
+
+static const float *async_global(const void *state) { return ((const async_sgd *)state)->theta; }
+
+static long async_step(const void *state)
+{
+  const async_sgd *s = state;
+  return s->applied_steps / s->host->K;
+}
+
+const opt_policy_type opt_async_local_sgd_type = {
+  .variant = {"async_local_sgd",
+              "workers pull, train H_w steps and push to a parameter server that applies each "
+              "arrival (Liu et al. 2024)",
+              async_params},
+  .create = async_create,
+  .destroy = async_destroy,
+  .start = async_start,
+  .work_done = async_work_done,
+  .message = async_message,
+  .timer = async_timer,
+  .global = async_global,
+  .step = async_step,
+};

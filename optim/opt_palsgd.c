@@ -1,0 +1,217 @@
+/* palsgd — Pseudo-Asynchronous Local SGD (Naganuma et al., TMLR 2025, arXiv 2504.18454);
+ * ALGORITHMS.md §5, after the paper's Algorithm 1 and its official code.
+ *
+ * Phase 0, the first warmup_steps steps: DDP (gradients all-reduced every step; replicas and
+ * their optimizer state kept identical). At the switch, z <- x.
+ * Phase 1, per worker, step t: a mix step x <- x - (a_t * eta / p) * (x - z) (no batch, no
+ * gradient, no compute time) or a gradient step of the inner optimizer at lr a_t / (1 - p);
+ * which one is decided by a coin drawn after the previous step (U < p), the first step after
+ * the switch being a gradient step. When (t + 1) mod H == 0, DiLoCo's synchronization:
+ * delta = mean_k (z - x_k), z <- OuterOpt(z, delta), x_k <- z. One coin stream shared by
+ * all workers (coin "shared", as the reference code) or one per worker ("per_worker"). */
+#include <stdlib.h>
+#include <string.h>
+
+#include "opt_policy.h"
+
+enum { TAG_GRAD = 1, TAG_SYNC = 2 };
+
+typedef struct palsgd {
+  const opt_host *host;
+  opt_optim_config inner;
+  opt_outer outer;
+  const int *weights;   /* shard sizes, or NULL */
+  int H, warmup;
+  double p, eta;
+  int per_worker;       /* coins: one stream per worker */
+  int phase;            /* 0: DDP warm-up; 1: local steps */
+  long t;               /* the step position of the next step (same on every worker) */
+  long step;            /* steps reflected in the global model */
+  int pending;
+  uint8_t *mix;         /* (K, H) the round's plans */
+  uint8_t *next_mix;    /* (K) the coin carried into the next step */
+  opt_train *jobs;      /* (K) */
+} palsgd;
+
+#define PO(f) offsetof(opt_policy_config, f)
+
+/* The reference code's inner optimizer: AdamW with gradients clipped to 1. */
+static void palsgd_inner(void *p)
+{
+  opt_optim_config *c = p;
+  opt_optim_choose(c, OPT_ADAMW);
+  c->clip = 1.0;
+}
+
+/* The reference code's outer optimizer: Nesterov, lr 0.1, momentum 0.9. */
+static void palsgd_outer(void *p)
+{
+  opt_optim_config *c = p;
+  opt_optim_choose(c, OPT_NESTEROV);
+  c->lr = 0.1;
+  c->momentum = 0.9;
+}
+
+static const wl_param palsgd_params[] = {
+  OPT_POLICY_INNER_PARAM(palsgd_inner),
+  OPT_POLICY_OUTER_PARAM(palsgd_outer),
+  {.key = "H", .kind = WL_P_INT, .offset = PO(H), .def = 100, .min = 1, .max = 1 << 20,
+   .unit = "steps", .doc = "steps (of both kinds) between synchronizations"},
+  {.key = "p", .kind = WL_P_DOUBLE, .offset = PO(p), .def = 0.1, .min = 0, .max = 1,
+   .flags = WL_PF_MAX_EXCL, .unit = "", .doc = "probability of a mix step"},
+  {.key = "eta", .kind = WL_P_DOUBLE, .offset = PO(eta), .def = 0.5, .min = 0, .max = 1e6,
+   .unit = "", .doc = "mixing rate of the pull toward the global model"},
+  {.key = "warmup_steps", .kind = WL_P_INT, .offset = PO(warmup_steps), .def = 100, .min = 0,
+   .max = 1 << 30, .unit = "steps", .doc = "initial DDP steps"},
+  {.key = "coin", .kind = WL_P_ENUM, .offset = PO(coin), .def = OPT_COIN_SHARED,
+   .choices = "shared|per_worker", .unit = "",
+   .doc = "one coin sequence for all workers (as the reference code), or one per worker"},
+  {.key = "weight_by_shard", .kind = WL_P_BOOL, .offset = PO(weight_by_shard), .def = 0,
+   .unit = "", .doc = "weight each worker's pseudo-gradient by its shard's size"},
+  {0}};
+
+static void palsgd_destroy(void *state)
+{
+  palsgd *s = state;
+  if (!s)
+    return;
+  opt_outer_free(&s->outer);
+  free(s->mix);
+  free(s->next_mix);
+  free(s->jobs);
+  free(s);
+}
+
+static wl_status palsgd_create(const opt_policy_config *cfg, const opt_host *host, void **state,
+                               char *err, size_t err_size)
+{
+  palsgd *s = calloc(1, sizeof *s);
+  if (!s)
+    return WL_ENOMEM;
+  *state = s;
+  s->host = host;
+  s->inner = cfg->inner;
+  s->weights = cfg->weight_by_shard ? host->shard_sizes : NULL;
+  s->H = cfg->H;
+  s->warmup = cfg->warmup_steps;
+  s->p = cfg->p;
+  s->eta = cfg->eta;
+  s->per_worker = cfg->coin == OPT_COIN_PER_WORKER;
+  s->mix = calloc((size_t)host->K * (size_t)cfg->H, 1);
+  s->next_mix = calloc((size_t)host->K, 1);
+  s->jobs = calloc((size_t)host->K, sizeof *s->jobs);
+  if (!s->mix || !s->next_mix || !s->jobs)
+    return WL_ENOMEM;
+  return opt_outer_init(&s->outer, &cfg->outer, host, err, err_size);
+}
+
+static void palsgd_grads(palsgd *s)
+{
+  s->pending = s->host->K;
+  for (int w = 0; w < s->host->K; w++)
+    s->host->grad(s->host->ctx, w);
+}
+
+/* The round from step t to the next multiple of H: each worker's plan of mix and gradient
+ * steps, drawn from the coin stream(s) in step order. */
+static void palsgd_begin_round(palsgd *s)
+{
+  const opt_host *h = s->host;
+  int len = s->H - (int)(s->t % s->H);
+  for (int j = 0; j < len; j++) {
+    double shared = s->per_worker ? 0.0 : gsl_rng_uniform(h->rng(h->ctx, 0));
+    for (int w = 0; w < h->K; w++) {
+      s->mix[(size_t)w * s->H + j] = s->next_mix[w];
+      double u = s->per_worker ? gsl_rng_uniform(h->rng(h->ctx, w + 1)) : shared;
+      s->next_mix[w] = u < s->p;
+    }
+  }
+  s->pending = h->K;
+  for (int w = 0; w < h->K; w++) {
+    s->jobs[w] = (opt_train){len, s->mix + (size_t)w * s->H, 1.0 / (1.0 - s->p)};
+    h->train(h->ctx, w, &s->jobs[w]);
+  }
+}
+
+/* Phase 0 ends: x_k <- mean x_k (equal already, as DDP keeps them), z <- x. */
+static void palsgd_switch(palsgd *s)
+{
+  const opt_host *h = s->host;
+  opt_replicas_mean(h->replicas, h->K, OPT_BUF_PARAMS, s->outer.z);
+  for (int w = 0; w < h->K; w++)
+    memcpy(h->replicas[w].params, s->outer.z, s->outer.n * sizeof(float));
+  memset(s->next_mix, 0, (size_t)h->K);
+  s->phase = 1;
+  palsgd_begin_round(s);
+}
+
+static void palsgd_start(void *state)
+{
+  palsgd *s = state;
+  if (s->warmup > 0)
+    palsgd_grads(s);
+  else
+    palsgd_switch(s);
+}
+
+static void palsgd_work_done(void *state, int w)
+{
+  palsgd *s = state;
+  (void)w;
+  if (opt_barrier_arrive(&s->pending))
+    s->host->allreduce(s->host->ctx, s->host->payload_bytes, 0.0,
+                       s->phase == 0 ? TAG_GRAD : TAG_SYNC);
+}
+
+static void palsgd_collective_done(void *state, int tag)
+{
+  palsgd *s = state;
+  if (tag == TAG_GRAD) {
+    opt_sync_gradient_step(s->host, &s->inner);
+    s->t++;
+    s->step = s->t;
+    if (s->t < s->warmup)
+      palsgd_grads(s);
+    else
+      palsgd_switch(s);
+    return;
+  }
+  opt_outer_sync(s->host, &s->outer, s->weights);
+  s->t += s->jobs[0].steps;
+  s->step = s->t;
+  palsgd_begin_round(s);
+}
+
+/* x_w <- x_w - (lr * eta / p) * (x_w - z) */
+static void palsgd_mix_step(void *state, int w, double lr)
+{
+  palsgd *s = state;
+  float *x = s->host->replicas[w].params;
+  const float *z = s->outer.z;
+  const float a = (float)(lr * s->eta / s->p);
+  for (size_t i = 0; i < s->outer.n; i++)
+    x[i] -= a * (x[i] - z[i]);
+}
+
+static const float *palsgd_global(const void *state)
+{
+  const palsgd *s = state;
+  return s->phase == 0 ? s->host->replicas[0].params : s->outer.z;
+}
+
+static long palsgd_step(const void *state) { return ((const palsgd *)state)->step; }
+
+const opt_policy_type opt_palsgd_type = {
+  .variant = {"palsgd",
+              "DDP warm-up, then local steps that are pulls toward the global model with "
+              "probability p, outer sync every H (Naganuma et al. 2025)",
+              palsgd_params},
+  .create = palsgd_create,
+  .destroy = palsgd_destroy,
+  .start = palsgd_start,
+  .work_done = palsgd_work_done,
+  .collective_done = palsgd_collective_done,
+  .mix_step = palsgd_mix_step,
+  .global = palsgd_global,
+  .step = palsgd_step,
+};
