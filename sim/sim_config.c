@@ -18,8 +18,8 @@ static const wl_param network_params[] = {
   {.key = "latency_s", .kind = WL_P_DOUBLE, .offset = NO(latency_s), .def = 1e-3, .min = 0,
    .max = 1e3, .unit = "s", .doc = "one-way latency per message (alpha)"},
   {.key = "bandwidth_gbps", .kind = WL_P_DOUBLE, .offset = NO(bandwidth_gbps), .def = 10,
-   .min = 0, .max = 1e6, .flags = WL_PF_MIN_EXCL, .unit = "Gbit/s",
-   .doc = "per-worker link bandwidth"},
+   .min = 0, .max = 1e12, .flags = WL_PF_MIN_EXCL, .unit = "Gbit/s",
+   .doc = "per-worker link bandwidth (a huge value with latency 0 makes communication free)"},
   {.key = "collective", .kind = WL_P_ENUM, .offset = NO(collective), .def = SIM_COLL_RING,
    .choices = "ring", .unit = "", .doc = "all-reduce algorithm"},
   {0}};

@@ -43,7 +43,7 @@ static const bad_case bad_cases[] = {
   /* out of range */
   {"{\"cluster\": {\"workers\": 0}, " OK_TAIL "}", 0, 0, "cluster.workers", "got 0"},
   {"{\"cluster\": {\"network\": {\"bandwidth_gbps\": -1}}, " OK_TAIL "}", 0, 0,
-   "cluster.network.bandwidth_gbps", "expected a number in (0, 1000000], got -1"},
+   "cluster.network.bandwidth_gbps", "expected a number in (0, 1000000000000], got -1"},
   {"{\"cluster\": {\"compute\": {\"speeds\": [1, 0]}}, " OK_TAIL "}", 0, 0,
    "cluster.compute.speeds[1]", "got 0"},
   {"{\"policies\": [{\"type\": \"local_sgd\", \"inner\": {\"opt\": \"momentum\", \"momentum\": 1}}],"
@@ -89,7 +89,7 @@ Test(loader, the_formatted_error_names_file_place_path_and_expectation)
   char msg[1400];
   scn_error_format(&err, msg, sizeof msg);
   cr_assert_str_eq(msg, "my.json: cluster.network.bandwidth_gbps: expected a number in "
-                        "(0, 1000000], got \"fast\"");
+                        "(0, 1000000000000], got \"fast\"");
   scn_load_string("{\n\n   ]", "my.json", NULL, 0, &s, &err);
   scn_error_format(&err, msg, sizeof msg);
   cr_assert_str_eq(msg, "my.json:3:4: expected valid JSON, got ']'");

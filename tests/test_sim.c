@@ -362,3 +362,236 @@ Test(runner, eval_ticks_come_every_interval_and_at_the_end)
   }
   free(r);
 }
+
+/* ---- identities of ALGORITHMS.md §7 on a small real model ----------------------------------- */
+
+#define ID_SCENARIO(workers, speeds, policies, stop)                                        \
+  "{\"seed\": 7,"                                                                            \
+  " \"workload\": {\"model\": {\"type\": \"mlp\", \"hidden\": [12]},"                        \
+  "                \"dataset\": {\"train_examples\": 1024, \"test_examples\": 256, \"dim\": 10," \
+  "                              \"classes\": 4, \"separation\": 0.6}, \"batch_size\": 16},"   \
+  " \"cluster\": {\"workers\": " workers ", \"compute\": {\"step_time_s\": 0.03" speeds "},"   \
+  "               \"network\": {\"latency_s\": 0, \"bandwidth_gbps\": 1e9}},"                 \
+  " \"policies\": [" policies "], \"stop\": {" stop "}, \"eval\": {\"every_s\": 1e6}}"
+
+#define SGD "\"inner\": {\"opt\": \"sgd\", \"lr\": 0.2}"
+/* every key that policies' own inner defaults might set differently, given explicitly */
+#define ADAMW "\"inner\": {\"opt\": \"adamw\", \"lr\": 0.01, \"weight_decay\": 0.01, \"clip\": 1}"
+#define OUTER_AVG "\"outer\": {\"opt\": \"sgd\", \"lr\": 1}"
+#define OUTER_NES "\"outer\": {\"opt\": \"nesterov\", \"lr\": 0.7, \"momentum\": 0.9}"
+
+static double final_loss(const scn_scenario *s, int i)
+{
+  mem_rec *r = run_policy(s, i, NULL);
+  cr_assert_eq(r->r.status, WL_OK, "policy %d: %s", i, r->r.error);
+  double loss = r->r.final_loss;
+  free(r);
+  return loss;
+}
+
+Test(identity, diloco_with_outer_sgd_lr1_is_local_sgd)
+{
+  /* §7.2. Within 1e-5 relative: z - 1 * (z - mean x) rounds differently from mean x. */
+  scn_scenario s;
+  for (int rounds = 1; rounds <= 4; rounds++) {
+    char stop[32];
+    snprintf(stop, sizeof stop, "\"steps\": %d", 5 * rounds);
+    char json[2048];
+    snprintf(json, sizeof json,
+             ID_SCENARIO("3", "", "{\"type\": \"local_sgd\", \"H\": 5, " ADAMW "},"
+                                  "{\"type\": \"diloco\", \"H\": 5, " ADAMW ", " OUTER_AVG "}",
+                         "%s"), stop);
+    load_json(json, &s);
+    double a = final_loss(&s, 0), b = final_loss(&s, 1);
+    cr_assert_float_eq(a, b, 1e-5 * a, "after %d rounds: local_sgd %.9g, diloco %.9g", rounds, a, b);
+  }
+}
+
+Test(identity, palsgd_with_p0_and_no_warmup_is_diloco_bit_for_bit)
+{
+  /* §7.3. Bit-exact: with p = 0 there are no mix steps, the inner lr is lr / (1 - 0), and
+   * both synchronize through the same code. */
+  scn_scenario s;
+  load_json(ID_SCENARIO("3", ", \"speeds\": [1, 0.7, 1.3]",
+                        "{\"type\": \"diloco\", \"H\": 4, " ADAMW ", " OUTER_NES "},"
+                        "{\"type\": \"palsgd\", \"H\": 4, \"p\": 0, \"warmup_steps\": 0, "
+                        ADAMW ", " OUTER_NES "}",
+                        "\"steps\": 40"), &s);
+  s.base.eval.every_s = 0.25;
+  mem_rec *a = run_policy(&s, 0, NULL), *b = run_policy(&s, 1, NULL);
+  cr_assert_eq(a->r.status, WL_OK);
+  cr_assert_eq(a->n, b->n);
+  cr_assert_gt(a->n, 10);
+  for (int i = 0; i < a->n; i++)
+    cr_assert(a->m[i].kind == b->m[i].kind && a->m[i].sim_time_s == b->m[i].sim_time_s &&
+                a->m[i].step == b->m[i].step && a->m[i].examples == b->m[i].examples &&
+                a->m[i].bytes == b->m[i].bytes &&
+                a->m[i].loss == b->m[i].loss &&
+                memcmp(&a->m[i].accuracy, &b->m[i].accuracy, sizeof(double)) == 0,
+              "metric %d differs: %d %.6f %ld %ld %.17g vs %d %.6f %ld %ld %.17g", i,
+              a->m[i].kind, a->m[i].sim_time_s, a->m[i].step, a->m[i].examples, a->m[i].loss,
+              b->m[i].kind, b->m[i].sim_time_s, b->m[i].step, b->m[i].examples, b->m[i].loss);
+  cr_assert_eq(a->r.final_loss, b->r.final_loss);
+  free(a);
+  free(b);
+}
+
+Test(identity, async_delayed_nesterov_with_grace_is_sync_diloco_round_for_round)
+{
+  /* §7.4: homogeneous speeds, no jitter, zero communication time, DN with N = K and c = 0,
+   * and a grace period that gathers each round's K simultaneous arrivals. Within 1e-4
+   * relative: DN applies the K arrivals one by one in float where DiLoCo averages first. */
+  for (int rounds = 1; rounds <= 4; rounds++) {
+    scn_scenario s;
+    char json[2048];
+    snprintf(json, sizeof json,
+             ID_SCENARIO("4", "", "{\"type\": \"diloco\", \"H\": 6, " ADAMW ", " OUTER_NES "},"
+                         "{\"type\": \"async_local_sgd\", \"H\": 6, \"grace_s\": 1e-9, " ADAMW
+                         ", \"outer\": {\"opt\": \"delayed_nesterov\", \"lr\": 0.7,"
+                         " \"momentum\": 0.9, \"N\": 0, \"c\": 0}}",
+                         "\"steps\": %d"), 6 * rounds);
+    load_json(json, &s);
+    mem_rec *a = run_policy(&s, 0, NULL), *b = run_policy(&s, 1, NULL);
+    cr_assert_eq(b->r.status, WL_OK, "%s", b->r.error);
+    cr_assert_eq(a->r.step, b->r.step);
+    cr_assert_float_eq(a->r.final_loss, b->r.final_loss, 1e-4 * a->r.final_loss,
+                       "after %d rounds: diloco %.9g, async %.9g", rounds, a->r.final_loss,
+                       b->r.final_loss);
+    /* every arrival of a round saw the same version: staleness 0, 1, 2, 3 */
+    cr_assert_eq(b->nu, 4 * rounds);
+    for (int i = 0; i < b->nu; i++)
+      cr_assert_eq(b->u[i].staleness, i % 4, "arrival %d", i);
+    free(a);
+    free(b);
+  }
+}
+
+/* Plain single-worker SGD, by hand, with the streams a run uses. */
+static double plain_sgd_loss(const scn_scenario *s, int steps)
+{
+  sim_config cfg;
+  scn_run_config(s, 0, &cfg);
+  const wl_workload_config *wc = &cfg.workload;
+  char err[256];
+  wl_dataset *d;
+  gsl_rng *g = sim_rng_create((uint64_t)cfg.seed, SIM_RNG_DATASET, 0);
+  cr_assert_eq(wl_dataset_create(&wc->dataset, 0, g, &d, err, sizeof err), WL_OK);
+  gsl_rng_free(g);
+  wl_shard shard;
+  g = sim_rng_create((uint64_t)cfg.seed, SIM_RNG_PARTITION, 0);
+  cr_assert_eq(wl_partition(&wc->partition, d, 1, g, &shard, err, sizeof err), WL_OK);
+  gsl_rng_free(g);
+  wl_model *m;
+  wl_batch b;
+  cr_assert_eq(wl_model_create(&wc->model, d, wc->batch_size, &m), WL_OK);
+  wl_batch_init(&b, d, wc->batch_size);
+  size_t n = wl_model_nparams(m);
+  float *p = malloc(n * sizeof *p), *grad = malloc(n * sizeof *grad);
+  g = sim_rng_create((uint64_t)cfg.seed, SIM_RNG_INIT, 0);
+  wl_model_init(m, p, g);
+  gsl_rng_free(g);
+  gsl_rng *batches = sim_rng_create((uint64_t)cfg.seed, SIM_RNG_BATCHES, 0);
+  wl_sampler sp;
+  wl_sampler_init(&sp, &shard, wc->batch_size, batches);
+  for (int t = 0; t < steps; t++) {
+    wl_sampler_next(&sp, d, wc->batch_size, batches, &b);
+    wl_model_step(m, p, grad, &b);
+    for (size_t i = 0; i < n; i++)
+      p[i] -= 0.2f * grad[i];
+  }
+  double loss, acc;
+  wl_model_evaluate(m, p, d, d->n_test, &b, &loss, &acc);
+  free(p), free(grad);
+  wl_sampler_free(&sp);
+  wl_shard_free(&shard);
+  wl_batch_free(&b);
+  wl_model_destroy(m);
+  wl_dataset_destroy(d);
+  gsl_rng_free(batches);
+  return loss;
+}
+
+Test(identity, every_policy_with_one_worker_and_H1_is_plain_sgd)
+{
+  /* §7.5. DDP and Local SGD are bit-exact (the mean of one replica is itself); DiLoCo,
+   * PALSGD and async apply z - 1 * (z - x), exact up to float rounding: 1e-5 relative. */
+  scn_scenario s;
+  load_json(ID_SCENARIO("1", "",
+                        "{\"type\": \"ddp\", " SGD "},"
+                        "{\"type\": \"local_sgd\", \"H\": 1, " SGD "},"
+                        "{\"type\": \"diloco\", \"H\": 1, " SGD ", " OUTER_AVG "},"
+                        "{\"type\": \"palsgd\", \"H\": 1, \"p\": 0, \"warmup_steps\": 0, " SGD
+                        ", " OUTER_AVG "},"
+                        "{\"type\": \"async_local_sgd\", \"H\": 1, " SGD ", " OUTER_AVG "}",
+                        "\"steps\": 30"), &s);
+  double want = plain_sgd_loss(&s, 30);
+  for (int i = 0; i < s.n_policies; i++) {
+    double got = final_loss(&s, i);
+    if (i < 2)
+      cr_assert_eq(got, want, "%s: %.17g, plain SGD %.17g", s.policies[i].label, got, want);
+    else
+      cr_assert_float_eq(got, want, 1e-5 * want, "%s: %.9g, plain SGD %.9g",
+                         s.policies[i].label, got, want);
+  }
+}
+
+/* ---- policies under the engine ---------------------------------------------------------------- */
+
+Test(runner, palsgd_charges_compute_only_for_gradient_steps)
+{
+  scn_scenario s;
+  load_json(ID_SCENARIO("3", ", \"speeds\": [1, 0.5, 2]",
+                        "{\"type\": \"palsgd\", \"H\": 8, \"p\": 0.4, \"warmup_steps\": 4, "
+                        "\"coin\": \"per_worker\"}",
+                        "\"steps\": 100"), &s);
+  mem_rec *r = run_policy(&s, 0, NULL);
+  cr_assert_eq(r->r.status, WL_OK, "%s", r->r.error);
+  cr_assert_eq(r->r.step, 104, "the first synchronization at or past step 100");
+  const double speeds[3] = {1, 0.5, 2};
+  for (int w = 0; w < 3; w++) {
+    /* 104 local steps each: 4 DDP steps, then about 40% of the 100 others are mix steps */
+    cr_assert_lt(r->w[w].grad_steps, 80);
+    cr_assert_gt(r->w[w].grad_steps, 40);
+    double step = sim_time_to_s(sim_time_from_s(0.03 / speeds[w]));
+    cr_assert_float_eq(r->w[w].compute_s, r->w[w].grad_steps * step, 1e-9,
+                       "worker %d: %ld gradient steps, %.9f s computing", w,
+                       r->w[w].grad_steps, r->w[w].compute_s);
+  }
+  free(r);
+}
+
+Test(runner, async_workers_run_free_and_record_their_staleness)
+{
+  scn_scenario s;
+  load_json(ID_SCENARIO("4", ", \"speeds\": [1, 1, 1, 0.25]",
+                        "{\"type\": \"async_local_sgd\", \"H\": 8},"
+                        "{\"type\": \"async_local_sgd\", \"label\": \"dylu\", \"H\": 8, "
+                        "\"dylu\": true}",
+                        "\"sim_time_s\": 30"), &s);
+  s.base.cluster.network.latency_s = 0.01;
+  s.base.cluster.network.bandwidth_gbps = 1;
+  mem_rec *r = run_policy(&s, 0, NULL);
+  cr_assert_eq(r->r.status, WL_OK, "%s", r->r.error);
+  /* the slow worker takes 4x longer per round: fewer updates, each staler */
+  int count[4] = {0};
+  for (int i = 0; i < r->nu; i++)
+    count[r->u[i].worker]++;
+  cr_assert_gt(count[0], 3 * count[3]);
+  cr_assert_gt(r->w[3].mean_staleness, 2 * r->w[0].mean_staleness);
+  /* updates arrive in time order; versions only grow */
+  for (int i = 1; i < r->nu; i++)
+    cr_assert_geq(r->u[i].sim_time_s, r->u[i - 1].sim_time_s);
+  /* every worker is busy computing or moving data, never idle for long */
+  for (int w = 0; w < 4; w++)
+    cr_assert_lt(r->w[w].idle_s, 0.05 * r->r.sim_time_s, "worker %d idle %.3f s", w,
+                 r->w[w].idle_s);
+  free(r);
+  /* DyLU: the slow worker takes a quarter of the steps (2 of 8), so rounds take as long */
+  r = run_policy(&s, 1, NULL);
+  for (int i = 0; i < 4; i++)
+    count[i] = 0;
+  for (int i = 0; i < r->nu; i++)
+    count[r->u[i].worker]++;
+  cr_assert_lt(abs(count[0] - count[3]), 3, "updates: %d fast, %d slow", count[0], count[3]);
+  free(r);
+}
