@@ -94,6 +94,14 @@ static const char schema_sql[] =
   "  r.sim_time_s, r.host_time_s, r.steps, f.loss AS final_loss,"
   "  f.accuracy AS final_accuracy, f.bytes AS bytes, r.baseline_loss"
   " FROM runs r LEFT JOIN final_eval f ON f.run_id = r.id;"
+  "CREATE VIEW time_to_target AS"
+  " SELECT r.id AS run_id, r.label, r.seed,"
+  "  json_extract(r.config_json, '$.eval.target_loss') AS target_loss,"
+  "  (SELECT min(m.sim_time_s) FROM metrics m WHERE m.run_id = r.id AND m.kind = 'eval'"
+  "   AND m.loss <= json_extract(r.config_json, '$.eval.target_loss')) AS sim_time_s,"
+  "  (SELECT min(m.step) FROM metrics m WHERE m.run_id = r.id AND m.kind = 'eval'"
+  "   AND m.loss <= json_extract(r.config_json, '$.eval.target_loss')) AS step"
+  " FROM runs r;"
   "PRAGMA user_version = 1;";
 
 struct an_store {

@@ -14,7 +14,7 @@
 #define MAX_SETS 256
 
 static const char run_usage[] =
-  "usage: syncsim run SCENARIO [--db PATH] [--set PATH=VALUE]... [--quiet]\n"
+  "usage: syncsim run SCENARIO [--db PATH] [--set PATH=VALUE]... [--threads N] [--quiet]\n"
   "\n"
   "Run every policy of SCENARIO under identical conditions, one run each, and record\n"
   "runs, metrics and per-worker time into an SQLite database. Prints one line per run.\n"
@@ -24,6 +24,8 @@ static const char run_usage[] =
   "                     Policies are addressed by label (default: their type) or index:\n"
   "                       --set cluster.workers=8 --set policies.local_sgd.H=16\n"
   "                     VALUE is JSON when it parses (8, true, [1,2]), else a string.\n"
+  "  --threads N        threads computing workers' gradients (default: the number of\n"
+  "                     processors); results are identical for any N\n"
   "  --quiet            no progress line on stderr\n"
   "\n"
   "A bad scenario is reported with its place (file:line:column or JSON path) and nothing\n"
@@ -62,6 +64,7 @@ typedef struct cli_args {
   int n_sets;
   int quiet;
   int print;
+  int threads;
 } cli_args;
 
 /* Whether name is one of the space-separated words of list. */
@@ -85,6 +88,8 @@ static int parse_args(int argc, char **argv, const char *usage, const char *allo
 {
   memset(a, 0, sizeof *a);
   a->db = "results.db";
+  long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+  a->threads = cpus > 0 ? (int)cpus : 1;
   for (int i = 1; i < argc; i++) {
     const char *arg = argv[i];
     const char *opt = NULL;
@@ -115,6 +120,15 @@ static int parse_args(int argc, char **argv, const char *usage, const char *allo
       }
       if (strcmp(name, "--db") == 0) {
         a->db = opt;
+      } else if (strcmp(name, "--threads") == 0) {
+        char *end;
+        long t = strtol(opt, &end, 10);
+        if (*opt == '\0' || *end != '\0' || t < 1 || t > 1024) {
+          fprintf(stderr, "syncsim: --threads: expected an integer from 1 to 1024, got '%s'\n",
+                  opt);
+          return CLI_USAGE;
+        }
+        a->threads = (int)t;
       } else if (a->n_sets == MAX_SETS) {
         fprintf(stderr, "syncsim: at most %d --set options\n", MAX_SETS);
         return CLI_USAGE;
@@ -230,7 +244,7 @@ static void print_summary(long long id, const opt_policy_config *pol, const sim_
 }
 
 /* One run: policy i of s into store. Returns the run's status. */
-static wl_status run_one(const scn_scenario *s, int i, an_store *store, int quiet)
+static wl_status run_one(const scn_scenario *s, int i, an_store *store, int quiet, int threads)
 {
   sim_config cfg;
   scn_run_config(s, i, &cfg);
@@ -253,7 +267,7 @@ static wl_status run_one(const scn_scenario *s, int i, an_store *store, int quie
   if (st != WL_OK)
     return st;
   progress_ctx pc = {cfg.policy.label, 0};
-  sim_run_opts opts = {.interrupt = &interrupted};
+  sim_run_opts opts = {.threads = threads, .interrupt = &interrupted};
   if (!quiet && isatty(STDERR_FILENO)) {
     opts.progress = show_progress;
     opts.progress_ctx = &pc;
@@ -272,7 +286,7 @@ int cli_run(int argc, char **argv)
 {
   cli_args a;
   int rc;
-  scn_scenario *s = parse_and_load(argc, argv, run_usage, "--db --set --quiet", &a, &rc);
+  scn_scenario *s = parse_and_load(argc, argv, run_usage, "--db --set --threads --quiet", &a, &rc);
   if (!s)
     return rc;
   an_store *store;
@@ -285,7 +299,7 @@ int cli_run(int argc, char **argv)
   install_signals();
   rc = CLI_OK;
   for (int i = 0; i < s->n_policies; i++) {
-    wl_status st = run_one(s, i, store, a.quiet);
+    wl_status st = run_one(s, i, store, a.quiet, a.threads);
     if (st == WL_EINTR || interrupted) {
       rc = CLI_INTERRUPTED;
       break;

@@ -69,6 +69,10 @@ const wl_param sim_eval_params[] = {
   {.key = "examples", .kind = WL_P_INT, .offset = EO(examples), .def = 0, .min = 0,
    .max = 2147483647, .unit = "examples",
    .doc = "held-out examples per evaluation, the first ones (0: all)"},
+  {.key = "target_loss", .kind = WL_P_DOUBLE, .offset = EO(target_loss), .min = -1e300,
+   .max = 1e300, .flags = WL_PF_OPTIONAL, .unit = "nats",
+   .doc = "the held-out loss whose first crossing the time_to_target view reports (does not stop "
+          "the run; see stop.target_loss)"},
   {0}};
 
 wl_status sim_config_check(const sim_config *cfg, char *path, size_t path_size, char *msg,

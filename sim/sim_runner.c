@@ -7,6 +7,7 @@
 #include <time.h>
 
 #include "sim_net.h"
+#include "sim_pool.h"
 #include "sim_queue.h"
 #include "sim_rng.h"
 
@@ -28,6 +29,9 @@ typedef struct sim_worker {
   double bytes_sent, bytes_recv;
   double stale_sum;    /* staleness of its applied asynchronous updates */
   long stale_n;
+  double job_loss_sum; /* the finished job's results, merged when its completion is processed */
+  long job_grads;
+  int job_diverged;
 } sim_worker;
 
 typedef struct sim_runner {
@@ -44,8 +48,12 @@ typedef struct sim_runner {
   double *speeds;       /* (K) speed factors, for the policy */
   int *shard_sizes;     /* (K) */
   gsl_rng **policy_rng; /* (K+1) the policy's streams, made on first use */
-  wl_model *model;      /* the workspace for training and evaluation (one thread) */
-  wl_batch batch;       /* the batch being trained or evaluated */
+  int n_threads;        /* threads running jobs (1: jobs run in the event loop) */
+  wl_model **models;    /* (n_threads) each job thread's workspace */
+  wl_batch *batches;    /* (n_threads) each job thread's batch */
+  wl_model *eval_model; /* the event loop's workspace, for evaluation */
+  wl_batch eval_batch;
+  sim_pool *pool;       /* when n_threads > 1 */
   int eval_n;           /* held-out examples per evaluation */
   opt_policy policy;
   opt_host host;
@@ -100,25 +108,66 @@ static void set_busy(sim_worker *wk, sim_time until, int kind)
   wk->busy_kind = kind;
 }
 
-/* One gradient on worker w's next batch into its replica's grads. */
-static void worker_gradient(sim_runner *r, int w)
+/* One gradient on worker w's next batch into its replica's grads, on thread t's workspace. */
+static void worker_gradient(sim_runner *r, int w, int t)
 {
   sim_worker *wk = &r->w[w];
   opt_replica *rep = &r->reps[w];
-  wl_sampler_next(&wk->sampler, r->data, r->B, wk->batch_rng, &r->batch);
-  double loss = wl_model_step(r->model, rep->params, rep->grads, &r->batch);
-  if (!isfinite(loss))
-    r->diverged = 1;
-  r->train_loss_sum += loss;
-  r->train_loss_n++;
-  wk->grad_steps++;
-  r->grad_steps++;
+  wl_sampler_next(&wk->sampler, r->data, r->B, wk->batch_rng, &r->batches[t]);
+  double loss = wl_model_step(r->models[t], rep->params, rep->grads, &r->batches[t]);
+  wk->job_diverged |= !isfinite(loss);
+  wk->job_loss_sum += loss;
+  wk->job_grads++;
 }
 
-/* Schedule worker w's job. The math runs when the completion event is processed (run_job):
- * it depends only on w's replica, batch stream and config, which nothing else touches
- * meanwhile, and work cut off by the end of the run is never done. Compute time is charged
- * for gradient steps only (a policy's mix steps use no batch and no gradient). */
+/* Worker w's job, on thread t. It touches only w's replica, sampler and stream and t's
+ * workspace (mix steps read the policy's global model, which no one changes while jobs
+ * are in flight), so it may run on any thread at any time before its completion. */
+static void run_job(sim_runner *r, int w, int t)
+{
+  sim_worker *wk = &r->w[w];
+  const opt_optim_config *inner = &r->cfg->policy.inner;
+  opt_replica *rep = &r->reps[w];
+  const opt_train *job = &wk->job;
+  WL_ASSERT(job->steps > 0);
+  wk->job_loss_sum = 0;
+  wk->job_grads = 0;
+  wk->job_diverged = 0;
+  for (int s = 0; s < job->steps; s++) {
+    if (job->mix && job->mix[s]) {
+      r->policy.type->mix_step(r->policy.state, w, opt_optim_lr(inner, rep->local_steps));
+      rep->local_steps++;
+      continue;
+    }
+    worker_gradient(r, w, t);
+    if (wk->job_apply)
+      opt_replica_apply(rep, inner, job->lr_scale);
+  }
+}
+
+static void pool_job(void *ctx, int thread, int w) { run_job(ctx, w, thread); }
+
+/* The job's completion: make sure it has run, then merge its results in event order. */
+static void finish_job(sim_runner *r, int w)
+{
+  sim_worker *wk = &r->w[w];
+  if (r->pool)
+    sim_pool_wait(r->pool, w);
+  else
+    run_job(r, w, 0);
+  r->train_loss_sum += wk->job_loss_sum;
+  r->train_loss_n += wk->job_grads;
+  r->grad_steps += wk->job_grads;
+  wk->grad_steps += wk->job_grads;
+  r->diverged |= wk->job_diverged;
+  wk->job.steps = 0;
+}
+
+/* Schedule worker w's job; its math runs on a pool thread, or (one thread) when its
+ * completion is processed: either way it depends only on w's replica, batch stream and
+ * config, which nothing else touches meanwhile, and work cut off by the end of the run is
+ * never counted. Compute time is charged for gradient steps only (a policy's mix steps use
+ * no batch and no gradient). */
 static void start_compute(sim_runner *r, int w, const opt_train *job, int apply)
 {
   sim_worker *wk = &r->w[w];
@@ -132,26 +181,8 @@ static void start_compute(sim_runner *r, int w, const opt_train *job, int apply)
   wk->compute_ns += dur;
   set_busy(wk, r->now + dur, BUSY_COMPUTE);
   schedule(r, r->now + dur, SIM_EV_WORK_DONE, w, 0, 0, 0);
-}
-
-static void run_job(sim_runner *r, int w)
-{
-  sim_worker *wk = &r->w[w];
-  const opt_optim_config *inner = &r->cfg->policy.inner;
-  opt_replica *rep = &r->reps[w];
-  const opt_train *job = &wk->job;
-  WL_ASSERT(job->steps > 0);
-  for (int s = 0; s < job->steps; s++) {
-    if (job->mix && job->mix[s]) {
-      r->policy.type->mix_step(r->policy.state, w, opt_optim_lr(inner, rep->local_steps));
-      rep->local_steps++;
-      continue;
-    }
-    worker_gradient(r, w);
-    if (wk->job_apply)
-      opt_replica_apply(rep, inner, job->lr_scale);
-  }
-  wk->job.steps = 0;
+  if (r->pool)
+    sim_pool_submit(r->pool, w);
 }
 
 static void host_train(void *ctx, int w, const opt_train *job)
@@ -271,7 +302,8 @@ static wl_status evaluate(sim_runner *r)
 {
   sim_metric m;
   const float *global = r->policy.type->global(r->policy.state);
-  wl_model_evaluate(r->model, global, r->data, r->eval_n, &r->batch, &m.loss, &m.accuracy);
+  wl_model_evaluate(r->eval_model, global, r->data, r->eval_n, &r->eval_batch, &m.loss,
+                    &m.accuracy);
   fill_metric(r, &m, SIM_METRIC_EVAL);
   r->last_eval = r->now;
   r->last_loss = m.loss;
@@ -291,7 +323,7 @@ static wl_status evaluate(sim_runner *r)
   return r->rec->metric(r->rec->ctx, &m);
 }
 
-static wl_status setup(sim_runner *r, char *err, size_t err_size)
+static wl_status setup(sim_runner *r, int threads, char *err, size_t err_size)
 {
   const sim_config *cfg = r->cfg;
   const wl_workload_config *wc = &cfg->workload;
@@ -332,10 +364,19 @@ static wl_status setup(sim_runner *r, char *err, size_t err_size)
   if (st != WL_OK)
     return st;
 
-  if ((st = wl_model_create(&wc->model, r->data, r->B, &r->model)) ||
-      (st = wl_batch_init(&r->batch, r->data, r->B)))
+  r->n_threads = threads < 1 ? 1 : (threads > r->K ? r->K : threads);
+  r->models = calloc((size_t)r->n_threads, sizeof *r->models);
+  r->batches = calloc((size_t)r->n_threads, sizeof *r->batches);
+  if (!r->models || !r->batches)
+    return WL_ENOMEM;
+  for (int t = 0; t < r->n_threads; t++)
+    if ((st = wl_model_create(&wc->model, r->data, r->B, &r->models[t])) ||
+        (st = wl_batch_init(&r->batches[t], r->data, r->B)))
+      return st;
+  if ((st = wl_model_create(&wc->model, r->data, r->B, &r->eval_model)) ||
+      (st = wl_batch_init(&r->eval_batch, r->data, r->B)))
     return st;
-  size_t n = wl_model_nparams(r->model);
+  size_t n = wl_model_nparams(r->eval_model);
   int state_floats = opt_optim_state_floats(&cfg->policy.inner);
   for (int w = 0; w < r->K; w++) {
     sim_worker *wk = &r->w[w];
@@ -353,7 +394,7 @@ static wl_status setup(sim_runner *r, char *err, size_t err_size)
   }
   if (!(g = sim_rng_create((uint64_t)cfg->seed, SIM_RNG_INIT, 0)))
     return WL_ENOMEM;
-  wl_model_init(r->model, r->reps[0].params, g);
+  wl_model_init(r->eval_model, r->reps[0].params, g);
   gsl_rng_free(g);
   for (int w = 1; w < r->K; w++)
     memcpy(r->reps[w].params, r->reps[0].params, n * sizeof(float));
@@ -376,6 +417,8 @@ static wl_status setup(sim_runner *r, char *err, size_t err_size)
   };
   if ((st = sim_queue_init(&r->q, (size_t)r->K * 2 + 16)))
     return st;
+  if (r->n_threads > 1 && (st = sim_pool_create(r->n_threads, r->K, pool_job, r, &r->pool)))
+    return st;
   char perr[256];
   st = opt_policy_create(&cfg->policy, &r->host, &r->policy, perr, sizeof perr);
   if (st != WL_OK && perr[0])
@@ -385,6 +428,7 @@ static wl_status setup(sim_runner *r, char *err, size_t err_size)
 
 static void teardown(sim_runner *r)
 {
+  sim_pool_destroy(r->pool); /* first: jobs in flight still use replicas and workspaces */
   opt_policy_destroy(&r->policy);
   sim_queue_free(&r->q);
   for (int w = 0; r->w && w < r->K; w++) {
@@ -403,8 +447,14 @@ static void teardown(sim_runner *r)
   free(r->w);
   free(r->reps);
   free(r->shards);
-  wl_model_destroy(r->model);
-  wl_batch_free(&r->batch);
+  for (int t = 0; r->models && t < r->n_threads; t++)
+    wl_model_destroy(r->models[t]);
+  for (int t = 0; r->batches && t < r->n_threads; t++)
+    wl_batch_free(&r->batches[t]);
+  free(r->models);
+  free(r->batches);
+  wl_model_destroy(r->eval_model);
+  wl_batch_free(&r->eval_batch);
   wl_dataset_destroy(r->data);
 }
 
@@ -413,7 +463,7 @@ static void dispatch(sim_runner *r, const sim_event *ev)
   const opt_policy_type *pt = r->policy.type;
   switch (ev->kind) {
   case SIM_EV_WORK_DONE:
-    run_job(r, ev->worker);
+    finish_job(r, ev->worker);
     pt->work_done(r->policy.state, ev->worker);
     break;
   case SIM_EV_COLLECTIVE_DONE:
@@ -531,7 +581,7 @@ wl_status sim_run(const sim_config *cfg, const sim_recorder *rec, const sim_run_
     out->status = st;
     return st;
   }
-  st = setup(&r, out->error, sizeof out->error);
+  st = setup(&r, opts ? opts->threads : 1, out->error, sizeof out->error);
   int ready = st == WL_OK; /* everything built: the policy and workers can be read */
   if (ready)
     st = evaluate(&r);

@@ -29,6 +29,8 @@ typedef struct sim_progress {
 } sim_progress;
 
 typedef struct sim_run_opts {
+  int threads; /* threads computing workers' gradients ahead of simulated time (at most K);
+                  results are the same for any value; 0 or 1: none, jobs run in the loop */
   const volatile sig_atomic_t *interrupt; /* stop at the next event when non-zero; may be NULL */
   void (*progress)(void *ctx, const sim_progress *p); /* called about every 0.5 s; may be NULL */
   void *progress_ctx;

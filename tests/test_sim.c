@@ -595,3 +595,42 @@ Test(runner, async_workers_run_free_and_record_their_staleness)
   cr_assert_lt(abs(count[0] - count[3]), 3, "updates: %d fast, %d slow", count[0], count[3]);
   free(r);
 }
+
+/* Identity 6, in part: the thread count does not change any result. */
+Test(determinism, every_policy_gives_identical_results_on_one_or_several_threads)
+{
+  scn_scenario s;
+  load_json(ID_SCENARIO("5", ", \"speeds\": [1, 0.6, 1.4, 0.9, 1.1]",
+                        "{\"type\": \"ddp\"}, {\"type\": \"local_sgd\", \"H\": 3},"
+                        "{\"type\": \"diloco\", \"H\": 4},"
+                        "{\"type\": \"palsgd\", \"H\": 6, \"p\": 0.3, \"warmup_steps\": 3},"
+                        "{\"type\": \"async_local_sgd\", \"H\": 4, \"dylu\": true}",
+                        "\"sim_time_s\": 4"), &s);
+  s.base.eval.every_s = 0.3;
+  s.base.cluster.network.latency_s = 0.001;
+  s.base.cluster.network.bandwidth_gbps = 0.01;
+  for (int i = 0; i < s.n_policies; i++) {
+    mem_rec *a = run_policy(&s, i, NULL);
+    for (int threads = 2; threads <= 4; threads += 2) {
+      sim_run_opts opts = {.threads = threads};
+      mem_rec *b = run_policy(&s, i, &opts);
+      cr_assert_eq(a->r.status, WL_OK);
+      cr_assert_eq(b->r.status, WL_OK);
+      cr_assert_eq(a->n, b->n, "%s, %d threads", s.policies[i].label, threads);
+      cr_assert_gt(a->n, 20);
+      for (int k = 0; k < a->n; k++)
+        cr_assert(a->m[k].sim_time_s == b->m[k].sim_time_s && a->m[k].step == b->m[k].step &&
+                    a->m[k].examples == b->m[k].examples && a->m[k].loss == b->m[k].loss &&
+                    a->m[k].bytes == b->m[k].bytes,
+                  "%s, %d threads: metric %d differs", s.policies[i].label, threads, k);
+      cr_assert_eq(a->nu, b->nu);
+      for (int k = 0; k < a->nu; k++)
+        cr_assert(a->u[k].staleness == b->u[k].staleness && a->u[k].worker == b->u[k].worker);
+      for (int w = 0; w < 5; w++)
+        cr_assert(a->w[w].grad_steps == b->w[w].grad_steps &&
+                  a->w[w].compute_s == b->w[w].compute_s && a->w[w].idle_s == b->w[w].idle_s);
+      free(b);
+    }
+    free(a);
+  }
+}

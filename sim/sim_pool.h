@@ -1,0 +1,28 @@
+/* sim_pool — a fixed pool of threads that run workers' gradient jobs ahead of simulated time.
+ *
+ * The runner submits worker w's job when the policy issues it and waits for it when the
+ * job's completion event is processed. A job touches only its worker's replica, sampler and
+ * random stream, plus the workspace of the thread that runs it, so results do not depend on
+ * which thread runs it, or when. Jobs are identified by worker index; a worker has at most
+ * one job at a time. */
+#ifndef SIM_POOL_H
+#define SIM_POOL_H
+
+#include "wl_status.h"
+
+typedef struct sim_pool sim_pool;
+
+/* A pool of `threads` threads (>= 1) running fn(ctx, thread, job) for jobs 0..max_jobs-1. */
+wl_status sim_pool_create(int threads, int max_jobs, void (*fn)(void *ctx, int thread, int job),
+                          void *ctx, sim_pool **out);
+
+/* Waits for every submitted job, then stops and frees the pool. Accepts NULL. */
+void sim_pool_destroy(sim_pool *p);
+
+/* Queue job (not already queued or running). */
+void sim_pool_submit(sim_pool *p, int job);
+
+/* Block until job has run (returns at once if it was never submitted since the last wait). */
+void sim_pool_wait(sim_pool *p, int job);
+
+#endif
