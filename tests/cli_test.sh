@@ -35,6 +35,9 @@ check "an unknown command exits 2" test $? -eq 2
 check "run without a scenario exits 2" test $? -eq 2
 "$syncsim" run "$minimal" --bogus 2>/dev/null
 check "an unknown option exits 2" test $? -eq 2
+"$syncsim" run "$minimal" --threads 0 2>"$tmp/err"
+check "--threads 0 exits 2" test $? -eq 2
+check "--threads 0 says what it expects" grep -q "expected an integer from 1" "$tmp/err"
 "$syncsim" list policies >"$tmp/list"
 check "list policies exits 0 and shows local_sgd" grep -q '"local_sgd"' "$tmp/list"
 
