@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # syncsim setup: install what is missing, build, then run the quickstart or the tests.
 #
-#   ./setup.sh run     build, then run the quickstart scenario into results.db and print
-#                      its runs (extra arguments go to `syncsim run`, e.g. --db other.db)
+#   ./setup.sh run     build, then run the quickstart scenario (scenarios/quickstart.json)
+#                      into results.db and print its runs (extra arguments go to
+#                      `syncsim run`, e.g. --db other.db)
 #   ./setup.sh test    build, then run the whole test suite (ctest)
 #   ./setup.sh build   build only
 #
@@ -55,17 +56,20 @@ cmd=${1:-}
 case "$cmd" in
   run)
     build
-    "./$build_dir/syncsim" run scenarios/examples/minimal.json "$@"
+    "./$build_dir/syncsim" run scenarios/quickstart.json "$@"
     db=results.db
     for ((i = 1; i <= $#; i++)); do
       [ "${!i}" = --db ] && { j=$((i + 1)); db=${!j}; }
     done
     echo
     sqlite3 -header -column "$db" \
-      "SELECT run_id, label, status, round(sim_time_s, 1) AS sim_s, steps,
-              round(final_loss, 4) AS final_loss, round(final_accuracy, 4) AS accuracy,
-              round(host_time_s, 2) AS host_s
-       FROM run_summary ORDER BY run_id DESC LIMIT 10"
+      "SELECT * FROM (
+         SELECT s.run_id, s.label, s.status, s.steps, round(s.final_loss, 4) AS final_loss,
+                round(s.final_accuracy, 4) AS accuracy, t.target_loss,
+                t.sim_time_s AS time_to_target_s, round(s.host_time_s, 1) AS host_s
+         FROM run_summary s JOIN time_to_target t ON t.run_id = s.run_id
+         WHERE s.scenario = 'quickstart' ORDER BY s.run_id DESC LIMIT 5)
+       ORDER BY run_id"
     ;;
   test)
     build

@@ -223,7 +223,9 @@ Test(loader, the_example_scenarios_load)
   const char *files[] = {SYNCSIM_SOURCE_DIR "/scenarios/examples/minimal.json",
                          SYNCSIM_SOURCE_DIR "/scenarios/examples/fashion_mlp.json",
                          SYNCSIM_SOURCE_DIR "/scenarios/examples/char_transformer.json",
-                         SYNCSIM_SOURCE_DIR "/scenarios/quickstart.json"};
+                         SYNCSIM_SOURCE_DIR "/scenarios/quickstart.json",
+                         SYNCSIM_SOURCE_DIR "/scenarios/papers/naganuma_palsgd.json",
+                         SYNCSIM_SOURCE_DIR "/scenarios/papers/liu_async.json"};
   for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
     scn_scenario s;
     scn_error err;
