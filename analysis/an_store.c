@@ -141,15 +141,23 @@ static wl_status exec(an_store *s, const char *sql)
   return WL_OK;
 }
 
-static wl_status create_or_check_schema(an_store *s)
+/* PRAGMA user_version into *version. */
+static wl_status read_version(an_store *s, int *version)
 {
   sqlite3_stmt *st;
   if (sqlite3_prepare_v2(s->db, "PRAGMA user_version", -1, &st, NULL) != SQLITE_OK)
     return db_fail(s, "reading the schema version");
-  int version = sqlite3_step(st) == SQLITE_ROW ? sqlite3_column_int(st, 0) : -1;
+  *version = sqlite3_step(st) == SQLITE_ROW ? sqlite3_column_int(st, 0) : -1;
   sqlite3_finalize(st);
-  if (version == AN_SCHEMA_VERSION)
-    return WL_OK;
+  return WL_OK;
+}
+
+static wl_status create_or_check_schema(an_store *s)
+{
+  int version;
+  wl_status rc = read_version(s, &version);
+  if (rc != WL_OK || version == AN_SCHEMA_VERSION)
+    return rc;
   if (version != 0) {
     snprintf(s->err, sizeof s->err,
              "the database has schema version %d; this syncsim reads and writes version %d",
@@ -158,16 +166,11 @@ static wl_status create_or_check_schema(an_store *s)
   }
   /* Version 0: a new file, or not ours. Create the schema in one immediate transaction so
    * that two processes opening a new file do not both create it. */
-  wl_status rc = exec(s, "BEGIN IMMEDIATE");
-  if (rc != WL_OK)
+  if ((rc = exec(s, "BEGIN IMMEDIATE")) != WL_OK)
     return rc;
-  if (sqlite3_prepare_v2(s->db, "PRAGMA user_version", -1, &st, NULL) != SQLITE_OK) {
-    exec(s, "ROLLBACK");
-    return db_fail(s, "reading the schema version");
-  }
-  version = sqlite3_step(st) == SQLITE_ROW ? sqlite3_column_int(st, 0) : -1;
-  sqlite3_finalize(st);
-  if (version == 0 && (rc = exec(s, schema_sql)) != WL_OK) {
+  if ((rc = read_version(s, &version)) == WL_OK && version == 0)
+    rc = exec(s, schema_sql);
+  if (rc != WL_OK) {
     exec(s, "ROLLBACK");
     return rc;
   }
