@@ -3,14 +3,89 @@
 #include <math.h>
 #include <stdio.h>
 
+#define SP(f) offsetof(sim_speed_config, f)
+static const wl_param lognormal_params[] = {
+  {.key = "sigma", .kind = WL_P_DOUBLE, .offset = SP(sigma), .def = 0.4, .min = 0, .max = 10,
+   .unit = "", .doc = "std. dev. of log speed"},
+  {0}};
+static const wl_param uniform_params[] = {
+  {.key = "min", .kind = WL_P_DOUBLE, .offset = SP(min), .def = 0.5, .min = 0, .max = 1e6,
+   .flags = WL_PF_MIN_EXCL, .unit = "x", .doc = "slowest speed"},
+  {.key = "max", .kind = WL_P_DOUBLE, .offset = SP(max), .def = 1.5, .min = 0, .max = 1e6,
+   .flags = WL_PF_MIN_EXCL, .unit = "x", .doc = "fastest speed"},
+  {0}};
+static const wl_param gamma_params[] = {
+  {.key = "shape", .kind = WL_P_DOUBLE, .offset = SP(shape), .def = 4, .min = 0, .max = 1e6,
+   .flags = WL_PF_MIN_EXCL, .unit = "", .doc = "shape k (variance 1/k around mean 1)"},
+  {0}};
+static const wl_param two_class_params[] = {
+  {.key = "slow_fraction", .kind = WL_P_DOUBLE, .offset = SP(slow_fraction), .def = 0.25,
+   .min = 0, .max = 1, .unit = "fraction", .doc = "fraction of workers that are slow"},
+  {.key = "slow_speed", .kind = WL_P_DOUBLE, .offset = SP(slow_speed), .def = 0.25, .min = 0,
+   .max = 1e6, .flags = WL_PF_MIN_EXCL, .unit = "x", .doc = "their speed (the others: 1)"},
+  {0}};
+static const wl_variant sp_none = {"none", "every worker at speed 1", NULL};
+static const wl_variant sp_slight = {"slight", "preset: lognormal, sigma 0.15", NULL};
+static const wl_variant sp_moderate = {"moderate", "preset: lognormal, sigma 0.4", NULL};
+static const wl_variant sp_very = {"very", "preset: lognormal, sigma 0.8", NULL};
+static const wl_variant sp_lognormal = {"lognormal", "exp(N(0, sigma^2)), median 1",
+                                        lognormal_params};
+static const wl_variant sp_uniform = {"uniform", "U[min, max]", uniform_params};
+static const wl_variant sp_gamma = {"gamma", "Gamma(shape, 1/shape), mean 1", gamma_params};
+static const wl_variant sp_two_class = {
+  "two_class", "round(slow_fraction K) workers, chosen at random, at slow_speed; the rest at 1",
+  two_class_params};
+/* Same order as SIM_SPEED_* */
+static const wl_variant *const speed_variants[] = {
+  &sp_none, &sp_slight, &sp_moderate, &sp_very, &sp_lognormal, &sp_uniform, &sp_gamma,
+  &sp_two_class, NULL};
+static const wl_param speed_params[] = {
+  {.key = "dist", .kind = WL_P_VARIANT, .offset = SP(dist), .def = SIM_SPEED_NONE,
+   .variants = speed_variants, .unit = "",
+   .doc = "how worker speeds are drawn, once per run (presets: none, slight, moderate, very)"},
+  {0}};
+
+#define JO(f) offsetof(sim_jitter_config, f)
+static const wl_param jitter_lognormal_params[] = {
+  {.key = "sigma", .kind = WL_P_DOUBLE, .offset = JO(sigma), .def = 0.05, .min = 0, .max = 5,
+   .unit = "", .doc = "std. dev. of the log of each step's time factor (mean 1)"},
+  {0}};
+static const wl_param jitter_uniform_params[] = {
+  {.key = "width", .kind = WL_P_DOUBLE, .offset = JO(width), .def = 0.1, .min = 0, .max = 1,
+   .flags = WL_PF_MAX_EXCL, .unit = "", .doc = "each step's time factor is U[1 - width, 1 + width]"},
+  {0}};
+static const wl_variant ji_none = {"none", "no per-step noise", NULL};
+static const wl_variant ji_lognormal = {"lognormal", "lognormal factor with mean 1",
+                                        jitter_lognormal_params};
+static const wl_variant ji_uniform = {"uniform", "uniform factor around 1",
+                                      jitter_uniform_params};
+static const wl_variant *const jitter_variants[] = {&ji_none, &ji_lognormal, &ji_uniform, NULL};
+static const wl_param jitter_params[] = {
+  {.key = "dist", .kind = WL_P_VARIANT, .offset = JO(dist), .def = SIM_JITTER_NONE,
+   .variants = jitter_variants, .unit = "", .doc = "per-step multiplicative noise"},
+  {0}};
+
 #define CO(f) offsetof(sim_compute_config, f)
 static const wl_param compute_params[] = {
   {.key = "step_time_s", .kind = WL_P_DOUBLE, .offset = CO(step_time_s), .def = 0.1, .min = 0,
    .max = 1e6, .flags = WL_PF_MIN_EXCL, .unit = "s",
-   .doc = "simulated time of one gradient step at speed 1"},
+   .doc = "simulated time of one gradient step at speed 1 (unless device_tflops is set)"},
+  {.key = "device_tflops", .kind = WL_P_DOUBLE, .offset = CO(device_tflops), .min = 0,
+   .max = 1e9, .flags = WL_PF_MIN_EXCL | WL_PF_OPTIONAL, .unit = "TFLOP/s",
+   .doc = "when set, step time = flops_per_step / (device_tflops 1e12 utilization)"},
+  {.key = "utilization", .kind = WL_P_DOUBLE, .offset = CO(utilization), .def = 0.4, .min = 0,
+   .max = 1, .flags = WL_PF_MIN_EXCL, .unit = "fraction",
+   .doc = "fraction of device_tflops a step achieves"},
+  {.key = "flops_per_step", .kind = WL_P_DOUBLE, .offset = CO(flops_per_step), .min = 0,
+   .max = 1e30, .flags = WL_PF_MIN_EXCL | WL_PF_OPTIONAL, .unit = "FLOP",
+   .doc = "FLOPs of one gradient step (default: the real model's per example x batch size)"},
   {.key = "speeds", .kind = WL_P_DOUBLES, .offset = CO(speeds), .min = 0, .max = 1e6,
    .flags = WL_PF_MIN_EXCL, .size = SIM_MAX_LISTED_SPEEDS, .count_offset = CO(n_speeds),
    .unit = "x", .doc = "per-worker speed factors, one per worker; a step takes step_time_s / speed"},
+  {.key = "speed", .kind = WL_P_OBJECT, .offset = CO(speed), .sub = speed_params, .unit = "",
+   .doc = "a distribution speeds are drawn from, when none are listed"},
+  {.key = "jitter", .kind = WL_P_OBJECT, .offset = CO(jitter), .sub = jitter_params,
+   .unit = "", .doc = "per-step noise on compute time"},
   {0}};
 
 #define NO(f) offsetof(sim_network_config, f)
@@ -79,6 +154,18 @@ wl_status sim_config_check(const sim_config *cfg, char *path, size_t path_size, 
                            size_t msg_size)
 {
   const sim_cluster_config *c = &cfg->cluster;
+  if (c->compute.n_speeds != 0 && c->compute.speed.dist != SIM_SPEED_NONE) {
+    snprintf(path, path_size, "cluster.compute.speed.dist");
+    snprintf(msg, msg_size, "expected none when cluster.compute.speeds lists the speeds, got %s",
+             speed_variants[c->compute.speed.dist]->name);
+    return WL_ECONFIG;
+  }
+  if (c->compute.speed.dist == SIM_SPEED_UNIFORM && c->compute.speed.min > c->compute.speed.max) {
+    snprintf(path, path_size, "cluster.compute.speed.max");
+    snprintf(msg, msg_size, "expected at least min (%g), got %g", c->compute.speed.min,
+             c->compute.speed.max);
+    return WL_ECONFIG;
+  }
   if (c->compute.n_speeds != 0 && c->compute.n_speeds != c->workers) {
     snprintf(path, path_size, "cluster.compute.speeds");
     snprintf(msg, msg_size, "expected one speed per worker (%d), got %d", c->workers,

@@ -15,12 +15,45 @@
 
 #define SIM_MAX_LISTED_SPEEDS 4096
 
-enum { SIM_COLL_RING = 0 };
+enum { SIM_COLL_RING = 0, SIM_COLL_TREE, SIM_COLL_HALVING_DOUBLING, SIM_COLL_HIERARCHICAL };
+
+/* Speed distributions; the first four are the named heterogeneity presets. */
+enum {
+  SIM_SPEED_NONE = 0,  /* every worker at speed 1 */
+  SIM_SPEED_SLIGHT,    /* lognormal, sigma 0.15 */
+  SIM_SPEED_MODERATE,  /* lognormal, sigma 0.4 */
+  SIM_SPEED_VERY,      /* lognormal, sigma 0.8 */
+  SIM_SPEED_LOGNORMAL, /* exp(N(0, sigma^2)): median 1 */
+  SIM_SPEED_UNIFORM,   /* U[min, max] */
+  SIM_SPEED_GAMMA,     /* Gamma(shape, 1/shape): mean 1 */
+  SIM_SPEED_TWO_CLASS  /* round(slow_fraction * K) workers, chosen at random, at slow_speed */
+};
+enum { SIM_JITTER_NONE = 0, SIM_JITTER_LOGNORMAL, SIM_JITTER_UNIFORM };
+
+typedef struct sim_speed_config {
+  int dist;             /* SIM_SPEED_* (variant index) */
+  double sigma;         /* lognormal */
+  double min, max;      /* uniform */
+  double shape;         /* gamma */
+  double slow_fraction; /* two_class */
+  double slow_speed;    /* two_class */
+} sim_speed_config;
+
+typedef struct sim_jitter_config {
+  int dist;     /* SIM_JITTER_* (variant index) */
+  double sigma; /* lognormal: each step's time times exp(N(-sigma^2/2, sigma^2)), mean 1 */
+  double width; /* uniform: each step's time times U[1 - width, 1 + width] */
+} sim_jitter_config;
 
 typedef struct sim_compute_config {
   double step_time_s;                   /* one gradient step at speed 1, seconds */
+  double device_tflops;                 /* when set (not NaN): the step time is derived */
+  double utilization;                   /* fraction of device_tflops achieved */
+  double flops_per_step;                /* NaN: the real model's FLOPs x batch size */
   double speeds[SIM_MAX_LISTED_SPEEDS]; /* per-worker speed factors (> 0); none listed = all 1 */
   int n_speeds;                         /* entries in speeds: 0 or the worker count */
+  sim_speed_config speed;               /* speeds drawn once per run, when none are listed */
+  sim_jitter_config jitter;             /* per-step noise */
 } sim_compute_config;
 
 typedef struct sim_network_config {

@@ -6,6 +6,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "sim_cluster.h"
 #include "sim_net.h"
 #include "sim_pool.h"
 #include "sim_queue.h"
@@ -17,8 +18,6 @@ enum { BUSY_NONE = 0, BUSY_COMPUTE, BUSY_COMM };
 typedef struct sim_worker {
   wl_sampler sampler;  /* its batch order over its shard */
   gsl_rng *batch_rng;  /* stream (SIM_RNG_BATCHES, w) */
-  double speed;        /* speed factor */
-  sim_time step_ns;    /* one gradient step */
   sim_time compute_ns; /* accumulated compute, including work still in flight */
   sim_time comm_ns;    /* accumulated communication, including in flight */
   sim_time busy_end;   /* end of its current activity */
@@ -45,6 +44,7 @@ typedef struct sim_runner {
   wl_shard *shards;     /* (K) */
   sim_worker *w;        /* (K) */
   opt_replica *reps;    /* (K) */
+  sim_cluster cluster;  /* worker speeds and step times */
   double *speeds;       /* (K) speed factors, for the policy */
   int *shard_sizes;     /* (K) */
   gsl_rng **policy_rng; /* (K+1) the policy's streams, made on first use */
@@ -177,7 +177,7 @@ static void start_compute(sim_runner *r, int w, const opt_train *job, int apply)
   long grad_steps = job->steps;
   for (int s = 0; job->mix && s < job->steps; s++)
     grad_steps -= job->mix[s] != 0;
-  sim_time dur = wk->step_ns * grad_steps;
+  sim_time dur = sim_cluster_steps_ns(&r->cluster, w, grad_steps);
   wk->compute_ns += dur;
   set_busy(wk, r->now + dur, BUSY_COMPUTE);
   schedule(r, r->now + dur, SIM_EV_WORK_DONE, w, 0, 0, 0);
@@ -386,12 +386,13 @@ static wl_status setup(sim_runner *r, int threads, char *err, size_t err_size)
       return WL_ENOMEM;
     if ((st = wl_sampler_init(&wk->sampler, &r->shards[w], r->B, wk->batch_rng)))
       return st;
-    const sim_compute_config *cc = &cfg->cluster.compute;
-    wk->speed = cc->n_speeds ? cc->speeds[w] : 1.0;
-    wk->step_ns = sim_time_from_s(cc->step_time_s / wk->speed);
-    r->speeds[w] = wk->speed;
     r->shard_sizes[w] = r->shards[w].n;
   }
+  double flops = wl_model_flops_per_example(r->eval_model) * r->B;
+  if ((st = sim_cluster_init(&r->cluster, &cfg->cluster.compute, r->K, (uint64_t)cfg->seed,
+                             flops, err, err_size)))
+    return st;
+  memcpy(r->speeds, r->cluster.speed, (size_t)r->K * sizeof *r->speeds);
   if (!(g = sim_rng_create((uint64_t)cfg->seed, SIM_RNG_INIT, 0)))
     return WL_ENOMEM;
   wl_model_init(r->eval_model, r->reps[0].params, g);
@@ -442,6 +443,7 @@ static void teardown(sim_runner *r)
   for (int i = 0; r->policy_rng && i <= r->K; i++)
     gsl_rng_free(r->policy_rng[i]);
   free(r->policy_rng);
+  sim_cluster_free(&r->cluster);
   free(r->speeds);
   free(r->shard_sizes);
   free(r->w);
@@ -549,7 +551,7 @@ static wl_status report_workers(sim_runner *r)
     }
     sim_worker_stats s = {
       .worker = w,
-      .speed = wk->speed,
+      .speed = r->cluster.speed[w],
       .grad_steps = wk->grad_steps,
       .compute_s = sim_time_to_s(compute),
       .comm_s = sim_time_to_s(comm),

@@ -634,3 +634,71 @@ Test(determinism, every_policy_gives_identical_results_on_one_or_several_threads
     free(a);
   }
 }
+
+/* ---- the compute model ------------------------------------------------------------------------ */
+
+#include <gsl/gsl_statistics_double.h>
+
+#include "sim_cluster.h"
+
+Test(cluster, drawn_speeds_match_their_distributions_moments)
+{
+  enum { K = 20000 };
+  static double v[K], logv[K];
+  gsl_rng *r = sim_rng_create(3, SIM_RNG_SPEED, 0);
+  sim_speed_config s = {.dist = SIM_SPEED_LOGNORMAL, .sigma = 0.5};
+  sim_cluster_draw_speeds(&s, K, r, v);
+  for (int i = 0; i < K; i++)
+    logv[i] = log(v[i]);
+  cr_assert_float_eq(gsl_stats_mean(logv, 1, K), 0.0, 0.02);
+  cr_assert_float_eq(gsl_stats_sd(logv, 1, K), 0.5, 0.01);
+  s = (sim_speed_config){.dist = SIM_SPEED_UNIFORM, .min = 0.2, .max = 1.4};
+  sim_cluster_draw_speeds(&s, K, r, v);
+  cr_assert_float_eq(gsl_stats_mean(v, 1, K), 0.8, 0.01);
+  cr_assert_float_eq(gsl_stats_variance(v, 1, K), 1.44 / 12, 0.005);
+  cr_assert_geq(gsl_stats_min(v, 1, K), 0.2);
+  cr_assert_leq(gsl_stats_max(v, 1, K), 1.4);
+  s = (sim_speed_config){.dist = SIM_SPEED_GAMMA, .shape = 5};
+  sim_cluster_draw_speeds(&s, K, r, v);
+  cr_assert_float_eq(gsl_stats_mean(v, 1, K), 1.0, 0.01);
+  cr_assert_float_eq(gsl_stats_variance(v, 1, K), 0.2, 0.01);
+  s = (sim_speed_config){.dist = SIM_SPEED_TWO_CLASS, .slow_fraction = 0.3, .slow_speed = 0.25};
+  sim_cluster_draw_speeds(&s, 10, r, v);
+  int slow = 0;
+  for (int i = 0; i < 10; i++) {
+    cr_assert(v[i] == 1.0 || v[i] == 0.25);
+    slow += v[i] == 0.25;
+  }
+  cr_assert_eq(slow, 3);
+  const double preset[] = {0.0, 0.15, 0.4, 0.8};
+  for (int p = SIM_SPEED_NONE; p <= SIM_SPEED_VERY; p++) {
+    s = (sim_speed_config){.dist = p};
+    sim_cluster_draw_speeds(&s, K, r, v);
+    for (int i = 0; i < K; i++)
+      logv[i] = log(v[i]);
+    cr_assert_float_eq(gsl_stats_sd(logv, 1, K), preset[p], 0.02, "preset %d", p);
+  }
+  gsl_rng_free(r);
+}
+
+Test(cluster, jitter_has_mean_one_and_the_step_time_can_be_derived)
+{
+  sim_compute_config c;
+  wl_param_defaults(sim_cluster_params[1].sub, &c);
+  c.step_time_s = 0.2;
+  c.jitter.dist = SIM_JITTER_LOGNORMAL;
+  c.jitter.sigma = 0.3;
+  sim_cluster cl;
+  char err[128];
+  cr_assert_eq(sim_cluster_init(&cl, &c, 2, 1, 0, err, sizeof err), WL_OK);
+  double total = sim_time_to_s(sim_cluster_steps_ns(&cl, 1, 100000));
+  cr_assert_float_eq(total / 100000, 0.2, 0.002);
+  sim_cluster_free(&cl);
+  /* 1e12 FLOP per step on a 100 TFLOP/s device at 40%: 25 ms */
+  c.jitter.dist = SIM_JITTER_NONE;
+  c.device_tflops = 100;
+  c.utilization = 0.4;
+  cr_assert_eq(sim_cluster_init(&cl, &c, 2, 1, 1e12, err, sizeof err), WL_OK);
+  cr_assert_eq(sim_cluster_steps_ns(&cl, 0, 4), 4 * 25000000LL);
+  sim_cluster_free(&cl);
+}
