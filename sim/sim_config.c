@@ -94,9 +94,31 @@ static const wl_param network_params[] = {
    .max = 1e3, .unit = "s", .doc = "one-way latency per message (alpha)"},
   {.key = "bandwidth_gbps", .kind = WL_P_DOUBLE, .offset = NO(bandwidth_gbps), .def = 10,
    .min = 0, .max = 1e12, .flags = WL_PF_MIN_EXCL, .unit = "Gbit/s",
-   .doc = "per-worker link bandwidth (a huge value with latency 0 makes communication free)"},
+   .doc = "a worker link's bandwidth, each direction (a huge value with latency 0 makes "
+          "communication free)"},
+  {.key = "up_gbps", .kind = WL_P_DOUBLE, .offset = NO(up_gbps), .min = 0, .max = 1e12,
+   .flags = WL_PF_MIN_EXCL | WL_PF_OPTIONAL, .unit = "Gbit/s",
+   .doc = "a worker's upload bandwidth (default: bandwidth_gbps)"},
+  {.key = "down_gbps", .kind = WL_P_DOUBLE, .offset = NO(down_gbps), .min = 0, .max = 1e12,
+   .flags = WL_PF_MIN_EXCL | WL_PF_OPTIONAL, .unit = "Gbit/s",
+   .doc = "a worker's download bandwidth (default: bandwidth_gbps)"},
+  {.key = "link_scales", .kind = WL_P_DOUBLES, .offset = NO(link_scales), .min = 0, .max = 1e6,
+   .flags = WL_PF_MIN_EXCL, .size = SIM_MAX_LISTED_SPEEDS, .count_offset = NO(n_link_scales),
+   .unit = "x", .doc = "per-worker multipliers of its link's bandwidth, one per worker"},
+  {.key = "server_gbps", .kind = WL_P_DOUBLE, .offset = NO(server_gbps), .min = 0, .max = 1e12,
+   .flags = WL_PF_MIN_EXCL | WL_PF_OPTIONAL, .unit = "Gbit/s",
+   .doc = "the parameter server's link, each direction (default: bandwidth_gbps)"},
   {.key = "collective", .kind = WL_P_ENUM, .offset = NO(collective), .def = SIM_COLL_RING,
-   .choices = "ring", .unit = "", .doc = "all-reduce algorithm"},
+   .choices = "ring|tree|halving_doubling|hierarchical", .unit = "",
+   .doc = "all-reduce algorithm, priced by its alpha-beta formula"},
+  {.key = "workers_per_node", .kind = WL_P_INT, .offset = NO(workers_per_node), .def = 0,
+   .min = 0, .max = 1 << 20, .unit = "workers",
+   .doc = "0: a flat network; g: nodes of g workers joined by slower inter-node links"},
+  {.key = "inter_latency_s", .kind = WL_P_DOUBLE, .offset = NO(inter_latency_s), .def = 0.01,
+   .min = 0, .max = 1e3, .unit = "s", .doc = "latency between nodes"},
+  {.key = "inter_bandwidth_gbps", .kind = WL_P_DOUBLE, .offset = NO(inter_bandwidth_gbps),
+   .def = 1, .min = 0, .max = 1e12, .flags = WL_PF_MIN_EXCL, .unit = "Gbit/s",
+   .doc = "bandwidth between nodes, per node"},
   {0}};
 
 #define MO(f) offsetof(sim_comm_config, f)
@@ -107,6 +129,8 @@ static const wl_param comm_params[] = {
   {.key = "bytes_per_param", .kind = WL_P_DOUBLE, .offset = MO(bytes_per_param), .def = 4,
    .min = 0, .max = 64, .flags = WL_PF_MIN_EXCL, .unit = "bytes",
    .doc = "bytes per parameter on the wire: 4 fp32, 2 bf16, 1 int8"},
+  {.key = "compression", .kind = WL_P_DOUBLE, .offset = MO(compression), .def = 1, .min = 1,
+   .max = 1e6, .unit = "x", .doc = "compression ratio: payloads on the wire are divided by it"},
   {0}};
 
 #define KO(f) offsetof(sim_cluster_config, f)
@@ -170,6 +194,20 @@ wl_status sim_config_check(const sim_config *cfg, char *path, size_t path_size, 
     snprintf(path, path_size, "cluster.compute.speeds");
     snprintf(msg, msg_size, "expected one speed per worker (%d), got %d", c->workers,
              c->compute.n_speeds);
+    return WL_ECONFIG;
+  }
+  const sim_network_config *n = &c->network;
+  if (n->n_link_scales != 0 && n->n_link_scales != c->workers) {
+    snprintf(path, path_size, "cluster.network.link_scales");
+    snprintf(msg, msg_size, "expected one scale per worker (%d), got %d", c->workers,
+             n->n_link_scales);
+    return WL_ECONFIG;
+  }
+  if (n->collective == SIM_COLL_HIERARCHICAL &&
+      (n->workers_per_node < 1 || c->workers % n->workers_per_node != 0)) {
+    snprintf(path, path_size, "cluster.network.workers_per_node");
+    snprintf(msg, msg_size, "expected a divisor of the %d workers for the hierarchical "
+             "collective, got %d", c->workers, n->workers_per_node);
     return WL_ECONFIG;
   }
   const sim_stop_config *s = &cfg->stop;

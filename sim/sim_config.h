@@ -57,14 +57,23 @@ typedef struct sim_compute_config {
 } sim_compute_config;
 
 typedef struct sim_network_config {
-  double latency_s;      /* one-way latency per message (alpha), seconds */
-  double bandwidth_gbps; /* per-worker link bandwidth, Gbit/s */
+  double latency_s;      /* one-way latency per message on a worker's link (alpha), seconds */
+  double bandwidth_gbps; /* a worker link's bandwidth, each direction, Gbit/s */
+  double up_gbps;        /* a worker's upload bandwidth; NaN = bandwidth_gbps */
+  double down_gbps;      /* a worker's download bandwidth; NaN = bandwidth_gbps */
+  double link_scales[SIM_MAX_LISTED_SPEEDS]; /* per-worker bandwidth multipliers */
+  int n_link_scales;     /* 0 or the worker count */
+  double server_gbps;    /* the parameter server's link, each direction; NaN = bandwidth_gbps */
   int collective;        /* SIM_COLL_* algorithm for all-reduce */
+  int workers_per_node;  /* 0: a flat network; g: nodes of g workers, fast links inside */
+  double inter_latency_s;      /* between nodes */
+  double inter_bandwidth_gbps; /* between nodes, per node */
 } sim_network_config;
 
 typedef struct sim_comm_config {
   double params;          /* parameters on the wire; NaN = the real model's count */
   double bytes_per_param; /* 4 fp32, 2 bf16, 1 int8 */
+  double compression;     /* payloads are divided by this ratio (>= 1) */
 } sim_comm_config;
 
 typedef struct sim_cluster_config {

@@ -203,10 +203,7 @@ static void host_grad(void *ctx, int w)
 static void host_allreduce(void *ctx, int64_t bytes, double overlap, int tag)
 {
   sim_runner *r = ctx;
-  const sim_network_config *net = &r->cfg->cluster.network;
-  double s = sim_net_ring_allreduce_s(r->K, net->latency_s,
-                                      sim_net_gbps_to_bytes_per_s(net->bandwidth_gbps),
-                                      (double)bytes);
+  double s = sim_net_allreduce_s(&r->cfg->cluster.network, r->K, (double)bytes);
   sim_time dur = sim_time_from_s((1.0 - overlap) * s);
   for (int w = 0; w < r->K; w++) {
     WL_ASSERT(r->w[w].busy_end <= r->now);
@@ -216,15 +213,19 @@ static void host_allreduce(void *ctx, int64_t bytes, double overlap, int tag)
   schedule(r, r->now + dur, SIM_EV_COLLECTIVE_DONE, -1, tag, 0, bytes);
 }
 
-/* A point-to-point transfer: latency + bytes / bandwidth over the worker's link. The worker
- * end (or both, between workers) spends that time communicating. */
+/* A point-to-point transfer: latency + bytes / bandwidth, the bandwidth being the slower of
+ * the sender's upload and the receiver's download. The worker end (or both, between
+ * workers) spends that time communicating. */
 static void host_send(void *ctx, int from, int to, int64_t bytes, int tag)
 {
   sim_runner *r = ctx;
   const sim_network_config *net = &r->cfg->cluster.network;
   WL_ASSERT(from != to && from >= OPT_SERVER && from < r->K && to >= OPT_SERVER && to < r->K);
-  sim_time dur = sim_time_from_s(net->latency_s + (double)bytes /
-                                 sim_net_gbps_to_bytes_per_s(net->bandwidth_gbps));
+  double up = from == OPT_SERVER ? sim_net_server_bytes_per_s(net)
+                                 : sim_net_up_bytes_per_s(net, from);
+  double down = to == OPT_SERVER ? sim_net_server_bytes_per_s(net)
+                                 : sim_net_down_bytes_per_s(net, to);
+  sim_time dur = sim_time_from_s(net->latency_s + (double)bytes / fmin(up, down));
   int ends[2] = {from, to};
   for (int i = 0; i < 2; i++) {
     if (ends[i] == OPT_SERVER)
@@ -279,7 +280,8 @@ static gsl_rng *host_rng(void *ctx, int stream)
 
 static void collective_finished(sim_runner *r, int64_t bytes)
 {
-  double per_worker = sim_net_ring_allreduce_bytes(r->K, (double)bytes);
+  double per_worker =
+    sim_net_allreduce_bytes(r->cfg->cluster.network.collective, r->K, (double)bytes);
   for (int w = 0; w < r->K; w++) {
     r->w[w].bytes_sent += per_worker;
     r->w[w].bytes_recv += per_worker;
@@ -405,7 +407,8 @@ static wl_status setup(sim_runner *r, int threads, char *err, size_t err_size)
     .ctx = r,
     .K = r->K,
     .replicas = r->reps,
-    .payload_bytes = (int64_t)llround(wire_params * cfg->cluster.comm.bytes_per_param),
+    .payload_bytes = (int64_t)llround(wire_params * cfg->cluster.comm.bytes_per_param /
+                                      cfg->cluster.comm.compression),
     .speeds = r->speeds,
     .shard_sizes = r->shard_sizes,
     .train = host_train,

@@ -142,10 +142,10 @@ Test(net, ring_allreduce_follows_the_alpha_beta_formula)
 {
   double alpha = 0.01, B = sim_net_gbps_to_bytes_per_s(1.0), M = 1e6;
   cr_assert_float_eq(B, 1.25e8, 1e-6);
-  cr_assert_float_eq(sim_net_ring_allreduce_s(4, alpha, B, M), 6 * 0.01 + 1.5 * M / B, 1e-15);
-  cr_assert_float_eq(sim_net_ring_allreduce_s(2, alpha, B, M), 2 * 0.01 + 1.0 * M / B, 1e-15);
-  cr_assert_eq(sim_net_ring_allreduce_s(1, alpha, B, M), 0.0);
-  cr_assert_float_eq(sim_net_ring_allreduce_bytes(4, M), 1.5e6, 1e-9);
+  cr_assert_float_eq(sim_net_ring_s(4, alpha, B, M), 6 * 0.01 + 1.5 * M / B, 1e-15);
+  cr_assert_float_eq(sim_net_ring_s(2, alpha, B, M), 2 * 0.01 + 1.0 * M / B, 1e-15);
+  cr_assert_eq(sim_net_ring_s(1, alpha, B, M), 0.0);
+  cr_assert_float_eq(sim_net_allreduce_bytes(SIM_COLL_RING, 4, M), 1.5e6, 1e-9);
 }
 
 /* ---- runner --------------------------------------------------------------------------- */
@@ -170,7 +170,7 @@ Test(runner, ddp_time_is_steps_times_slowest_compute_plus_ring_allreduce)
   /* slowest worker: speed 0.6; payload: the real model's 16*5+5 floats */
   sim_time compute = sim_time_from_s(0.03 / 0.6);
   double bytes = (16 * 5 + 5) * 4.0;
-  sim_time ring = sim_time_from_s(sim_net_ring_allreduce_s(4, 0.002, 2.5e9 / 8, bytes));
+  sim_time ring = sim_time_from_s(sim_net_ring_s(4, 0.002, 2.5e9 / 8, bytes));
   cr_assert_eq(sim_time_from_s(r->r.sim_time_s), 37 * (compute + ring),
                "sim time %.9f s, expected %.9f s", r->r.sim_time_s,
                sim_time_to_s(37 * (compute + ring)));
@@ -186,7 +186,7 @@ Test(runner, local_sgd_round_is_H_slowest_steps_plus_ring_allreduce)
   cr_assert_eq(r->r.status, WL_OK, "%s", r->r.error);
   cr_assert_eq(r->r.step, 20);
   sim_time round = 5 * sim_time_from_s(0.03 / 0.6) +
-                   sim_time_from_s(sim_net_ring_allreduce_s(4, 0.002, 2.5e9 / 8, 2e6));
+                   sim_time_from_s(sim_net_ring_s(4, 0.002, 2.5e9 / 8, 2e6));
   cr_assert_eq(sim_time_from_s(r->r.sim_time_s), 4 * round);
   /* every worker took 20 gradient steps and sent 2(K-1)/K of 2 MB per round */
   cr_assert_eq(r->nw, 4);
@@ -701,4 +701,68 @@ Test(cluster, jitter_has_mean_one_and_the_step_time_can_be_derived)
   cr_assert_eq(sim_cluster_init(&cl, &c, 2, 1, 1e12, err, sizeof err), WL_OK);
   cr_assert_eq(sim_cluster_steps_ns(&cl, 0, 4), 4 * 25000000LL);
   sim_cluster_free(&cl);
+}
+
+/* ---- the network: closed forms ---------------------------------------------------------------- */
+
+/* A DDP run's simulated time is steps x (slowest compute + the collective's formula), to the
+ * nanosecond, for each algorithm. */
+Test(network, ddp_time_is_steps_times_slowest_compute_plus_each_collectives_formula)
+{
+  const char *names[] = {"ring", "tree", "halving_doubling", "hierarchical"};
+  for (int a = 0; a < 4; a++) {
+    scn_scenario s;
+    char json[2048];
+    snprintf(json, sizeof json,
+             "{\"workload\": {\"dataset\": {\"train_examples\": 512, \"test_examples\": 64,"
+             " \"dim\": 8, \"classes\": 3}, \"batch_size\": 8},"
+             " \"cluster\": {\"workers\": 6, \"compute\": {\"step_time_s\": 0.02,"
+             "   \"speeds\": [1, 0.9, 0.8, 1, 1, 0.7]},"
+             "   \"network\": {\"latency_s\": 0.003, \"bandwidth_gbps\": 8, \"collective\": \"%s\","
+             "     \"workers_per_node\": 3, \"inter_latency_s\": 0.02, \"inter_bandwidth_gbps\": 2,"
+             "     \"link_scales\": [1, 1, 0.5, 1, 1, 1]},"
+             "   \"comm\": {\"params\": 5e6, \"bytes_per_param\": 2}},"
+             " \"policies\": [{\"type\": \"ddp\"}], \"stop\": {\"steps\": 13}, \"eval\": {\"every_s\": 100}}",
+             names[a]);
+    load_json(json, &s);
+    mem_rec *r = run_policy(&s, 0, NULL);
+    cr_assert_eq(r->r.status, WL_OK, "%s", r->r.error);
+    double M = 1e7, B_link = 0.5 * 8e9 / 8, B_inter = 2e9 / 8, t;
+    if (a == 0) /* flat across nodes: the slowest link and the largest latency */
+      t = 2.0 * 5 * 0.02 + 2.0 * 5 / 6 * M / B_inter;
+    else if (a == 1)
+      t = 2.0 * 3 * (0.02 + M / B_inter);
+    else if (a == 2)
+      t = 2.0 * 3 * 0.02 + 2.0 * 5 / 6 * M / B_inter;
+    else /* 2 nodes of 3: rings inside (slowest link 0.5 x 8 Gbit/s), then across on M/3 */
+      t = 2.0 * 2 * 0.003 + 2.0 * 2 / 3 * M / B_link + 2.0 * 1 * 0.02 + 2.0 * 1 / 2 * (M / 3) / B_inter;
+    sim_time step = sim_time_from_s(0.02 / 0.7) + sim_time_from_s(t);
+    cr_assert_eq(sim_time_from_s(r->r.sim_time_s), 13 * step, "%s: %.9f s, expected %.9f s",
+                 names[a], r->r.sim_time_s, sim_time_to_s(13 * step));
+    free(r);
+  }
+}
+
+Test(network, a_transfer_takes_latency_plus_bytes_over_the_slower_end)
+{
+  /* one async worker: pull at the server's 4 Gbit/s vs the worker's 2 Gbit/s download,
+   * push over its 1 Gbit/s upload; compression halves the bytes */
+  scn_scenario s;
+  load_json("{\"workload\": {\"dataset\": {\"train_examples\": 64, \"test_examples\": 8,"
+            " \"dim\": 4, \"classes\": 2}, \"batch_size\": 4},"
+            " \"cluster\": {\"workers\": 1, \"compute\": {\"step_time_s\": 0.5},"
+            "   \"network\": {\"latency_s\": 0.01, \"up_gbps\": 1, \"down_gbps\": 2,"
+            "     \"server_gbps\": 4},"
+            "   \"comm\": {\"params\": 1e8, \"bytes_per_param\": 2, \"compression\": 2}},"
+            " \"policies\": [{\"type\": \"async_local_sgd\", \"H\": 3}],"
+            " \"stop\": {\"steps\": 6}, \"eval\": {\"every_s\": 1000}}", &s);
+  mem_rec *r = run_policy(&s, 0, NULL);
+  cr_assert_eq(r->r.status, WL_OK, "%s", r->r.error);
+  double M = 1e8;
+  sim_time pull = sim_time_from_s(0.01 + M / 2.5e8), push = sim_time_from_s(0.01 + M / 1.25e8);
+  sim_time round = pull + 3 * sim_time_from_s(0.5) + push;
+  cr_assert_eq(r->nu, 2);
+  cr_assert_float_eq(r->u[1].sim_time_s, sim_time_to_s(2 * round), 1e-12);
+  cr_assert_float_eq(r->w[0].bytes_sent, 2 * M, 1e-3);
+  free(r);
 }
