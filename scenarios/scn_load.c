@@ -107,12 +107,19 @@ static wl_status check_number(const cJSON *v, const wl_param *p, const char *pat
   return WL_OK;
 }
 
+/* "a|b|c" as "a, b, c". */
 static void choices_text(const char *choices, char *buf, size_t size)
 {
-  snprintf(buf, size, "%s", choices);
-  for (char *c = buf; *c; c++)
-    if (*c == '|')
-      *c = ',';
+  size_t n = 0;
+  for (const char *c = choices; *c && n + 3 < size; c++) {
+    if (*c == '|') {
+      buf[n++] = ',';
+      buf[n++] = ' ';
+    } else {
+      buf[n++] = *c;
+    }
+  }
+  buf[n] = '\0';
 }
 
 static wl_status fill_value(const cJSON *v, const wl_param *p, void *base, const char *path,

@@ -35,7 +35,7 @@ static const bad_case bad_cases[] = {
   {"{\"policies\": [{\"type\": \"ddp\", \"inner\": {\"lr\": \"fast\"}}], \"stop\": {\"steps\": 3}}",
    0, 0, "policies[0].inner.lr", "got \"fast\""},
   {"{\"cluster\": {\"network\": {\"collective\": \"star\"}}, " OK_TAIL "}", 0, 0,
-   "cluster.network.collective", "expected one of ring,tree,halving_doubling,hierarchical; got \"star\""},
+   "cluster.network.collective", "expected one of ring, tree, halving_doubling, hierarchical; got \"star\""},
   {"{\"policies\": [{\"type\": \"gossip\"}], \"stop\": {\"steps\": 3}}", 0, 0, "policies[0].type",
    "expected one of ddp, local_sgd"},
   {"{\"policies\": {\"type\": \"ddp\"}, \"stop\": {\"steps\": 3}}", 0, 0, "policies",
