@@ -7,21 +7,29 @@
 #include <time.h>
 
 #include "sim_cluster.h"
+#include "sim_flows.h"
 #include "sim_net.h"
 #include "sim_pool.h"
 #include "sim_queue.h"
 #include "sim_rng.h"
 
-enum { SIM_EV_WORK_DONE = 1, SIM_EV_COLLECTIVE_DONE, SIM_EV_MESSAGE, SIM_EV_TIMER, SIM_EV_EVAL };
+enum {
+  SIM_EV_WORK_DONE = 1,
+  SIM_EV_COLLECTIVE_DONE,
+  SIM_EV_FLOW_START, /* a transfer's first byte reaches the links, after the latency */
+  SIM_EV_FLOW_DONE,  /* the earliest flow finishes (stale unless arg is the generation) */
+  SIM_EV_TIMER,
+  SIM_EV_EVAL
+};
 enum { BUSY_NONE = 0, BUSY_COMPUTE, BUSY_COMM };
 
 typedef struct sim_worker {
   wl_sampler sampler;  /* its batch order over its shard */
   gsl_rng *batch_rng;  /* stream (SIM_RNG_BATCHES, w) */
-  sim_time compute_ns; /* accumulated compute, including work still in flight */
-  sim_time comm_ns;    /* accumulated communication, including in flight */
-  sim_time busy_end;   /* end of its current activity */
-  int busy_kind;       /* BUSY_* of that activity */
+  sim_time compute_ns; /* accumulated compute, of finished activities */
+  sim_time comm_ns;    /* accumulated communication, of finished activities */
+  sim_time busy_start; /* start of its current activity */
+  int busy_kind;       /* BUSY_* of that activity; BUSY_NONE when idle */
   opt_train job;       /* the work in flight; job.steps == 0 when none */
   int job_apply;       /* it applies the inner optimizer (train) or not (grad) */
   long grad_steps;
@@ -45,6 +53,8 @@ typedef struct sim_runner {
   sim_worker *w;        /* (K) */
   opt_replica *reps;    /* (K) */
   sim_cluster cluster;  /* worker speeds and step times */
+  sim_flows flows;      /* point-to-point transfers in progress */
+  int64_t flow_generation; /* the FLOW_DONE event that is current */
   double *speeds;       /* (K) speed factors, for the policy */
   int *shard_sizes;     /* (K) */
   gsl_rng **policy_rng; /* (K+1) the policy's streams, made on first use */
@@ -102,10 +112,23 @@ static void schedule(sim_runner *r, sim_time at, int kind, int worker, int tag, 
     r->fail = st;
 }
 
-static void set_busy(sim_worker *wk, sim_time until, int kind)
+/* A worker's activities are accounted when they end (or when the run ends during one). */
+static void busy_begin(sim_worker *wk, int kind, sim_time now)
 {
-  wk->busy_end = until;
+  WL_ASSERT(wk->busy_kind == BUSY_NONE);
   wk->busy_kind = kind;
+  wk->busy_start = now;
+}
+
+static void busy_end(sim_worker *wk, sim_time now)
+{
+  WL_ASSERT(wk->busy_kind != BUSY_NONE);
+  sim_time d = now - wk->busy_start;
+  if (wk->busy_kind == BUSY_COMPUTE)
+    wk->compute_ns += d;
+  else
+    wk->comm_ns += d;
+  wk->busy_kind = BUSY_NONE;
 }
 
 /* One gradient on worker w's next batch into its replica's grads, on thread t's workspace. */
@@ -171,15 +194,14 @@ static void finish_job(sim_runner *r, int w)
 static void start_compute(sim_runner *r, int w, const opt_train *job, int apply)
 {
   sim_worker *wk = &r->w[w];
-  WL_ASSERT(wk->busy_end <= r->now && wk->job.steps == 0 && job->steps > 0);
+  WL_ASSERT(wk->job.steps == 0 && job->steps > 0);
   wk->job = *job;
   wk->job_apply = apply;
   long grad_steps = job->steps;
   for (int s = 0; job->mix && s < job->steps; s++)
     grad_steps -= job->mix[s] != 0;
   sim_time dur = sim_cluster_steps_ns(&r->cluster, w, grad_steps);
-  wk->compute_ns += dur;
-  set_busy(wk, r->now + dur, BUSY_COMPUTE);
+  busy_begin(wk, BUSY_COMPUTE, r->now);
   schedule(r, r->now + dur, SIM_EV_WORK_DONE, w, 0, 0, 0);
   if (r->pool)
     sim_pool_submit(r->pool, w);
@@ -205,46 +227,89 @@ static void host_allreduce(void *ctx, int64_t bytes, double overlap, int tag)
   sim_runner *r = ctx;
   double s = sim_net_allreduce_s(&r->cfg->cluster.network, r->K, (double)bytes);
   sim_time dur = sim_time_from_s((1.0 - overlap) * s);
-  for (int w = 0; w < r->K; w++) {
-    WL_ASSERT(r->w[w].busy_end <= r->now);
-    r->w[w].comm_ns += dur;
-    set_busy(&r->w[w], r->now + dur, BUSY_COMM);
-  }
+  for (int w = 0; w < r->K; w++)
+    busy_begin(&r->w[w], BUSY_COMM, r->now);
   schedule(r, r->now + dur, SIM_EV_COLLECTIVE_DONE, -1, tag, 0, bytes);
 }
 
-/* A point-to-point transfer: latency + bytes / bandwidth, the bandwidth being the slower of
- * the sender's upload and the receiver's download. The worker end (or both, between
- * workers) spends that time communicating. */
+/* Link indices in the flow model: worker w's upload 2w, download 2w + 1; the server's
+ * upload 2K, download 2K + 1. */
+static int up_link(const sim_runner *r, int e) { return e == OPT_SERVER ? 2 * r->K : 2 * e; }
+static int down_link(const sim_runner *r, int e)
+{
+  return e == OPT_SERVER ? 2 * r->K + 1 : 2 * e + 1;
+}
+
+/* A point-to-point transfer: after the latency its bytes flow over the sender's upload and
+ * the receiver's download, sharing them max-min fairly with the other transfers. The worker
+ * ends spend the whole transfer communicating. */
 static void host_send(void *ctx, int from, int to, int64_t bytes, int tag)
 {
   sim_runner *r = ctx;
-  const sim_network_config *net = &r->cfg->cluster.network;
   WL_ASSERT(from != to && from >= OPT_SERVER && from < r->K && to >= OPT_SERVER && to < r->K);
-  double up = from == OPT_SERVER ? sim_net_server_bytes_per_s(net)
-                                 : sim_net_up_bytes_per_s(net, from);
-  double down = to == OPT_SERVER ? sim_net_server_bytes_per_s(net)
-                                 : sim_net_down_bytes_per_s(net, to);
-  sim_time dur = sim_time_from_s(net->latency_s + (double)bytes / fmin(up, down));
-  int ends[2] = {from, to};
-  for (int i = 0; i < 2; i++) {
-    if (ends[i] == OPT_SERVER)
-      continue;
-    sim_worker *wk = &r->w[ends[i]];
-    WL_ASSERT(wk->busy_end <= r->now);
-    wk->comm_ns += dur;
-    set_busy(wk, r->now + dur, BUSY_COMM);
-  }
-  schedule(r, r->now + dur, SIM_EV_MESSAGE, to, tag, from, bytes);
+  if (from != OPT_SERVER)
+    busy_begin(&r->w[from], BUSY_COMM, r->now);
+  if (to != OPT_SERVER)
+    busy_begin(&r->w[to], BUSY_COMM, r->now);
+  sim_time latency = sim_time_from_s(r->cfg->cluster.network.latency_s);
+  sim_event ev = {.time = r->now + latency, .kind = SIM_EV_FLOW_START, .worker = to, .tag = tag,
+                  .src = from, .arg = bytes};
+  if (sim_queue_push(&r->q, ev) != WL_OK && r->fail == WL_OK)
+    r->fail = WL_ENOMEM;
 }
 
-static void message_delivered(sim_runner *r, const sim_event *ev)
+/* Schedule the earliest flow's completion; earlier schedules become stale. */
+static void schedule_flow_done(sim_runner *r)
 {
-  if (ev->src != OPT_SERVER)
-    r->w[ev->src].bytes_sent += (double)ev->arg;
-  if (ev->worker != OPT_SERVER)
-    r->w[ev->worker].bytes_recv += (double)ev->arg;
-  r->bytes_total += (double)ev->arg;
+  int slot;
+  double t = sim_flows_next(&r->flows, &slot);
+  r->flow_generation++;
+  if (slot >= 0)
+    schedule(r, r->now + sim_time_from_s(t), SIM_EV_FLOW_DONE, -1, 0, 0, r->flow_generation);
+}
+
+static void flow_start(sim_runner *r, const sim_event *ev)
+{
+  int links[2] = {up_link(r, ev->src), down_link(r, ev->worker)};
+  sim_flows_advance(&r->flows, sim_time_to_s(r->now));
+  sim_flows_add(&r->flows, links, 2, (double)ev->arg, ev->src, ev->worker, ev->tag);
+  schedule_flow_done(r);
+}
+
+static void message_delivered(sim_runner *r, int from, int to, int64_t bytes)
+{
+  if (from != OPT_SERVER) {
+    r->w[from].bytes_sent += (double)bytes;
+    busy_end(&r->w[from], r->now);
+  }
+  if (to != OPT_SERVER) {
+    r->w[to].bytes_recv += (double)bytes;
+    busy_end(&r->w[to], r->now);
+  }
+  r->bytes_total += (double)bytes;
+}
+
+/* Every flow that finishes now (within a nanosecond: completion times are rounded) is
+ * removed, then delivered in the order the flows were added. */
+static void flow_done(sim_runner *r, const sim_event *ev)
+{
+  enum { MAX_BATCH = 64 };
+  if (ev->arg != r->flow_generation)
+    return;
+  sim_flows_advance(&r->flows, sim_time_to_s(r->now));
+  sim_flow done[MAX_BATCH];
+  int n = 0, slot;
+  while (n < MAX_BATCH && sim_flows_next(&r->flows, &slot) < 1e-9) {
+    done[n++] = r->flows.f[slot];
+    r->flows.f[slot].live = 0;
+    r->flows.n_live--;
+  }
+  sim_flows_allocate(&r->flows);
+  schedule_flow_done(r);
+  for (int i = 0; i < n; i++) {
+    message_delivered(r, done[i].from, done[i].to, done[i].bytes);
+    r->policy.type->message(r->policy.state, done[i].from, done[i].to, done[i].tag);
+  }
 }
 
 static void host_timer(void *ctx, double delay_s, int tag)
@@ -280,6 +345,8 @@ static gsl_rng *host_rng(void *ctx, int stream)
 
 static void collective_finished(sim_runner *r, int64_t bytes)
 {
+  for (int w = 0; w < r->K; w++)
+    busy_end(&r->w[w], r->now);
   double per_worker =
     sim_net_allreduce_bytes(r->cfg->cluster.network.collective, r->K, (double)bytes);
   for (int w = 0; w < r->K; w++) {
@@ -323,6 +390,23 @@ static wl_status evaluate(sim_runner *r)
   r->train_loss_sum = 0;
   r->train_loss_n = 0;
   return r->rec->metric(r->rec->ctx, &m);
+}
+
+static wl_status flows_init(sim_runner *r)
+{
+  const sim_network_config *net = &r->cfg->cluster.network;
+  int n_links = 2 * r->K + 2;
+  double *cap = malloc((size_t)n_links * sizeof *cap);
+  if (!cap)
+    return WL_ENOMEM;
+  for (int w = 0; w < r->K; w++) {
+    cap[2 * w] = sim_net_up_bytes_per_s(net, w);
+    cap[2 * w + 1] = sim_net_down_bytes_per_s(net, w);
+  }
+  cap[2 * r->K] = cap[2 * r->K + 1] = sim_net_server_bytes_per_s(net);
+  wl_status st = sim_flows_init(&r->flows, n_links, cap, 2 * r->K + 2);
+  free(cap);
+  return st;
 }
 
 static wl_status setup(sim_runner *r, int threads, char *err, size_t err_size)
@@ -423,6 +507,8 @@ static wl_status setup(sim_runner *r, int threads, char *err, size_t err_size)
     return st;
   if (r->n_threads > 1 && (st = sim_pool_create(r->n_threads, r->K, pool_job, r, &r->pool)))
     return st;
+  if ((st = flows_init(r)))
+    return st;
   char perr[256];
   st = opt_policy_create(&cfg->policy, &r->host, &r->policy, perr, sizeof perr);
   if (st != WL_OK && perr[0])
@@ -447,6 +533,7 @@ static void teardown(sim_runner *r)
     gsl_rng_free(r->policy_rng[i]);
   free(r->policy_rng);
   sim_cluster_free(&r->cluster);
+  sim_flows_free(&r->flows);
   free(r->speeds);
   free(r->shard_sizes);
   free(r->w);
@@ -469,15 +556,18 @@ static void dispatch(sim_runner *r, const sim_event *ev)
   switch (ev->kind) {
   case SIM_EV_WORK_DONE:
     finish_job(r, ev->worker);
+    busy_end(&r->w[ev->worker], r->now);
     pt->work_done(r->policy.state, ev->worker);
     break;
   case SIM_EV_COLLECTIVE_DONE:
     collective_finished(r, ev->arg);
     pt->collective_done(r->policy.state, ev->tag);
     break;
-  case SIM_EV_MESSAGE:
-    message_delivered(r, ev);
-    pt->message(r->policy.state, ev->src, ev->worker, ev->tag);
+  case SIM_EV_FLOW_START:
+    flow_start(r, ev);
+    break;
+  case SIM_EV_FLOW_DONE:
+    flow_done(r, ev);
     break;
   case SIM_EV_TIMER:
     pt->timer(r->policy.state, ev->tag);
@@ -544,14 +634,9 @@ static wl_status report_workers(sim_runner *r)
 {
   for (int w = 0; w < r->K; w++) {
     sim_worker *wk = &r->w[w];
+    if (wk->busy_kind != BUSY_NONE) /* cut by the end of the run */
+      busy_end(wk, r->now);
     sim_time compute = wk->compute_ns, comm = wk->comm_ns;
-    if (wk->busy_end > r->now) {
-      sim_time over = wk->busy_end - r->now;
-      if (wk->busy_kind == BUSY_COMPUTE)
-        compute -= over;
-      else if (wk->busy_kind == BUSY_COMM)
-        comm -= over;
-    }
     sim_worker_stats s = {
       .worker = w,
       .speed = r->cluster.speed[w],

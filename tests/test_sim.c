@@ -759,10 +759,66 @@ Test(network, a_transfer_takes_latency_plus_bytes_over_the_slower_end)
   mem_rec *r = run_policy(&s, 0, NULL);
   cr_assert_eq(r->r.status, WL_OK, "%s", r->r.error);
   double M = 1e8;
-  sim_time pull = sim_time_from_s(0.01 + M / 2.5e8), push = sim_time_from_s(0.01 + M / 1.25e8);
+  sim_time pull = sim_time_from_s(0.01) + sim_time_from_s(M / 2.5e8),
+           push = sim_time_from_s(0.01) + sim_time_from_s(M / 1.25e8);
   sim_time round = pull + 3 * sim_time_from_s(0.5) + push;
   cr_assert_eq(r->nu, 2);
   cr_assert_float_eq(r->u[1].sim_time_s, sim_time_to_s(2 * round), 1e-12);
   cr_assert_float_eq(r->w[0].bytes_sent, 2 * M, 1e-3);
+  free(r);
+}
+
+/* ---- flows: max-min fair sharing -------------------------------------------------------------- */
+
+#include "sim_flows.h"
+
+Test(flows, two_flows_on_one_link_each_get_half_and_a_slower_link_caps_a_flow)
+{
+  /* links: 0 shared (100 B/s), 1 (1000 B/s), 2 slow (20 B/s) */
+  const double cap[3] = {100, 1000, 20};
+  sim_flows fl;
+  cr_assert_eq(sim_flows_init(&fl, 3, cap, 8), WL_OK);
+  int a = sim_flows_add(&fl, (const int[]){0, 1}, 2, 1000, 0, 1, 0);
+  cr_assert_float_eq(fl.f[a].rate, 100, 1e-12, "alone: the whole shared link");
+  int b = sim_flows_add(&fl, (const int[]){0, 1}, 2, 1000, 0, 1, 0);
+  cr_assert_float_eq(fl.f[a].rate, 50, 1e-12);
+  cr_assert_float_eq(fl.f[b].rate, 50, 1e-12);
+  /* a third flow through the slow link is capped at 20; max-min gives the rest to the others */
+  int c = sim_flows_add(&fl, (const int[]){0, 2}, 2, 1000, 0, 1, 0);
+  cr_assert_float_eq(fl.f[c].rate, 20, 1e-12);
+  cr_assert_float_eq(fl.f[a].rate, 40, 1e-12);
+  cr_assert_float_eq(fl.f[b].rate, 40, 1e-12);
+  /* after 10 s, a and b have 600 bytes left: 15 s more at 40; then c speeds up to 20 only */
+  sim_flows_advance(&fl, 10.0);
+  int slot;
+  cr_assert_float_eq(sim_flows_next(&fl, &slot), 15.0, 1e-12);
+  cr_assert_eq(slot, a, "ties go to the flow added first");
+  sim_flows_remove(&fl, a);
+  cr_assert_float_eq(fl.f[b].rate, 80, 1e-12);
+  cr_assert_float_eq(fl.f[c].rate, 20, 1e-12);
+  sim_flows_free(&fl);
+}
+
+Test(flows, n_simultaneous_pushes_queue_at_the_servers_link_as_the_formula_says)
+{
+  /* async, 4 homogeneous workers, server link 1 Gbit/s, worker links 10 Gbit/s, M = 1e8 B:
+   * a pull (and a push) of all four takes alpha + max(M / B_worker, 4 M / B_server) */
+  scn_scenario s;
+  load_json("{\"workload\": {\"dataset\": {\"train_examples\": 256, \"test_examples\": 8,"
+            " \"dim\": 4, \"classes\": 2}, \"batch_size\": 4},"
+            " \"cluster\": {\"workers\": 4, \"compute\": {\"step_time_s\": 0.25},"
+            "   \"network\": {\"latency_s\": 0.02, \"bandwidth_gbps\": 10, \"server_gbps\": 1},"
+            "   \"comm\": {\"params\": 5e7, \"bytes_per_param\": 2}},"
+            " \"policies\": [{\"type\": \"async_local_sgd\", \"H\": 2}],"
+            " \"stop\": {\"steps\": 2}, \"eval\": {\"every_s\": 1000}}", &s);
+  mem_rec *r = run_policy(&s, 0, NULL);
+  cr_assert_eq(r->r.status, WL_OK, "%s", r->r.error);
+  double M = 1e8;
+  sim_time transfer = sim_time_from_s(0.02) + sim_time_from_s(fmax(M / 1.25e9, 4 * M / 1.25e8));
+  sim_time arrival = transfer + 2 * sim_time_from_s(0.25) + transfer;
+  cr_assert_eq(r->nu, 4);
+  for (int i = 0; i < 4; i++)
+    cr_assert_float_eq(r->u[i].sim_time_s, sim_time_to_s(arrival), 1e-12, "arrival %d at %.9f", i,
+                       r->u[i].sim_time_s);
   free(r);
 }
