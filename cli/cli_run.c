@@ -234,9 +234,11 @@ static void show_progress(void *ctx, const sim_progress *p)
 
 static void print_summary(long long id, const opt_policy_config *pol, const sim_result *r)
 {
-  printf("run %-4lld %-16s %-11s sim %10.3f s  step %7ld  loss %.4f  acc %.4f  host %.2f s",
+  printf("run %-4lld %-16s %-11s sim %10.3f s  step %7ld  loss %.4f  acc %.4f  host %.2f s"
+         "  events %ld (%.0f/s)",
          id, pol->label, sim_result_status_name(r->status), r->sim_time_s, r->step,
-         r->final_loss, r->final_accuracy, r->host_time_s);
+         r->final_loss, r->final_accuracy, r->host_time_s, r->events,
+         r->host_time_s > 0 ? r->events / r->host_time_s : 0.0);
   if (r->status != WL_OK && r->status != WL_EINTR)
     printf("  error: %s", r->error);
   printf("\n");

@@ -114,8 +114,8 @@ static wl_status async_create(const opt_policy_config *cfg, const opt_host *host
   s->host = host;
   s->n = host->replicas[0].n;
   size_t n = s->n, sf = (size_t)opt_optim_state_floats(&s->outer);
-  s->theta = calloc((3 + sf) * n, sizeof(float));
-  s->snap = malloc((size_t)K * n * sizeof(float));
+  s->theta = calloc((3 + sf) * n + 1, sizeof(float)); /* +1: n is 0 when timing only */
+  s->snap = malloc(((size_t)K * n + 1) * sizeof(float));
   s->v0 = calloc((size_t)K, sizeof *s->v0);
   s->Hw = malloc((size_t)K * sizeof *s->Hw);
   s->jobs = calloc((size_t)K, sizeof *s->jobs);

@@ -38,7 +38,7 @@ static wl_status local_sgd_create(const opt_policy_config *cfg, const opt_host *
   if (!s)
     return WL_ENOMEM;
   size_t n = host->replicas[0].n;
-  s->global = malloc(n * sizeof(float));
+  s->global = malloc((n + 1) * sizeof(float)); /* +1: n is 0 when timing only */
   if (!s->global) {
     free(s);
     return WL_ENOMEM;

@@ -105,7 +105,7 @@ wl_status opt_outer_init(opt_outer *o, const opt_optim_config *cfg, const opt_ho
     return st;
   o->n = h->replicas[0].n;
   size_t floats = (size_t)(2 + opt_optim_state_floats(&o->cfg)) * o->n;
-  if (!(o->block = calloc(floats, sizeof(float))))
+  if (!(o->block = calloc(floats + 1, sizeof(float)))) /* +1: n is 0 when timing only */
     return WL_ENOMEM;
   o->z = o->block;
   o->delta = o->z + o->n;

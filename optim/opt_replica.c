@@ -6,7 +6,7 @@
 wl_status opt_replica_init(opt_replica *r, size_t n, int state_floats)
 {
   memset(r, 0, sizeof *r);
-  r->block = calloc((size_t)(2 + state_floats) * n, sizeof(float));
+  r->block = calloc((size_t)(2 + state_floats) * n + 1, sizeof(float)); /* +1: n may be 0 */
   if (!r->block)
     return WL_ENOMEM;
   r->n = n;

@@ -16,9 +16,14 @@ wl_status sim_flows_init(sim_flows *fl, int n_links, const double *capacity, int
   fl->f = calloc((size_t)max_flows, sizeof *fl->f);
   fl->frozen = malloc((size_t)max_flows * sizeof *fl->frozen);
   fl->touched = malloc((size_t)max_flows * SIM_FLOW_MAX_LINKS * sizeof *fl->touched);
+  fl->live = malloc((size_t)max_flows * sizeof *fl->live);
+  fl->free_slots = malloc((size_t)max_flows * sizeof *fl->free_slots);
   if (!fl->cap || !fl->cap_left || !fl->share || !fl->count || !fl->f || !fl->frozen ||
-      !fl->touched)
+      !fl->touched || !fl->live || !fl->free_slots)
     return WL_ENOMEM;
+  for (int i = 0; i < max_flows; i++) /* slot 0 on top */
+    fl->free_slots[i] = max_flows - 1 - i;
+  fl->n_free = max_flows;
   memcpy(fl->cap, capacity, (size_t)n_links * sizeof *fl->cap);
   return WL_OK;
 }
@@ -26,7 +31,7 @@ wl_status sim_flows_init(sim_flows *fl, int n_links, const double *capacity, int
 void sim_flows_free(sim_flows *fl)
 {
   free(fl->cap), free(fl->cap_left), free(fl->share), free(fl->count);
-  free(fl->f), free(fl->frozen), free(fl->touched);
+  free(fl->f), free(fl->frozen), free(fl->touched), free(fl->live), free(fl->free_slots);
   memset(fl, 0, sizeof *fl);
 }
 
@@ -34,9 +39,11 @@ void sim_flows_advance(sim_flows *fl, double t)
 {
   double dt = t - fl->now_s;
   WL_ASSERT(dt >= 0);
-  for (int i = 0; dt > 0 && i < fl->max_flows; i++)
-    if (fl->f[i].live)
-      fl->f[i].remaining = fmax(0.0, fl->f[i].remaining - fl->f[i].rate * dt);
+  for (int j = 0; dt > 0 && j < fl->n_live; j++) {
+    sim_flow *f = &fl->f[fl->live[j]];
+    double left = f->remaining - f->rate * dt;
+    f->remaining = left > 0.0 ? left : 0.0; /* (fmax is a library call in hot loops) */
+  }
   fl->now_s = t;
 }
 
@@ -45,10 +52,9 @@ void sim_flows_advance(sim_flows *fl, double t)
 void sim_flows_allocate(sim_flows *fl)
 {
   int n_touched = 0, unfrozen = 0;
-  for (int i = 0; i < fl->max_flows; i++) {
+  for (int j = 0; j < fl->n_live; j++) {
+    int i = fl->live[j];
     sim_flow *f = &fl->f[i];
-    if (!f->live)
-      continue;
     fl->frozen[i] = 0;
     unfrozen++;
     for (int k = 0; k < f->n_links; k++) {
@@ -63,12 +69,14 @@ void sim_flows_allocate(sim_flows *fl)
     double best = INFINITY;
     for (int j = 0; j < n_touched; j++) {
       int l = fl->touched[j];
-      fl->share[l] = fl->count[l] > 0 ? fl->cap_left[l] / fl->count[l] : INFINITY;
-      best = fmin(best, fl->share[l]);
+      double share = fl->count[l] > 0 ? fl->cap_left[l] / fl->count[l] : INFINITY;
+      fl->share[l] = share;
+      best = share < best ? share : best;
     }
-    for (int i = 0; i < fl->max_flows; i++) {
+    for (int j = 0; j < fl->n_live; j++) {
+      int i = fl->live[j];
       sim_flow *f = &fl->f[i];
-      if (!f->live || fl->frozen[i])
+      if (fl->frozen[i])
         continue;
       int bottleneck = 0;
       for (int k = 0; k < f->n_links; k++)
@@ -80,7 +88,8 @@ void sim_flows_allocate(sim_flows *fl)
       unfrozen--;
       for (int k = 0; k < f->n_links; k++) {
         int l = f->links[k];
-        fl->cap_left[l] = fmax(0.0, fl->cap_left[l] - best);
+        double left = fl->cap_left[l] - best;
+        fl->cap_left[l] = left > 0.0 ? left : 0.0;
         fl->count[l]--;
       }
     }
@@ -93,25 +102,32 @@ int sim_flows_add(sim_flows *fl, const int *links, int n_links, double bytes, in
                   int tag)
 {
   WL_ASSERT(n_links >= 1 && n_links <= SIM_FLOW_MAX_LINKS);
-  int slot = -1;
-  for (int i = 0; i < fl->max_flows && slot < 0; i++)
-    if (!fl->f[i].live)
-      slot = i;
-  WL_ASSERT(slot >= 0);
+  WL_ASSERT(fl->n_free > 0);
+  int slot = fl->free_slots[--fl->n_free];
   sim_flow *f = &fl->f[slot];
   *f = (sim_flow){.live = 1, .n_links = n_links, .remaining = bytes, .order = fl->next_order++,
                   .from = from, .to = to, .tag = tag, .bytes = (int64_t)bytes};
   memcpy(f->links, links, (size_t)n_links * sizeof *links);
-  fl->n_live++;
+  fl->live[fl->n_live++] = slot;
   sim_flows_allocate(fl);
   return slot;
 }
 
-void sim_flows_remove(sim_flows *fl, int slot)
+void sim_flows_drop(sim_flows *fl, int slot)
 {
   WL_ASSERT(fl->f[slot].live);
   fl->f[slot].live = 0;
-  fl->n_live--;
+  for (int j = 0; j < fl->n_live; j++)
+    if (fl->live[j] == slot) {
+      fl->live[j] = fl->live[--fl->n_live];
+      break;
+    }
+  fl->free_slots[fl->n_free++] = slot;
+}
+
+void sim_flows_remove(sim_flows *fl, int slot)
+{
+  sim_flows_drop(fl, slot);
   sim_flows_allocate(fl);
 }
 
@@ -120,10 +136,9 @@ double sim_flows_next(const sim_flows *fl, int *slot)
   double best = INFINITY;
   uint64_t best_order = UINT64_MAX;
   *slot = -1;
-  for (int i = 0; i < fl->max_flows; i++) {
+  for (int j = 0; j < fl->n_live; j++) {
+    int i = fl->live[j];
     const sim_flow *f = &fl->f[i];
-    if (!f->live)
-      continue;
     double t = f->rate > 0 ? f->remaining / f->rate : INFINITY;
     if (t < best || (t == best && f->order < best_order)) {
       best = t;

@@ -34,6 +34,9 @@ typedef struct sim_flows {
   sim_flow *f;        /* (max_flows) */
   int max_flows;
   int n_live;
+  int *live;          /* (max_flows) the live slots, densely */
+  int *free_slots;    /* (max_flows) a stack of free slots */
+  int n_free;
   uint64_t next_order;
   double now_s;       /* time the remaining bytes refer to */
   /* scratch for the allocation */
@@ -57,6 +60,9 @@ int sim_flows_add(sim_flows *fl, const int *links, int n_links, double bytes, in
 
 /* Remove a finished flow; rates are recomputed. */
 void sim_flows_remove(sim_flows *fl, int slot);
+
+/* Remove a flow without recomputing the rates (call sim_flows_allocate after a batch). */
+void sim_flows_drop(sim_flows *fl, int slot);
 
 /* Seconds from now_s until the first live flow finishes (INFINITY when none), and that
  * flow's slot (ties: the earliest added). */

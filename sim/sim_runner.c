@@ -45,6 +45,7 @@ typedef struct sim_runner {
   const sim_config *cfg;
   const sim_recorder *rec;
   int K, B;
+  int timing_only;      /* workload model "none": no data, no model, only simulated time */
   sim_queue q;
   sim_time now;
   sim_time t_stop;      /* simulated-time limit, SIM_TIME_MAX if none */
@@ -160,6 +161,10 @@ static void run_job(sim_runner *r, int w, int t)
     if (job->mix && job->mix[s]) {
       r->policy.type->mix_step(r->policy.state, w, opt_optim_lr(inner, rep->local_steps));
       rep->local_steps++;
+      continue;
+    }
+    if (r->timing_only) {
+      wk->job_grads++;
       continue;
     }
     worker_gradient(r, w, t);
@@ -301,8 +306,7 @@ static void flow_done(sim_runner *r, const sim_event *ev)
   int n = 0, slot;
   while (n < MAX_BATCH && sim_flows_next(&r->flows, &slot) < 1e-9) {
     done[n++] = r->flows.f[slot];
-    r->flows.f[slot].live = 0;
-    r->flows.n_live--;
+    sim_flows_drop(&r->flows, slot);
   }
   sim_flows_allocate(&r->flows);
   schedule_flow_done(r);
@@ -369,15 +373,16 @@ static void fill_metric(const sim_runner *r, sim_metric *m, sim_metric_kind kind
  * record). Sets reached_target and diverged as the loss says. */
 static wl_status evaluate(sim_runner *r)
 {
-  sim_metric m;
+  sim_metric m = {.loss = NAN, .accuracy = NAN};
   const float *global = r->policy.type->global(r->policy.state);
-  wl_model_evaluate(r->eval_model, global, r->data, r->eval_n, &r->eval_batch, &m.loss,
-                    &m.accuracy);
+  if (!r->timing_only)
+    wl_model_evaluate(r->eval_model, global, r->data, r->eval_n, &r->eval_batch, &m.loss,
+                      &m.accuracy);
   fill_metric(r, &m, SIM_METRIC_EVAL);
   r->last_eval = r->now;
   r->last_loss = m.loss;
   r->last_acc = m.accuracy;
-  if (!isfinite(m.loss))
+  if (!r->timing_only && !isfinite(m.loss))
     r->diverged = 1;
   if (!isnan(r->cfg->stop.target_loss) && m.loss <= r->cfg->stop.target_loss)
     r->reached_target = 1;
@@ -420,19 +425,22 @@ static wl_status setup(sim_runner *r, int threads, char *err, size_t err_size)
   r->t_stop = isnan(cfg->stop.sim_time_s) ? SIM_TIME_MAX : sim_time_from_s(cfg->stop.sim_time_s);
   r->last_eval = -1;
   r->last_loss = r->last_acc = NAN;
+  r->timing_only = wc->model.type == WL_MODEL_NONE;
 
-  if (!(g = sim_rng_create((uint64_t)cfg->seed, SIM_RNG_DATASET, 0)))
-    return WL_ENOMEM;
-  st = wl_dataset_create(&wc->dataset, wl_model_seq_len(&wc->model), g, &r->data, err,
-                         err_size);
-  gsl_rng_free(g);
-  if (st != WL_OK)
-    return st;
-  r->eval_n = cfg->eval.examples ? cfg->eval.examples : r->data->n_test;
-  if (r->eval_n > r->data->n_test) {
-    snprintf(err, err_size, "eval.examples: expected at most the held-out set's %d examples, "
-             "got %d", r->data->n_test, r->eval_n);
-    return WL_ECONFIG;
+  if (!r->timing_only) {
+    if (!(g = sim_rng_create((uint64_t)cfg->seed, SIM_RNG_DATASET, 0)))
+      return WL_ENOMEM;
+    st = wl_dataset_create(&wc->dataset, wl_model_seq_len(&wc->model), g, &r->data, err,
+                           err_size);
+    gsl_rng_free(g);
+    if (st != WL_OK)
+      return st;
+    r->eval_n = cfg->eval.examples ? cfg->eval.examples : r->data->n_test;
+    if (r->eval_n > r->data->n_test) {
+      snprintf(err, err_size, "eval.examples: expected at most the held-out set's %d examples, "
+               "got %d", r->data->n_test, r->eval_n);
+      return WL_ECONFIG;
+    }
   }
 
   r->shards = calloc((size_t)r->K, sizeof *r->shards);
@@ -443,50 +451,59 @@ static wl_status setup(sim_runner *r, int threads, char *err, size_t err_size)
   r->policy_rng = calloc((size_t)r->K + 1, sizeof *r->policy_rng);
   if (!r->shards || !r->w || !r->reps || !r->speeds || !r->shard_sizes || !r->policy_rng)
     return WL_ENOMEM;
-  if (!(g = sim_rng_create((uint64_t)cfg->seed, SIM_RNG_PARTITION, 0)))
-    return WL_ENOMEM;
-  st = wl_partition(&wc->partition, r->data, r->K, g, r->shards, err, err_size);
-  gsl_rng_free(g);
-  if (st != WL_OK)
-    return st;
+  if (!r->timing_only) {
+    if (!(g = sim_rng_create((uint64_t)cfg->seed, SIM_RNG_PARTITION, 0)))
+      return WL_ENOMEM;
+    st = wl_partition(&wc->partition, r->data, r->K, g, r->shards, err, err_size);
+    gsl_rng_free(g);
+    if (st != WL_OK)
+      return st;
+  }
 
-  r->n_threads = threads < 1 ? 1 : (threads > r->K ? r->K : threads);
+  /* timing only: no gradient work to spread over threads */
+  r->n_threads = r->timing_only || threads < 1 ? 1 : (threads > r->K ? r->K : threads);
   r->models = calloc((size_t)r->n_threads, sizeof *r->models);
   r->batches = calloc((size_t)r->n_threads, sizeof *r->batches);
   if (!r->models || !r->batches)
     return WL_ENOMEM;
-  for (int t = 0; t < r->n_threads; t++)
+  for (int t = 0; !r->timing_only && t < r->n_threads; t++)
     if ((st = wl_model_create(&wc->model, r->data, r->B, &r->models[t])) ||
         (st = wl_batch_init(&r->batches[t], r->data, r->B)))
       return st;
-  if ((st = wl_model_create(&wc->model, r->data, r->B, &r->eval_model)) ||
-      (st = wl_batch_init(&r->eval_batch, r->data, r->B)))
+  if (!r->timing_only && ((st = wl_model_create(&wc->model, r->data, r->B, &r->eval_model)) ||
+                          (st = wl_batch_init(&r->eval_batch, r->data, r->B))))
     return st;
-  size_t n = wl_model_nparams(r->eval_model);
+  size_t n = r->timing_only ? 0 : wl_model_nparams(r->eval_model);
   int state_floats = opt_optim_state_floats(&cfg->policy.inner);
   for (int w = 0; w < r->K; w++) {
     sim_worker *wk = &r->w[w];
     if ((st = opt_replica_init(&r->reps[w], n, state_floats)))
       return st;
+    r->shard_sizes[w] = 1;
+    if (r->timing_only)
+      continue;
     if (!(wk->batch_rng = sim_rng_create((uint64_t)cfg->seed, SIM_RNG_BATCHES, (uint32_t)w)))
       return WL_ENOMEM;
     if ((st = wl_sampler_init(&wk->sampler, &r->shards[w], r->B, wk->batch_rng)))
       return st;
     r->shard_sizes[w] = r->shards[w].n;
   }
-  double flops = wl_model_flops_per_example(r->eval_model) * r->B;
+  double flops = r->timing_only ? NAN : wl_model_flops_per_example(r->eval_model) * r->B;
   if ((st = sim_cluster_init(&r->cluster, &cfg->cluster.compute, r->K, (uint64_t)cfg->seed,
                              flops, err, err_size)))
     return st;
   memcpy(r->speeds, r->cluster.speed, (size_t)r->K * sizeof *r->speeds);
-  if (!(g = sim_rng_create((uint64_t)cfg->seed, SIM_RNG_INIT, 0)))
-    return WL_ENOMEM;
-  wl_model_init(r->eval_model, r->reps[0].params, g);
-  gsl_rng_free(g);
-  for (int w = 1; w < r->K; w++)
-    memcpy(r->reps[w].params, r->reps[0].params, n * sizeof(float));
+  if (!r->timing_only) {
+    if (!(g = sim_rng_create((uint64_t)cfg->seed, SIM_RNG_INIT, 0)))
+      return WL_ENOMEM;
+    wl_model_init(r->eval_model, r->reps[0].params, g);
+    gsl_rng_free(g);
+    for (int w = 1; w < r->K; w++)
+      memcpy(r->reps[w].params, r->reps[0].params, n * sizeof(float));
+  }
 
-  double wire_params = isnan(cfg->cluster.comm.params) ? (double)n : cfg->cluster.comm.params;
+  double model_params = r->timing_only ? wc->model.params : (double)n;
+  double wire_params = isnan(cfg->cluster.comm.params) ? model_params : cfg->cluster.comm.params;
   r->host = (opt_host){
     .ctx = r,
     .K = r->K,

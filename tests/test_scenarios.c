@@ -225,7 +225,8 @@ Test(loader, the_example_scenarios_load)
                          SYNCSIM_SOURCE_DIR "/scenarios/examples/char_transformer.json",
                          SYNCSIM_SOURCE_DIR "/scenarios/quickstart.json",
                          SYNCSIM_SOURCE_DIR "/scenarios/papers/naganuma_palsgd.json",
-                         SYNCSIM_SOURCE_DIR "/scenarios/papers/liu_async.json"};
+                         SYNCSIM_SOURCE_DIR "/scenarios/papers/liu_async.json",
+                         SYNCSIM_SOURCE_DIR "/scenarios/examples/timing_only_async.json"};
   for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
     scn_scenario s;
     scn_error err;

@@ -822,3 +822,32 @@ Test(flows, n_simultaneous_pushes_queue_at_the_servers_link_as_the_formula_says)
                        r->u[i].sim_time_s);
   free(r);
 }
+
+Test(timing_only, a_model_none_run_simulates_time_and_traffic_without_data)
+{
+  scn_scenario s;
+  load_json("{\"workload\": {\"model\": {\"type\": \"none\", \"params\": 1e6}},"
+            " \"cluster\": {\"workers\": 50, \"compute\": {\"step_time_s\": 0.1,"
+            "   \"speed\": {\"dist\": \"moderate\"}}, \"network\": {\"server_gbps\": 1}},"
+            " \"policies\": [{\"type\": \"async_local_sgd\", \"H\": 5}, {\"type\": \"ddp\"},"
+            "   {\"type\": \"palsgd\", \"H\": 4, \"warmup_steps\": 2}],"
+            " \"stop\": {\"sim_time_s\": 20}, \"eval\": {\"every_s\": 5}}", &s);
+  for (int i = 0; i < 3; i++) {
+    mem_rec *r = run_policy(&s, i, NULL);
+    cr_assert_eq(r->r.status, WL_OK, "%s: %s", s.policies[i].label, r->r.error);
+    cr_assert_gt(r->r.step, 0);
+    cr_assert_gt(r->r.events, 50);
+    cr_assert(isnan(r->r.final_loss));
+    cr_assert(isnan(r->r.baseline_loss));
+    /* bytes are the declared model's: 1e6 params x 4 bytes per transfer */
+    double bytes = 0;
+    for (int w = 0; w < 50; w++) {
+      bytes += r->w[w].bytes_sent;
+      cr_assert_float_eq(r->w[w].compute_s + r->w[w].comm_s + r->w[w].idle_s, 20.0, 1e-9);
+    }
+    cr_assert_gt(bytes, 0);
+    if (i == 0)
+      cr_assert_eq(fmod(bytes, 4e6), 0.0);
+    free(r);
+  }
+}

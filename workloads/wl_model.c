@@ -40,9 +40,16 @@ static const wl_variant mlp_variant = {"mlp", "multilayer perceptron", mlp_param
 static const wl_variant transformer_variant = {
   "transformer", "character-level decoder-only transformer (needs a text dataset)",
   transformer_params};
+static const wl_param none_params[] = {
+  {.key = "params", .kind = WL_P_DOUBLE, .offset = MC(params), .def = 1e6, .min = 1,
+   .max = 1e15, .unit = "parameters", .doc = "the parameter count whose traffic is simulated"},
+  {0}};
+static const wl_variant none_variant = {
+  "none", "timing only: no real model or data; gradient steps only take simulated time",
+  none_params};
 /* Same order as WL_MODEL_* */
 static const wl_variant *const model_variants[] = {&softmax_variant, &mlp_variant,
-                                                   &transformer_variant, NULL};
+                                                   &transformer_variant, &none_variant, NULL};
 
 const wl_param wl_model_params[] = {
   {.key = "type", .kind = WL_P_VARIANT, .offset = MC(type), .def = WL_MODEL_SOFTMAX,
@@ -66,6 +73,8 @@ wl_status wl_workload_check(const wl_workload_config *w, char *path, size_t path
                             char *msg, size_t msg_size)
 {
   int text = w->dataset.type == WL_DATA_TEXT, seq = w->model.type == WL_MODEL_TRANSFORMER;
+  if (w->model.type == WL_MODEL_NONE)
+    return WL_OK; /* timing only: the dataset is not used */
   if (text != seq) {
     snprintf(path, path_size, "model.type");
     snprintf(msg, msg_size, "expected %s for a %s dataset, got %s",

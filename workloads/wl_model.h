@@ -25,7 +25,7 @@
 #include "wl_param.h"
 #include "wl_status.h"
 
-enum { WL_MODEL_SOFTMAX = 0, WL_MODEL_MLP, WL_MODEL_TRANSFORMER };
+enum { WL_MODEL_SOFTMAX = 0, WL_MODEL_MLP, WL_MODEL_TRANSFORMER, WL_MODEL_NONE };
 enum { WL_ACT_RELU = 0, WL_ACT_GELU };
 
 #define WL_MAX_HIDDEN 16
@@ -39,6 +39,7 @@ typedef struct wl_model_config {
   int heads;                  /* transformer: attention heads (divides width) */
   int layers;                 /* transformer: blocks L */
   int context;                /* transformer: sequence length T */
+  double params;              /* none: the parameter count whose traffic is simulated */
 } wl_model_config;
 
 typedef struct wl_workload_config {
