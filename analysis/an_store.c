@@ -106,13 +106,15 @@ static const char schema_sql[] =
 
 struct an_store {
   sqlite3 *db;
-  sqlite3_stmt *ins_run, *ins_metric, *ins_worker, *ins_update, *upd_run;
+  sqlite3_stmt *ins_run, *ins_metric, *ins_worker, *ins_update, *ins_interval, *upd_run;
   char err[512];       /* last error */
   long long run_id;    /* the run being recorded */
   sim_metric buf[METRIC_BUFFER]; /* metrics not yet written */
   int n_buf;
   sim_update ubuf[METRIC_BUFFER]; /* updates not yet written */
   int n_ubuf;
+  sim_interval ibuf[METRIC_BUFFER]; /* timeline intervals not yet written */
+  int n_ibuf;
   double last_flush;   /* monotonic seconds of the last write */
   sim_worker_stats *workers; /* (cap_workers) rows waiting for the run's end */
   int n_workers, cap_workers;
@@ -221,6 +223,10 @@ wl_status an_store_open(const char *path, an_store **out, char *err, size_t err_
                     " dropped) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
                     &s->ins_update)) ||
       (rc = prepare(s,
+                    "INSERT INTO timeline(run_id, worker, kind, start_s, end_s)"
+                    " VALUES (?1, ?2, ?3, ?4, ?5)",
+                    &s->ins_interval)) ||
+      (rc = prepare(s,
                     "UPDATE runs SET status = ?2, error = ?3, sim_time_s = ?4,"
                     " host_time_s = ?5, finished_at = ?6, steps = ?7, events = ?8,"
                     " final_loss = ?9, final_accuracy = ?10, baseline_loss = ?11"
@@ -251,6 +257,7 @@ void an_store_close(an_store *s)
   sqlite3_finalize(s->ins_metric);
   sqlite3_finalize(s->ins_worker);
   sqlite3_finalize(s->ins_update);
+  sqlite3_finalize(s->ins_interval);
   sqlite3_finalize(s->upd_run);
   sqlite3_close(s->db);
   free_meta(s);
@@ -316,7 +323,18 @@ static wl_status insert_update(an_store *s, const sim_update *u)
   return step_reset(s, st, "recording an update");
 }
 
-/* Write the buffered metrics and updates inside the caller's transaction. */
+static wl_status insert_interval(an_store *s, const sim_interval *iv)
+{
+  sqlite3_stmt *st = s->ins_interval;
+  sqlite3_bind_int64(st, 1, s->run_id);
+  sqlite3_bind_int(st, 2, iv->worker);
+  sqlite3_bind_text(st, 3, iv->kind, -1, SQLITE_STATIC);
+  sqlite3_bind_double(st, 4, iv->start_s);
+  sqlite3_bind_double(st, 5, iv->end_s);
+  return step_reset(s, st, "recording a timeline interval");
+}
+
+/* Write the buffered metrics, updates and intervals inside the caller's transaction. */
 static wl_status write_buffered(an_store *s)
 {
   for (int i = 0; i < s->n_buf; i++) {
@@ -329,7 +347,12 @@ static wl_status write_buffered(an_store *s)
     if (rc != WL_OK)
       return rc;
   }
-  s->n_buf = s->n_ubuf = 0;
+  for (int i = 0; i < s->n_ibuf; i++) {
+    wl_status rc = insert_interval(s, &s->ibuf[i]);
+    if (rc != WL_OK)
+      return rc;
+  }
+  s->n_buf = s->n_ubuf = s->n_ibuf = 0;
   s->last_flush = monotonic_s();
   return WL_OK;
 }
@@ -366,7 +389,7 @@ static wl_status rec_begin(void *ctx)
   if (rc != WL_OK)
     return rc;
   s->run_id = sqlite3_last_insert_rowid(s->db);
-  s->n_buf = s->n_ubuf = 0;
+  s->n_buf = s->n_ubuf = s->n_ibuf = 0;
   s->n_workers = 0;
   s->last_flush = monotonic_s();
   return WL_OK;
@@ -374,7 +397,7 @@ static wl_status rec_begin(void *ctx)
 
 static wl_status flush_if_due(an_store *s)
 {
-  if (s->n_buf == METRIC_BUFFER || s->n_ubuf == METRIC_BUFFER ||
+  if (s->n_buf == METRIC_BUFFER || s->n_ubuf == METRIC_BUFFER || s->n_ibuf == METRIC_BUFFER ||
       monotonic_s() - s->last_flush >= FLUSH_EVERY_S)
     return flush(s);
   return WL_OK;
@@ -391,6 +414,13 @@ static wl_status rec_update(void *ctx, const sim_update *u)
 {
   an_store *s = ctx;
   s->ubuf[s->n_ubuf++] = *u;
+  return flush_if_due(s);
+}
+
+static wl_status rec_interval(void *ctx, const sim_interval *iv)
+{
+  an_store *s = ctx;
+  s->ibuf[s->n_ibuf++] = *iv;
   return flush_if_due(s);
 }
 
@@ -494,6 +524,7 @@ wl_status an_store_recorder(an_store *s, const an_run_meta *meta, sim_recorder *
   }
   s->run_id = 0;
   *rec = (sim_recorder){.ctx = s, .begin = rec_begin, .metric = rec_metric,
-                        .worker = rec_worker, .update = rec_update, .end = rec_end};
+                        .worker = rec_worker, .update = rec_update,
+                        .interval = rec_interval, .end = rec_end};
   return WL_OK;
 }

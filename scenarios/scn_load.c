@@ -25,6 +25,8 @@ const wl_param scn_scenario_params[] = {
    .unit = "", .doc = "when a run ends (at least one condition)"},
   {.key = "eval", .kind = WL_P_OBJECT, .offset = SC_OFF(base.eval), .sub = sim_eval_params,
    .unit = "", .doc = "how the global model is evaluated"},
+  {.key = "record", .kind = WL_P_OBJECT, .offset = SC_OFF(base.record),
+   .sub = sim_record_params, .unit = "", .doc = "what is recorded beyond metrics"},
   {0}};
 
 static const char *const scenario_extra_keys[] = {"policies", NULL};

@@ -174,6 +174,13 @@ const wl_param sim_eval_params[] = {
           "the run; see stop.target_loss)"},
   {0}};
 
+const wl_param sim_record_params[] = {
+  {.key = "timeline", .kind = WL_P_INT, .offset = offsetof(sim_record_config, timeline),
+   .def = 0, .min = 0, .max = 10000000, .unit = "intervals",
+   .doc = "log the first N compute and communication intervals per run to the timeline table "
+          "(0: none)"},
+  {0}};
+
 wl_status sim_config_check(const sim_config *cfg, char *path, size_t path_size, char *msg,
                            size_t msg_size)
 {

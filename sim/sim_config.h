@@ -96,6 +96,10 @@ typedef struct sim_eval_config {
   double target_loss; /* the held-out loss whose first crossing results report; NaN = none */
 } sim_eval_config;
 
+typedef struct sim_record_config {
+  int timeline; /* intervals (worker, kind, start, end) to log for Gantt charts; 0 = none */
+} sim_record_config;
+
 typedef struct sim_config {
   int seed;                    /* run seed; every random stream derives from it */
   wl_workload_config workload;
@@ -103,11 +107,13 @@ typedef struct sim_config {
   opt_policy_config policy;    /* the one policy this run executes */
   sim_stop_config stop;
   sim_eval_config eval;
+  sim_record_config record;
 } sim_config;
 
 extern const wl_param sim_cluster_params[];
 extern const wl_param sim_stop_params[];
 extern const wl_param sim_eval_params[];
+extern const wl_param sim_record_params[];
 
 /* Relations between fields. On error, writes the JSON path of the offending key to `path`
  * and what was expected and found to `msg`, and returns WL_ECONFIG. */

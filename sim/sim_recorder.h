@@ -31,6 +31,13 @@ typedef struct sim_update {
   int dropped;       /* discarded as too stale */
 } sim_update;
 
+/* One interval of a worker's activity, for Gantt charts. */
+typedef struct sim_interval {
+  int worker;
+  const char *kind; /* "compute" or "comm" */
+  double start_s, end_s;
+} sim_interval;
+
 typedef struct sim_worker_stats {
   int worker;
   double speed;      /* speed factor */
@@ -62,6 +69,7 @@ typedef struct sim_recorder {
   wl_status (*metric)(void *ctx, const sim_metric *m);
   wl_status (*worker)(void *ctx, const sim_worker_stats *w);
   wl_status (*update)(void *ctx, const sim_update *u);
+  wl_status (*interval)(void *ctx, const sim_interval *i); /* may be NULL */
   wl_status (*end)(void *ctx, const sim_result *r);
 } sim_recorder;
 

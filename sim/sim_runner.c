@@ -46,6 +46,7 @@ typedef struct sim_runner {
   const sim_recorder *rec;
   int K, B;
   int timing_only;      /* workload model "none": no data, no model, only simulated time */
+  long intervals_left;  /* timeline intervals still to log */
   sim_queue q;
   sim_time now;
   sim_time t_stop;      /* simulated-time limit, SIM_TIME_MAX if none */
@@ -113,7 +114,8 @@ static void schedule(sim_runner *r, sim_time at, int kind, int worker, int tag, 
     r->fail = st;
 }
 
-/* A worker's activities are accounted when they end (or when the run ends during one). */
+/* A worker's activities are accounted when they end (or when the run ends during one), and
+ * logged as intervals while record.timeline allows. */
 static void busy_begin(sim_worker *wk, int kind, sim_time now)
 {
   WL_ASSERT(wk->busy_kind == BUSY_NONE);
@@ -121,14 +123,23 @@ static void busy_begin(sim_worker *wk, int kind, sim_time now)
   wk->busy_start = now;
 }
 
-static void busy_end(sim_worker *wk, sim_time now)
+static void busy_end_at(sim_runner *r, int w, sim_time now)
 {
+  sim_worker *wk = &r->w[w];
   WL_ASSERT(wk->busy_kind != BUSY_NONE);
   sim_time d = now - wk->busy_start;
   if (wk->busy_kind == BUSY_COMPUTE)
     wk->compute_ns += d;
   else
     wk->comm_ns += d;
+  if (r->intervals_left > 0 && r->rec->interval && d > 0) {
+    r->intervals_left--;
+    sim_interval iv = {w, wk->busy_kind == BUSY_COMPUTE ? "compute" : "comm",
+                       sim_time_to_s(wk->busy_start), sim_time_to_s(now)};
+    wl_status st = r->rec->interval(r->rec->ctx, &iv);
+    if (st != WL_OK && r->fail == WL_OK)
+      r->fail = st;
+  }
   wk->busy_kind = BUSY_NONE;
 }
 
@@ -285,11 +296,11 @@ static void message_delivered(sim_runner *r, int from, int to, int64_t bytes)
 {
   if (from != OPT_SERVER) {
     r->w[from].bytes_sent += (double)bytes;
-    busy_end(&r->w[from], r->now);
+    busy_end_at(r, from, r->now);
   }
   if (to != OPT_SERVER) {
     r->w[to].bytes_recv += (double)bytes;
-    busy_end(&r->w[to], r->now);
+    busy_end_at(r, to, r->now);
   }
   r->bytes_total += (double)bytes;
 }
@@ -350,7 +361,7 @@ static gsl_rng *host_rng(void *ctx, int stream)
 static void collective_finished(sim_runner *r, int64_t bytes)
 {
   for (int w = 0; w < r->K; w++)
-    busy_end(&r->w[w], r->now);
+    busy_end_at(r, w, r->now);
   double per_worker =
     sim_net_allreduce_bytes(r->cfg->cluster.network.collective, r->K, (double)bytes);
   for (int w = 0; w < r->K; w++) {
@@ -426,6 +437,7 @@ static wl_status setup(sim_runner *r, int threads, char *err, size_t err_size)
   r->last_eval = -1;
   r->last_loss = r->last_acc = NAN;
   r->timing_only = wc->model.type == WL_MODEL_NONE;
+  r->intervals_left = cfg->record.timeline;
 
   if (!r->timing_only) {
     if (!(g = sim_rng_create((uint64_t)cfg->seed, SIM_RNG_DATASET, 0)))
@@ -573,7 +585,7 @@ static void dispatch(sim_runner *r, const sim_event *ev)
   switch (ev->kind) {
   case SIM_EV_WORK_DONE:
     finish_job(r, ev->worker);
-    busy_end(&r->w[ev->worker], r->now);
+    busy_end_at(r, ev->worker, r->now);
     pt->work_done(r->policy.state, ev->worker);
     break;
   case SIM_EV_COLLECTIVE_DONE:
@@ -652,7 +664,7 @@ static wl_status report_workers(sim_runner *r)
   for (int w = 0; w < r->K; w++) {
     sim_worker *wk = &r->w[w];
     if (wk->busy_kind != BUSY_NONE) /* cut by the end of the run */
-      busy_end(wk, r->now);
+      busy_end_at(r, w, r->now);
     sim_time compute = wk->compute_ns, comm = wk->comm_ns;
     sim_worker_stats s = {
       .worker = w,

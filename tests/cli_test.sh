@@ -142,6 +142,13 @@ h=$(sqlite3 "$tmp/o.db" "select json_extract(config_json, '\$.policies[0].H') fr
   where label = 'local_sgd'")
 check "the override is in the stored config (H=$h)" test "$h" = 4
 
+# --- the timeline log -----------------------------------------------------------------------
+"$syncsim" run "$minimal" --db "$tmp/tl.db" --quiet --set record.timeline=20 >/dev/null
+n=$(sqlite3 "$tmp/tl.db" "select count(*) from timeline group by run_id" | tr '\n' ' ')
+check "record.timeline=20 logs 20 intervals per run ($n)" test "$n" = "20 20 "
+n=$(sqlite3 "$tmp/tl.db" "select count(*) from timeline where end_s <= start_s or kind not in ('compute','comm')")
+check "timeline intervals are well formed" test "$n" -eq 0
+
 # --- interrupts ---------------------------------------------------------------------------
 for sig in INT TERM; do
   "$syncsim" run "$minimal" --db "$tmp/int.db" --quiet --set stop.sim_time_s=1e9 \

@@ -851,3 +851,37 @@ Test(timing_only, a_model_none_run_simulates_time_and_traffic_without_data)
     free(r);
   }
 }
+
+Test(timeline, intervals_are_bounded_and_tile_each_workers_busy_time)
+{
+  scn_scenario s;
+  load_json(ID_SCENARIO("3", ", \"speeds\": [1, 0.5, 0.8]",
+                        "{\"type\": \"local_sgd\", \"H\": 3}, {\"type\": \"async_local_sgd\", \"H\": 3}",
+                        "\"sim_time_s\": 5"), &s);
+  s.base.cluster.network.latency_s = 0.01;
+  s.base.cluster.network.bandwidth_gbps = 0.1;
+  for (int p = 0; p < 2; p++) {
+    s.base.record.timeline = 100000;
+    mem_rec *r = run_policy(&s, p, NULL);
+    cr_assert_eq(r->r.status, WL_OK);
+    cr_assert_gt(r->niv, 10);
+    /* per worker: no overlap, and the intervals add up to compute + comm exactly */
+    for (int w = 0; w < 3; w++) {
+      double busy = 0, last_end = 0;
+      for (int i = 0; i < r->niv; i++) {
+        if (r->iv[i].worker != w)
+          continue;
+        cr_assert_geq(r->iv[i].start_s, last_end - 1e-12, "worker %d overlaps", w);
+        cr_assert_gt(r->iv[i].end_s, r->iv[i].start_s);
+        busy += r->iv[i].end_s - r->iv[i].start_s;
+        last_end = r->iv[i].end_s;
+      }
+      cr_assert_float_eq(busy, r->w[w].compute_s + r->w[w].comm_s, 1e-9);
+    }
+    free(r);
+    s.base.record.timeline = 7;
+    r = run_policy(&s, p, NULL);
+    cr_assert_eq(r->niv, 7, "bounded");
+    free(r);
+  }
+}

@@ -32,6 +32,8 @@ typedef struct mem_rec {
   int n;
   sim_update u[MEM_MAX_UPDATES];
   int nu;
+  sim_interval iv[MEM_MAX_UPDATES];
+  int niv;
   sim_worker_stats w[MEM_MAX_WORKERS];
   int nw;
   int began, ended;
@@ -68,6 +70,14 @@ static inline wl_status mem_update(void *ctx, const sim_update *u)
   return WL_OK;
 }
 
+static inline wl_status mem_interval(void *ctx, const sim_interval *iv)
+{
+  mem_rec *r = ctx;
+  cr_assert_lt(r->niv, MEM_MAX_UPDATES);
+  r->iv[r->niv++] = *iv;
+  return WL_OK;
+}
+
 static inline wl_status mem_end(void *ctx, const sim_result *res)
 {
   mem_rec *r = ctx;
@@ -82,7 +92,7 @@ static inline mem_rec *run_policy(const scn_scenario *s, int i, const sim_run_op
   mem_rec *r = calloc(1, sizeof *r);
   cr_assert_not_null(r);
   sim_recorder rec = {.ctx = r, .begin = mem_begin, .metric = mem_metric, .worker = mem_worker,
-                      .update = mem_update, .end = mem_end};
+                      .update = mem_update, .interval = mem_interval, .end = mem_end};
   sim_config cfg;
   scn_run_config(s, i, &cfg);
   sim_run(&cfg, &rec, opts, &r->r);
