@@ -1,5 +1,6 @@
 #include "sim_cluster.h"
 
+#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -87,11 +88,41 @@ wl_status sim_cluster_init(sim_cluster *c, const sim_compute_config *cfg, int K,
       if (!(c->jitter_rng[w] = sim_rng_create(seed, SIM_RNG_JITTER, (uint32_t)w)))
         return WL_ENOMEM;
   }
+  c->straggle = cfg->stragglers;
+  c->varies = cfg->trace[0] != '\0' || cfg->stragglers.rate_per_s > 0;
+  if (cfg->trace[0]) {
+    if (!(c->trace = calloc((size_t)K, sizeof *c->trace)))
+      return WL_ENOMEM;
+    wl_status st = sim_trace_load(cfg->trace, K, c->trace, err, err_size);
+    if (st != WL_OK)
+      return st;
+  }
+  if (cfg->stragglers.rate_per_s > 0) {
+    c->straggle_rng = calloc((size_t)K, sizeof *c->straggle_rng);
+    c->ep_start = malloc((size_t)K * sizeof *c->ep_start);
+    c->ep_end = malloc((size_t)K * sizeof *c->ep_end);
+    if (!c->straggle_rng || !c->ep_start || !c->ep_end)
+      return WL_ENOMEM;
+    for (int w = 0; w < K; w++) {
+      if (!(c->straggle_rng[w] = sim_rng_create(seed, SIM_RNG_STRAGGLER, (uint32_t)w)))
+        return WL_ENOMEM;
+      c->ep_end[w] = 0.0; /* the first episode is drawn on first use */
+      c->ep_start[w] = -1.0;
+    }
+  }
   return WL_OK;
 }
 
 void sim_cluster_free(sim_cluster *c)
 {
+  if (c->trace)
+    sim_trace_free(c->trace, c->K);
+  free(c->trace);
+  for (int w = 0; c->straggle_rng && w < c->K; w++)
+    gsl_rng_free(c->straggle_rng[w]);
+  free(c->straggle_rng);
+  free(c->ep_start);
+  free(c->ep_end);
   for (int w = 0; c->jitter_rng && w < c->K; w++)
     gsl_rng_free(c->jitter_rng[w]);
   free(c->jitter_rng);
@@ -107,13 +138,149 @@ static double jitter_factor(const sim_jitter_config *j, gsl_rng *r)
   return 1.0 + j->width * (2.0 * gsl_rng_uniform(r) - 1.0);
 }
 
-sim_time sim_cluster_steps_ns(sim_cluster *c, int w, long steps)
+/* Worker w's episode state moved forward so that its current or next episode ends after t. */
+static void straggle_advance(sim_cluster *c, int w, double t)
 {
-  if (c->jitter.dist == SIM_JITTER_NONE)
-    return c->step_ns[w] * steps;
-  sim_time total = 0;
-  double base = c->step_time_s / c->speed[w];
+  const sim_straggler_config *s = &c->straggle;
+  while (c->ep_end[w] <= t) {
+    double gap = gsl_ran_exponential(c->straggle_rng[w], 1.0 / s->rate_per_s);
+    double len = s->duration_dist == SIM_DURATION_EXPONENTIAL
+                   ? gsl_ran_exponential(c->straggle_rng[w], s->duration_s)
+                   : s->duration_s;
+    c->ep_start[w] = c->ep_end[w] + gap;
+    c->ep_end[w] = c->ep_start[w] + len;
+  }
+}
+
+/* The speed of worker w at time t, and the next time it may change (> t). */
+static double speed_at(sim_cluster *c, int w, double t, double *next)
+{
+  double v = c->speed[w];
+  *next = INFINITY;
+  if (c->trace) {
+    sim_trace *tr = &c->trace[w];
+    while (tr->pos + 1 < tr->n && tr->t[tr->pos + 1] <= t)
+      tr->pos++;
+    if (tr->pos >= 0)
+      v *= tr->f[tr->pos];
+    if (tr->pos + 1 < tr->n)
+      *next = tr->t[tr->pos + 1];
+  }
+  if (c->straggle_rng) {
+    straggle_advance(c, w, t);
+    if (t >= c->ep_start[w]) {
+      v /= c->straggle.slowdown;
+      *next = fmin(*next, c->ep_end[w]);
+    } else {
+      *next = fmin(*next, c->ep_start[w]);
+    }
+  }
+  return v;
+}
+
+sim_time sim_cluster_job_end(sim_cluster *c, int w, sim_time start, long steps)
+{
+  if (!c->varies) {
+    if (c->jitter.dist == SIM_JITTER_NONE)
+      return start + c->step_ns[w] * steps;
+    sim_time total = 0;
+    double base = c->step_time_s / c->speed[w];
+    for (long i = 0; i < steps; i++)
+      total += sim_time_from_s(base * jitter_factor(&c->jitter, c->jitter_rng[w]));
+    return start + total;
+  }
+  double work = 0; /* seconds at speed 1 */
   for (long i = 0; i < steps; i++)
-    total += sim_time_from_s(base * jitter_factor(&c->jitter, c->jitter_rng[w]));
-  return total;
+    work += c->step_time_s *
+            (c->jitter.dist == SIM_JITTER_NONE ? 1.0 : jitter_factor(&c->jitter, c->jitter_rng[w]));
+  double t0 = sim_time_to_s(start), t = t0;
+  while (work > 0) {
+    double next, v = speed_at(c, w, t, &next);
+    if (v * (next - t) >= work) {
+      t += work / v;
+      break;
+    }
+    work -= v * (next - t);
+    t = next;
+  }
+  return start + sim_time_from_s(t - t0);
+}
+
+void sim_trace_free(sim_trace *trace, int K)
+{
+  for (int w = 0; w < K; w++) {
+    free(trace[w].t);
+    free(trace[w].f);
+    trace[w] = (sim_trace){0, NULL, NULL, -1};
+  }
+}
+
+/* Append (t, f) to one worker's trace. */
+static wl_status trace_push(sim_trace *tr, double t, double f)
+{
+  double *nt = realloc(tr->t, (size_t)(tr->n + 1) * sizeof *nt);
+  if (!nt)
+    return WL_ENOMEM;
+  tr->t = nt;
+  double *nf = realloc(tr->f, (size_t)(tr->n + 1) * sizeof *nf);
+  if (!nf)
+    return WL_ENOMEM;
+  tr->f = nf;
+  tr->t[tr->n] = t;
+  tr->f[tr->n] = f;
+  tr->n++;
+  return WL_OK;
+}
+
+wl_status sim_trace_load(const char *path, int K, sim_trace *trace, char *err,
+                         size_t err_size)
+{
+  for (int w = 0; w < K; w++)
+    trace[w] = (sim_trace){0, NULL, NULL, -1};
+  FILE *f = fopen(path, "r");
+  if (!f) {
+    snprintf(err, err_size, "%s: cannot open: %s", path, strerror(errno));
+    return WL_EIO;
+  }
+  char line[256];
+  int lineno = 0;
+  wl_status st = WL_OK;
+  while (st == WL_OK && fgets(line, sizeof line, f)) {
+    lineno++;
+    char who[32];
+    double t, factor;
+    if (line[0] == '#' || line[strspn(line, " \t\r\n")] == '\0')
+      continue;
+    if (sscanf(line, " %lf , %31[^, ] , %lf", &t, who, &factor) != 3) {
+      if (lineno == 1) /* a header */
+        continue;
+      snprintf(err, err_size, "%s:%d: expected time_s,worker,speed, got \"%.40s\"", path,
+               lineno, line);
+      st = WL_ECONFIG;
+      break;
+    }
+    char *end;
+    long w = strtol(who, &end, 10);
+    int all = strcmp(who, "*") == 0;
+    if (!(t >= 0) || !(factor > 0) || (!all && (*end != '\0' || w < 0 || w >= K))) {
+      snprintf(err, err_size, "%s:%d: expected time >= 0, a worker in [0, %d) or *, and a speed "
+               "> 0, got %g, %s, %g", path, lineno, K, t, who, factor);
+      st = WL_ECONFIG;
+      break;
+    }
+    for (int k = all ? 0 : (int)w; st == WL_OK && k <= (all ? K - 1 : (int)w); k++) {
+      sim_trace *tr = &trace[k];
+      if (tr->n > 0 && t < tr->t[tr->n - 1]) {
+        snprintf(err, err_size, "%s:%d: expected times in nondecreasing order per worker, "
+                 "got %g after %g", path, lineno, t, tr->t[tr->n - 1]);
+        st = WL_ECONFIG;
+      } else {
+        st = trace_push(tr, t, factor);
+      }
+    }
+  }
+  fclose(f);
+  if (st != WL_OK)
+    sim_trace_free(trace, K);
+  return st;
 }

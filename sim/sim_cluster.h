@@ -5,7 +5,13 @@
  * worker w takes step_time_s / speed_w, times a per-step jitter factor drawn from the
  * stream (SIM_RNG_JITTER, w); each step's duration is rounded to nanoseconds once, and a
  * job's duration is the sum of its steps'. The base step time is given, or derived from
- * FLOPs per step and a device's FLOP/s times utilization. */
+ * FLOPs per step and a device's FLOP/s times utilization.
+ *
+ * A worker's speed may also change over time: replayed from a trace (CSV rows
+ * time_s,worker,factor; the factor multiplies its speed from that time on) and divided by
+ * `slowdown` during straggler episodes (a Poisson process per worker, drawn from
+ * (SIM_RNG_STRAGGLER, w)). A job then takes the time its work (the steps at speed 1) needs
+ * under the piecewise-constant speed, rounded once. */
 #ifndef SIM_CLUSTER_H
 #define SIM_CLUSTER_H
 
@@ -14,8 +20,20 @@
 #include "sim_config.h"
 #include "sim_time.h"
 
+/* One worker's speed changes: times (ascending) and factors. */
+typedef struct sim_trace {
+  int n;
+  double *t, *f;
+  int pos; /* the last change at or before the time last asked about, or -1 */
+} sim_trace;
+
 typedef struct sim_cluster {
   int K;
+  int varies;           /* traces or stragglers: speeds change over time */
+  sim_trace *trace;     /* (K), when a trace is given */
+  sim_straggler_config straggle;
+  gsl_rng **straggle_rng; /* (K), when stragglers are on */
+  double *ep_start, *ep_end; /* (K) each worker's current or next episode */
   double step_time_s;   /* resolved base step time at speed 1 */
   double *speed;        /* (K) speed factors */
   sim_time *step_ns;    /* (K) a step without jitter */
@@ -29,8 +47,14 @@ wl_status sim_cluster_init(sim_cluster *c, const sim_compute_config *cfg, int K,
                            double flops_per_step, char *err, size_t err_size);
 void sim_cluster_free(sim_cluster *c);
 
-/* The duration of `steps` gradient steps on worker w (draws jitter, in order). */
-sim_time sim_cluster_steps_ns(sim_cluster *c, int w, long steps);
+/* When `steps` gradient steps on worker w that start at `start` end (draws jitter, in
+ * order). Calls for one worker must come in nondecreasing start order. */
+sim_time sim_cluster_job_end(sim_cluster *c, int w, sim_time start, long steps);
+
+/* Read a speed trace for K workers into trace (K). On error, err says file:line: what. */
+wl_status sim_trace_load(const char *path, int K, sim_trace *trace, char *err,
+                         size_t err_size);
+void sim_trace_free(sim_trace *trace, int K);
 
 /* Draw K speeds from a distribution into speed (K) with r (exposed for tests). */
 void sim_cluster_draw_speeds(const sim_speed_config *s, int K, gsl_rng *r, double *speed);

@@ -1,7 +1,10 @@
 #include "sim_config.h"
 
+#include "sim_cluster.h"
+
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 
 #define SP(f) offsetof(sim_speed_config, f)
 static const wl_param lognormal_params[] = {
@@ -65,6 +68,20 @@ static const wl_param jitter_params[] = {
    .variants = jitter_variants, .unit = "", .doc = "per-step multiplicative noise"},
   {0}};
 
+#define ST(f) offsetof(sim_straggler_config, f)
+static const wl_param straggler_params[] = {
+  {.key = "rate_per_s", .kind = WL_P_DOUBLE, .offset = ST(rate_per_s), .def = 0, .min = 0,
+   .max = 1e6, .unit = "1/s", .doc = "episodes per simulated second per worker (0: none)"},
+  {.key = "slowdown", .kind = WL_P_DOUBLE, .offset = ST(slowdown), .def = 3, .min = 1,
+   .max = 1e6, .unit = "x", .doc = "a straggling worker's speed is divided by this"},
+  {.key = "duration_s", .kind = WL_P_DOUBLE, .offset = ST(duration_s), .def = 10, .min = 0,
+   .max = 1e9, .flags = WL_PF_MIN_EXCL, .unit = "s",
+   .doc = "an episode's length (its mean, when exponential)"},
+  {.key = "duration_dist", .kind = WL_P_ENUM, .offset = ST(duration_dist),
+   .def = SIM_DURATION_FIXED, .choices = "fixed|exponential", .unit = "",
+   .doc = "how episode lengths are drawn"},
+  {0}};
+
 #define CO(f) offsetof(sim_compute_config, f)
 static const wl_param compute_params[] = {
   {.key = "step_time_s", .kind = WL_P_DOUBLE, .offset = CO(step_time_s), .def = 0.1, .min = 0,
@@ -86,6 +103,12 @@ static const wl_param compute_params[] = {
    .doc = "a distribution speeds are drawn from, when none are listed"},
   {.key = "jitter", .kind = WL_P_OBJECT, .offset = CO(jitter), .sub = jitter_params,
    .unit = "", .doc = "per-step noise on compute time"},
+  {.key = "stragglers", .kind = WL_P_OBJECT, .offset = CO(stragglers), .sub = straggler_params,
+   .unit = "", .doc = "random episodes during which a worker runs slower"},
+  {.key = "trace", .kind = WL_P_STRING, .offset = CO(trace), .choices = "",
+   .size = sizeof(((sim_compute_config *)0)->trace), .unit = "",
+   .doc = "CSV of speed changes: time_s,worker,speed (worker * = all); the factor multiplies "
+          "the worker's speed from that time on"},
   {0}};
 
 #define NO(f) offsetof(sim_network_config, f)
@@ -241,6 +264,19 @@ wl_status sim_config_check(const sim_config *cfg, char *path, size_t path_size, 
     snprintf(msg, msg_size, "expected at least one training example per worker (%d), got %d",
              c->workers, cfg->workload.dataset.train_examples);
     return WL_ECONFIG;
+  }
+  if (c->compute.trace[0]) { /* read it now, so that a bad trace is bad input */
+    sim_trace *tr = calloc((size_t)c->workers, sizeof *tr);
+    if (!tr)
+      return WL_ENOMEM;
+    wl_status st = sim_trace_load(c->compute.trace, c->workers, tr, msg, msg_size);
+    if (st == WL_OK)
+      sim_trace_free(tr, c->workers);
+    free(tr);
+    if (st != WL_OK) {
+      snprintf(path, path_size, "cluster.compute.trace");
+      return WL_ECONFIG;
+    }
   }
   char pol[64];
   if (opt_policy_check(&cfg->policy, c->workers, pol, sizeof pol, msg, msg_size) != WL_OK) {

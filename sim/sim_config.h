@@ -45,6 +45,15 @@ typedef struct sim_jitter_config {
   double width; /* uniform: each step's time times U[1 - width, 1 + width] */
 } sim_jitter_config;
 
+enum { SIM_DURATION_FIXED = 0, SIM_DURATION_EXPONENTIAL };
+
+typedef struct sim_straggler_config {
+  double rate_per_s;   /* episodes start on each worker as a Poisson process; 0 = none */
+  double slowdown;     /* a straggling worker's speed is divided by this */
+  double duration_s;   /* an episode's length (the mean, when exponential) */
+  int duration_dist;   /* SIM_DURATION_* */
+} sim_straggler_config;
+
 typedef struct sim_compute_config {
   double step_time_s;                   /* one gradient step at speed 1, seconds */
   double device_tflops;                 /* when set (not NaN): the step time is derived */
@@ -54,6 +63,8 @@ typedef struct sim_compute_config {
   int n_speeds;                         /* entries in speeds: 0 or the worker count */
   sim_speed_config speed;               /* speeds drawn once per run, when none are listed */
   sim_jitter_config jitter;             /* per-step noise */
+  sim_straggler_config stragglers;      /* random slow episodes */
+  char trace[512];                      /* CSV time_s,worker,speed factor; "" = none */
 } sim_compute_config;
 
 typedef struct sim_network_config {

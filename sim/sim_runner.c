@@ -216,9 +216,9 @@ static void start_compute(sim_runner *r, int w, const opt_train *job, int apply)
   long grad_steps = job->steps;
   for (int s = 0; job->mix && s < job->steps; s++)
     grad_steps -= job->mix[s] != 0;
-  sim_time dur = sim_cluster_steps_ns(&r->cluster, w, grad_steps);
+  sim_time end = sim_cluster_job_end(&r->cluster, w, r->now, grad_steps);
   busy_begin(wk, BUSY_COMPUTE, r->now);
-  schedule(r, r->now + dur, SIM_EV_WORK_DONE, w, 0, 0, 0);
+  schedule(r, end, SIM_EV_WORK_DONE, w, 0, 0, 0);
   if (r->pool)
     sim_pool_submit(r->pool, w);
 }

@@ -1,5 +1,7 @@
 /* sim/: event queue, RNG streams, time rounding, cost formulas, and the runner's timing,
  * accounting, identities and determinism. */
+#include <unistd.h>
+
 #include <gsl/gsl_rng.h>
 
 #include "sim_net.h"
@@ -691,7 +693,7 @@ Test(cluster, jitter_has_mean_one_and_the_step_time_can_be_derived)
   sim_cluster cl;
   char err[128];
   cr_assert_eq(sim_cluster_init(&cl, &c, 2, 1, 0, err, sizeof err), WL_OK);
-  double total = sim_time_to_s(sim_cluster_steps_ns(&cl, 1, 100000));
+  double total = sim_time_to_s(sim_cluster_job_end(&cl, 1, 0, 100000));
   cr_assert_float_eq(total / 100000, 0.2, 0.002);
   sim_cluster_free(&cl);
   /* 1e12 FLOP per step on a 100 TFLOP/s device at 40%: 25 ms */
@@ -699,7 +701,7 @@ Test(cluster, jitter_has_mean_one_and_the_step_time_can_be_derived)
   c.device_tflops = 100;
   c.utilization = 0.4;
   cr_assert_eq(sim_cluster_init(&cl, &c, 2, 1, 1e12, err, sizeof err), WL_OK);
-  cr_assert_eq(sim_cluster_steps_ns(&cl, 0, 4), 4 * 25000000LL);
+  cr_assert_eq(sim_cluster_job_end(&cl, 0, 1000, 4), 1000 + 4 * 25000000LL);
   sim_cluster_free(&cl);
 }
 
@@ -884,4 +886,70 @@ Test(timeline, intervals_are_bounded_and_tile_each_workers_busy_time)
     cr_assert_eq(r->niv, 7, "bounded");
     free(r);
   }
+}
+
+Test(cluster, a_step_that_straddles_a_speed_change_takes_the_time_the_trace_implies)
+{
+  char path[64];
+  snprintf(path, sizeof path, "/tmp/syncsim_trace_%d.csv", (int)getpid());
+  FILE *f = fopen(path, "w");
+  fputs("time_s,worker,speed\n0.5,0,0.5\n0.5,*,1\n2.0,1,0.25\n", f);
+  fclose(f);
+  sim_compute_config c;
+  wl_param_defaults(sim_cluster_params[1].sub, &c);
+  c.step_time_s = 1.0;
+  snprintf(c.trace, sizeof c.trace, "%s", path);
+  sim_cluster cl;
+  char err[256];
+  cr_assert_eq(sim_cluster_init(&cl, &c, 2, 1, 0, err, sizeof err), WL_OK, "%s", err);
+  /* worker 1: factor 1 until 2.0, then 0.25: two steps by 2.0 s, the third takes 4 s */
+  sim_time end = sim_cluster_job_end(&cl, 1, 0, 3);
+  cr_assert_eq(end, sim_time_from_s(6.0), "%.9f s", sim_time_to_s(end));
+  sim_cluster_free(&cl);
+  /* worker 0: 0.5 s at speed 1, then the step's other half at 0.5, taking 1 s */
+  f = fopen(path, "w");
+  fputs("0.5,0,0.5\n", f);
+  fclose(f);
+  cr_assert_eq(sim_cluster_init(&cl, &c, 2, 1, 0, err, sizeof err), WL_OK, "%s", err);
+  cr_assert_eq(sim_cluster_job_end(&cl, 0, 0, 1), sim_time_from_s(1.5));
+  cr_assert_eq(sim_cluster_job_end(&cl, 1, 0, 1), sim_time_from_s(1.0));
+  sim_cluster_free(&cl);
+  /* a malformed trace names its line */
+  f = fopen(path, "w");
+  fputs("time_s,worker,speed\n1,0,2\n0.5,0,1\n", f);
+  fclose(f);
+  cr_assert_eq(sim_cluster_init(&cl, &c, 2, 1, 0, err, sizeof err), WL_ECONFIG);
+  cr_assert(strstr(err, ":3: expected times in nondecreasing order"), "%s", err);
+  sim_cluster_free(&cl);
+  unlink(path);
+}
+
+Test(cluster, straggler_episodes_slow_workers_down_by_their_duty_cycle)
+{
+  sim_compute_config c;
+  wl_param_defaults(sim_cluster_params[1].sub, &c);
+  c.step_time_s = 0.01;
+  c.stragglers.rate_per_s = 0.1;  /* an episode every 10 s on average */
+  c.stragglers.duration_s = 5;    /* lasting 5 s: a third of the time straggling */
+  c.stragglers.slowdown = 4;
+  sim_cluster cl;
+  char err[128];
+  cr_assert_eq(sim_cluster_init(&cl, &c, 1, 1, 0, err, sizeof err), WL_OK);
+  /* 100,000 steps of work (1000 s at speed 1): time straggling = 1/3 of wall time; work
+   * done = T (2/3 + 1/3 / 4) = 0.75 T, so T = 1333 s on average */
+  sim_time t = 0;
+  for (int i = 0; i < 1000; i++)
+    t = sim_cluster_job_end(&cl, 0, t, 100);
+  cr_assert_float_eq(sim_time_to_s(t), 1333.3, 80, "%.1f s", sim_time_to_s(t));
+  sim_cluster_free(&cl);
+  /* the same seed gives the same episodes, however the work is split into jobs */
+  sim_cluster a, b;
+  sim_cluster_init(&a, &c, 1, 7, 0, err, sizeof err);
+  sim_cluster_init(&b, &c, 1, 7, 0, err, sizeof err);
+  sim_time ta = sim_cluster_job_end(&a, 0, 0, 5000), tb = 0;
+  for (int i = 0; i < 50; i++)
+    tb = sim_cluster_job_end(&b, 0, tb, 100);
+  cr_assert_float_eq(sim_time_to_s(ta), sim_time_to_s(tb), 1e-6);
+  sim_cluster_free(&a);
+  sim_cluster_free(&b);
 }
