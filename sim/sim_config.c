@@ -1,6 +1,7 @@
 #include "sim_config.h"
 
 #include "sim_cluster.h"
+#include "sim_net.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -142,6 +143,13 @@ static const wl_param network_params[] = {
   {.key = "inter_bandwidth_gbps", .kind = WL_P_DOUBLE, .offset = NO(inter_bandwidth_gbps),
    .def = 1, .min = 0, .max = 1e12, .flags = WL_PF_MIN_EXCL, .unit = "Gbit/s",
    .doc = "bandwidth between nodes, per node"},
+  {.key = "link_latencies_s", .kind = WL_P_DOUBLES, .offset = NO(link_latencies_s), .min = 0,
+   .max = 1e3, .size = SIM_MAX_LISTED_SPEEDS, .count_offset = NO(n_link_latencies), .unit = "s",
+   .doc = "per-worker link latencies, one per worker (default: latency_s for all)"},
+  {.key = "trace", .kind = WL_P_STRING, .offset = NO(trace), .choices = "",
+   .size = sizeof(((sim_network_config *)0)->trace), .unit = "",
+   .doc = "CSV of link changes: time_s,link,bandwidth_gbps,latency_s (link: a worker, *, "
+          "server or inter; - leaves a value unchanged)"},
   {0}};
 
 #define MO(f) offsetof(sim_comm_config, f)
@@ -233,6 +241,12 @@ wl_status sim_config_check(const sim_config *cfg, char *path, size_t path_size, 
              n->n_link_scales);
     return WL_ECONFIG;
   }
+  if (n->n_link_latencies != 0 && n->n_link_latencies != c->workers) {
+    snprintf(path, path_size, "cluster.network.link_latencies_s");
+    snprintf(msg, msg_size, "expected one latency per worker (%d), got %d", c->workers,
+             n->n_link_latencies);
+    return WL_ECONFIG;
+  }
   if (n->collective == SIM_COLL_HIERARCHICAL &&
       (n->workers_per_node < 1 || c->workers % n->workers_per_node != 0)) {
     snprintf(path, path_size, "cluster.network.workers_per_node");
@@ -277,6 +291,15 @@ wl_status sim_config_check(const sim_config *cfg, char *path, size_t path_size, 
       snprintf(path, path_size, "cluster.compute.trace");
       return WL_ECONFIG;
     }
+  }
+  if (n->trace[0]) { /* read it now, so that a bad trace is bad input */
+    sim_net_change *changes;
+    int count;
+    if (sim_net_trace_load(n->trace, c->workers, &changes, &count, msg, msg_size) != WL_OK) {
+      snprintf(path, path_size, "cluster.network.trace");
+      return WL_ECONFIG;
+    }
+    free(changes);
   }
   char pol[64];
   if (opt_policy_check(&cfg->policy, c->workers, pol, sizeof pol, msg, msg_size) != WL_OK) {

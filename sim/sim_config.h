@@ -79,6 +79,9 @@ typedef struct sim_network_config {
   int workers_per_node;  /* 0: a flat network; g: nodes of g workers, fast links inside */
   double inter_latency_s;      /* between nodes */
   double inter_bandwidth_gbps; /* between nodes, per node */
+  double link_latencies_s[SIM_MAX_LISTED_SPEEDS]; /* per-worker latencies (override) */
+  int n_link_latencies;        /* 0 or the worker count */
+  char trace[512];             /* CSV time_s,link,bandwidth_gbps,latency_s; "" = none */
 } sim_network_config;
 
 typedef struct sim_comm_config {

@@ -1,6 +1,10 @@
 #include "sim_net.h"
 
+#include <errno.h>
 #include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 
 static int ceil_log2(int n)
 {
@@ -47,45 +51,186 @@ double sim_net_allreduce_bytes(int algorithm, int n, double bytes)
   return 2.0 * (n - 1) / n * bytes;
 }
 
-static double scale(const sim_network_config *n, int w)
+wl_status sim_net_init(sim_net_state *s, const sim_network_config *cfg, int K, char *err,
+                       size_t err_size)
 {
-  return n->n_link_scales ? n->link_scales[w] : 1.0;
-}
-
-double sim_net_up_bytes_per_s(const sim_network_config *n, int w)
-{
-  double g = isnan(n->up_gbps) ? n->bandwidth_gbps : n->up_gbps;
-  return sim_net_gbps_to_bytes_per_s(g * scale(n, w));
-}
-
-double sim_net_down_bytes_per_s(const sim_network_config *n, int w)
-{
-  double g = isnan(n->down_gbps) ? n->bandwidth_gbps : n->down_gbps;
-  return sim_net_gbps_to_bytes_per_s(g * scale(n, w));
-}
-
-double sim_net_server_bytes_per_s(const sim_network_config *n)
-{
-  return sim_net_gbps_to_bytes_per_s(isnan(n->server_gbps) ? n->bandwidth_gbps : n->server_gbps);
-}
-
-double sim_net_allreduce_s(const sim_network_config *n, int K, double bytes)
-{
-  double B = INFINITY;
-  for (int w = 0; w < K; w++)
-    B = fmin(B, fmin(sim_net_up_bytes_per_s(n, w), sim_net_down_bytes_per_s(n, w)));
-  double alpha = n->latency_s;
-  int g = n->workers_per_node;
-  double B_out = sim_net_gbps_to_bytes_per_s(n->inter_bandwidth_gbps);
-  if (n->collective == SIM_COLL_HIERARCHICAL)
-    return sim_net_hierarchical_s(g, K / g, alpha, B, n->inter_latency_s, B_out, bytes);
-  if (g > 0 && K > g) { /* a flat algorithm across nodes: the slowest link sets the pace */
-    alpha = fmax(alpha, n->inter_latency_s);
-    B = fmin(B, B_out);
+  memset(s, 0, sizeof *s);
+  s->K = K;
+  s->collective = cfg->collective;
+  s->g = cfg->workers_per_node;
+  s->up = malloc((size_t)K * sizeof *s->up);
+  s->down = malloc((size_t)K * sizeof *s->down);
+  s->lat = malloc((size_t)K * sizeof *s->lat);
+  if (!s->up || !s->down || !s->lat)
+    return WL_ENOMEM;
+  double up = isnan(cfg->up_gbps) ? cfg->bandwidth_gbps : cfg->up_gbps;
+  double down = isnan(cfg->down_gbps) ? cfg->bandwidth_gbps : cfg->down_gbps;
+  for (int w = 0; w < K; w++) {
+    double scale = cfg->n_link_scales ? cfg->link_scales[w] : 1.0;
+    s->up[w] = sim_net_gbps_to_bytes_per_s(up * scale);
+    s->down[w] = sim_net_gbps_to_bytes_per_s(down * scale);
+    s->lat[w] = cfg->n_link_latencies ? cfg->link_latencies_s[w] : cfg->latency_s;
   }
-  switch (n->collective) {
+  s->server =
+    sim_net_gbps_to_bytes_per_s(isnan(cfg->server_gbps) ? cfg->bandwidth_gbps : cfg->server_gbps);
+  s->inter = sim_net_gbps_to_bytes_per_s(cfg->inter_bandwidth_gbps);
+  s->inter_lat = cfg->inter_latency_s;
+  if (cfg->trace[0])
+    return sim_net_trace_load(cfg->trace, K, &s->changes, &s->n_changes, err, err_size);
+  return WL_OK;
+}
+
+void sim_net_free(sim_net_state *s)
+{
+  free(s->up), free(s->down), free(s->lat), free(s->changes);
+  memset(s, 0, sizeof *s);
+}
+
+double sim_net_next_change(const sim_net_state *s)
+{
+  return s->next < s->n_changes ? s->changes[s->next].t : INFINITY;
+}
+
+static void set_worker(sim_net_state *s, int w, double bps, double lat)
+{
+  if (!isnan(bps))
+    s->up[w] = s->down[w] = bps;
+  if (!isnan(lat))
+    s->lat[w] = lat;
+}
+
+void sim_net_apply(sim_net_state *s, double t)
+{
+  for (; s->next < s->n_changes && s->changes[s->next].t <= t; s->next++) {
+    const sim_net_change *c = &s->changes[s->next];
+    if (c->link == SIM_LINK_SERVER) {
+      if (!isnan(c->bps))
+        s->server = c->bps;
+    } else if (c->link == SIM_LINK_INTER) {
+      if (!isnan(c->bps))
+        s->inter = c->bps;
+      if (!isnan(c->lat))
+        s->inter_lat = c->lat;
+    } else if (c->link == SIM_LINK_ALL) {
+      for (int w = 0; w < s->K; w++)
+        set_worker(s, w, c->bps, c->lat);
+    } else {
+      set_worker(s, c->link, c->bps, c->lat);
+    }
+  }
+}
+
+double sim_net_allreduce_time(const sim_net_state *s, double bytes)
+{
+  double B = INFINITY, alpha = 0;
+  for (int w = 0; w < s->K; w++) {
+    B = fmin(B, fmin(s->up[w], s->down[w]));
+    alpha = fmax(alpha, s->lat[w]);
+  }
+  int K = s->K, g = s->g;
+  if (s->collective == SIM_COLL_HIERARCHICAL)
+    return sim_net_hierarchical_s(g, K / g, alpha, B, s->inter_lat, s->inter, bytes);
+  if (g > 0 && K > g) { /* a flat algorithm across nodes: the slowest link sets the pace */
+    alpha = fmax(alpha, s->inter_lat);
+    B = fmin(B, s->inter);
+  }
+  switch (s->collective) {
   case SIM_COLL_TREE: return sim_net_tree_s(K, alpha, B, bytes);
   case SIM_COLL_HALVING_DOUBLING: return sim_net_halving_doubling_s(K, alpha, B, bytes);
   default: return sim_net_ring_s(K, alpha, B, bytes);
   }
+}
+
+/* A value of the trace: a number >= 0, or "-" (NaN: unchanged). */
+static int parse_value(const char *text, double *out)
+{
+  while (*text == ' ')
+    text++;
+  if (text[0] == '-' && (text[1] == '\0' || text[1] == ' ')) {
+    *out = NAN;
+    return 1;
+  }
+  char *end;
+  *out = strtod(text, &end);
+  while (*end == ' ')
+    end++;
+  return end != text && *end == '\0' && *out >= 0;
+}
+
+wl_status sim_net_trace_load(const char *path, int K, sim_net_change **out, int *n, char *err,
+                             size_t err_size)
+{
+  *out = NULL;
+  *n = 0;
+  FILE *f = fopen(path, "r");
+  if (!f) {
+    snprintf(err, err_size, "%s: cannot open: %s", path, strerror(errno));
+    return WL_EIO;
+  }
+  char line[256];
+  int lineno = 0, cap = 0;
+  wl_status st = WL_OK;
+  while (st == WL_OK && fgets(line, sizeof line, f)) {
+    lineno++;
+    line[strcspn(line, "\r\n")] = '\0';
+    if (line[0] == '#' || line[strspn(line, " \t")] == '\0')
+      continue;
+    char *field[4], *save = NULL;
+    int nf = 0;
+    for (char *tok = strtok_r(line, ",", &save); tok && nf < 4; tok = strtok_r(NULL, ",", &save))
+      field[nf++] = tok;
+    double t, bps, lat;
+    char *end;
+    int ok = nf == 4 && parse_value(field[0], &t) && !isnan(t) && parse_value(field[2], &bps) &&
+             parse_value(field[3], &lat);
+    if (!ok && lineno == 1 && *n == 0) /* a header */
+      continue;
+    while (ok && *field[1] == ' ')
+      field[1]++;
+    int link = 0;
+    if (ok && strcmp(field[1], "*") == 0)
+      link = SIM_LINK_ALL;
+    else if (ok && strcmp(field[1], "server") == 0)
+      link = SIM_LINK_SERVER;
+    else if (ok && strcmp(field[1], "inter") == 0)
+      link = SIM_LINK_INTER;
+    else if (ok) {
+      long w = strtol(field[1], &end, 10);
+      ok = *field[1] && *end == '\0' && w >= 0 && w < K;
+      link = (int)w;
+    }
+    if (ok && bps == 0)
+      ok = 0;
+    if (ok && *n > 0 && t < (*out)[*n - 1].t) {
+      snprintf(err, err_size, "%s:%d: expected times in nondecreasing order, got %g after %g",
+               path, lineno, t, (*out)[*n - 1].t);
+      st = WL_ECONFIG;
+      break;
+    }
+    if (!ok) {
+      snprintf(err, err_size, "%s:%d: expected time_s,link,bandwidth_gbps,latency_s with link a "
+               "worker in [0, %d), *, server or inter, and values >= 0 (bandwidth > 0) or -",
+               path, lineno, K);
+      st = WL_ECONFIG;
+      break;
+    }
+    if (*n == cap) {
+      cap = cap ? 2 * cap : 16;
+      sim_net_change *grown = realloc(*out, (size_t)cap * sizeof *grown);
+      if (!grown) {
+        st = WL_ENOMEM;
+        break;
+      }
+      *out = grown;
+    }
+    (*out)[(*n)++] = (sim_net_change){t, link, isnan(bps) ? NAN : sim_net_gbps_to_bytes_per_s(bps),
+                                      lat};
+  }
+  fclose(f);
+  if (st != WL_OK) {
+    free(*out);
+    *out = NULL;
+    *n = 0;
+  }
+  return st;
 }

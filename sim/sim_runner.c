@@ -19,6 +19,7 @@ enum {
   SIM_EV_FLOW_START, /* a transfer's first byte reaches the links, after the latency */
   SIM_EV_FLOW_DONE,  /* the earliest flow finishes (stale unless arg is the generation) */
   SIM_EV_TIMER,
+  SIM_EV_NET_CHANGE, /* the network trace changes links now */
   SIM_EV_EVAL
 };
 enum { BUSY_NONE = 0, BUSY_COMPUTE, BUSY_COMM };
@@ -55,6 +56,7 @@ typedef struct sim_runner {
   sim_worker *w;        /* (K) */
   opt_replica *reps;    /* (K) */
   sim_cluster cluster;  /* worker speeds and step times */
+  sim_net_state net;    /* the links as they are now */
   sim_flows flows;      /* point-to-point transfers in progress */
   int64_t flow_generation; /* the FLOW_DONE event that is current */
   double *speeds;       /* (K) speed factors, for the policy */
@@ -241,7 +243,7 @@ static void host_grad(void *ctx, int w)
 static void host_allreduce(void *ctx, int64_t bytes, double overlap, int tag)
 {
   sim_runner *r = ctx;
-  double s = sim_net_allreduce_s(&r->cfg->cluster.network, r->K, (double)bytes);
+  double s = sim_net_allreduce_time(&r->net, (double)bytes);
   sim_time dur = sim_time_from_s((1.0 - overlap) * s);
   for (int w = 0; w < r->K; w++)
     busy_begin(&r->w[w], BUSY_COMM, r->now);
@@ -267,7 +269,9 @@ static void host_send(void *ctx, int from, int to, int64_t bytes, int tag)
     busy_begin(&r->w[from], BUSY_COMM, r->now);
   if (to != OPT_SERVER)
     busy_begin(&r->w[to], BUSY_COMM, r->now);
-  sim_time latency = sim_time_from_s(r->cfg->cluster.network.latency_s);
+  double lat = fmax(from == OPT_SERVER ? 0.0 : r->net.lat[from],
+                    to == OPT_SERVER ? 0.0 : r->net.lat[to]);
+  sim_time latency = sim_time_from_s(lat);
   sim_event ev = {.time = r->now + latency, .kind = SIM_EV_FLOW_START, .worker = to, .tag = tag,
                   .src = from, .arg = bytes};
   if (sim_queue_push(&r->q, ev) != WL_OK && r->fail == WL_OK)
@@ -408,21 +412,40 @@ static wl_status evaluate(sim_runner *r)
   return r->rec->metric(r->rec->ctx, &m);
 }
 
+/* The flow model's link capacities from the network as it is now. */
+static void flow_capacities(const sim_runner *r, double *cap)
+{
+  for (int w = 0; w < r->K; w++) {
+    cap[up_link(r, w)] = r->net.up[w];
+    cap[down_link(r, w)] = r->net.down[w];
+  }
+  cap[up_link(r, OPT_SERVER)] = cap[down_link(r, OPT_SERVER)] = r->net.server;
+}
+
 static wl_status flows_init(sim_runner *r)
 {
-  const sim_network_config *net = &r->cfg->cluster.network;
   int n_links = 2 * r->K + 2;
   double *cap = malloc((size_t)n_links * sizeof *cap);
   if (!cap)
     return WL_ENOMEM;
-  for (int w = 0; w < r->K; w++) {
-    cap[2 * w] = sim_net_up_bytes_per_s(net, w);
-    cap[2 * w + 1] = sim_net_down_bytes_per_s(net, w);
-  }
-  cap[2 * r->K] = cap[2 * r->K + 1] = sim_net_server_bytes_per_s(net);
+  flow_capacities(r, cap);
   wl_status st = sim_flows_init(&r->flows, n_links, cap, 2 * r->K + 2);
   free(cap);
   return st;
+}
+
+/* The network trace changes links: flows move to the new capacities from now on. */
+static void net_change(sim_runner *r)
+{
+  double now = sim_time_to_s(r->now);
+  sim_flows_advance(&r->flows, now);
+  sim_net_apply(&r->net, now);
+  flow_capacities(r, r->flows.cap);
+  sim_flows_allocate(&r->flows);
+  schedule_flow_done(r);
+  double next = sim_net_next_change(&r->net);
+  if (isfinite(next))
+    schedule(r, sim_time_from_s(next), SIM_EV_NET_CHANGE, -1, 0, 0, 0);
 }
 
 static wl_status setup(sim_runner *r, int threads, char *err, size_t err_size)
@@ -536,8 +559,11 @@ static wl_status setup(sim_runner *r, int threads, char *err, size_t err_size)
     return st;
   if (r->n_threads > 1 && (st = sim_pool_create(r->n_threads, r->K, pool_job, r, &r->pool)))
     return st;
-  if ((st = flows_init(r)))
+  if ((st = sim_net_init(&r->net, &cfg->cluster.network, r->K, err, err_size)) ||
+      (st = flows_init(r)))
     return st;
+  if (isfinite(sim_net_next_change(&r->net)))
+    schedule(r, sim_time_from_s(sim_net_next_change(&r->net)), SIM_EV_NET_CHANGE, -1, 0, 0, 0);
   char perr[256];
   st = opt_policy_create(&cfg->policy, &r->host, &r->policy, perr, sizeof perr);
   if (st != WL_OK && perr[0])
@@ -563,6 +589,7 @@ static void teardown(sim_runner *r)
   free(r->policy_rng);
   sim_cluster_free(&r->cluster);
   sim_flows_free(&r->flows);
+  sim_net_free(&r->net);
   free(r->speeds);
   free(r->shard_sizes);
   free(r->w);
@@ -600,6 +627,9 @@ static void dispatch(sim_runner *r, const sim_event *ev)
     break;
   case SIM_EV_TIMER:
     pt->timer(r->policy.state, ev->tag);
+    break;
+  case SIM_EV_NET_CHANGE:
+    net_change(r);
     break;
   case SIM_EV_EVAL: {
     wl_status st = evaluate(r);

@@ -953,3 +953,50 @@ Test(cluster, straggler_episodes_slow_workers_down_by_their_duty_cycle)
   sim_cluster_free(&a);
   sim_cluster_free(&b);
 }
+
+Test(network, a_bandwidth_trace_slows_transfers_in_flight_and_later_collectives)
+{
+  char path[64], json[1500];
+  snprintf(path, sizeof path, "/tmp/syncsim_net_%d.csv", (int)getpid());
+  FILE *f = fopen(path, "w");
+  fputs("time_s,link,bandwidth_gbps,latency_s\n2.2,0,0.5,-\n", f);
+  fclose(f);
+  /* one async worker: pull 0.8 s, a 1 s step, then a push of 1e8 B that runs 0.4 s at
+   * 1 Gbit/s and its other half at 0.5 Gbit/s (0.8 s): the update arrives at 3.0 s */
+  snprintf(json, sizeof json,
+           "{\"workload\": {\"dataset\": {\"train_examples\": 64, \"test_examples\": 8,"
+           " \"dim\": 4, \"classes\": 2}, \"batch_size\": 4},"
+           " \"cluster\": {\"workers\": 1, \"compute\": {\"step_time_s\": 1},"
+           "   \"network\": {\"latency_s\": 0, \"bandwidth_gbps\": 1, \"server_gbps\": 100,"
+           "     \"trace\": \"%s\"}, \"comm\": {\"params\": 5e7, \"bytes_per_param\": 2}},"
+           " \"policies\": [{\"type\": \"async_local_sgd\", \"H\": 1}],"
+           " \"stop\": {\"steps\": 1}, \"eval\": {\"every_s\": 1000}}", path);
+  scn_scenario s;
+  load_json(json, &s);
+  mem_rec *r = run_policy(&s, 0, NULL);
+  cr_assert_eq(r->r.status, WL_OK, "%s", r->r.error);
+  cr_assert_eq(r->nu, 1);
+  cr_assert_float_eq(r->u[0].sim_time_s, 3.0, 1e-9, "arrived at %.9f", r->u[0].sim_time_s);
+  free(r);
+  /* DDP on two workers: all-reduces before 2.2 s at 1 Gbit/s, after at 0.5 (worker 0) */
+  f = fopen(path, "w");
+  fputs("2.2,0,0.5,-\n", f);
+  fclose(f);
+  snprintf(json, sizeof json,
+           "{\"workload\": {\"dataset\": {\"train_examples\": 64, \"test_examples\": 8,"
+           " \"dim\": 4, \"classes\": 2}, \"batch_size\": 4},"
+           " \"cluster\": {\"workers\": 2, \"compute\": {\"step_time_s\": 0.2},"
+           "   \"network\": {\"latency_s\": 0, \"bandwidth_gbps\": 1, \"trace\": \"%s\"},"
+           "   \"comm\": {\"params\": 5e7, \"bytes_per_param\": 2}},"
+           " \"policies\": [{\"type\": \"ddp\"}], \"stop\": {\"steps\": 4}, \"eval\": {\"every_s\": 1000}}",
+           path);
+  load_json(json, &s);
+  r = run_policy(&s, 0, NULL);
+  cr_assert_eq(r->r.status, WL_OK, "%s", r->r.error);
+  /* a step: 0.2 s compute + a ring over 2 (M/B): 0.8 s before the change, 1.6 s after. Steps
+   * end at 1.0 and 2.0; the third's all-reduce starts at 2.2, when the change takes effect
+   * (changes at a time come before work finishing then), so it ends at 3.8; the fourth at 5.6 */
+  cr_assert_float_eq(r->r.sim_time_s, 5.6, 1e-9, "%.9f", r->r.sim_time_s);
+  free(r);
+  unlink(path);
+}
