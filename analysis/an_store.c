@@ -69,7 +69,13 @@ static const char schema_sql[] =
   " bytes_sent REAL NOT NULL,"
   " bytes_recv REAL NOT NULL,"
   " mean_staleness REAL,"
+  " down_s REAL NOT NULL DEFAULT 0,"
   " PRIMARY KEY (run_id, worker));"
+  "CREATE TABLE outages("
+  " run_id INTEGER NOT NULL REFERENCES runs(id),"
+  " worker INTEGER NOT NULL,"
+  " start_s REAL NOT NULL,"
+  " end_s REAL NOT NULL);"
   "CREATE TABLE updates("
   " run_id INTEGER NOT NULL REFERENCES runs(id),"
   " sim_time_s REAL NOT NULL,"
@@ -106,7 +112,8 @@ static const char schema_sql[] =
 
 struct an_store {
   sqlite3 *db;
-  sqlite3_stmt *ins_run, *ins_metric, *ins_worker, *ins_update, *ins_interval, *upd_run;
+  sqlite3_stmt *ins_run, *ins_metric, *ins_worker, *ins_update, *ins_interval, *ins_outage,
+    *upd_run;
   char err[512];       /* last error */
   long long run_id;    /* the run being recorded */
   sim_metric buf[METRIC_BUFFER]; /* metrics not yet written */
@@ -115,6 +122,8 @@ struct an_store {
   int n_ubuf;
   sim_interval ibuf[METRIC_BUFFER]; /* timeline intervals not yet written */
   int n_ibuf;
+  sim_outage obuf[METRIC_BUFFER];   /* outages not yet written */
+  int n_obuf;
   double last_flush;   /* monotonic seconds of the last write */
   sim_worker_stats *workers; /* (cap_workers) rows waiting for the run's end */
   int n_workers, cap_workers;
@@ -215,8 +224,8 @@ wl_status an_store_open(const char *path, an_store **out, char *err, size_t err_
                     &s->ins_metric)) ||
       (rc = prepare(s,
                     "INSERT INTO workers(run_id, worker, speed, grad_steps, compute_s,"
-                    " comm_s, idle_s, bytes_sent, bytes_recv, mean_staleness)"
-                    " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+                    " comm_s, idle_s, bytes_sent, bytes_recv, mean_staleness, down_s)"
+                    " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
                     &s->ins_worker)) ||
       (rc = prepare(s,
                     "INSERT INTO updates(run_id, sim_time_s, worker, staleness, weight,"
@@ -226,6 +235,8 @@ wl_status an_store_open(const char *path, an_store **out, char *err, size_t err_
                     "INSERT INTO timeline(run_id, worker, kind, start_s, end_s)"
                     " VALUES (?1, ?2, ?3, ?4, ?5)",
                     &s->ins_interval)) ||
+      (rc = prepare(s, "INSERT INTO outages(run_id, worker, start_s, end_s) VALUES (?1, ?2, ?3, ?4)",
+                    &s->ins_outage)) ||
       (rc = prepare(s,
                     "UPDATE runs SET status = ?2, error = ?3, sim_time_s = ?4,"
                     " host_time_s = ?5, finished_at = ?6, steps = ?7, events = ?8,"
@@ -258,6 +269,7 @@ void an_store_close(an_store *s)
   sqlite3_finalize(s->ins_worker);
   sqlite3_finalize(s->ins_update);
   sqlite3_finalize(s->ins_interval);
+  sqlite3_finalize(s->ins_outage);
   sqlite3_finalize(s->upd_run);
   sqlite3_close(s->db);
   free_meta(s);
@@ -334,7 +346,17 @@ static wl_status insert_interval(an_store *s, const sim_interval *iv)
   return step_reset(s, st, "recording a timeline interval");
 }
 
-/* Write the buffered metrics, updates and intervals inside the caller's transaction. */
+static wl_status insert_outage(an_store *s, const sim_outage *o)
+{
+  sqlite3_stmt *st = s->ins_outage;
+  sqlite3_bind_int64(st, 1, s->run_id);
+  sqlite3_bind_int(st, 2, o->worker);
+  sqlite3_bind_double(st, 3, o->start_s);
+  sqlite3_bind_double(st, 4, o->end_s);
+  return step_reset(s, st, "recording an outage");
+}
+
+/* Write the buffered rows inside the caller's transaction. */
 static wl_status write_buffered(an_store *s)
 {
   for (int i = 0; i < s->n_buf; i++) {
@@ -352,7 +374,12 @@ static wl_status write_buffered(an_store *s)
     if (rc != WL_OK)
       return rc;
   }
-  s->n_buf = s->n_ubuf = s->n_ibuf = 0;
+  for (int i = 0; i < s->n_obuf; i++) {
+    wl_status rc = insert_outage(s, &s->obuf[i]);
+    if (rc != WL_OK)
+      return rc;
+  }
+  s->n_buf = s->n_ubuf = s->n_ibuf = s->n_obuf = 0;
   s->last_flush = monotonic_s();
   return WL_OK;
 }
@@ -389,7 +416,7 @@ static wl_status rec_begin(void *ctx)
   if (rc != WL_OK)
     return rc;
   s->run_id = sqlite3_last_insert_rowid(s->db);
-  s->n_buf = s->n_ubuf = s->n_ibuf = 0;
+  s->n_buf = s->n_ubuf = s->n_ibuf = s->n_obuf = 0;
   s->n_workers = 0;
   s->last_flush = monotonic_s();
   return WL_OK;
@@ -398,6 +425,7 @@ static wl_status rec_begin(void *ctx)
 static wl_status flush_if_due(an_store *s)
 {
   if (s->n_buf == METRIC_BUFFER || s->n_ubuf == METRIC_BUFFER || s->n_ibuf == METRIC_BUFFER ||
+      s->n_obuf == METRIC_BUFFER ||
       monotonic_s() - s->last_flush >= FLUSH_EVERY_S)
     return flush(s);
   return WL_OK;
@@ -421,6 +449,13 @@ static wl_status rec_interval(void *ctx, const sim_interval *iv)
 {
   an_store *s = ctx;
   s->ibuf[s->n_ibuf++] = *iv;
+  return flush_if_due(s);
+}
+
+static wl_status rec_outage(void *ctx, const sim_outage *o)
+{
+  an_store *s = ctx;
+  s->obuf[s->n_obuf++] = *o;
   return flush_if_due(s);
 }
 
@@ -458,6 +493,7 @@ static wl_status write_workers(an_store *s)
     sqlite3_bind_double(st, 8, w->bytes_sent);
     sqlite3_bind_double(st, 9, w->bytes_recv);
     bind_real_or_null(st, 10, w->mean_staleness);
+    sqlite3_bind_double(st, 11, w->down_s);
     wl_status rc = step_reset(s, st, "recording a worker");
     if (rc != WL_OK)
       return rc;
@@ -525,6 +561,6 @@ wl_status an_store_recorder(an_store *s, const an_run_meta *meta, sim_recorder *
   s->run_id = 0;
   *rec = (sim_recorder){.ctx = s, .begin = rec_begin, .metric = rec_metric,
                         .worker = rec_worker, .update = rec_update,
-                        .interval = rec_interval, .end = rec_end};
+                        .interval = rec_interval, .outage = rec_outage, .end = rec_end};
   return WL_OK;
 }

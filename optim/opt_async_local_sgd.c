@@ -14,7 +14,8 @@
  * then version += 1 and the worker pulls again. With DyLU, H_w = max(1, floor(v_w / max_j v_j
  * * H)) for speed factors v. With a grace period g > 0, the first arrival at tau opens a
  * window: workers arriving until tau + g wait, and all restart together at tau + g from
- * the same model. */
+ * the same model. A worker that goes down loses its round in flight (its work, or its pull
+ * or push); when it comes back it pulls and starts over. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -221,6 +222,14 @@ static void async_message(void *state, int from, int to, int tag)
   }
 }
 
+static void async_worker_down(void *state, int w)
+{
+  async_sgd *s = state;
+  s->waiting[w] = 0; /* it restarts when it is back */
+}
+
+static void async_worker_up(void *state, int w) { pull(state, w); }
+
 static void async_timer(void *state, int tag)
 {
   async_sgd *s = state;
@@ -259,6 +268,8 @@ const opt_policy_type opt_async_local_sgd_type = {
   .work_done = async_work_done,
   .message = async_message,
   .timer = async_timer,
+  .worker_down = async_worker_down,
+  .worker_up = async_worker_up,
   .global = async_global,
   .step = async_step,
 };

@@ -12,7 +12,7 @@ typedef struct ddp {
   const opt_host *host;
   opt_optim_config inner; /* applied to the averaged gradient */
   double overlap;         /* hidden fraction of each all-reduce */
-  int pending;            /* gradients not yet computed this step */
+  opt_round round;        /* the workers of the step in progress */
   long step;              /* optimizer steps applied */
 } ddp;
 
@@ -31,6 +31,10 @@ static wl_status ddp_create(const opt_policy_config *cfg, const opt_host *host, 
   ddp *d = calloc(1, sizeof *d);
   if (!d)
     return WL_ENOMEM;
+  if (opt_round_init(&d->round, host->K) != WL_OK) {
+    free(d);
+    return WL_ENOMEM;
+  }
   d->host = host;
   d->inner = cfg->inner;
   d->overlap = cfg->overlap;
@@ -38,30 +42,60 @@ static wl_status ddp_create(const opt_policy_config *cfg, const opt_host *host, 
   return WL_OK;
 }
 
-static void ddp_destroy(void *state) { free(state); }
+static void ddp_destroy(void *state)
+{
+  ddp *d = state;
+  opt_round_free(&d->round);
+  free(d);
+}
 
+/* A step with the workers that are up (all of them, unless failures drop workers). */
 static void ddp_begin_step(ddp *d)
 {
-  d->pending = d->host->K;
+  opt_round_begin(&d->round, d->host);
   for (int w = 0; w < d->host->K; w++)
-    d->host->grad(d->host->ctx, w);
+    if (d->round.in[w])
+      d->host->grad(d->host->ctx, w);
 }
 
 static void ddp_start(void *state) { ddp_begin_step(state); }
 
+static void ddp_reduce(ddp *d)
+{
+  d->host->allreduce(d->host->ctx, d->host->payload_bytes, d->overlap, d->round.in, 0);
+}
+
 static void ddp_work_done(void *state, int w)
 {
   ddp *d = state;
+  if (opt_round_arrive(&d->round, w))
+    ddp_reduce(d);
+}
+
+static void ddp_worker_down(void *state, int w)
+{
+  ddp *d = state;
+  if (opt_round_leave(&d->round, w)) {
+    if (opt_round_size(&d->round) > 0)
+      ddp_reduce(d);
+    else
+      ddp_begin_step(d);
+  }
+}
+
+static void ddp_worker_up(void *state, int w)
+{
+  ddp *d = state;
   (void)w;
-  if (opt_barrier_arrive(&d->pending))
-    d->host->allreduce(d->host->ctx, d->host->payload_bytes, d->overlap, 0);
+  if (!d->round.active)
+    ddp_begin_step(d);
 }
 
 static void ddp_collective_done(void *state, int tag)
 {
   ddp *d = state;
   (void)tag;
-  opt_sync_gradient_step(d->host, &d->inner);
+  opt_sync_gradient_step(d->host, &d->inner, d->round.in);
   d->step++;
   ddp_begin_step(d);
 }
@@ -81,6 +115,8 @@ const opt_policy_type opt_ddp_type = {
   .start = ddp_start,
   .work_done = ddp_work_done,
   .collective_done = ddp_collective_done,
+  .worker_down = ddp_worker_down,
+  .worker_up = ddp_worker_up,
   .global = ddp_global,
   .step = ddp_step,
 };

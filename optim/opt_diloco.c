@@ -14,7 +14,7 @@ typedef struct diloco {
   opt_outer outer;
   opt_train job;        /* H gradient steps */
   const int *weights;   /* shard sizes, or NULL */
-  int pending;
+  opt_round round;      /* the workers of the round in progress */
   long step;            /* local steps reflected in z */
 } diloco;
 
@@ -55,6 +55,8 @@ static wl_status diloco_create(const opt_policy_config *cfg, const opt_host *hos
   if (!d)
     return WL_ENOMEM;
   wl_status st = opt_outer_init(&d->outer, &cfg->outer, host, err, err_size);
+  if (st == WL_OK && (st = opt_round_init(&d->round, host->K)) != WL_OK)
+    opt_outer_free(&d->outer);
   if (st != WL_OK) {
     free(d);
     return st;
@@ -70,31 +72,56 @@ static void diloco_destroy(void *state)
 {
   diloco *d = state;
   opt_outer_free(&d->outer);
+  opt_round_free(&d->round);
   free(d);
 }
 
 static void diloco_begin_round(diloco *d)
 {
-  d->pending = d->host->K;
+  opt_round_begin(&d->round, d->host);
   for (int w = 0; w < d->host->K; w++)
-    d->host->train(d->host->ctx, w, &d->job);
+    if (d->round.in[w])
+      d->host->train(d->host->ctx, w, &d->job);
 }
 
 static void diloco_start(void *state) { diloco_begin_round(state); }
 
+static void diloco_reduce(diloco *d)
+{
+  d->host->allreduce(d->host->ctx, d->host->payload_bytes, 0.0, d->round.in, 0);
+}
+
 static void diloco_work_done(void *state, int w)
 {
   diloco *d = state;
+  if (opt_round_arrive(&d->round, w))
+    diloco_reduce(d);
+}
+
+static void diloco_worker_down(void *state, int w)
+{
+  diloco *d = state;
+  if (opt_round_leave(&d->round, w)) {
+    if (opt_round_size(&d->round) > 0)
+      diloco_reduce(d);
+    else
+      diloco_begin_round(d);
+  }
+}
+
+static void diloco_worker_up(void *state, int w)
+{
+  diloco *d = state;
   (void)w;
-  if (opt_barrier_arrive(&d->pending))
-    d->host->allreduce(d->host->ctx, d->host->payload_bytes, 0.0, 0);
+  if (!d->round.active)
+    diloco_begin_round(d);
 }
 
 static void diloco_collective_done(void *state, int tag)
 {
   diloco *d = state;
   (void)tag;
-  opt_outer_sync(d->host, &d->outer, d->weights);
+  opt_outer_sync(d->host, &d->outer, d->weights, d->round.in);
   d->step += d->job.steps;
   diloco_begin_round(d);
 }
@@ -113,6 +140,8 @@ const opt_policy_type opt_diloco_type = {
   .start = diloco_start,
   .work_done = diloco_work_done,
   .collective_done = diloco_collective_done,
+  .worker_down = diloco_worker_down,
+  .worker_up = diloco_worker_up,
   .global = diloco_global,
   .step = diloco_step,
 };

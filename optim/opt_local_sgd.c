@@ -15,7 +15,7 @@ typedef struct local_sgd {
   int H;            /* local steps per round after warm-up */
   int warmup_steps; /* steps run with H = 1 first */
   opt_train job;    /* the round in progress */
-  int pending;      /* workers still training this round */
+  opt_round round;  /* its workers */
   long step;        /* local steps reflected in the global model */
   float *global;    /* (n) the last average */
 } local_sgd;
@@ -37,9 +37,14 @@ static wl_status local_sgd_create(const opt_policy_config *cfg, const opt_host *
   local_sgd *s = calloc(1, sizeof *s);
   if (!s)
     return WL_ENOMEM;
+  if (opt_round_init(&s->round, host->K) != WL_OK) {
+    free(s);
+    return WL_ENOMEM;
+  }
   size_t n = host->replicas[0].n;
   s->global = malloc((n + 1) * sizeof(float)); /* +1: n is 0 when timing only */
   if (!s->global) {
+    opt_round_free(&s->round);
     free(s);
     return WL_ENOMEM;
   }
@@ -57,25 +62,50 @@ static void local_sgd_destroy(void *state)
   if (!s)
     return;
   free(s->global);
+  opt_round_free(&s->round);
   free(s);
 }
 
 static void local_sgd_begin_round(local_sgd *s)
 {
   s->job = (opt_train){s->step < s->warmup_steps ? 1 : s->H, NULL, 1.0};
-  s->pending = s->host->K;
+  opt_round_begin(&s->round, s->host);
   for (int w = 0; w < s->host->K; w++)
-    s->host->train(s->host->ctx, w, &s->job);
+    if (s->round.in[w])
+      s->host->train(s->host->ctx, w, &s->job);
 }
 
 static void local_sgd_start(void *state) { local_sgd_begin_round(state); }
 
+static void local_sgd_reduce(local_sgd *s)
+{
+  s->host->allreduce(s->host->ctx, s->host->payload_bytes, 0.0, s->round.in, 0);
+}
+
 static void local_sgd_work_done(void *state, int w)
 {
   local_sgd *s = state;
+  if (opt_round_arrive(&s->round, w))
+    local_sgd_reduce(s);
+}
+
+static void local_sgd_worker_down(void *state, int w)
+{
+  local_sgd *s = state;
+  if (opt_round_leave(&s->round, w)) {
+    if (opt_round_size(&s->round) > 0)
+      local_sgd_reduce(s);
+    else
+      local_sgd_begin_round(s);
+  }
+}
+
+static void local_sgd_worker_up(void *state, int w)
+{
+  local_sgd *s = state;
   (void)w;
-  if (opt_barrier_arrive(&s->pending))
-    s->host->allreduce(s->host->ctx, s->host->payload_bytes, 0.0, 0);
+  if (!s->round.active)
+    local_sgd_begin_round(s);
 }
 
 static void local_sgd_collective_done(void *state, int tag)
@@ -83,7 +113,7 @@ static void local_sgd_collective_done(void *state, int tag)
   local_sgd *s = state;
   const opt_host *h = s->host;
   (void)tag;
-  opt_replicas_mean(h->replicas, h->K, OPT_BUF_PARAMS, s->global);
+  opt_replicas_mean(h->replicas, h->K, s->round.in, OPT_BUF_PARAMS, s->global);
   for (int w = 0; w < h->K; w++)
     memcpy(h->replicas[w].params, s->global, h->replicas[w].n * sizeof(float));
   s->step += s->job.steps;
@@ -106,6 +136,8 @@ const opt_policy_type opt_local_sgd_type = {
   .start = local_sgd_start,
   .work_done = local_sgd_work_done,
   .collective_done = local_sgd_collective_done,
+  .worker_down = local_sgd_worker_down,
+  .worker_up = local_sgd_worker_up,
   .global = local_sgd_global,
   .step = local_sgd_step,
 };

@@ -27,7 +27,7 @@ typedef struct palsgd {
   int phase;            /* 0: DDP warm-up; 1: local steps */
   long t;               /* the step position of the next step (same on every worker) */
   long step;            /* steps reflected in the global model */
-  int pending;
+  opt_round round;      /* the workers of the step or round in progress */
   uint8_t *mix;         /* (K, H) the round's plans */
   uint8_t *next_mix;    /* (K) the coin carried into the next step */
   opt_train *jobs;      /* (K) */
@@ -76,6 +76,7 @@ static void palsgd_destroy(void *state)
   if (!s)
     return;
   opt_outer_free(&s->outer);
+  opt_round_free(&s->round);
   free(s->mix);
   free(s->next_mix);
   free(s->jobs);
@@ -100,16 +101,17 @@ static wl_status palsgd_create(const opt_policy_config *cfg, const opt_host *hos
   s->mix = calloc((size_t)host->K * (size_t)cfg->H, 1);
   s->next_mix = calloc((size_t)host->K, 1);
   s->jobs = calloc((size_t)host->K, sizeof *s->jobs);
-  if (!s->mix || !s->next_mix || !s->jobs)
+  if (!s->mix || !s->next_mix || !s->jobs || opt_round_init(&s->round, host->K) != WL_OK)
     return WL_ENOMEM;
   return opt_outer_init(&s->outer, &cfg->outer, host, err, err_size);
 }
 
 static void palsgd_grads(palsgd *s)
 {
-  s->pending = s->host->K;
+  opt_round_begin(&s->round, s->host);
   for (int w = 0; w < s->host->K; w++)
-    s->host->grad(s->host->ctx, w);
+    if (s->round.in[w])
+      s->host->grad(s->host->ctx, w);
 }
 
 /* The round from step t to the next multiple of H: each worker's plan of mix and gradient
@@ -126,10 +128,11 @@ static void palsgd_begin_round(palsgd *s)
       s->next_mix[w] = u < s->p;
     }
   }
-  s->pending = h->K;
+  opt_round_begin(&s->round, h);
   for (int w = 0; w < h->K; w++) {
     s->jobs[w] = (opt_train){len, s->mix + (size_t)w * s->H, 1.0 / (1.0 - s->p)};
-    h->train(h->ctx, w, &s->jobs[w]);
+    if (s->round.in[w])
+      h->train(h->ctx, w, &s->jobs[w]);
   }
 }
 
@@ -137,7 +140,7 @@ static void palsgd_begin_round(palsgd *s)
 static void palsgd_switch(palsgd *s)
 {
   const opt_host *h = s->host;
-  opt_replicas_mean(h->replicas, h->K, OPT_BUF_PARAMS, s->outer.z);
+  opt_replicas_mean(h->replicas, h->K, NULL, OPT_BUF_PARAMS, s->outer.z);
   for (int w = 0; w < h->K; w++)
     memcpy(h->replicas[w].params, s->outer.z, s->outer.n * sizeof(float));
   memset(s->next_mix, 0, (size_t)h->K);
@@ -154,20 +157,52 @@ static void palsgd_start(void *state)
     palsgd_switch(s);
 }
 
+static void palsgd_reduce(palsgd *s)
+{
+  s->host->allreduce(s->host->ctx, s->host->payload_bytes, 0.0, s->round.in,
+                     s->phase == 0 ? TAG_GRAD : TAG_SYNC);
+}
+
 static void palsgd_work_done(void *state, int w)
 {
   palsgd *s = state;
+  if (opt_round_arrive(&s->round, w))
+    palsgd_reduce(s);
+}
+
+/* A round with nobody left restarts with whoever is up (possibly nobody, until one is). */
+static void palsgd_restart(palsgd *s)
+{
+  if (s->phase == 0)
+    palsgd_grads(s);
+  else
+    palsgd_begin_round(s);
+}
+
+static void palsgd_worker_down(void *state, int w)
+{
+  palsgd *s = state;
+  if (opt_round_leave(&s->round, w)) {
+    if (opt_round_size(&s->round) > 0)
+      palsgd_reduce(s);
+    else
+      palsgd_restart(s);
+  }
+}
+
+static void palsgd_worker_up(void *state, int w)
+{
+  palsgd *s = state;
   (void)w;
-  if (opt_barrier_arrive(&s->pending))
-    s->host->allreduce(s->host->ctx, s->host->payload_bytes, 0.0,
-                       s->phase == 0 ? TAG_GRAD : TAG_SYNC);
+  if (!s->round.active)
+    palsgd_restart(s);
 }
 
 static void palsgd_collective_done(void *state, int tag)
 {
   palsgd *s = state;
   if (tag == TAG_GRAD) {
-    opt_sync_gradient_step(s->host, &s->inner);
+    opt_sync_gradient_step(s->host, &s->inner, s->round.in);
     s->t++;
     s->step = s->t;
     if (s->t < s->warmup)
@@ -176,7 +211,7 @@ static void palsgd_collective_done(void *state, int tag)
       palsgd_switch(s);
     return;
   }
-  opt_outer_sync(s->host, &s->outer, s->weights);
+  opt_outer_sync(s->host, &s->outer, s->weights, s->round.in);
   s->t += s->jobs[0].steps;
   s->step = s->t;
   palsgd_begin_round(s);
@@ -212,6 +247,8 @@ const opt_policy_type opt_palsgd_type = {
   .work_done = palsgd_work_done,
   .collective_done = palsgd_collective_done,
   .mix_step = palsgd_mix_step,
+  .worker_down = palsgd_worker_down,
+  .worker_up = palsgd_worker_up,
   .global = palsgd_global,
   .step = palsgd_step,
 };

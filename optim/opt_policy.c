@@ -55,20 +55,26 @@ void opt_replica_apply(opt_replica *r, const opt_optim_config *c, double lr_scal
   opt_optim_step(c, r->params, r->grads, r->state, r->step, lr, r->n);
 }
 
-void opt_pseudo_gradient(const opt_replica *reps, int K, const float *z, const int *weights,
-                         float *delta)
+void opt_pseudo_gradient(const opt_replica *reps, int K, const uint8_t *mask, const float *z,
+                         const int *weights, float *delta)
 {
   enum { CHUNK = 512 };
   double acc[CHUNK], total = 0;
-  for (int k = 0; weights && k < K; k++)
-    total += weights[k];
+  int count = 0;
+  for (int k = 0; k < K; k++)
+    if (!mask || mask[k]) {
+      count++;
+      total += weights ? weights[k] : 0;
+    }
   size_t n = reps[0].n;
   for (size_t lo = 0; lo < n; lo += CHUNK) {
     size_t len = n - lo < CHUNK ? n - lo : CHUNK;
     memset(acc, 0, len * sizeof *acc);
     for (int k = 0; k < K; k++) {
+      if (mask && !mask[k])
+        continue;
       const float *x = reps[k].params + lo;
-      double wk = weights ? weights[k] / total : 1.0 / K;
+      double wk = weights ? weights[k] / total : 1.0 / count;
       for (size_t i = 0; i < len; i++)
         acc[i] += wk * ((double)z[lo + i] - (double)x[i]);
     }
@@ -77,18 +83,19 @@ void opt_pseudo_gradient(const opt_replica *reps, int K, const float *z, const i
   }
 }
 
-void opt_sync_gradient_step(const opt_host *h, const opt_optim_config *inner)
+void opt_sync_gradient_step(const opt_host *h, const opt_optim_config *inner,
+                            const uint8_t *mask)
 {
   opt_replica *r0 = &h->replicas[0];
-  opt_replicas_mean(h->replicas, h->K, OPT_BUF_GRADS, r0->grads);
+  opt_replicas_mean(h->replicas, h->K, mask, OPT_BUF_GRADS, r0->grads);
   opt_replica_apply(r0, inner, 1.0);
   for (int w = 1; w < h->K; w++)
     opt_replica_copy(&h->replicas[w], r0);
 }
 
-void opt_outer_sync(const opt_host *h, opt_outer *o, const int *weights)
+void opt_outer_sync(const opt_host *h, opt_outer *o, const int *weights, const uint8_t *mask)
 {
-  opt_pseudo_gradient(h->replicas, h->K, o->z, weights, o->delta);
+  opt_pseudo_gradient(h->replicas, h->K, mask, o->z, weights, o->delta);
   o->t++;
   opt_optim_step(&o->cfg, o->z, o->delta, o->state, o->t, opt_optim_lr(&o->cfg, o->t - 1),
                  h->replicas[0].n);
@@ -163,4 +170,54 @@ wl_status opt_outer_resolve(const opt_optim_config *c, int K, opt_optim_config *
     return WL_ECONFIG;
   }
   return WL_OK;
+}
+
+wl_status opt_round_init(opt_round *rd, int K)
+{
+  rd->K = K;
+  rd->pending = rd->active = 0;
+  rd->in = calloc(2 * (size_t)K, 1);
+  rd->done = rd->in ? rd->in + K : NULL;
+  return rd->in ? WL_OK : WL_ENOMEM;
+}
+
+void opt_round_free(opt_round *rd)
+{
+  free(rd->in);
+  rd->in = rd->done = NULL;
+}
+
+int opt_round_begin(opt_round *rd, const opt_host *h)
+{
+  rd->pending = 0;
+  for (int w = 0; w < rd->K; w++) {
+    rd->in[w] = h->up[w];
+    rd->done[w] = 0;
+    rd->pending += rd->in[w];
+  }
+  rd->active = rd->pending > 0;
+  return rd->pending;
+}
+
+int opt_round_arrive(opt_round *rd, int w)
+{
+  WL_ASSERT(rd->active && rd->in[w] && !rd->done[w] && rd->pending > 0);
+  rd->done[w] = 1;
+  return --rd->pending == 0;
+}
+
+int opt_round_leave(opt_round *rd, int w)
+{
+  if (!rd->active || !rd->in[w] || rd->done[w])
+    return 0;
+  rd->in[w] = 0;
+  return --rd->pending == 0;
+}
+
+int opt_round_size(const opt_round *rd)
+{
+  int n = 0;
+  for (int w = 0; w < rd->K; w++)
+    n += rd->in[w];
+  return n;
 }

@@ -13,13 +13,21 @@
  *                          job->mix[i] is set, the policy's own mix_step (no batch, no
  *                          gradient, no compute time);
  *           grad(w)        worker w computes one gradient into its replica's grads only;
- *           allreduce(bytes, overlap, tag)  a collective over all K workers; a fraction
- *                          `overlap` of it is hidden behind the backward pass;
+ *           allreduce(bytes, overlap, mask, tag)  a collective over the workers in mask
+ *                          (all when NULL); a fraction `overlap` of it is hidden behind the
+ *                          backward pass;
  *           send(from, to, bytes, tag)      a point-to-point transfer; OPT_SERVER is the
  *                          parameter server's endpoint;
  *           timer(delay_s, tag)             a timer event after delay_s simulated seconds;
  *           record_update(w, staleness, weight, dropped)  an async update, for the results.
  * A worker's replica must not be touched between a command for it and its work_done.
+ *
+ * Failures: a worker can go down and come back (worker_down, worker_up). Asynchronous
+ * policies always hear of it (the round in flight is lost). Synchronous ones hear of it only
+ * when the scenario drops down workers; otherwise the runner hides failures from them by
+ * pausing the work and collectives the worker takes part in. A synchronous policy that hears
+ * of failures runs each round with the workers that are up (opt_round below): a worker that
+ * goes down leaves the round, and one that comes back joins the next.
  *
  * Every policy exposes its global model (what a user would deploy; evaluated at eval ticks)
  * and its global step (optimizer steps that model reflects: for local methods, local steps
@@ -101,9 +109,10 @@ typedef struct opt_host {
   int64_t payload_bytes;        /* bytes of one full model (or gradient) on the wire */
   const double *speeds;         /* (K) speed factors: gradient steps per unit time */
   const int *shard_sizes;       /* (K) training examples of each worker */
+  const uint8_t *up;            /* (K) 1 while the worker is up */
   void (*train)(void *ctx, int w, const opt_train *job);
   void (*grad)(void *ctx, int w);
-  void (*allreduce)(void *ctx, int64_t bytes, double overlap, int tag);
+  void (*allreduce)(void *ctx, int64_t bytes, double overlap, const uint8_t *mask, int tag);
   void (*send)(void *ctx, int from, int to, int64_t bytes, int tag);
   void (*timer)(void *ctx, double delay_s, int tag);
   void (*record_update)(void *ctx, int w, long staleness, double weight, int dropped);
@@ -121,6 +130,8 @@ typedef struct opt_policy_type {
   void (*message)(void *state, int from, int to, int tag);         /* may be NULL */
   void (*timer)(void *state, int tag);                             /* may be NULL */
   void (*mix_step)(void *state, int w, double lr);                 /* may be NULL */
+  void (*worker_down)(void *state, int w);                         /* may be NULL */
+  void (*worker_up)(void *state, int w);                           /* may be NULL */
   const float *(*global)(const void *state);
   long (*step)(const void *state);
 } opt_policy_type;
@@ -163,15 +174,17 @@ const char *opt_policy_label(const opt_policy_config *cfg);
  * replica's local step position. */
 void opt_replica_apply(opt_replica *r, const opt_optim_config *c, double lr_scale);
 
-/* delta (n) = sum_k w_k (z - x_k) over replicas in order k = 0..K-1, in double; w_k = 1/K,
- * or shard_k / sum(shard) when weights is non-NULL. */
-void opt_pseudo_gradient(const opt_replica *reps, int K, const float *z, const int *weights,
-                         float *delta);
+/* delta (n) = sum_k w_k (z - x_k) over the replicas k in mask (all when NULL), in order
+ * k = 0..K-1, in double; w_k = 1/count, or shard_k / sum(shard) over the mask when weights
+ * is non-NULL. */
+void opt_pseudo_gradient(const opt_replica *reps, int K, const uint8_t *mask, const float *z,
+                         const int *weights, float *delta);
 
 /* A synchronous gradient step (DDP): the mean of the replicas' grads (in worker order) is
  * applied to replica 0 with the inner optimizer, then replica 0 (params, state, counters)
  * is copied to the others. */
-void opt_sync_gradient_step(const opt_host *h, const opt_optim_config *inner);
+void opt_sync_gradient_step(const opt_host *h, const opt_optim_config *inner,
+                            const uint8_t *mask);
 
 /* A global model z with an outer optimizer (DiLoCo, PALSGD): one allocation holding z, the
  * pseudo-gradient and the optimizer state. */
@@ -190,9 +203,30 @@ wl_status opt_outer_init(opt_outer *o, const opt_optim_config *cfg, const opt_ho
                          char *err, size_t err_size);
 void opt_outer_free(opt_outer *o);
 
-/* DiLoCo's synchronization: delta = sum_k w_k (z - x_k); z <- OuterOpt(z, delta); every
- * replica's parameters <- z (inner state kept). */
-void opt_outer_sync(const opt_host *h, opt_outer *o, const int *weights);
+/* DiLoCo's synchronization: delta = sum_k w_k (z - x_k) over the mask; z <- OuterOpt(z,
+ * delta); every replica's parameters <- z (inner state kept). */
+void opt_outer_sync(const opt_host *h, opt_outer *o, const int *weights, const uint8_t *mask);
+
+/* The workers taking part in a synchronous round. */
+typedef struct opt_round {
+  int K;
+  uint8_t *in;  /* (K) taking part: up when the round began, and not gone down unfinished */
+  uint8_t *done;/* (K) finished its part of the round */
+  int pending;  /* taking part and not done */
+  int active;   /* a round is in progress */
+} opt_round;
+
+wl_status opt_round_init(opt_round *rd, int K);
+void opt_round_free(opt_round *rd);
+/* Start a round with every worker that is up; returns how many (0: no round starts). */
+int opt_round_begin(opt_round *rd, const opt_host *h);
+/* w finished its part; true when it was the last one. */
+int opt_round_arrive(opt_round *rd, int w);
+/* w went down: if it had not finished, it leaves the round; true when that completes the
+ * round (every remaining participant is done). */
+int opt_round_leave(opt_round *rd, int w);
+/* How many take part. */
+int opt_round_size(const opt_round *rd);
 
 /* Counts arrivals at a barrier; true when the last one arrives. */
 static inline int opt_barrier_arrive(int *pending)

@@ -31,8 +31,12 @@ void opt_replica_copy(opt_replica *dst, const opt_replica *src)
   dst->local_steps = src->local_steps;
 }
 
-void opt_replicas_mean(const opt_replica *reps, int K, int which, float *out)
+void opt_replicas_mean(const opt_replica *reps, int K, const uint8_t *mask, int which,
+                       float *out)
 {
+  int count = 0;
+  for (int k = 0; k < K; k++)
+    count += !mask || mask[k];
   enum { CHUNK = 512 };
   double acc[CHUNK];
   size_t n = reps[0].n;
@@ -40,11 +44,13 @@ void opt_replicas_mean(const opt_replica *reps, int K, int which, float *out)
     size_t len = n - lo < CHUNK ? n - lo : CHUNK;
     memset(acc, 0, len * sizeof *acc);
     for (int k = 0; k < K; k++) {
+      if (mask && !mask[k])
+        continue;
       const float *src = (which == OPT_BUF_PARAMS ? reps[k].params : reps[k].grads) + lo;
       for (size_t i = 0; i < len; i++)
         acc[i] += src[i];
     }
     for (size_t i = 0; i < len; i++)
-      out[lo + i] = (float)(acc[i] / K);
+      out[lo + i] = (float)(acc[i] / count);
   }
 }

@@ -7,6 +7,7 @@
 #define OPT_REPLICA_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "wl_status.h"
 
@@ -27,10 +28,11 @@ void opt_replica_free(opt_replica *r);
 /* dst becomes a copy of src: parameters, optimizer state and step counters (not grads). */
 void opt_replica_copy(opt_replica *dst, const opt_replica *src);
 
-/* out (n) = mean over k of src[k] (n), accumulated in double in order k = 0..K-1.
- * `which` selects the buffer (OPT_BUF_*). out may alias one of the inputs: element i is
- * read from every replica before it is written. */
+/* out (n) = mean over the replicas k in mask (all when mask is NULL) of their buffer `which`
+ * (OPT_BUF_*), accumulated in double in order k = 0..K-1. out may alias one of the inputs:
+ * element i is read from every replica before it is written. */
 enum { OPT_BUF_PARAMS = 0, OPT_BUF_GRADS = 1 };
-void opt_replicas_mean(const opt_replica *reps, int K, int which, float *out);
+void opt_replicas_mean(const opt_replica *reps, int K, const uint8_t *mask, int which,
+                       float *out);
 
 #endif

@@ -164,6 +164,27 @@ static const wl_param comm_params[] = {
    .max = 1e6, .unit = "x", .doc = "compression ratio: payloads on the wire are divided by it"},
   {0}};
 
+#define FO(f) offsetof(sim_failure_config, f)
+static const wl_param failure_params[] = {
+  {.key = "at_s", .kind = WL_P_DOUBLES, .offset = FO(at_s), .min = 0, .max = 1e12,
+   .size = SIM_MAX_FAILURES, .count_offset = FO(n_at), .unit = "s",
+   .doc = "scheduled failures: the times (with workers, the same length)"},
+  {.key = "workers", .kind = WL_P_INTS, .offset = FO(workers), .min = 0, .max = 1 << 20,
+   .size = SIM_MAX_FAILURES, .count_offset = FO(n_workers), .unit = "",
+   .doc = "scheduled failures: the worker that fails at each time"},
+  {.key = "mttf_s", .kind = WL_P_DOUBLE, .offset = FO(mttf_s), .min = 0, .max = 1e12,
+   .flags = WL_PF_MIN_EXCL | WL_PF_OPTIONAL, .unit = "s",
+   .doc = "mean time to failure of each worker, exponential (null: no random failures)"},
+  {.key = "repair_s", .kind = WL_P_DOUBLE, .offset = FO(repair_s), .def = 60, .min = 0,
+   .max = 1e12, .flags = WL_PF_MIN_EXCL, .unit = "s",
+   .doc = "time until a failed worker is back (its mean, when exponential)"},
+  {.key = "repair_dist", .kind = WL_P_ENUM, .offset = FO(repair_dist), .def = SIM_DURATION_FIXED,
+   .choices = "fixed|exponential", .unit = "", .doc = "how repair times are drawn"},
+  {.key = "sync", .kind = WL_P_ENUM, .offset = FO(sync), .def = SIM_FAIL_WAIT,
+   .choices = "wait|drop", .unit = "",
+   .doc = "synchronous policies wait for a down worker, or continue without it"},
+  {0}};
+
 #define KO(f) offsetof(sim_cluster_config, f)
 const wl_param sim_cluster_params[] = {
   {.key = "workers", .kind = WL_P_INT, .offset = KO(workers), .def = 4, .min = 1,
@@ -174,6 +195,8 @@ const wl_param sim_cluster_params[] = {
    .unit = "", .doc = "links and collectives"},
   {.key = "comm", .kind = WL_P_OBJECT, .offset = KO(comm), .sub = comm_params, .unit = "",
    .doc = "what a model or gradient weighs on the wire"},
+  {.key = "failures", .kind = WL_P_OBJECT, .offset = KO(failures), .sub = failure_params,
+   .unit = "", .doc = "workers going down and coming back"},
   {0}};
 
 #define SO(f) offsetof(sim_stop_config, f)
@@ -241,6 +264,20 @@ wl_status sim_config_check(const sim_config *cfg, char *path, size_t path_size, 
              n->n_link_scales);
     return WL_ECONFIG;
   }
+  const sim_failure_config *fc = &c->failures;
+  if (fc->n_at != fc->n_workers) {
+    snprintf(path, path_size, "cluster.failures.workers");
+    snprintf(msg, msg_size, "expected one worker per time in at_s (%d), got %d", fc->n_at,
+             fc->n_workers);
+    return WL_ECONFIG;
+  }
+  for (int i = 0; i < fc->n_workers; i++)
+    if (fc->workers[i] >= c->workers) {
+      snprintf(path, path_size, "cluster.failures.workers[%d]", i);
+      snprintf(msg, msg_size, "expected a worker index below %d, got %d", c->workers,
+               fc->workers[i]);
+      return WL_ECONFIG;
+    }
   if (n->n_link_latencies != 0 && n->n_link_latencies != c->workers) {
     snprintf(path, path_size, "cluster.network.link_latencies_s");
     snprintf(msg, msg_size, "expected one latency per worker (%d), got %d", c->workers,

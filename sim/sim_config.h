@@ -90,11 +90,26 @@ typedef struct sim_comm_config {
   double compression;     /* payloads are divided by this ratio (>= 1) */
 } sim_comm_config;
 
+#define SIM_MAX_FAILURES 256
+enum { SIM_FAIL_WAIT = 0, SIM_FAIL_DROP };
+
+typedef struct sim_failure_config {
+  double at_s[SIM_MAX_FAILURES]; /* scheduled failures: when */
+  int n_at;
+  int workers[SIM_MAX_FAILURES]; /* scheduled failures: which worker (same length as at_s) */
+  int n_workers;
+  double mttf_s;      /* each worker fails after an exponential time of this mean; NaN = never */
+  double repair_s;    /* time until a failed worker is back (the mean, when exponential) */
+  int repair_dist;    /* SIM_DURATION_* */
+  int sync;           /* SIM_FAIL_*: synchronous policies wait for a down worker or drop it */
+} sim_failure_config;
+
 typedef struct sim_cluster_config {
   int workers;                /* K */
   sim_compute_config compute;
   sim_network_config network;
   sim_comm_config comm;
+  sim_failure_config failures;
 } sim_cluster_config;
 
 typedef struct sim_stop_config {

@@ -120,16 +120,22 @@ void sim_net_apply(sim_net_state *s, double t)
   }
 }
 
-double sim_net_allreduce_time(const sim_net_state *s, double bytes)
+double sim_net_allreduce_time(const sim_net_state *s, const uint8_t *mask, double bytes)
 {
   double B = INFINITY, alpha = 0;
+  int K = 0, g = s->g;
   for (int w = 0; w < s->K; w++) {
+    if (mask && !mask[w])
+      continue;
     B = fmin(B, fmin(s->up[w], s->down[w]));
     alpha = fmax(alpha, s->lat[w]);
+    K++;
   }
-  int K = s->K, g = s->g;
-  if (s->collective == SIM_COLL_HIERARCHICAL)
-    return sim_net_hierarchical_s(g, K / g, alpha, B, s->inter_lat, s->inter, bytes);
+  if (K <= 1)
+    return 0.0;
+  if (s->collective == SIM_COLL_HIERARCHICAL) /* (with workers missing: nodes rounded up) */
+    return sim_net_hierarchical_s(g < K ? g : K, (K + g - 1) / g, alpha, B, s->inter_lat,
+                                  s->inter, bytes);
   if (g > 0 && K > g) { /* a flat algorithm across nodes: the slowest link sets the pace */
     alpha = fmax(alpha, s->inter_lat);
     B = fmin(B, s->inter);

@@ -47,8 +47,9 @@ double sim_net_next_change(const sim_net_state *s);
 /* Apply every change due at or before t (seconds). */
 void sim_net_apply(sim_net_state *s, double t);
 
-/* The time of an all-reduce of M bytes over all K workers, with the links as they are. */
-double sim_net_allreduce_time(const sim_net_state *s, double bytes);
+/* The time of an all-reduce of M bytes over the workers in mask (all when NULL), with the
+ * links as they are. */
+double sim_net_allreduce_time(const sim_net_state *s, const uint8_t *mask, double bytes);
 
 /* Bytes each participant sends (and receives) in an all-reduce of M bytes over n. */
 double sim_net_allreduce_bytes(int algorithm, int n, double bytes);

@@ -21,6 +21,7 @@ typedef struct sim_event {
   int worker;    /* which worker, or -1 */
   int tag;       /* the policy's tag, for collectives, messages and timers */
   int src;       /* a message's sender */
+  int64_t gen;   /* a generation: the event is void when its subject has moved on */
   int64_t arg;   /* a payload size in bytes, or 0 */
 } sim_event;
 

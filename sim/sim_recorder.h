@@ -34,9 +34,15 @@ typedef struct sim_update {
 /* One interval of a worker's activity, for Gantt charts. */
 typedef struct sim_interval {
   int worker;
-  const char *kind; /* "compute" or "comm" */
+  const char *kind; /* "compute", "comm" or "down" */
   double start_s, end_s;
 } sim_interval;
+
+/* A worker's outage. */
+typedef struct sim_outage {
+  int worker;
+  double start_s, end_s; /* end_s: when it came back, or the end of the run */
+} sim_outage;
 
 typedef struct sim_worker_stats {
   int worker;
@@ -48,6 +54,7 @@ typedef struct sim_worker_stats {
   double bytes_sent;
   double bytes_recv;
   double mean_staleness; /* of its applied asynchronous updates; NaN when none */
+  double down_s;         /* simulated seconds down (failed) */
 } sim_worker_stats;
 
 typedef struct sim_result {
@@ -70,6 +77,7 @@ typedef struct sim_recorder {
   wl_status (*worker)(void *ctx, const sim_worker_stats *w);
   wl_status (*update)(void *ctx, const sim_update *u);
   wl_status (*interval)(void *ctx, const sim_interval *i); /* may be NULL */
+  wl_status (*outage)(void *ctx, const sim_outage *o);     /* may be NULL */
   wl_status (*end)(void *ctx, const sim_result *r);
 } sim_recorder;
 

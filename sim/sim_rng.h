@@ -25,7 +25,8 @@ typedef enum sim_rng_purpose {
   SIM_RNG_SPEED = 5,     /* drawing worker speeds (worker 0) */
   SIM_RNG_JITTER = 6,    /* a worker's per-step time noise */
   SIM_RNG_POLICY = 7,    /* a policy's own coins (worker index as the policy uses it) */
-  SIM_RNG_STRAGGLER = 8  /* a worker's straggler episodes */
+  SIM_RNG_STRAGGLER = 8, /* a worker's straggler episodes */
+  SIM_RNG_FAILURE = 9    /* a worker's failures and repairs */
 } sim_rng_purpose;
 
 uint64_t sim_rng_splitmix64(uint64_t x);

@@ -6,6 +6,8 @@
 #include <string.h>
 #include <time.h>
 
+#include <gsl/gsl_randist.h>
+
 #include "sim_cluster.h"
 #include "sim_flows.h"
 #include "sim_net.h"
@@ -20,9 +22,11 @@ enum {
   SIM_EV_FLOW_DONE,  /* the earliest flow finishes (stale unless arg is the generation) */
   SIM_EV_TIMER,
   SIM_EV_NET_CHANGE, /* the network trace changes links now */
+  SIM_EV_DOWN,       /* a worker fails */
+  SIM_EV_UP,         /* a failed worker is back */
   SIM_EV_EVAL
 };
-enum { BUSY_NONE = 0, BUSY_COMPUTE, BUSY_COMM };
+enum { BUSY_NONE = 0, BUSY_COMPUTE, BUSY_COMM, BUSY_DOWN };
 
 typedef struct sim_worker {
   wl_sampler sampler;  /* its batch order over its shard */
@@ -40,6 +44,15 @@ typedef struct sim_worker {
   double job_loss_sum; /* the finished job's results, merged when its completion is processed */
   long job_grads;
   int job_diverged;
+  int64_t job_gen;     /* the WORK_DONE event that is current */
+  sim_time job_end;    /* when the current job completes */
+  sim_time job_left;   /* a paused job's time left */
+  int job_paused;
+  int64_t flow_gen;    /* transfers to or from it started before a failure are void */
+  int resume_kind;     /* the activity a failure paused (BUSY_*), to resume when back */
+  sim_time down_ns;    /* accumulated time down */
+  sim_time down_since;
+  gsl_rng *fail_rng;   /* (SIM_RNG_FAILURE, w) */
 } sim_worker;
 
 typedef struct sim_runner {
@@ -57,6 +70,14 @@ typedef struct sim_runner {
   opt_replica *reps;    /* (K) */
   sim_cluster cluster;  /* worker speeds and step times */
   sim_net_state net;    /* the links as they are now */
+  uint8_t *up;          /* (K) 1 while a worker is up */
+  int hears_failures;   /* the policy is told of failures (async, or failures.sync drop) */
+  int coll_active;      /* a collective is in progress */
+  int coll_paused;      /* ... and paused, a participant being down (failures.sync wait) */
+  uint8_t *coll_mask;   /* (K) its participants */
+  sim_time coll_end, coll_left;
+  int coll_tag;
+  int64_t coll_bytes, coll_gen;
   sim_flows flows;      /* point-to-point transfers in progress */
   int64_t flow_generation; /* the FLOW_DONE event that is current */
   double *speeds;       /* (K) speed factors, for the policy */
@@ -81,6 +102,8 @@ typedef struct sim_runner {
   double last_loss, last_acc;
   int reached_target;
 } sim_runner;
+
+static wl_status failures_init(sim_runner *r);
 
 static _Thread_local const sim_time *assert_now;
 
@@ -116,6 +139,13 @@ static void schedule(sim_runner *r, sim_time at, int kind, int worker, int tag, 
     r->fail = st;
 }
 
+static void schedule_gen(sim_runner *r, sim_time at, int kind, int worker, int64_t gen)
+{
+  sim_event ev = {.time = at, .kind = kind, .worker = worker, .gen = gen};
+  if (sim_queue_push(&r->q, ev) != WL_OK && r->fail == WL_OK)
+    r->fail = WL_ENOMEM;
+}
+
 /* A worker's activities are accounted when they end (or when the run ends during one), and
  * logged as intervals while record.timeline allows. */
 static void busy_begin(sim_worker *wk, int kind, sim_time now)
@@ -132,12 +162,15 @@ static void busy_end_at(sim_runner *r, int w, sim_time now)
   sim_time d = now - wk->busy_start;
   if (wk->busy_kind == BUSY_COMPUTE)
     wk->compute_ns += d;
-  else
+  else if (wk->busy_kind == BUSY_COMM)
     wk->comm_ns += d;
+  else
+    wk->down_ns += d;
+  static const char *const names[] = {"", "compute", "comm", "down"};
   if (r->intervals_left > 0 && r->rec->interval && d > 0) {
     r->intervals_left--;
-    sim_interval iv = {w, wk->busy_kind == BUSY_COMPUTE ? "compute" : "comm",
-                       sim_time_to_s(wk->busy_start), sim_time_to_s(now)};
+    sim_interval iv = {w, names[wk->busy_kind], sim_time_to_s(wk->busy_start),
+                       sim_time_to_s(now)};
     wl_status st = r->rec->interval(r->rec->ctx, &iv);
     if (st != WL_OK && r->fail == WL_OK)
       r->fail = st;
@@ -219,8 +252,16 @@ static void start_compute(sim_runner *r, int w, const opt_train *job, int apply)
   for (int s = 0; job->mix && s < job->steps; s++)
     grad_steps -= job->mix[s] != 0;
   sim_time end = sim_cluster_job_end(&r->cluster, w, r->now, grad_steps);
-  busy_begin(wk, BUSY_COMPUTE, r->now);
-  schedule(r, end, SIM_EV_WORK_DONE, w, 0, 0, 0);
+  wk->job_gen++;
+  if (r->up[w]) {
+    wk->job_end = end;
+    busy_begin(wk, BUSY_COMPUTE, r->now);
+    schedule_gen(r, end, SIM_EV_WORK_DONE, w, wk->job_gen);
+  } else { /* down, and the policy waits for it: the job starts when it is back */
+    wk->job_left = end - r->now;
+    wk->job_paused = 1;
+    wk->resume_kind = BUSY_COMPUTE;
+  }
   if (r->pool)
     sim_pool_submit(r->pool, w);
 }
@@ -240,14 +281,37 @@ static void host_grad(void *ctx, int w)
   start_compute(r, w, &one, 0);
 }
 
-static void host_allreduce(void *ctx, int64_t bytes, double overlap, int tag)
+/* A collective over the workers in mask. A participant that is down (the policy waiting for
+ * it) pauses it until every participant is up. */
+static void host_allreduce(void *ctx, int64_t bytes, double overlap, const uint8_t *mask, int tag)
 {
   sim_runner *r = ctx;
-  double s = sim_net_allreduce_time(&r->net, (double)bytes);
+  WL_ASSERT(!r->coll_active);
+  double s = sim_net_allreduce_time(&r->net, mask, (double)bytes);
   sim_time dur = sim_time_from_s((1.0 - overlap) * s);
-  for (int w = 0; w < r->K; w++)
-    busy_begin(&r->w[w], BUSY_COMM, r->now);
-  schedule(r, r->now + dur, SIM_EV_COLLECTIVE_DONE, -1, tag, 0, bytes);
+  int any_down = 0;
+  for (int w = 0; w < r->K; w++) {
+    r->coll_mask[w] = !mask || mask[w];
+    if (!r->coll_mask[w])
+      continue;
+    if (r->up[w]) {
+      busy_begin(&r->w[w], BUSY_COMM, r->now);
+    } else {
+      r->w[w].resume_kind = BUSY_COMM;
+      any_down = 1;
+    }
+  }
+  r->coll_active = 1;
+  r->coll_tag = tag;
+  r->coll_bytes = bytes;
+  r->coll_gen++;
+  r->coll_paused = any_down;
+  if (any_down)
+    r->coll_left = dur;
+  else {
+    r->coll_end = r->now + dur;
+    schedule_gen(r, r->coll_end, SIM_EV_COLLECTIVE_DONE, -1, r->coll_gen);
+  }
 }
 
 /* Link indices in the flow model: worker w's upload 2w, download 2w + 1; the server's
@@ -272,8 +336,9 @@ static void host_send(void *ctx, int from, int to, int64_t bytes, int tag)
   double lat = fmax(from == OPT_SERVER ? 0.0 : r->net.lat[from],
                     to == OPT_SERVER ? 0.0 : r->net.lat[to]);
   sim_time latency = sim_time_from_s(lat);
+  int worker_end = from == OPT_SERVER ? to : from;
   sim_event ev = {.time = r->now + latency, .kind = SIM_EV_FLOW_START, .worker = to, .tag = tag,
-                  .src = from, .arg = bytes};
+                  .src = from, .arg = bytes, .gen = r->w[worker_end].flow_gen};
   if (sim_queue_push(&r->q, ev) != WL_OK && r->fail == WL_OK)
     r->fail = WL_ENOMEM;
 }
@@ -290,6 +355,9 @@ static void schedule_flow_done(sim_runner *r)
 
 static void flow_start(sim_runner *r, const sim_event *ev)
 {
+  int worker_end = ev->src == OPT_SERVER ? ev->worker : ev->src;
+  if (ev->gen != r->w[worker_end].flow_gen)
+    return; /* its worker failed before the first byte left */
   int links[2] = {up_link(r, ev->src), down_link(r, ev->worker)};
   sim_flows_advance(&r->flows, sim_time_to_s(r->now));
   sim_flows_add(&r->flows, links, 2, (double)ev->arg, ev->src, ev->worker, ev->tag);
@@ -362,17 +430,23 @@ static gsl_rng *host_rng(void *ctx, int stream)
   return r->policy_rng[stream];
 }
 
-static void collective_finished(sim_runner *r, int64_t bytes)
+static void collective_finished(sim_runner *r)
 {
+  int n = 0;
   for (int w = 0; w < r->K; w++)
-    busy_end_at(r, w, r->now);
+    n += r->coll_mask[w];
   double per_worker =
-    sim_net_allreduce_bytes(r->cfg->cluster.network.collective, r->K, (double)bytes);
+    sim_net_allreduce_bytes(r->cfg->cluster.network.collective, n, (double)r->coll_bytes);
   for (int w = 0; w < r->K; w++) {
+    if (!r->coll_mask[w])
+      continue;
+    if (r->w[w].busy_kind == BUSY_COMM) /* (a participant that failed during it is down) */
+      busy_end_at(r, w, r->now);
     r->w[w].bytes_sent += per_worker;
     r->w[w].bytes_recv += per_worker;
   }
-  r->bytes_total += per_worker * r->K;
+  r->bytes_total += per_worker * n;
+  r->coll_active = 0;
 }
 
 static void fill_metric(const sim_runner *r, sim_metric *m, sim_metric_kind kind)
@@ -484,7 +558,10 @@ static wl_status setup(sim_runner *r, int threads, char *err, size_t err_size)
   r->speeds = calloc((size_t)r->K, sizeof *r->speeds);
   r->shard_sizes = calloc((size_t)r->K, sizeof *r->shard_sizes);
   r->policy_rng = calloc((size_t)r->K + 1, sizeof *r->policy_rng);
-  if (!r->shards || !r->w || !r->reps || !r->speeds || !r->shard_sizes || !r->policy_rng)
+  r->up = calloc((size_t)r->K, 1);
+  r->coll_mask = calloc((size_t)r->K, 1);
+  if (!r->shards || !r->w || !r->reps || !r->speeds || !r->shard_sizes || !r->policy_rng ||
+      !r->up || !r->coll_mask)
     return WL_ENOMEM;
   if (!r->timing_only) {
     if (!(g = sim_rng_create((uint64_t)cfg->seed, SIM_RNG_PARTITION, 0)))
@@ -547,6 +624,7 @@ static wl_status setup(sim_runner *r, int threads, char *err, size_t err_size)
                                       cfg->cluster.comm.compression),
     .speeds = r->speeds,
     .shard_sizes = r->shard_sizes,
+    .up = r->up,
     .train = host_train,
     .grad = host_grad,
     .allreduce = host_allreduce,
@@ -564,6 +642,8 @@ static wl_status setup(sim_runner *r, int threads, char *err, size_t err_size)
     return st;
   if (isfinite(sim_net_next_change(&r->net)))
     schedule(r, sim_time_from_s(sim_net_next_change(&r->net)), SIM_EV_NET_CHANGE, -1, 0, 0, 0);
+  if ((st = failures_init(r)))
+    return st;
   char perr[256];
   st = opt_policy_create(&cfg->policy, &r->host, &r->policy, perr, sizeof perr);
   if (st != WL_OK && perr[0])
@@ -587,6 +667,10 @@ static void teardown(sim_runner *r)
   for (int i = 0; r->policy_rng && i <= r->K; i++)
     gsl_rng_free(r->policy_rng[i]);
   free(r->policy_rng);
+  for (int w = 0; r->w && w < r->K; w++)
+    gsl_rng_free(r->w[w].fail_rng);
+  free(r->up);
+  free(r->coll_mask);
   sim_cluster_free(&r->cluster);
   sim_flows_free(&r->flows);
   sim_net_free(&r->net);
@@ -606,18 +690,155 @@ static void teardown(sim_runner *r)
   wl_dataset_destroy(r->data);
 }
 
+/* ---- failures -------------------------------------------------------------------------- */
+
+static double repair_time(const sim_runner *r, gsl_rng *g)
+{
+  const sim_failure_config *f = &r->cfg->cluster.failures;
+  return f->repair_dist == SIM_DURATION_EXPONENTIAL ? gsl_ran_exponential(g, f->repair_s)
+                                                    : f->repair_s;
+}
+
+static void record_outage(sim_runner *r, int w, sim_time end)
+{
+  sim_outage o = {w, sim_time_to_s(r->w[w].down_since), sim_time_to_s(end)};
+  wl_status st = r->rec->outage ? r->rec->outage(r->rec->ctx, &o) : WL_OK;
+  if (st != WL_OK && r->fail == WL_OK)
+    r->fail = st;
+}
+
+/* Worker w's transfers in flight are lost: those still in their latency are voided by the
+ * generation, those flowing are dropped. */
+static void abort_transfers(sim_runner *r, int w)
+{
+  r->w[w].flow_gen++;
+  sim_flows_advance(&r->flows, sim_time_to_s(r->now));
+  int dropped = 0;
+  for (int j = r->flows.n_live - 1; j >= 0; j--) {
+    int slot = r->flows.live[j];
+    if (r->flows.f[slot].from == w || r->flows.f[slot].to == w) {
+      sim_flows_drop(&r->flows, slot);
+      dropped = 1;
+    }
+  }
+  if (dropped) {
+    sim_flows_allocate(&r->flows);
+    schedule_flow_done(r);
+  }
+}
+
+/* A worker fails. A policy that hears of failures loses what w had in flight (its job is
+ * still computed, so that results do not depend on threads, but its completion is void);
+ * otherwise w's job or collective pauses until it is back. */
+static void worker_down(sim_runner *r, int w)
+{
+  sim_worker *wk = &r->w[w];
+  if (!r->up[w])
+    return;
+  r->up[w] = 0;
+  wk->down_since = r->now;
+  int kind = wk->busy_kind;
+  if (kind != BUSY_NONE)
+    busy_end_at(r, w, r->now);
+  if (r->hears_failures) {
+    if (kind == BUSY_COMPUTE) {
+      wk->job_gen++;
+      finish_job(r, w);
+    } else if (kind == BUSY_COMM && !(r->coll_active && r->coll_mask[w])) {
+      abort_transfers(r, w);
+    }
+  } else if (kind == BUSY_COMPUTE) {
+    wk->job_gen++;
+    wk->job_left = wk->job_end - r->now;
+    wk->job_paused = 1;
+    wk->resume_kind = BUSY_COMPUTE;
+  } else if (kind == BUSY_COMM && r->coll_active && r->coll_mask[w]) {
+    wk->resume_kind = BUSY_COMM;
+    if (!r->coll_paused) {
+      r->coll_paused = 1;
+      r->coll_left = r->coll_end - r->now;
+      r->coll_gen++;
+    }
+  }
+  busy_begin(wk, BUSY_DOWN, r->now);
+  schedule_gen(r, r->now + sim_time_from_s(repair_time(r, wk->fail_rng)), SIM_EV_UP, w, 0);
+  if (r->hears_failures)
+    r->policy.type->worker_down(r->policy.state, w);
+}
+
+static void worker_up(sim_runner *r, int w)
+{
+  sim_worker *wk = &r->w[w];
+  busy_end_at(r, w, r->now);
+  record_outage(r, w, r->now);
+  r->up[w] = 1;
+  if (wk->resume_kind == BUSY_COMPUTE) {
+    wk->job_paused = 0;
+    wk->job_gen++;
+    wk->job_end = r->now + wk->job_left;
+    busy_begin(wk, BUSY_COMPUTE, r->now);
+    schedule_gen(r, wk->job_end, SIM_EV_WORK_DONE, w, wk->job_gen);
+  } else if (wk->resume_kind == BUSY_COMM) {
+    busy_begin(wk, BUSY_COMM, r->now);
+    int all_up = 1;
+    for (int k = 0; k < r->K; k++)
+      all_up &= !r->coll_mask[k] || r->up[k];
+    if (r->coll_paused && all_up) {
+      r->coll_paused = 0;
+      r->coll_gen++;
+      r->coll_end = r->now + r->coll_left;
+      schedule_gen(r, r->coll_end, SIM_EV_COLLECTIVE_DONE, -1, r->coll_gen);
+    }
+  }
+  wk->resume_kind = BUSY_NONE;
+  const sim_failure_config *f = &r->cfg->cluster.failures;
+  if (!isnan(f->mttf_s))
+    schedule_gen(r, r->now + sim_time_from_s(gsl_ran_exponential(wk->fail_rng, f->mttf_s)),
+                 SIM_EV_DOWN, w, 0);
+  if (r->hears_failures)
+    r->policy.type->worker_up(r->policy.state, w);
+}
+
+/* The failures a run starts with: the scheduled ones and each worker's first random one. */
+static wl_status failures_init(sim_runner *r)
+{
+  const sim_failure_config *f = &r->cfg->cluster.failures;
+  r->hears_failures = r->cfg->policy.type == OPT_POLICY_ASYNC_LOCAL_SGD || f->sync == SIM_FAIL_DROP;
+  for (int w = 0; w < r->K; w++) {
+    r->up[w] = 1;
+    if (!(r->w[w].fail_rng = sim_rng_create((uint64_t)r->cfg->seed, SIM_RNG_FAILURE, (uint32_t)w)))
+      return WL_ENOMEM;
+  }
+  for (int i = 0; i < f->n_at; i++)
+    schedule_gen(r, sim_time_from_s(f->at_s[i]), SIM_EV_DOWN, f->workers[i], 0);
+  for (int w = 0; w < r->K && !isnan(f->mttf_s); w++)
+    schedule_gen(r, sim_time_from_s(gsl_ran_exponential(r->w[w].fail_rng, f->mttf_s)),
+                 SIM_EV_DOWN, w, 0);
+  return WL_OK;
+}
+
 static void dispatch(sim_runner *r, const sim_event *ev)
 {
   const opt_policy_type *pt = r->policy.type;
   switch (ev->kind) {
   case SIM_EV_WORK_DONE:
+    if (ev->gen != r->w[ev->worker].job_gen)
+      break; /* paused or lost by a failure */
     finish_job(r, ev->worker);
     busy_end_at(r, ev->worker, r->now);
     pt->work_done(r->policy.state, ev->worker);
     break;
   case SIM_EV_COLLECTIVE_DONE:
-    collective_finished(r, ev->arg);
-    pt->collective_done(r->policy.state, ev->tag);
+    if (ev->gen != r->coll_gen)
+      break; /* paused by a failure */
+    collective_finished(r);
+    pt->collective_done(r->policy.state, r->coll_tag);
+    break;
+  case SIM_EV_DOWN:
+    worker_down(r, ev->worker);
+    break;
+  case SIM_EV_UP:
+    worker_up(r, ev->worker);
     break;
   case SIM_EV_FLOW_START:
     flow_start(r, ev);
@@ -693,19 +914,22 @@ static wl_status report_workers(sim_runner *r)
 {
   for (int w = 0; w < r->K; w++) {
     sim_worker *wk = &r->w[w];
+    if (wk->busy_kind == BUSY_DOWN)
+      record_outage(r, w, r->now);
     if (wk->busy_kind != BUSY_NONE) /* cut by the end of the run */
       busy_end_at(r, w, r->now);
-    sim_time compute = wk->compute_ns, comm = wk->comm_ns;
+    sim_time compute = wk->compute_ns, comm = wk->comm_ns, down = wk->down_ns;
     sim_worker_stats s = {
       .worker = w,
       .speed = r->cluster.speed[w],
       .grad_steps = wk->grad_steps,
       .compute_s = sim_time_to_s(compute),
       .comm_s = sim_time_to_s(comm),
-      .idle_s = sim_time_to_s(r->now - compute - comm),
+      .idle_s = sim_time_to_s(r->now - compute - comm - down),
       .bytes_sent = wk->bytes_sent,
       .bytes_recv = wk->bytes_recv,
       .mean_staleness = wk->stale_n ? wk->stale_sum / (double)wk->stale_n : NAN,
+      .down_s = sim_time_to_s(down),
     };
     wl_status st = r->rec->worker(r->rec->ctx, &s);
     if (st != WL_OK)

@@ -149,6 +149,16 @@ check "record.timeline=20 logs 20 intervals per run ($n)" test "$n" = "20 20 "
 n=$(sqlite3 "$tmp/tl.db" "select count(*) from timeline where end_s <= start_s or kind not in ('compute','comm')")
 check "timeline intervals are well formed" test "$n" -eq 0
 
+# --- failures reach the database ------------------------------------------------------------
+"$syncsim" run "$minimal" --db "$tmp/fail.db" --quiet --set cluster.failures.mttf_s=20 \
+  --set cluster.failures.repair_s=5 >/dev/null
+check "a run with failures exits 0" test $? -eq 0
+n=$(sqlite3 "$tmp/fail.db" "select count(*) from outages")
+check "outages are recorded ($n)" test "$n" -gt 0
+n=$(sqlite3 "$tmp/fail.db" "select count(*) from workers w join runs r on r.id = w.run_id
+  where abs(compute_s + comm_s + idle_s + down_s - r.sim_time_s) > 1e-6 or down_s <= 0")
+check "compute + comm + idle + down = sim time, and every worker was down a while" test "$n" -eq 0
+
 # --- interrupts ---------------------------------------------------------------------------
 for sig in INT TERM; do
   "$syncsim" run "$minimal" --db "$tmp/int.db" --quiet --set stop.sim_time_s=1e9 \

@@ -74,13 +74,18 @@ Test(replicas, the_mean_is_taken_in_worker_order_over_every_element)
     cr_assert_eq(r[k].state[N - 1], 0.0f);
   }
   float out[N];
-  opt_replicas_mean(r, K, OPT_BUF_PARAMS, out);
+  opt_replicas_mean(r, K, NULL, OPT_BUF_PARAMS, out);
   for (int i = 0; i < N; i++) {
     double want = ((double)(0.1f + i) + (double)(0.2f + i) + (double)(0.3f + i)) / 3.0;
     cr_assert_eq(out[i], (float)want, "element %d", i);
   }
   /* the output may be one of the inputs */
-  opt_replicas_mean(r, K, OPT_BUF_GRADS, r[0].grads);
+  /* a mask leaves replicas out; here the first, whose grads then receive the mean */
+  const uint8_t mask[K] = {0, 1, 1};
+  opt_replicas_mean(r, K, mask, OPT_BUF_PARAMS, out);
+  for (int i = 0; i < N; i++)
+    cr_assert_eq(out[i], (float)(((double)(0.2f + i) + (double)(0.3f + i)) / 2.0));
+  opt_replicas_mean(r, K, NULL, OPT_BUF_GRADS, r[0].grads);
   for (int i = 0; i < N; i++)
     cr_assert_eq(r[0].grads[i], (float)((0.0 + i % 7 + 2 * i % 7) / 3.0), "grad %d", i);
   for (int k = 0; k < K; k++)
@@ -174,6 +179,7 @@ typedef struct fake_host {
   opt_replica reps[FAKE_K];
   double speeds[FAKE_K];
   int shards[FAKE_K];
+  uint8_t up[FAKE_K];
   opt_train jobs[FAKE_K]; /* the last job given to each worker */
   gsl_rng *rng[FAKE_K + 1];
   char log[MAX_LOG][48];
@@ -203,11 +209,20 @@ static void fake_grad(void *ctx, int w)
   snprintf(t, sizeof t, "grad %d", w);
   fake_log(ctx, t);
 }
-static void fake_allreduce(void *ctx, int64_t bytes, double overlap, int tag)
+static void fake_allreduce(void *ctx, int64_t bytes, double overlap, const uint8_t *mask,
+                           int tag)
 {
-  char t[48];
-  snprintf(t, sizeof t, "allreduce %d %g %d", (int)bytes, overlap, tag);
-  fake_log(ctx, t);
+  fake_host *f = ctx;
+  char t[48], who[16] = "";
+  int all = 1;
+  for (int k = 0; mask && k < FAKE_K; k++)
+    all &= mask[k];
+  for (int k = 0; !all && k < FAKE_K; k++)
+    if (mask[k])
+      snprintf(who + strlen(who), sizeof who - strlen(who), "%d", k);
+  snprintf(t, sizeof t, "allreduce %d %g %d%s%s", (int)bytes, overlap, tag, all ? "" : " w",
+           who);
+  fake_log(f, t);
 }
 static void fake_send(void *ctx, int from, int to, int64_t bytes, int tag)
 {
@@ -246,9 +261,11 @@ static void fake_init(fake_host *f, int state_floats)
       f->reps[k].params[i] = 1.0f + 0.5f * (float)i;
     f->speeds[k] = 1.0;
     f->shards[k] = 100;
+    f->up[k] = 1;
   }
   f->host = (opt_host){.ctx = f, .K = FAKE_K, .replicas = f->reps, .payload_bytes = 16,
-                       .speeds = f->speeds, .shard_sizes = f->shards, .train = fake_train,
+                       .speeds = f->speeds, .shard_sizes = f->shards, .up = f->up,
+                       .train = fake_train,
                        .grad = fake_grad, .allreduce = fake_allreduce, .send = fake_send,
                        .timer = fake_timer, .record_update = fake_update, .rng = fake_rng};
 }

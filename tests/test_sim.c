@@ -1000,3 +1000,131 @@ Test(network, a_bandwidth_trace_slows_transfers_in_flight_and_later_collectives)
   free(r);
   unlink(path);
 }
+
+/* ---- failures ------------------------------------------------------------------------------- */
+
+#define FAIL_SCENARIO(workers, policy, stop, failures)                                      \
+  "{\"workload\": {\"dataset\": {\"train_examples\": 256, \"test_examples\": 16,"             \
+  " \"dim\": 4, \"classes\": 2}, \"batch_size\": 4},"                                        \
+  " \"cluster\": {\"workers\": " workers ", \"compute\": {\"step_time_s\": 0.1},"           \
+  "   \"network\": {\"latency_s\": 0, \"bandwidth_gbps\": 1},"                                \
+  "   \"comm\": {\"params\": 1.5e7, \"bytes_per_param\": 2}, \"failures\": " failures "},"    \
+  " \"policies\": [" policy "], \"stop\": {" stop "}, \"eval\": {\"every_s\": 1000}}"
+
+Test(failures, a_synchronous_policy_waits_for_a_failed_worker)
+{
+  /* DDP on 3 workers: a step is 0.1 s compute + a 0.32 s ring (M = 3e7 B at 1 Gbit/s).
+   * Worker 1 fails at 0.05 s for 1 s, mid-compute: its step resumes when it is back;
+   * worker 2 fails at 1.5 s for 0.5 s, mid-all-reduce: the all-reduce pauses. */
+  scn_scenario s;
+  load_json(FAIL_SCENARIO("3", "{\"type\": \"ddp\"}", "\"steps\": 3",
+                          "{\"at_s\": [0.05, 1.5], \"workers\": [1, 2], \"repair_s\": 1}"), &s);
+  s.base.cluster.failures.repair_s = 1.0;
+  mem_rec *r = run_policy(&s, 0, NULL);
+  cr_assert_eq(r->r.status, WL_OK, "%s", r->r.error);
+  cr_assert_float_eq(r->r.sim_time_s, 3 * 0.42 + 1.0 + 1.0, 1e-9, "%.9f", r->r.sim_time_s);
+  cr_assert_eq(r->nout, 2);
+  cr_assert_float_eq(r->out[0].start_s, 0.05, 1e-12);
+  cr_assert_float_eq(r->out[0].end_s, 1.05, 1e-12);
+  cr_assert_eq(r->out[1].worker, 2);
+  for (int w = 0; w < 3; w++) {
+    const sim_worker_stats *ws = &r->w[w];
+    cr_assert_float_eq(ws->compute_s + ws->comm_s + ws->idle_s + ws->down_s, r->r.sim_time_s,
+                       1e-9);
+    cr_assert_float_eq(ws->compute_s, 0.3, 1e-9, "worker %d computes its 3 steps", w);
+    cr_assert_eq(ws->grad_steps, 3);
+  }
+  cr_assert_float_eq(r->w[1].down_s, 1.0, 1e-9);
+  free(r);
+}
+
+Test(failures, a_synchronous_policy_can_drop_a_failed_worker)
+{
+  /* the same, dropping: worker 1 leaves the first step; the others go on, all-reducing over
+   * two (0.24 s); it is still down at the end */
+  scn_scenario s;
+  load_json(FAIL_SCENARIO("3", "{\"type\": \"ddp\"}", "\"steps\": 3",
+                          "{\"at_s\": [0.05], \"workers\": [1], \"repair_s\": 10, \"sync\": \"drop\"}"),
+            &s);
+  mem_rec *r = run_policy(&s, 0, NULL);
+  cr_assert_eq(r->r.status, WL_OK, "%s", r->r.error);
+  cr_assert_float_eq(r->r.sim_time_s, 3 * 0.34, 1e-9, "%.9f", r->r.sim_time_s);
+  cr_assert_float_eq(r->w[1].down_s, 3 * 0.34 - 0.05, 1e-9);
+  cr_assert_eq(r->w[0].grad_steps, 3);
+  cr_assert_eq(r->nout, 1, "the outage still open at the end is recorded");
+  cr_assert_float_eq(r->out[0].end_s, r->r.sim_time_s, 1e-12);
+  for (int w = 0; w < 3; w++)
+    cr_assert_float_eq(r->w[w].compute_s + r->w[w].comm_s + r->w[w].idle_s + r->w[w].down_s,
+                       r->r.sim_time_s, 1e-9);
+  free(r);
+  /* every synchronous policy survives the same failure, waiting or dropping */
+  const char *pols[] = {"{\"type\": \"local_sgd\", \"H\": 3}", "{\"type\": \"diloco\", \"H\": 3}",
+                        "{\"type\": \"palsgd\", \"H\": 3, \"warmup_steps\": 2, \"p\": 0.3}"};
+  for (int p = 0; p < 3; p++)
+    for (int mode = 0; mode < 2; mode++) {
+      char json[2048];
+      snprintf(json, sizeof json,
+               FAIL_SCENARIO("3", "%s", "\"sim_time_s\": 8",
+                             "{\"at_s\": [0.05, 2], \"workers\": [1, 0], \"repair_s\": 1.5,"
+                             " \"sync\": \"%s\"}"),
+               mode ? "drop" : "wait", pols[p]); /* (the failures come first in the text) */
+      load_json(json, &s);
+      r = run_policy(&s, 0, NULL);
+      cr_assert_eq(r->r.status, WL_OK, "%s %d: %s", pols[p], mode, r->r.error);
+      cr_assert_gt(r->r.step, 3, "%s, mode %d: step %ld", pols[p], mode, r->r.step);
+      cr_assert_eq(r->nout, 2);
+      free(r);
+    }
+}
+
+Test(failures, an_async_worker_loses_its_round_in_flight)
+{
+  /* two workers, rounds of 5 steps (0.5 s), free transfers; worker 0 fails at 0.25 s for
+   * 1 s: that round is lost, and it starts over at 1.25 s, arriving at 1.75 s */
+  scn_scenario s;
+  load_json(FAIL_SCENARIO("2", "{\"type\": \"async_local_sgd\", \"H\": 5}", "\"sim_time_s\": 2",
+                          "{\"at_s\": [0.25], \"workers\": [0], \"repair_s\": 1}"), &s);
+  s.base.cluster.network.bandwidth_gbps = 1e9;
+  mem_rec *r = run_policy(&s, 0, NULL);
+  cr_assert_eq(r->r.status, WL_OK, "%s", r->r.error);
+  int n0 = 0, n1 = 0;
+  for (int i = 0; i < r->nu; i++) {
+    if (r->u[i].worker == 0) {
+      n0++;
+      cr_assert_float_eq(r->u[i].sim_time_s, 1.75, 1e-9);
+    } else {
+      n1++;
+    }
+  }
+  cr_assert_eq(n0, 1);
+  cr_assert_eq(n1, 4);
+  free(r);
+  /* and the same while its push is in flight (slow links): the push is lost too */
+  load_json(FAIL_SCENARIO("2", "{\"type\": \"async_local_sgd\", \"H\": 5}", "\"sim_time_s\": 4",
+                          "{\"at_s\": [0.6], \"workers\": [0], \"repair_s\": 1}"), &s);
+  r = run_policy(&s, 0, NULL);
+  cr_assert_eq(r->r.status, WL_OK, "%s", r->r.error);
+  for (int i = 0; i < r->nu; i++)
+    cr_assert(!(r->u[i].worker == 0 && r->u[i].sim_time_s < 1.6), "a lost push arrived");
+  free(r);
+}
+
+Test(failures, random_failures_are_deterministic_and_thread_independent)
+{
+  scn_scenario s;
+  load_json(FAIL_SCENARIO("4", "{\"type\": \"diloco\", \"H\": 4}", "\"sim_time_s\": 30",
+                          "{\"mttf_s\": 3, \"repair_s\": 1, \"repair_dist\": \"exponential\","
+                          " \"sync\": \"drop\"}"), &s);
+  mem_rec *a = run_policy(&s, 0, NULL);
+  sim_run_opts opts = {.threads = 3};
+  mem_rec *b = run_policy(&s, 0, &opts);
+  cr_assert_eq(a->r.status, WL_OK, "%s", a->r.error);
+  cr_assert_gt(a->nout, 10);
+  cr_assert_eq(a->nout, b->nout);
+  for (int i = 0; i < a->nout; i++)
+    cr_assert(a->out[i].start_s == b->out[i].start_s && a->out[i].end_s == b->out[i].end_s);
+  cr_assert_eq(a->r.final_loss, b->r.final_loss);
+  cr_assert_eq(a->r.step, b->r.step);
+  free(a);
+  free(b);
+}

@@ -34,6 +34,8 @@ typedef struct mem_rec {
   int nu;
   sim_interval iv[MEM_MAX_UPDATES];
   int niv;
+  sim_outage out[MEM_MAX_UPDATES];
+  int nout;
   sim_worker_stats w[MEM_MAX_WORKERS];
   int nw;
   int began, ended;
@@ -78,6 +80,14 @@ static inline wl_status mem_interval(void *ctx, const sim_interval *iv)
   return WL_OK;
 }
 
+static inline wl_status mem_outage(void *ctx, const sim_outage *o)
+{
+  mem_rec *r = ctx;
+  cr_assert_lt(r->nout, MEM_MAX_UPDATES);
+  r->out[r->nout++] = *o;
+  return WL_OK;
+}
+
 static inline wl_status mem_end(void *ctx, const sim_result *res)
 {
   mem_rec *r = ctx;
@@ -92,7 +102,8 @@ static inline mem_rec *run_policy(const scn_scenario *s, int i, const sim_run_op
   mem_rec *r = calloc(1, sizeof *r);
   cr_assert_not_null(r);
   sim_recorder rec = {.ctx = r, .begin = mem_begin, .metric = mem_metric, .worker = mem_worker,
-                      .update = mem_update, .interval = mem_interval, .end = mem_end};
+                      .update = mem_update, .interval = mem_interval, .outage = mem_outage,
+                      .end = mem_end};
   sim_config cfg;
   scn_run_config(s, i, &cfg);
   sim_run(&cfg, &rec, opts, &r->r);
