@@ -9,10 +9,10 @@
 #include "opt_policy.h"
 
 typedef struct ddp {
+  opt_round round;        /* first: the workers of the step in progress */
   const opt_host *host;
   opt_optim_config inner; /* applied to the averaged gradient */
   double overlap;         /* hidden fraction of each all-reduce */
-  opt_round round;        /* the workers of the step in progress */
   long step;              /* optimizer steps applied */
 } ddp;
 
@@ -24,6 +24,9 @@ static const wl_param ddp_params[] = {
    .unit = "fraction", .doc = "fraction of each all-reduce hidden behind the backward pass"},
   {0}};
 
+static void ddp_begin_step(void *state);
+static void ddp_reduce(void *state);
+
 static wl_status ddp_create(const opt_policy_config *cfg, const opt_host *host, void **state,
                             char *err, size_t err_size)
 {
@@ -31,7 +34,7 @@ static wl_status ddp_create(const opt_policy_config *cfg, const opt_host *host, 
   ddp *d = calloc(1, sizeof *d);
   if (!d)
     return WL_ENOMEM;
-  if (opt_round_init(&d->round, host->K) != WL_OK) {
+  if (opt_round_init(&d->round, host->K, d, ddp_begin_step, ddp_reduce) != WL_OK) {
     free(d);
     return WL_ENOMEM;
   }
@@ -50,8 +53,9 @@ static void ddp_destroy(void *state)
 }
 
 /* A step with the workers that are up (all of them, unless failures drop workers). */
-static void ddp_begin_step(ddp *d)
+static void ddp_begin_step(void *state)
 {
+  ddp *d = state;
   opt_round_begin(&d->round, d->host);
   for (int w = 0; w < d->host->K; w++)
     if (d->round.in[w])
@@ -60,8 +64,9 @@ static void ddp_begin_step(ddp *d)
 
 static void ddp_start(void *state) { ddp_begin_step(state); }
 
-static void ddp_reduce(ddp *d)
+static void ddp_reduce(void *state)
 {
+  ddp *d = state;
   d->host->allreduce(d->host->ctx, d->host->payload_bytes, d->overlap, d->round.in, 0);
 }
 
@@ -70,25 +75,6 @@ static void ddp_work_done(void *state, int w)
   ddp *d = state;
   if (opt_round_arrive(&d->round, w))
     ddp_reduce(d);
-}
-
-static void ddp_worker_down(void *state, int w)
-{
-  ddp *d = state;
-  if (opt_round_leave(&d->round, w)) {
-    if (opt_round_size(&d->round) > 0)
-      ddp_reduce(d);
-    else
-      ddp_begin_step(d);
-  }
-}
-
-static void ddp_worker_up(void *state, int w)
-{
-  ddp *d = state;
-  (void)w;
-  if (!d->round.active)
-    ddp_begin_step(d);
 }
 
 static void ddp_collective_done(void *state, int tag)
@@ -115,8 +101,8 @@ const opt_policy_type opt_ddp_type = {
   .start = ddp_start,
   .work_done = ddp_work_done,
   .collective_done = ddp_collective_done,
-  .worker_down = ddp_worker_down,
-  .worker_up = ddp_worker_up,
+  .worker_down = opt_round_worker_down,
+  .worker_up = opt_round_worker_up,
   .global = ddp_global,
   .step = ddp_step,
 };

@@ -10,11 +10,11 @@
 #include "opt_policy.h"
 
 typedef struct diloco {
+  opt_round round;      /* first: the workers of the round in progress */
   const opt_host *host;
   opt_outer outer;
   opt_train job;        /* H gradient steps */
   const int *weights;   /* shard sizes, or NULL */
-  opt_round round;      /* the workers of the round in progress */
   long step;            /* local steps reflected in z */
 } diloco;
 
@@ -48,6 +48,9 @@ static const wl_param diloco_params[] = {
    .unit = "", .doc = "weight each worker's pseudo-gradient by its shard's size"},
   {0}};
 
+static void diloco_begin_round(void *state);
+static void diloco_reduce(void *state);
+
 static wl_status diloco_create(const opt_policy_config *cfg, const opt_host *host, void **state,
                                char *err, size_t err_size)
 {
@@ -55,7 +58,8 @@ static wl_status diloco_create(const opt_policy_config *cfg, const opt_host *hos
   if (!d)
     return WL_ENOMEM;
   wl_status st = opt_outer_init(&d->outer, &cfg->outer, host, err, err_size);
-  if (st == WL_OK && (st = opt_round_init(&d->round, host->K)) != WL_OK)
+  if (st == WL_OK &&
+      (st = opt_round_init(&d->round, host->K, d, diloco_begin_round, diloco_reduce)) != WL_OK)
     opt_outer_free(&d->outer);
   if (st != WL_OK) {
     free(d);
@@ -76,8 +80,9 @@ static void diloco_destroy(void *state)
   free(d);
 }
 
-static void diloco_begin_round(diloco *d)
+static void diloco_begin_round(void *state)
 {
+  diloco *d = state;
   opt_round_begin(&d->round, d->host);
   for (int w = 0; w < d->host->K; w++)
     if (d->round.in[w])
@@ -86,8 +91,9 @@ static void diloco_begin_round(diloco *d)
 
 static void diloco_start(void *state) { diloco_begin_round(state); }
 
-static void diloco_reduce(diloco *d)
+static void diloco_reduce(void *state)
 {
+  diloco *d = state;
   d->host->allreduce(d->host->ctx, d->host->payload_bytes, 0.0, d->round.in, 0);
 }
 
@@ -96,25 +102,6 @@ static void diloco_work_done(void *state, int w)
   diloco *d = state;
   if (opt_round_arrive(&d->round, w))
     diloco_reduce(d);
-}
-
-static void diloco_worker_down(void *state, int w)
-{
-  diloco *d = state;
-  if (opt_round_leave(&d->round, w)) {
-    if (opt_round_size(&d->round) > 0)
-      diloco_reduce(d);
-    else
-      diloco_begin_round(d);
-  }
-}
-
-static void diloco_worker_up(void *state, int w)
-{
-  diloco *d = state;
-  (void)w;
-  if (!d->round.active)
-    diloco_begin_round(d);
 }
 
 static void diloco_collective_done(void *state, int tag)
@@ -140,8 +127,8 @@ const opt_policy_type opt_diloco_type = {
   .start = diloco_start,
   .work_done = diloco_work_done,
   .collective_done = diloco_collective_done,
-  .worker_down = diloco_worker_down,
-  .worker_up = diloco_worker_up,
+  .worker_down = opt_round_worker_down,
+  .worker_up = opt_round_worker_up,
   .global = diloco_global,
   .step = diloco_step,
 };

@@ -11,11 +11,11 @@
 #include "opt_policy.h"
 
 typedef struct local_sgd {
+  opt_round round;  /* first: the workers of the round in progress */
   const opt_host *host;
   int H;            /* local steps per round after warm-up */
   int warmup_steps; /* steps run with H = 1 first */
   opt_train job;    /* the round in progress */
-  opt_round round;  /* its workers */
   long step;        /* local steps reflected in the global model */
   float *global;    /* (n) the last average */
 } local_sgd;
@@ -30,6 +30,9 @@ static const wl_param local_sgd_params[] = {
    .max = 1 << 30, .unit = "steps", .doc = "initial steps run with H = 1 (post-local SGD)"},
   {0}};
 
+static void local_sgd_begin_round(void *state);
+static void local_sgd_reduce(void *state);
+
 static wl_status local_sgd_create(const opt_policy_config *cfg, const opt_host *host,
                                   void **state, char *err, size_t err_size)
 {
@@ -37,7 +40,7 @@ static wl_status local_sgd_create(const opt_policy_config *cfg, const opt_host *
   local_sgd *s = calloc(1, sizeof *s);
   if (!s)
     return WL_ENOMEM;
-  if (opt_round_init(&s->round, host->K) != WL_OK) {
+  if (opt_round_init(&s->round, host->K, s, local_sgd_begin_round, local_sgd_reduce) != WL_OK) {
     free(s);
     return WL_ENOMEM;
   }
@@ -66,8 +69,9 @@ static void local_sgd_destroy(void *state)
   free(s);
 }
 
-static void local_sgd_begin_round(local_sgd *s)
+static void local_sgd_begin_round(void *state)
 {
+  local_sgd *s = state;
   s->job = (opt_train){s->step < s->warmup_steps ? 1 : s->H, NULL, 1.0};
   opt_round_begin(&s->round, s->host);
   for (int w = 0; w < s->host->K; w++)
@@ -77,8 +81,9 @@ static void local_sgd_begin_round(local_sgd *s)
 
 static void local_sgd_start(void *state) { local_sgd_begin_round(state); }
 
-static void local_sgd_reduce(local_sgd *s)
+static void local_sgd_reduce(void *state)
 {
+  local_sgd *s = state;
   s->host->allreduce(s->host->ctx, s->host->payload_bytes, 0.0, s->round.in, 0);
 }
 
@@ -87,25 +92,6 @@ static void local_sgd_work_done(void *state, int w)
   local_sgd *s = state;
   if (opt_round_arrive(&s->round, w))
     local_sgd_reduce(s);
-}
-
-static void local_sgd_worker_down(void *state, int w)
-{
-  local_sgd *s = state;
-  if (opt_round_leave(&s->round, w)) {
-    if (opt_round_size(&s->round) > 0)
-      local_sgd_reduce(s);
-    else
-      local_sgd_begin_round(s);
-  }
-}
-
-static void local_sgd_worker_up(void *state, int w)
-{
-  local_sgd *s = state;
-  (void)w;
-  if (!s->round.active)
-    local_sgd_begin_round(s);
 }
 
 static void local_sgd_collective_done(void *state, int tag)
@@ -136,8 +122,8 @@ const opt_policy_type opt_local_sgd_type = {
   .start = local_sgd_start,
   .work_done = local_sgd_work_done,
   .collective_done = local_sgd_collective_done,
-  .worker_down = local_sgd_worker_down,
-  .worker_up = local_sgd_worker_up,
+  .worker_down = opt_round_worker_down,
+  .worker_up = opt_round_worker_up,
   .global = local_sgd_global,
   .step = local_sgd_step,
 };

@@ -17,6 +17,7 @@
 enum { TAG_GRAD = 1, TAG_SYNC = 2 };
 
 typedef struct palsgd {
+  opt_round round;      /* first: the workers of the step or round in progress */
   const opt_host *host;
   opt_optim_config inner;
   opt_outer outer;
@@ -27,7 +28,6 @@ typedef struct palsgd {
   int phase;            /* 0: DDP warm-up; 1: local steps */
   long t;               /* the step position of the next step (same on every worker) */
   long step;            /* steps reflected in the global model */
-  opt_round round;      /* the workers of the step or round in progress */
   uint8_t *mix;         /* (K, H) the round's plans */
   uint8_t *next_mix;    /* (K) the coin carried into the next step */
   opt_train *jobs;      /* (K) */
@@ -70,6 +70,9 @@ static const wl_param palsgd_params[] = {
    .unit = "", .doc = "weight each worker's pseudo-gradient by its shard's size"},
   {0}};
 
+static void palsgd_restart(void *state);
+static void palsgd_reduce(void *state);
+
 static void palsgd_destroy(void *state)
 {
   palsgd *s = state;
@@ -101,7 +104,8 @@ static wl_status palsgd_create(const opt_policy_config *cfg, const opt_host *hos
   s->mix = calloc((size_t)host->K * (size_t)cfg->H, 1);
   s->next_mix = calloc((size_t)host->K, 1);
   s->jobs = calloc((size_t)host->K, sizeof *s->jobs);
-  if (!s->mix || !s->next_mix || !s->jobs || opt_round_init(&s->round, host->K) != WL_OK)
+  if (!s->mix || !s->next_mix || !s->jobs ||
+      opt_round_init(&s->round, host->K, s, palsgd_restart, palsgd_reduce) != WL_OK)
     return WL_ENOMEM;
   return opt_outer_init(&s->outer, &cfg->outer, host, err, err_size);
 }
@@ -157,8 +161,9 @@ static void palsgd_start(void *state)
     palsgd_switch(s);
 }
 
-static void palsgd_reduce(palsgd *s)
+static void palsgd_reduce(void *state)
 {
+  palsgd *s = state;
   s->host->allreduce(s->host->ctx, s->host->payload_bytes, 0.0, s->round.in,
                      s->phase == 0 ? TAG_GRAD : TAG_SYNC);
 }
@@ -170,32 +175,15 @@ static void palsgd_work_done(void *state, int w)
     palsgd_reduce(s);
 }
 
-/* A round with nobody left restarts with whoever is up (possibly nobody, until one is). */
-static void palsgd_restart(palsgd *s)
+/* A step or round with the workers that are up: a DDP step in the warm-up, a local round
+ * after. */
+static void palsgd_restart(void *state)
 {
+  palsgd *s = state;
   if (s->phase == 0)
     palsgd_grads(s);
   else
     palsgd_begin_round(s);
-}
-
-static void palsgd_worker_down(void *state, int w)
-{
-  palsgd *s = state;
-  if (opt_round_leave(&s->round, w)) {
-    if (opt_round_size(&s->round) > 0)
-      palsgd_reduce(s);
-    else
-      palsgd_restart(s);
-  }
-}
-
-static void palsgd_worker_up(void *state, int w)
-{
-  palsgd *s = state;
-  (void)w;
-  if (!s->round.active)
-    palsgd_restart(s);
 }
 
 static void palsgd_collective_done(void *state, int tag)
@@ -247,8 +235,8 @@ const opt_policy_type opt_palsgd_type = {
   .work_done = palsgd_work_done,
   .collective_done = palsgd_collective_done,
   .mix_step = palsgd_mix_step,
-  .worker_down = palsgd_worker_down,
-  .worker_up = palsgd_worker_up,
+  .worker_down = opt_round_worker_down,
+  .worker_up = opt_round_worker_up,
   .global = palsgd_global,
   .step = palsgd_step,
 };

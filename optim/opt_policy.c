@@ -172,8 +172,12 @@ wl_status opt_outer_resolve(const opt_optim_config *c, int K, opt_optim_config *
   return WL_OK;
 }
 
-wl_status opt_round_init(opt_round *rd, int K)
+wl_status opt_round_init(opt_round *rd, int K, void *owner, void (*begin)(void *),
+                         void (*reduce)(void *))
 {
+  rd->owner = owner;
+  rd->begin = begin;
+  rd->reduce = reduce;
   rd->K = K;
   rd->pending = rd->active = 0;
   rd->in = calloc(2 * (size_t)K, 1);
@@ -220,4 +224,23 @@ int opt_round_size(const opt_round *rd)
   for (int w = 0; w < rd->K; w++)
     n += rd->in[w];
   return n;
+}
+
+void opt_round_worker_down(void *state, int w)
+{
+  opt_round *rd = state;
+  if (!opt_round_leave(rd, w))
+    return;
+  if (opt_round_size(rd) > 0)
+    rd->reduce(rd->owner);
+  else
+    rd->begin(rd->owner);
+}
+
+void opt_round_worker_up(void *state, int w)
+{
+  opt_round *rd = state;
+  (void)w;
+  if (!rd->active)
+    rd->begin(rd->owner);
 }

@@ -207,8 +207,14 @@ void opt_outer_free(opt_outer *o);
  * delta); every replica's parameters <- z (inner state kept). */
 void opt_outer_sync(const opt_host *h, opt_outer *o, const int *weights, const uint8_t *mask);
 
-/* The workers taking part in a synchronous round. */
+/* The workers taking part in a synchronous round. A synchronous policy keeps one as the
+ * first member of its state, so that opt_round_worker_down and _up can be its failure
+ * handlers: they call the policy's `reduce` when a leaver completes the round (or `begin` a
+ * new round when nobody is left), and `begin` when a worker comes back while no round runs. */
 typedef struct opt_round {
+  void *owner;                  /* the policy's state */
+  void (*begin)(void *owner);   /* start a round (or step) with the workers that are up */
+  void (*reduce)(void *owner);  /* the round's work is done: synchronize */
   int K;
   uint8_t *in;  /* (K) taking part: up when the round began, and not gone down unfinished */
   uint8_t *done;/* (K) finished its part of the round */
@@ -216,7 +222,8 @@ typedef struct opt_round {
   int active;   /* a round is in progress */
 } opt_round;
 
-wl_status opt_round_init(opt_round *rd, int K);
+wl_status opt_round_init(opt_round *rd, int K, void *owner, void (*begin)(void *),
+                         void (*reduce)(void *));
 void opt_round_free(opt_round *rd);
 /* Start a round with every worker that is up; returns how many (0: no round starts). */
 int opt_round_begin(opt_round *rd, const opt_host *h);
@@ -227,13 +234,9 @@ int opt_round_arrive(opt_round *rd, int w);
 int opt_round_leave(opt_round *rd, int w);
 /* How many take part. */
 int opt_round_size(const opt_round *rd);
-
-/* Counts arrivals at a barrier; true when the last one arrives. */
-static inline int opt_barrier_arrive(int *pending)
-{
-  WL_ASSERT(*pending > 0);
-  return --*pending == 0;
-}
+/* Failure handlers for a policy whose state starts with its opt_round. */
+void opt_round_worker_down(void *state, int w);
+void opt_round_worker_up(void *state, int w);
 
 /* A copy of c whose delayed-Nesterov N is resolved (0 -> K); WL_ECONFIG when c > 1/N. */
 wl_status opt_outer_resolve(const opt_optim_config *c, int K, opt_optim_config *out, char *err,

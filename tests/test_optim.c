@@ -645,3 +645,51 @@ Test(registry, every_policy_is_registered_in_variant_order)
   cr_assert_null(opt_policy_registry[5]);
   cr_assert_eq((const void *)opt_policy_registry[OPT_POLICY_DDP], (const void *)&opt_ddp_type);
 }
+
+Test(policy_failures, a_synchronous_round_goes_on_without_a_worker_that_went_down)
+{
+  fake_host f;
+  fake_init(&f, 1);
+  opt_policy_config c = policy_config(OPT_POLICY_LOCAL_SGD);
+  c.H = 2;
+  opt_policy p;
+  make_policy(&c, &f, &p);
+  p.type->start(p.state);
+  expect_log(&f, 0, (const char *const[]){"train 0 2", "train 1 2", "train 2 2"}, 3);
+  /* worker 1 goes down before finishing: the round closes over 0 and 2 */
+  f.up[1] = 0;
+  p.type->work_done(p.state, 0);
+  p.type->worker_down(p.state, 1);
+  cr_assert_eq(f.n, 3);
+  for (int i = 0; i < FAKE_N; i++) {
+    f.reps[0].params[i] = 2.0f;
+    f.reps[1].params[i] = 100.0f; /* its unfinished work must not count */
+    f.reps[2].params[i] = 4.0f;
+  }
+  p.type->work_done(p.state, 2);
+  expect_log(&f, 3, (const char *const[]){"allreduce 16 0 0 w02"}, 1);
+  p.type->collective_done(p.state, 0);
+  cr_assert_float_eq(p.type->global(p.state)[0], 3.0f, 1e-6);
+  /* the next round runs without it; everyone, itself included, holds the average */
+  expect_log(&f, 4, (const char *const[]){"train 0 2", "train 2 2"}, 2);
+  cr_assert_float_eq(f.reps[1].params[0], 3.0f, 1e-6);
+  /* back: it joins the round after this one */
+  f.up[1] = 1;
+  p.type->worker_up(p.state, 1);
+  cr_assert_eq(f.n, 6);
+  p.type->work_done(p.state, 0);
+  p.type->work_done(p.state, 2);
+  p.type->collective_done(p.state, 0);
+  expect_log(&f, 7, (const char *const[]){"train 0 2", "train 1 2", "train 2 2"}, 3);
+  /* everybody down: no round; the first one back starts one */
+  for (int k = 0; k < FAKE_K; k++) {
+    f.up[k] = 0;
+    p.type->worker_down(p.state, k);
+  }
+  int from = f.n;
+  f.up[2] = 1;
+  p.type->worker_up(p.state, 2);
+  expect_log(&f, from, (const char *const[]){"train 2 2"}, 1);
+  opt_policy_destroy(&p);
+  fake_free(&f);
+}
