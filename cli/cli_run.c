@@ -227,9 +227,15 @@ static void show_progress(void *ctx, const sim_progress *p)
   char stop[32] = "";
   if (!isnan(p->stop_s))
     snprintf(stop, sizeof stop, "/%.0f", p->stop_s);
+  /* time left: by the nearer of the simulated-time and step limits, at the pace so far */
+  double left = INFINITY;
+  if (!isnan(p->stop_s) && p->sim_time_s > 0)
+    left = p->host_s * (p->stop_s - p->sim_time_s) / p->sim_time_s;
+  if (p->stop_steps > 0 && p->step > 0)
+    left = fmin(left, p->host_s * (double)(p->stop_steps - p->step) / (double)p->step);
   char eta[48] = "";
-  if (!isnan(p->stop_s) && p->sim_time_s > 0 && p->stop_s > p->sim_time_s)
-    snprintf(eta, sizeof eta, "  ETA %.0f s", p->host_s * (p->stop_s - p->sim_time_s) / p->sim_time_s);
+  if (isfinite(left) && left >= 0)
+    snprintf(eta, sizeof eta, "  ETA %.0f s", left);
   fprintf(stderr, "\r\033[K[%s] sim %.1f%s s  step %ld  loss %.4f  %.0f events/s%s", pc->label,
           p->sim_time_s, stop, p->step, p->loss, p->host_s > 0 ? p->events / p->host_s : 0.0,
           eta);

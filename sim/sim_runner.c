@@ -889,8 +889,8 @@ static wl_status loop(sim_runner *r, const sim_run_opts *opts, double host_t0, l
         return WL_OK;
       if (opts && opts->progress && h >= next_progress) {
         sim_progress p = {sim_time_to_s(r->now), stop->sim_time_s,
-                          r->policy.type->step(r->policy.state), *events, r->last_loss,
-                          h - host_t0};
+                          r->policy.type->step(r->policy.state), stop->steps, *events,
+                          r->last_loss, h - host_t0};
         opts->progress(opts->progress_ctx, &p);
         next_progress = h + 0.5;
       }

@@ -23,6 +23,7 @@ typedef struct sim_progress {
   double sim_time_s; /* now */
   double stop_s;     /* the simulated-time limit, NaN if none */
   long step;         /* global step */
+  long stop_steps;   /* the step limit, 0 if none */
   long events;       /* processed so far */
   double loss;       /* latest held-out loss, NaN before the first */
   double host_s;     /* real time so far */
