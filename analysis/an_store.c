@@ -46,7 +46,8 @@ static const char schema_sql[] =
   " events INTEGER,"
   " final_loss REAL,"
   " final_accuracy REAL,"
-  " baseline_loss REAL);"
+  " baseline_loss REAL,"
+  " sweep_point TEXT);"
   "CREATE INDEX runs_config_hash ON runs(config_hash);"
   "CREATE TABLE metrics("
   " run_id INTEGER NOT NULL REFERENCES runs(id),"
@@ -128,7 +129,7 @@ struct an_store {
   sim_worker_stats *workers; /* (cap_workers) rows waiting for the run's end */
   int n_workers, cap_workers;
   an_run_meta meta;    /* of the run being recorded; strings owned below */
-  char *owned[5];      /* copies of meta's strings */
+  char *owned[6];      /* copies of meta's strings */
 };
 
 static wl_status db_fail(an_store *s, const char *what)
@@ -215,8 +216,8 @@ wl_status an_store_open(const char *path, an_store **out, char *err, size_t err_
     goto fail;
   if ((rc = prepare(s,
                     "INSERT INTO runs(sweep_id, scenario, policy, label, seed, status,"
-                    " config_json, config_hash, started_at, version)"
-                    " VALUES (?1, ?2, ?3, ?4, ?5, 'running', ?6, ?7, ?8, ?9)",
+                    " config_json, config_hash, started_at, version, sweep_point)"
+                    " VALUES (?1, ?2, ?3, ?4, ?5, 'running', ?6, ?7, ?8, ?9, ?10)",
                     &s->ins_run)) ||
       (rc = prepare(s,
                     "INSERT INTO metrics(run_id, kind, sim_time_s, step, examples, bytes,"
@@ -254,7 +255,7 @@ fail:
 
 static void free_meta(an_store *s)
 {
-  for (int i = 0; i < 5; i++) {
+  for (int i = 0; i < 6; i++) {
     free(s->owned[i]);
     s->owned[i] = NULL;
   }
@@ -412,6 +413,7 @@ static wl_status rec_begin(void *ctx)
   sqlite3_bind_text(st, 7, s->meta.config_hash, -1, SQLITE_STATIC);
   sqlite3_bind_text(st, 8, now, -1, SQLITE_TRANSIENT);
   sqlite3_bind_text(st, 9, SYNCSIM_VERSION, -1, SQLITE_STATIC);
+  sqlite3_bind_text(st, 10, s->meta.sweep_point, -1, SQLITE_STATIC);
   wl_status rc = step_reset(s, st, "recording the run");
   if (rc != WL_OK)
     return rc;
@@ -550,9 +552,9 @@ wl_status an_store_recorder(an_store *s, const an_run_meta *meta, sim_recorder *
 {
   free_meta(s);
   s->meta = *meta;
-  const char **fields[5] = {&s->meta.scenario, &s->meta.policy, &s->meta.label,
-                            &s->meta.config_json, &s->meta.config_hash};
-  for (int i = 0; i < 5; i++) {
+  const char **fields[6] = {&s->meta.scenario, &s->meta.policy, &s->meta.label,
+                            &s->meta.config_json, &s->meta.config_hash, &s->meta.sweep_point};
+  for (int i = 0; i < 6; i++) {
     s->owned[i] = dup_or_empty(*fields[i]);
     if (!s->owned[i])
       return WL_ENOMEM;
@@ -563,4 +565,34 @@ wl_status an_store_recorder(an_store *s, const an_run_meta *meta, sim_recorder *
                         .worker = rec_worker, .update = rec_update,
                         .interval = rec_interval, .outage = rec_outage, .end = rec_end};
   return WL_OK;
+}
+
+wl_status an_store_begin_sweep(an_store *s, const char *name, const char *spec_json,
+                               long long *id)
+{
+  sqlite3_stmt *st;
+  char now[32];
+  utc_now(now, sizeof now);
+  if (sqlite3_prepare_v2(s->db, "INSERT INTO sweeps(name, spec_json, created_at) VALUES (?1, ?2, ?3)",
+                         -1, &st, NULL) != SQLITE_OK)
+    return db_fail(s, "recording the sweep");
+  sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+  sqlite3_bind_text(st, 2, spec_json, -1, SQLITE_STATIC);
+  sqlite3_bind_text(st, 3, now, -1, SQLITE_STATIC);
+  wl_status rc = sqlite3_step(st) == SQLITE_DONE ? WL_OK : db_fail(s, "recording the sweep");
+  sqlite3_finalize(st);
+  *id = sqlite3_last_insert_rowid(s->db);
+  return rc;
+}
+
+int an_store_is_done(an_store *s, const char *config_hash)
+{
+  sqlite3_stmt *st;
+  if (sqlite3_prepare_v2(s->db, "SELECT 1 FROM runs WHERE config_hash = ?1 AND status = 'done' LIMIT 1",
+                         -1, &st, NULL) != SQLITE_OK)
+    return 0;
+  sqlite3_bind_text(st, 1, config_hash, -1, SQLITE_STATIC);
+  int done = sqlite3_step(st) == SQLITE_ROW;
+  sqlite3_finalize(st);
+  return done;
 }

@@ -36,6 +36,7 @@ typedef struct an_run_meta {
   int seed;
   const char *config_json; /* canonical resolved config */
   const char *config_hash;
+  const char *sweep_point; /* the sweep point's values as JSON ({} or NULL: none) */
 } an_run_meta;
 
 /* Make rec record one run described by meta into s. rec stays valid until the next call
@@ -44,5 +45,12 @@ wl_status an_store_recorder(an_store *s, const an_run_meta *meta, sim_recorder *
 
 /* The id of the run being or last recorded, 0 before any. */
 long long an_store_run_id(const an_store *s);
+
+/* Record a sweep invocation; *id gets its sweeps.id. */
+wl_status an_store_begin_sweep(an_store *s, const char *name, const char *spec_json,
+                               long long *id);
+
+/* Whether a run with this config hash is already done in the database. */
+int an_store_is_done(an_store *s, const char *config_hash);
 
 #endif

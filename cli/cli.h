@@ -3,11 +3,29 @@
 #ifndef CLI_H
 #define CLI_H
 
+#include <signal.h>
+
 enum { CLI_OK = 0, CLI_RUN_FAILED = 1, CLI_USAGE = 2, CLI_INTERRUPTED = 130 };
 
 int cli_run(int argc, char **argv);
 int cli_validate(int argc, char **argv);
 int cli_list(int argc, char **argv);
 int cli_bench(int argc, char **argv);
+int cli_sweep(int argc, char **argv);
+int cli_report(int argc, char **argv);
+int cli_plot(int argc, char **argv);
+int cli_merge(int argc, char **argv);
+
+/* Shared by run and sweep. */
+#include "an_store.h"
+#include "scn_load.h"
+
+/* Run policy i of s into store, print its summary line; returns the run's status. */
+wl_status cli_run_policy(const scn_scenario *s, int i, an_store *store, int quiet, int threads,
+                         long long sweep_id, const char *sweep_point);
+
+/* SIGINT and SIGTERM set cli_interrupted; runs stop at their next event. */
+void cli_install_signals(void);
+extern volatile sig_atomic_t cli_interrupted;
 
 #endif

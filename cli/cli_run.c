@@ -198,15 +198,15 @@ int cli_validate(int argc, char **argv)
   return CLI_OK;
 }
 
-static volatile sig_atomic_t interrupted;
+volatile sig_atomic_t cli_interrupted;
 
 static void on_signal(int sig)
 {
   (void)sig;
-  interrupted = 1;
+  cli_interrupted = 1;
 }
 
-static void install_signals(void)
+void cli_install_signals(void)
 {
   struct sigaction sa;
   memset(&sa, 0, sizeof sa);
@@ -255,8 +255,8 @@ static void print_summary(long long id, const opt_policy_config *pol, const sim_
   fflush(stdout);
 }
 
-/* One run: policy i of s into store. Returns the run's status. */
-static wl_status run_one(const scn_scenario *s, int i, an_store *store, int quiet, int threads)
+wl_status cli_run_policy(const scn_scenario *s, int i, an_store *store, int quiet, int threads,
+                         long long sweep_id, const char *sweep_point)
 {
   sim_config cfg;
   scn_run_config(s, i, &cfg);
@@ -266,6 +266,8 @@ static wl_status run_one(const scn_scenario *s, int i, an_store *store, int quie
   char hash[17];
   scn_hash_hex(json, hash);
   an_run_meta meta = {
+    .sweep_id = sweep_id,
+    .sweep_point = sweep_point ? sweep_point : "{}",
     .scenario = s->name,
     .policy = opt_policy_registry[cfg.policy.type]->name,
     .label = cfg.policy.label,
@@ -279,7 +281,7 @@ static wl_status run_one(const scn_scenario *s, int i, an_store *store, int quie
   if (st != WL_OK)
     return st;
   progress_ctx pc = {cfg.policy.label, 0};
-  sim_run_opts opts = {.threads = threads, .interrupt = &interrupted};
+  sim_run_opts opts = {.threads = threads, .interrupt = &cli_interrupted};
   if (!quiet && isatty(STDERR_FILENO)) {
     opts.progress = show_progress;
     opts.progress_ctx = &pc;
@@ -308,11 +310,11 @@ int cli_run(int argc, char **argv)
     free(s);
     return CLI_USAGE;
   }
-  install_signals();
+  cli_install_signals();
   rc = CLI_OK;
   for (int i = 0; i < s->n_policies; i++) {
-    wl_status st = run_one(s, i, store, a.quiet, a.threads);
-    if (st == WL_EINTR || interrupted) {
+    wl_status st = cli_run_policy(s, i, store, a.quiet, a.threads, 0, NULL);
+    if (st == WL_EINTR || cli_interrupted) {
       rc = CLI_INTERRUPTED;
       break;
     }

@@ -12,7 +12,14 @@ static const char usage[] =
   "\n"
   "commands:\n"
   "  run SCENARIO [--db PATH] [--set PATH=VALUE]...   run every policy of a scenario\n"
+  "  sweep SCENARIO [--jobs N] [--shard K/N] [--db PATH] ...\n"
+  "                                                   every sweep point x policy, resumable\n"
   "  validate SCENARIO [--set PATH=VALUE]...          check a scenario; run nothing\n"
+  "  report DB [--target-loss X] [--group-by K] [--format table|csv|json]\n"
+  "                                                   a table of the runs, grouped\n"
+  "  plot DB --out FILE [--kind loss|sweep|timeline|workers] ...\n"
+  "                                                   a plot through gnuplot\n"
+  "  merge OUT IN...                                  combine databases (shards)\n"
   "  list policies|models|datasets|keys               what exists, with parameters\n"
   "  bench [--opt sgd|adamw] [--quick]                step time against matmul time\n"
   "\n"
@@ -40,6 +47,14 @@ int main(int argc, char **argv)
   }
   if (strcmp(cmd, "run") == 0)
     return cli_run(argc - 1, argv + 1);
+  if (strcmp(cmd, "sweep") == 0)
+    return cli_sweep(argc - 1, argv + 1);
+  if (strcmp(cmd, "report") == 0)
+    return cli_report(argc - 1, argv + 1);
+  if (strcmp(cmd, "plot") == 0)
+    return cli_plot(argc - 1, argv + 1);
+  if (strcmp(cmd, "merge") == 0)
+    return cli_merge(argc - 1, argv + 1);
   if (strcmp(cmd, "validate") == 0)
     return cli_validate(argc - 1, argv + 1);
   if (strcmp(cmd, "list") == 0)

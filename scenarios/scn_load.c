@@ -29,7 +29,9 @@ const wl_param scn_scenario_params[] = {
    .sub = sim_record_params, .unit = "", .doc = "what is recorded beyond metrics"},
   {0}};
 
-static const char *const scenario_extra_keys[] = {"policies", NULL};
+/* Keys of the top level that the tables do not describe: the policies (filled here) and the
+ * sweep (read by scn_sweep.c; `run` ignores it). */
+static const char *const scenario_extra_keys[] = {"policies", "sweep", NULL};
 
 /* ---- errors ---------------------------------------------------------------------------- */
 

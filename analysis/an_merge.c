@@ -1,0 +1,169 @@
+/* Merging results databases: every run of each input with all its rows, under new ids. */
+#include <stdio.h>
+#include <string.h>
+
+#include <sqlite3.h>
+
+#include "an_db.h"
+#include "an_report.h"
+#include "an_store.h"
+
+static const char run_columns[] =
+  "scenario, policy, label, seed, status, error, config_json, config_hash, sim_time_s,"
+  " host_time_s, started_at, finished_at, version, steps, events, final_loss, final_accuracy,"
+  " baseline_loss, sweep_point";
+
+/* child tables: name and the columns after run_id */
+static const char *const children[][2] = {
+  {"metrics", "kind, sim_time_s, step, examples, bytes, loss, accuracy"},
+  {"workers", "worker, speed, grad_steps, compute_s, comm_s, idle_s, bytes_sent, bytes_recv,"
+              " mean_staleness, down_s"},
+  {"updates", "sim_time_s, worker, staleness, weight, dropped"},
+  {"timeline", "worker, kind, start_s, end_s"},
+  {"outages", "worker, start_s, end_s"},
+};
+
+static int exec_sql(sqlite3 *db, const char *sql, char *err, size_t err_size)
+{
+  char *msg = NULL;
+  if (sqlite3_exec(db, sql, NULL, NULL, &msg) != SQLITE_OK) {
+    snprintf(err, err_size, "%s", msg ? msg : sqlite3_errmsg(db));
+    sqlite3_free(msg);
+    return 0;
+  }
+  return 1;
+}
+
+/* Copy one attached database's sweeps and runs into main. */
+static wl_status merge_one(sqlite3 *db, long *copied, long *skipped, char *err, size_t err_size)
+{
+  char sql[1024];
+  if (!exec_sql(db, "CREATE TEMP TABLE IF NOT EXISTS sweep_map(old INTEGER PRIMARY KEY, new INTEGER);"
+                    "DELETE FROM sweep_map;", err, err_size))
+    return WL_EDB;
+  sqlite3_stmt *sw, *ins_sw, *runs, *ins_run, *child[5];
+  if (sqlite3_prepare_v2(db, "SELECT id, name, spec_json, created_at FROM src.sweeps ORDER BY id",
+                         -1, &sw, NULL) != SQLITE_OK ||
+      sqlite3_prepare_v2(db, "INSERT INTO main.sweeps(name, spec_json, created_at) VALUES (?1, ?2, ?3)",
+                         -1, &ins_sw, NULL) != SQLITE_OK) {
+    snprintf(err, err_size, "%s", sqlite3_errmsg(db));
+    return WL_EDB;
+  }
+  while (sqlite3_step(sw) == SQLITE_ROW) {
+    for (int c = 1; c <= 3; c++)
+      sqlite3_bind_value(ins_sw, c, sqlite3_column_value(sw, c));
+    sqlite3_step(ins_sw);
+    sqlite3_reset(ins_sw);
+    snprintf(sql, sizeof sql, "INSERT INTO sweep_map VALUES (%lld, %lld)",
+             sqlite3_column_int64(sw, 0), (long long)sqlite3_last_insert_rowid(db));
+    exec_sql(db, sql, err, err_size);
+  }
+  sqlite3_finalize(sw);
+  sqlite3_finalize(ins_sw);
+  snprintf(sql, sizeof sql,
+           "SELECT r.id, (SELECT 1 FROM main.runs m WHERE m.config_hash = r.config_hash AND"
+           " (m.status = 'done' AND r.status = 'done' OR m.started_at = r.started_at) LIMIT 1)"
+           " FROM src.runs r ORDER BY r.id");
+  if (sqlite3_prepare_v2(db, sql, -1, &runs, NULL) != SQLITE_OK)
+    goto fail;
+  snprintf(sql, sizeof sql,
+           "INSERT INTO main.runs(sweep_id, %s) SELECT (SELECT new FROM sweep_map WHERE old ="
+           " r.sweep_id), %s FROM src.runs r WHERE r.id = ?1", run_columns, run_columns);
+  if (sqlite3_prepare_v2(db, sql, -1, &ins_run, NULL) != SQLITE_OK) {
+    sqlite3_finalize(runs);
+    goto fail;
+  }
+  for (int t = 0; t < 5; t++) {
+    snprintf(sql, sizeof sql, "INSERT INTO main.%s(run_id, %s) SELECT ?2, %s FROM src.%s"
+             " WHERE run_id = ?1 ORDER BY rowid", children[t][0], children[t][1], children[t][1],
+             children[t][0]);
+    if (sqlite3_prepare_v2(db, sql, -1, &child[t], NULL) != SQLITE_OK) {
+      for (int u = 0; u < t; u++)
+        sqlite3_finalize(child[u]);
+      sqlite3_finalize(runs);
+      sqlite3_finalize(ins_run);
+      goto fail;
+    }
+  }
+  wl_status rc = WL_OK;
+  while (rc == WL_OK && sqlite3_step(runs) == SQLITE_ROW) {
+    long long old = sqlite3_column_int64(runs, 0);
+    if (sqlite3_column_type(runs, 1) != SQLITE_NULL) {
+      (*skipped)++;
+      continue;
+    }
+    sqlite3_bind_int64(ins_run, 1, old);
+    if (sqlite3_step(ins_run) != SQLITE_DONE)
+      rc = WL_EDB;
+    sqlite3_reset(ins_run);
+    long long id = sqlite3_last_insert_rowid(db);
+    for (int t = 0; rc == WL_OK && t < 5; t++) {
+      sqlite3_bind_int64(child[t], 1, old);
+      sqlite3_bind_int64(child[t], 2, id);
+      if (sqlite3_step(child[t]) != SQLITE_DONE)
+        rc = WL_EDB;
+      sqlite3_reset(child[t]);
+    }
+    (*copied)++;
+  }
+  if (rc != WL_OK)
+    snprintf(err, err_size, "%s", sqlite3_errmsg(db));
+  for (int t = 0; t < 5; t++)
+    sqlite3_finalize(child[t]);
+  sqlite3_finalize(runs);
+  sqlite3_finalize(ins_run);
+  return rc;
+fail:
+  snprintf(err, err_size, "%s", sqlite3_errmsg(db));
+  return WL_EDB;
+}
+
+wl_status an_merge(const char *out, const char *const *in, int n, long *copied, long *skipped,
+                   char *err, size_t err_size)
+{
+  *copied = *skipped = 0;
+  /* check every input first: nothing is written when one is not ours */
+  for (int i = 0; i < n; i++) {
+    sqlite3 *check;
+    wl_status rc = an_db_open_readonly(in[i], &check, err, err_size);
+    if (rc != WL_OK)
+      return rc;
+    sqlite3_close(check);
+  }
+  an_store *store; /* creates the output's schema, or checks its version */
+  wl_status rc = an_store_open(out, &store, err, err_size);
+  if (rc != WL_OK)
+    return rc;
+  an_store_close(store);
+  sqlite3 *db;
+  if (sqlite3_open_v2(out, &db, SQLITE_OPEN_READWRITE, NULL) != SQLITE_OK) {
+    snprintf(err, err_size, "%s: %s", out, sqlite3_errmsg(db));
+    sqlite3_close(db);
+    return WL_EDB;
+  }
+  sqlite3_busy_timeout(db, 60000);
+  for (int i = 0; rc == WL_OK && i < n; i++) {
+    sqlite3_stmt *att;
+    if (sqlite3_prepare_v2(db, "ATTACH DATABASE ?1 AS src", -1, &att, NULL) != SQLITE_OK) {
+      snprintf(err, err_size, "%s", sqlite3_errmsg(db));
+      rc = WL_EDB;
+      break;
+    }
+    sqlite3_bind_text(att, 1, in[i], -1, SQLITE_STATIC);
+    int ok = sqlite3_step(att) == SQLITE_DONE;
+    sqlite3_finalize(att);
+    if (!ok) {
+      snprintf(err, err_size, "%s: %s", in[i], sqlite3_errmsg(db));
+      rc = WL_EDB;
+      break;
+    }
+    if (!exec_sql(db, "BEGIN IMMEDIATE", err, err_size))
+      rc = WL_EDB;
+    if (rc == WL_OK)
+      rc = merge_one(db, copied, skipped, err, err_size);
+    exec_sql(db, rc == WL_OK ? "COMMIT" : "ROLLBACK", err, err_size);
+    exec_sql(db, "DETACH DATABASE src", err, err_size);
+  }
+  sqlite3_close(db);
+  return rc;
+}

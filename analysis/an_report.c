@@ -1,0 +1,292 @@
+#include "an_report.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <gsl/gsl_cdf.h>
+#include <gsl/gsl_statistics_double.h>
+#include <sqlite3.h>
+
+#include "an_db.h"
+
+/* One finished run, as the report sees it. */
+typedef struct rrun {
+  long long id;
+  char scenario[128], label[64], policy[32];
+  int seed;
+  char point[512];  /* its swept values but the seed, "H=8, bandwidth_gbps=1" */
+  char key[768];    /* its group */
+  double loss, bytes, ttt, share[3];
+} rrun;
+
+typedef struct rgroup {
+  char key[768];
+  const rrun *first;
+  int n, never;
+  double *loss, *ttt; /* (n) */
+  int n_ttt;
+  double bytes, share[3];
+} rgroup;
+
+/* The last name of an axis: "policies.diloco.H,policies.palsgd.H" -> "H". */
+static const char *short_name(const char *axis)
+{
+  const char *comma = strrchr(axis, ',');
+  const char *path = comma ? comma + 1 : axis;
+  const char *dot = strrchr(path, '.');
+  return dot ? dot + 1 : path;
+}
+
+static int has_key(const char *keys, const char *name)
+{
+  size_t n = strlen(name);
+  for (const char *k = keys; k && *k;) {
+    const char *end = strchr(k, ',');
+    size_t len = end ? (size_t)(end - k) : strlen(k);
+    if (len == n && strncmp(k, name, n) == 0)
+      return 1;
+    k = end ? end + 1 : NULL;
+  }
+  return 0;
+}
+
+/* The run's point text and group key from its sweep point JSON. */
+static void run_key(sqlite3_stmt *each, rrun *r, const char *point_json, const char *group_by)
+{
+  r->point[0] = '\0';
+  sqlite3_bind_text(each, 1, point_json, -1, SQLITE_TRANSIENT);
+  while (sqlite3_step(each) == SQLITE_ROW) {
+    const char *axis = (const char *)sqlite3_column_text(each, 0);
+    const char *value = (const char *)sqlite3_column_text(each, 1);
+    const char *name = short_name(axis);
+    int in = group_by ? has_key(group_by, name) : strcmp(name, "seed") != 0;
+    if (!in)
+      continue;
+    size_t n = strlen(r->point);
+    snprintf(r->point + n, sizeof r->point - n, "%s%s=%s", n ? ", " : "", name,
+             value ? value : "null");
+  }
+  sqlite3_reset(each);
+  if (!group_by) {
+    snprintf(r->key, sizeof r->key, "%s|%s|%s", r->scenario, r->label, r->point);
+    return;
+  }
+  char seed[24] = "";
+  if (has_key(group_by, "seed"))
+    snprintf(seed, sizeof seed, "%d", r->seed);
+  snprintf(r->key, sizeof r->key, "%s|%s|%s|%s|%s",
+           has_key(group_by, "scenario") ? r->scenario : "",
+           has_key(group_by, "label") ? r->label : "", has_key(group_by, "policy") ? r->policy : "",
+           r->point, seed);
+}
+
+static wl_status load_runs(sqlite3 *db, const an_report_opts *o, rrun **out, int *n, char *err,
+                           size_t err_size)
+{
+  static const char sql[] =
+    "SELECT r.id, r.scenario, r.policy, r.label, r.seed, coalesce(r.sweep_point, '{}'),"
+    "  r.final_loss, f.bytes,"
+    "  (SELECT min(m.sim_time_s) FROM metrics m WHERE m.run_id = r.id AND m.kind = 'eval'"
+    "     AND m.loss <= coalesce(?1, json_extract(r.config_json, '$.eval.target_loss'))),"
+    "  (SELECT sum(compute_s) / sum(compute_s + comm_s + idle_s + down_s) FROM workers w"
+    "     WHERE w.run_id = r.id),"
+    "  (SELECT sum(comm_s) / sum(compute_s + comm_s + idle_s + down_s) FROM workers w"
+    "     WHERE w.run_id = r.id),"
+    "  (SELECT sum(idle_s) / sum(compute_s + comm_s + idle_s + down_s) FROM workers w"
+    "     WHERE w.run_id = r.id)"
+    " FROM runs r LEFT JOIN final_eval f ON f.run_id = r.id"
+    " WHERE r.status = 'done' ORDER BY r.id";
+  sqlite3_stmt *st, *each;
+  if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK ||
+      sqlite3_prepare_v2(db, "SELECT key, value FROM json_each(?1)", -1, &each, NULL) !=
+        SQLITE_OK) {
+    snprintf(err, err_size, "reading runs: %s", sqlite3_errmsg(db));
+    return WL_EDB;
+  }
+  if (!isnan(o->target_loss))
+    sqlite3_bind_double(st, 1, o->target_loss);
+  int cap = 64;
+  rrun *runs = malloc((size_t)cap * sizeof *runs);
+  *n = 0;
+  wl_status rc = runs ? WL_OK : WL_ENOMEM;
+  while (rc == WL_OK && sqlite3_step(st) == SQLITE_ROW) {
+    if (*n == cap) {
+      rrun *grown = realloc(runs, (size_t)(cap *= 2) * sizeof *runs);
+      if (!grown) {
+        rc = WL_ENOMEM;
+        break;
+      }
+      runs = grown;
+    }
+    rrun *r = &runs[(*n)++];
+    r->id = sqlite3_column_int64(st, 0);
+    snprintf(r->scenario, sizeof r->scenario, "%s", (const char *)sqlite3_column_text(st, 1));
+    snprintf(r->policy, sizeof r->policy, "%s", (const char *)sqlite3_column_text(st, 2));
+    snprintf(r->label, sizeof r->label, "%s", (const char *)sqlite3_column_text(st, 3));
+    r->seed = sqlite3_column_int(st, 4);
+    run_key(each, r, (const char *)sqlite3_column_text(st, 5), o->group_by);
+    r->loss = an_db_real(st, 6);
+    r->bytes = an_db_real(st, 7);
+    r->ttt = an_db_real(st, 8);
+    for (int k = 0; k < 3; k++)
+      r->share[k] = an_db_real(st, 9 + k);
+  }
+  sqlite3_finalize(st);
+  sqlite3_finalize(each);
+  *out = runs;
+  return rc;
+}
+
+static double mean_of(const double *x, int n) { return n ? gsl_stats_mean(x, 1, (size_t)n) : NAN; }
+
+/* Half-width of the 95% interval of the mean (Student's t); NaN below two values. */
+static double ci95(const double *x, int n)
+{
+  if (n < 2)
+    return NAN;
+  return gsl_cdf_tdist_Pinv(0.975, n - 1) * gsl_stats_sd(x, 1, (size_t)n) / sqrt((double)n);
+}
+
+static int group_runs(const rrun *runs, int n, rgroup **out)
+{
+  rgroup *g = calloc((size_t)n + 1, sizeof *g);
+  int ng = 0;
+  for (int i = 0; g && i < n; i++) {
+    int k = 0;
+    while (k < ng && strcmp(g[k].key, runs[i].key) != 0)
+      k++;
+    if (k == ng) {
+      snprintf(g[ng].key, sizeof g[ng].key, "%s", runs[i].key);
+      g[ng].first = &runs[i];
+      g[ng].loss = malloc((size_t)n * sizeof(double));
+      g[ng].ttt = malloc((size_t)n * sizeof(double));
+      ng++;
+    }
+    rgroup *gr = &g[k];
+    gr->loss[gr->n] = runs[i].loss;
+    if (isnan(runs[i].ttt))
+      gr->never++;
+    else
+      gr->ttt[gr->n_ttt++] = runs[i].ttt;
+    gr->bytes += isnan(runs[i].bytes) ? 0 : runs[i].bytes;
+    for (int s = 0; s < 3; s++)
+      gr->share[s] += isnan(runs[i].share[s]) ? 0 : runs[i].share[s];
+    gr->n++;
+  }
+  *out = g;
+  return ng;
+}
+
+/* DDP's mean time to target for group g: the DDP group of the same scenario and point, or
+ * all DDP runs of the scenario. */
+static double ddp_time(const rgroup *g, const rgroup *all, int ng, const rrun *runs, int n)
+{
+  for (int k = 0; k < ng; k++)
+    if (strcmp(all[k].first->policy, "ddp") == 0 &&
+        strcmp(all[k].first->scenario, g->first->scenario) == 0 &&
+        strcmp(all[k].first->point, g->first->point) == 0)
+      return mean_of(all[k].ttt, all[k].n_ttt);
+  double sum = 0;
+  int m = 0;
+  for (int i = 0; i < n; i++)
+    if (strcmp(runs[i].policy, "ddp") == 0 && strcmp(runs[i].scenario, g->first->scenario) == 0 &&
+        !isnan(runs[i].ttt)) {
+      sum += runs[i].ttt;
+      m++;
+    }
+  return m ? sum / m : NAN;
+}
+
+static void fmt_pm(char *buf, size_t size, double mean, double ci, const char *f)
+{
+  char a[32] = "-", b[32] = "";
+  if (!isnan(mean))
+    snprintf(a, sizeof a, f, mean);
+  if (!isnan(ci))
+    snprintf(b, sizeof b, f, ci);
+  snprintf(buf, size, "%s%s%s", a, b[0] ? " ± " : "", b);
+}
+
+static void json_num(FILE *out, const char *name, double v, int last)
+{
+  if (isnan(v))
+    fprintf(out, "\"%s\": null%s", name, last ? "" : ", ");
+  else
+    fprintf(out, "\"%s\": %.10g%s", name, v, last ? "" : ", ");
+}
+
+wl_status an_report(const char *db_path, const an_report_opts *o, FILE *out, char *err,
+                    size_t err_size)
+{
+  sqlite3 *db;
+  wl_status rc = an_db_open_readonly(db_path, &db, err, err_size);
+  if (rc != WL_OK)
+    return rc;
+  rrun *runs = NULL;
+  int n = 0;
+  rc = load_runs(db, o, &runs, &n, err, err_size);
+  sqlite3_close(db);
+  rgroup *g = NULL;
+  int ng = rc == WL_OK ? group_runs(runs, n, &g) : 0;
+  if (rc == WL_OK && n > 0 && !g)
+    rc = WL_ENOMEM;
+  if (rc == WL_OK && o->format == AN_FORMAT_TABLE)
+    fprintf(out, "%-14s %-16s %-18s %4s %-18s %-18s %5s %7s %10s %7s %6s %6s\n", "scenario",
+            "label", "point", "runs", "final_loss", "time_to_target_s", "never", "speedup",
+            "bytes", "compute", "comm", "idle");
+  else if (rc == WL_OK && o->format == AN_FORMAT_CSV)
+    fprintf(out, "scenario,label,policy,point,runs,final_loss,final_loss_ci95,"
+                 "time_to_target_s,time_to_target_ci95,never_reached,speedup_vs_ddp,bytes,"
+                 "compute_share,comm_share,idle_share\n");
+  else if (rc == WL_OK)
+    fputs("[", out);
+  for (int k = 0; rc == WL_OK && k < ng; k++) {
+    const rgroup *gr = &g[k];
+    const rrun *f = gr->first;
+    double loss = mean_of(gr->loss, gr->n), loss_ci = ci95(gr->loss, gr->n);
+    double ttt = mean_of(gr->ttt, gr->n_ttt), ttt_ci = ci95(gr->ttt, gr->n_ttt);
+    double speedup = ddp_time(gr, g, ng, runs, n) / ttt;
+    double bytes = gr->bytes / gr->n, sh[3];
+    for (int s = 0; s < 3; s++)
+      sh[s] = gr->share[s] / gr->n;
+    if (o->format == AN_FORMAT_TABLE) {
+      char l[48], t[48], sp[16] = "-";
+      fmt_pm(l, sizeof l, loss, loss_ci, "%.4f");
+      fmt_pm(t, sizeof t, ttt, ttt_ci, "%.1f");
+      if (!isnan(speedup))
+        snprintf(sp, sizeof sp, "%.2fx", speedup);
+      fprintf(out, "%-14.14s %-16.16s %-18.18s %4d %-18s %-18s %5d %7s %10.3g %7.3f %6.3f %6.3f\n",
+              f->scenario, f->label, f->point[0] ? f->point : "-", gr->n, l, t, gr->never, sp,
+              bytes, sh[0], sh[1], sh[2]);
+    } else if (o->format == AN_FORMAT_CSV) {
+      fprintf(out, "%s,%s,%s,\"%s\",%d,%.10g,%.10g,%.10g,%.10g,%d,%.10g,%.10g,%.6g,%.6g,%.6g\n",
+              f->scenario, f->label, f->policy, f->point, gr->n, loss, loss_ci, ttt, ttt_ci,
+              gr->never, speedup, bytes, sh[0], sh[1], sh[2]);
+    } else {
+      fprintf(out, "%s\n  {\"scenario\": \"%s\", \"label\": \"%s\", \"policy\": \"%s\", "
+              "\"point\": \"%s\", \"runs\": %d, ", k ? "," : "", f->scenario, f->label, f->policy,
+              f->point, gr->n);
+      json_num(out, "final_loss", loss, 0);
+      json_num(out, "final_loss_ci95", loss_ci, 0);
+      json_num(out, "time_to_target_s", ttt, 0);
+      json_num(out, "time_to_target_ci95", ttt_ci, 0);
+      fprintf(out, "\"never_reached\": %d, ", gr->never);
+      json_num(out, "speedup_vs_ddp", speedup, 0);
+      json_num(out, "bytes", bytes, 0);
+      json_num(out, "compute_share", sh[0], 0);
+      json_num(out, "comm_share", sh[1], 0);
+      json_num(out, "idle_share", sh[2], 1);
+      fputs("}", out);
+    }
+  }
+  if (rc == WL_OK && o->format == AN_FORMAT_JSON)
+    fputs("\n]\n", out);
+  for (int k = 0; k < ng; k++) {
+    free(g[k].loss);
+    free(g[k].ttt);
+  }
+  free(g);
+  free(runs);
+  return rc;
+}

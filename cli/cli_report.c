@@ -1,0 +1,181 @@
+/* cli_report — `syncsim report`, `plot` and `merge`. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "an_report.h"
+#include "cli.h"
+
+static const char report_usage[] =
+  "usage: syncsim report DB [--target-loss X] [--group-by KEYS] [--format table|csv|json]\n"
+  "\n"
+  "One row per group of finished runs (default: scenario, policy label and every swept\n"
+  "parameter but the seed): runs; final held-out loss, mean ± 95% confidence interval over\n"
+  "the runs (Student's t); simulated time to the target loss, mean ± interval over the runs\n"
+  "that reached it, and how many never did; speedup against DDP at the same sweep point\n"
+  "(DDP's time to target / the group's); bytes communicated; shares of the workers' time\n"
+  "computing, communicating and waiting.\n"
+  "\n"
+  "  --target-loss X   the target (default: each scenario's eval.target_loss)\n"
+  "  --group-by KEYS   comma-separated: scenario, label, policy, seed, or a swept parameter's\n"
+  "                    last name (H for policies.diloco.H)\n"
+  "  --format F        table (default), csv or json\n";
+
+static const char plot_usage[] =
+  "usage: syncsim plot DB --out FILE.png|svg|pdf [--kind loss|sweep|timeline|workers]\n"
+  "                   [--x NAME] [--run ID] [--target-loss X]\n"
+  "\n"
+  "  loss (default)  held-out loss against simulated time, one line per policy label: the\n"
+  "                  mean over seeds with a 95% band; log time when it spans a wide range\n"
+  "  sweep --x NAME  time to the target loss (or final loss, without a target) against the\n"
+  "                  swept parameter NAME (e.g. H), one line per policy; unswept policies\n"
+  "                  (DDP) as a dashed reference\n"
+  "  timeline --run ID   a Gantt chart of one run (needs --set record.timeline=N)\n"
+  "  workers         each policy's shares of compute, communication, idle and down time\n"
+  "\n"
+  "Drawn by gnuplot (Debian's gnuplot-nox).\n";
+
+static const char merge_usage[] =
+  "usage: syncsim merge OUT IN...\n"
+  "\n"
+  "Copy every run of the IN databases, with all its rows, into OUT (created if missing),\n"
+  "without duplicating runs: a run whose config is already done in OUT is skipped. Refuses\n"
+  "databases of another schema version, and writes nothing then.\n";
+
+static int parse_number(const char *text, double *out)
+{
+  char *end;
+  *out = strtod(text, &end);
+  return *text && !*end && isfinite(*out);
+}
+
+int cli_report(int argc, char **argv)
+{
+  const char *db = NULL;
+  an_report_opts o = {.target_loss = NAN, .group_by = NULL, .format = AN_FORMAT_TABLE};
+  for (int i = 1; i < argc; i++) {
+    const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+    if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
+      fputs(report_usage, stdout);
+      return CLI_OK;
+    } else if (v && strcmp(a, "--target-loss") == 0) {
+      if (!parse_number(v, &o.target_loss)) {
+        fprintf(stderr, "syncsim: --target-loss: expected a number, got '%s'\n", v);
+        return CLI_USAGE;
+      }
+      i++;
+    } else if (v && strcmp(a, "--group-by") == 0) {
+      o.group_by = v;
+      i++;
+    } else if (v && strcmp(a, "--format") == 0) {
+      if (strcmp(v, "table") == 0)
+        o.format = AN_FORMAT_TABLE;
+      else if (strcmp(v, "csv") == 0)
+        o.format = AN_FORMAT_CSV;
+      else if (strcmp(v, "json") == 0)
+        o.format = AN_FORMAT_JSON;
+      else {
+        fprintf(stderr, "syncsim: --format: expected table, csv or json, got '%s'\n", v);
+        return CLI_USAGE;
+      }
+      i++;
+    } else if (a[0] == '-' || db) {
+      fprintf(stderr, "syncsim: unexpected argument '%s'\n\n%s", a, report_usage);
+      return CLI_USAGE;
+    } else {
+      db = a;
+    }
+  }
+  if (!db) {
+    fprintf(stderr, "syncsim: a DB file is needed\n\n%s", report_usage);
+    return CLI_USAGE;
+  }
+  char err[1024];
+  if (an_report(db, &o, stdout, err, sizeof err) != WL_OK) {
+    fprintf(stderr, "syncsim: %s\n", err);
+    return CLI_USAGE;
+  }
+  return CLI_OK;
+}
+
+int cli_plot(int argc, char **argv)
+{
+  const char *db = NULL;
+  an_plot_opts o = {.kind = AN_PLOT_LOSS, .target_loss = NAN, .gnuplot = getenv("SYNCSIM_GNUPLOT")};
+  for (int i = 1; i < argc; i++) {
+    const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+    if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
+      fputs(plot_usage, stdout);
+      return CLI_OK;
+    } else if (v && strcmp(a, "--out") == 0) {
+      o.out = v;
+      i++;
+    } else if (v && strcmp(a, "--x") == 0) {
+      o.x = v;
+      i++;
+    } else if (v && strcmp(a, "--run") == 0) {
+      o.run = atoll(v);
+      i++;
+    } else if (v && strcmp(a, "--target-loss") == 0) {
+      if (!parse_number(v, &o.target_loss)) {
+        fprintf(stderr, "syncsim: --target-loss: expected a number, got '%s'\n", v);
+        return CLI_USAGE;
+      }
+      i++;
+    } else if (v && strcmp(a, "--kind") == 0) {
+      const char *kinds[] = {"loss", "sweep", "timeline", "workers"};
+      o.kind = -1;
+      for (int k = 0; k < 4; k++)
+        if (strcmp(v, kinds[k]) == 0)
+          o.kind = k;
+      if (o.kind < 0) {
+        fprintf(stderr, "syncsim: --kind: expected loss, sweep, timeline or workers, got '%s'\n", v);
+        return CLI_USAGE;
+      }
+      i++;
+    } else if (a[0] == '-' || db) {
+      fprintf(stderr, "syncsim: unexpected argument '%s'\n\n%s", a, plot_usage);
+      return CLI_USAGE;
+    } else {
+      db = a;
+    }
+  }
+  if (!db || !o.out || (o.kind == AN_PLOT_SWEEP && !o.x) || (o.kind == AN_PLOT_TIMELINE && o.run <= 0)) {
+    fprintf(stderr, "syncsim: %s\n\n%s",
+            !db ? "a DB file is needed" : !o.out ? "--out FILE is needed"
+            : o.kind == AN_PLOT_SWEEP ? "--kind sweep needs --x NAME" : "--kind timeline needs --run ID",
+            plot_usage);
+    return CLI_USAGE;
+  }
+  char err[1024];
+  wl_status st = an_plot(db, &o, err, sizeof err);
+  if (st != WL_OK) {
+    fprintf(stderr, "syncsim: %s\n", err);
+    return st == WL_EIO ? CLI_RUN_FAILED : CLI_USAGE;
+  }
+  fprintf(stderr, "wrote %s\n", o.out);
+  return CLI_OK;
+}
+
+int cli_merge(int argc, char **argv)
+{
+  if (argc > 1 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
+    fputs(merge_usage, stdout);
+    return CLI_OK;
+  }
+  if (argc < 3) {
+    fprintf(stderr, "syncsim: merge needs OUT and at least one IN\n\n%s", merge_usage);
+    return CLI_USAGE;
+  }
+  long copied, skipped;
+  char err[1024];
+  if (an_merge(argv[1], (const char *const *)argv + 2, argc - 2, &copied, &skipped, err,
+               sizeof err) != WL_OK) {
+    fprintf(stderr, "syncsim: %s\n", err);
+    return CLI_USAGE;
+  }
+  printf("merged %d database%s into %s: %ld runs copied, %ld already there\n", argc - 2,
+         argc == 3 ? "" : "s", argv[1], copied, skipped);
+  return CLI_OK;
+}

@@ -1,0 +1,273 @@
+/* cli_sweep — `syncsim sweep`: every point of a scenario's sweep x every policy, in parallel
+ * processes into one database, resumable and shardable. */
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "scn_sweep.h"
+
+static const char sweep_usage[] =
+  "usage: syncsim sweep SCENARIO [--jobs N] [--db PATH] [--shard K/N] [--set PATH=VALUE]...\n"
+  "                     [--threads N] [--quiet]\n"
+  "\n"
+  "Run the cartesian product of the scenario's `sweep` axes and its policies: one run per\n"
+  "sweep point and policy, in up to N processes at once, into one database. Runs whose\n"
+  "resolved config is already `done` in the database are skipped, so re-running an\n"
+  "interrupted sweep finishes only what is missing; runs with identical configs (a policy\n"
+  "that an axis does not touch) run once.\n"
+  "\n"
+  "  --jobs N          processes running at once (default 1)\n"
+  "  --db PATH         results database (default results.db)\n"
+  "  --shard K/N       run only the K-th of N deterministic slices (K in 1..N), e.g. for\n"
+  "                    cluster job arrays; merge the databases with `syncsim merge`\n"
+  "  --set PATH=VALUE  override a key on top of every sweep point (repeatable)\n"
+  "  --threads N       threads per run (default 1: the parallelism is the processes')\n"
+  "  --quiet           no progress on stderr\n"
+  "\n"
+  "Each finished run prints its summary line; progress (runs done / total, failures, ETA)\n"
+  "goes to stderr. exit status: 0 all done, 1 a run failed, 2 bad usage or input,\n"
+  "130 interrupted.\n";
+
+typedef struct sweep_run {
+  long point;  /* sweep point */
+  int policy;  /* policy index in the point's scenario */
+  char hash[17];
+} sweep_run;
+
+static double now_s(void)
+{
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+/* Every (point, policy) with its config hash, without duplicate configs. */
+static wl_status list_runs(const scn_sweep *sw, sweep_run **out, long *n, scn_error *err)
+{
+  scn_scenario *s = malloc(sizeof *s);
+  long cap = 64;
+  sweep_run *runs = malloc((size_t)cap * sizeof *runs);
+  wl_status st = s && runs ? WL_OK : WL_ENOMEM;
+  *n = 0;
+  for (long p = 0; st == WL_OK && p < sw->n_points; p++) {
+    if ((st = scn_sweep_point(sw, p, s, err)) != WL_OK)
+      break;
+    for (int i = 0; st == WL_OK && i < s->n_policies; i++) {
+      sim_config cfg;
+      scn_run_config(s, i, &cfg);
+      char *json = scn_canonical_json(s->name, &cfg);
+      if (!json) {
+        st = WL_ENOMEM;
+        break;
+      }
+      sweep_run r = {p, i, ""};
+      scn_hash_hex(json, r.hash);
+      free(json);
+      int dup = 0;
+      for (long j = 0; j < *n && !dup; j++)
+        dup = strcmp(runs[j].hash, r.hash) == 0;
+      if (dup)
+        continue;
+      if (*n == cap) {
+        sweep_run *grown = realloc(runs, (size_t)(cap *= 2) * sizeof *runs);
+        if (!grown) {
+          st = WL_ENOMEM;
+          break;
+        }
+        runs = grown;
+      }
+      runs[(*n)++] = r;
+    }
+  }
+  free(s);
+  if (st != WL_OK) {
+    free(runs);
+    runs = NULL;
+  }
+  *out = runs;
+  return st;
+}
+
+/* The child: one run into its own connection. Exit status: the CLI's. */
+static int child_run(const scn_sweep *sw, const sweep_run *r, const char *db, long long sweep_id,
+                     int threads)
+{
+  scn_scenario *s = malloc(sizeof *s);
+  scn_error err;
+  char point[2048], msg[1024];
+  if (!s || scn_sweep_point(sw, r->point, s, &err) != WL_OK)
+    return CLI_RUN_FAILED;
+  an_store *store;
+  if (an_store_open(db, &store, msg, sizeof msg) != WL_OK) {
+    fprintf(stderr, "syncsim: %s\n", msg);
+    return CLI_RUN_FAILED;
+  }
+  scn_sweep_point_json(sw, r->point, &s->policies[r->policy], r->policy, point, sizeof point);
+  wl_status st = cli_run_policy(s, r->policy, store, 1, threads, sweep_id, point);
+  an_store_close(store);
+  free(s);
+  return st == WL_OK ? CLI_OK : st == WL_EINTR ? CLI_INTERRUPTED : CLI_RUN_FAILED;
+}
+
+static void progress(int quiet, long done, long total, long failed, double t0)
+{
+  if (quiet)
+    return;
+  double elapsed = now_s() - t0;
+  char eta[32] = "";
+  if (done > 0 && done < total)
+    snprintf(eta, sizeof eta, ", ETA %.0f s", elapsed / done * (double)(total - done));
+  fprintf(stderr, "%ssweep: %ld/%ld runs done, %ld failed%s%s", isatty(STDERR_FILENO) ? "\r\033[K" : "",
+          done, total, failed, eta, isatty(STDERR_FILENO) ? "" : "\n");
+  fflush(stderr);
+}
+
+int cli_sweep(int argc, char **argv)
+{
+  const char *file = NULL, *db = "results.db";
+  const char *sets[256];
+  int n_sets = 0, jobs = 1, threads = 1, quiet = 0, shard_k = 1, shard_n = 1;
+  for (int i = 1; i < argc; i++) {
+    const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+    if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
+      fputs(sweep_usage, stdout);
+      return CLI_OK;
+    } else if (strcmp(a, "--quiet") == 0) {
+      quiet = 1;
+    } else if (v && (strcmp(a, "--jobs") == 0 || strcmp(a, "--threads") == 0)) {
+      char *end;
+      long n = strtol(v, &end, 10);
+      if (*end || n < 1 || n > 1024) {
+        fprintf(stderr, "syncsim: %s: expected an integer from 1 to 1024, got '%s'\n", a, v);
+        return CLI_USAGE;
+      }
+      *(strcmp(a, "--jobs") == 0 ? &jobs : &threads) = (int)n;
+      i++;
+    } else if (v && strcmp(a, "--db") == 0) {
+      db = v;
+      i++;
+    } else if (v && strcmp(a, "--shard") == 0) {
+      if (sscanf(v, "%d/%d", &shard_k, &shard_n) != 2 || shard_n < 1 || shard_k < 1 ||
+          shard_k > shard_n) {
+        fprintf(stderr, "syncsim: --shard: expected K/N with 1 <= K <= N, got '%s'\n", v);
+        return CLI_USAGE;
+      }
+      i++;
+    } else if (v && strcmp(a, "--set") == 0 && n_sets < 256) {
+      sets[n_sets++] = v;
+      i++;
+    } else if (a[0] == '-' || file) {
+      fprintf(stderr, "syncsim: unexpected argument '%s'\n\n%s", a, sweep_usage);
+      return CLI_USAGE;
+    } else {
+      file = a;
+    }
+  }
+  if (!file) {
+    fprintf(stderr, "syncsim: a SCENARIO file is needed\n\n%s", sweep_usage);
+    return CLI_USAGE;
+  }
+  scn_sweep sw;
+  scn_error err;
+  char msg[1400];
+  if (scn_sweep_load(file, sets, n_sets, &sw, &err) != WL_OK) {
+    scn_error_format(&err, msg, sizeof msg);
+    fprintf(stderr, "syncsim: %s\n", msg);
+    scn_sweep_free(&sw);
+    return CLI_USAGE;
+  }
+  sweep_run *runs;
+  long n_runs;
+  if (list_runs(&sw, &runs, &n_runs, &err) != WL_OK) {
+    scn_sweep_free(&sw);
+    return CLI_RUN_FAILED;
+  }
+  /* this shard's slice, then what is not done yet */
+  an_store *store;
+  if (an_store_open(db, &store, msg, sizeof msg) != WL_OK) {
+    fprintf(stderr, "syncsim: %s\n", msg);
+    free(runs);
+    scn_sweep_free(&sw);
+    return CLI_USAGE;
+  }
+  long n_todo = 0, n_shard = 0;
+  for (long j = 0; j < n_runs; j++) {
+    if (j % shard_n != shard_k - 1)
+      continue;
+    n_shard++;
+    if (!an_store_is_done(store, runs[j].hash))
+      runs[n_todo++] = runs[j];
+  }
+  char name[160];
+  scn_scenario *first = malloc(sizeof *first);
+  snprintf(name, sizeof name, "%s", first && scn_sweep_point(&sw, 0, first, &err) == WL_OK
+                                      ? first->name : "sweep");
+  free(first);
+  long long sweep_id = 0;
+  wl_status st = an_store_begin_sweep(store, name, sw.spec_json, &sweep_id);
+  an_store_close(store); /* no connection crosses a fork */
+  if (st != WL_OK) {
+    free(runs);
+    scn_sweep_free(&sw);
+    return CLI_RUN_FAILED;
+  }
+  if (!quiet)
+    fprintf(stderr, "sweep: %ld points x policies = %ld distinct runs; this shard %ld, %ld already "
+            "done, %ld to run with %d job%s\n", sw.n_points, n_runs, n_shard, n_shard - n_todo,
+            n_todo, jobs, jobs == 1 ? "" : "s");
+  fflush(stdout);
+  cli_install_signals();
+  double t0 = now_s();
+  long next = 0, done = 0, failed = 0;
+  int running = 0, rc = CLI_OK;
+  while (done < n_todo) {
+    while (running < jobs && next < n_todo && !cli_interrupted) {
+      pid_t pid = fork();
+      if (pid == 0) {
+        int code = child_run(&sw, &runs[next], db, sweep_id, threads);
+        fflush(stdout);
+        _exit(code);
+      }
+      if (pid < 0) {
+        fprintf(stderr, "syncsim: fork: %s\n", strerror(errno));
+        cli_interrupted = 1;
+        break;
+      }
+      running++;
+      next++;
+    }
+    if (running == 0)
+      break;
+    int status;
+    pid_t pid = wait(&status);
+    if (pid < 0) {
+      if (errno == EINTR)
+        continue;
+      break;
+    }
+    running--;
+    done++;
+    int code = WIFEXITED(status) ? WEXITSTATUS(status) : CLI_RUN_FAILED;
+    if (code == CLI_INTERRUPTED)
+      rc = CLI_INTERRUPTED;
+    else if (code != CLI_OK) {
+      failed++;
+      if (rc == CLI_OK)
+        rc = CLI_RUN_FAILED;
+    }
+    progress(quiet, done, n_todo, failed, t0);
+  }
+  if (!quiet && isatty(STDERR_FILENO))
+    fputc('\n', stderr);
+  if (cli_interrupted)
+    rc = CLI_INTERRUPTED;
+  free(runs);
+  scn_sweep_free(&sw);
+  return rc;
+}

@@ -1,0 +1,195 @@
+#include "scn_sweep.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cjson/cJSON.h>
+
+static wl_status sweep_fail(scn_error *err, const char *path, const char *fmt, ...)
+{
+  va_list ap;
+  snprintf(err->path, sizeof err->path, "%s", path);
+  va_start(ap, fmt);
+  vsnprintf(err->msg, sizeof err->msg, fmt, ap);
+  va_end(ap);
+  return WL_ECONFIG;
+}
+
+static char *read_text(const char *file, scn_error *err)
+{
+  FILE *f = fopen(file, "rb");
+  if (!f) {
+    sweep_fail(err, "", "cannot open: %s", strerror(errno));
+    return NULL;
+  }
+  enum { MAX_BYTES = 16 << 20 };
+  char *text = malloc(MAX_BYTES + 1);
+  size_t n = text ? fread(text, 1, MAX_BYTES, f) : 0;
+  fclose(f);
+  if (text)
+    text[n] = '\0';
+  return text;
+}
+
+/* Read the axes from the file's "sweep" object (the scenario itself is checked later). */
+static wl_status read_axes(scn_sweep *sw, scn_error *err)
+{
+  cJSON *root = cJSON_Parse(sw->text);
+  if (!root)
+    return WL_OK; /* the syntax error is reported by loading point 0 */
+  const cJSON *spec = cJSON_GetObjectItemCaseSensitive(root, "sweep");
+  wl_status st = WL_OK;
+  sw->n_points = 1;
+  if (spec && !cJSON_IsObject(spec))
+    st = sweep_fail(err, "sweep", "expected an object of axes (path: [values...]), got another "
+                                  "kind of value");
+  for (const cJSON *a = spec ? spec->child : NULL; st == WL_OK && a; a = a->next) {
+    char path[200];
+    snprintf(path, sizeof path, "sweep.%s", a->string);
+    int n = cJSON_IsArray(a) ? cJSON_GetArraySize(a) : 0;
+    if (n < 1 || sw->n_axes == SCN_MAX_AXES || strlen(a->string) >= sizeof sw->axis[0] ||
+        strchr(a->string, '=')) {
+      st = sweep_fail(err, path, "expected a non-empty array of values for a path (at most %d "
+                      "axes), got %s", SCN_MAX_AXES, n < 1 ? "no values" : "too many axes");
+      break;
+    }
+    int k = sw->n_axes++;
+    snprintf(sw->axis[k], sizeof sw->axis[k], "%s", a->string);
+    sw->values[k] = calloc((size_t)n, sizeof *sw->values[k]);
+    if (!sw->values[k]) {
+      st = WL_ENOMEM;
+      break;
+    }
+    int i = 0;
+    for (const cJSON *v = a->child; v; v = v->next, i++)
+      if (!(sw->values[k][i] = cJSON_PrintUnformatted(v))) {
+        st = WL_ENOMEM;
+        break;
+      }
+    sw->n_values[k] = i;
+    sw->n_points *= n;
+    if (sw->n_points > SCN_MAX_SWEEP_POINTS)
+      st = sweep_fail(err, "sweep", "expected at most %d points, got more", SCN_MAX_SWEEP_POINTS);
+  }
+  sw->spec_json = spec ? cJSON_PrintUnformatted(spec) : NULL;
+  if (!sw->spec_json && st == WL_OK) {
+    sw->spec_json = malloc(3);
+    if (sw->spec_json)
+      memcpy(sw->spec_json, "{}", 3);
+  }
+  cJSON_Delete(root);
+  return st;
+}
+
+wl_status scn_sweep_load(const char *file, const char *const *sets, int n_sets, scn_sweep *sw,
+                         scn_error *err)
+{
+  memset(sw, 0, sizeof *sw);
+  memset(err, 0, sizeof *err);
+  snprintf(sw->file, sizeof sw->file, "%s", file);
+  snprintf(err->file, sizeof err->file, "%s", file);
+  sw->sets = sets;
+  sw->n_sets = n_sets;
+  if (!(sw->text = read_text(file, err)))
+    return WL_EIO;
+  wl_status st = read_axes(sw, err);
+  scn_scenario *s = st == WL_OK ? malloc(sizeof *s) : NULL;
+  if (st == WL_OK && !s)
+    st = WL_ENOMEM;
+  for (long i = 0; st == WL_OK && i < sw->n_points; i++)
+    st = scn_sweep_point(sw, i, s, err);
+  free(s);
+  return st;
+}
+
+void scn_sweep_free(scn_sweep *sw)
+{
+  for (int k = 0; k < sw->n_axes; k++) {
+    for (int i = 0; sw->values[k] && i < sw->n_values[k]; i++)
+      cJSON_free(sw->values[k][i]);
+    free(sw->values[k]);
+  }
+  free(sw->text);
+  cJSON_free(sw->spec_json);
+  memset(sw, 0, sizeof *sw);
+}
+
+/* The value index of each axis at point i (the last axis fastest). */
+static void point_indices(const scn_sweep *sw, long i, int *index)
+{
+  for (int k = sw->n_axes - 1; k >= 0; k--) {
+    index[k] = (int)(i % sw->n_values[k]);
+    i /= sw->n_values[k];
+  }
+}
+
+/* Whether some path of the axis can change the given policy's run: a path outside
+ * "policies", or one that names the policy by label, type or index. */
+static int axis_touches(const char *axis, const opt_policy_config *pol, int pol_index)
+{
+  char copy[sizeof ((scn_sweep *)0)->axis[0]], *save = NULL, idx[16];
+  snprintf(copy, sizeof copy, "%s", axis);
+  snprintf(idx, sizeof idx, "%d", pol_index);
+  for (char *path = strtok_r(copy, ",", &save); path; path = strtok_r(NULL, ",", &save)) {
+    if (strncmp(path, "policies.", 9) != 0)
+      return 1;
+    const char *who = path + 9, *dot = strchr(who, '.');
+    size_t len = dot ? (size_t)(dot - who) : strlen(who);
+    const char *names[3] = {pol->label, opt_policy_registry[pol->type]->name, idx};
+    for (int j = 0; j < 3; j++)
+      if (strlen(names[j]) == len && strncmp(names[j], who, len) == 0)
+        return 1;
+  }
+  return 0;
+}
+
+void scn_sweep_point_json(const scn_sweep *sw, long i, const opt_policy_config *pol,
+                          int pol_index, char *buf, size_t size)
+{
+  int index[SCN_MAX_AXES];
+  point_indices(sw, i, index);
+  size_t n = (size_t)snprintf(buf, size, "{");
+  int first = 1;
+  for (int k = 0; k < sw->n_axes && n < size; k++) {
+    if (pol && !axis_touches(sw->axis[k], pol, pol_index))
+      continue;
+    n += (size_t)snprintf(buf + n, size - n, "%s\"%s\":%s", first ? "" : ",", sw->axis[k],
+                          sw->values[k][index[k]]);
+    first = 0;
+  }
+  if (n < size)
+    snprintf(buf + n, size - n, "}");
+}
+
+wl_status scn_sweep_point(const scn_sweep *sw, long i, scn_scenario *out, scn_error *err)
+{
+  int index[SCN_MAX_AXES];
+  point_indices(sw, i, index);
+  enum { MAX_SETS = SCN_MAX_AXES * 4 + 256 };
+  const char *sets[MAX_SETS];
+  int n = 0;
+  char paths[SCN_MAX_AXES * 4][1024];
+  int n_paths = 0;
+  for (int k = 0; k < sw->n_axes; k++) { /* an axis may name several paths, comma-separated */
+    char axis[sizeof sw->axis[0]];
+    snprintf(axis, sizeof axis, "%s", sw->axis[k]);
+    char *save = NULL;
+    for (char *path = strtok_r(axis, ",", &save); path && n_paths < SCN_MAX_AXES * 4;
+         path = strtok_r(NULL, ",", &save)) {
+      snprintf(paths[n_paths], sizeof paths[0], "%s=%s", path, sw->values[k][index[k]]);
+      sets[n++] = paths[n_paths++];
+    }
+  }
+  for (int j = 0; j < sw->n_sets && n < MAX_SETS; j++)
+    sets[n++] = sw->sets[j];
+  wl_status st = scn_load_string(sw->text, sw->file, sets, n, out, err);
+  if (st != WL_OK && sw->n_axes > 0) { /* say which point */
+    char point[512], msg[sizeof err->msg];
+    scn_sweep_point_json(sw, i, NULL, 0, point, sizeof point);
+    snprintf(msg, sizeof msg, "%s (at sweep point %s)", err->msg, point);
+    snprintf(err->msg, sizeof err->msg, "%s", msg);
+  }
+  return st;
+}
