@@ -243,3 +243,67 @@ Test(loader, a_missing_file_is_an_io_error_naming_the_file)
   cr_assert_str_eq(err.file, "/nonexistent/x.json");
   cr_assert(strstr(err.msg, "No such file"));
 }
+
+/* ---- sweeps -------------------------------------------------------------------------------- */
+
+#include "scn_sweep.h"
+
+Test(sweep, axes_times_policies_with_overrides_on_top)
+{
+  const char *sets[] = {"cluster.workers=2", "cluster.compute.speeds=[1, 0.5]"};
+  scn_sweep sw;
+  scn_error err;
+  cr_assert_eq(scn_sweep_load(SYNCSIM_SOURCE_DIR "/tests/fixtures/sweep_small.json", sets, 2, &sw,
+                              &err), WL_OK, "%s: %s", err.path, err.msg);
+  cr_assert_eq(sw.n_axes, 2);
+  cr_assert_eq(sw.n_points, 6);
+  char json[256];
+  scn_sweep_point_json(&sw, 0, NULL, 0, json, sizeof json);
+  cr_assert_str_eq(json, "{\"policies.local_sgd.H\":2,\"seed\":1}");
+  scn_sweep_point_json(&sw, 4, NULL, 0, json, sizeof json);
+  cr_assert_str_eq(json, "{\"policies.local_sgd.H\":8,\"seed\":2}");
+  scn_scenario s;
+  cr_assert_eq(scn_sweep_point(&sw, 4, &s, &err), WL_OK);
+  cr_assert_eq(s.policies[1].H, 8);
+  cr_assert_eq(s.base.seed, 2);
+  cr_assert_eq(s.base.cluster.workers, 2, "the --set overrides apply on top");
+  /* DDP's point leaves out the axis that addresses only local_sgd */
+  scn_sweep_point_json(&sw, 4, &s.policies[0], 0, json, sizeof json);
+  cr_assert_str_eq(json, "{\"seed\":2}");
+  scn_sweep_point_json(&sw, 4, &s.policies[1], 1, json, sizeof json);
+  cr_assert_str_eq(json, "{\"policies.local_sgd.H\":8,\"seed\":2}");
+  scn_sweep_free(&sw);
+  cr_assert_eq(scn_sweep_load(SYNCSIM_SOURCE_DIR "/scenarios/examples/h_sweep.json", NULL, 0, &sw,
+                              &err), WL_OK, "%s: %s", err.path, err.msg);
+  cr_assert_eq(sw.n_points, 18);
+  scn_sweep_free(&sw);
+}
+
+Test(sweep, an_invalid_axis_is_rejected_with_its_path_and_point)
+{
+  char path[64];
+  snprintf(path, sizeof path, "/tmp/syncsim_sweep_%d.json", (int)getpid());
+  struct {
+    const char *sweep;
+    const char *where;
+    const char *needle;
+  } cases[] = {
+    {"{\"cluster.workers\": [2, 0]}", "cluster.workers", "at sweep point {\"cluster.workers\":0}"},
+    {"{\"cluster.workerz\": [2]}", "cluster.workerz", "unknown key"},
+    {"{\"seed\": []}", "sweep.seed", "non-empty array"},
+    {"[1, 2]", "sweep", "expected an object"},
+  };
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    FILE *f = fopen(path, "w");
+    fprintf(f, "{\"policies\": [{\"type\": \"ddp\"}], \"stop\": {\"steps\": 2}, \"sweep\": %s}",
+            cases[i].sweep);
+    fclose(f);
+    scn_sweep sw;
+    scn_error err;
+    cr_expect_eq(scn_sweep_load(path, NULL, 0, &sw, &err), WL_ECONFIG, "case %zu", i);
+    cr_expect_str_eq(err.path, cases[i].where, "case %zu: %s", i, err.msg);
+    cr_expect(strstr(err.msg, cases[i].needle), "case %zu: %s", i, err.msg);
+    scn_sweep_free(&sw);
+  }
+  unlink(path);
+}
