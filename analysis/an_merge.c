@@ -41,25 +41,17 @@ static wl_status merge_one(sqlite3 *db, long *copied, long *skipped, char *err, 
   if (!exec_sql(db, "CREATE TEMP TABLE IF NOT EXISTS sweep_map(old INTEGER PRIMARY KEY, new INTEGER);"
                     "DELETE FROM sweep_map;", err, err_size))
     return WL_EDB;
-  sqlite3_stmt *sw, *ins_sw, *runs, *ins_run, *child[5];
-  if (sqlite3_prepare_v2(db, "SELECT id, name, spec_json, created_at FROM src.sweeps ORDER BY id",
-                         -1, &sw, NULL) != SQLITE_OK ||
-      sqlite3_prepare_v2(db, "INSERT INTO main.sweeps(name, spec_json, created_at) VALUES (?1, ?2, ?3)",
-                         -1, &ins_sw, NULL) != SQLITE_OK) {
-    snprintf(err, err_size, "%s", sqlite3_errmsg(db));
+  /* A sweep already in main (same name and axes: a shard or a resumption of it) is reused. */
+  if (!exec_sql(db,
+                "INSERT INTO main.sweeps(name, spec_json, created_at)"
+                " SELECT name, spec_json, min(created_at) FROM src.sweeps s WHERE NOT EXISTS"
+                "  (SELECT 1 FROM main.sweeps m WHERE m.name = s.name AND m.spec_json IS s.spec_json)"
+                " GROUP BY name, spec_json ORDER BY min(id);"
+                "INSERT INTO sweep_map SELECT s.id, (SELECT min(m.id) FROM main.sweeps m"
+                "  WHERE m.name = s.name AND m.spec_json IS s.spec_json) FROM src.sweeps s;",
+                err, err_size))
     return WL_EDB;
-  }
-  while (sqlite3_step(sw) == SQLITE_ROW) {
-    for (int c = 1; c <= 3; c++)
-      sqlite3_bind_value(ins_sw, c, sqlite3_column_value(sw, c));
-    sqlite3_step(ins_sw);
-    sqlite3_reset(ins_sw);
-    snprintf(sql, sizeof sql, "INSERT INTO sweep_map VALUES (%lld, %lld)",
-             sqlite3_column_int64(sw, 0), (long long)sqlite3_last_insert_rowid(db));
-    exec_sql(db, sql, err, err_size);
-  }
-  sqlite3_finalize(sw);
-  sqlite3_finalize(ins_sw);
+  sqlite3_stmt *runs, *ins_run, *child[5];
   snprintf(sql, sizeof sql,
            "SELECT r.id, (SELECT 1 FROM main.runs m WHERE m.config_hash = r.config_hash AND"
            " (m.status = 'done' AND r.status = 'done' OR m.started_at = r.started_at) LIMIT 1)"

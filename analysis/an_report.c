@@ -26,6 +26,7 @@ typedef struct rgroup {
   int n, never;
   double *loss, *ttt; /* (n) */
   int n_ttt;
+  int n_share;      /* runs with workers rows */
   double bytes, share[3];
 } rgroup;
 
@@ -51,8 +52,10 @@ static int has_key(const char *keys, const char *name)
   return 0;
 }
 
-/* The run's point text and group key from its sweep point JSON. */
-static void run_key(sqlite3_stmt *each, rrun *r, const char *point_json, const char *group_by)
+/* The run's point text and group key from its sweep point JSON; adds the names of its axes
+ * to the comma-separated list seen. */
+static void run_key(sqlite3_stmt *each, rrun *r, const char *point_json, const char *group_by,
+                    char *seen, size_t seen_size)
 {
   r->point[0] = '\0';
   sqlite3_bind_text(each, 1, point_json, -1, SQLITE_TRANSIENT);
@@ -60,6 +63,9 @@ static void run_key(sqlite3_stmt *each, rrun *r, const char *point_json, const c
     const char *axis = (const char *)sqlite3_column_text(each, 0);
     const char *value = (const char *)sqlite3_column_text(each, 1);
     const char *name = short_name(axis);
+    size_t len = strlen(seen);
+    if (strcmp(name, "seed") != 0 && !has_key(seen, name) && len + strlen(name) + 2 < seen_size)
+      snprintf(seen + len, seen_size - len, "%s%s", len ? "," : "", name);
     int in = group_by ? has_key(group_by, name) : strcmp(name, "seed") != 0;
     if (!in)
       continue;
@@ -108,6 +114,7 @@ static wl_status load_runs(sqlite3 *db, const an_report_opts *o, rrun **out, int
     sqlite3_bind_double(st, 1, o->target_loss);
   int cap = 64;
   rrun *runs = malloc((size_t)cap * sizeof *runs);
+  char axes[512] = ""; /* the swept parameters' names */
   *n = 0;
   wl_status rc = runs ? WL_OK : WL_ENOMEM;
   while (rc == WL_OK && sqlite3_step(st) == SQLITE_ROW) {
@@ -125,7 +132,7 @@ static wl_status load_runs(sqlite3 *db, const an_report_opts *o, rrun **out, int
     snprintf(r->policy, sizeof r->policy, "%s", (const char *)sqlite3_column_text(st, 2));
     snprintf(r->label, sizeof r->label, "%s", (const char *)sqlite3_column_text(st, 3));
     r->seed = sqlite3_column_int(st, 4);
-    run_key(each, r, (const char *)sqlite3_column_text(st, 5), o->group_by);
+    run_key(each, r, (const char *)sqlite3_column_text(st, 5), o->group_by, axes, sizeof axes);
     r->loss = an_db_real(st, 6);
     r->bytes = an_db_real(st, 7);
     r->ttt = an_db_real(st, 8);
@@ -135,6 +142,19 @@ static wl_status load_runs(sqlite3 *db, const an_report_opts *o, rrun **out, int
   sqlite3_finalize(st);
   sqlite3_finalize(each);
   *out = runs;
+  for (const char *k = o->group_by; rc == WL_OK && k && *k;) { /* every key must exist */
+    const char *end = strchr(k, ',');
+    int len = end ? (int)(end - k) : (int)strlen(k);
+    char key[64];
+    snprintf(key, sizeof key, "%.*s", len, k);
+    if (!has_key("scenario,label,policy,seed", key) && !has_key(axes, key)) {
+      snprintf(err, err_size, "--group-by: unknown key '%s'; expected scenario, label, policy, "
+               "seed%s%s", key, axes[0] ? " or a swept parameter: " : " (no swept parameters)",
+               axes);
+      rc = WL_ECONFIG;
+    }
+    k = end ? end + 1 : NULL;
+  }
   return rc;
 }
 
@@ -170,8 +190,11 @@ static int group_runs(const rrun *runs, int n, rgroup **out)
     else
       gr->ttt[gr->n_ttt++] = runs[i].ttt;
     gr->bytes += isnan(runs[i].bytes) ? 0 : runs[i].bytes;
-    for (int s = 0; s < 3; s++)
-      gr->share[s] += isnan(runs[i].share[s]) ? 0 : runs[i].share[s];
+    if (!isnan(runs[i].share[0])) {
+      for (int s = 0; s < 3; s++)
+        gr->share[s] += runs[i].share[s];
+      gr->n_share++;
+    }
     gr->n++;
   }
   *out = g;
@@ -249,20 +272,26 @@ wl_status an_report(const char *db_path, const an_report_opts *o, FILE *out, cha
     double speedup = ddp_time(gr, g, ng, runs, n) / ttt;
     double bytes = gr->bytes / gr->n, sh[3];
     for (int s = 0; s < 3; s++)
-      sh[s] = gr->share[s] / gr->n;
+      sh[s] = gr->n_share ? gr->share[s] / gr->n_share : NAN;
     if (o->format == AN_FORMAT_TABLE) {
       char l[48], t[48], sp[16] = "-";
       fmt_pm(l, sizeof l, loss, loss_ci, "%.4f");
       fmt_pm(t, sizeof t, ttt, ttt_ci, "%.1f");
       if (!isnan(speedup))
         snprintf(sp, sizeof sp, "%.2fx", speedup);
-      fprintf(out, "%-14.14s %-16.16s %-18.18s %4d %-18s %-18s %5d %7s %10.3g %7.3f %6.3f %6.3f\n",
+      char shares[3][16];
+      for (int s = 0; s < 3; s++)
+        snprintf(shares[s], sizeof shares[s], isnan(sh[s]) ? "-" : "%.3f", sh[s]);
+      fprintf(out, "%-14.14s %-16.16s %-18.18s %4d %-18s %-18s %5d %7s %10.3g %7s %6s %6s\n",
               f->scenario, f->label, f->point[0] ? f->point : "-", gr->n, l, t, gr->never, sp,
-              bytes, sh[0], sh[1], sh[2]);
+              bytes, shares[0], shares[1], shares[2]);
     } else if (o->format == AN_FORMAT_CSV) {
-      fprintf(out, "%s,%s,%s,\"%s\",%d,%.10g,%.10g,%.10g,%.10g,%d,%.10g,%.10g,%.6g,%.6g,%.6g\n",
-              f->scenario, f->label, f->policy, f->point, gr->n, loss, loss_ci, ttt, ttt_ci,
-              gr->never, speedup, bytes, sh[0], sh[1], sh[2]);
+      fprintf(out, "%s,%s,%s,\"%s\",%d", f->scenario, f->label, f->policy, f->point, gr->n);
+      const double v[] = {loss, loss_ci, ttt, ttt_ci, gr->never, speedup, bytes,
+                          sh[0], sh[1], sh[2]};
+      for (size_t c = 0; c < sizeof v / sizeof v[0]; c++) /* empty: no value */
+        fprintf(out, isnan(v[c]) ? "," : ",%.10g", v[c]);
+      fputc('\n', out);
     } else {
       fprintf(out, "%s\n  {\"scenario\": \"%s\", \"label\": \"%s\", \"policy\": \"%s\", "
               "\"point\": \"%s\", \"runs\": %d, ", k ? "," : "", f->scenario, f->label, f->policy,

@@ -109,6 +109,17 @@ static const char schema_sql[] =
   "  (SELECT min(m.step) FROM metrics m WHERE m.run_id = r.id AND m.kind = 'eval'"
   "   AND m.loss <= json_extract(r.config_json, '$.eval.target_loss')) AS step"
   " FROM runs r;"
+  "CREATE VIEW policy_summary AS"
+  " SELECT r.scenario, r.label, r.policy,"
+  "  json_remove(coalesce(r.sweep_point, '{}'), '$.seed') AS point,"
+  "  count(*) AS runs, avg(f.loss) AS final_loss, min(f.loss) AS best_loss,"
+  "  max(f.loss) AS worst_loss, count(t.sim_time_s) AS reached,"
+  "  avg(t.sim_time_s) AS time_to_target_s, avg(f.bytes) AS bytes,"
+  "  sum(r.host_time_s) AS host_time_s"
+  " FROM runs r LEFT JOIN final_eval f ON f.run_id = r.id"
+  "  LEFT JOIN time_to_target t ON t.run_id = r.id"
+  " WHERE r.status = 'done'"
+  " GROUP BY r.scenario, r.label, r.policy, point;"
   "PRAGMA user_version = 1;";
 
 struct an_store {
@@ -570,18 +581,29 @@ wl_status an_store_recorder(an_store *s, const an_run_meta *meta, sim_recorder *
 wl_status an_store_begin_sweep(an_store *s, const char *name, const char *spec_json,
                                long long *id)
 {
-  sqlite3_stmt *st;
+  sqlite3_stmt *ins, *sel;
   char now[32];
   utc_now(now, sizeof now);
-  if (sqlite3_prepare_v2(s->db, "INSERT INTO sweeps(name, spec_json, created_at) VALUES (?1, ?2, ?3)",
-                         -1, &st, NULL) != SQLITE_OK)
+  if (sqlite3_prepare_v2(s->db,
+                         "INSERT INTO sweeps(name, spec_json, created_at) SELECT ?1, ?2, ?3"
+                         " WHERE NOT EXISTS (SELECT 1 FROM sweeps WHERE name = ?1 AND spec_json IS ?2)",
+                         -1, &ins, NULL) != SQLITE_OK)
     return db_fail(s, "recording the sweep");
-  sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
-  sqlite3_bind_text(st, 2, spec_json, -1, SQLITE_STATIC);
-  sqlite3_bind_text(st, 3, now, -1, SQLITE_STATIC);
-  wl_status rc = sqlite3_step(st) == SQLITE_DONE ? WL_OK : db_fail(s, "recording the sweep");
-  sqlite3_finalize(st);
-  *id = sqlite3_last_insert_rowid(s->db);
+  if (sqlite3_prepare_v2(s->db, "SELECT min(id) FROM sweeps WHERE name = ?1 AND spec_json IS ?2",
+                         -1, &sel, NULL) != SQLITE_OK) {
+    sqlite3_finalize(ins);
+    return db_fail(s, "recording the sweep");
+  }
+  sqlite3_bind_text(ins, 1, name, -1, SQLITE_STATIC);
+  sqlite3_bind_text(ins, 2, spec_json, -1, SQLITE_STATIC);
+  sqlite3_bind_text(ins, 3, now, -1, SQLITE_STATIC);
+  sqlite3_bind_text(sel, 1, name, -1, SQLITE_STATIC);
+  sqlite3_bind_text(sel, 2, spec_json, -1, SQLITE_STATIC);
+  wl_status rc = sqlite3_step(ins) == SQLITE_DONE && sqlite3_step(sel) == SQLITE_ROW
+                   ? WL_OK : db_fail(s, "recording the sweep");
+  *id = rc == WL_OK ? sqlite3_column_int64(sel, 0) : 0;
+  sqlite3_finalize(ins);
+  sqlite3_finalize(sel);
   return rc;
 }
 

@@ -46,7 +46,8 @@ wl_status an_store_recorder(an_store *s, const an_run_meta *meta, sim_recorder *
 /* The id of the run being or last recorded, 0 before any. */
 long long an_store_run_id(const an_store *s);
 
-/* Record a sweep invocation; *id gets its sweeps.id. */
+/* The sweep (name and axes) being run; reuses the row of an earlier run of the same sweep, so
+ * that a resumed sweep is one sweep. *id gets its sweeps.id. */
 wl_status an_store_begin_sweep(an_store *s, const char *name, const char *spec_json,
                                long long *id);
 

@@ -22,7 +22,7 @@ minimal=$src/scenarios/examples/minimal.json
 # --- version, help, usage -------------------------------------------------------------
 out=$("$syncsim" --version)
 check "--version prints the version" grep -q '^syncsim [0-9]' <<<"$out"
-for cmd in run validate list bench; do
+for cmd in run validate list bench sweep report plot merge; do
   "$syncsim" $cmd --help >"$tmp/help" 2>&1
   check "$cmd --help exits 0" test $? -eq 0
   check "$cmd --help prints usage" grep -q "usage: syncsim $cmd" "$tmp/help"
@@ -158,6 +158,142 @@ check "outages are recorded ($n)" test "$n" -gt 0
 n=$(sqlite3 "$tmp/fail.db" "select count(*) from workers w join runs r on r.id = w.run_id
   where abs(compute_s + comm_s + idle_s + down_s - r.sim_time_s) > 1e-6 or down_s <= 0")
 check "compute + comm + idle + down = sim time, and every worker was down a while" test "$n" -eq 0
+
+# --- sweeps: resume, shards, jobs, merge ----------------------------------------------------
+fixture=$src/tests/fixtures/sweep_small.json
+dump() { # dump DB: every run's metrics, keyed by config hash, in a run-id-free order
+  sqlite3 "$1" "select r.config_hash, r.status, r.sweep_point, m.kind, m.sim_time_s, m.step,
+                m.examples, m.bytes, quote(m.loss), quote(m.accuracy)
+                from runs r join metrics m on m.run_id = r.id order by r.config_hash, m.rowid"
+}
+"$syncsim" sweep "$fixture" --db "$tmp/sw.db" --quiet >"$tmp/sw.out"
+check "sweep of the fixture exits 0" test $? -eq 0
+n=$(sqlite3 "$tmp/sw.db" "select count(*) || ' ' || count(distinct config_hash) || ' ' ||
+  sum(status = 'done') || ' ' || count(distinct sweep_id) from runs")
+check "6 points x 2 policies = 9 distinct runs (DDP ignores H), all done, one sweep ($n)" \
+  test "$n" = "9 9 9 1"
+n=$(sqlite3 "$tmp/sw.db" "select count(*) from runs where policy = 'ddp' and sweep_point like '%H%'")
+check "DDP's sweep point leaves out the H axis" test "$n" -eq 0
+n=$(sqlite3 "$tmp/sw.db" "select count(*) from runs where
+  json_extract(config_json, '\$.policies[0].H') != json_extract(sweep_point, '\$.\"policies.local_sgd.H\"')
+  or json_extract(config_json, '\$.seed') != json_extract(sweep_point, '\$.seed') or seed != json_extract(sweep_point, '\$.seed')")
+check "each run's config is its sweep point" test "$n" -eq 0
+"$syncsim" sweep "$fixture" --db "$tmp/sw.db" --quiet >"$tmp/sw.out"
+check "re-running a finished sweep exits 0" test $? -eq 0
+n=$(sqlite3 "$tmp/sw.db" "select count(*) from runs")
+check "re-running a finished sweep runs nothing ($n runs)" test "$n" -eq 9
+
+"$syncsim" sweep "$fixture" --db "$tmp/res.db" --shard 1/2 --quiet >/dev/null
+n1=$(sqlite3 "$tmp/res.db" "select count(*) from runs")
+"$syncsim" sweep "$fixture" --db "$tmp/res.db" --quiet >/dev/null
+n=$(sqlite3 "$tmp/res.db" "select count(*) || ' ' || count(distinct config_hash) || ' ' ||
+  count(distinct sweep_id) from runs")
+check "a resumed sweep runs only what is missing ($n1 then $n)" test "$n1" -gt 0 -a "$n1" -lt 9 \
+  -a "$n" = "9 9 1"
+dump "$tmp/sw.db" >"$tmp/d1"
+dump "$tmp/res.db" >"$tmp/d2"
+check "the resumed sweep equals the one-go sweep row for row" cmp -s "$tmp/d1" "$tmp/d2"
+
+for k in 1 2 3; do
+  "$syncsim" sweep "$fixture" --db "$tmp/shard$k.db" --shard $k/3 --quiet >/dev/null
+  check "shard $k/3 exits 0" test $? -eq 0
+done
+"$syncsim" merge "$tmp/merged.db" "$tmp/shard1.db" "$tmp/shard2.db" "$tmp/shard3.db" >/dev/null
+check "merge of three shards exits 0" test $? -eq 0
+dump "$tmp/merged.db" >"$tmp/d3"
+check "three merged shards equal the unsharded sweep row for row" cmp -s "$tmp/d1" "$tmp/d3"
+n=$(sqlite3 "$tmp/merged.db" "select count(distinct sweep_id) from runs")
+check "merged shards are one sweep ($n)" test "$n" -eq 1
+"$syncsim" merge "$tmp/merged.db" "$tmp/shard2.db" >/dev/null
+n=$(sqlite3 "$tmp/merged.db" "select count(*) from runs")
+check "merging a database again copies nothing ($n runs)" test "$n" -eq 9
+
+"$syncsim" sweep "$fixture" --db "$tmp/j2.db" --jobs 2 --quiet >/dev/null
+check "sweep --jobs 2 exits 0" test $? -eq 0
+dump "$tmp/j2.db" >"$tmp/d4"
+check "sweep --jobs 2 equals --jobs 1 row for row" cmp -s "$tmp/d1" "$tmp/d4"
+"$syncsim" sweep "$fixture" --db "$tmp/t2.db" --threads 2 --quiet >/dev/null
+dump "$tmp/t2.db" >"$tmp/d5"
+check "sweep --threads 2 equals --threads 1 row for row" cmp -s "$tmp/d1" "$tmp/d5"
+
+cp "$tmp/shard1.db" "$tmp/v2.db"
+sqlite3 "$tmp/v2.db" "pragma user_version = 2"
+cp "$tmp/merged.db" "$tmp/before.db"
+"$syncsim" merge "$tmp/merged.db" "$tmp/shard3.db" "$tmp/v2.db" >/dev/null 2>"$tmp/err"
+check "merge of a database of another schema version exits 2" test $? -eq 2
+check "merge names the other version: $(cat "$tmp/err")" grep -q "v2.db.*version 2" "$tmp/err"
+check "a refused merge writes nothing" cmp -s <(dump "$tmp/before.db") <(dump "$tmp/merged.db")
+"$syncsim" merge "$tmp/new.db" "$tmp/nonexistent.db" 2>"$tmp/err"
+check "merge of a missing database fails" test $? -ne 0
+check "merge of a missing database creates nothing" test ! -e "$tmp/new.db"
+"$syncsim" sweep "$fixture" --db "$tmp/x.db" --shard 4/3 2>"$tmp/err"
+check "--shard 4/3 exits 2" test $? -eq 2
+check "--shard 4/3 writes no database" test ! -e "$tmp/x.db"
+
+# --- report: the statistics against values computed by hand ---------------------------------
+# Three runs of one policy with final losses 1, 2, 3; runs 1 and 2 reach the target 0.5 at
+# 10 s and 20 s, run 3 never does. Mean loss 2, 95% CI half-width t(0.975, 2) s / sqrt(3) =
+# 4.302652729911275 / sqrt(3) = 2.484137712; time to target 15 ± t(0.975, 1) 7.0710678 /
+# sqrt(2) = 12.70620473617471 * 5 = 63.53102368; one never reached.
+"$syncsim" run "$minimal" --db "$tmp/fx.db" --quiet --set stop.sim_time_s=1 >/dev/null
+sqlite3 "$tmp/fx.db" "
+  delete from metrics; delete from workers; delete from runs where id > 1;
+  update runs set scenario = 'fx', label = 'p', policy = 'ddp', seed = 1, config_hash = 'h1',
+    config_json = json_set(config_json, '\$.eval.target_loss', 0.5);
+  insert into runs(scenario, policy, label, seed, status, config_json, config_hash, started_at,
+    version) select scenario, policy, label, s.v, 'done', config_json, 'h' || s.v, started_at,
+    version from runs, (select 2 as v union select 3) s;
+  insert into metrics values (1, 'eval', 5, 1, 1, 100, 0.9, 0), (1, 'eval', 10, 2, 2, 100, 0.4, 0),
+    (1, 'eval', 11, 2, 2, 100, 1, 0), (2, 'eval', 20, 2, 2, 100, 0.5, 0),
+    (2, 'eval', 21, 2, 2, 100, 2, 0), (3, 'eval', 30, 2, 2, 100, 3, 0);
+  update runs set final_loss = (select loss from final_eval where run_id = runs.id);"
+"$syncsim" report "$tmp/fx.db" --format csv >"$tmp/rep.csv"
+check "report --format csv exits 0" test $? -eq 0
+row=$(sed -n 2p "$tmp/rep.csv")
+check "report: 3 runs, loss 2 ± 2.484137712, time 15 ± 63.53102368, 1 never ($row)" \
+  test "$row" = 'fx,p,ddp,"",3,2,2.484137712,15,63.53102368,1,1,100,,,'
+# With the target 0.95 run 1 reaches it at 5 s: 12.5 ± 12.70620473617471 * 10.6066017 / sqrt(2).
+"$syncsim" report "$tmp/fx.db" --target-loss 0.95 --format json >"$tmp/rep.json"
+check "report --target-loss 0.95: 12.5 ± 95.29653552 s, one never: $(cat "$tmp/rep.json")" \
+  grep -q '"time_to_target_s": 12.5, "time_to_target_ci95": 95.29653552, "never_reached": 1' \
+  "$tmp/rep.json"
+"$syncsim" report "$tmp/sw.db" >"$tmp/rep.txt"
+check "report of a sweep exits 0" test $? -eq 0
+n=$(grep -c '^sweep_small ' "$tmp/rep.txt")
+check "report of the fixture sweep: ddp + local_sgd at H=2, 8 ($n rows)" test "$n" -eq 3
+check "report groups by H" grep -q 'H=8' "$tmp/rep.txt"
+n=$(sqlite3 "$tmp/sw.db" "select count(*) from policy_summary where runs = 3")
+check "policy_summary: 3 groups of 3 seeds ($n)" test "$n" -eq 3
+"$syncsim" report "$tmp/sw.db" --group-by bogus 2>"$tmp/err"
+check "report --group-by of an unknown key exits 2" test $? -eq 2
+check "report --group-by names the keys it knows: $(cat "$tmp/err")" grep -q "bogus.*seed or a swept parameter: H" "$tmp/err"
+"$syncsim" report "$tmp/sw.db" --group-by label,H --format csv >"$tmp/rep.csv"
+n=$(sed 1d "$tmp/rep.csv" | cut -d, -f1-5 | tr '\n' ' ')
+check "report --group-by label,H ($n)" test "$n" = \
+  'sweep_small,ddp,ddp,"",3 sweep_small,local_sgd,local_sgd,"H=2",3 sweep_small,local_sgd,local_sgd,"H=8",3 '
+
+# --- plots ----------------------------------------------------------------------------------
+if command -v gnuplot >/dev/null; then
+  for ext in png svg pdf; do
+    for kind in loss "sweep --x H" "timeline --run 1" workers; do
+      name=$(echo "$kind" | cut -d' ' -f1)
+      "$syncsim" plot "$tmp/sw.db" --kind $kind --out "$tmp/$name.$ext" 2>"$tmp/err"
+      check "plot --kind $kind --out .$ext exits 0: $(cat "$tmp/err")" test $? -eq 0
+      check "plot --kind $kind writes a non-empty .$ext" test -s "$tmp/$name.$ext"
+    done
+  done
+  check "the .png is a PNG" grep -q PNG <(head -c 8 "$tmp/loss.png")
+  check "the .pdf is a PDF" grep -q '%PDF' <(head -c 8 "$tmp/loss.pdf")
+else
+  bad "gnuplot is not installed (./setup.sh installs gnuplot-nox)"
+fi
+SYNCSIM_GNUPLOT=/nonexistent/gnuplot "$syncsim" plot "$tmp/sw.db" --out "$tmp/no.png" 2>"$tmp/err"
+check "plot without gnuplot exits 1" test $? -eq 1
+check "plot without gnuplot says how to get it: $(cat "$tmp/err")" grep -q 'gnuplot-nox' "$tmp/err"
+"$syncsim" plot "$tmp/sw.db" --out "$tmp/x.gif" 2>"$tmp/err"
+check "plot to an unknown format exits 2" test $? -eq 2
+"$syncsim" plot "$tmp/sw.db" --kind timeline --run 999 --out "$tmp/t.png" 2>"$tmp/err"
+check "plot of a missing run's timeline fails clearly: $(cat "$tmp/err")" grep -q '999' "$tmp/err"
 
 # --- interrupts ---------------------------------------------------------------------------
 for sig in INT TERM; do
