@@ -2,8 +2,9 @@
 # syncsim setup: install what is missing, build, then run the quickstart or the tests.
 #
 #   ./setup.sh run     build, then run the quickstart scenario (scenarios/quickstart.json)
-#                      into results.db and print its runs (extra arguments go to
-#                      `syncsim run`, e.g. --db other.db)
+#                      into results.db, print the report table and draw the loss plot
+#                      quickstart_loss.png (extra arguments go to `syncsim run`, e.g.
+#                      --db other.db)
 #   ./setup.sh test    build, then run the whole test suite (ctest)
 #   ./setup.sh build   build only
 #
@@ -62,14 +63,9 @@ case "$cmd" in
       [ "${!i}" = --db ] && { j=$((i + 1)); db=${!j}; }
     done
     echo
-    sqlite3 -header -column "$db" \
-      "SELECT * FROM (
-         SELECT s.run_id, s.label, s.status, s.steps, round(s.final_loss, 4) AS final_loss,
-                round(s.final_accuracy, 4) AS accuracy, t.target_loss,
-                t.sim_time_s AS time_to_target_s, round(s.host_time_s, 1) AS host_s
-         FROM run_summary s JOIN time_to_target t ON t.run_id = s.run_id
-         WHERE s.scenario = 'quickstart' ORDER BY s.run_id DESC LIMIT 5)
-       ORDER BY run_id"
+    "./$build_dir/syncsim" report "$db"
+    "./$build_dir/syncsim" plot "$db" --out quickstart_loss.png
+    echo "wrote quickstart_loss.png (held-out loss against simulated time)"
     ;;
   test)
     build

@@ -26,6 +26,9 @@ wl_status cli_run_policy(const scn_scenario *s, int i, an_store *store, int quie
 
 /* SIGINT and SIGTERM set cli_interrupted; runs stop at their next event. */
 void cli_install_signals(void);
+
+/* Print a scenario error on stderr ("syncsim: FILE: PATH: message"); returns CLI_USAGE. */
+int cli_scn_error(const scn_error *err);
 extern volatile sig_atomic_t cli_interrupted;
 
 #endif

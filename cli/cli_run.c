@@ -9,6 +9,7 @@
 #include "an_store.h"
 #include "cli.h"
 #include "scn_load.h"
+#include "scn_sweep.h"
 #include "sim_runner.h"
 
 #define MAX_SETS 256
@@ -38,7 +39,7 @@ static const char validate_usage[] =
   "usage: syncsim validate SCENARIO [--set PATH=VALUE]... [--print] [--db PATH]\n"
   "\n"
   "Check SCENARIO (with overrides) exactly as `run` would, without running or writing\n"
-  "anything.\n"
+  "anything; with a `sweep` key, check every sweep point as `sweep` would too.\n"
   "\n"
   "  --set PATH=VALUE   as for run\n"
   "  --print            print each run's resolved config: canonical JSON with every\n"
@@ -150,6 +151,14 @@ static int parse_args(int argc, char **argv, const char *usage, const char *allo
   return -1;
 }
 
+int cli_scn_error(const scn_error *err)
+{
+  char msg[1400];
+  scn_error_format(err, msg, sizeof msg);
+  fprintf(stderr, "syncsim: %s\n", msg);
+  return CLI_USAGE;
+}
+
 /* Parse the arguments and load the scenario they name. Returns the scenario (caller
  * frees), or NULL with *rc set to the exit status (after printing why, when it is an error). */
 static scn_scenario *parse_and_load(int argc, char **argv, const char *usage,
@@ -165,11 +174,8 @@ static scn_scenario *parse_and_load(int argc, char **argv, const char *usage,
   }
   scn_error err;
   if (scn_load_file(a->scenario, a->sets, a->n_sets, s, &err) != WL_OK) {
-    char msg[1400];
-    scn_error_format(&err, msg, sizeof msg);
-    fprintf(stderr, "syncsim: %s\n", msg);
     free(s);
-    *rc = CLI_USAGE;
+    *rc = cli_scn_error(&err);
     return NULL;
   }
   return s;
@@ -182,11 +188,22 @@ int cli_validate(int argc, char **argv)
   scn_scenario *s = parse_and_load(argc, argv, validate_usage, "--set --print --db", &a, &rc);
   if (!s)
     return rc;
+  scn_sweep sw; /* a sweep's points are checked too, as `syncsim sweep` would */
+  scn_error err;
+  if (scn_sweep_load(a.scenario, a.sets, a.n_sets, &sw, &err) != WL_OK) {
+    scn_sweep_free(&sw);
+    free(s);
+    return cli_scn_error(&err);
+  }
   printf("%s: valid; scenario '%s', %d run%s:", a.scenario, s->name, s->n_policies,
          s->n_policies == 1 ? "" : "s");
   for (int i = 0; i < s->n_policies; i++)
     printf(" %s", s->policies[i].label);
   printf("\n");
+  if (sw.n_axes > 0)
+    printf("sweep: %d axes, %ld points, each with every policy (for `syncsim sweep`; `run` "
+           "ignores the sweep)\n", sw.n_axes, sw.n_points);
+  scn_sweep_free(&sw);
   for (int i = 0; a.print && i < s->n_policies; i++) {
     sim_config cfg;
     scn_run_config(s, i, &cfg);

@@ -177,10 +177,8 @@ int cli_sweep(int argc, char **argv)
   scn_error err;
   char msg[1400];
   if (scn_sweep_load(file, sets, n_sets, &sw, &err) != WL_OK) {
-    scn_error_format(&err, msg, sizeof msg);
-    fprintf(stderr, "syncsim: %s\n", msg);
     scn_sweep_free(&sw);
-    return CLI_USAGE;
+    return cli_scn_error(&err);
   }
   sweep_run *runs;
   long n_runs;

@@ -226,6 +226,17 @@ check "a refused merge writes nothing" cmp -s <(dump "$tmp/before.db") <(dump "$
 "$syncsim" merge "$tmp/new.db" "$tmp/nonexistent.db" 2>"$tmp/err"
 check "merge of a missing database fails" test $? -ne 0
 check "merge of a missing database creates nothing" test ! -e "$tmp/new.db"
+printf '%s' '{"policies": [{"type": "ddp"}], "stop": {"steps": 2}, "sweep": {"cluster.workers": [2, 0]}}' \
+  >"$tmp/badsweep.json"
+for cmd in validate sweep; do
+  "$syncsim" $cmd "$tmp/badsweep.json" --db "$tmp/bs.db" >/dev/null 2>"$tmp/err"
+  check "$cmd of a bad sweep point exits 2" test $? -eq 2
+  check "$cmd names the bad point: $(cat "$tmp/err")" \
+    grep -q 'cluster.workers: expected an integer .*got 0 (at sweep point {"cluster.workers":0})' "$tmp/err"
+  check "$cmd of a bad sweep writes no database" test ! -e "$tmp/bs.db"
+done
+"$syncsim" validate "$fixture" >"$tmp/v.out"
+check "validate counts a sweep's points" grep -q 'sweep: 2 axes, 6 points' "$tmp/v.out"
 "$syncsim" sweep "$fixture" --db "$tmp/x.db" --shard 4/3 2>"$tmp/err"
 check "--shard 4/3 exits 2" test $? -eq 2
 check "--shard 4/3 writes no database" test ! -e "$tmp/x.db"
