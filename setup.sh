@@ -65,7 +65,6 @@ case "$cmd" in
     echo
     "./$build_dir/syncsim" report "$db"
     "./$build_dir/syncsim" plot "$db" --out quickstart_loss.png
-    echo "wrote quickstart_loss.png (held-out loss against simulated time)"
     ;;
   test)
     build

@@ -47,11 +47,11 @@ static const char *terminal_for(const char *out)
   if (!dot)
     return NULL;
   if (strcmp(dot, ".png") == 0)
-    return "pngcairo size 960,600 enhanced font 'sans,11'";
+    return "pngcairo size 960,600 noenhanced font 'sans,11'";
   if (strcmp(dot, ".svg") == 0)
-    return "svg size 960,600 enhanced font 'sans,11' background rgb 'white'";
+    return "svg size 960,600 noenhanced font 'sans,11' background rgb 'white'";
   if (strcmp(dot, ".pdf") == 0)
-    return "pdfcairo size 8in,5in enhanced font 'sans,10'";
+    return "pdfcairo size 8in,5in noenhanced font 'sans,10'";
   return NULL;
 }
 

@@ -293,6 +293,7 @@ if command -v gnuplot >/dev/null; then
       check "plot --kind $kind writes a non-empty .$ext" test -s "$tmp/$name.$ext"
     done
   done
+  check "labels are drawn as written (local_sgd, not a subscript)" grep -q '>local_sgd<' "$tmp/loss.svg"
   check "the .png is a PNG" grep -q PNG <(head -c 8 "$tmp/loss.png")
   check "the .pdf is a PDF" grep -q '%PDF' <(head -c 8 "$tmp/loss.pdf")
 else
