@@ -2,6 +2,7 @@
  * processes into one database, resumable and shardable. */
 #include <errno.h>
 #include <math.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,8 +32,9 @@ static const char sweep_usage[] =
   "  --quiet           no progress on stderr\n"
   "\n"
   "Each finished run prints its summary line; progress (runs done / total, failures, ETA)\n"
-  "goes to stderr. exit status: 0 all done, 1 a run failed, 2 bad usage or input,\n"
-  "130 interrupted.\n";
+  "goes to stderr. SIGINT or SIGTERM stops the running runs at their next event (they are\n"
+  "kept as `interrupted`) and starts no more; the same command then resumes the sweep.\n"
+  "exit status: 0 all done, 1 a run failed, 2 bad usage or input, 130 interrupted.\n";
 
 typedef struct sweep_run {
   long point;  /* sweep point */
@@ -223,7 +225,10 @@ int cli_sweep(int argc, char **argv)
   cli_install_signals();
   double t0 = now_s();
   long next = 0, done = 0, failed = 0;
-  int running = 0, rc = CLI_OK;
+  int running = 0, rc = CLI_OK, forwarded = 0;
+  pid_t *kids = calloc((size_t)jobs, sizeof *kids); /* the running children, 0: a free slot */
+  if (!kids)
+    n_todo = 0;
   while (done < n_todo) {
     while (running < jobs && next < n_todo && !cli_interrupted) {
       pid_t pid = fork();
@@ -237,8 +242,19 @@ int cli_sweep(int argc, char **argv)
         cli_interrupted = 1;
         break;
       }
+      for (int k = 0; k < jobs; k++)
+        if (kids[k] == 0) {
+          kids[k] = pid;
+          break;
+        }
       running++;
       next++;
+    }
+    if (cli_interrupted && !forwarded) { /* a signal to this process alone stops the runs too */
+      for (int k = 0; k < jobs; k++)
+        if (kids[k] > 0)
+          kill(kids[k], SIGTERM);
+      forwarded = 1;
     }
     if (running == 0)
       break;
@@ -249,6 +265,9 @@ int cli_sweep(int argc, char **argv)
         continue;
       break;
     }
+    for (int k = 0; k < jobs; k++)
+      if (kids[k] == pid)
+        kids[k] = 0;
     running--;
     done++;
     int code = WIFEXITED(status) ? WEXITSTATUS(status) : CLI_RUN_FAILED;
@@ -265,6 +284,11 @@ int cli_sweep(int argc, char **argv)
     fputc('\n', stderr);
   if (cli_interrupted)
     rc = CLI_INTERRUPTED;
+  if (!kids) {
+    fprintf(stderr, "syncsim: out of memory\n");
+    rc = CLI_RUN_FAILED;
+  }
+  free(kids);
   free(runs);
   scn_sweep_free(&sw);
   return rc;

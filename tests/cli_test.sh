@@ -194,6 +194,31 @@ dump "$tmp/sw.db" >"$tmp/d1"
 dump "$tmp/res.db" >"$tmp/d2"
 check "the resumed sweep equals the one-go sweep row for row" cmp -s "$tmp/d1" "$tmp/d2"
 
+# interrupted after some runs (SIGINT), then run again: only the missing runs run
+long="--set stop.sim_time_s=6000" # about 0.7 s per run
+"$syncsim" sweep "$fixture" --db "$tmp/intr.db" $long --quiet >/dev/null 2>&1 &
+pid=$!
+for _ in $(seq 200); do
+  n=$(sqlite3 "$tmp/intr.db" "select count(*) from runs where status = 'done'" 2>/dev/null)
+  [ "${n:-0}" -ge 2 ] && break
+  sleep 0.05
+done
+kill -INT $pid
+wait $pid
+rc=$?
+check "an interrupted sweep exits 130 (got $rc)" test $rc -eq 130
+done1=$(sqlite3 "$tmp/intr.db" "select count(*) from runs where status = 'done'")
+n=$(sqlite3 "$tmp/intr.db" "select count(*) from runs where status = 'interrupted'")
+check "the interrupted sweep has done runs ($done1) and an interrupted one ($n)" \
+  test "$done1" -ge 2 -a "$done1" -lt 9 -a "$n" -eq 1
+"$syncsim" sweep "$fixture" --db "$tmp/intr.db" $long --quiet >"$tmp/resume.out"
+check "the resumed sweep exits 0" test $? -eq 0
+n=$(grep -c '^run ' "$tmp/resume.out")
+check "the resumed sweep runs only the $((9 - done1)) missing runs ($n)" test "$n" -eq $((9 - done1))
+n=$(sqlite3 "$tmp/intr.db" "select count(*) || ' ' || count(distinct config_hash) from runs
+  where status = 'done'")
+check "after resuming, 9 distinct runs are done ($n)" test "$n" = "9 9"
+
 for k in 1 2 3; do
   "$syncsim" sweep "$fixture" --db "$tmp/shard$k.db" --shard $k/3 --quiet >/dev/null
   check "shard $k/3 exits 0" test $? -eq 0
