@@ -35,7 +35,7 @@ static const char *const scenario_extra_keys[] = {"policies", "sweep", NULL};
 
 /* ---- errors ---------------------------------------------------------------------------- */
 
-static wl_status fail(scn_error *err, const char *path, const char *fmt, ...)
+wl_status scn_fail(scn_error *err, const char *path, const char *fmt, ...)
 {
   va_list ap;
   snprintf(err->path, sizeof err->path, "%s", path);
@@ -106,7 +106,7 @@ static wl_status check_number(const cJSON *v, const wl_param *p, const char *pat
   const char *what = integral ? "an integer" : "a number";
   if (!cJSON_IsNumber(v) || !isfinite(v->valuedouble) ||
       (integral && v->valuedouble != floor(v->valuedouble)) || !in_range(p, v->valuedouble))
-    return fail(err, path, "expected %s %s%s, got %s", what, range_text(p, range, sizeof range),
+    return scn_fail(err, path, "expected %s %s%s, got %s", what, range_text(p, range, sizeof range),
                 (p->flags & WL_PF_OPTIONAL) ? " or null" : "", describe(v, got, sizeof got));
   return WL_OK;
 }
@@ -149,21 +149,21 @@ static wl_status fill_value(const cJSON *v, const wl_param *p, void *base, const
     return WL_OK;
   case WL_P_BOOL:
     if (!cJSON_IsBool(v))
-      return fail(err, path, "expected true or false, got %s", describe(v, got, sizeof got));
+      return scn_fail(err, path, "expected true or false, got %s", describe(v, got, sizeof got));
     *(int *)at = cJSON_IsTrue(v);
     return WL_OK;
   case WL_P_ENUM: {
     int i = cJSON_IsString(v) ? wl_param_choice_index(p->choices, v->valuestring) : -1;
     if (i < 0) {
       choices_text(p->choices, list, sizeof list);
-      return fail(err, path, "expected one of %s; got %s", list, describe(v, got, sizeof got));
+      return scn_fail(err, path, "expected one of %s; got %s", list, describe(v, got, sizeof got));
     }
     *(int *)at = i;
     return WL_OK;
   }
   case WL_P_STRING:
     if (!cJSON_IsString(v) || strlen(v->valuestring) >= p->size)
-      return fail(err, path, "expected a string of at most %zu characters, got %s", p->size - 1,
+      return scn_fail(err, path, "expected a string of at most %zu characters, got %s", p->size - 1,
                   describe(v, got, sizeof got));
     memcpy(at, v->valuestring, strlen(v->valuestring) + 1);
     return WL_OK;
@@ -172,7 +172,7 @@ static wl_status fill_value(const cJSON *v, const wl_param *p, void *base, const
     int ints = p->kind == WL_P_INTS;
     int n = cJSON_IsArray(v) ? cJSON_GetArraySize(v) : -1;
     if (n < p->min_count || (size_t)n > p->size)
-      return fail(err, path, "expected an array of %d to %zu %s, got %s%s", p->min_count,
+      return scn_fail(err, path, "expected an array of %d to %zu %s, got %s%s", p->min_count,
                   p->size, ints ? "integers" : "numbers", describe(v, got, sizeof got),
                   n >= 0 ? " of that length" : "");
     int i = 0;
@@ -229,7 +229,7 @@ static wl_status check_keys(const cJSON *obj, const wl_param *table, const wl_pa
     join_path(kpath, sizeof kpath, path, a->string);
     for (const cJSON *b = obj->child; b != a; b = b->next)
       if (strcmp(a->string, b->string) == 0)
-        return fail(err, kpath, "expected each key once, got \"%s\" twice", a->string);
+        return scn_fail(err, kpath, "expected each key once, got \"%s\" twice", a->string);
     if (!find_param(table, a->string) && !find_param(vtable, a->string) &&
         !is_extra(extra, a->string)) {
       append_keys(list, sizeof list, table);
@@ -238,7 +238,7 @@ static wl_status check_keys(const cJSON *obj, const wl_param *table, const wl_pa
         size_t len = strlen(list);
         snprintf(list + len, sizeof list - len, "%s%s", len ? ", " : "", *e);
       }
-      return fail(err, kpath, "unknown key; expected one of: %s", list);
+      return scn_fail(err, kpath, "unknown key; expected one of: %s", list);
     }
   }
   return WL_OK;
@@ -266,7 +266,7 @@ static wl_status choose_variant(const cJSON *obj, const wl_param *table, const w
         snprintf(list + len, sizeof list - len, "%s%s", i ? ", " : "", vp->variants[i]->name);
       }
       join_path(tpath, sizeof tpath, path, vp->key);
-      return fail(err, tpath, "expected one of %s; got %s", list, describe(t, got, sizeof got));
+      return scn_fail(err, tpath, "expected one of %s; got %s", list, describe(t, got, sizeof got));
     }
   }
   if (index != *at) {
@@ -302,7 +302,7 @@ static wl_status fill_object(const cJSON *obj, const wl_param *table, void *base
 {
   char got[96];
   if (!cJSON_IsObject(obj))
-    return fail(err, path, "expected an object, got %s", describe(obj, got, sizeof got));
+    return scn_fail(err, path, "expected an object, got %s", describe(obj, got, sizeof got));
   wl_param_defaults(table, base);
   if (adjust)
     adjust(base);
@@ -324,7 +324,7 @@ static wl_status fill_policies(const cJSON *arr, scn_scenario *s, scn_error *err
   char got[96], ppath[64];
   int n = cJSON_IsArray(arr) ? cJSON_GetArraySize(arr) : -1;
   if (n < 1 || n > SCN_MAX_POLICIES)
-    return fail(err, "policies", "expected an array of 1 to %d policy objects, got %s",
+    return scn_fail(err, "policies", "expected an array of 1 to %d policy objects, got %s",
                 SCN_MAX_POLICIES, arr ? describe(arr, got, sizeof got) : "nothing");
   s->n_policies = n;
   int i = 0;
@@ -340,7 +340,7 @@ static wl_status fill_policies(const cJSON *arr, scn_scenario *s, scn_error *err
     for (int j = 0; j < i; j++)
       if (strcmp(s->policies[j].label, s->policies[i].label) == 0) {
         snprintf(ppath, sizeof ppath, "policies[%d].label", i);
-        return fail(err, ppath, "expected a label unique among policies, got \"%s\" (also "
+        return scn_fail(err, ppath, "expected a label unique among policies, got \"%s\" (also "
                     "policies[%d]); set \"label\" to tell them apart", label, j);
       }
   }
@@ -371,7 +371,7 @@ static wl_status apply_set(cJSON *root, const char *set, scn_error *err)
   snprintf(err->file, sizeof err->file, "--set");
   const char *eq = strchr(set, '=');
   if (!eq || eq == set || (size_t)(eq - set) >= sizeof buf)
-    return fail(err, "", "expected PATH=VALUE, got \"%s\"", set);
+    return scn_fail(err, "", "expected PATH=VALUE, got \"%s\"", set);
   memcpy(buf, set, (size_t)(eq - set));
   buf[eq - set] = '\0';
   const char *path = buf;
@@ -391,7 +391,7 @@ static wl_status apply_set(cJSON *root, const char *set, scn_error *err)
       child = find_policy(node, key);
       if (!child) {
         cJSON_Delete(value);
-        return fail(err, path, "expected a policy label, type or index after \"policies.\", "
+        return scn_fail(err, path, "expected a policy label, type or index after \"policies.\", "
                     "got \"%s\"", key);
       }
     } else {
@@ -407,7 +407,7 @@ static wl_status apply_set(cJSON *root, const char *set, scn_error *err)
     snprintf(walked + len, sizeof walked - len, "%s%s", len ? "." : "", key);
     if (!cJSON_IsObject(child) && !(cJSON_IsArray(child) && strcmp(walked, "policies") == 0)) {
       cJSON_Delete(value);
-      return fail(err, path, "expected %s to be an object, got %s", walked,
+      return scn_fail(err, path, "expected %s to be an object, got %s", walked,
                   describe(child, got, sizeof got));
     }
     node = child;
@@ -415,7 +415,7 @@ static wl_status apply_set(cJSON *root, const char *set, scn_error *err)
   }
   if (!cJSON_IsObject(node)) {
     cJSON_Delete(value);
-    return fail(err, path, "expected a key inside an object, got a path ending at %s", walked);
+    return scn_fail(err, path, "expected a key inside an object, got a path ending at %s", walked);
   }
   if (cJSON_GetObjectItemCaseSensitive(node, key))
     cJSON_ReplaceItemInObjectCaseSensitive(node, key, value);
@@ -486,14 +486,14 @@ static void syntax_error(const char *text, const char *at, scn_error *err)
     near[i] = at[i];
   near[i] = '\0';
   if (string_start)
-    fail(err, "", "expected a closing quote for the string that starts here, got the end of "
+    scn_fail(err, "", "expected a closing quote for the string that starts here, got the end of "
                   "the file");
   else if (at_end && open > 0)
-    fail(err, "", "expected more JSON (an unclosed object or array?), got the end of the file");
+    scn_fail(err, "", "expected more JSON (an unclosed object or array?), got the end of the file");
   else if (at_end && !*text)
-    fail(err, "", "expected a JSON object, got an empty file");
+    scn_fail(err, "", "expected a JSON object, got an empty file");
   else
-    fail(err, "", "expected valid JSON, got '%s'", near);
+    scn_fail(err, "", "expected valid JSON, got '%s'", near);
 }
 
 static void default_name(const char *file, char *name, size_t size)
@@ -544,35 +544,46 @@ wl_status scn_load_string(const char *text, const char *file, const char *const 
   return WL_OK;
 }
 
-wl_status scn_load_file(const char *file, const char *const *sets, int n_sets,
-                        scn_scenario *out, scn_error *err)
+wl_status scn_read_file(const char *file, char **text, scn_error *err)
 {
   memset(err, 0, sizeof *err);
   snprintf(err->file, sizeof err->file, "%s", file);
+  *text = NULL;
   FILE *f = fopen(file, "rb");
   if (!f) {
-    fail(err, "", "cannot open: %s", strerror(errno));
+    scn_fail(err, "", "cannot open: %s", strerror(errno));
     return WL_EIO;
   }
   enum { MAX_BYTES = 16 << 20 };
-  char *text = malloc(MAX_BYTES + 1);
-  size_t n = text ? fread(text, 1, MAX_BYTES + 1, f) : 0;
+  char *t = malloc(MAX_BYTES + 1);
+  size_t n = t ? fread(t, 1, MAX_BYTES + 1, f) : 0;
   int bad = ferror(f);
   fclose(f);
-  if (!text)
+  if (!t)
     return WL_ENOMEM;
   if (bad || n > MAX_BYTES) {
-    free(text);
-    fail(err, "", bad ? "cannot read the file" : "expected a file of at most 16 MiB");
+    free(t);
+    scn_fail(err, "", bad ? "cannot read the file" : "expected a file of at most 16 MiB");
     return bad ? WL_EIO : WL_ELIMIT;
   }
-  text[n] = '\0';
-  if (strlen(text) != n) {
-    fail(err, "", "expected a text file, got a NUL byte at offset %zu", strlen(text));
-    free(text);
+  t[n] = '\0';
+  if (strlen(t) != n) {
+    scn_fail(err, "", "expected a text file, got a NUL byte at offset %zu", strlen(t));
+    free(t);
     return WL_ECONFIG;
   }
-  wl_status st = scn_load_string(text, file, sets, n_sets, out, err);
+  *text = t;
+  return WL_OK;
+}
+
+wl_status scn_load_file(const char *file, const char *const *sets, int n_sets,
+                        scn_scenario *out, scn_error *err)
+{
+  char *text;
+  wl_status st = scn_read_file(file, &text, err);
+  if (st != WL_OK)
+    return st;
+  st = scn_load_string(text, file, sets, n_sets, out, err);
   free(text);
   return st;
 }

@@ -48,6 +48,14 @@ wl_status scn_load_file(const char *file, const char *const *sets, int n_sets,
 wl_status scn_load_string(const char *text, const char *file, const char *const *sets,
                           int n_sets, scn_scenario *out, scn_error *err);
 
+/* Read a scenario file's text into *text (caller frees): at most 16 MiB, no NUL bytes.
+ * Errors name the file (err->file is set first). */
+wl_status scn_read_file(const char *file, char **text, scn_error *err);
+
+/* Fill err's path and message (printf-style); returns WL_ECONFIG. */
+wl_status scn_fail(scn_error *err, const char *path, const char *fmt, ...)
+  __attribute__((format(printf, 3, 4)));
+
 /* "file:line:col: path: msg", leaving out the parts that are unknown. */
 void scn_error_format(const scn_error *e, char *buf, size_t size);
 

@@ -1,37 +1,9 @@
 #include "scn_sweep.h"
 
-#include <errno.h>
-#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include <cjson/cJSON.h>
-
-static wl_status sweep_fail(scn_error *err, const char *path, const char *fmt, ...)
-{
-  va_list ap;
-  snprintf(err->path, sizeof err->path, "%s", path);
-  va_start(ap, fmt);
-  vsnprintf(err->msg, sizeof err->msg, fmt, ap);
-  va_end(ap);
-  return WL_ECONFIG;
-}
-
-static char *read_text(const char *file, scn_error *err)
-{
-  FILE *f = fopen(file, "rb");
-  if (!f) {
-    sweep_fail(err, "", "cannot open: %s", strerror(errno));
-    return NULL;
-  }
-  enum { MAX_BYTES = 16 << 20 };
-  char *text = malloc(MAX_BYTES + 1);
-  size_t n = text ? fread(text, 1, MAX_BYTES, f) : 0;
-  fclose(f);
-  if (text)
-    text[n] = '\0';
-  return text;
-}
 
 /* Read the axes from the file's "sweep" object (the scenario itself is checked later). */
 static wl_status read_axes(scn_sweep *sw, scn_error *err)
@@ -43,7 +15,7 @@ static wl_status read_axes(scn_sweep *sw, scn_error *err)
   wl_status st = WL_OK;
   sw->n_points = 1;
   if (spec && !cJSON_IsObject(spec))
-    st = sweep_fail(err, "sweep", "expected an object of axes (path: [values...]), got another "
+    st = scn_fail(err, "sweep", "expected an object of axes (path: [values...]), got another "
                                   "kind of value");
   for (const cJSON *a = spec ? spec->child : NULL; st == WL_OK && a; a = a->next) {
     char path[200];
@@ -51,7 +23,7 @@ static wl_status read_axes(scn_sweep *sw, scn_error *err)
     int n = cJSON_IsArray(a) ? cJSON_GetArraySize(a) : 0;
     if (n < 1 || sw->n_axes == SCN_MAX_AXES || strlen(a->string) >= sizeof sw->axis[0] ||
         strchr(a->string, '=')) {
-      st = sweep_fail(err, path, "expected a non-empty array of values for a path (at most %d "
+      st = scn_fail(err, path, "expected a non-empty array of values for a path (at most %d "
                       "axes), got %s", SCN_MAX_AXES, n < 1 ? "no values" : "too many axes");
       break;
     }
@@ -71,7 +43,7 @@ static wl_status read_axes(scn_sweep *sw, scn_error *err)
     sw->n_values[k] = i;
     sw->n_points *= n;
     if (sw->n_points > SCN_MAX_SWEEP_POINTS)
-      st = sweep_fail(err, "sweep", "expected at most %d points, got more", SCN_MAX_SWEEP_POINTS);
+      st = scn_fail(err, "sweep", "expected at most %d points, got more", SCN_MAX_SWEEP_POINTS);
   }
   sw->spec_json = spec ? cJSON_PrintUnformatted(spec) : NULL;
   if (!sw->spec_json && st == WL_OK) {
@@ -87,14 +59,12 @@ wl_status scn_sweep_load(const char *file, const char *const *sets, int n_sets, 
                          scn_error *err)
 {
   memset(sw, 0, sizeof *sw);
-  memset(err, 0, sizeof *err);
   snprintf(sw->file, sizeof sw->file, "%s", file);
-  snprintf(err->file, sizeof err->file, "%s", file);
   sw->sets = sets;
   sw->n_sets = n_sets;
-  if (!(sw->text = read_text(file, err)))
-    return WL_EIO;
-  wl_status st = read_axes(sw, err);
+  wl_status st = scn_read_file(file, &sw->text, err);
+  if (st == WL_OK)
+    st = read_axes(sw, err);
   scn_scenario *s = st == WL_OK ? malloc(sizeof *s) : NULL;
   if (st == WL_OK && !s)
     st = WL_ENOMEM;
