@@ -259,12 +259,14 @@ int cli_sweep(int argc, char **argv)
     if (running == 0)
       break;
     int status;
-    pid_t pid = wait(&status);
-    if (pid < 0) {
-      if (errno == EINTR)
-        continue;
-      break;
+    /* poll rather than block, so that a signal is forwarded however it falls */
+    pid_t pid = waitpid(-1, &status, WNOHANG);
+    if (pid == 0 || (pid < 0 && errno == EINTR)) {
+      nanosleep(&(struct timespec){.tv_nsec = 20000000}, NULL);
+      continue;
     }
+    if (pid < 0)
+      break;
     for (int k = 0; k < jobs; k++)
       if (kids[k] == pid)
         kids[k] = 0;
