@@ -49,11 +49,13 @@ static const char validate_usage[] =
   "exit status: 0 valid, 2 invalid.\n";
 
 static const char list_usage[] =
-  "usage: syncsim list policies|models|datasets|keys [--markdown]\n"
+  "usage: syncsim list policies|models|datasets|distributions|keys [--markdown]\n"
   "\n"
   "  policies   sync policies and optimizers, with their parameters and defaults\n"
   "  models     models (workload.model)\n"
   "  datasets   datasets and partitions (workload.dataset, workload.partition)\n"
+  "  distributions  the cluster's: worker speeds, per-step jitter, straggler episodes,\n"
+  "             failures and repairs, with the network (cluster; also `list cluster`)\n"
   "  keys       every scenario key, with type, default, range and unit\n"
   "\n"
   "  --markdown print markdown tables (as in scenarios/README.md)\n";
@@ -362,6 +364,8 @@ int cli_list(int argc, char **argv)
     scn_print_keys(stdout, SCN_DOC_MODELS, markdown);
   } else if (strcmp(what, "datasets") == 0) {
     scn_print_keys(stdout, SCN_DOC_DATASETS, markdown);
+  } else if (strcmp(what, "distributions") == 0 || strcmp(what, "cluster") == 0) {
+    scn_print_keys(stdout, SCN_DOC_CLUSTER, markdown);
   } else if (strcmp(what, "keys") == 0) {
     scn_print_keys(stdout, SCN_DOC_ALL, markdown);
   } else {

@@ -882,6 +882,10 @@ void scn_print_keys(FILE *f, int which, int markdown)
     doc_header(f, markdown, "Partitions (`workload.partition`)");
     doc_table(f, wl_partition_params, "workload.partition.", "", markdown, 2);
   }
+  if (which == SCN_DOC_CLUSTER) {
+    doc_header(f, markdown, "Cluster: worker speeds, jitter, stragglers, network, failures (`cluster`)");
+    doc_table(f, sim_cluster_params, "cluster.", "", markdown, 2);
+  }
   if (all || which == SCN_DOC_OPTIMIZERS) {
     doc_header(f, markdown, "Optimizers (`inner`, `outer`)");
     doc_table(f, opt_optim_params, "", "", markdown, 2);

@@ -75,7 +75,7 @@ extern const wl_param scn_scenario_params[];
 /* Documentation of the keys, generated from the same tables the loader checks against:
  * plain text for `syncsim list`, or markdown tables for scenarios/README.md. */
 enum { SCN_DOC_ALL = 0, SCN_DOC_SCENARIO, SCN_DOC_POLICIES, SCN_DOC_OPTIMIZERS, SCN_DOC_MODELS,
-       SCN_DOC_DATASETS };
+       SCN_DOC_DATASETS, SCN_DOC_CLUSTER };
 void scn_print_keys(FILE *f, int which, int markdown);
 
 #endif

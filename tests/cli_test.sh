@@ -47,10 +47,11 @@ sed -n '/^<!-- BEGIN generated: syncsim list keys --markdown -->$/,/^<!-- END ge
 "$syncsim" list keys --markdown >"$tmp/keys.md"
 check "scenarios/README.md's reference matches 'syncsim list keys --markdown' (run scenarios/update_reference.sh)" \
   cmp -s "$tmp/readme_keys.md" "$tmp/keys.md"
-for what in models datasets; do
-  "$syncsim" list $what >/dev/null
+for what in models datasets distributions; do
+  "$syncsim" list $what >"$tmp/list"
   check "list $what exits 0" test $? -eq 0
 done
+check "list distributions shows the speed distributions" grep -q '"two_class"' "$tmp/list"
 "$syncsim" bench --quick --only softmax >"$tmp/bench" 2>&1
 check "bench --quick runs: $(cat "$tmp/bench")" grep -q '^softmax 784-10 ' "$tmp/bench"
 "$syncsim" list frobs 2>/dev/null
