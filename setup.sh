@@ -63,8 +63,8 @@ case "$cmd" in
       [ "${!i}" = --db ] && { j=$((i + 1)); db=${!j}; }
     done
     echo
-    "./$build_dir/syncsim" report "$db"
-    "./$build_dir/syncsim" plot "$db" --out quickstart_loss.png
+    "./$build_dir/syncsim" report "$db" --scenario quickstart
+    "./$build_dir/syncsim" plot "$db" --scenario quickstart --out quickstart_loss.png
     ;;
   test)
     build

@@ -32,6 +32,38 @@ wl_status an_db_open_readonly(const char *path, sqlite3 **db, char *err, size_t 
   return WL_OK;
 }
 
+wl_status an_db_only_scenario(sqlite3 *db, const char *scenario, char *err, size_t err_size)
+{
+  char *sql = sqlite3_mprintf("CREATE TEMP VIEW runs AS SELECT * FROM main.runs WHERE scenario = %Q",
+                              scenario);
+  char *msg = NULL;
+  int ok = sql && sqlite3_exec(db, sql, NULL, NULL, &msg) == SQLITE_OK;
+  sqlite3_free(sql);
+  if (!ok) {
+    snprintf(err, err_size, "--scenario: %s", msg ? msg : "out of memory");
+    sqlite3_free(msg);
+    return WL_EDB;
+  }
+  sqlite3_stmt *st;
+  int n = 0;
+  char names[400] = "";
+  if (sqlite3_prepare_v2(db, "SELECT (SELECT count(*) FROM runs),"
+                             " (SELECT group_concat(name, ', ') FROM"
+                             "  (SELECT DISTINCT scenario AS name FROM main.runs ORDER BY 1))",
+                         -1, &st, NULL) == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW) {
+    n = sqlite3_column_int(st, 0);
+    snprintf(names, sizeof names, "%s",
+             sqlite3_column_text(st, 1) ? (const char *)sqlite3_column_text(st, 1) : "none");
+  }
+  sqlite3_finalize(st);
+  if (n == 0) {
+    snprintf(err, err_size, "--scenario: no runs of scenario '%s' (the database has: %s)",
+             scenario, names);
+    return WL_ECONFIG;
+  }
+  return WL_OK;
+}
+
 double an_db_real(sqlite3_stmt *st, int col)
 {
   return sqlite3_column_type(st, col) == SQLITE_NULL ? NAN : sqlite3_column_double(st, col);

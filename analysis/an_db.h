@@ -11,6 +11,12 @@
 /* Open an existing database read-only and check its schema version. */
 wl_status an_db_open_readonly(const char *path, sqlite3 **db, char *err, size_t err_size);
 
+/* Restrict what this connection reads as `runs` to one scenario's runs: a TEMP view of that
+ * name shadows the table for every unqualified `runs` in this connection's own queries (the
+ * database's views, which read main.runs, are unaffected; join them to runs). Fails, listing
+ * the scenarios there are, when the scenario has no runs. */
+wl_status an_db_only_scenario(sqlite3 *db, const char *scenario, char *err, size_t err_size);
+
 /* A column as a double, NaN when NULL. */
 double an_db_real(sqlite3_stmt *st, int col);
 

@@ -246,6 +246,10 @@ wl_status an_report(const char *db_path, const an_report_opts *o, FILE *out, cha
   wl_status rc = an_db_open_readonly(db_path, &db, err, err_size);
   if (rc != WL_OK)
     return rc;
+  if (o->scenario && (rc = an_db_only_scenario(db, o->scenario, err, err_size)) != WL_OK) {
+    sqlite3_close(db);
+    return rc;
+  }
   rrun *runs = NULL;
   int n = 0;
   rc = load_runs(db, o, &runs, &n, err, err_size);

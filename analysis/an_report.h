@@ -25,6 +25,7 @@ typedef struct an_report_opts {
   const char *group_by; /* comma-separated keys (scenario, label, policy, seed, or an axis's
                            last name such as H); NULL: the default */
   int format;           /* AN_FORMAT_* */
+  const char *scenario; /* only this scenario's runs; NULL: all */
 } an_report_opts;
 
 wl_status an_report(const char *db_path, const an_report_opts *o, FILE *out, char *err,
@@ -37,6 +38,7 @@ typedef struct an_plot_opts {
   long long run;        /* timeline: the run */
   double target_loss;   /* sweep: NaN = the scenarios'; the y axis is time to it */
   const char *gnuplot;  /* the gnuplot program (NULL: "gnuplot") */
+  const char *scenario; /* only this scenario's runs; NULL: all */
 } an_plot_opts;
 
 wl_status an_plot(const char *db_path, const an_plot_opts *o, char *err, size_t err_size);

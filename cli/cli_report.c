@@ -8,7 +8,8 @@
 #include "cli.h"
 
 static const char report_usage[] =
-  "usage: syncsim report DB [--target-loss X] [--group-by KEYS] [--format table|csv|json]\n"
+  "usage: syncsim report DB [--scenario NAME] [--target-loss X] [--group-by KEYS]\n"
+  "                      [--format table|csv|json]\n"
   "\n"
   "One row per group of finished runs (default: scenario, policy label and every swept\n"
   "parameter but the seed): runs; final held-out loss, mean ± 95% confidence interval over\n"
@@ -17,6 +18,7 @@ static const char report_usage[] =
   "(DDP's time to target / the group's); bytes communicated; shares of the workers' time\n"
   "computing, communicating and waiting.\n"
   "\n"
+  "  --scenario NAME   only that scenario's runs (runs.scenario)\n"
   "  --target-loss X   the target (default: each scenario's eval.target_loss)\n"
   "  --group-by KEYS   comma-separated: scenario, label, policy, seed, or a swept parameter's\n"
   "                    last name (H for policies.diloco.H)\n"
@@ -24,7 +26,7 @@ static const char report_usage[] =
 
 static const char plot_usage[] =
   "usage: syncsim plot DB --out FILE.png|svg|pdf [--kind loss|sweep|timeline|workers]\n"
-  "                   [--x NAME] [--run ID] [--target-loss X]\n"
+  "                   [--x NAME] [--run ID] [--target-loss X] [--scenario NAME]\n"
   "\n"
   "  loss (default)  held-out loss against simulated time, one line per policy label: the\n"
   "                  mean over seeds with a 95% band; log time when it spans a wide range\n"
@@ -34,7 +36,10 @@ static const char plot_usage[] =
   "  timeline --run ID   a Gantt chart of one run (needs --set record.timeline=N)\n"
   "  workers         each policy's shares of compute, communication, idle and down time\n"
   "\n"
-  "Drawn by gnuplot (Debian's gnuplot-nox).\n";
+  "\n"
+  "Finished runs only; --scenario NAME keeps that scenario's runs (series are named\n"
+  "'scenario: label' when several scenarios are drawn). Drawn by gnuplot (Debian's\n"
+  "gnuplot-nox).\n";
 
 static const char merge_usage[] =
   "usage: syncsim merge OUT IN...\n"
@@ -64,6 +69,9 @@ int cli_report(int argc, char **argv)
         fprintf(stderr, "syncsim: --target-loss: expected a number, got '%s'\n", v);
         return CLI_USAGE;
       }
+      i++;
+    } else if (v && strcmp(a, "--scenario") == 0) {
+      o.scenario = v;
       i++;
     } else if (v && strcmp(a, "--group-by") == 0) {
       o.group_by = v;
@@ -110,6 +118,9 @@ int cli_plot(int argc, char **argv)
       return CLI_OK;
     } else if (v && strcmp(a, "--out") == 0) {
       o.out = v;
+      i++;
+    } else if (v && strcmp(a, "--scenario") == 0) {
+      o.scenario = v;
       i++;
     } else if (v && strcmp(a, "--x") == 0) {
       o.x = v;

@@ -309,6 +309,15 @@ n=$(sed 1d "$tmp/rep.csv" | cut -d, -f1-5 | tr '\n' ' ')
 check "report --group-by label,H ($n)" test "$n" = \
   'sweep_small,ddp,ddp,"",3 sweep_small,local_sgd,local_sgd,"H=2",3 sweep_small,local_sgd,local_sgd,"H=8",3 '
 
+"$syncsim" merge "$tmp/mix.db" "$tmp/sw.db" "$tmp/fx.db" >/dev/null
+"$syncsim" report "$tmp/mix.db" --scenario fx --format csv >"$tmp/rep.csv"
+n=$(sed 1d "$tmp/rep.csv" | cut -d, -f1 | sort -u | tr '\n' ' ')
+check "report --scenario fx keeps only fx's runs ($n)" test "$n" = "fx "
+"$syncsim" report "$tmp/mix.db" --scenario nope 2>"$tmp/err"
+check "report --scenario of a missing scenario exits 2" test $? -eq 2
+check "report --scenario names the scenarios there are: $(cat "$tmp/err")" \
+  grep -q "no runs of scenario 'nope' (the database has: fx, sweep_small)" "$tmp/err"
+
 # --- plots ----------------------------------------------------------------------------------
 if command -v gnuplot >/dev/null; then
   for ext in png svg pdf; do
@@ -319,6 +328,11 @@ if command -v gnuplot >/dev/null; then
       check "plot --kind $kind writes a non-empty .$ext" test -s "$tmp/$name.$ext"
     done
   done
+  "$syncsim" plot "$tmp/mix.db" --out "$tmp/mix.svg" 2>/dev/null
+  check "several scenarios: series named 'scenario: label'" grep -q '>sweep_small: local_sgd<' "$tmp/mix.svg"
+  "$syncsim" plot "$tmp/mix.db" --scenario sweep_small --out "$tmp/one.svg" 2>/dev/null
+  check "plot --scenario: only its series, named by label" \
+    test "$(grep -c '>sweep_small: \|>p<' "$tmp/one.svg")" -eq 0 -a "$(grep -c '>local_sgd<' "$tmp/one.svg")" -eq 1
   check "labels are drawn as written (local_sgd, not a subscript)" grep -q '>local_sgd<' "$tmp/loss.svg"
   check "the .png is a PNG" grep -q PNG <(head -c 8 "$tmp/loss.png")
   check "the .pdf is a PDF" grep -q '%PDF' <(head -c 8 "$tmp/loss.pdf")
