@@ -117,7 +117,7 @@ static wl_status write_loss(sqlite3 *db, plot_ctx *p, FILE *gp)
   double tmin = INFINITY, tmax = 0, vals[4096];
   fprintf(gp, "set xlabel 'simulated time (s)'\nset ylabel 'held-out loss (nats)'\n"
               "set title 'Held-out loss against simulated time (mean over seeds, 95%% band)'\n"
-              "set key top right\nset grid\n");
+              "set key top right opaque\nset grid\n");
   char plot[8192] = "plot ";
   for (int s = 0; s < ns; s++) {
     char name[32];
@@ -279,14 +279,14 @@ static wl_status write_sweep(sqlite3 *db, plot_ctx *p, const an_plot_opts *o, FI
   fprintf(gp, "x0 = %g\nx1 = %g\n", xmin, xmax);
   if (xmin > 0 && xmax / xmin >= 8)
     fprintf(gp, "set logscale x 2\n");
-  fprintf(gp, "set yrange [0:*]\nset xrange [%g:%g]\nset xlabel '%s'\nset grid\nset key top right\n",
+  fprintf(gp, "set yrange [0:*]\nset xrange [%g:%g]\nset xlabel '%s'\nset grid\nset key top right opaque\n",
           xmin / (xmin > 0 && xmax / xmin >= 8 ? 1.3 : 1), xmax * (xmin > 0 && xmax / xmin >= 8 ? 1.3 : 1),
           o->x);
   if (isnan(target))
     fprintf(gp, "set ylabel 'final held-out loss (nats)'\n"
                 "set title 'Final held-out loss against %s (mean over seeds, 95%% interval)'\n", o->x);
   else
-    fprintf(gp, "set ylabel 'simulated time to loss {/Symbol \\243} %g (s)'\n"
+    fprintf(gp, "set ylabel 'simulated time to loss ≤ %g (s)'\n"
                 "set title 'Time to target loss against %s (mean over seeds, 95%% interval%s)'\n",
             target, o->x, never ? "; runs that never reached it left out" : "");
   fprintf(gp, "%s\n", plot);

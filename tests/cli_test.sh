@@ -333,6 +333,8 @@ if command -v gnuplot >/dev/null; then
   "$syncsim" plot "$tmp/mix.db" --scenario sweep_small --out "$tmp/one.svg" 2>/dev/null
   check "plot --scenario: only its series, named by label" \
     test "$(grep -c '>sweep_small: \|>p<' "$tmp/one.svg")" -eq 0 -a "$(grep -c '>local_sgd<' "$tmp/one.svg")" -eq 1
+  check "no enhanced-text markup is left in the drawn text" test -z "$(grep -l '{/' "$tmp"/*.svg)"
+  check "the sweep plot's axis says 'time to loss ≤'" grep -q 'time to loss ≤' "$tmp/sweep.svg"
   check "labels are drawn as written (local_sgd, not a subscript)" grep -q '>local_sgd<' "$tmp/loss.svg"
   check "the .png is a PNG" grep -q PNG <(head -c 8 "$tmp/loss.png")
   check "the .pdf is a PDF" grep -q '%PDF' <(head -c 8 "$tmp/loss.pdf")
