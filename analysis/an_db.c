@@ -3,6 +3,9 @@
 #include <math.h>
 #include <stdio.h>
 
+#include <gsl/gsl_cdf.h>
+#include <gsl/gsl_statistics_double.h>
+
 #include "an_store.h"
 
 wl_status an_db_open_readonly(const char *path, sqlite3 **db, char *err, size_t err_size)
@@ -62,6 +65,13 @@ wl_status an_db_only_scenario(sqlite3 *db, const char *scenario, char *err, size
     return WL_ECONFIG;
   }
   return WL_OK;
+}
+
+double an_ci95(const double *x, int n)
+{
+  if (n < 2)
+    return NAN;
+  return gsl_cdf_tdist_Pinv(0.975, n - 1) * gsl_stats_sd(x, 1, (size_t)n) / sqrt((double)n);
 }
 
 double an_db_real(sqlite3_stmt *st, int col)

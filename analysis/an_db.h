@@ -17,6 +17,10 @@ wl_status an_db_open_readonly(const char *path, sqlite3 **db, char *err, size_t 
  * the scenarios there are, when the scenario has no runs. */
 wl_status an_db_only_scenario(sqlite3 *db, const char *scenario, char *err, size_t err_size);
 
+/* Half-width of the 95% confidence interval of the mean of x (n values): Student's t with
+ * n - 1 degrees of freedom times the standard error; NaN below two values. */
+double an_ci95(const double *x, int n);
+
 /* A column as a double, NaN when NULL. */
 double an_db_real(sqlite3_stmt *st, int col);
 

@@ -10,7 +10,6 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include <gsl/gsl_cdf.h>
 #include <gsl/gsl_statistics_double.h>
 
 #include "an_db.h"
@@ -55,12 +54,24 @@ static const char *terminal_for(const char *out)
   return NULL;
 }
 
+/* s as the inside of a gnuplot single-quoted string (a quote is written twice). */
+static const char *gp_str(const char *s, char *buf, size_t size)
+{
+  size_t n = 0;
+  for (; *s && n + 2 < size; s++) {
+    if (*s == '\'')
+      buf[n++] = '\'';
+    buf[n++] = *s;
+  }
+  buf[n] = '\0';
+  return buf;
+}
+
 /* Mean and 95% half-width of x (n); the half-width is 0 below two values. */
 static void mean_ci(const double *x, int n, double *mean, double *ci)
 {
   *mean = gsl_stats_mean(x, 1, (size_t)n);
-  *ci = n < 2 ? 0.0
-              : gsl_cdf_tdist_Pinv(0.975, n - 1) * gsl_stats_sd(x, 1, (size_t)n) / sqrt((double)n);
+  *ci = n < 2 ? 0.0 : an_ci95(x, n);
 }
 
 /* The distinct labels (with the scenario when there are several), in order of first run. */
@@ -99,7 +110,7 @@ static const char *series_expr(sqlite3 *db)
  * evaluation time, with a 95% band. */
 static wl_status write_loss(sqlite3 *db, plot_ctx *p, FILE *gp)
 {
-  char names[MAX_SERIES][96], sql[512], path[160];
+  char names[MAX_SERIES][96], sql[512], path[160], title[200];
   int ns = series_names(db, names);
   if (ns == 0) {
     snprintf(p->err, p->err_size, "no finished runs to plot");
@@ -156,7 +167,7 @@ static wl_status write_loss(sqlite3 *db, plot_ctx *p, FILE *gp)
     snprintf(plot + len, sizeof plot - len,
              "%s'%s' using 1:3:4 with filledcurves fs transparent solid 0.15 lc %d notitle, "
              "'' using 1:2 with lines lw 2 lc %d title '%s'",
-             s ? ", " : "", path, s + 1, s + 1, names[s]);
+             s ? ", " : "", path, s + 1, s + 1, gp_str(names[s], title, sizeof title));
   }
   sqlite3_finalize(st);
   if (tmin < INFINITY && tmax / tmin > 200) /* a wide range of times: log scale */
@@ -195,7 +206,7 @@ static int cmp_xy(const void *a, const void *b)
  * that the axis does not touch (DDP, say) is drawn as a flat line at its mean. */
 static wl_status write_sweep(sqlite3 *db, plot_ctx *p, const an_plot_opts *o, FILE *gp)
 {
-  char names[MAX_SERIES][96], sql[1024], path[160];
+  char names[MAX_SERIES][96], sql[1024], path[160], title[200];
   int ns = series_names(db, names);
   snprintf(sql, sizeof sql,
            "SELECT coalesce(r.sweep_point, '{}'),"
@@ -264,10 +275,11 @@ static wl_status write_sweep(sqlite3 *db, plot_ctx *p, const an_plot_opts *o, FI
     if (flat)
       snprintf(plot + len, sizeof plot - len, "%s'%s' using (x0):1:(x1-x0):(0) with vectors "
                "nohead lw 2 dt 2 lc %d title '%s (not swept)'", len > 5 ? ", " : "", path, s + 1,
-               names[s]);
+               gp_str(names[s], title, sizeof title));
     else
       snprintf(plot + len, sizeof plot - len, "%s'%s' using 1:2:3 with yerrorlines lw 2 pt 7 "
-               "lc %d title '%s'", len > 5 ? ", " : "", path, s + 1, names[s]);
+               "lc %d title '%s'", len > 5 ? ", " : "", path, s + 1,
+               gp_str(names[s], title, sizeof title));
   }
   sqlite3_finalize(st);
   sqlite3_finalize(each);
@@ -279,16 +291,18 @@ static wl_status write_sweep(sqlite3 *db, plot_ctx *p, const an_plot_opts *o, FI
   fprintf(gp, "x0 = %g\nx1 = %g\n", xmin, xmax);
   if (xmin > 0 && xmax / xmin >= 8)
     fprintf(gp, "set logscale x 2\n");
+  char x[200];
+  gp_str(o->x, x, sizeof x);
   fprintf(gp, "set yrange [0:*]\nset xrange [%g:%g]\nset xlabel '%s'\nset grid\nset key top right opaque\n",
           xmin / (xmin > 0 && xmax / xmin >= 8 ? 1.3 : 1), xmax * (xmin > 0 && xmax / xmin >= 8 ? 1.3 : 1),
-          o->x);
+          x);
   if (isnan(target))
     fprintf(gp, "set ylabel 'final held-out loss (nats)'\n"
-                "set title 'Final held-out loss against %s (mean over seeds, 95%% interval)'\n", o->x);
+                "set title 'Final held-out loss against %s (mean over seeds, 95%% interval)'\n", x);
   else
     fprintf(gp, "set ylabel 'simulated time to loss ≤ %g (s)'\n"
                 "set title 'Time to target loss against %s (mean over seeds, 95%% interval%s)'\n",
-            target, o->x, never ? "; runs that never reached it left out" : "");
+            target, x, never ? "; runs that never reached it left out" : "");
   fprintf(gp, "%s\n", plot);
   return WL_OK;
 }
@@ -364,7 +378,11 @@ static wl_status write_workers(sqlite3 *db, plot_ctx *p, FILE *gp)
   }
   int n = 0;
   while (sqlite3_step(st) == SQLITE_ROW) {
-    fprintf(f, "\"%s\" %.6g %.6g %.6g %.6g\n", (const char *)sqlite3_column_text(st, 0),
+    char label[200]; /* a data file's string is double-quoted: no double quote inside */
+    snprintf(label, sizeof label, "%s", (const char *)sqlite3_column_text(st, 0));
+    for (char *c = label; *c; c++)
+      *c = *c == '"' ? '\'' : *c;
+    fprintf(f, "\"%s\" %.6g %.6g %.6g %.6g\n", label,
             sqlite3_column_double(st, 1), sqlite3_column_double(st, 2),
             sqlite3_column_double(st, 3), sqlite3_column_double(st, 4));
     n++;
@@ -439,7 +457,9 @@ wl_status an_plot(const char *db_path, const an_plot_opts *o, char *err, size_t 
     sqlite3_close(db);
     return WL_EIO;
   }
-  fprintf(gp, "set terminal %s\nset output '%s'\nset encoding utf8\n", term, o->out);
+  char out[1100];
+  fprintf(gp, "set terminal %s\nset output '%s'\nset encoding utf8\n", term,
+          gp_str(o->out, out, sizeof out));
   switch (o->kind) {
   case AN_PLOT_SWEEP: rc = write_sweep(db, &p, o, gp); break;
   case AN_PLOT_TIMELINE: rc = write_timeline(db, &p, o, gp); break;

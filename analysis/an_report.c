@@ -4,7 +4,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <gsl/gsl_cdf.h>
 #include <gsl/gsl_statistics_double.h>
 #include <sqlite3.h>
 
@@ -160,14 +159,6 @@ static wl_status load_runs(sqlite3 *db, const an_report_opts *o, rrun **out, int
 
 static double mean_of(const double *x, int n) { return n ? gsl_stats_mean(x, 1, (size_t)n) : NAN; }
 
-/* Half-width of the 95% interval of the mean (Student's t); NaN below two values. */
-static double ci95(const double *x, int n)
-{
-  if (n < 2)
-    return NAN;
-  return gsl_cdf_tdist_Pinv(0.975, n - 1) * gsl_stats_sd(x, 1, (size_t)n) / sqrt((double)n);
-}
-
 static int group_runs(const rrun *runs, int n, rgroup **out)
 {
   rgroup *g = calloc((size_t)n + 1, sizeof *g);
@@ -271,8 +262,8 @@ wl_status an_report(const char *db_path, const an_report_opts *o, FILE *out, cha
   for (int k = 0; rc == WL_OK && k < ng; k++) {
     const rgroup *gr = &g[k];
     const rrun *f = gr->first;
-    double loss = mean_of(gr->loss, gr->n), loss_ci = ci95(gr->loss, gr->n);
-    double ttt = mean_of(gr->ttt, gr->n_ttt), ttt_ci = ci95(gr->ttt, gr->n_ttt);
+    double loss = mean_of(gr->loss, gr->n), loss_ci = an_ci95(gr->loss, gr->n);
+    double ttt = mean_of(gr->ttt, gr->n_ttt), ttt_ci = an_ci95(gr->ttt, gr->n_ttt);
     double speedup = ddp_time(gr, g, ng, runs, n) / ttt;
     double bytes = gr->bytes / gr->n, sh[3];
     for (int s = 0; s < 3; s++)

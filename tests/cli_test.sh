@@ -361,6 +361,13 @@ if command -v gnuplot >/dev/null; then
     test "$(grep -c '>sweep_small: \|>p<' "$tmp/one.svg")" -eq 0 -a "$(grep -c '>local_sgd<' "$tmp/one.svg")" -eq 1
   check "no enhanced-text markup is left in the drawn text" test -z "$(grep -l '{/' "$tmp"/*.svg)"
   check "the sweep plot's axis says 'time to loss ≤'" grep -q 'time to loss ≤' "$tmp/sweep.svg"
+  cp "$tmp/sw.db" "$tmp/quote.db"
+  sqlite3 "$tmp/quote.db" "update runs set label = 'it''s \"local\"' where label = 'local_sgd'"
+  for kind in loss "sweep --x H" workers; do
+    "$syncsim" plot "$tmp/quote.db" --kind $kind --out "$tmp/it's.svg" 2>"$tmp/err"
+    check "plot --kind $kind of a label with quotes, to a file name with one: $(cat "$tmp/err")" \
+      grep -q "it's" "$tmp/it's.svg"
+  done
   check "labels are drawn as written (local_sgd, not a subscript)" grep -q '>local_sgd<' "$tmp/loss.svg"
   check "the .png is a PNG" grep -q PNG <(head -c 8 "$tmp/loss.png")
   check "the .pdf is a PDF" grep -q '%PDF' <(head -c 8 "$tmp/loss.pdf")

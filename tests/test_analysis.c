@@ -165,3 +165,23 @@ Test(store, a_real_run_lands_in_the_database, .init = fresh_db)
   query_text("SELECT status || ' ' || sim_time_s FROM runs", v, sizeof v);
   cr_assert_str_eq(v, "done 5.0");
 }
+
+/* ---- the report's statistics ---------------------------------------------------------------- */
+
+#include <math.h>
+
+#include "an_db.h"
+
+Test(stats, ci95_is_student_t_times_the_standard_error)
+{
+  /* t(0.975; 2) = 4.302652729911275 and t(0.975; 1) = 12.706204736174707 (tables); GSL's
+   * quantile agrees to about 1e-10 relative */
+  const double a[] = {1, 2, 3}, b[] = {10, 20}, c[] = {5, 5, 5, 5};
+  double want_a = 4.302652729911275 * 1.0 / sqrt(3.0);
+  double want_b = 12.706204736174707 * sqrt(50.0) / sqrt(2.0);
+  cr_assert(fabs(an_ci95(a, 3) - want_a) < 1e-9 * want_a, "%.17g", an_ci95(a, 3));
+  cr_assert(fabs(an_ci95(b, 2) - want_b) < 1e-9 * want_b, "%.17g", an_ci95(b, 2));
+  cr_assert(an_ci95(c, 4) == 0.0);
+  cr_assert(isnan(an_ci95(a, 1)), "one value has no interval");
+  cr_assert(isnan(an_ci95(a, 0)));
+}
