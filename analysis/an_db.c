@@ -35,7 +35,7 @@ wl_status an_db_open_readonly(const char *path, sqlite3 **db, char *err, size_t 
   return WL_OK;
 }
 
-wl_status an_db_only_scenario(sqlite3 *db, const char *scenario, char *err, size_t err_size)
+static wl_status only_scenario(sqlite3 *db, const char *scenario, char *err, size_t err_size)
 {
   char *sql = sqlite3_mprintf("CREATE TEMP VIEW runs AS SELECT * FROM main.runs WHERE scenario = %Q",
                               scenario);
@@ -65,6 +65,17 @@ wl_status an_db_only_scenario(sqlite3 *db, const char *scenario, char *err, size
     return WL_ECONFIG;
   }
   return WL_OK;
+}
+
+wl_status an_db_open_runs(const char *path, const char *scenario, sqlite3 **db, char *err,
+                          size_t err_size)
+{
+  wl_status rc = an_db_open_readonly(path, db, err, err_size);
+  if (rc == WL_OK && scenario && (rc = only_scenario(*db, scenario, err, err_size)) != WL_OK) {
+    sqlite3_close(*db);
+    *db = NULL;
+  }
+  return rc;
 }
 
 double an_ci95(const double *x, int n)

@@ -11,11 +11,13 @@
 /* Open an existing database read-only and check its schema version. */
 wl_status an_db_open_readonly(const char *path, sqlite3 **db, char *err, size_t err_size);
 
-/* Restrict what this connection reads as `runs` to one scenario's runs: a TEMP view of that
- * name shadows the table for every unqualified `runs` in this connection's own queries (the
- * database's views, which read main.runs, are unaffected; join them to runs). Fails, listing
- * the scenarios there are, when the scenario has no runs. */
-wl_status an_db_only_scenario(sqlite3 *db, const char *scenario, char *err, size_t err_size);
+/* an_db_open_readonly, then, with a scenario, restrict what the connection reads as `runs`
+ * to that scenario's runs: a TEMP view of that name shadows the table for every unqualified
+ * `runs` in the connection's own queries (the database's views, which read main.runs, are
+ * unaffected; join them to runs). Fails, listing the scenarios there are, when the scenario
+ * has no runs. */
+wl_status an_db_open_runs(const char *path, const char *scenario, sqlite3 **db, char *err,
+                          size_t err_size);
 
 /* Half-width of the 95% confidence interval of the mean of x (n values): Student's t with
  * n - 1 degrees of freedom times the standard error; NaN below two values. */

@@ -436,13 +436,9 @@ wl_status an_plot(const char *db_path, const an_plot_opts *o, char *err, size_t 
     return WL_ECONFIG;
   }
   sqlite3 *db;
-  wl_status rc = an_db_open_readonly(db_path, &db, err, err_size);
+  wl_status rc = an_db_open_runs(db_path, o->scenario, &db, err, err_size);
   if (rc != WL_OK)
     return rc;
-  if (o->scenario && (rc = an_db_only_scenario(db, o->scenario, err, err_size)) != WL_OK) {
-    sqlite3_close(db);
-    return rc;
-  }
   plot_ctx p = {.err = err, .err_size = err_size};
   snprintf(p.dir, sizeof p.dir, "/tmp/syncsim_plot_XXXXXX");
   if (!mkdtemp(p.dir)) {

@@ -234,13 +234,9 @@ wl_status an_report(const char *db_path, const an_report_opts *o, FILE *out, cha
                     size_t err_size)
 {
   sqlite3 *db;
-  wl_status rc = an_db_open_readonly(db_path, &db, err, err_size);
+  wl_status rc = an_db_open_runs(db_path, o->scenario, &db, err, err_size);
   if (rc != WL_OK)
     return rc;
-  if (o->scenario && (rc = an_db_only_scenario(db, o->scenario, err, err_size)) != WL_OK) {
-    sqlite3_close(db);
-    return rc;
-  }
   rrun *runs = NULL;
   int n = 0;
   rc = load_runs(db, o, &runs, &n, err, err_size);

@@ -17,6 +17,15 @@ check() { # check DESCRIPTION COMMAND...
   if "$@"; then ok; else bad "$what"; fi
 }
 
+wait_count() { # wait_count DB STATUS N: until N runs have that status (10 s at most)
+  local n
+  for _ in $(seq 200); do
+    n=$(sqlite3 "$1" "select count(*) from runs where status = '$2'" 2>/dev/null)
+    [ "${n:-0}" -ge "$3" ] && return
+    sleep 0.05
+  done
+}
+
 minimal=$src/scenarios/examples/minimal.json
 
 # --- version, help, usage -------------------------------------------------------------
@@ -199,11 +208,7 @@ check "the resumed sweep equals the one-go sweep row for row" cmp -s "$tmp/d1" "
 long="--set stop.sim_time_s=6000" # about 0.7 s per run
 "$syncsim" sweep "$fixture" --db "$tmp/intr.db" $long --quiet >/dev/null 2>&1 &
 pid=$!
-for _ in $(seq 200); do
-  n=$(sqlite3 "$tmp/intr.db" "select count(*) from runs where status = 'done'" 2>/dev/null)
-  [ "${n:-0}" -ge 2 ] && break
-  sleep 0.05
-done
+wait_count "$tmp/intr.db" done 2
 kill -INT $pid
 wait $pid
 rc=$?
@@ -225,11 +230,7 @@ check "after resuming, 9 distinct runs are done ($n)" test "$n" = "9 9"
 "$syncsim" sweep "$fixture" --db "$tmp/term.db" --jobs 2 --set stop.sim_time_s=1e9 --quiet \
   >/dev/null 2>&1 &
 pid=$!
-for _ in $(seq 200); do
-  n=$(sqlite3 "$tmp/term.db" "select count(*) from runs where status = 'running'" 2>/dev/null)
-  [ "${n:-0}" -ge 2 ] && break
-  sleep 0.05
-done
+wait_count "$tmp/term.db" running 2
 kill -TERM $pid
 for _ in $(seq 200); do # 10 s at most, then kill everything
   kill -0 $pid 2>/dev/null || break
@@ -387,11 +388,7 @@ for sig in INT TERM; do
   "$syncsim" run "$minimal" --db "$tmp/int.db" --quiet --set stop.sim_time_s=1e9 \
     --set eval.every_s=1 >/dev/null 2>&1 &
   pid=$!
-  for _ in $(seq 100); do # wait until the run's row exists and some metrics are in
-    n=$(sqlite3 "$tmp/int.db" "select count(*) from runs where status = 'running'" 2>/dev/null)
-    [ "${n:-0}" -ge 1 ] && break
-    sleep 0.05
-  done
+  wait_count "$tmp/int.db" running 1 # the run's row exists; then let some metrics come in
   sleep 0.5
   kill -$sig $pid
   wait $pid
