@@ -49,6 +49,14 @@ static double now_s(void)
   return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
 }
 
+/* Orders pointers to runs by hash, then by position (the first occurrence first). */
+static int cmp_hash_then_order(const void *a, const void *b)
+{
+  const sweep_run *p = *(const sweep_run *const *)a, *q = *(const sweep_run *const *)b;
+  int c = strcmp(p->hash, q->hash);
+  return c ? c : (p > q) - (p < q);
+}
+
 /* Every (point, policy) with its config hash, without duplicate configs. */
 static wl_status list_runs(const scn_sweep *sw, sweep_run **out, long *n, scn_error *err)
 {
@@ -71,11 +79,6 @@ static wl_status list_runs(const scn_sweep *sw, sweep_run **out, long *n, scn_er
       sweep_run r = {p, i, ""};
       scn_hash_hex(json, r.hash);
       free(json);
-      int dup = 0;
-      for (long j = 0; j < *n && !dup; j++)
-        dup = strcmp(runs[j].hash, r.hash) == 0;
-      if (dup)
-        continue;
       if (*n == cap) {
         sweep_run *grown = realloc(runs, (size_t)(cap *= 2) * sizeof *runs);
         if (!grown) {
@@ -88,6 +91,25 @@ static wl_status list_runs(const scn_sweep *sw, sweep_run **out, long *n, scn_er
     }
   }
   free(s);
+  if (st == WL_OK && *n > 1) { /* drop repeated configs, keeping each one's first occurrence */
+    sweep_run **by_hash = malloc((size_t)*n * sizeof *by_hash);
+    if (!by_hash)
+      st = WL_ENOMEM;
+    for (long j = 0; by_hash && j < *n; j++)
+      by_hash[j] = &runs[j];
+    if (by_hash) {
+      qsort(by_hash, (size_t)*n, sizeof *by_hash, cmp_hash_then_order);
+      for (long j = 1; j < *n; j++)
+        if (strcmp(by_hash[j]->hash, by_hash[j - 1]->hash) == 0)
+          by_hash[j]->policy = -1;
+      free(by_hash);
+      long kept = 0;
+      for (long j = 0; j < *n; j++)
+        if (runs[j].policy >= 0)
+          runs[kept++] = runs[j];
+      *n = kept;
+    }
+  }
   if (st != WL_OK) {
     free(runs);
     runs = NULL;
