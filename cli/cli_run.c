@@ -203,8 +203,9 @@ int cli_validate(int argc, char **argv)
     printf(" %s", s->policies[i].label);
   printf("\n");
   if (sw.n_axes > 0)
-    printf("sweep: %d axes, %ld points, each with every policy (for `syncsim sweep`; `run` "
-           "ignores the sweep)\n", sw.n_axes, sw.n_points);
+    printf("sweep: %d ax%s, %ld point%s, each with every policy (for `syncsim sweep`; `run` "
+           "ignores the sweep)\n", sw.n_axes, sw.n_axes == 1 ? "is" : "es", sw.n_points,
+           sw.n_points == 1 ? "" : "s");
   scn_sweep_free(&sw);
   for (int i = 0; a.print && i < s->n_policies; i++) {
     sim_config cfg;

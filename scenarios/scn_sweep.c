@@ -21,12 +21,21 @@ static wl_status read_axes(scn_sweep *sw, scn_error *err)
     char path[200];
     snprintf(path, sizeof path, "sweep.%s", a->string);
     int n = cJSON_IsArray(a) ? cJSON_GetArraySize(a) : 0;
-    if (n < 1 || sw->n_axes == SCN_MAX_AXES || strlen(a->string) >= sizeof sw->axis[0] ||
-        strchr(a->string, '=')) {
-      st = scn_fail(err, path, "expected a non-empty array of values for a path (at most %d "
-                      "axes), got %s", SCN_MAX_AXES, n < 1 ? "no values" : "too many axes");
+    int dup = 0;
+    for (int k = 0; k < sw->n_axes; k++)
+      dup |= strcmp(sw->axis[k], a->string) == 0;
+    if (!cJSON_IsArray(a) || n < 1)
+      st = scn_fail(err, path, "expected a non-empty array of the values to sweep, got %s",
+                    cJSON_IsArray(a) ? "[]" : "a single value");
+    else if (sw->n_axes == SCN_MAX_AXES)
+      st = scn_fail(err, path, "expected at most %d axes, got more", SCN_MAX_AXES);
+    else if (strlen(a->string) >= sizeof sw->axis[0] || strchr(a->string, '=') || !a->string[0])
+      st = scn_fail(err, path, "expected a key path (as for --set, without '=', under %zu "
+                    "characters)", sizeof sw->axis[0]);
+    else if (dup)
+      st = scn_fail(err, path, "expected each axis once, got it twice");
+    if (st != WL_OK)
       break;
-    }
     int k = sw->n_axes++;
     snprintf(sw->axis[k], sizeof sw->axis[k], "%s", a->string);
     sw->values[k] = calloc((size_t)n, sizeof *sw->values[k]);

@@ -291,6 +291,9 @@ Test(sweep, an_invalid_axis_is_rejected_with_its_path_and_point)
     {"{\"cluster.workers\": [2, 0]}", "cluster.workers", "at sweep point {\"cluster.workers\":0}"},
     {"{\"cluster.workerz\": [2]}", "cluster.workerz", "unknown key"},
     {"{\"seed\": []}", "sweep.seed", "non-empty array"},
+    {"{\"seed\": 3}", "sweep.seed", "got a single value"},
+    {"{\"seed\": [1], \"seed\": [2]}", "sweep.seed", "each axis once"},
+    {"{\"seed=1\": [3]}", "sweep.seed=1", "without '='"},
     {"[1, 2]", "sweep", "expected an object"},
   };
   for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
