@@ -159,22 +159,40 @@ static wl_status load_runs(sqlite3 *db, const an_report_opts *o, rrun **out, int
 
 static double mean_of(const double *x, int n) { return n ? gsl_stats_mean(x, 1, (size_t)n) : NAN; }
 
-static int group_runs(const rrun *runs, int n, rgroup **out)
+static int cmp_key_then_id(const void *a, const void *b)
 {
+  const rrun *p = a, *q = b;
+  int c = strcmp(p->key, q->key);
+  return c ? c : (p->id > q->id) - (p->id < q->id);
+}
+
+static int cmp_first_id(const void *a, const void *b)
+{
+  const rgroup *p = a, *q = b;
+  return (p->first->id > q->first->id) - (p->first->id < q->first->id);
+}
+
+/* Sort the runs by group and cut them into groups, ordered by their first run; the groups'
+ * values live in vals (2n, caller frees). Returns the number of groups, -1 out of memory. */
+static int group_runs(rrun *runs, int n, rgroup **out, double **vals)
+{
+  qsort(runs, (size_t)n, sizeof *runs, cmp_key_then_id);
   rgroup *g = calloc((size_t)n + 1, sizeof *g);
+  double *v = malloc(2 * ((size_t)n + 1) * sizeof *v);
+  *out = g;
+  *vals = v;
+  if (!g || !v)
+    return -1;
   int ng = 0;
-  for (int i = 0; g && i < n; i++) {
-    int k = 0;
-    while (k < ng && strcmp(g[k].key, runs[i].key) != 0)
-      k++;
-    if (k == ng) {
+  for (int i = 0; i < n; i++) {
+    if (i == 0 || strcmp(runs[i].key, runs[i - 1].key) != 0) {
       snprintf(g[ng].key, sizeof g[ng].key, "%s", runs[i].key);
       g[ng].first = &runs[i];
-      g[ng].loss = malloc((size_t)n * sizeof(double));
-      g[ng].ttt = malloc((size_t)n * sizeof(double));
+      g[ng].loss = v + i;         /* the group's runs are contiguous from i */
+      g[ng].ttt = v + n + 1 + i;
       ng++;
     }
-    rgroup *gr = &g[k];
+    rgroup *gr = &g[ng - 1];
     gr->loss[gr->n] = runs[i].loss;
     if (isnan(runs[i].ttt))
       gr->never++;
@@ -188,7 +206,7 @@ static int group_runs(const rrun *runs, int n, rgroup **out)
     }
     gr->n++;
   }
-  *out = g;
+  qsort(g, (size_t)ng, sizeof *g, cmp_first_id);
   return ng;
 }
 
@@ -242,8 +260,9 @@ wl_status an_report(const char *db_path, const an_report_opts *o, FILE *out, cha
   rc = load_runs(db, o, &runs, &n, err, err_size);
   sqlite3_close(db);
   rgroup *g = NULL;
-  int ng = rc == WL_OK ? group_runs(runs, n, &g) : 0;
-  if (rc == WL_OK && n > 0 && !g)
+  double *vals = NULL;
+  int ng = rc == WL_OK ? group_runs(runs, n, &g, &vals) : 0;
+  if (ng < 0)
     rc = WL_ENOMEM;
   if (rc == WL_OK && o->format == AN_FORMAT_TABLE)
     fprintf(out, "%-14s %-16s %-18s %4s %-18s %-18s %5s %7s %10s %7s %6s %6s\n", "scenario",
@@ -302,10 +321,7 @@ wl_status an_report(const char *db_path, const an_report_opts *o, FILE *out, cha
   }
   if (rc == WL_OK && o->format == AN_FORMAT_JSON)
     fputs("\n]\n", out);
-  for (int k = 0; k < ng; k++) {
-    free(g[k].loss);
-    free(g[k].ttt);
-  }
+  free(vals);
   free(g);
   free(runs);
   return rc;
