@@ -56,10 +56,7 @@ static void ddp_destroy(void *state)
 static void ddp_begin_step(void *state)
 {
   ddp *d = state;
-  opt_round_begin(&d->round, d->host);
-  for (int w = 0; w < d->host->K; w++)
-    if (d->round.in[w])
-      d->host->grad(d->host->ctx, w);
+  opt_round_start(&d->round, d->host, NULL);
 }
 
 static void ddp_start(void *state) { ddp_begin_step(state); }

@@ -83,10 +83,7 @@ static void diloco_destroy(void *state)
 static void diloco_begin_round(void *state)
 {
   diloco *d = state;
-  opt_round_begin(&d->round, d->host);
-  for (int w = 0; w < d->host->K; w++)
-    if (d->round.in[w])
-      d->host->train(d->host->ctx, w, &d->job);
+  opt_round_start(&d->round, d->host, &d->job);
 }
 
 static void diloco_start(void *state) { diloco_begin_round(state); }

@@ -73,10 +73,7 @@ static void local_sgd_begin_round(void *state)
 {
   local_sgd *s = state;
   s->job = (opt_train){s->step < s->warmup_steps ? 1 : s->H, NULL, 1.0};
-  opt_round_begin(&s->round, s->host);
-  for (int w = 0; w < s->host->K; w++)
-    if (s->round.in[w])
-      s->host->train(s->host->ctx, w, &s->job);
+  opt_round_start(&s->round, s->host, &s->job);
 }
 
 static void local_sgd_start(void *state) { local_sgd_begin_round(state); }

@@ -112,10 +112,7 @@ static wl_status palsgd_create(const opt_policy_config *cfg, const opt_host *hos
 
 static void palsgd_grads(palsgd *s)
 {
-  opt_round_begin(&s->round, s->host);
-  for (int w = 0; w < s->host->K; w++)
-    if (s->round.in[w])
-      s->host->grad(s->host->ctx, w);
+  opt_round_start(&s->round, s->host, NULL);
 }
 
 /* The round from step t to the next multiple of H: each worker's plan of mix and gradient

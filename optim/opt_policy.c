@@ -203,6 +203,19 @@ int opt_round_begin(opt_round *rd, const opt_host *h)
   return rd->pending;
 }
 
+int opt_round_start(opt_round *rd, const opt_host *h, const opt_train *job)
+{
+  int n = opt_round_begin(rd, h);
+  for (int w = 0; w < rd->K; w++)
+    if (rd->in[w]) {
+      if (job)
+        h->train(h->ctx, w, job);
+      else
+        h->grad(h->ctx, w);
+    }
+  return n;
+}
+
 int opt_round_arrive(opt_round *rd, int w)
 {
   WL_ASSERT(rd->active && rd->in[w] && !rd->done[w] && rd->pending > 0);

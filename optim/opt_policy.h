@@ -227,6 +227,9 @@ wl_status opt_round_init(opt_round *rd, int K, void *owner, void (*begin)(void *
 void opt_round_free(opt_round *rd);
 /* Start a round with every worker that is up; returns how many (0: no round starts). */
 int opt_round_begin(opt_round *rd, const opt_host *h);
+/* opt_round_begin, then give every participant its work: job's local steps, or one
+ * gradient (a DDP-style step) when job is NULL. Returns how many take part. */
+int opt_round_start(opt_round *rd, const opt_host *h, const opt_train *job);
 /* w finished its part; true when it was the last one. */
 int opt_round_arrive(opt_round *rd, int w);
 /* w went down: if it had not finished, it leaves the round; true when that completes the
