@@ -2,13 +2,18 @@
  *
  * For each model at a few sizes: the host time of one full training step (batch gather,
  * forward, backward, optimizer update) and, separately, of only the matrix products that
- * step performs (recorded with wl_gemm's trace and replayed on the same buffers), each the
- * best of several timed repetitions. Achieved GFLOP/s counts the products' FLOPs. */
+ * step performs (recorded with wl_gemm's trace and replayed on the same buffers), once with
+ * syncsim's own deterministic kernels and once with OpenBLAS's sgemm (the speed reference,
+ * with whatever kernel OpenBLAS picks for this CPU), each the best of several repetitions
+ * timed alternately. Achieved GFLOP/s counts the products' FLOPs. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+
+/* OpenBLAS's cblas.h; GSL's headers would bring a conflicting gsl_cblas.h. */
+#include <cblas.h>
 
 #include "cli.h"
 #include "opt_optim.h"
@@ -20,8 +25,11 @@ static const char bench_usage[] =
   "usage: syncsim bench [--opt sgd|adamw] [--only TEXT] [--quick]\n"
   "\n"
   "Time one training step (forward, backward, optimizer) of each model at a few sizes,\n"
-  "and separately only the matrix products that step performs; print achieved GFLOP/s\n"
-  "and the ratio step / products. Single-threaded, as simulated workers run.\n"
+  "and separately only the matrix products that step performs, with syncsim's own\n"
+  "kernels (identical results on every machine) and with OpenBLAS's sgemm (the speed\n"
+  "reference; its kernel depends on the CPU). Single-threaded, as simulated workers run.\n"
+  "Columns: step and products in ms, GFLOP/s of each, step / own products, own products /\n"
+  "OpenBLAS products. SYNCSIM_KERNELS=portable|avx2|avx512 times another code path.\n"
   "\n"
   "  --opt NAME   the optimizer of the step (default adamw)\n"
   "  --only TEXT  only the models whose name contains TEXT\n"
@@ -103,6 +111,16 @@ static void full_step(step_ctx *s)
 
 static void products_only(step_ctx *s) { wl_gemm_replay(s->calls, s->n_calls); }
 
+static void products_openblas(step_ctx *s)
+{
+  for (int i = 0; i < s->n_calls; i++) {
+    const wl_gemm_call *c = &s->calls[i];
+    cblas_sgemm(CblasRowMajor, c->trans_a ? CblasTrans : CblasNoTrans,
+                c->trans_b ? CblasTrans : CblasNoTrans, c->M, c->N, c->K, c->alpha, c->A,
+                c->lda, c->B, c->ldb, c->beta, c->C, c->ldc);
+  }
+}
+
 /* Seconds per call of `iters` calls of fn. */
 static double time_calls(void (*fn)(step_ctx *), step_ctx *s, int iters)
 {
@@ -112,18 +130,20 @@ static double time_calls(void (*fn)(step_ctx *), step_ctx *s, int iters)
   return (now_s() - t0) / iters;
 }
 
-/* The best (smallest) seconds per call of a and of b, timed alternately (a, b, a, b, ...) so
- * that both see the same machine conditions; each timing lasts about min_s. */
-static void best_times(void (*a)(step_ctx *), void (*b)(step_ctx *), step_ctx *s, int reps,
-                       double min_s, double *ta, double *tb)
+/* The best (smallest) seconds per call of each of the n functions fn, timed in turn
+ * (fn[0], fn[1], ..., fn[0], ...) so that all see the same machine conditions; each timing
+ * lasts about min_s. */
+static void best_times(void (*const fn[])(step_ctx *), int n, step_ctx *s, int reps,
+                       double min_s, double *best)
 {
-  int ia = (int)fmax(1, min_s / fmax(time_calls(a, s, 3), 1e-9));
-  int ib = (int)fmax(1, min_s / fmax(time_calls(b, s, 3), 1e-9));
-  *ta = *tb = INFINITY;
-  for (int r = 0; r < reps; r++) {
-    *ta = fmin(*ta, time_calls(a, s, ia));
-    *tb = fmin(*tb, time_calls(b, s, ib));
+  int iters[8];
+  for (int k = 0; k < n; k++) {
+    iters[k] = (int)fmax(1, min_s / fmax(time_calls(fn[k], s, 3), 1e-9));
+    best[k] = INFINITY;
   }
+  for (int r = 0; r < reps; r++)
+    for (int k = 0; k < n; k++)
+      best[k] = fmin(best[k], time_calls(fn[k], s, iters[k]));
 }
 
 static int run_case(const bench_case *c, const opt_optim_config *opt, int quick)
@@ -156,11 +176,13 @@ static int run_case(const bench_case *c, const opt_optim_config *opt, int quick)
   s.calls = calls;
   s.n_calls = n_calls < 4096 ? n_calls : 4096;
   int reps = quick ? 2 : 15;
-  double min_s = quick ? 0.01 : 0.05, t_step, t_mm;
-  best_times(full_step, products_only, &s, reps, min_s, &t_step, &t_mm);
+  double min_s = quick ? 0.01 : 0.05, t[3];
+  void (*const fns[])(step_ctx *) = {full_step, products_only, products_openblas};
+  best_times(fns, 3, &s, reps, min_s, t);
   double flops = wl_gemm_flops(calls, s.n_calls);
-  printf("%-28s %10zu %5d %10.3f %10.3f %9.2f %9.2f %7.3f\n", c->name, n, c->B, t_step * 1e3,
-         t_mm * 1e3, flops / t_step * 1e-9, flops / t_mm * 1e-9, t_step / t_mm);
+  printf("%-26s %9zu %5d %8.3f %8.3f %8.3f %7.2f %7.2f %7.2f %6.3f %6.3f\n", c->name, n, c->B,
+         t[0] * 1e3, t[1] * 1e3, t[2] * 1e3, flops / t[0] * 1e-9, flops / t[1] * 1e-9,
+         flops / t[2] * 1e-9, t[0] / t[1], t[1] / t[2]);
   fflush(stdout);
   free(calls);
   rc = CLI_OK;
@@ -235,10 +257,18 @@ int cli_bench(int argc, char **argv)
     {"transformer C64 L2 T64", transformer(64, 4, 2, 64), 16, 0, 96},
     {"transformer C128 L4 T128", transformer(128, 4, 4, 128), 8, 0, 96},
   };
-  printf("optimizer: %s; times are the best of several repetitions, single thread\n\n",
-         opt.opt == OPT_ADAMW ? "adamw" : "sgd");
-  printf("%-28s %10s %5s %10s %10s %9s %9s %7s\n", "model", "params", "batch", "step ms",
-         "matmul ms", "GFLOP/s", "mm GFLOP/s", "ratio");
+  char err[200];
+  if (wl_isa_from_env(err, sizeof err) != WL_OK) {
+    fprintf(stderr, "syncsim: %s\n", err);
+    return CLI_USAGE;
+  }
+  openblas_set_num_threads(1);
+  printf("optimizer: %s; syncsim kernels: %s; OpenBLAS kernel: %s; best of several "
+         "repetitions, single thread\n\n",
+         opt.opt == OPT_ADAMW ? "adamw" : "sgd", wl_isa_name(wl_isa_current()),
+         openblas_get_corename());
+  printf("%-26s %9s %5s %8s %8s %8s %7s %7s %7s %6s %6s\n", "model", "params", "batch",
+         "step ms", "mm ms", "blas ms", "GF/s", "mm GF/s", "blas GF/s", "st/mm", "mm/bl");
   int rc = CLI_OK;
   for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
     if (strstr(cases[i].name, only) && run_case(&cases[i], &opt, quick) != CLI_OK)

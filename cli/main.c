@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "wl_kernels.h"
 
 static const char usage[] =
   "usage: syncsim COMMAND [ARGS]\n"
@@ -44,6 +45,11 @@ int main(int argc, char **argv)
   if (strcmp(cmd, "--version") == 0 || strcmp(cmd, "version") == 0) {
     printf("syncsim %s\n", SYNCSIM_VERSION);
     return CLI_OK;
+  }
+  char err[200];
+  if (wl_isa_from_env(err, sizeof err) != WL_OK) {
+    fprintf(stderr, "syncsim: %s\n", err);
+    return CLI_USAGE;
   }
   if (strcmp(cmd, "run") == 0)
     return cli_run(argc - 1, argv + 1);

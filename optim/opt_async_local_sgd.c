@@ -22,6 +22,7 @@
 #include <string.h>
 
 #include "opt_policy.h"
+#include "wl_math.h"
 
 enum { TAG_PULL = 1, TAG_PUSH = 2, TAG_GRACE = 3 };
 
@@ -172,7 +173,7 @@ static void arrive(async_sgd *s, int w)
   const opt_host *h = s->host;
   const float *x = h->replicas[w].params, *theta0 = s->snap + (size_t)w * s->n;
   long staleness = s->version - s->v0[w];
-  double weight = s->poly ? pow(1.0 + (double)staleness, -s->a) : 1.0;
+  double weight = s->poly ? wl_pow(1.0 + (double)staleness, -s->a) : 1.0;
   int dropped = s->poly && s->max_staleness > 0 && staleness > s->max_staleness;
   if (!dropped) {
     const float f = (float)weight;

@@ -2,6 +2,7 @@
 
 #include <math.h>
 
+#include "wl_math.h"
 #include "wl_status.h"
 
 #define OO(f) offsetof(opt_optim_config, f)
@@ -96,10 +97,10 @@ double opt_optim_lr(const opt_optim_config *c, long t)
   case OPT_SCHED_COSINE: {
     double span = (double)c->decay_steps - c->lr_warmup;
     double progress = span > 0 ? fmin(1.0, (double)(t - c->lr_warmup) / span) : 1.0;
-    return c->min_lr + (c->lr - c->min_lr) * 0.5 * (1.0 + cos(3.14159265358979323846 * progress));
+    return c->min_lr + (c->lr - c->min_lr) * 0.5 * (1.0 + wl_cospi(progress));
   }
   case OPT_SCHED_STEP:
-    return c->lr * pow(c->gamma, (double)(t / c->step_every));
+    return c->lr * wl_pow(c->gamma, (double)(t / c->step_every));
   default:
     return c->lr;
   }
@@ -141,7 +142,7 @@ static void adamw(const opt_optim_config *c, float *restrict x, const float *res
 {
   const float b1 = (float)c->beta1, b2 = (float)c->beta2, eps = (float)c->eps;
   const float decay = (float)(1.0 - lr * c->weight_decay);
-  const double bc1 = 1.0 - pow(c->beta1, (double)t), bc2 = 1.0 - pow(c->beta2, (double)t);
+  const double bc1 = 1.0 - wl_pow(c->beta1, (double)t), bc2 = 1.0 - wl_pow(c->beta2, (double)t);
   const float step_size = (float)(lr / bc1), bc2_sqrt = (float)sqrt(bc2);
   for (size_t i = 0; i < n; i++) {
     x[i] *= decay;

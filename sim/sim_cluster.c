@@ -8,6 +8,9 @@
 
 #include <gsl/gsl_randist.h>
 
+#include "wl_math.h"
+#include "wl_rand.h"
+
 #include "sim_rng.h"
 
 void sim_cluster_draw_speeds(const sim_speed_config *s, int K, gsl_rng *r, double *speed)
@@ -21,7 +24,7 @@ void sim_cluster_draw_speeds(const sim_speed_config *s, int K, gsl_rng *r, doubl
   case SIM_SPEED_LOGNORMAL: {
     double sigma = s->dist == SIM_SPEED_LOGNORMAL ? s->sigma : preset_sigma[s->dist];
     for (int w = 0; w < K; w++)
-      speed[w] = sigma > 0 ? exp(gsl_ran_gaussian(r, sigma)) : 1.0;
+      speed[w] = sigma > 0 ? wl_exp(wl_ran_gaussian(r, sigma)) : 1.0;
     return;
   }
   case SIM_SPEED_UNIFORM:
@@ -30,7 +33,7 @@ void sim_cluster_draw_speeds(const sim_speed_config *s, int K, gsl_rng *r, doubl
     return;
   case SIM_SPEED_GAMMA:
     for (int w = 0; w < K; w++)
-      speed[w] = gsl_ran_gamma(r, s->shape, 1.0 / s->shape);
+      speed[w] = wl_ran_gamma(r, s->shape, 1.0 / s->shape);
     return;
   case SIM_SPEED_TWO_CLASS: {
     int slow = (int)floor(s->slow_fraction * K + 0.5);
@@ -134,7 +137,7 @@ void sim_cluster_free(sim_cluster *c)
 static double jitter_factor(const sim_jitter_config *j, gsl_rng *r)
 {
   if (j->dist == SIM_JITTER_LOGNORMAL)
-    return exp(gsl_ran_gaussian(r, j->sigma) - 0.5 * j->sigma * j->sigma);
+    return wl_exp(wl_ran_gaussian(r, j->sigma) - 0.5 * j->sigma * j->sigma);
   return 1.0 + j->width * (2.0 * gsl_rng_uniform(r) - 1.0);
 }
 
@@ -143,9 +146,9 @@ static void straggle_advance(sim_cluster *c, int w, double t)
 {
   const sim_straggler_config *s = &c->straggle;
   while (c->ep_end[w] <= t) {
-    double gap = gsl_ran_exponential(c->straggle_rng[w], 1.0 / s->rate_per_s);
+    double gap = wl_ran_exponential(c->straggle_rng[w], 1.0 / s->rate_per_s);
     double len = s->duration_dist == SIM_DURATION_EXPONENTIAL
-                   ? gsl_ran_exponential(c->straggle_rng[w], s->duration_s)
+                   ? wl_ran_exponential(c->straggle_rng[w], s->duration_s)
                    : s->duration_s;
     c->ep_start[w] = c->ep_end[w] + gap;
     c->ep_end[w] = c->ep_start[w] + len;

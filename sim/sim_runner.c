@@ -6,7 +6,7 @@
 #include <string.h>
 #include <time.h>
 
-#include <gsl/gsl_randist.h>
+#include "wl_rand.h"
 
 #include "sim_cluster.h"
 #include "sim_flows.h"
@@ -695,7 +695,7 @@ static void teardown(sim_runner *r)
 static double repair_time(const sim_runner *r, gsl_rng *g)
 {
   const sim_failure_config *f = &r->cfg->cluster.failures;
-  return f->repair_dist == SIM_DURATION_EXPONENTIAL ? gsl_ran_exponential(g, f->repair_s)
+  return f->repair_dist == SIM_DURATION_EXPONENTIAL ? wl_ran_exponential(g, f->repair_s)
                                                     : f->repair_s;
 }
 
@@ -793,7 +793,7 @@ static void worker_up(sim_runner *r, int w)
   wk->resume_kind = BUSY_NONE;
   const sim_failure_config *f = &r->cfg->cluster.failures;
   if (!isnan(f->mttf_s))
-    schedule_gen(r, r->now + sim_time_from_s(gsl_ran_exponential(wk->fail_rng, f->mttf_s)),
+    schedule_gen(r, r->now + sim_time_from_s(wl_ran_exponential(wk->fail_rng, f->mttf_s)),
                  SIM_EV_DOWN, w, 0);
   if (r->hears_failures)
     r->policy.type->worker_up(r->policy.state, w);
@@ -812,7 +812,7 @@ static wl_status failures_init(sim_runner *r)
   for (int i = 0; i < f->n_at; i++)
     schedule_gen(r, sim_time_from_s(f->at_s[i]), SIM_EV_DOWN, f->workers[i], 0);
   for (int w = 0; w < r->K && !isnan(f->mttf_s); w++)
-    schedule_gen(r, sim_time_from_s(gsl_ran_exponential(r->w[w].fail_rng, f->mttf_s)),
+    schedule_gen(r, sim_time_from_s(wl_ran_exponential(r->w[w].fail_rng, f->mttf_s)),
                  SIM_EV_DOWN, w, 0);
   return WL_OK;
 }

@@ -19,6 +19,15 @@
 #include "sim_config.h"
 #include "sim_recorder.h"
 
+/* The numerics version: which arithmetic produced a run's numbers. Results are a function of
+ * (resolved config, input files, numerics version) alone, bit for bit, on any machine. Bump
+ * it in any change that moves a result on purpose (a kernel's order of operations, a
+ * sampler, a time-model rule, a default that the canonical config does not spell out), and
+ * regenerate tests/golden/expected.txt, whose test fails loudly otherwise. A sweep re-runs
+ * a point whose stored runs have another version. History: 1 = OpenBLAS and glibc's libm
+ * (machine-dependent); 2 = syncsim's own kernels and elementary functions. */
+#define SIM_NUMERICS_VERSION 2
+
 typedef struct sim_progress {
   double sim_time_s; /* now */
   double stop_s;     /* the simulated-time limit, NaN if none */

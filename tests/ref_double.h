@@ -36,6 +36,13 @@ static inline void ref_gelu(double *out, const double *in, size_t n)
   }
 }
 
+/* x Phi(x), the exact GELU */
+static inline void ref_gelu_erf(double *out, const double *in, size_t n)
+{
+  for (size_t i = 0; i < n; i++)
+    out[i] = 0.5 * in[i] * (1.0 + erf(in[i] / sqrt(2.0)));
+}
+
 /* mean over N rows of -log softmax(logits)[target] */
 static inline double ref_xent_mean(const double *logits, const int32_t *t, int N, int V)
 {

@@ -7,6 +7,9 @@
 
 #include <gsl/gsl_randist.h>
 
+#include "wl_math.h"
+#include "wl_rand.h"
+
 /* ---- configuration tables ------------------------------------------------------------- */
 
 #define DS_OFF(f) offsetof(wl_dataset_config, f)
@@ -100,7 +103,7 @@ const wl_param wl_partition_params[] = {
 void wl_fill_gaussian(float *x, size_t n, double sd, gsl_rng *r)
 {
   for (size_t i = 0; i < n; i++)
-    x[i] = (float)gsl_ran_gaussian_ziggurat(r, sd);
+    x[i] = (float)wl_ran_gaussian(r, sd);
 }
 
 void wl_dataset_destroy(wl_dataset *d)
@@ -129,7 +132,7 @@ static int teacher_label(const teacher *t, const float *x)
     double s = t->b1[j];
     for (int i = 0; i < t->D; i++)
       s += (double)t->w1[(size_t)j * t->D + i] * x[i];
-    t->h[j] = (float)tanh(s);
+    t->h[j] = (float)wl_tanh(s);
   }
   int best = 0;
   double best_v = -INFINITY;
@@ -158,7 +161,7 @@ static void synthetic_fill(const wl_dataset_config *cfg, const float *means, con
       c = (int)gsl_rng_uniform_int(r, (unsigned long)cfg->classes);
       const float *mu = means + (size_t)c * D;
       for (size_t j = 0; j < D; j++)
-        xi[j] = mu[j] + (float)gsl_ran_gaussian_ziggurat(r, 1.0);
+        xi[j] = mu[j] + (float)wl_ran_gaussian(r, 1.0);
     } else {
       wl_fill_gaussian(xi, D, 1.0, r);
       c = teacher_label(t, xi);
@@ -220,7 +223,7 @@ static double frequency_baseline(const wl_dataset *d)
       count[d->y_train[i]] += 1;
     total += d->n_train;
     for (int i = 0; i < d->n_test; i++)
-      loss -= log(count[d->y_test[i]] / total);
+      loss -= wl_log(count[d->y_test[i]] / total);
     n = d->n_test;
   } else {
     long len = (long)d->n_train * d->dim + 1;
@@ -229,7 +232,7 @@ static double frequency_baseline(const wl_dataset *d)
     total += (double)(len - 1);
     n = (long)d->n_test * d->dim;
     for (long i = 1; i <= n; i++)
-      loss -= log(count[d->text_test[i]] / total);
+      loss -= wl_log(count[d->text_test[i]] / total);
   }
   free(count);
   return n > 0 ? loss / (double)n : NAN;
@@ -313,7 +316,7 @@ static void assign_dirichlet(const wl_dataset *d, int K, double alpha, gsl_rng *
       if (d->y_train[i] == c)
         perm[m++] = i;
     gsl_ran_shuffle(r, perm, (size_t)m, sizeof *perm);
-    gsl_ran_dirichlet(r, (size_t)K, a, p);
+    wl_ran_dirichlet(r, (size_t)K, a, p);
     double cum = 0;
     int lo = 0;
     for (int k = 0; k < K; k++) {

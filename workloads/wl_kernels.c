@@ -2,12 +2,101 @@
 
 #include <float.h>
 #include <math.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
-/* OpenBLAS's cblas.h; GSL's headers would bring a conflicting gsl_cblas.h. */
-#include <cblas.h>
+#include "wl_math.h"
 
-#include "wl_status.h"
+/* ---- code paths ------------------------------------------------------------------------ */
+
+typedef void gemm_fn(int trans_a, int trans_b, int M, int N, int K, float alpha,
+                     const float *A, int lda, const float *B, int ldb, float beta, float *C,
+                     int ldc, float *scratch);
+
+/* wl_gemm_isa.c, one build per path */
+gemm_fn wl_gemm_portable;
+#ifdef WL_HAVE_X86_PATHS
+gemm_fn wl_gemm_avx2, wl_gemm_avx512;
+static gemm_fn *const gemm_paths[WL_ISA_COUNT] = {wl_gemm_portable, wl_gemm_avx2,
+                                                   wl_gemm_avx512};
+#else
+static gemm_fn *const gemm_paths[WL_ISA_COUNT] = {wl_gemm_portable, NULL, NULL};
+#endif
+
+static const char *const isa_names[WL_ISA_COUNT] = {"portable", "avx2", "avx512"};
+
+static atomic_int isa_in_use = -1; /* -1: not chosen yet */
+
+const char *wl_isa_name(wl_isa isa)
+{
+  return isa >= 0 && isa < WL_ISA_COUNT ? isa_names[isa] : "?";
+}
+
+int wl_isa_supported(wl_isa isa)
+{
+  if (isa < 0 || isa >= WL_ISA_COUNT || !gemm_paths[isa])
+    return 0;
+#ifdef WL_HAVE_X86_PATHS
+  __builtin_cpu_init();
+  if (isa == WL_ISA_AVX2)
+    return __builtin_cpu_supports("avx2");
+  if (isa == WL_ISA_AVX512)
+    return __builtin_cpu_supports("avx512f");
+#endif
+  return 1;
+}
+
+static wl_isa isa_best(void)
+{
+  for (int i = WL_ISA_COUNT - 1; i > 0; i--)
+    if (wl_isa_supported((wl_isa)i))
+      return (wl_isa)i;
+  return WL_ISA_PORTABLE;
+}
+
+wl_status wl_isa_set(wl_isa isa)
+{
+  if (!wl_isa_supported(isa))
+    return WL_ECONFIG;
+  atomic_store(&isa_in_use, (int)isa);
+  return WL_OK;
+}
+
+wl_status wl_isa_from_env(char *err, size_t err_size)
+{
+  const char *v = getenv("SYNCSIM_KERNELS");
+  if (!v || !*v || strcmp(v, "auto") == 0)
+    return wl_isa_set(isa_best());
+  for (int i = 0; i < WL_ISA_COUNT; i++)
+    if (strcmp(v, isa_names[i]) == 0) {
+      if (wl_isa_set((wl_isa)i) == WL_OK)
+        return WL_OK;
+      snprintf(err, err_size, "SYNCSIM_KERNELS: this machine cannot run the %s path; "
+               "expected auto or one of:%s%s%s", v, " portable",
+               wl_isa_supported(WL_ISA_AVX2) ? " avx2" : "",
+               wl_isa_supported(WL_ISA_AVX512) ? " avx512" : "");
+      return WL_ECONFIG;
+    }
+  snprintf(err, err_size, "SYNCSIM_KERNELS: expected auto, portable, avx2 or avx512, got '%s'",
+           v);
+  return WL_ECONFIG;
+}
+
+wl_isa wl_isa_current(void)
+{
+  int isa = atomic_load(&isa_in_use);
+  if (isa < 0) {
+    char err[160];
+    if (wl_isa_from_env(err, sizeof err) != WL_OK) /* the CLI has reported it already */
+      wl_isa_set(isa_best());
+    isa = atomic_load(&isa_in_use);
+  }
+  return (wl_isa)isa;
+}
+
+/* ---- matrix product --------------------------------------------------------------------- */
 
 static _Thread_local wl_gemm_call *trace_calls;
 static _Thread_local int trace_cap;
@@ -28,26 +117,24 @@ void wl_gemm_trace_end(void)
 }
 
 void wl_gemm(int trans_a, int trans_b, int M, int N, int K, float alpha, const float *A,
-             int lda, const float *B, int ldb, float beta, float *C, int ldc)
+             int lda, const float *B, int ldb, float beta, float *C, int ldc, float *scratch)
 {
   if (trace_n) {
     if (*trace_n < trace_cap)
       trace_calls[*trace_n] = (wl_gemm_call){trans_a, trans_b, M, N, K, lda, ldb, ldc,
-                                             alpha, beta, A, B, C};
+                                             alpha, beta, A, B, C, scratch};
     (*trace_n)++;
   }
-  cblas_sgemm(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans,
-              trans_b ? CblasTrans : CblasNoTrans, M, N, K, alpha, A, lda, B, ldb, beta, C,
-              ldc);
+  gemm_paths[wl_isa_current()](trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc,
+                               scratch);
 }
 
 void wl_gemm_replay(const wl_gemm_call *calls, int n)
 {
   for (int i = 0; i < n; i++) {
     const wl_gemm_call *c = &calls[i];
-    cblas_sgemm(CblasRowMajor, c->trans_a ? CblasTrans : CblasNoTrans,
-                c->trans_b ? CblasTrans : CblasNoTrans, c->M, c->N, c->K, c->alpha, c->A,
-                c->lda, c->B, c->ldb, c->beta, c->C, c->ldc);
+    wl_gemm(c->trans_a, c->trans_b, c->M, c->N, c->K, c->alpha, c->A, c->lda, c->B, c->ldb,
+            c->beta, c->C, c->ldc, c->scratch);
   }
 }
 
@@ -62,27 +149,34 @@ double wl_gemm_flops(const wl_gemm_call *calls, int n)
 /* ---- matmul ----------------------------------------------------------------------------- */
 
 void wl_matmul_forward(float *out, const float *in, const float *w, const float *bias, int N,
-                       int C, int OC)
+                       int C, int OC, float *scratch)
 {
   if (bias) {
     for (int i = 0; i < N; i++)
       memcpy(out + (size_t)i * OC, bias, (size_t)OC * sizeof(float));
   }
-  wl_gemm(0, 1, N, OC, C, 1.0f, in, C, w, C, bias ? 1.0f : 0.0f, out, OC);
+  wl_gemm(0, 1, N, OC, C, 1.0f, in, C, w, C, bias ? 1.0f : 0.0f, out, OC, scratch);
 }
 
 void wl_matmul_backward(float *din, float *dw, float *dbias, const float *dout, const float *in,
-                        const float *w, int N, int C, int OC)
+                        const float *w, int N, int C, int OC, float *scratch)
 {
+  enum { CHUNK = 64 };
   if (din)
-    wl_gemm(0, 0, N, C, OC, 1.0f, dout, OC, w, C, 1.0f, din, C);
-  wl_gemm(1, 0, OC, C, N, 1.0f, dout, OC, in, C, 1.0f, dw, C);
-  if (dbias) {
+    wl_gemm(0, 0, N, C, OC, 1.0f, dout, OC, w, C, 1.0f, din, C, scratch);
+  wl_gemm(1, 0, OC, C, N, 1.0f, dout, OC, in, C, 1.0f, dw, C, scratch);
+  if (!dbias)
+    return;
+  for (int o0 = 0; o0 < OC; o0 += CHUNK) {
+    int n = OC - o0 < CHUNK ? OC - o0 : CHUNK;
+    double sum[CHUNK] = {0};
     for (int i = 0; i < N; i++) {
-      const float *row = dout + (size_t)i * OC;
-      for (int o = 0; o < OC; o++)
-        dbias[o] += row[o];
+      const float *row = dout + (size_t)i * OC + o0;
+      for (int o = 0; o < n; o++)
+        sum[o] += row[o];
     }
+    for (int o = 0; o < n; o++)
+      dbias[o0 + o] += (float)sum[o];
   }
 }
 
@@ -102,23 +196,45 @@ void wl_relu_backward(float *din, const float *in, const float *dout, size_t n)
 
 #define GELU_SCALE 0.7978845608028654f /* sqrt(2/pi) */
 
-void wl_gelu_forward(float *out, const float *in, size_t n)
+void wl_gelu_tanh_forward(float *out, const float *in, size_t n)
 {
   for (size_t i = 0; i < n; i++) {
     float x = in[i];
-    out[i] = 0.5f * x * (1.0f + tanhf(GELU_SCALE * (x + 0.044715f * x * x * x)));
+    out[i] = 0.5f * x * (1.0f + wl_tanhf(GELU_SCALE * (x + 0.044715f * x * x * x)));
   }
 }
 
-void wl_gelu_backward(float *din, const float *in, const float *dout, size_t n)
+void wl_gelu_tanh_backward(float *din, const float *in, const float *dout, size_t n)
 {
   for (size_t i = 0; i < n; i++) {
     float x = in[i];
     float u = GELU_SCALE * (x + 0.044715f * x * x * x);
-    float th = tanhf(u);
+    float th = wl_tanhf(u);
     float sech2 = 1.0f - th * th;
     float du = GELU_SCALE * (1.0f + 3.0f * 0.044715f * x * x);
     din[i] += dout[i] * (0.5f * (1.0f + th) + 0.5f * x * sech2 * du);
+  }
+}
+
+#define INV_SQRT2 0.70710678118654752440
+#define INV_SQRT_2PI 0.39894228040143267794
+
+/* In double, rounded once: Phi(x) = 0.5 erfc(-x/sqrt 2) keeps its relative precision in the
+ * far negative tail. */
+void wl_gelu_erf_forward(float *out, const float *in, size_t n)
+{
+  for (size_t i = 0; i < n; i++) {
+    double x = in[i];
+    out[i] = (float)(0.5 * x * wl_erfc(-x * INV_SQRT2));
+  }
+}
+
+void wl_gelu_erf_backward(float *din, const float *in, const float *dout, size_t n)
+{
+  for (size_t i = 0; i < n; i++) {
+    double x = in[i];
+    double d = 0.5 * wl_erfc(-x * INV_SQRT2) + x * INV_SQRT_2PI * wl_exp(-0.5 * x * x);
+    din[i] += dout[i] * (float)d;
   }
 }
 
@@ -135,14 +251,14 @@ double wl_xent_forward(float *probs, const float *logits, const int32_t *targets
     for (int v = 1; v < V; v++)
       best = z[v] > z[best] ? v : best;
     float mx = z[best];
+    for (int v = 0; v < V; v++)
+      p[v] = wl_expf(z[v] - mx);
     double sum = 0;
-    for (int v = 0; v < V; v++) {
-      p[v] = expf(z[v] - mx);
+    for (int v = 0; v < V; v++)
       sum += p[v];
-    }
     int32_t y = targets[i];
     WL_ASSERT(y >= 0 && y < V);
-    total += log(sum) - ((double)z[y] - (double)mx);
+    total += wl_log(sum) - ((double)z[y] - (double)mx);
     *correct += best == y;
     float inv = (float)(1.0 / sum);
     for (int v = 0; v < V; v++)
@@ -254,11 +370,11 @@ static void causal_softmax(float *s, int T)
     float mx = -FLT_MAX;
     for (int j = 0; j <= t; j++)
       mx = row[j] > mx ? row[j] : mx;
+    for (int j = 0; j <= t; j++)
+      row[j] = wl_expf(row[j] - mx);
     float sum = 0;
-    for (int j = 0; j <= t; j++) {
-      row[j] = expf(row[j] - mx);
+    for (int j = 0; j <= t; j++)
       sum += row[j];
-    }
     float inv = 1.0f / sum;
     for (int j = 0; j <= t; j++)
       row[j] *= inv;
@@ -267,7 +383,8 @@ static void causal_softmax(float *s, int T)
   }
 }
 
-void wl_attention_forward(float *out, float *att, const float *qkv, int B, int T, int C, int NH)
+void wl_attention_forward(float *out, float *att, const float *qkv, int B, int T, int C, int NH,
+                          float *scratch)
 {
   int hs = C / NH, C3 = 3 * C;
   float scale = 1.0f / sqrtf((float)hs);
@@ -277,16 +394,16 @@ void wl_attention_forward(float *out, float *att, const float *qkv, int B, int T
       const float *k = q + C, *v = q + 2 * C;
       float *a = att + ((size_t)b * NH + h) * T * T;
       /* a (T,T) = scale * q (T,hs) k^T (hs,T), then causal softmax */
-      wl_gemm(0, 1, T, T, hs, scale, q, C3, k, C3, 0.0f, a, T);
+      wl_gemm(0, 1, T, T, hs, scale, q, C3, k, C3, 0.0f, a, T, scratch);
       causal_softmax(a, T);
       /* out (T,hs), row stride C = a (T,T) v (T,hs) */
       wl_gemm(0, 0, T, hs, T, 1.0f, a, T, v, C3, 0.0f, out + (size_t)b * T * C + (size_t)h * hs,
-              C);
+              C, scratch);
     }
 }
 
-void wl_attention_backward(float *dqkv, float *scratch, const float *dout, const float *qkv,
-                           const float *att, int B, int T, int C, int NH)
+void wl_attention_backward(float *dqkv, float *datt, const float *dout, const float *qkv,
+                           const float *att, int B, int T, int C, int NH, float *scratch)
 {
   int hs = C / NH, C3 = 3 * C;
   float scale = 1.0f / sqrtf((float)hs);
@@ -298,12 +415,12 @@ void wl_attention_backward(float *dqkv, float *scratch, const float *dout, const
       const float *a = att + ((size_t)b * NH + h) * T * T;
       const float *dy = dout + (size_t)b * T * C + (size_t)h * hs;
       /* dv (T,hs) += a^T dy;  da (T,T) = dy v^T */
-      wl_gemm(1, 0, T, hs, T, 1.0f, a, T, dy, C, 1.0f, dv, C3);
-      wl_gemm(0, 1, T, T, hs, 1.0f, dy, C, v, C3, 0.0f, scratch, T);
-      /* softmax backward: ds = a * (da - sum_j a da), in place in scratch */
+      wl_gemm(1, 0, T, hs, T, 1.0f, a, T, dy, C, 1.0f, dv, C3, scratch);
+      wl_gemm(0, 1, T, T, hs, 1.0f, dy, C, v, C3, 0.0f, datt, T, scratch);
+      /* softmax backward: ds = a * (da - sum_j a da), in place in datt */
       for (int t = 0; t < T; t++) {
         const float *ar = a + (size_t)t * T;
-        float *dr = scratch + (size_t)t * T;
+        float *dr = datt + (size_t)t * T;
         float dot = 0;
         for (int j = 0; j <= t; j++)
           dot += ar[j] * dr[j];
@@ -313,7 +430,7 @@ void wl_attention_backward(float *dqkv, float *scratch, const float *dout, const
           dr[j] = 0.0f;
       }
       /* dq (T,hs) += scale ds k;  dk (T,hs) += scale ds^T q */
-      wl_gemm(0, 0, T, hs, T, scale, scratch, T, k, C3, 1.0f, dq, C3);
-      wl_gemm(1, 0, T, hs, T, scale, scratch, T, q, C3, 1.0f, dk, C3);
+      wl_gemm(0, 0, T, hs, T, scale, datt, T, k, C3, 1.0f, dq, C3, scratch);
+      wl_gemm(1, 0, T, hs, T, scale, datt, T, q, C3, 1.0f, dk, C3, scratch);
     }
 }

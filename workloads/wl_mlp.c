@@ -19,12 +19,15 @@ typedef struct mlp {
   float *a[WL_MAX_HIDDEN + 1];    /* (B, width[i+1]) activations of hidden layers */
   float *probs;                   /* (B, classes) */
   float *dz, *da;                 /* (B, max width) gradient scratch */
+  float *gemm_scratch;            /* for products of inner dimension up to max(width, B) */
 } mlp;
 
 static void activate(const wl_model *m, float *out, const float *in, size_t n)
 {
   if (m->cfg.activation == WL_ACT_GELU)
-    wl_gelu_forward(out, in, n);
+    wl_gelu_erf_forward(out, in, n);
+  else if (m->cfg.activation == WL_ACT_GELU_TANH)
+    wl_gelu_tanh_forward(out, in, n);
   else
     wl_relu_forward(out, in, n);
 }
@@ -33,7 +36,9 @@ static void activate_backward(const wl_model *m, float *din, const float *in, co
                               size_t n)
 {
   if (m->cfg.activation == WL_ACT_GELU)
-    wl_gelu_backward(din, in, dout, n);
+    wl_gelu_erf_backward(din, in, dout, n);
+  else if (m->cfg.activation == WL_ACT_GELU_TANH)
+    wl_gelu_tanh_backward(din, in, dout, n);
   else
     wl_relu_backward(din, in, dout, n);
 }
@@ -46,7 +51,7 @@ static double mlp_forward_pass(wl_model *m, const float *params, const wl_batch 
   const float *in = b->x;
   for (int i = 0; i < s->nl; i++) {
     wl_matmul_forward(s->z[i], in, params + s->w_off[i], params + s->b_off[i], b->B,
-                      s->width[i], s->width[i + 1]);
+                      s->width[i], s->width[i + 1], s->gemm_scratch);
     if (i < s->nl - 1) {
       activate(m, s->a[i], s->z[i], (size_t)b->B * s->width[i + 1]);
       in = s->a[i];
@@ -71,7 +76,7 @@ static double mlp_step(wl_model *m, const float *params, float *grads, const wl_
     if (i > 0)
       memset(da, 0, n_in * sizeof(float));
     wl_matmul_backward(i > 0 ? da : NULL, grads + s->w_off[i], grads + s->b_off[i], dz, in,
-                       params + s->w_off[i], B, s->width[i], s->width[i + 1]);
+                       params + s->w_off[i], B, s->width[i], s->width[i + 1], s->gemm_scratch);
     if (i > 0) {
       memset(dz, 0, n_in * sizeof(float));
       activate_backward(m, dz, s->z[i - 1], da, n_in);
@@ -132,8 +137,10 @@ wl_status wl_mlp_create(wl_model *m)
     s->w_off[i] = wl_model_add_tensor(m, (size_t)s->width[i + 1] * s->width[i], "fc%d.w", i);
     s->b_off[i] = wl_model_add_tensor(m, (size_t)s->width[i + 1], "fc%d.b", i);
   }
-  /* workspace: z and a per layer, probs, dz, da */
-  size_t B = (size_t)m->max_batch, total = B * m->C + 2 * B * maxw;
+  /* workspace: z and a per layer, probs, dz, da, the products' scratch */
+  size_t B = (size_t)m->max_batch;
+  size_t scratch = wl_gemm_scratch_floats((size_t)maxw > B ? (size_t)maxw : B);
+  size_t total = B * m->C + 2 * B * maxw + scratch;
   for (int i = 0; i < s->nl; i++)
     total += 2 * B * s->width[i + 1];
   if (!(m->work = malloc(total * sizeof(float))))
@@ -150,5 +157,7 @@ wl_status wl_mlp_create(wl_model *m)
   s->dz = p;
   p += B * maxw;
   s->da = p;
+  p += B * maxw;
+  s->gemm_scratch = p;
   return WL_OK;
 }

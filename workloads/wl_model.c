@@ -5,8 +5,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <cblas.h>
-
 #include "wl_model_impl.h"
 
 /* ---- configuration tables --------------------------------------------------------------- */
@@ -20,7 +18,9 @@ static const wl_param mlp_params[] = {
    .size = WL_MAX_HIDDEN, .count_offset = MC(n_hidden), .def_list = default_hidden,
    .def_count = 1, .min_count = 1, .unit = "units", .doc = "hidden layer widths, input side first"},
   {.key = "activation", .kind = WL_P_ENUM, .offset = MC(activation), .def = WL_ACT_RELU,
-   .choices = "relu|gelu", .unit = "", .doc = "activation after each hidden layer"},
+   .choices = "relu|gelu|gelu_tanh", .unit = "",
+   .doc = "activation after each hidden layer; gelu is x Phi(x) (PyTorch's nn.GELU()), "
+          "gelu_tanh its tanh approximation (nn.GELU(approximate='tanh'))"},
   {0}};
 
 static const wl_param transformer_params[] = {
@@ -125,9 +125,6 @@ wl_status wl_model_create(const wl_model_config *cfg, const wl_dataset *d, int m
   *out = NULL;
   WL_ASSERT(max_batch > 0);
   WL_ASSERT((cfg->type == WL_MODEL_TRANSFORMER) == (d->kind == WL_KIND_TEXT));
-  /* OpenBLAS threads would make results depend on the thread count; syncsim parallelizes
-   * across workers instead. */
-  openblas_set_num_threads(1);
   wl_model *m = calloc(1, sizeof *m);
   if (!m)
     return WL_ENOMEM;

@@ -8,10 +8,11 @@
  *
  * Models:
  *   softmax      logits = x W^T + b; mean cross-entropy (an mlp with no hidden layer)
- *   mlp          Linear -> act -> ... -> Linear, act ReLU or GELU
+ *   mlp          Linear -> act -> ... -> Linear, act ReLU, GELU or GELU's tanh approximation
  *   transformer  a character-level decoder: token + position embedding, L blocks of
  *                pre-layernorm causal self-attention and GELU MLP (4x width) with
- *                residuals, a final layernorm and a linear output head; the loss is the mean
+ *                residuals (GELU's tanh approximation, as GPT-2), a final layernorm and a
+ *                linear output head; the loss is the mean
  *                next-token cross-entropy over every position. */
 #ifndef WL_MODEL_H
 #define WL_MODEL_H
@@ -26,7 +27,7 @@
 #include "wl_status.h"
 
 enum { WL_MODEL_SOFTMAX = 0, WL_MODEL_MLP, WL_MODEL_TRANSFORMER, WL_MODEL_NONE };
-enum { WL_ACT_RELU = 0, WL_ACT_GELU };
+enum { WL_ACT_RELU = 0, WL_ACT_GELU, WL_ACT_GELU_TANH };
 
 #define WL_MAX_HIDDEN 16
 

@@ -3,7 +3,8 @@
  * Tensors: wte (V,C), wpe (T,C), then per block l: ln1.w ln1.b (C), qkv.w (3C,C), qkv.b (3C),
  * proj.w (C,C), proj.b (C), ln2.w ln2.b (C), fc.w (4C,C), fc.b (4C), fcproj.w (C,4C),
  * fcproj.b (C); then lnf.w lnf.b (C) and head.w (V,C).
- * Block: x2 = x + proj(attention(qkv(ln1(x)))); x3 = x2 + fcproj(gelu(fc(ln2(x2)))).
+ * Block: x2 = x + proj(attention(qkv(ln1(x)))); x3 = x2 + fcproj(gelu(fc(ln2(x2)))), with
+ * GELU's tanh approximation.
  * Initialization: matrices and embeddings N(0, 0.02^2), the two residual projections
  * N(0, (0.02/sqrt(2L))^2), biases 0, layernorm weights 1.
  *
@@ -33,6 +34,7 @@ typedef struct transformer {
   float *encoded, *lnf, *lnf_mean, *lnf_rstd, *logits, *probs;
   /* gradient scratch */
   float *dres, *dln, *datty, *dqkv, *dfch, *dfch_gelu, *dlogits, *datt_scratch, *tmp;
+  float *gemm_scratch; /* for products of inner dimension up to max(4C, V, B*T) */
 } transformer;
 
 /* Forward through every block for the batch's B sequences; returns the summed loss over all
@@ -47,22 +49,23 @@ static double tf_forward_pass(wl_model *m, const float *p, const wl_batch *b, lo
     const layer_off *o = &s->lo[l];
     layer_act *a = &s->la[l];
     wl_layernorm_forward(a->ln1, a->ln1_mean, a->ln1_rstd, x, p + o->ln1w, p + o->ln1b, N, C);
-    wl_matmul_forward(a->qkv, a->ln1, p + o->qkvw, p + o->qkvb, N, C, 3 * C);
-    wl_attention_forward(a->atty, a->att, a->qkv, B, T, C, s->NH);
-    wl_matmul_forward(s->tmp, a->atty, p + o->projw, p + o->projb, N, C, C);
+    float *ws = s->gemm_scratch;
+    wl_matmul_forward(a->qkv, a->ln1, p + o->qkvw, p + o->qkvb, N, C, 3 * C, ws);
+    wl_attention_forward(a->atty, a->att, a->qkv, B, T, C, s->NH, ws);
+    wl_matmul_forward(s->tmp, a->atty, p + o->projw, p + o->projb, N, C, C, ws);
     for (size_t i = 0; i < (size_t)N * C; i++)
       a->res2[i] = x[i] + s->tmp[i];
     wl_layernorm_forward(a->ln2, a->ln2_mean, a->ln2_rstd, a->res2, p + o->ln2w, p + o->ln2b,
                          N, C);
-    wl_matmul_forward(a->fch, a->ln2, p + o->fcw, p + o->fcb, N, C, 4 * C);
-    wl_gelu_forward(a->fch_gelu, a->fch, (size_t)N * 4 * C);
-    wl_matmul_forward(s->tmp, a->fch_gelu, p + o->fcprojw, p + o->fcprojb, N, 4 * C, C);
+    wl_matmul_forward(a->fch, a->ln2, p + o->fcw, p + o->fcb, N, C, 4 * C, ws);
+    wl_gelu_tanh_forward(a->fch_gelu, a->fch, (size_t)N * 4 * C);
+    wl_matmul_forward(s->tmp, a->fch_gelu, p + o->fcprojw, p + o->fcprojb, N, 4 * C, C, ws);
     for (size_t i = 0; i < (size_t)N * C; i++)
       a->res3[i] = a->res2[i] + s->tmp[i];
     x = a->res3;
   }
   wl_layernorm_forward(s->lnf, s->lnf_mean, s->lnf_rstd, x, p + s->lnfw, p + s->lnfb, N, C);
-  wl_matmul_forward(s->logits, s->lnf, p + s->headw, NULL, N, C, s->V);
+  wl_matmul_forward(s->logits, s->lnf, p + s->headw, NULL, N, C, s->V, s->gemm_scratch);
   return wl_xent_forward(s->probs, s->logits, b->y, N, s->V, correct);
 }
 
@@ -73,13 +76,15 @@ static double tf_step(wl_model *m, const float *p, float *g, const wl_batch *b)
   transformer *s = m->impl;
   int B = b->B, T = s->T, C = s->C, N = B * T;
   size_t NC = (size_t)N * C;
+  float *ws = s->gemm_scratch;
   long correct = 0;
   double loss = tf_forward_pass(m, p, b, &correct);
   zero(g, m->nparams);
   zero(s->dlogits, (size_t)N * s->V);
   wl_xent_backward(s->dlogits, s->probs, b->y, N, s->V, 1.0f / (float)N);
   zero(s->dln, NC);
-  wl_matmul_backward(s->dln, g + s->headw, NULL, s->dlogits, s->lnf, p + s->headw, N, C, s->V);
+  wl_matmul_backward(s->dln, g + s->headw, NULL, s->dlogits, s->lnf, p + s->headw, N, C, s->V,
+                     ws);
   zero(s->dres, NC);
   const float *top = s->la[s->L - 1].res3;
   wl_layernorm_backward(s->dres, g + s->lnfw, g + s->lnfb, s->dln, top, p + s->lnfw,
@@ -91,22 +96,24 @@ static double tf_step(wl_model *m, const float *p, float *g, const wl_batch *b)
     /* dres = d res3; the MLP branch */
     zero(s->dfch_gelu, 4 * NC);
     wl_matmul_backward(s->dfch_gelu, g + o->fcprojw, g + o->fcprojb, s->dres, a->fch_gelu,
-                       p + o->fcprojw, N, 4 * C, C);
+                       p + o->fcprojw, N, 4 * C, C, ws);
     zero(s->dfch, 4 * NC);
-    wl_gelu_backward(s->dfch, a->fch, s->dfch_gelu, 4 * NC);
+    wl_gelu_tanh_backward(s->dfch, a->fch, s->dfch_gelu, 4 * NC);
     zero(s->dln, NC);
-    wl_matmul_backward(s->dln, g + o->fcw, g + o->fcb, s->dfch, a->ln2, p + o->fcw, N, C, 4 * C);
+    wl_matmul_backward(s->dln, g + o->fcw, g + o->fcb, s->dfch, a->ln2, p + o->fcw, N, C, 4 * C,
+                       ws);
     wl_layernorm_backward(s->dres, g + o->ln2w, g + o->ln2b, s->dln, a->res2, p + o->ln2w,
                           a->ln2_mean, a->ln2_rstd, N, C);
     /* dres = d res2; the attention branch */
     zero(s->datty, NC);
     wl_matmul_backward(s->datty, g + o->projw, g + o->projb, s->dres, a->atty, p + o->projw, N,
-                       C, C);
+                       C, C, ws);
     zero(s->dqkv, 3 * NC);
-    wl_attention_backward(s->dqkv, s->datt_scratch, s->datty, a->qkv, a->att, B, T, C, s->NH);
+    wl_attention_backward(s->dqkv, s->datt_scratch, s->datty, a->qkv, a->att, B, T, C, s->NH,
+                          ws);
     zero(s->dln, NC);
     wl_matmul_backward(s->dln, g + o->qkvw, g + o->qkvb, s->dqkv, a->ln1, p + o->qkvw, N, C,
-                       3 * C);
+                       3 * C, ws);
     wl_layernorm_backward(s->dres, g + o->ln1w, g + o->ln1b, s->dln, x, p + o->ln1w,
                           a->ln1_mean, a->ln1_rstd, N, C);
     /* dres = d x */
@@ -221,8 +228,11 @@ wl_status wl_transformer_create(wl_model *m)
 
   size_t N = (size_t)m->max_batch * T, NH = (size_t)s->NH, B = (size_t)m->max_batch;
   size_t per_layer = N * C * 16 + N * 4 + B * NH * T * T;
+  size_t kmax = 4 * C > V ? 4 * C : V;
+  kmax = N > kmax ? N : kmax; /* also covers T and the head size */
   size_t total = (size_t)s->L * per_layer + N * C * 2 + N * 2 + N * V * 2 /* forward */
-                 + N * C * 4 + N * 3 * C + N * 8 * C + N * V + T * T;  /* gradients */
+                 + N * C * 4 + N * 3 * C + N * 8 * C + N * V + T * T   /* gradients */
+                 + wl_gemm_scratch_floats(kmax);
   if (!(m->work = malloc(total * sizeof(float))))
     return WL_ENOMEM;
   float *w = m->work;
@@ -257,6 +267,7 @@ wl_status wl_transformer_create(wl_model *m)
   s->dfch_gelu = take(&w, N * 4 * C);
   s->dlogits = take(&w, N * V);
   s->datt_scratch = take(&w, T * T);
+  s->gemm_scratch = take(&w, wl_gemm_scratch_floats(kmax));
   WL_ASSERT((size_t)(w - m->work) == total);
   return WL_OK;
 }

@@ -1,0 +1,70 @@
+#include "wl_rand.h"
+
+#include <math.h>
+
+#include "wl_math.h"
+
+double wl_ran_gaussian(gsl_rng *r, double sd)
+{
+  double x, y, s;
+  do {
+    x = 2.0 * gsl_rng_uniform(r) - 1.0;
+    y = 2.0 * gsl_rng_uniform(r) - 1.0;
+    s = x * x + y * y;
+  } while (s >= 1.0 || s == 0.0);
+  return sd * x * sqrt(-2.0 * wl_log(s) / s);
+}
+
+double wl_ran_exponential(gsl_rng *r, double mean)
+{
+  return -mean * wl_log(1.0 - gsl_rng_uniform(r)); /* 1 - U is exact and > 0 */
+}
+
+/* A Gamma(a, 1) variate for a >= 1 (Marsaglia and Tsang). */
+static double gamma_ge1(gsl_rng *r, double a)
+{
+  double d = a - 1.0 / 3.0, c = 1.0 / sqrt(9.0 * d);
+  for (;;) {
+    double x = wl_ran_gaussian(r, 1.0), v = 1.0 + c * x;
+    if (v <= 0)
+      continue;
+    v = v * v * v;
+    double u = gsl_rng_uniform_pos(r);
+    if (u < 1.0 - 0.0331 * (x * x) * (x * x) ||
+        wl_log(u) < 0.5 * x * x + d * (1.0 - v + wl_log(v)))
+      return d * v;
+  }
+}
+
+/* log of a Gamma(a, 1) variate, which for small a may itself underflow. */
+static double log_gamma_variate(gsl_rng *r, double a)
+{
+  if (a >= 1.0)
+    return wl_log(gamma_ge1(r, a));
+  double g = gamma_ge1(r, a + 1.0);
+  return wl_log(g) + wl_log(gsl_rng_uniform_pos(r)) / a;
+}
+
+double wl_ran_gamma(gsl_rng *r, double a, double theta)
+{
+  if (a >= 1.0)
+    return theta * gamma_ge1(r, a);
+  double g = gamma_ge1(r, a + 1.0);
+  return theta * g * wl_exp(wl_log(gsl_rng_uniform_pos(r)) / a);
+}
+
+void wl_ran_dirichlet(gsl_rng *r, size_t K, const double *alpha, double *p)
+{
+  double mx = -INFINITY;
+  for (size_t k = 0; k < K; k++) {
+    p[k] = log_gamma_variate(r, alpha[k]);
+    mx = p[k] > mx ? p[k] : mx;
+  }
+  double sum = 0;
+  for (size_t k = 0; k < K; k++) {
+    p[k] = wl_exp(p[k] - mx);
+    sum += p[k];
+  }
+  for (size_t k = 0; k < K; k++)
+    p[k] /= sum;
+}
