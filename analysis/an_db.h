@@ -8,14 +8,18 @@
 
 #include "wl_status.h"
 
-/* Open an existing database read-only and check its schema version. */
-wl_status an_db_open_readonly(const char *path, sqlite3 **db, char *err, size_t err_size);
+/* Open an existing database read-only and check its schema version (1, which is read as is,
+ * or the current one); *schema gets it. */
+wl_status an_db_open_readonly(const char *path, sqlite3 **db, int *schema, char *err,
+                              size_t err_size);
 
-/* an_db_open_readonly, then, with a scenario, restrict what the connection reads as `runs`
- * to that scenario's runs: a TEMP view of that name shadows the table for every unqualified
- * `runs` in the connection's own queries (the database's views, which read main.runs, are
- * unaffected; join them to runs). Fails, listing the scenarios there are, when the scenario
- * has no runs. */
+/* an_db_open_readonly, then make what the connection reads as `runs` have the current
+ * schema's columns (a version-1 file gets numerics_version 1 and NULL provenance, as its
+ * upgrade would; the file is not modified) and, with a scenario, only that scenario's runs:
+ * a TEMP view of that name shadows the table for every unqualified `runs` in the
+ * connection's own queries (the database's views, which read main.runs, are unaffected;
+ * join them to runs). Fails, listing the scenarios there are, when the scenario has no
+ * runs. */
 wl_status an_db_open_runs(const char *path, const char *scenario, sqlite3 **db, char *err,
                           size_t err_size);
 

@@ -1,5 +1,6 @@
 /* Merging results databases: every run of each input with all its rows, under new ids. */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <sqlite3.h>
@@ -11,7 +12,14 @@
 static const char run_columns[] =
   "scenario, policy, label, seed, status, error, config_json, config_hash, sim_time_s,"
   " host_time_s, started_at, finished_at, version, steps, events, final_loss, final_accuracy,"
-  " baseline_loss, sweep_point";
+  " baseline_loss, sweep_point, numerics_version, source_commit, kernels, cpu, host, command,"
+  " inputs_json";
+
+/* The same, read from a version-1 input (which lacks the provenance columns). */
+static const char run_columns_v1[] =
+  "scenario, policy, label, seed, status, error, config_json, config_hash, sim_time_s,"
+  " host_time_s, started_at, finished_at, version, steps, events, final_loss, final_accuracy,"
+  " baseline_loss, sweep_point, 1, NULL, NULL, NULL, NULL, NULL, NULL";
 
 /* child tables: name and the columns after run_id */
 static const char *const children[][2] = {
@@ -34,10 +42,13 @@ static int exec_sql(sqlite3 *db, const char *sql, char *err, size_t err_size)
   return 1;
 }
 
-/* Copy one attached database's sweeps and runs into main. */
-static wl_status merge_one(sqlite3 *db, long *copied, long *skipped, char *err, size_t err_size)
+/* Copy one attached database (of schema version `schema`) sweeps and runs into main. A run
+ * is skipped when main has it already: the same run (same config and start), or a done run
+ * of the same config, numerics version and inputs. */
+static wl_status merge_one(sqlite3 *db, int schema, long *copied, long *skipped, char *err,
+                           size_t err_size)
 {
-  char sql[1024];
+  char sql[2048];
   if (!exec_sql(db, "CREATE TEMP TABLE IF NOT EXISTS sweep_map(old INTEGER PRIMARY KEY, new INTEGER);"
                     "DELETE FROM sweep_map;", err, err_size))
     return WL_EDB;
@@ -54,13 +65,16 @@ static wl_status merge_one(sqlite3 *db, long *copied, long *skipped, char *err, 
   sqlite3_stmt *runs, *ins_run, *child[5];
   snprintf(sql, sizeof sql,
            "SELECT r.id, (SELECT 1 FROM main.runs m WHERE m.config_hash = r.config_hash AND"
-           " (m.status = 'done' AND r.status = 'done' OR m.started_at = r.started_at) LIMIT 1)"
-           " FROM src.runs r ORDER BY r.id");
+           " (m.status = 'done' AND r.status = 'done' AND m.numerics_version = %s AND"
+           "  m.inputs_json IS %s OR m.started_at = r.started_at) LIMIT 1)"
+           " FROM src.runs r ORDER BY r.id", schema == 1 ? "1" : "r.numerics_version",
+           schema == 1 ? "NULL" : "r.inputs_json");
   if (sqlite3_prepare_v2(db, sql, -1, &runs, NULL) != SQLITE_OK)
     goto fail;
   snprintf(sql, sizeof sql,
            "INSERT INTO main.runs(sweep_id, %s) SELECT (SELECT new FROM sweep_map WHERE old ="
-           " r.sweep_id), %s FROM src.runs r WHERE r.id = ?1", run_columns, run_columns);
+           " r.sweep_id), %s FROM src.runs r WHERE r.id = ?1", run_columns,
+           schema == 1 ? run_columns_v1 : run_columns);
   if (sqlite3_prepare_v2(db, sql, -1, &ins_run, NULL) != SQLITE_OK) {
     sqlite3_finalize(runs);
     goto fail;
@@ -115,22 +129,32 @@ wl_status an_merge(const char *out, const char *const *in, int n, long *copied, 
 {
   *copied = *skipped = 0;
   /* check every input first: nothing is written when one is not ours */
+  int *schema = malloc((size_t)(n > 0 ? n : 1) * sizeof *schema);
+  if (!schema) {
+    snprintf(err, err_size, "out of memory");
+    return WL_ENOMEM;
+  }
   for (int i = 0; i < n; i++) {
     sqlite3 *check;
-    wl_status rc = an_db_open_readonly(in[i], &check, err, err_size);
-    if (rc != WL_OK)
+    wl_status rc = an_db_open_readonly(in[i], &check, &schema[i], err, err_size);
+    if (rc != WL_OK) {
+      free(schema);
       return rc;
+    }
     sqlite3_close(check);
   }
-  an_store *store; /* creates the output's schema, or checks its version */
+  an_store *store; /* creates the output's schema (upgrading a version-1 one), or checks it */
   wl_status rc = an_store_open(out, &store, err, err_size);
-  if (rc != WL_OK)
+  if (rc != WL_OK) {
+    free(schema);
     return rc;
+  }
   an_store_close(store);
   sqlite3 *db;
   if (sqlite3_open_v2(out, &db, SQLITE_OPEN_READWRITE, NULL) != SQLITE_OK) {
     snprintf(err, err_size, "%s: %s", out, sqlite3_errmsg(db));
     sqlite3_close(db);
+    free(schema);
     return WL_EDB;
   }
   sqlite3_busy_timeout(db, 60000);
@@ -152,10 +176,11 @@ wl_status an_merge(const char *out, const char *const *in, int n, long *copied, 
     if (!exec_sql(db, "BEGIN IMMEDIATE", err, err_size))
       rc = WL_EDB;
     if (rc == WL_OK)
-      rc = merge_one(db, copied, skipped, err, err_size);
+      rc = merge_one(db, schema[i], copied, skipped, err, err_size);
     exec_sql(db, rc == WL_OK ? "COMMIT" : "ROLLBACK", err, err_size);
     exec_sql(db, "DETACH DATABASE src", err, err_size);
   }
   sqlite3_close(db);
+  free(schema);
   return rc;
 }

@@ -8,6 +8,8 @@
 
 #include <sqlite3.h>
 
+#include "sim_runner.h"
+
 #ifndef SYNCSIM_VERSION
 #define SYNCSIM_VERSION "unknown"
 #endif
@@ -18,6 +20,11 @@
  * into the same file wait little. */
 enum { METRIC_BUFFER = 512 };
 #define FLUSH_EVERY_S 2.0
+
+/* The provenance columns of runs (schema version 2). */
+#define RUNS_V2_COLUMNS                                                                    \
+  " numerics_version INTEGER NOT NULL DEFAULT 1, source_commit TEXT, kernels TEXT,"        \
+  " cpu TEXT, host TEXT, command TEXT, inputs_json TEXT"
 
 static const char schema_sql[] =
   "CREATE TABLE sweeps("
@@ -47,7 +54,8 @@ static const char schema_sql[] =
   " final_loss REAL,"
   " final_accuracy REAL,"
   " baseline_loss REAL,"
-  " sweep_point TEXT);"
+  " sweep_point TEXT,"
+  RUNS_V2_COLUMNS ");"
   "CREATE INDEX runs_config_hash ON runs(config_hash);"
   "CREATE TABLE metrics("
   " run_id INTEGER NOT NULL REFERENCES runs(id),"
@@ -120,7 +128,22 @@ static const char schema_sql[] =
   "  LEFT JOIN time_to_target t ON t.run_id = r.id"
   " WHERE r.status = 'done'"
   " GROUP BY r.scenario, r.label, r.policy, point;"
-  "PRAGMA user_version = 1;";
+  "PRAGMA user_version = 2;";
+
+/* Version 1 to 2: the provenance columns, appended to runs (so a migrated table and a new
+ * one have the same columns in the same order). Version-1 runs were computed with
+ * numerics version 1; what else they depended on was not recorded (NULL). */
+static const char migrate_v1_sql[] =
+  "ALTER TABLE runs ADD COLUMN numerics_version INTEGER NOT NULL DEFAULT 1;"
+  "ALTER TABLE runs ADD COLUMN source_commit TEXT;"
+  "ALTER TABLE runs ADD COLUMN kernels TEXT;"
+  "ALTER TABLE runs ADD COLUMN cpu TEXT;"
+  "ALTER TABLE runs ADD COLUMN host TEXT;"
+  "ALTER TABLE runs ADD COLUMN command TEXT;"
+  "ALTER TABLE runs ADD COLUMN inputs_json TEXT;"
+  "PRAGMA user_version = 2;";
+
+enum { N_META_STRINGS = 12 };
 
 struct an_store {
   sqlite3 *db;
@@ -140,7 +163,7 @@ struct an_store {
   sim_worker_stats *workers; /* (cap_workers) rows waiting for the run's end */
   int n_workers, cap_workers;
   an_run_meta meta;    /* of the run being recorded; strings owned below */
-  char *owned[6];      /* copies of meta's strings */
+  char *owned[N_META_STRINGS]; /* copies of meta's strings */
 };
 
 static wl_status db_fail(an_store *s, const char *what)
@@ -181,18 +204,20 @@ static wl_status create_or_check_schema(an_store *s)
   wl_status rc = read_version(s, &version);
   if (rc != WL_OK || version == AN_SCHEMA_VERSION)
     return rc;
-  if (version != 0) {
+  if (version != 0 && version != 1) {
     snprintf(s->err, sizeof s->err,
-             "the database has schema version %d; this syncsim reads and writes version %d",
-             version, AN_SCHEMA_VERSION);
+             "the database has schema version %d; this syncsim reads and writes version %d "
+             "(and upgrades version 1)", version, AN_SCHEMA_VERSION);
     return WL_EDB;
   }
-  /* Version 0: a new file, or not ours. Create the schema in one immediate transaction so
-   * that two processes opening a new file do not both create it. */
+  /* Version 0: a new file, or not ours; version 1: upgrade in place. Either in one
+   * immediate transaction, so that two processes opening the file do not both do it. */
   if ((rc = exec(s, "BEGIN IMMEDIATE")) != WL_OK)
     return rc;
   if ((rc = read_version(s, &version)) == WL_OK && version == 0)
     rc = exec(s, schema_sql);
+  else if (rc == WL_OK && version == 1)
+    rc = exec(s, migrate_v1_sql);
   if (rc != WL_OK) {
     exec(s, "ROLLBACK");
     return rc;
@@ -227,8 +252,10 @@ wl_status an_store_open(const char *path, an_store **out, char *err, size_t err_
     goto fail;
   if ((rc = prepare(s,
                     "INSERT INTO runs(sweep_id, scenario, policy, label, seed, status,"
-                    " config_json, config_hash, started_at, version, sweep_point)"
-                    " VALUES (?1, ?2, ?3, ?4, ?5, 'running', ?6, ?7, ?8, ?9, ?10)",
+                    " config_json, config_hash, started_at, version, sweep_point,"
+                    " numerics_version, source_commit, kernels, cpu, host, command,"
+                    " inputs_json) VALUES (?1, ?2, ?3, ?4, ?5, 'running', ?6, ?7, ?8, ?9,"
+                    " ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)",
                     &s->ins_run)) ||
       (rc = prepare(s,
                     "INSERT INTO metrics(run_id, kind, sim_time_s, step, examples, bytes,"
@@ -266,7 +293,7 @@ fail:
 
 static void free_meta(an_store *s)
 {
-  for (int i = 0; i < 6; i++) {
+  for (int i = 0; i < N_META_STRINGS; i++) {
     free(s->owned[i]);
     s->owned[i] = NULL;
   }
@@ -425,6 +452,12 @@ static wl_status rec_begin(void *ctx)
   sqlite3_bind_text(st, 8, now, -1, SQLITE_TRANSIENT);
   sqlite3_bind_text(st, 9, SYNCSIM_VERSION, -1, SQLITE_STATIC);
   sqlite3_bind_text(st, 10, s->meta.sweep_point, -1, SQLITE_STATIC);
+  sqlite3_bind_int(st, 11, SIM_NUMERICS_VERSION);
+  const char *prov[6] = {s->meta.source_commit, s->meta.kernels, s->meta.cpu, s->meta.host,
+                         s->meta.command, s->meta.inputs_json};
+  for (int i = 0; i < 6; i++)
+    if (prov[i] && prov[i][0])
+      sqlite3_bind_text(st, 12 + i, prov[i], -1, SQLITE_STATIC);
   wl_status rc = step_reset(s, st, "recording the run");
   if (rc != WL_OK)
     return rc;
@@ -563,9 +596,11 @@ wl_status an_store_recorder(an_store *s, const an_run_meta *meta, sim_recorder *
 {
   free_meta(s);
   s->meta = *meta;
-  const char **fields[6] = {&s->meta.scenario, &s->meta.policy, &s->meta.label,
-                            &s->meta.config_json, &s->meta.config_hash, &s->meta.sweep_point};
-  for (int i = 0; i < 6; i++) {
+  const char **fields[N_META_STRINGS] = {
+    &s->meta.scenario, &s->meta.policy,        &s->meta.label,   &s->meta.config_json,
+    &s->meta.config_hash, &s->meta.sweep_point, &s->meta.source_commit, &s->meta.kernels,
+    &s->meta.cpu,      &s->meta.host,          &s->meta.command, &s->meta.inputs_json};
+  for (int i = 0; i < N_META_STRINGS; i++) {
     s->owned[i] = dup_or_empty(*fields[i]);
     if (!s->owned[i])
       return WL_ENOMEM;
@@ -607,13 +642,17 @@ wl_status an_store_begin_sweep(an_store *s, const char *name, const char *spec_j
   return rc;
 }
 
-int an_store_is_done(an_store *s, const char *config_hash)
+int an_store_is_done(an_store *s, const char *config_hash, const char *inputs_json)
 {
   sqlite3_stmt *st;
-  if (sqlite3_prepare_v2(s->db, "SELECT 1 FROM runs WHERE config_hash = ?1 AND status = 'done' LIMIT 1",
+  if (sqlite3_prepare_v2(s->db, "SELECT 1 FROM runs WHERE config_hash = ?1 AND status = 'done'"
+                                " AND numerics_version = ?2 AND inputs_json IS ?3 LIMIT 1",
                          -1, &st, NULL) != SQLITE_OK)
     return 0;
   sqlite3_bind_text(st, 1, config_hash, -1, SQLITE_STATIC);
+  sqlite3_bind_int(st, 2, SIM_NUMERICS_VERSION);
+  if (inputs_json && inputs_json[0])
+    sqlite3_bind_text(st, 3, inputs_json, -1, SQLITE_STATIC);
   int done = sqlite3_step(st) == SQLITE_ROW;
   sqlite3_finalize(st);
   return done;

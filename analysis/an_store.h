@@ -1,4 +1,4 @@
-/* an_store — the SQLite results store (schema version 1; analysis/README.md documents it).
+/* an_store — the SQLite results store (schema version 2; analysis/README.md documents it).
  *
  * One database file in WAL mode with a busy timeout, so several processes can write runs
  * into it. The store implements the engine's sim_recorder: a run's row is inserted and
@@ -7,7 +7,8 @@
  * of real time, and at the end); its workers and final status are written last, in one
  * transaction, so a failed or interrupted run is visible as such with what it measured.
  *
- * Errors carry SQLite's message (an_store_errmsg). */
+ * A version-1 database (before the provenance columns) is upgraded in place when it is
+ * opened for writing. Errors carry SQLite's message (an_store_errmsg). */
 #ifndef AN_STORE_H
 #define AN_STORE_H
 
@@ -15,12 +16,13 @@
 
 #include "sim_recorder.h"
 
-#define AN_SCHEMA_VERSION 1
+#define AN_SCHEMA_VERSION 2
 
 typedef struct an_store an_store;
 
-/* Open or create the database at path, creating the schema if it is new. Refuses a
- * database of another schema version. On error *out is NULL and err says why. */
+/* Open or create the database at path, creating the schema if it is new and upgrading a
+ * version-1 one. Refuses a database of another schema version. On error *out is NULL and
+ * err says why. */
 wl_status an_store_open(const char *path, an_store **out, char *err, size_t err_size);
 void an_store_close(an_store *s);
 
@@ -37,6 +39,14 @@ typedef struct an_run_meta {
   const char *config_json; /* canonical resolved config */
   const char *config_hash;
   const char *sweep_point; /* the sweep point's values as JSON ({} or NULL: none) */
+  /* provenance, recorded as given (NULL or "": unknown); the numerics version is this
+   * build's SIM_NUMERICS_VERSION */
+  const char *source_commit; /* git commit of the build */
+  const char *kernels;       /* the matrix product's code path */
+  const char *cpu;           /* CPU model */
+  const char *host;          /* host name */
+  const char *command;       /* the command line */
+  const char *inputs_json;   /* input files and their content hashes (scn_inputs.h) */
 } an_run_meta;
 
 /* Make rec record one run described by meta into s. rec stays valid until the next call
@@ -51,7 +61,8 @@ long long an_store_run_id(const an_store *s);
 wl_status an_store_begin_sweep(an_store *s, const char *name, const char *spec_json,
                                long long *id);
 
-/* Whether a run with this config hash is already done in the database. */
-int an_store_is_done(an_store *s, const char *config_hash);
+/* Whether a run of this config hash is already done in the database with this build's
+ * numerics version and the same inputs (inputs_json as scn_inputs_json gives it). */
+int an_store_is_done(an_store *s, const char *config_hash, const char *inputs_json);
 
 #endif

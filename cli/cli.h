@@ -15,14 +15,21 @@ int cli_sweep(int argc, char **argv);
 int cli_report(int argc, char **argv);
 int cli_plot(int argc, char **argv);
 int cli_merge(int argc, char **argv);
+int cli_migrate(int argc, char **argv);
 
 /* Shared by run and sweep. */
 #include "an_store.h"
 #include "scn_load.h"
 
-/* Run policy i of s into store, print its summary line; returns the run's status. */
+/* Run policy i of s into store, print its summary line; returns the run's status.
+ * inputs_json: the run's input files and hashes (scn_inputs_json), NULL to compute them. */
 wl_status cli_run_policy(const scn_scenario *s, int i, an_store *store, int quiet, int threads,
-                         long long sweep_id, const char *sweep_point);
+                         long long sweep_id, const char *sweep_point, const char *inputs_json);
+
+/* Remember the command line, for runs.command (main calls it first). */
+void cli_set_command_line(int argc, char **argv);
+/* The provenance fields of meta: source commit, kernels, CPU, host, command line. */
+void cli_fill_provenance(an_run_meta *meta);
 
 /* SIGINT and SIGTERM set cli_interrupted; runs stop at their next event. */
 void cli_install_signals(void);

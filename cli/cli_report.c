@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "an_db.h"
 #include "an_report.h"
 #include "cli.h"
 
@@ -45,8 +46,18 @@ static const char merge_usage[] =
   "usage: syncsim merge OUT IN...\n"
   "\n"
   "Copy every run of the IN databases, with all its rows, into OUT (created if missing),\n"
-  "without duplicating runs: a run whose config is already done in OUT is skipped. Refuses\n"
+  "without duplicating runs: a run already in OUT, or whose config is done there with the\n"
+  "same numerics version and inputs, is skipped. Version-1 databases (before the\n"
+  "provenance columns) are read as they are, and a version-1 OUT is upgraded. Refuses\n"
   "databases of another schema version, and writes nothing then.\n";
+
+static const char migrate_usage[] =
+  "usage: syncsim migrate DB\n"
+  "\n"
+  "Upgrade a results database to the current schema in place (version 1 to 2: the\n"
+  "provenance columns of runs; existing runs keep every row, with numerics_version 1 and\n"
+  "the rest NULL). Writing commands (run, sweep, merge) do this by themselves; report and\n"
+  "plot read a version-1 database as it is.\n";
 
 static int parse_number(const char *text, double *out)
 {
@@ -166,6 +177,37 @@ int cli_plot(int argc, char **argv)
     return st == WL_EIO ? CLI_RUN_FAILED : CLI_USAGE;
   }
   fprintf(stderr, "wrote %s\n", o.out);
+  return CLI_OK;
+}
+
+int cli_migrate(int argc, char **argv)
+{
+  if (argc > 1 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
+    fputs(migrate_usage, stdout);
+    return CLI_OK;
+  }
+  if (argc != 2 || argv[1][0] == '-') {
+    fprintf(stderr, "syncsim: migrate needs exactly one DB\n\n%s", migrate_usage);
+    return CLI_USAGE;
+  }
+  char err[1024];
+  sqlite3 *db;
+  int before;
+  if (an_db_open_readonly(argv[1], &db, &before, err, sizeof err) != WL_OK) {
+    fprintf(stderr, "syncsim: %s\n", err);
+    return CLI_USAGE;
+  }
+  sqlite3_close(db);
+  an_store *store;
+  if (an_store_open(argv[1], &store, err, sizeof err) != WL_OK) {
+    fprintf(stderr, "syncsim: %s\n", err);
+    return CLI_RUN_FAILED;
+  }
+  an_store_close(store);
+  if (before == AN_SCHEMA_VERSION)
+    printf("%s: already at schema version %d\n", argv[1], AN_SCHEMA_VERSION);
+  else
+    printf("%s: upgraded from schema version %d to %d\n", argv[1], before, AN_SCHEMA_VERSION);
   return CLI_OK;
 }
 

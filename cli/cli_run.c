@@ -8,6 +8,7 @@
 
 #include "an_store.h"
 #include "cli.h"
+#include "scn_inputs.h"
 #include "scn_load.h"
 #include "scn_sweep.h"
 #include "sim_runner.h"
@@ -276,13 +277,17 @@ static void print_summary(long long id, const opt_policy_config *pol, const sim_
 }
 
 wl_status cli_run_policy(const scn_scenario *s, int i, an_store *store, int quiet, int threads,
-                         long long sweep_id, const char *sweep_point)
+                         long long sweep_id, const char *sweep_point, const char *inputs_json)
 {
   sim_config cfg;
   scn_run_config(s, i, &cfg);
   char *json = scn_canonical_json(s->name, &cfg);
-  if (!json)
+  char *inputs = inputs_json ? NULL : scn_inputs_json(&cfg);
+  if (!json || (!inputs_json && !inputs)) {
+    free(json);
+    free(inputs);
     return WL_ENOMEM;
+  }
   char hash[17];
   scn_hash_hex(json, hash);
   an_run_meta meta = {
@@ -294,10 +299,13 @@ wl_status cli_run_policy(const scn_scenario *s, int i, an_store *store, int quie
     .seed = cfg.seed,
     .config_json = json,
     .config_hash = hash,
+    .inputs_json = inputs_json ? inputs_json : inputs,
   };
+  cli_fill_provenance(&meta);
   sim_recorder rec;
   wl_status st = an_store_recorder(store, &meta, &rec);
   free(json);
+  free(inputs);
   if (st != WL_OK)
     return st;
   progress_ctx pc = {cfg.policy.label, 0};
@@ -333,7 +341,7 @@ int cli_run(int argc, char **argv)
   cli_install_signals();
   rc = CLI_OK;
   for (int i = 0; i < s->n_policies; i++) {
-    wl_status st = cli_run_policy(s, i, store, a.quiet, a.threads, 0, NULL);
+    wl_status st = cli_run_policy(s, i, store, a.quiet, a.threads, 0, NULL, NULL);
     if (st == WL_EINTR || cli_interrupted) {
       rc = CLI_INTERRUPTED;
       break;

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "scn_inputs.h"
 #include "scn_sweep.h"
 
 static const char sweep_usage[] =
@@ -37,10 +38,18 @@ static const char sweep_usage[] =
   "exit status: 0 all done, 1 a run failed, 2 bad usage or input, 130 interrupted.\n";
 
 typedef struct sweep_run {
-  long point;  /* sweep point */
-  int policy;  /* policy index in the point's scenario */
+  long point;   /* sweep point */
+  int policy;   /* policy index in the point's scenario */
   char hash[17];
+  char *inputs; /* its input files and their hashes (scn_inputs.h), owned */
 } sweep_run;
+
+static void free_runs(sweep_run *runs, long n)
+{
+  for (long j = 0; runs && j < n; j++)
+    free(runs[j].inputs);
+  free(runs);
+}
 
 static double now_s(void)
 {
@@ -76,12 +85,17 @@ static wl_status list_runs(const scn_sweep *sw, sweep_run **out, long *n, scn_er
         st = WL_ENOMEM;
         break;
       }
-      sweep_run r = {p, i, ""};
+      sweep_run r = {p, i, "", scn_inputs_json(&cfg)};
       scn_hash_hex(json, r.hash);
       free(json);
+      if (!r.inputs) {
+        st = WL_ENOMEM;
+        break;
+      }
       if (*n == cap) {
         sweep_run *grown = realloc(runs, (size_t)(cap *= 2) * sizeof *runs);
         if (!grown) {
+          free(r.inputs);
           st = WL_ENOMEM;
           break;
         }
@@ -104,14 +118,17 @@ static wl_status list_runs(const scn_sweep *sw, sweep_run **out, long *n, scn_er
           by_hash[j]->policy = -1;
       free(by_hash);
       long kept = 0;
-      for (long j = 0; j < *n; j++)
+      for (long j = 0; j < *n; j++) {
         if (runs[j].policy >= 0)
           runs[kept++] = runs[j];
+        else
+          free(runs[j].inputs);
+      }
       *n = kept;
     }
   }
   if (st != WL_OK) {
-    free(runs);
+    free_runs(runs, *n);
     runs = NULL;
   }
   *out = runs;
@@ -133,7 +150,7 @@ static int child_run(const scn_sweep *sw, const sweep_run *r, const char *db, lo
     return CLI_RUN_FAILED;
   }
   scn_sweep_point_json(sw, r->point, &s->policies[r->policy], r->policy, point, sizeof point);
-  wl_status st = cli_run_policy(s, r->policy, store, 1, threads, sweep_id, point);
+  wl_status st = cli_run_policy(s, r->policy, store, 1, threads, sweep_id, point, r->inputs);
   an_store_close(store);
   free(s);
   return st == WL_OK ? CLI_OK : st == WL_EINTR ? CLI_INTERRUPTED : CLI_RUN_FAILED;
@@ -214,17 +231,20 @@ int cli_sweep(int argc, char **argv)
   an_store *store;
   if (an_store_open(db, &store, msg, sizeof msg) != WL_OK) {
     fprintf(stderr, "syncsim: %s\n", msg);
-    free(runs);
+    free_runs(runs, n_runs);
     scn_sweep_free(&sw);
     return CLI_USAGE;
   }
   long n_todo = 0, n_shard = 0;
   for (long j = 0; j < n_runs; j++) {
-    if (j % shard_n != shard_k - 1)
-      continue;
-    n_shard++;
-    if (!an_store_is_done(store, runs[j].hash))
-      runs[n_todo++] = runs[j];
+    if (j % shard_n == shard_k - 1) {
+      n_shard++;
+      if (!an_store_is_done(store, runs[j].hash, runs[j].inputs)) {
+        sweep_run keep = runs[j];
+        runs[j] = runs[n_todo]; /* swap, so that every inputs string stays owned once */
+        runs[n_todo++] = keep;
+      }
+    }
   }
   char name[160];
   scn_scenario *first = malloc(sizeof *first);
@@ -235,7 +255,7 @@ int cli_sweep(int argc, char **argv)
   wl_status st = an_store_begin_sweep(store, name, sw.spec_json, &sweep_id);
   an_store_close(store); /* no connection crosses a fork */
   if (st != WL_OK) {
-    free(runs);
+    free_runs(runs, n_runs);
     scn_sweep_free(&sw);
     return CLI_RUN_FAILED;
   }
@@ -313,7 +333,7 @@ int cli_sweep(int argc, char **argv)
     rc = CLI_RUN_FAILED;
   }
   free(kids);
-  free(runs);
+  free_runs(runs, n_runs);
   scn_sweep_free(&sw);
   return rc;
 }

@@ -3,6 +3,8 @@
 #include <string.h>
 
 #include "cli.h"
+#include "sim_runner.h"
+#include "syncsim_commit.h"
 #include "wl_kernels.h"
 
 static const char usage[] =
@@ -21,6 +23,7 @@ static const char usage[] =
   "  plot DB --out FILE [--kind loss|sweep|timeline|workers] ...\n"
   "                                                   a plot through gnuplot\n"
   "  merge OUT IN...                                  combine databases (shards)\n"
+  "  migrate DB                                       upgrade a database's schema in place\n"
   "  list policies|models|datasets|keys               what exists, with parameters\n"
   "  bench [--opt sgd|adamw] [--quick]                step time against matmul time\n"
   "\n"
@@ -38,12 +41,14 @@ int main(int argc, char **argv)
     return CLI_USAGE;
   }
   const char *cmd = argv[1];
+  cli_set_command_line(argc, argv);
   if (strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0 || strcmp(cmd, "help") == 0) {
     fputs(usage, stdout);
     return CLI_OK;
   }
   if (strcmp(cmd, "--version") == 0 || strcmp(cmd, "version") == 0) {
-    printf("syncsim %s\n", SYNCSIM_VERSION);
+    printf("syncsim %s (numerics %d, source %s, kernels %s)\n", SYNCSIM_VERSION,
+           SIM_NUMERICS_VERSION, SYNCSIM_SOURCE_COMMIT, wl_isa_name(wl_isa_current()));
     return CLI_OK;
   }
   char err[200];
@@ -61,6 +66,8 @@ int main(int argc, char **argv)
     return cli_plot(argc - 1, argv + 1);
   if (strcmp(cmd, "merge") == 0)
     return cli_merge(argc - 1, argv + 1);
+  if (strcmp(cmd, "migrate") == 0)
+    return cli_migrate(argc - 1, argv + 1);
   if (strcmp(cmd, "validate") == 0)
     return cli_validate(argc - 1, argv + 1);
   if (strcmp(cmd, "list") == 0)

@@ -270,11 +270,11 @@ dump "$tmp/t2.db" >"$tmp/d5"
 check "sweep --threads 2 equals --threads 1 row for row" cmp -s "$tmp/d1" "$tmp/d5"
 
 cp "$tmp/shard1.db" "$tmp/v2.db"
-sqlite3 "$tmp/v2.db" "pragma user_version = 2"
+sqlite3 "$tmp/v2.db" "pragma user_version = 3"
 cp "$tmp/merged.db" "$tmp/before.db"
 "$syncsim" merge "$tmp/merged.db" "$tmp/shard3.db" "$tmp/v2.db" >/dev/null 2>"$tmp/err"
 check "merge of a database of another schema version exits 2" test $? -eq 2
-check "merge names the other version: $(cat "$tmp/err")" grep -q "v2.db.*version 2" "$tmp/err"
+check "merge names the other version: $(cat "$tmp/err")" grep -q "v2.db.*version 3" "$tmp/err"
 check "a refused merge writes nothing" cmp -s <(dump "$tmp/before.db") <(dump "$tmp/merged.db")
 "$syncsim" merge "$tmp/new.db" "$tmp/nonexistent.db" 2>"$tmp/err"
 check "merge of a missing database fails" test $? -ne 0
@@ -293,6 +293,68 @@ check "validate counts a sweep's points" grep -q 'sweep: 2 axes, 6 points' "$tmp
 "$syncsim" sweep "$fixture" --db "$tmp/x.db" --shard 4/3 2>"$tmp/err"
 check "--shard 4/3 exits 2" test $? -eq 2
 check "--shard 4/3 writes no database" test ! -e "$tmp/x.db"
+
+# --- provenance: what every run's numbers depend on ---------------------------------------
+numerics=$("$syncsim" --version | sed -n 's/.*(numerics \([0-9]*\),.*/\1/p')
+kernels=$("$syncsim" --version | sed -n 's/.*kernels \([a-z0-9]*\))/\1/p')
+check "--version names the numerics version ($numerics) and kernels ($kernels)" test -n "$numerics" -a -n "$kernels"
+for _ in $(seq 60); do echo "the quick brown fox jumps over the lazy dog"; done >"$tmp/corpus.txt"
+cat >"$tmp/text.json" <<EOF
+{"name": "prov", "workload": {"model": {"type": "transformer", "width": 8, "heads": 2,
+  "layers": 1, "context": 8}, "dataset": {"type": "text", "path": "$tmp/corpus.txt"},
+  "batch_size": 2}, "cluster": {"workers": 2}, "policies": [{"type": "ddp"}],
+  "stop": {"steps": 3}, "eval": {"examples": 4}, "sweep": {"seed": [1, 2]}}
+EOF
+"$syncsim" run "$tmp/text.json" --db "$tmp/prov.db" --quiet >/dev/null
+check "a text run exits 0" test $? -eq 0
+row=$(sqlite3 -separator '|' "$tmp/prov.db" "select numerics_version, kernels, cpu != '', host,
+  command, inputs_json from runs")
+want_hash=$(sha256sum "$tmp/corpus.txt" | cut -c1-64)
+want_cmd="$syncsim run $tmp/text.json --db $tmp/prov.db --quiet"
+check "runs record numerics, kernels, cpu, host, command and the corpus's SHA-256 ($row)" \
+  test "$row" = "$numerics|$kernels|1|$(hostname)|$want_cmd|{\"$tmp/corpus.txt\":\"sha256:$want_hash\"}"
+if git -C "$src" rev-parse HEAD >/dev/null 2>&1; then
+  commit=$(sqlite3 "$tmp/prov.db" "select source_commit from runs")
+  check "runs record the source commit ($commit)" \
+    test "${commit%-dirty}" = "$(git -C "$src" rev-parse HEAD)"
+fi
+"$syncsim" sweep "$tmp/text.json" --db "$tmp/psw.db" --quiet >/dev/null
+"$syncsim" sweep "$tmp/text.json" --db "$tmp/psw.db" --quiet >"$tmp/again.out"
+check "a sweep over unchanged inputs runs nothing again" test "$(grep -c '^run ' "$tmp/again.out")" -eq 0
+echo "one more line" >>"$tmp/corpus.txt"
+"$syncsim" sweep "$tmp/text.json" --db "$tmp/psw.db" --quiet >"$tmp/again.out"
+check "a sweep whose corpus changed runs every point again" \
+  test "$(grep -c '^run ' "$tmp/again.out")" -eq 2
+sqlite3 "$tmp/psw.db" "update runs set numerics_version = numerics_version + 1"
+"$syncsim" sweep "$tmp/text.json" --db "$tmp/psw.db" --quiet >"$tmp/again.out"
+check "a sweep does not reuse runs of another numerics version" \
+  test "$(grep -c '^run ' "$tmp/again.out")" -eq 2
+
+# --- a version-1 database keeps working --------------------------------------------------------
+v1=$src/tests/fixtures/schema_v1.db
+cp "$v1" "$tmp/v1.db"
+"$syncsim" report "$tmp/v1.db" --format csv >"$tmp/v1.csv"
+check "report reads a version-1 database" test $? -eq 0 -a "$(sed 1d "$tmp/v1.csv" | wc -l)" -eq 2
+check "report leaves a version-1 database as it is" cmp -s "$v1" "$tmp/v1.db"
+"$syncsim" plot "$tmp/v1.db" --out "$tmp/v1.svg" 2>/dev/null
+check "plot reads a version-1 database" test $? -eq 0 -a -s "$tmp/v1.svg"
+"$syncsim" migrate "$tmp/v1.db" >"$tmp/mig.out"
+check "migrate upgrades version 1 to 2: $(cat "$tmp/mig.out")" grep -q 'upgraded from schema version 1 to 2' "$tmp/mig.out"
+n=$(sqlite3 "$tmp/v1.db" "pragma user_version; select count(*) || ' ' || sum(numerics_version = 1) from runs;
+  select count(*) from metrics" | tr '\n' ' ')
+check "the upgraded database keeps its 2 runs and 26 metrics, numerics version 1 ($n)" test "$n" = "2 2 2 26 "
+"$syncsim" migrate "$tmp/v1.db" >"$tmp/mig.out"
+check "migrate of a current database says so" grep -q 'already at schema version 2' "$tmp/mig.out"
+cp "$v1" "$tmp/v1b.db"
+"$syncsim" sweep "$fixture" --db "$tmp/v1b.db" --quiet --set 'sweep={"seed": [1]}' \
+  >"$tmp/v1sw.out" 2>"$tmp/err"
+check "a sweep into a version-1 database upgrades it and runs: $(cat "$tmp/err")" test $? -eq 0 -a \
+  "$(sqlite3 "$tmp/v1b.db" "pragma user_version")" -eq 2
+n=$(sqlite3 "$tmp/v1b.db" "select count(*) from runs")
+check "the old runs (numerics 1) are kept, not reused ($n runs)" test "$n" -gt 2
+"$syncsim" merge "$tmp/mv1.db" "$v1" >/dev/null
+n=$(sqlite3 "$tmp/mv1.db" "pragma user_version; select count(*) || ' ' || sum(numerics_version = 1) from runs" | tr '\n' ' ')
+check "merge copies a version-1 database's runs ($n)" test "$n" = "2 2 2 "
 
 # --- report: the statistics against values computed by hand ---------------------------------
 # Three runs of one policy with final losses 1, 2, 3; runs 1 and 2 reach the target 0.5 at

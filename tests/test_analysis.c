@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include "an_store.h"
+#include "sim_runner.h"
 #include "test_util.h"
 
 static char db_path[64];
@@ -35,7 +36,9 @@ static void query_text(const char *sql, char *out, size_t size)
 
 static const an_run_meta meta = {
   .scenario = "unit", .policy = "ddp", .label = "ddp-a", .seed = 9,
-  .config_json = "{\"x\":1}", .config_hash = "0123456789abcdef"};
+  .config_json = "{\"x\":1}", .config_hash = "0123456789abcdef", .source_commit = "abc123",
+  .kernels = "portable", .cpu = "Some CPU", .host = "box", .command = "syncsim run x.json",
+  .inputs_json = "{\"a\":\"sha256:00\"}"};
 
 Test(store, a_run_is_running_first_then_done_with_everything_read_back, .init = fresh_db)
 {
@@ -84,8 +87,13 @@ Test(store, a_run_is_running_first_then_done_with_everything_read_back, .init = 
   cr_assert_str_eq(v, "1,0.5,100,4.0,1.5,0.5,1000000.0,2000000.0,2.5");
   query_text("SELECT step || ',' || loss FROM final_eval", v, sizeof v);
   cr_assert_str_eq(v, "1198,0.802");
+  query_text("SELECT numerics_version || '|' || source_commit || '|' || kernels || '|' || cpu ||"
+             " '|' || host || '|' || command || '|' || inputs_json FROM runs", v, sizeof v);
+  snprintf(expect, sizeof expect, "%d|abc123|portable|Some CPU|box|syncsim run x.json|"
+           "{\"a\":\"sha256:00\"}", SIM_NUMERICS_VERSION);
+  cr_assert_str_eq(v, expect);
   query_text("PRAGMA user_version", v, sizeof v);
-  cr_assert_str_eq(v, "1");
+  cr_assert_str_eq(v, "2");
   query_text("PRAGMA journal_mode", v, sizeof v);
   cr_assert_str_eq(v, "wal");
 }
@@ -129,6 +137,75 @@ Test(store, an_existing_database_is_reused_and_another_version_refused, .init = 
   cr_assert_eq(an_store_open(db_path, &s, err, sizeof err), WL_EDB);
   cr_assert_null(s);
   cr_assert(strstr(err, "schema version 7"), "%s", err);
+}
+
+/* The committed fixture was written by the version-1 store (before the provenance columns):
+ * two done runs of tests/fixtures/sweep_small.json, 26 metric rows. */
+Test(store, a_version_1_database_is_upgraded_in_place_with_every_row, .init = fresh_db)
+{
+  char v[512], err[256];
+  FILE *in = fopen(SYNCSIM_SOURCE_DIR "/tests/fixtures/schema_v1.db", "rb"),
+       *out = fopen(db_path, "wb");
+  cr_assert(in && out);
+  char buf[4096];
+  size_t n;
+  while ((n = fread(buf, 1, sizeof buf, in)) > 0)
+    fwrite(buf, 1, n, out);
+  fclose(in);
+  fclose(out);
+  query_text("PRAGMA user_version", v, sizeof v);
+  cr_assert_str_eq(v, "1");
+  an_store *s;
+  cr_assert_eq(an_store_open(db_path, &s, err, sizeof err), WL_OK, "%s", err);
+  /* a done v1 run is not reused: its numbers come from numerics version 1 */
+  cr_assert_not(an_store_is_done(s, "66fcc7fab4e6698f", NULL));
+  an_store_close(s);
+  query_text("PRAGMA user_version", v, sizeof v);
+  cr_assert_str_eq(v, "2");
+  query_text("SELECT count(*) || ' ' || group_concat(label || ':' || status || ':' ||"
+             " numerics_version || ':' || quote(source_commit) || ':' || quote(inputs_json))"
+             " FROM runs", v, sizeof v);
+  cr_assert_str_eq(v, "2 ddp:done:1:NULL:NULL,local_sgd:done:1:NULL:NULL");
+  query_text("SELECT count(*) FROM metrics", v, sizeof v);
+  cr_assert_str_eq(v, "26");
+  query_text("SELECT count(*) FROM workers", v, sizeof v);
+  cr_assert_str_eq(v, "6");
+  /* the same columns, in the same order, as a database created new */
+  query_text("SELECT group_concat(name) FROM pragma_table_info('runs')", v, sizeof v);
+  char upgraded[512];
+  snprintf(upgraded, sizeof upgraded, "%s", v);
+  fresh_db();
+  cr_assert_eq(an_store_open(db_path, &s, err, sizeof err), WL_OK, "%s", err);
+  an_store_close(s);
+  query_text("SELECT group_concat(name) FROM pragma_table_info('runs')", v, sizeof v);
+  cr_assert_str_eq(upgraded, v);
+}
+
+Test(store, a_done_run_is_reused_only_with_the_same_numerics_and_inputs, .init = fresh_db)
+{
+  an_store *s;
+  char err[256];
+  cr_assert_eq(an_store_open(db_path, &s, err, sizeof err), WL_OK, "%s", err);
+  sim_recorder rec;
+  an_store_recorder(s, &meta, &rec);
+  cr_assert_eq(rec.begin(rec.ctx), WL_OK);
+  cr_assert_not(an_store_is_done(s, meta.config_hash, meta.inputs_json), "running is not done");
+  sim_result res = {.status = WL_OK};
+  cr_assert_eq(rec.end(rec.ctx, &res), WL_OK);
+  cr_assert(an_store_is_done(s, meta.config_hash, meta.inputs_json));
+  cr_assert_not(an_store_is_done(s, meta.config_hash, "{\"a\":\"sha256:01\"}"),
+                "other input contents");
+  cr_assert_not(an_store_is_done(s, meta.config_hash, NULL));
+  cr_assert_not(an_store_is_done(s, "fedcba9876543210", meta.inputs_json));
+  an_store_close(s);
+  sqlite3 *db;
+  sqlite3_open(db_path, &db);
+  sqlite3_exec(db, "UPDATE runs SET numerics_version = numerics_version - 1", NULL, NULL, NULL);
+  sqlite3_close(db);
+  cr_assert_eq(an_store_open(db_path, &s, err, sizeof err), WL_OK, "%s", err);
+  cr_assert_not(an_store_is_done(s, meta.config_hash, meta.inputs_json),
+                "another numerics version");
+  an_store_close(s);
 }
 
 Test(store, a_database_that_cannot_be_opened_is_a_clear_error)

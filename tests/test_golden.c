@@ -2,7 +2,9 @@
  * scenarios (the JSON files in tests/golden: every model kind, every policy, the cluster and network
  * features) hash to the values in tests/golden/expected.txt, on every code path this machine
  * can run (portable, AVX2, AVX-512). A change of numerics on any machine, or a code path
- * that computes differently from the others, fails here.
+ * that computes differently from the others, fails here. The runs' config hashes are
+ * recorded too: the canonical config (and so every stored config_hash) may change only with
+ * the numerics version.
  *
  * When results change on purpose: bump SIM_NUMERICS_VERSION (sim/sim_runner.h), then run
  *   SYNCSIM_GOLDEN_UPDATE=1 build/test_golden
@@ -22,6 +24,7 @@ enum { N_SCENARIOS = 4, MAX_RUNS = 64 };
 
 typedef struct golden {
   char scenario[64], label[64];
+  char config_hash[17];
   uint64_t hash;
 } golden;
 
@@ -126,6 +129,12 @@ static int run_all(golden *out)
       mem_rec *r = run_policy(&s, p, &opts);
       cr_assert_eq(r->r.status, WL_OK, "%s/%s: %s", s.name, s.policies[p].label, r->r.error);
       cr_assert_lt(n, MAX_RUNS);
+      sim_config cfg;
+      scn_run_config(&s, p, &cfg);
+      char *json = scn_canonical_json(s.name, &cfg);
+      cr_assert_not_null(json);
+      scn_hash_hex(json, out[n].config_hash);
+      free(json);
       snprintf(out[n].scenario, sizeof out[n].scenario, "%s", s.name);
       snprintf(out[n].label, sizeof out[n].label, "%s", s.policies[p].label);
       out[n++].hash = digest(r);
@@ -135,7 +144,8 @@ static int run_all(golden *out)
   return n;
 }
 
-/* expected.txt: "numerics N" on the first line, then "scenario label hash" lines. Returns the
+/* expected.txt: "numerics N" on the first line, then "scenario label config_hash digest"
+ * lines. Returns the
  * number of entries, -1 if the file is missing; *version gets N. */
 static int read_expected(golden *g, int *version)
 {
@@ -152,8 +162,8 @@ static int read_expected(golden *g, int *version)
     if (sscanf(line, "numerics %d", version) == 1)
       continue;
     cr_assert_lt(n, MAX_RUNS);
-    cr_assert_eq(sscanf(line, "%63s %63s %llx", g[n].scenario, g[n].label, &h), 3,
-                 "malformed line in " EXPECTED ": %s", line);
+    cr_assert_eq(sscanf(line, "%63s %63s %16s %llx", g[n].scenario, g[n].label,
+                        g[n].config_hash, &h), 4, "malformed line in " EXPECTED ": %s", line);
     g[n++].hash = h;
   }
   fclose(f);
@@ -168,7 +178,8 @@ static void write_expected(const golden *g, int n)
              "# with a new SIM_NUMERICS_VERSION: SYNCSIM_GOLDEN_UPDATE=1 build/test_golden\n"
              "numerics %d\n", SIM_NUMERICS_VERSION);
   for (int i = 0; i < n; i++)
-    fprintf(f, "%s %s %016llx\n", g[i].scenario, g[i].label, (unsigned long long)g[i].hash);
+    fprintf(f, "%s %s %s %016llx\n", g[i].scenario, g[i].label, g[i].config_hash,
+            (unsigned long long)g[i].hash);
   fclose(f);
 }
 
@@ -178,7 +189,7 @@ static int same(const golden *a, int na, const golden *b, int nb)
     return 0;
   for (int i = 0; i < na; i++)
     if (strcmp(a[i].scenario, b[i].scenario) || strcmp(a[i].label, b[i].label) ||
-        a[i].hash != b[i].hash)
+        strcmp(a[i].config_hash, b[i].config_hash) || a[i].hash != b[i].hash)
       return 0;
   return 1;
 }
@@ -214,6 +225,10 @@ Test(golden, every_code_path_reproduces_the_recorded_digests, .timeout = 600)
     for (int i = 0; i < n; i++) {
       cr_assert_str_eq(got[i].scenario, want[i].scenario);
       cr_assert_str_eq(got[i].label, want[i].label);
+      cr_expect_str_eq(got[i].config_hash, want[i].config_hash,
+                       "%s/%s: the canonical config changed (hash %s, recorded %s) without a "
+                       "new numerics version", got[i].scenario, got[i].label,
+                       got[i].config_hash, want[i].config_hash);
       cr_expect_eq(got[i].hash, want[i].hash,
                    "%s path: %s/%s digests to %016llx, recorded %016llx (numerics changed: "
                    "see tests/test_golden.c)", wl_isa_name((wl_isa)isa), got[i].scenario,

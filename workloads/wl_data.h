@@ -87,6 +87,16 @@ wl_status wl_text_load(const wl_dataset_config *cfg, int seq_len, wl_dataset *d,
 wl_status wl_fashion_mnist_load(const wl_dataset_config *cfg, wl_dataset *d, char *err,
                                 size_t err_size);
 
+/* The four Fashion-MNIST files in the dataset directory, in the order they are read. */
+extern const char *const wl_fashion_mnist_files[4];
+
+/* The files of a text corpus at path, in the order the loader reads them: fn(ctx, file) for
+ * the file itself, or for each regular file of the directory (symlinks, dot files and *.dat
+ * skipped) in name order. Stops at fn's first non-OK status and returns it; WL_EIO with a
+ * message when path cannot be read or listed. */
+wl_status wl_text_files(const char *path, wl_status (*fn)(void *ctx, const char *file),
+                        void *ctx, char *err, size_t err_size);
+
 /* Read one IDX file of unsigned bytes (gzip'd or not). dims (4) gets the sizes, *ndims
  * their count, *data a malloc'd array of their product (caller frees). */
 wl_status wl_idx_read(const char *path, int dims[4], int *ndims, uint8_t **data, char *err,

@@ -149,18 +149,22 @@ done:
   return st;
 }
 
+const char *const wl_fashion_mnist_files[4] = {
+  "train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz", "t10k-images-idx3-ubyte.gz",
+  "t10k-labels-idx1-ubyte.gz"};
+
 wl_status wl_fashion_mnist_load(const wl_dataset_config *cfg, wl_dataset *d, char *err,
                                 size_t err_size)
 {
+  const char *const *f = wl_fashion_mnist_files;
   d->kind = WL_KIND_CLASSIFY;
   d->dim = 784;
   d->classes = 10;
-  wl_status st = load_split(cfg->dir, "train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz",
-                            cfg->train_examples, &d->x_train, &d->y_train, &d->n_train, err,
-                            err_size);
+  wl_status st = load_split(cfg->dir, f[0], f[1], cfg->train_examples, &d->x_train, &d->y_train,
+                            &d->n_train, err, err_size);
   if (st == WL_OK)
-    st = load_split(cfg->dir, "t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz",
-                    cfg->test_examples, &d->x_test, &d->y_test, &d->n_test, err, err_size);
+    st = load_split(cfg->dir, f[2], f[3], cfg->test_examples, &d->x_test, &d->y_test,
+                    &d->n_test, err, err_size);
   if (st != WL_OK)
     return st;
   /* Standardize with the training set's pixel mean and std. dev. (accumulated in double,

@@ -62,13 +62,10 @@ static int corpus_file(const struct dirent *e)
   return e->d_name[0] != '.' && !(n > 4 && strcmp(e->d_name + n - 4, ".dat") == 0);
 }
 
-static wl_status read_corpus(const char *path, unsigned char **buf, size_t *len, char *err,
-                             size_t err_size)
+wl_status wl_text_files(const char *path, wl_status (*fn)(void *ctx, const char *file),
+                        void *ctx, char *err, size_t err_size)
 {
   struct stat sb;
-  size_t cap = 0;
-  *buf = NULL;
-  *len = 0;
   if (stat(path, &sb) != 0) {
     snprintf(err, err_size, "%s: %s%s", path, strerror(errno),
              strcmp(path, WL_TEXT_DEFAULT_PATH) == 0
@@ -77,7 +74,7 @@ static wl_status read_corpus(const char *path, unsigned char **buf, size_t *len,
     return WL_EIO;
   }
   if (!S_ISDIR(sb.st_mode))
-    return append_file(path, buf, len, &cap, err, err_size);
+    return fn(ctx, path);
   struct dirent **names;
   int n = scandir(path, &names, corpus_file, alphasort);
   if (n < 0) {
@@ -89,10 +86,33 @@ static wl_status read_corpus(const char *path, unsigned char **buf, size_t *len,
     char file[1200];
     snprintf(file, sizeof file, "%s/%s", path, names[i]->d_name);
     if (st == WL_OK && lstat(file, &sb) == 0 && S_ISREG(sb.st_mode))
-      st = append_file(file, buf, len, &cap, err, err_size);
+      st = fn(ctx, file);
     free(names[i]);
   }
   free(names);
+  return st;
+}
+
+typedef struct corpus_buf {
+  unsigned char *buf;
+  size_t len, cap;
+  char *err;
+  size_t err_size;
+} corpus_buf;
+
+static wl_status append_one(void *ctx, const char *file)
+{
+  corpus_buf *c = ctx;
+  return append_file(file, &c->buf, &c->len, &c->cap, c->err, c->err_size);
+}
+
+static wl_status read_corpus(const char *path, unsigned char **buf, size_t *len, char *err,
+                             size_t err_size)
+{
+  corpus_buf c = {NULL, 0, 0, err, err_size};
+  wl_status st = wl_text_files(path, append_one, &c, err, err_size);
+  *buf = c.buf;
+  *len = c.len;
   return st;
 }
 
