@@ -43,10 +43,16 @@ static const char v1_extra_columns[] =
   " NULL AS host, NULL AS command, NULL AS inputs_json";
 
 /* `runs` as the readers see it: a TEMP view over main.runs with the columns of the current
- * schema (for a version-1 file, which is not written to), restricted to one scenario. */
+ * schema (for a version-1 file, which is not written to; `workers` gets one too), restricted
+ * to one scenario. */
 static wl_status runs_view(sqlite3 *db, int schema, const char *scenario, char *err,
                            size_t err_size)
 {
+  if (schema == 1 && sqlite3_exec(db, "CREATE TEMP VIEW workers AS SELECT *, 0 AS blocked_s"
+                                      " FROM main.workers", NULL, NULL, NULL) != SQLITE_OK) {
+    snprintf(err, err_size, "%s", sqlite3_errmsg(db));
+    return WL_EDB;
+  }
   if (schema == AN_SCHEMA_VERSION && !scenario)
     return WL_OK;
   char *where = scenario ? sqlite3_mprintf(" WHERE scenario = %Q", scenario) : NULL;

@@ -21,14 +21,17 @@ static const char run_columns_v1[] =
   " host_time_s, started_at, finished_at, version, steps, events, final_loss, final_accuracy,"
   " baseline_loss, sweep_point, 1, NULL, NULL, NULL, NULL, NULL, NULL";
 
-/* child tables: name and the columns after run_id */
-static const char *const children[][2] = {
-  {"metrics", "kind, sim_time_s, step, examples, bytes, loss, accuracy"},
+/* child tables: name, the columns after run_id, and what to read for them from a
+ * version-1 input */
+static const char *const children[][3] = {
+  {"metrics", "kind, sim_time_s, step, examples, bytes, loss, accuracy", NULL},
   {"workers", "worker, speed, grad_steps, compute_s, comm_s, idle_s, bytes_sent, bytes_recv,"
-              " mean_staleness, down_s"},
-  {"updates", "sim_time_s, worker, staleness, weight, dropped"},
-  {"timeline", "worker, kind, start_s, end_s"},
-  {"outages", "worker, start_s, end_s"},
+              " mean_staleness, down_s, blocked_s",
+   "worker, speed, grad_steps, compute_s, comm_s, idle_s, bytes_sent, bytes_recv,"
+   " mean_staleness, down_s, 0"},
+  {"updates", "sim_time_s, worker, staleness, weight, dropped", NULL},
+  {"timeline", "worker, kind, start_s, end_s", NULL},
+  {"outages", "worker, start_s, end_s", NULL},
 };
 
 static int exec_sql(sqlite3 *db, const char *sql, char *err, size_t err_size)
@@ -81,8 +84,8 @@ static wl_status merge_one(sqlite3 *db, int schema, long *copied, long *skipped,
   }
   for (int t = 0; t < 5; t++) {
     snprintf(sql, sizeof sql, "INSERT INTO main.%s(run_id, %s) SELECT ?2, %s FROM src.%s"
-             " WHERE run_id = ?1 ORDER BY rowid", children[t][0], children[t][1], children[t][1],
-             children[t][0]);
+             " WHERE run_id = ?1 ORDER BY rowid", children[t][0], children[t][1],
+             schema == 1 && children[t][2] ? children[t][2] : children[t][1], children[t][0]);
     if (sqlite3_prepare_v2(db, sql, -1, &child[t], NULL) != SQLITE_OK) {
       for (int u = 0; u < t; u++)
         sqlite3_finalize(child[u]);

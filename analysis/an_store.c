@@ -79,6 +79,7 @@ static const char schema_sql[] =
   " bytes_recv REAL NOT NULL,"
   " mean_staleness REAL,"
   " down_s REAL NOT NULL DEFAULT 0,"
+  " blocked_s REAL NOT NULL DEFAULT 0,"
   " PRIMARY KEY (run_id, worker));"
   "CREATE TABLE outages("
   " run_id INTEGER NOT NULL REFERENCES runs(id),"
@@ -130,9 +131,10 @@ static const char schema_sql[] =
   " GROUP BY r.scenario, r.label, r.policy, point;"
   "PRAGMA user_version = 2;";
 
-/* Version 1 to 2: the provenance columns, appended to runs (so a migrated table and a new
- * one have the same columns in the same order). Version-1 runs were computed with
- * numerics version 1; what else they depended on was not recorded (NULL). */
+/* Version 1 to 2: the provenance columns, appended to runs, and workers.blocked_s (so a
+ * migrated table and a new one have the same columns in the same order). Version-1 runs
+ * were computed with numerics version 1 (which counted blocked time as communication);
+ * what else they depended on was not recorded (NULL). */
 static const char migrate_v1_sql[] =
   "ALTER TABLE runs ADD COLUMN numerics_version INTEGER NOT NULL DEFAULT 1;"
   "ALTER TABLE runs ADD COLUMN source_commit TEXT;"
@@ -141,6 +143,7 @@ static const char migrate_v1_sql[] =
   "ALTER TABLE runs ADD COLUMN host TEXT;"
   "ALTER TABLE runs ADD COLUMN command TEXT;"
   "ALTER TABLE runs ADD COLUMN inputs_json TEXT;"
+  "ALTER TABLE workers ADD COLUMN blocked_s REAL NOT NULL DEFAULT 0;"
   "PRAGMA user_version = 2;";
 
 enum { N_META_STRINGS = 12 };
@@ -263,8 +266,8 @@ wl_status an_store_open(const char *path, an_store **out, char *err, size_t err_
                     &s->ins_metric)) ||
       (rc = prepare(s,
                     "INSERT INTO workers(run_id, worker, speed, grad_steps, compute_s,"
-                    " comm_s, idle_s, bytes_sent, bytes_recv, mean_staleness, down_s)"
-                    " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+                    " comm_s, idle_s, bytes_sent, bytes_recv, mean_staleness, down_s,"
+                    " blocked_s) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
                     &s->ins_worker)) ||
       (rc = prepare(s,
                     "INSERT INTO updates(run_id, sim_time_s, worker, staleness, weight,"
@@ -540,6 +543,7 @@ static wl_status write_workers(an_store *s)
     sqlite3_bind_double(st, 9, w->bytes_recv);
     bind_real_or_null(st, 10, w->mean_staleness);
     sqlite3_bind_double(st, 11, w->down_s);
+    sqlite3_bind_double(st, 12, w->blocked_s);
     wl_status rc = step_reset(s, st, "recording a worker");
     if (rc != WL_OK)
       return rc;

@@ -11,11 +11,22 @@
  *   - outer "delayed_nesterov": Liu et al.'s delayed Nesterov (N, c);
  *   - staleness "poly": delta <- (1 + s)^-a delta, dropped when s > max_staleness (if > 0);
  *   - buffer N > 1: N arrivals are averaged, then one outer step (FedBuff-style);
- * then version += 1 and the worker pulls again. With DyLU, H_w = max(1, floor(v_w / max_j v_j
- * * H)) for speed factors v. With a grace period g > 0, the first arrival at tau opens a
- * window: workers arriving until tau + g wait, and all restart together at tau + g from
- * the same model. A worker that goes down loses its round in flight (its work, or its pull
- * or push); when it comes back it pulls and starts over. */
+ * and the worker pulls again. The version counts the server's model updates: it grows by one
+ * whenever theta changes (an arrival that a buffer only stores, or that is dropped, does not
+ * age anyone).
+ *
+ * DyLU: at the start of each round (when its pull arrives), worker w's local steps are
+ * H_w = max(1, floor(v_w / max_j v_j * H)), v the workers' speeds at that moment (speed
+ * factor x trace factor / straggler slowdown in effect; per-step jitter, of mean 1, left
+ * out).
+ *
+ * Grace period g > 0: the first arrival at tau opens a window; workers that arrive while it
+ * is open wait, and all restart together from the same model when it closes: at tau + g, or
+ * as soon as no worker is still working on a round (computing, or pushing its update), so a
+ * window never delays a round in which everyone has arrived.
+ *
+ * A worker that goes down loses its round in flight (its work, or its pull or push); when it
+ * comes back it pulls and starts over. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -24,7 +35,10 @@
 #include "opt_policy.h"
 #include "wl_math.h"
 
-enum { TAG_PULL = 1, TAG_PUSH = 2, TAG_GRACE = 3 };
+enum { TAG_PULL = 1, TAG_PUSH = 2, TAG_GRACE = 3 }; /* grace timers: TAG_GRACE + 4 * window */
+
+/* Where each worker is in its round. */
+enum { PH_PULLING = 0, PH_COMPUTING, PH_PUSHING, PH_WAITING, PH_DOWN };
 
 typedef struct async_sgd {
   const opt_host *host;
@@ -38,7 +52,8 @@ typedef struct async_sgd {
   long *v0;           /* (K) the version each worker pulled */
   int *Hw;            /* (K) local steps per round */
   opt_train *jobs;    /* (K) */
-  uint8_t *waiting;   /* (K) arrived, waiting for the grace window to close */
+  uint8_t *phase;     /* (K) PH_* */
+  int H, dylu;        /* local steps per round (the fastest worker's, with DyLU) */
   long version;
   long outer_t;       /* outer optimizer steps */
   int n_buffered;
@@ -48,6 +63,7 @@ typedef struct async_sgd {
   int max_staleness;
   double grace_s;
   int window_open;
+  int window;         /* windows opened so far: a timer of an earlier one is void */
   long applied_steps; /* local steps of the applied updates, summed over workers */
 } async_sgd;
 
@@ -93,7 +109,7 @@ static void async_destroy(void *state)
   free(s->v0);
   free(s->Hw);
   free(s->jobs);
-  free(s->waiting);
+  free(s->phase);
   free(s);
 }
 
@@ -121,22 +137,17 @@ static wl_status async_create(const opt_policy_config *cfg, const opt_host *host
   s->v0 = calloc((size_t)K, sizeof *s->v0);
   s->Hw = malloc((size_t)K * sizeof *s->Hw);
   s->jobs = calloc((size_t)K, sizeof *s->jobs);
-  s->waiting = calloc((size_t)K, 1);
-  if (!s->theta || !s->snap || !s->v0 || !s->Hw || !s->jobs || !s->waiting)
+  s->phase = calloc((size_t)K, 1);
+  if (!s->theta || !s->snap || !s->v0 || !s->Hw || !s->jobs || !s->phase)
     return WL_ENOMEM;
   s->delta = s->theta + n;
   s->bufsum = s->delta + n;
   s->ostate = s->bufsum + n;
   memcpy(s->theta, host->replicas[0].params, n * sizeof(float));
-  double vmax = 0;
   for (int w = 0; w < K; w++)
-    vmax = fmax(vmax, host->speeds[w]);
-  for (int w = 0; w < K; w++) {
-    int h = cfg->H;
-    if (cfg->dylu)
-      h = (int)floor(host->speeds[w] / vmax * cfg->H);
-    s->Hw[w] = h < 1 ? 1 : h;
-  }
+    s->Hw[w] = cfg->H;
+  s->H = cfg->H;
+  s->dylu = cfg->dylu;
   s->buffer = cfg->buffer;
   s->poly = cfg->staleness == OPT_STALENESS_POLY;
   s->a = cfg->staleness_a;
@@ -150,7 +161,42 @@ static void pull(async_sgd *s, int w)
 {
   memcpy(s->snap + (size_t)w * s->n, s->theta, s->n * sizeof(float));
   s->v0[w] = s->version;
+  s->phase[w] = PH_PULLING;
   s->host->send(s->host->ctx, OPT_SERVER, w, s->host->payload_bytes, TAG_PULL);
+}
+
+/* Worker w's local steps for the round it starts now (DyLU: by its speed relative to the
+ * fastest worker's, now). */
+static int local_steps(const async_sgd *s, int w)
+{
+  if (!s->dylu)
+    return s->H;
+  const opt_host *h = s->host;
+  double vmax = 0, v = h->speed_now(h->ctx, w);
+  for (int k = 0; k < h->K; k++)
+    vmax = fmax(vmax, k == w ? v : h->speed_now(h->ctx, k));
+  int steps = (int)floor(v / vmax * s->H);
+  return steps < 1 ? 1 : steps;
+}
+
+/* Close the grace window: every waiting worker restarts from the model as it is now. */
+static void close_window(async_sgd *s)
+{
+  s->window_open = 0;
+  for (int w = 0; w < s->host->K; w++)
+    if (s->phase[w] == PH_WAITING)
+      pull(s, w);
+}
+
+/* The window closes early once no worker is still working on a round. */
+static void close_window_if_all_in(async_sgd *s)
+{
+  if (!s->window_open)
+    return;
+  for (int w = 0; w < s->host->K; w++)
+    if (s->phase[w] == PH_COMPUTING || s->phase[w] == PH_PUSHING)
+      return;
+  close_window(s);
 }
 
 static void async_start(void *state)
@@ -167,7 +213,7 @@ static void outer_step(async_sgd *s, const float *g)
                  opt_optim_lr(&s->outer, s->outer_t - 1), s->n);
 }
 
-/* Worker w's update arrives at the server. */
+/* Worker w's update arrives at the server; the version grows when theta changes. */
 static void arrive(async_sgd *s, int w)
 {
   const opt_host *h = s->host;
@@ -190,11 +236,12 @@ static void arrive(async_sgd *s, int w)
         }
         s->n_buffered = 0;
         outer_step(s, s->delta);
+        s->version++;
       }
     } else {
       outer_step(s, s->delta);
+      s->version++;
     }
-    s->version++;
     s->applied_steps += s->Hw[w];
   }
   h->record_update(h->ctx, w, staleness, weight, dropped);
@@ -206,7 +253,9 @@ static void async_message(void *state, int from, int to, int tag)
   const opt_host *h = s->host;
   if (tag == TAG_PULL) { /* theta reached worker `to`: start its round */
     memcpy(h->replicas[to].params, s->snap + (size_t)to * s->n, s->n * sizeof(float));
+    s->Hw[to] = local_steps(s, to);
     s->jobs[to] = (opt_train){s->Hw[to], NULL, 1.0};
+    s->phase[to] = PH_COMPUTING;
     h->train(h->ctx, to, &s->jobs[to]);
     return;
   }
@@ -216,17 +265,20 @@ static void async_message(void *state, int from, int to, int tag)
     pull(s, from);
     return;
   }
-  s->waiting[from] = 1;
+  s->phase[from] = PH_WAITING;
   if (!s->window_open) {
     s->window_open = 1;
-    h->timer(h->ctx, s->grace_s, TAG_GRACE);
+    s->window++;
+    h->timer(h->ctx, s->grace_s, TAG_GRACE + 4 * s->window);
   }
+  close_window_if_all_in(s);
 }
 
 static void async_worker_down(void *state, int w)
 {
   async_sgd *s = state;
-  s->waiting[w] = 0; /* it restarts when it is back */
+  s->phase[w] = PH_DOWN; /* it restarts when it is back */
+  close_window_if_all_in(s);
 }
 
 static void async_worker_up(void *state, int w) { pull(state, w); }
@@ -234,19 +286,16 @@ static void async_worker_up(void *state, int w) { pull(state, w); }
 static void async_timer(void *state, int tag)
 {
   async_sgd *s = state;
-  WL_ASSERT(tag == TAG_GRACE);
-  s->window_open = 0;
-  for (int w = 0; w < s->host->K; w++)
-    if (s->waiting[w]) {
-      s->waiting[w] = 0;
-      pull(s, w);
-    }
+  WL_ASSERT(tag % 4 == TAG_GRACE);
+  if (s->window_open && tag == TAG_GRACE + 4 * s->window) /* else: closed early already */
+    close_window(s);
 }
 
 /* The round is done: push the update. */
 static void async_work_done(void *state, int w)
 {
   async_sgd *s = state;
+  s->phase[w] = PH_PUSHING;
   s->host->send(s->host->ctx, w, OPT_SERVER, s->host->payload_bytes, TAG_PUSH);
 }
 

@@ -2,8 +2,10 @@
  *
  * Every step: each worker computes a gradient on its own batch; the gradients are
  * all-reduced (mean, in worker order) and one optimizer step is applied; all replicas stay
- * equal. A fraction `overlap` of the all-reduce may be hidden behind the backward pass, so
- * that a step takes max_w compute + (1 - overlap) * all-reduce. */
+ * equal. Part of the all-reduce may hide behind the backward pass (bucketing): only the
+ * backward pass can hide communication, so a step takes
+ *   max_w c_w + AR - min(overlap AR, b),   b = backward_share * max_w c_w,
+ * the slowest worker's backward time. */
 #include <stdlib.h>
 
 #include "opt_policy.h"
@@ -12,7 +14,8 @@ typedef struct ddp {
   opt_round round;        /* first: the workers of the step in progress */
   const opt_host *host;
   opt_optim_config inner; /* applied to the averaged gradient */
-  double overlap;         /* hidden fraction of each all-reduce */
+  double overlap;         /* hidden fraction of each all-reduce, at most */
+  double backward_share;  /* share of a step's compute that is its backward pass */
   long step;              /* optimizer steps applied */
 } ddp;
 
@@ -21,7 +24,13 @@ typedef struct ddp {
 static const wl_param ddp_params[] = {
   OPT_POLICY_INNER_PARAM(NULL),
   {.key = "overlap", .kind = WL_P_DOUBLE, .offset = PO(overlap), .def = 0, .min = 0, .max = 1,
-   .unit = "fraction", .doc = "fraction of each all-reduce hidden behind the backward pass"},
+   .unit = "fraction",
+   .doc = "fraction of each all-reduce that may hide behind the backward pass (bucketing); "
+          "what hides is at most the slowest worker's backward time"},
+  {.key = "backward_share", .kind = WL_P_DOUBLE, .offset = PO(backward_share), .def = 2.0 / 3,
+   .min = 0, .max = 1, .unit = "fraction",
+   .doc = "share of a step's compute that is the backward pass (about 2/3: backward costs "
+          "twice the forward); bounds what overlap can hide"},
   {0}};
 
 static void ddp_begin_step(void *state);
@@ -41,6 +50,7 @@ static wl_status ddp_create(const opt_policy_config *cfg, const opt_host *host, 
   d->host = host;
   d->inner = cfg->inner;
   d->overlap = cfg->overlap;
+  d->backward_share = cfg->backward_share;
   *state = d;
   return WL_OK;
 }
@@ -64,7 +74,8 @@ static void ddp_start(void *state) { ddp_begin_step(state); }
 static void ddp_reduce(void *state)
 {
   ddp *d = state;
-  d->host->allreduce(d->host->ctx, d->host->payload_bytes, d->overlap, d->round.in, 0);
+  d->host->allreduce(d->host->ctx, d->host->payload_bytes, d->overlap, d->backward_share,
+                     d->round.in, 0);
 }
 
 static void ddp_work_done(void *state, int w)

@@ -91,7 +91,7 @@ static void diloco_start(void *state) { diloco_begin_round(state); }
 static void diloco_reduce(void *state)
 {
   diloco *d = state;
-  d->host->allreduce(d->host->ctx, d->host->payload_bytes, 0.0, d->round.in, 0);
+  d->host->allreduce(d->host->ctx, d->host->payload_bytes, 0.0, 0.0, d->round.in, 0);
 }
 
 static void diloco_work_done(void *state, int w)

@@ -1,10 +1,11 @@
-/* local_sgd — Local SGD (Stich 2019) with optional post-local warm-up (Lin et al. 2020);
- * ALGORITHMS.md §3.
+/* local_sgd — Local SGD (Stich 2019) with optional post-local warm-up (Lin et al. 2020).
  *
- * Each round, every worker takes h inner steps on its own data (h = 1 while fewer than
- * warmup_steps steps are done, H after); then all replicas are replaced by their average
- * (an all-reduce of the parameters). Inner optimizer state stays local. The global model is
- * the last average. */
+ * Warm-up (post-local SGD): the first warmup_steps steps are DDP steps, as in Lin et al.:
+ * every worker computes a gradient, the gradients are all-reduced (mean, in worker order)
+ * and one optimizer step is applied, so the replicas (and their optimizer states) stay
+ * equal. Then, each round, every worker takes H inner steps on its own data and all
+ * replicas' parameters are replaced by their average (an all-reduce of the parameters);
+ * inner optimizer state stays local. The global model is the last average. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -14,7 +15,9 @@ typedef struct local_sgd {
   opt_round round;  /* first: the workers of the round in progress */
   const opt_host *host;
   int H;            /* local steps per round after warm-up */
-  int warmup_steps; /* steps run with H = 1 first */
+  int warmup_steps; /* DDP steps first */
+  opt_optim_config inner; /* the workers' optimizer (applied to the mean gradient in warm-up) */
+  int warm;         /* the round in progress is a warm-up (DDP) step */
   opt_train job;    /* the round in progress */
   long step;        /* local steps reflected in the global model */
   float *global;    /* (n) the last average */
@@ -27,7 +30,8 @@ static const wl_param local_sgd_params[] = {
   {.key = "H", .kind = WL_P_INT, .offset = PO(H), .def = 32, .min = 1, .max = 1 << 30,
    .unit = "steps", .doc = "local steps between parameter averagings"},
   {.key = "warmup_steps", .kind = WL_P_INT, .offset = PO(warmup_steps), .def = 0, .min = 0,
-   .max = 1 << 30, .unit = "steps", .doc = "initial steps run with H = 1 (post-local SGD)"},
+   .max = 1 << 30, .unit = "steps",
+   .doc = "initial DDP steps (gradient all-reduce, one optimizer step): post-local SGD"},
   {0}};
 
 static void local_sgd_begin_round(void *state);
@@ -55,6 +59,7 @@ static wl_status local_sgd_create(const opt_policy_config *cfg, const opt_host *
   s->host = host;
   s->H = cfg->H;
   s->warmup_steps = cfg->warmup_steps;
+  s->inner = cfg->inner;
   *state = s;
   return WL_OK;
 }
@@ -72,8 +77,9 @@ static void local_sgd_destroy(void *state)
 static void local_sgd_begin_round(void *state)
 {
   local_sgd *s = state;
-  s->job = (opt_train){s->step < s->warmup_steps ? 1 : s->H, NULL, 1.0};
-  opt_round_start(&s->round, s->host, &s->job);
+  s->warm = s->step < s->warmup_steps;
+  s->job = (opt_train){s->warm ? 1 : s->H, NULL, 1.0};
+  opt_round_start(&s->round, s->host, s->warm ? NULL : &s->job);
 }
 
 static void local_sgd_start(void *state) { local_sgd_begin_round(state); }
@@ -81,7 +87,7 @@ static void local_sgd_start(void *state) { local_sgd_begin_round(state); }
 static void local_sgd_reduce(void *state)
 {
   local_sgd *s = state;
-  s->host->allreduce(s->host->ctx, s->host->payload_bytes, 0.0, s->round.in, 0);
+  s->host->allreduce(s->host->ctx, s->host->payload_bytes, 0.0, 0.0, s->round.in, 0);
 }
 
 static void local_sgd_work_done(void *state, int w)
@@ -96,9 +102,14 @@ static void local_sgd_collective_done(void *state, int tag)
   local_sgd *s = state;
   const opt_host *h = s->host;
   (void)tag;
-  opt_replicas_mean(h->replicas, h->K, s->round.in, OPT_BUF_PARAMS, s->global);
-  for (int w = 0; w < h->K; w++)
-    memcpy(h->replicas[w].params, s->global, h->replicas[w].n * sizeof(float));
+  if (s->warm) {
+    opt_sync_gradient_step(h, &s->inner, s->round.in);
+    memcpy(s->global, h->replicas[0].params, h->replicas[0].n * sizeof(float));
+  } else {
+    opt_replicas_mean(h->replicas, h->K, s->round.in, OPT_BUF_PARAMS, s->global);
+    for (int w = 0; w < h->K; w++)
+      memcpy(h->replicas[w].params, s->global, h->replicas[w].n * sizeof(float));
+  }
   s->step += s->job.steps;
   local_sgd_begin_round(s);
 }

@@ -161,7 +161,7 @@ static void palsgd_start(void *state)
 static void palsgd_reduce(void *state)
 {
   palsgd *s = state;
-  s->host->allreduce(s->host->ctx, s->host->payload_bytes, 0.0, s->round.in,
+  s->host->allreduce(s->host->ctx, s->host->payload_bytes, 0.0, 0.0, s->round.in,
                      s->phase == 0 ? TAG_GRAD : TAG_SYNC);
 }
 

@@ -194,6 +194,7 @@ void opt_round_free(opt_round *rd)
 int opt_round_begin(opt_round *rd, const opt_host *h)
 {
   rd->pending = 0;
+  rd->reducing = 0;
   for (int w = 0; w < rd->K; w++) {
     rd->in[w] = h->up[w];
     rd->done[w] = 0;
@@ -220,15 +221,19 @@ int opt_round_arrive(opt_round *rd, int w)
 {
   WL_ASSERT(rd->active && rd->in[w] && !rd->done[w] && rd->pending > 0);
   rd->done[w] = 1;
-  return --rd->pending == 0;
+  rd->reducing = --rd->pending == 0;
+  return rd->reducing;
 }
 
 int opt_round_leave(opt_round *rd, int w)
 {
-  if (!rd->active || !rd->in[w] || rd->done[w])
+  if (!rd->active || !rd->in[w])
     return 0;
-  rd->in[w] = 0;
-  return --rd->pending == 0;
+  rd->in[w] = 0; /* its part, finished or not, is not in the synchronization */
+  if (rd->done[w])
+    return 0;
+  rd->reducing = --rd->pending == 0;
+  return rd->reducing;
 }
 
 int opt_round_size(const opt_round *rd)
@@ -242,6 +247,16 @@ int opt_round_size(const opt_round *rd)
 void opt_round_worker_down(void *state, int w)
 {
   opt_round *rd = state;
+  if (rd->active && rd->reducing) {
+    /* it leaves the synchronization in progress (the runner re-runs the collective among
+     * the others); when none is left, the round is over */
+    if (rd->in[w]) {
+      rd->in[w] = 0;
+      if (opt_round_size(rd) == 0)
+        rd->begin(rd->owner);
+    }
+    return;
+  }
   if (!opt_round_leave(rd, w))
     return;
   if (opt_round_size(rd) > 0)

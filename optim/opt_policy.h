@@ -13,9 +13,10 @@
  *                          job->mix[i] is set, the policy's own mix_step (no batch, no
  *                          gradient, no compute time);
  *           grad(w)        worker w computes one gradient into its replica's grads only;
- *           allreduce(bytes, overlap, mask, tag)  a collective over the workers in mask
- *                          (all when NULL); a fraction `overlap` of it is hidden behind the
- *                          backward pass;
+ *           allreduce(bytes, overlap, backward_share, mask, tag)  a collective over the
+ *                          workers in mask (all when NULL); up to a fraction `overlap` of it
+ *                          hides behind the backward pass of the step before it, which is
+ *                          backward_share of the slowest participant's compute;
  *           send(from, to, bytes, tag)      a point-to-point transfer; OPT_SERVER is the
  *                          parameter server's endpoint;
  *           timer(delay_s, tag)             a timer event after delay_s simulated seconds;
@@ -68,7 +69,8 @@ typedef struct opt_policy_config {
   opt_optim_config outer; /* diloco, palsgd, async: the optimizer on pseudo-gradients */
   int H;                  /* local steps between synchronizations */
   int warmup_steps;       /* local_sgd: steps with H = 1 first; palsgd: DDP steps first */
-  double overlap;         /* ddp: fraction of the all-reduce hidden behind backward */
+  double overlap;         /* ddp: fraction of the all-reduce that may hide behind backward */
+  double backward_share;  /* ddp: share of a step's compute that is its backward pass */
   int weight_by_shard;    /* diloco, palsgd: weight pseudo-gradients by shard size */
   double p;               /* palsgd: probability of a mix step */
   double eta;             /* palsgd: mixing rate */
@@ -112,11 +114,15 @@ typedef struct opt_host {
   const uint8_t *up;            /* (K) 1 while the worker is up */
   void (*train)(void *ctx, int w, const opt_train *job);
   void (*grad)(void *ctx, int w);
-  void (*allreduce)(void *ctx, int64_t bytes, double overlap, const uint8_t *mask, int tag);
+  void (*allreduce)(void *ctx, int64_t bytes, double overlap, double backward_share,
+                    const uint8_t *mask, int tag);
   void (*send)(void *ctx, int from, int to, int64_t bytes, int tag);
   void (*timer)(void *ctx, double delay_s, int tag);
   void (*record_update)(void *ctx, int w, long staleness, double weight, int dropped);
   gsl_rng *(*rng)(void *ctx, int stream); /* the policy's random stream `stream` (0..K) */
+  /* worker w's speed now: its speed factor times the speed trace's factor, divided by a
+   * straggler slowdown in effect (per-step jitter, of mean 1, excluded) */
+  double (*speed_now)(void *ctx, int w);
 } opt_host;
 
 typedef struct opt_policy_type {
@@ -210,7 +216,10 @@ void opt_outer_sync(const opt_host *h, opt_outer *o, const int *weights, const u
 /* The workers taking part in a synchronous round. A synchronous policy keeps one as the
  * first member of its state, so that opt_round_worker_down and _up can be its failure
  * handlers: they call the policy's `reduce` when a leaver completes the round (or `begin` a
- * new round when nobody is left), and `begin` when a worker comes back while no round runs. */
+ * new round when nobody is left), and `begin` when a worker comes back while no round runs.
+ * A worker that goes down during the synchronization (the collective) leaves it too: its
+ * contribution is excluded, the runner re-runs the collective among the others, and when
+ * nobody is left a new round begins with whoever is up. */
 typedef struct opt_round {
   void *owner;                  /* the policy's state */
   void (*begin)(void *owner);   /* start a round (or step) with the workers that are up */
@@ -220,6 +229,7 @@ typedef struct opt_round {
   uint8_t *done;/* (K) finished its part of the round */
   int pending;  /* taking part and not done */
   int active;   /* a round is in progress */
+  int reducing; /* ... and every participant is done: its synchronization is under way */
 } opt_round;
 
 wl_status opt_round_init(opt_round *rd, int K, void *owner, void (*begin)(void *),
@@ -232,8 +242,9 @@ int opt_round_begin(opt_round *rd, const opt_host *h);
 int opt_round_start(opt_round *rd, const opt_host *h, const opt_train *job);
 /* w finished its part; true when it was the last one. */
 int opt_round_arrive(opt_round *rd, int w);
-/* w went down: if it had not finished, it leaves the round; true when that completes the
- * round (every remaining participant is done). */
+/* w went down: it leaves the round (its part is excluded, finished or not); true when that
+ * completes the round (every remaining participant is done). (A worker that goes down
+ * during the round's synchronization leaves it through opt_round_worker_down.) */
 int opt_round_leave(opt_round *rd, int w);
 /* How many take part. */
 int opt_round_size(const opt_round *rd);

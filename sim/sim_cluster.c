@@ -106,13 +106,23 @@ wl_status sim_cluster_init(sim_cluster *c, const sim_compute_config *cfg, int K,
     c->ep_end = malloc((size_t)K * sizeof *c->ep_end);
     if (!c->straggle_rng || !c->ep_start || !c->ep_end)
       return WL_ENOMEM;
+    c->q_straggle_rng = calloc((size_t)K, sizeof *c->q_straggle_rng);
+    c->q_ep_start = malloc((size_t)K * sizeof *c->q_ep_start);
+    c->q_ep_end = malloc((size_t)K * sizeof *c->q_ep_end);
+    if (!c->q_straggle_rng || !c->q_ep_start || !c->q_ep_end)
+      return WL_ENOMEM;
     for (int w = 0; w < K; w++) {
-      if (!(c->straggle_rng[w] = sim_rng_create(seed, SIM_RNG_STRAGGLER, (uint32_t)w)))
+      if (!(c->straggle_rng[w] = sim_rng_create(seed, SIM_RNG_STRAGGLER, (uint32_t)w)) ||
+          !(c->q_straggle_rng[w] = gsl_rng_clone(c->straggle_rng[w])))
         return WL_ENOMEM;
-      c->ep_end[w] = 0.0; /* the first episode is drawn on first use */
-      c->ep_start[w] = -1.0;
+      c->ep_end[w] = c->q_ep_end[w] = 0.0; /* the first episode is drawn on first use */
+      c->ep_start[w] = c->q_ep_start[w] = -1.0;
     }
   }
+  if (!(c->q_pos = malloc((size_t)K * sizeof *c->q_pos)))
+    return WL_ENOMEM;
+  for (int w = 0; w < K; w++)
+    c->q_pos[w] = -1;
   return WL_OK;
 }
 
@@ -124,6 +134,12 @@ void sim_cluster_free(sim_cluster *c)
   for (int w = 0; c->straggle_rng && w < c->K; w++)
     gsl_rng_free(c->straggle_rng[w]);
   free(c->straggle_rng);
+  for (int w = 0; c->q_straggle_rng && w < c->K; w++)
+    gsl_rng_free(c->q_straggle_rng[w]);
+  free(c->q_straggle_rng);
+  free(c->q_ep_start);
+  free(c->q_ep_end);
+  free(c->q_pos);
   free(c->ep_start);
   free(c->ep_end);
   for (int w = 0; c->jitter_rng && w < c->K; w++)
@@ -141,44 +157,65 @@ static double jitter_factor(const sim_jitter_config *j, gsl_rng *r)
   return 1.0 + j->width * (2.0 * gsl_rng_uniform(r) - 1.0);
 }
 
-/* Worker w's episode state moved forward so that its current or next episode ends after t. */
-static void straggle_advance(sim_cluster *c, int w, double t)
+/* One worker's episode state (the current or next episode) moved forward so that it ends
+ * after t, drawing from r. */
+static void straggle_advance(const sim_straggler_config *s, gsl_rng *r, double *start,
+                             double *end, double t)
 {
-  const sim_straggler_config *s = &c->straggle;
-  while (c->ep_end[w] <= t) {
-    double gap = wl_ran_exponential(c->straggle_rng[w], 1.0 / s->rate_per_s);
+  while (*end <= t) {
+    double gap = wl_ran_exponential(r, 1.0 / s->rate_per_s);
     double len = s->duration_dist == SIM_DURATION_EXPONENTIAL
-                   ? wl_ran_exponential(c->straggle_rng[w], s->duration_s)
+                   ? wl_ran_exponential(r, s->duration_s)
                    : s->duration_s;
-    c->ep_start[w] = c->ep_end[w] + gap;
-    c->ep_end[w] = c->ep_start[w] + len;
+    *start = *end + gap;
+    *end = *start + len;
   }
 }
 
-/* The speed of worker w at time t, and the next time it may change (> t). */
-static double speed_at(sim_cluster *c, int w, double t, double *next)
+/* The speed of worker w at time t, and the next time it may change (> t), following the
+ * trace position *pos and the episode state (r, start, end). */
+static double speed_with(sim_cluster *c, int w, double t, double *next, int *pos, gsl_rng *r,
+                         double *start, double *end)
 {
   double v = c->speed[w];
   *next = INFINITY;
   if (c->trace) {
-    sim_trace *tr = &c->trace[w];
-    while (tr->pos + 1 < tr->n && tr->t[tr->pos + 1] <= t)
-      tr->pos++;
-    if (tr->pos >= 0)
-      v *= tr->f[tr->pos];
-    if (tr->pos + 1 < tr->n)
-      *next = tr->t[tr->pos + 1];
+    const sim_trace *tr = &c->trace[w];
+    while (*pos + 1 < tr->n && tr->t[*pos + 1] <= t)
+      (*pos)++;
+    if (*pos >= 0)
+      v *= tr->f[*pos];
+    if (*pos + 1 < tr->n)
+      *next = tr->t[*pos + 1];
   }
-  if (c->straggle_rng) {
-    straggle_advance(c, w, t);
-    if (t >= c->ep_start[w]) {
+  if (r) {
+    straggle_advance(&c->straggle, r, start, end, t);
+    if (t >= *start) {
       v /= c->straggle.slowdown;
-      *next = fmin(*next, c->ep_end[w]);
+      *next = fmin(*next, *end);
     } else {
-      *next = fmin(*next, c->ep_start[w]);
+      *next = fmin(*next, *start);
     }
   }
   return v;
+}
+
+/* The speed of worker w at time t for its jobs, and the next time it may change. */
+static double speed_at(sim_cluster *c, int w, double t, double *next)
+{
+  int dummy = -1;
+  return speed_with(c, w, t, next, c->trace ? &c->trace[w].pos : &dummy,
+                    c->straggle_rng ? c->straggle_rng[w] : NULL,
+                    c->ep_start ? &c->ep_start[w] : NULL, c->ep_end ? &c->ep_end[w] : NULL);
+}
+
+double sim_cluster_speed_now(sim_cluster *c, int w, double t)
+{
+  double next;
+  return speed_with(c, w, t, &next, &c->q_pos[w],
+                    c->q_straggle_rng ? c->q_straggle_rng[w] : NULL,
+                    c->q_ep_start ? &c->q_ep_start[w] : NULL,
+                    c->q_ep_end ? &c->q_ep_end[w] : NULL);
 }
 
 sim_time sim_cluster_job_end(sim_cluster *c, int w, sim_time start, long steps)

@@ -34,6 +34,11 @@ typedef struct sim_cluster {
   sim_straggler_config straggle;
   gsl_rng **straggle_rng; /* (K), when stragglers are on */
   double *ep_start, *ep_end; /* (K) each worker's current or next episode */
+  /* the same trace and episodes, followed separately for sim_cluster_speed_now (jobs read
+   * ahead into the future; questions about now come in their own order) */
+  int *q_pos;              /* (K) trace position */
+  gsl_rng **q_straggle_rng;/* (K) clones of straggle_rng at the start */
+  double *q_ep_start, *q_ep_end;
   double step_time_s;   /* resolved base step time at speed 1 */
   double *speed;        /* (K) speed factors */
   sim_time *step_ns;    /* (K) a step without jitter */
@@ -50,6 +55,11 @@ void sim_cluster_free(sim_cluster *c);
 /* When `steps` gradient steps on worker w that start at `start` end (draws jitter, in
  * order). Calls for one worker must come in nondecreasing start order. */
 sim_time sim_cluster_job_end(sim_cluster *c, int w, sim_time start, long steps);
+
+/* Worker w's speed at time t without per-step jitter (which has mean 1 and lies in the
+ * future): its base speed times the trace's factor, divided by the straggler slowdown when
+ * an episode is in effect. Calls for one worker must come in nondecreasing t. */
+double sim_cluster_speed_now(sim_cluster *c, int w, double t);
 
 /* Read a speed trace for K workers into trace (K). On error, err says file:line: what. */
 wl_status sim_trace_load(const char *path, int K, sim_trace *trace, char *err,

@@ -37,11 +37,13 @@ void sim_flows_free(sim_flows *fl)
 
 void sim_flows_advance(sim_flows *fl, double t)
 {
-  double dt = t - fl->now_s;
-  WL_ASSERT(dt >= 0);
-  for (int j = 0; dt > 0 && j < fl->n_live; j++) {
+  WL_ASSERT(t >= fl->now_s);
+  for (int j = 0; t > fl->now_s && j < fl->n_live; j++) {
     sim_flow *f = &fl->f[fl->live[j]];
-    double left = f->remaining - f->rate * dt;
+    double from = f->start_s > fl->now_s ? f->start_s : fl->now_s;
+    if (t <= from)
+      continue;
+    double left = f->remaining - f->rate * (t - from);
     f->remaining = left > 0.0 ? left : 0.0; /* (fmax is a library call in hot loops) */
   }
   fl->now_s = t;
@@ -98,15 +100,16 @@ void sim_flows_allocate(sim_flows *fl)
     fl->count[fl->touched[j]] = 0;
 }
 
-int sim_flows_add(sim_flows *fl, const int *links, int n_links, double bytes, int from, int to,
-                  int tag)
+int sim_flows_add(sim_flows *fl, const int *links, int n_links, double bytes, double start_s,
+                  int from, int to, int tag)
 {
   WL_ASSERT(n_links >= 1 && n_links <= SIM_FLOW_MAX_LINKS);
   WL_ASSERT(fl->n_free > 0);
   int slot = fl->free_slots[--fl->n_free];
   sim_flow *f = &fl->f[slot];
-  *f = (sim_flow){.live = 1, .n_links = n_links, .remaining = bytes, .order = fl->next_order++,
-                  .from = from, .to = to, .tag = tag, .bytes = (int64_t)bytes};
+  *f = (sim_flow){.live = 1, .n_links = n_links, .remaining = bytes, .start_s = start_s,
+                  .order = fl->next_order++, .from = from, .to = to, .tag = tag,
+                  .bytes = (int64_t)bytes};
   memcpy(f->links, links, (size_t)n_links * sizeof *links);
   fl->live[fl->n_live++] = slot;
   sim_flows_allocate(fl);
@@ -140,6 +143,8 @@ double sim_flows_next(const sim_flows *fl, int *slot)
     int i = fl->live[j];
     const sim_flow *f = &fl->f[i];
     double t = f->rate > 0 ? f->remaining / f->rate : INFINITY;
+    if (f->start_s > fl->now_s)
+      t += f->start_s - fl->now_s;
     if (t < best || (t == best && f->order < best_order)) {
       best = t;
       best_order = f->order;

@@ -22,6 +22,8 @@ typedef struct sim_flow {
   int n_links;
   int links[SIM_FLOW_MAX_LINKS];     /* link indices it crosses */
   double remaining;                  /* bytes left */
+  double start_s;                    /* when its first byte moves (may be a little after the
+                                        time it was added: nothing moves before) */
   double rate;                       /* bytes/s now */
   uint64_t order;                    /* addition order, for deterministic completion order */
   int from, to, tag;                 /* the message it carries */
@@ -53,10 +55,11 @@ void sim_flows_free(sim_flows *fl);
 /* Move every live flow's remaining bytes forward to time t (seconds, >= now_s). */
 void sim_flows_advance(sim_flows *fl, double t);
 
-/* Add a flow (after sim_flows_advance to the current time); returns its slot. Rates are
- * recomputed. */
-int sim_flows_add(sim_flows *fl, const int *links, int n_links, double bytes, int from, int to,
-                  int tag);
+/* Add a flow (after sim_flows_advance to the current time) whose bytes start moving at
+ * start_s (>= now_s - 1e-9; a start in the past counts from now_s); returns its slot. Rates
+ * are recomputed. */
+int sim_flows_add(sim_flows *fl, const int *links, int n_links, double bytes, double start_s,
+                  int from, int to, int tag);
 
 /* Remove a finished flow; rates are recomputed. */
 void sim_flows_remove(sim_flows *fl, int slot);

@@ -34,7 +34,7 @@ typedef struct sim_update {
 /* One interval of a worker's activity, for Gantt charts. */
 typedef struct sim_interval {
   int worker;
-  const char *kind; /* "compute", "comm" or "down" */
+  const char *kind; /* "compute", "comm", "down" or "blocked" */
   double start_s, end_s;
 } sim_interval;
 
@@ -55,6 +55,8 @@ typedef struct sim_worker_stats {
   double bytes_recv;
   double mean_staleness; /* of its applied asynchronous updates; NaN when none */
   double down_s;         /* simulated seconds down (failed) */
+  double blocked_s;      /* simulated seconds held in a collective that waits for a down
+                            participant; compute + comm + idle + down + blocked = run time */
 } sim_worker_stats;
 
 typedef struct sim_result {

@@ -26,13 +26,17 @@ enum {
   SIM_EV_UP,         /* a failed worker is back */
   SIM_EV_EVAL
 };
-enum { BUSY_NONE = 0, BUSY_COMPUTE, BUSY_COMM, BUSY_DOWN };
+/* What a worker is doing. BLOCKED: held in a collective that waits for a participant that is
+ * down (failures.sync wait) — not communicating, and not free either. */
+enum { BUSY_NONE = 0, BUSY_COMPUTE, BUSY_COMM, BUSY_DOWN, BUSY_BLOCKED };
 
 typedef struct sim_worker {
   wl_sampler sampler;  /* its batch order over its shard */
   gsl_rng *batch_rng;  /* stream (SIM_RNG_BATCHES, w) */
   sim_time compute_ns; /* accumulated compute, of finished activities */
   sim_time comm_ns;    /* accumulated communication, of finished activities */
+  sim_time blocked_ns; /* accumulated time blocked on a down peer */
+  sim_time job_ns;     /* simulated duration of its current or last job's work */
   sim_time busy_start; /* start of its current activity */
   int busy_kind;       /* BUSY_* of that activity; BUSY_NONE when idle */
   opt_train job;       /* the work in flight; job.steps == 0 when none */
@@ -53,6 +57,13 @@ typedef struct sim_worker {
   sim_time down_ns;    /* accumulated time down */
   sim_time down_since;
   gsl_rng *fail_rng;   /* (SIM_RNG_FAILURE, w) */
+  /* the state its current job started from, restored when a failure loses the job (only
+   * when failures can lose work: the policy hears of them) */
+  opt_replica snap;    /* params, optimizer state, step counters */
+  int32_t *snap_order; /* (shard n) the sampler's epoch order */
+  int snap_pos;
+  long snap_epoch;
+  gsl_rng *snap_rng;   /* the batch stream */
 } sim_worker;
 
 typedef struct sim_runner {
@@ -98,6 +109,8 @@ typedef struct sim_runner {
   long train_loss_n;
   int diverged;         /* a non-finite training loss was seen */
   wl_status fail;       /* first error raised inside a command */
+  int snapshots;        /* jobs start from a snapshot, so that a failure can undo them */
+  int changed;          /* an event other than an evaluation ran since the last one */
   sim_time last_eval;   /* time of the last evaluation, -1 before the first */
   double last_loss, last_acc;
   int reached_target;
@@ -164,9 +177,11 @@ static void busy_end_at(sim_runner *r, int w, sim_time now)
     wk->compute_ns += d;
   else if (wk->busy_kind == BUSY_COMM)
     wk->comm_ns += d;
+  else if (wk->busy_kind == BUSY_BLOCKED)
+    wk->blocked_ns += d;
   else
     wk->down_ns += d;
-  static const char *const names[] = {"", "compute", "comm", "down"};
+  static const char *const names[] = {"", "compute", "comm", "down", "blocked"};
   if (r->intervals_left > 0 && r->rec->interval && d > 0) {
     r->intervals_left--;
     sim_interval iv = {w, names[wk->busy_kind], sim_time_to_s(wk->busy_start),
@@ -237,6 +252,30 @@ static void finish_job(sim_runner *r, int w)
   wk->job.steps = 0;
 }
 
+/* Worker w's job will be undone if a failure loses it: remember what it starts from (its
+ * replica, batch order and batch stream). */
+static void snapshot_worker(sim_runner *r, int w)
+{
+  sim_worker *wk = &r->w[w];
+  opt_replica_copy(&wk->snap, &r->reps[w]);
+  memcpy(wk->snap_order, wk->sampler.order, (size_t)wk->sampler.shard->n * sizeof(int32_t));
+  wk->snap_pos = wk->sampler.pos;
+  wk->snap_epoch = wk->sampler.epoch;
+  gsl_rng_memcpy(wk->snap_rng, wk->batch_rng);
+}
+
+/* Undo worker w's lost job: its optimizer state, step counts, schedule position and batch
+ * stream are as they were when the job started. */
+static void restore_worker(sim_runner *r, int w)
+{
+  sim_worker *wk = &r->w[w];
+  opt_replica_copy(&r->reps[w], &wk->snap);
+  memcpy(wk->sampler.order, wk->snap_order, (size_t)wk->sampler.shard->n * sizeof(int32_t));
+  wk->sampler.pos = wk->snap_pos;
+  wk->sampler.epoch = wk->snap_epoch;
+  gsl_rng_memcpy(wk->batch_rng, wk->snap_rng);
+}
+
 /* Schedule worker w's job; its math runs on a pool thread, or (one thread) when its
  * completion is processed: either way it depends only on w's replica, batch stream and
  * config, which nothing else touches meanwhile, and work cut off by the end of the run is
@@ -248,10 +287,13 @@ static void start_compute(sim_runner *r, int w, const opt_train *job, int apply)
   WL_ASSERT(wk->job.steps == 0 && job->steps > 0);
   wk->job = *job;
   wk->job_apply = apply;
+  if (r->snapshots)
+    snapshot_worker(r, w);
   long grad_steps = job->steps;
   for (int s = 0; job->mix && s < job->steps; s++)
     grad_steps -= job->mix[s] != 0;
   sim_time end = sim_cluster_job_end(&r->cluster, w, r->now, grad_steps);
+  wk->job_ns = end - r->now;
   wk->job_gen++;
   if (r->up[w]) {
     wk->job_end = end;
@@ -281,24 +323,38 @@ static void host_grad(void *ctx, int w)
   start_compute(r, w, &one, 0);
 }
 
-/* A collective over the workers in mask. A participant that is down (the policy waiting for
- * it) pauses it until every participant is up. */
-static void host_allreduce(void *ctx, int64_t bytes, double overlap, const uint8_t *mask, int tag)
+/* A collective over the workers in mask. With overlap > 0 (DDP's bucketing), part of it
+ * hides behind the backward pass of the step that precedes it: the slowest participant's
+ * backward pass, backward_share of its last job's compute, bounds what can hide, so the
+ * collective costs AR - min(overlap AR, b) after the last participant's compute ends. A
+ * participant that is down (the policy waiting for it) pauses the collective until every
+ * participant is up; the others are blocked meanwhile. */
+static void host_allreduce(void *ctx, int64_t bytes, double overlap, double backward_share,
+                           const uint8_t *mask, int tag)
 {
   sim_runner *r = ctx;
   WL_ASSERT(!r->coll_active);
   double s = sim_net_allreduce_time(&r->net, mask, (double)bytes);
-  sim_time dur = sim_time_from_s((1.0 - overlap) * s);
+  if (overlap > 0) {
+    sim_time slowest = 0;
+    for (int w = 0; w < r->K; w++)
+      if ((!mask || mask[w]) && r->w[w].job_ns > slowest)
+        slowest = r->w[w].job_ns;
+    s -= fmin(overlap * s, backward_share * sim_time_to_s(slowest));
+  }
+  sim_time dur = sim_time_from_s(s);
   int any_down = 0;
+  for (int w = 0; w < r->K; w++)
+    any_down |= (!mask || mask[w]) && !r->up[w];
+  WL_ASSERT(!any_down || !r->hears_failures); /* (then the policy leaves down workers out) */
   for (int w = 0; w < r->K; w++) {
     r->coll_mask[w] = !mask || mask[w];
     if (!r->coll_mask[w])
       continue;
     if (r->up[w]) {
-      busy_begin(&r->w[w], BUSY_COMM, r->now);
+      busy_begin(&r->w[w], any_down ? BUSY_BLOCKED : BUSY_COMM, r->now);
     } else {
       r->w[w].resume_kind = BUSY_COMM;
-      any_down = 1;
     }
   }
   r->coll_active = 1;
@@ -324,7 +380,9 @@ static int down_link(const sim_runner *r, int e)
 
 /* A point-to-point transfer: after the latency its bytes flow over the sender's upload and
  * the receiver's download, sharing them max-min fairly with the other transfers. The worker
- * ends spend the whole transfer communicating. */
+ * ends spend the whole transfer communicating. Its first byte leaves at the exact time
+ * now + latency (the event that starts it is at the nearest nanosecond), so that its
+ * duration, latency plus flow time, is rounded once, when it completes. */
 static void host_send(void *ctx, int from, int to, int64_t bytes, int tag)
 {
   sim_runner *r = ctx;
@@ -338,7 +396,8 @@ static void host_send(void *ctx, int from, int to, int64_t bytes, int tag)
   sim_time latency = sim_time_from_s(lat);
   int worker_end = from == OPT_SERVER ? to : from;
   sim_event ev = {.time = r->now + latency, .kind = SIM_EV_FLOW_START, .worker = to, .tag = tag,
-                  .src = from, .arg = bytes, .gen = r->w[worker_end].flow_gen};
+                  .src = from, .arg = bytes, .gen = r->w[worker_end].flow_gen,
+                  .x = sim_time_to_s(r->now) + lat};
   if (sim_queue_push(&r->q, ev) != WL_OK && r->fail == WL_OK)
     r->fail = WL_ENOMEM;
 }
@@ -360,7 +419,7 @@ static void flow_start(sim_runner *r, const sim_event *ev)
     return; /* its worker failed before the first byte left */
   int links[2] = {up_link(r, ev->src), down_link(r, ev->worker)};
   sim_flows_advance(&r->flows, sim_time_to_s(r->now));
-  sim_flows_add(&r->flows, links, 2, (double)ev->arg, ev->src, ev->worker, ev->tag);
+  sim_flows_add(&r->flows, links, 2, (double)ev->arg, ev->x, ev->src, ev->worker, ev->tag);
   schedule_flow_done(r);
 }
 
@@ -430,6 +489,13 @@ static gsl_rng *host_rng(void *ctx, int stream)
   return r->policy_rng[stream];
 }
 
+static double host_speed_now(void *ctx, int w)
+{
+  sim_runner *r = ctx;
+  WL_ASSERT(w >= 0 && w < r->K);
+  return sim_cluster_speed_now(&r->cluster, w, sim_time_to_s(r->now));
+}
+
 static void collective_finished(sim_runner *r)
 {
   int n = 0;
@@ -469,6 +535,7 @@ static wl_status evaluate(sim_runner *r)
                       &m.accuracy);
   fill_metric(r, &m, SIM_METRIC_EVAL);
   r->last_eval = r->now;
+  r->changed = 0;
   r->last_loss = m.loss;
   r->last_acc = m.accuracy;
   if (!r->timing_only && !isfinite(m.loss))
@@ -632,6 +699,7 @@ static wl_status setup(sim_runner *r, int threads, char *err, size_t err_size)
     .timer = host_timer,
     .record_update = host_record_update,
     .rng = host_rng,
+    .speed_now = host_speed_now,
   };
   if ((st = sim_queue_init(&r->q, (size_t)r->K * 2 + 16)))
     return st;
@@ -644,6 +712,17 @@ static wl_status setup(sim_runner *r, int threads, char *err, size_t err_size)
     schedule(r, sim_time_from_s(sim_net_next_change(&r->net)), SIM_EV_NET_CHANGE, -1, 0, 0, 0);
   if ((st = failures_init(r)))
     return st;
+  const sim_failure_config *fc = &cfg->cluster.failures;
+  r->snapshots = r->hears_failures && !r->timing_only && (fc->n_at > 0 || !isnan(fc->mttf_s));
+  for (int w = 0; r->snapshots && w < r->K; w++) {
+    sim_worker *wk = &r->w[w];
+    if ((st = opt_replica_init(&wk->snap, n, state_floats)))
+      return st;
+    wk->snap_order = malloc((size_t)r->shards[w].n * sizeof(int32_t));
+    wk->snap_rng = gsl_rng_clone(wk->batch_rng);
+    if (!wk->snap_order || !wk->snap_rng)
+      return WL_ENOMEM;
+  }
   char perr[256];
   st = opt_policy_create(&cfg->policy, &r->host, &r->policy, perr, sizeof perr);
   if (st != WL_OK && perr[0])
@@ -657,8 +736,12 @@ static void teardown(sim_runner *r)
   opt_policy_destroy(&r->policy);
   sim_queue_free(&r->q);
   for (int w = 0; r->w && w < r->K; w++) {
-    wl_sampler_free(&r->w[w].sampler);
-    gsl_rng_free(r->w[w].batch_rng);
+    sim_worker *wk = &r->w[w];
+    wl_sampler_free(&wk->sampler);
+    gsl_rng_free(wk->batch_rng);
+    opt_replica_free(&wk->snap);
+    free(wk->snap_order);
+    gsl_rng_free(wk->snap_rng);
   }
   for (int w = 0; r->reps && w < r->K; w++)
     opt_replica_free(&r->reps[w]);
@@ -727,9 +810,54 @@ static void abort_transfers(sim_runner *r, int w)
   }
 }
 
-/* A worker fails. A policy that hears of failures loses what w had in flight (its job is
- * still computed, so that results do not depend on threads, but its completion is void);
- * otherwise w's job or collective pauses until it is back. */
+static int in_collective(const sim_runner *r, int w) { return r->coll_active && r->coll_mask[w]; }
+
+/* The participants of the collective that are up and doing `from` switch to `to` (blocked
+ * while it is paused, communicating when it resumes). */
+static void switch_participants(sim_runner *r, int from, int to)
+{
+  for (int k = 0; k < r->K; k++)
+    if (r->coll_mask[k] && r->up[k] && r->w[k].busy_kind == from) {
+      busy_end_at(r, k, r->now);
+      busy_begin(&r->w[k], to, r->now);
+    }
+}
+
+/* Worker w's job is lost to a failure: wait for its math if a thread has it, then undo it
+ * (its completion is void, and it counts no step). */
+static void lose_job(sim_runner *r, int w)
+{
+  sim_worker *wk = &r->w[w];
+  wk->job_gen++;
+  if (r->pool)
+    sim_pool_wait(r->pool, w);
+  if (r->snapshots)
+    restore_worker(r, w);
+  wk->job.steps = 0;
+}
+
+/* Worker w fails during the collective, and the policy goes on without it (failures.sync
+ * drop): it leaves, its contribution is excluded (the policy drops it from its round), and
+ * the survivors run the collective again among themselves from now. */
+static void leave_collective(sim_runner *r, int w)
+{
+  r->coll_mask[w] = 0;
+  r->coll_gen++; /* the scheduled completion is void */
+  int n = 0;
+  for (int k = 0; k < r->K; k++)
+    n += r->coll_mask[k];
+  if (n == 0) {
+    r->coll_active = 0;
+    return;
+  }
+  r->coll_end =
+    r->now + sim_time_from_s(sim_net_allreduce_time(&r->net, r->coll_mask, (double)r->coll_bytes));
+  schedule_gen(r, r->coll_end, SIM_EV_COLLECTIVE_DONE, -1, r->coll_gen);
+}
+
+/* A worker fails. A policy that hears of failures loses what w had in flight (its job, its
+ * transfers, its place in a collective); otherwise w's job or collective pauses until it is
+ * back, and the collective's other participants are blocked meanwhile. */
 static void worker_down(sim_runner *r, int w)
 {
   sim_worker *wk = &r->w[w];
@@ -741,23 +869,24 @@ static void worker_down(sim_runner *r, int w)
   if (kind != BUSY_NONE)
     busy_end_at(r, w, r->now);
   if (r->hears_failures) {
-    if (kind == BUSY_COMPUTE) {
-      wk->job_gen++;
-      finish_job(r, w);
-    } else if (kind == BUSY_COMM && !(r->coll_active && r->coll_mask[w])) {
+    if (kind == BUSY_COMPUTE)
+      lose_job(r, w);
+    else if (in_collective(r, w))
+      leave_collective(r, w);
+    else if (kind == BUSY_COMM)
       abort_transfers(r, w);
-    }
   } else if (kind == BUSY_COMPUTE) {
     wk->job_gen++;
     wk->job_left = wk->job_end - r->now;
     wk->job_paused = 1;
     wk->resume_kind = BUSY_COMPUTE;
-  } else if (kind == BUSY_COMM && r->coll_active && r->coll_mask[w]) {
+  } else if (in_collective(r, w)) {
     wk->resume_kind = BUSY_COMM;
     if (!r->coll_paused) {
       r->coll_paused = 1;
       r->coll_left = r->coll_end - r->now;
       r->coll_gen++;
+      switch_participants(r, BUSY_COMM, BUSY_BLOCKED);
     }
   }
   busy_begin(wk, BUSY_DOWN, r->now);
@@ -779,7 +908,6 @@ static void worker_up(sim_runner *r, int w)
     busy_begin(wk, BUSY_COMPUTE, r->now);
     schedule_gen(r, wk->job_end, SIM_EV_WORK_DONE, w, wk->job_gen);
   } else if (wk->resume_kind == BUSY_COMM) {
-    busy_begin(wk, BUSY_COMM, r->now);
     int all_up = 1;
     for (int k = 0; k < r->K; k++)
       all_up &= !r->coll_mask[k] || r->up[k];
@@ -788,7 +916,9 @@ static void worker_up(sim_runner *r, int w)
       r->coll_gen++;
       r->coll_end = r->now + r->coll_left;
       schedule_gen(r, r->coll_end, SIM_EV_COLLECTIVE_DONE, -1, r->coll_gen);
+      switch_participants(r, BUSY_BLOCKED, BUSY_COMM);
     }
+    busy_begin(wk, r->coll_paused ? BUSY_BLOCKED : BUSY_COMM, r->now);
   }
   wk->resume_kind = BUSY_NONE;
   const sim_failure_config *f = &r->cfg->cluster.failures;
@@ -820,6 +950,7 @@ static wl_status failures_init(sim_runner *r)
 static void dispatch(sim_runner *r, const sim_event *ev)
 {
   const opt_policy_type *pt = r->policy.type;
+  r->changed |= ev->kind != SIM_EV_EVAL;
   switch (ev->kind) {
   case SIM_EV_WORK_DONE:
     if (ev->gen != r->w[ev->worker].job_gen)
@@ -918,14 +1049,16 @@ static wl_status report_workers(sim_runner *r)
       record_outage(r, w, r->now);
     if (wk->busy_kind != BUSY_NONE) /* cut by the end of the run */
       busy_end_at(r, w, r->now);
-    sim_time compute = wk->compute_ns, comm = wk->comm_ns, down = wk->down_ns;
+    sim_time compute = wk->compute_ns, comm = wk->comm_ns, down = wk->down_ns,
+             blocked = wk->blocked_ns;
     sim_worker_stats s = {
       .worker = w,
       .speed = r->cluster.speed[w],
       .grad_steps = wk->grad_steps,
       .compute_s = sim_time_to_s(compute),
       .comm_s = sim_time_to_s(comm),
-      .idle_s = sim_time_to_s(r->now - compute - comm - down),
+      .idle_s = sim_time_to_s(r->now - compute - comm - down - blocked),
+      .blocked_s = sim_time_to_s(blocked),
       .bytes_sent = wk->bytes_sent,
       .bytes_recv = wk->bytes_recv,
       .mean_staleness = wk->stale_n ? wk->stale_sum / (double)wk->stale_n : NAN,
@@ -964,8 +1097,10 @@ wl_status sim_run(const sim_config *cfg, const sim_recorder *rec, const sim_run_
     r.policy.type->start(r.policy.state);
     st = loop(&r, opts, host_t0, &out->events);
   }
-  /* A final evaluation unless one was just made; not after a diverged loss or a failure. */
-  if (ready && (st == WL_OK || st == WL_EINTR) && r.last_eval != r.now) {
+  /* A final evaluation of the global model as it ends, unless the last event was one (a
+   * synchronization at the stop time comes after the evaluation scheduled for that time, and
+   * is evaluated again); not after a diverged loss or a failure. */
+  if (ready && (st == WL_OK || st == WL_EINTR) && (r.last_eval != r.now || r.changed)) {
     wl_status es = evaluate(&r);
     if (es != WL_OK)
       st = es;

@@ -25,8 +25,11 @@
  * sampler, a time-model rule, a default that the canonical config does not spell out), and
  * regenerate tests/golden/expected.txt, whose test fails loudly otherwise. A sweep re-runs
  * a point whose stored runs have another version. History: 1 = OpenBLAS and glibc's libm
- * (machine-dependent); 2 = syncsim's own kernels and elementary functions. */
-#define SIM_NUMERICS_VERSION 2
+ * (machine-dependent); 2 = syncsim's own kernels and elementary functions; 3 = the time
+ * model's fixes (DDP overlap bounded by the backward pass, blocked time, dropping a worker
+ * from a collective, lost work undone, transfers rounded once, async grace and staleness,
+ * DyLU by current speed, post-local warm-up as DDP, a final evaluation after a last sync). */
+#define SIM_NUMERICS_VERSION 3
 
 typedef struct sim_progress {
   double sim_time_s; /* now */

@@ -166,8 +166,10 @@ check "a run with failures exits 0" test $? -eq 0
 n=$(sqlite3 "$tmp/fail.db" "select count(*) from outages")
 check "outages are recorded ($n)" test "$n" -gt 0
 n=$(sqlite3 "$tmp/fail.db" "select count(*) from workers w join runs r on r.id = w.run_id
-  where abs(compute_s + comm_s + idle_s + down_s - r.sim_time_s) > 1e-6 or down_s <= 0")
-check "compute + comm + idle + down = sim time, and every worker was down a while" test "$n" -eq 0
+  where abs(compute_s + comm_s + idle_s + down_s + blocked_s - r.sim_time_s) > 1e-6 or down_s <= 0")
+check "compute + comm + idle + down + blocked = sim time, and every worker was down a while" test "$n" -eq 0
+n=$(sqlite3 "$tmp/fail.db" "select count(*) from workers where blocked_s > 0")
+check "workers held by a down peer are blocked, not communicating ($n)" test "$n" -gt 0
 
 # --- sweeps: resume, shards, jobs, merge ----------------------------------------------------
 fixture=$src/tests/fixtures/sweep_small.json

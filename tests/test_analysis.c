@@ -60,7 +60,7 @@ Test(store, a_run_is_running_first_then_done_with_everything_read_back, .init = 
                     2.0 - 0.001 * i, i % 2 ? NAN : 0.5};
     cr_assert_eq(rec.metric(rec.ctx, &m), WL_OK);
   }
-  sim_worker_stats w = {1, 0.5, 100, 4.0, 1.5, 0.5, 1e6, 2e6, 2.5, 0.25};
+  sim_worker_stats w = {1, 0.5, 100, 4.0, 1.5, 0.5, 1e6, 2e6, 2.5, 0.25, 0.125};
   cr_assert_eq(rec.worker(rec.ctx, &w), WL_OK);
   sim_result res = {.status = WL_OK, .sim_time_s = 6.0, .host_time_s = 0.25, .step = 42,
                     .events = 99, .final_loss = 0.75, .final_accuracy = 0.8};

@@ -83,6 +83,7 @@ static uint64_t digest(const mem_rec *r)
     fnv_f64(&h, w->comm_s);
     fnv_f64(&h, w->idle_s);
     fnv_f64(&h, w->down_s);
+    fnv_f64(&h, w->blocked_s);
     fnv_f64(&h, w->bytes_sent);
     fnv_f64(&h, w->bytes_recv);
     fnv_f64(&h, w->mean_staleness);

@@ -209,9 +209,11 @@ static void fake_grad(void *ctx, int w)
   snprintf(t, sizeof t, "grad %d", w);
   fake_log(ctx, t);
 }
-static void fake_allreduce(void *ctx, int64_t bytes, double overlap, const uint8_t *mask,
-                           int tag)
+static double fake_speed_now(void *ctx, int w) { return ((fake_host *)ctx)->speeds[w]; }
+static void fake_allreduce(void *ctx, int64_t bytes, double overlap, double backward_share,
+                           const uint8_t *mask, int tag)
 {
+  (void)backward_share;
   fake_host *f = ctx;
   char t[48], who[16] = "";
   int all = 1;
@@ -267,7 +269,8 @@ static void fake_init(fake_host *f, int state_floats)
                        .speeds = f->speeds, .shard_sizes = f->shards, .up = f->up,
                        .train = fake_train,
                        .grad = fake_grad, .allreduce = fake_allreduce, .send = fake_send,
-                       .timer = fake_timer, .record_update = fake_update, .rng = fake_rng};
+                       .timer = fake_timer, .record_update = fake_update, .rng = fake_rng,
+                       .speed_now = fake_speed_now};
 }
 
 static void fake_free(fake_host *f)
@@ -352,11 +355,28 @@ Test(policy_local_sgd, rounds_of_H_steps_then_parameter_averaging_after_warmup)
   opt_policy_config c = policy_config(OPT_POLICY_LOCAL_SGD);
   c.H = 4;
   c.warmup_steps = 2;
+  c.inner.lr = 0.5;
   opt_policy p;
   make_policy(&c, &f, &p);
   p.type->start(p.state);
+  /* post-local warm-up: two DDP steps (gradients, their mean, one optimizer step), as in
+   * Lin et al. (not one local step and parameter averaging) */
+  for (int step = 0; step < 2; step++) {
+    expect_log(&f, f.n - 3, (const char *const[]){"grad 0", "grad 1", "grad 2"}, 3);
+    for (int k = 0; k < FAKE_K; k++)
+      for (int i = 0; i < FAKE_N; i++)
+        f.reps[k].grads[i] = (float)(k + 1); /* mean gradient 2 */
+    for (int k = FAKE_K - 1; k >= 0; k--)
+      p.type->work_done(p.state, k);
+    expect_log(&f, f.n - 1, (const char *const[]){"allreduce 16 0 0"}, 1);
+    p.type->collective_done(p.state, 0);
+    for (int k = 0; k < FAKE_K; k++) /* x <- x - 0.5 * 2 per step */
+      cr_assert_float_eq(f.reps[k].params[2], 2.0f - (float)(step + 1), 1e-6);
+    cr_assert_float_eq(p.type->global(p.state)[2], 2.0f - (float)(step + 1), 1e-6);
+  }
+  cr_assert_eq(p.type->step(p.state), 2);
   for (int round = 0; round < 3; round++) {
-    int h = round < 2 ? 1 : 4; /* post-local warm-up: two rounds of one step */
+    int h = 4;
     char t0[32], t1[32], t2[32];
     snprintf(t0, sizeof t0, "train 0 %d", h);
     snprintf(t1, sizeof t1, "train 1 %d", h);
@@ -371,7 +391,7 @@ Test(policy_local_sgd, rounds_of_H_steps_then_parameter_averaging_after_warmup)
         cr_assert_float_eq(f.reps[k].params[i], (float)(10 * round + 1), 1e-6);
     cr_assert_float_eq(p.type->global(p.state)[0], (float)(10 * round + 1), 1e-6);
   }
-  cr_assert_eq(p.type->step(p.state), 1 + 1 + 4);
+  cr_assert_eq(p.type->step(p.state), 1 + 1 + 3 * 4);
   /* inner optimizer state stays local: averaging does not touch it */
   f.reps[1].state[0] = 7.0f;
   finish_round(&p, &f, 0);
@@ -610,17 +630,63 @@ Test(policy_async, a_grace_period_restarts_its_arrivals_together)
   opt_policy p;
   make_policy(&c, &f, &p);
   p.type->start(p.state);
+  for (int w = 0; w < FAKE_K; w++) /* every pull delivered: all three compute */
+    p.type->message(p.state, OPT_SERVER, w, 1);
   int from = f.n;
-  async_round(&p, &f, 2, 0.1f);
-  expect_log(&f, from, (const char *const[]){"train 2 50", "send 2 -1 16 2", "update 2 0 1.0000",
-                                             "timer 0.5 3"}, 4);
+  p.type->work_done(p.state, 2);
+  p.type->message(p.state, 2, OPT_SERVER, 2);
+  expect_log(&f, from, (const char *const[]){"send 2 -1 16 2", "update 2 0 1.0000",
+                                             "timer 0.5 7"}, 3);
   from = f.n;
-  async_round(&p, &f, 0, 0.1f);
-  expect_log(&f, from, (const char *const[]){"train 0 50", "send 0 -1 16 2", "update 0 1 1.0000"},
-             3);
+  p.type->work_done(p.state, 0);
+  p.type->message(p.state, 0, OPT_SERVER, 2);
+  expect_log(&f, from, (const char *const[]){"send 0 -1 16 2", "update 0 1 1.0000"}, 2);
+  /* worker 1 still computes: the window closes when its time is up */
   from = f.n;
-  p.type->timer(p.state, 3);
+  p.type->timer(p.state, 7);
   expect_log(&f, from, (const char *const[]){"send -1 0 16 1", "send -1 2 16 1"}, 2);
+  /* when the last worker still working arrives, the window closes at once: a grace period
+   * never delays a round in which everyone has arrived */
+  p.type->message(p.state, OPT_SERVER, 0, 1);
+  p.type->message(p.state, OPT_SERVER, 2, 1);
+  p.type->work_done(p.state, 1);
+  p.type->message(p.state, 1, OPT_SERVER, 2); /* opens window 2 (timer 11); 0, 2 compute */
+  p.type->work_done(p.state, 0);
+  p.type->message(p.state, 0, OPT_SERVER, 2);
+  from = f.n;
+  p.type->work_done(p.state, 2);
+  p.type->message(p.state, 2, OPT_SERVER, 2);
+  expect_log(&f, from, (const char *const[]){"send 2 -1 16 2", "update 2 2 1.0000",
+                                             "send -1 0 16 1", "send -1 1 16 1",
+                                             "send -1 2 16 1"}, 5);
+  from = f.n;
+  p.type->timer(p.state, 11); /* the closed window's timer does nothing */
+  expect_log(&f, from, NULL, 0);
+  opt_policy_destroy(&p);
+  fake_free(&f);
+}
+
+/* Staleness counts the server's model updates: arrivals a buffer only stores do not age
+ * anyone. */
+Test(policy_async, staleness_counts_server_updates_not_arrivals)
+{
+  fake_host f;
+  fake_init(&f, 1);
+  opt_policy_config c = policy_config(OPT_POLICY_ASYNC_LOCAL_SGD);
+  opt_optim_choose(&c.outer, OPT_SGD);
+  c.buffer = 2;
+  opt_policy p;
+  make_policy(&c, &f, &p);
+  p.type->start(p.state); /* all pulled version 0 */
+  int from = f.n;
+  async_round(&p, &f, 0, 1.0f); /* buffered: theta unchanged, version 0 */
+  async_round(&p, &f, 1, 1.0f); /* staleness 0; the buffer's outer step: version 1 */
+  async_round(&p, &f, 2, 1.0f); /* staleness 1 (one update since its pull) */
+  expect_log(&f, from, (const char *const[]){"train 0 50", "send 0 -1 16 2", "update 0 0 1.0000",
+                                             "send -1 0 16 1", "train 1 50", "send 1 -1 16 2",
+                                             "update 1 0 1.0000", "send -1 1 16 1", "train 2 50",
+                                             "send 2 -1 16 2", "update 2 1 1.0000",
+                                             "send -1 2 16 1"}, 12);
   opt_policy_destroy(&p);
   fake_free(&f);
 }
@@ -690,6 +756,46 @@ Test(policy_failures, a_synchronous_round_goes_on_without_a_worker_that_went_dow
   f.up[2] = 1;
   p.type->worker_up(p.state, 2);
   expect_log(&f, from, (const char *const[]){"train 2 2"}, 1);
+  opt_policy_destroy(&p);
+  fake_free(&f);
+}
+
+/* A worker that goes down after finishing its part, before or during the synchronization,
+ * leaves it too: what it contributed is excluded. */
+Test(policy_failures, a_worker_down_after_its_part_is_excluded_from_the_synchronization)
+{
+  fake_host f;
+  fake_init(&f, 1);
+  opt_policy_config c = policy_config(OPT_POLICY_LOCAL_SGD);
+  c.H = 2;
+  opt_policy p;
+  make_policy(&c, &f, &p);
+  p.type->start(p.state);
+  for (int k = 0; k < FAKE_K; k++)
+    for (int i = 0; i < FAKE_N; i++)
+      f.reps[k].params[i] = 2.0f * (float)(k + 1); /* 2, 4, 6 */
+  p.type->work_done(p.state, 1);
+  f.up[1] = 0; /* done, then down before the others are */
+  p.type->worker_down(p.state, 1);
+  p.type->work_done(p.state, 0);
+  p.type->work_done(p.state, 2);
+  expect_log(&f, 3, (const char *const[]){"allreduce 16 0 0 w02"}, 1);
+  /* during the all-reduce worker 2 goes down: only worker 0 is left in it */
+  f.up[2] = 0;
+  p.type->worker_down(p.state, 2);
+  cr_assert_eq(f.n, 4, "the collective goes on (the runner re-runs it for the survivors)");
+  p.type->collective_done(p.state, 0);
+  cr_assert_float_eq(p.type->global(p.state)[0], 2.0f, 1e-6, "only worker 0's part counts");
+  expect_log(&f, 4, (const char *const[]){"train 0 2"}, 1);
+  /* the last participant going down during the synchronization ends the round */
+  p.type->work_done(p.state, 0);
+  expect_log(&f, 5, (const char *const[]){"allreduce 16 0 0 w0"}, 1);
+  f.up[1] = 1;
+  p.type->worker_up(p.state, 1); /* back during the round: waits for the next */
+  cr_assert_eq(f.n, 6);
+  f.up[0] = 0;
+  p.type->worker_down(p.state, 0);
+  expect_log(&f, 6, (const char *const[]){"train 1 2"}, 1);
   opt_policy_destroy(&p);
   fake_free(&f);
 }

@@ -761,8 +761,7 @@ Test(network, a_transfer_takes_latency_plus_bytes_over_the_slower_end)
   mem_rec *r = run_policy(&s, 0, NULL);
   cr_assert_eq(r->r.status, WL_OK, "%s", r->r.error);
   double M = 1e8;
-  sim_time pull = sim_time_from_s(0.01) + sim_time_from_s(M / 2.5e8),
-           push = sim_time_from_s(0.01) + sim_time_from_s(M / 1.25e8);
+  sim_time pull = sim_time_from_s(0.01 + M / 2.5e8), push = sim_time_from_s(0.01 + M / 1.25e8);
   sim_time round = pull + 3 * sim_time_from_s(0.5) + push;
   cr_assert_eq(r->nu, 2);
   cr_assert_float_eq(r->u[1].sim_time_s, sim_time_to_s(2 * round), 1e-12);
@@ -780,13 +779,13 @@ Test(flows, two_flows_on_one_link_each_get_half_and_a_slower_link_caps_a_flow)
   const double cap[3] = {100, 1000, 20};
   sim_flows fl;
   cr_assert_eq(sim_flows_init(&fl, 3, cap, 8), WL_OK);
-  int a = sim_flows_add(&fl, (const int[]){0, 1}, 2, 1000, 0, 1, 0);
+  int a = sim_flows_add(&fl, (const int[]){0, 1}, 2, 1000, 0, 0, 1, 0);
   cr_assert_float_eq(fl.f[a].rate, 100, 1e-12, "alone: the whole shared link");
-  int b = sim_flows_add(&fl, (const int[]){0, 1}, 2, 1000, 0, 1, 0);
+  int b = sim_flows_add(&fl, (const int[]){0, 1}, 2, 1000, 0, 0, 1, 0);
   cr_assert_float_eq(fl.f[a].rate, 50, 1e-12);
   cr_assert_float_eq(fl.f[b].rate, 50, 1e-12);
   /* a third flow through the slow link is capped at 20; max-min gives the rest to the others */
-  int c = sim_flows_add(&fl, (const int[]){0, 2}, 2, 1000, 0, 1, 0);
+  int c = sim_flows_add(&fl, (const int[]){0, 2}, 2, 1000, 0, 0, 1, 0);
   cr_assert_float_eq(fl.f[c].rate, 20, 1e-12);
   cr_assert_float_eq(fl.f[a].rate, 40, 1e-12);
   cr_assert_float_eq(fl.f[b].rate, 40, 1e-12);
@@ -816,7 +815,7 @@ Test(flows, n_simultaneous_pushes_queue_at_the_servers_link_as_the_formula_says)
   mem_rec *r = run_policy(&s, 0, NULL);
   cr_assert_eq(r->r.status, WL_OK, "%s", r->r.error);
   double M = 1e8;
-  sim_time transfer = sim_time_from_s(0.02) + sim_time_from_s(fmax(M / 1.25e9, 4 * M / 1.25e8));
+  sim_time transfer = sim_time_from_s(0.02 + fmax(M / 1.25e9, 4 * M / 1.25e8));
   sim_time arrival = transfer + 2 * sim_time_from_s(0.25) + transfer;
   cr_assert_eq(r->nu, 4);
   for (int i = 0; i < 4; i++)
@@ -1127,4 +1126,250 @@ Test(failures, random_failures_are_deterministic_and_thread_independent)
   cr_assert_eq(a->r.step, b->r.step);
   free(a);
   free(b);
+}
+
+/* ---- the time model's closed forms (overlap, blocking, dropping, rounding) ------------------ */
+
+/* DDP with overlap: only the backward pass can hide communication, so a step takes
+ * max_w c_w + AR - min(overlap AR, b), b = backward_share * (the slowest worker's compute). */
+Test(time_model, ddp_overlap_hides_at_most_the_slowest_workers_backward_pass)
+{
+  /* 2 workers at speeds 1 and 0.5, no latency, M = 2.4e8 B at 1 Gbit/s: a 1.92 s ring */
+  const double M = 2.4e8, ring = 2.0 * 1 / 2 * M / 1.25e8;
+  const struct {
+    double step_time, overlap, share;
+  } cases[] = {
+    {0.05, 1.0, 2.0 / 3}, /* short step: only 2/3 of the slowest 0.1 s hides */
+    {3.0, 0.5, 2.0 / 3},  /* long step: half the ring hides */
+    {0.5, 1.0, 0.25},     /* another backward share */
+    {0.5, 0.0, 2.0 / 3},  /* no overlap */
+  };
+  for (int i = 0; i < 4; i++) {
+    char json[1024];
+    snprintf(json, sizeof json,
+             "{\"workload\": {\"dataset\": {\"train_examples\": 64, \"test_examples\": 8,"
+             " \"dim\": 4, \"classes\": 2}, \"batch_size\": 4},"
+             " \"cluster\": {\"workers\": 2, \"compute\": {\"step_time_s\": %.17g,"
+             " \"speeds\": [1, 0.5]}, \"network\": {\"latency_s\": 0, \"bandwidth_gbps\": 1},"
+             " \"comm\": {\"params\": 1.2e8, \"bytes_per_param\": 2}},"
+             " \"policies\": [{\"type\": \"ddp\", \"overlap\": %.17g, \"backward_share\": %.17g}],"
+             " \"stop\": {\"steps\": 4}, \"eval\": {\"every_s\": 1000}}",
+             cases[i].step_time, cases[i].overlap, cases[i].share);
+    scn_scenario s;
+    load_json(json, &s);
+    mem_rec *r = run_policy(&s, 0, NULL);
+    cr_assert_eq(r->r.status, WL_OK, "%s", r->r.error);
+    double c = cases[i].step_time / 0.5; /* the slowest worker's compute */
+    sim_time step = sim_time_from_s(c) +
+                    sim_time_from_s(ring - fmin(cases[i].overlap * ring, cases[i].share * c));
+    cr_assert_eq(sim_time_from_s(r->r.sim_time_s), 4 * step, "case %d: %.9f s, expected %.9f s",
+                 i, r->r.sim_time_s, sim_time_to_s(4 * step));
+    free(r);
+  }
+}
+
+/* failures.sync wait: a worker that fails during the all-reduce pauses it; the others are
+ * blocked (their own account), not communicating, until it is back. */
+Test(time_model, peers_of_a_down_worker_in_an_allreduce_are_blocked_not_communicating)
+{
+  /* DDP on 3 workers: 0.1 s compute, a 0.32 s ring (0.1 .. 0.42); worker 2 fails at 0.2 for
+   * 1 s: the ring resumes at 1.2 with 0.22 s left and ends at 1.42 */
+  scn_scenario s;
+  load_json(FAIL_SCENARIO("3", "{\"type\": \"ddp\"}", "\"steps\": 1",
+                          "{\"at_s\": [0.2], \"workers\": [2], \"repair_s\": 1}"), &s);
+  mem_rec *r = run_policy(&s, 0, NULL);
+  cr_assert_eq(r->r.status, WL_OK, "%s", r->r.error);
+  cr_assert_float_eq(r->r.sim_time_s, 1.42, 1e-9, "%.9f", r->r.sim_time_s);
+  for (int w = 0; w < 3; w++) {
+    const sim_worker_stats *ws = &r->w[w];
+    cr_assert_float_eq(ws->compute_s, 0.1, 1e-9);
+    cr_assert_float_eq(ws->comm_s, 0.32, 1e-9, "worker %d: comm %.9f", w, ws->comm_s);
+    cr_assert_float_eq(ws->blocked_s, w == 2 ? 0.0 : 1.0, 1e-9, "worker %d: blocked %.9f", w,
+                       ws->blocked_s);
+    cr_assert_float_eq(ws->down_s, w == 2 ? 1.0 : 0.0, 1e-9);
+    cr_assert_float_eq(ws->compute_s + ws->comm_s + ws->idle_s + ws->down_s + ws->blocked_s,
+                       r->r.sim_time_s, 1e-9);
+    cr_assert_float_eq(ws->idle_s, 0.0, 1e-9);
+  }
+  free(r);
+}
+
+/* failures.sync drop: a worker that fails during the all-reduce leaves it; the survivors run
+ * it again among themselves from then, priced for two, and its gradient is excluded. */
+Test(time_model, a_worker_failing_in_an_allreduce_leaves_it_and_the_survivors_reprice_it)
+{
+  /* ring over 3 = 4/3 M/B = 0.32 s, so M/B = 0.24 s, the ring over 2 */
+  scn_scenario s;
+  load_json(FAIL_SCENARIO("3", "{\"type\": \"ddp\", \"inner\": {\"opt\": \"sgd\", \"lr\": 0.5}}",
+                          "\"steps\": 1",
+                          "{\"at_s\": [0.2], \"workers\": [2], \"repair_s\": 10, \"sync\": \"drop\"}"),
+            &s);
+  mem_rec *r = run_policy(&s, 0, NULL);
+  cr_assert_eq(r->r.status, WL_OK, "%s", r->r.error);
+  cr_assert_float_eq(r->r.sim_time_s, 0.2 + 0.24, 1e-9, "%.9f", r->r.sim_time_s);
+  cr_assert_float_eq(r->w[0].comm_s, 0.34, 1e-9);
+  cr_assert_float_eq(r->w[2].comm_s, 0.1, 1e-9);
+  cr_assert_float_eq(r->w[2].bytes_sent, 0, 1e-9, "the leaver's collective did not complete");
+  /* the model: one SGD step on the mean of workers 0 and 1's gradients. The same with worker
+   * 2 down from the start of the step gives the same model (its batch would differ, but it is
+   * excluded either way). */
+  double loss_left = r->r.final_loss;
+  free(r);
+  load_json(FAIL_SCENARIO("3", "{\"type\": \"ddp\", \"inner\": {\"opt\": \"sgd\", \"lr\": 0.5}}",
+                          "\"steps\": 1",
+                          "{\"at_s\": [0.05], \"workers\": [2], \"repair_s\": 10, \"sync\": \"drop\"}"),
+            &s);
+  r = run_policy(&s, 0, NULL);
+  cr_assert_eq(r->r.status, WL_OK, "%s", r->r.error);
+  cr_assert_eq(r->r.final_loss, loss_left, "%.17g vs %.17g", r->r.final_loss, loss_left);
+  free(r);
+}
+
+/* Work lost to a failure does not count and does not advance the worker: an asynchronous
+ * worker that fails mid-round takes the same batches and optimizer steps after its repair
+ * whether or not a thread had already computed the lost round. */
+Test(time_model, work_lost_to_a_failure_counts_nothing_and_is_undone)
+{
+  scn_scenario s;
+  load_json(FAIL_SCENARIO("2", "{\"type\": \"async_local_sgd\", \"H\": 5}", "\"sim_time_s\": 2",
+                          "{\"at_s\": [0.25], \"workers\": [0], \"repair_s\": 1}"), &s);
+  s.base.cluster.network.bandwidth_gbps = 1e9;
+  mem_rec *a = run_policy(&s, 0, NULL);
+  sim_run_opts opts = {.threads = 2};
+  mem_rec *b = run_policy(&s, 0, &opts);
+  cr_assert_eq(a->r.status, WL_OK, "%s", a->r.error);
+  /* worker 0: one completed round (1.25 .. 1.75); the lost one and the one cut by the end
+   * count nothing */
+  cr_assert_eq(a->w[0].grad_steps, 5, "%ld", a->w[0].grad_steps);
+  cr_assert_eq(a->r.final_loss, b->r.final_loss, "threads: %.17g vs %.17g", a->r.final_loss,
+               b->r.final_loss);
+  for (int i = 0; i < a->n; i++)
+    cr_assert(a->m[i].loss == b->m[i].loss || (isnan(a->m[i].loss) && isnan(b->m[i].loss)));
+  free(a);
+  free(b);
+  /* random failures of every kind of policy that hears of them: the same on 1 or 3 threads */
+  const char *pols[] = {"{\"type\": \"async_local_sgd\", \"H\": 3, \"dylu\": true}",
+                        "{\"type\": \"palsgd\", \"H\": 4, \"warmup_steps\": 2, \"p\": 0.3}",
+                        "{\"type\": \"local_sgd\", \"H\": 3}"};
+  for (int p = 0; p < 3; p++) {
+    char json[2048];
+    snprintf(json, sizeof json,
+             FAIL_SCENARIO("4", "%s", "\"sim_time_s\": 20",
+                           "{\"mttf_s\": 2, \"repair_s\": 0.5, \"repair_dist\": \"exponential\","
+                           " \"sync\": \"drop\"}"), pols[p]);
+    load_json(json, &s);
+    s.base.cluster.network.bandwidth_gbps = 50;
+    a = run_policy(&s, 0, NULL);
+    opts.threads = 3;
+    b = run_policy(&s, 0, &opts);
+    cr_assert_eq(a->r.status, WL_OK, "%s", a->r.error);
+    cr_assert_gt(a->nout, 5);
+    cr_assert_eq(a->r.final_loss, b->r.final_loss, "%s: %.17g vs %.17g", pols[p],
+                 a->r.final_loss, b->r.final_loss);
+    for (int w = 0; w < 4; w++)
+      cr_assert_eq(a->w[w].grad_steps, b->w[w].grad_steps);
+    free(a);
+    free(b);
+  }
+}
+
+/* A transfer's duration is rounded once: latency plus flow time, also when its share of a
+ * link changes in flight. */
+Test(time_model, a_transfer_is_rounded_once_even_when_its_share_changes)
+{
+  /* one async worker, latency 1.4 ns, 1.4 ns of bytes: rounded once 2.8 -> 3 ns each way
+   * (rounding the parts separately would give 2) */
+  scn_scenario s;
+  load_json("{\"workload\": {\"model\": {\"type\": \"none\", \"params\": 100}},"
+            " \"cluster\": {\"workers\": 1, \"compute\": {\"step_time_s\": 1e-6},"
+            "   \"network\": {\"latency_s\": 1.4e-9, \"bandwidth_gbps\": 571.4285714285714},"
+            "   \"comm\": {\"bytes_per_param\": 1}},"
+            " \"policies\": [{\"type\": \"async_local_sgd\", \"H\": 1}],"
+            " \"stop\": {\"steps\": 1}, \"eval\": {\"every_s\": 1000}}", &s);
+  mem_rec *r = run_policy(&s, 0, NULL);
+  cr_assert_eq(r->r.status, WL_OK, "%s", r->r.error);
+  cr_assert_eq(sim_time_from_s(r->u[0].sim_time_s), 3 + 1000 + 3, "arrival at %.12f s",
+               r->u[0].sim_time_s);
+  free(r);
+  /* two workers push through the server's link (C bytes/s); worker 1's push starts while
+   * worker 0's is under way, and halves its rate: its arrival is the exact piecewise time,
+   * rounded once */
+  const double alpha = 0.0012345674, C = 1e9 / 8, M = 0.15 * C;
+  load_json("{\"workload\": {\"model\": {\"type\": \"none\", \"params\": 18750000}},"
+            " \"cluster\": {\"workers\": 2, \"compute\": {\"step_time_s\": 0.1,"
+            "   \"speeds\": [1, 0.5]},"
+            "   \"network\": {\"latency_s\": 0.0012345674, \"bandwidth_gbps\": 1e6,"
+            "     \"server_gbps\": 1}, \"comm\": {\"bytes_per_param\": 1}},"
+            " \"policies\": [{\"type\": \"async_local_sgd\", \"H\": 1}],"
+            " \"stop\": {\"sim_time_s\": 0.7}, \"eval\": {\"every_s\": 1000}}", &s);
+  r = run_policy(&s, 0, NULL);
+  cr_assert_eq(r->r.status, WL_OK, "%s", r->r.error);
+  /* both pulls share the server's upload from alpha: they arrive at P = round(alpha + 2M/C) */
+  sim_time P = sim_time_from_s(alpha + 2 * M / C);
+  /* worker 0 pushes from P + 0.1 s + alpha exactly; worker 1's push takes the link at the
+   * event P + 0.2 s + round(alpha), after which worker 0 has half of it */
+  double t0 = sim_time_to_s(P + 100000000) + alpha;
+  double t1 = sim_time_to_s(P + 200000000 + sim_time_from_s(alpha));
+  double arrival0 = t1 + 2 * (M - C * (t1 - t0)) / C;
+  cr_assert_geq(r->nu, 1);
+  cr_assert_eq(r->u[0].worker, 0);
+  cr_assert_eq(sim_time_from_s(r->u[0].sim_time_s), sim_time_from_s(arrival0),
+               "arrival %.12f s, expected %.12f s", r->u[0].sim_time_s, arrival0);
+  free(r);
+}
+
+/* A run ends with an evaluation of the global model as it ends, also when a synchronization
+ * completes exactly at the stop time (after the evaluation scheduled for that time). */
+Test(time_model, the_last_evaluation_sees_a_synchronization_at_the_stop_time)
+{
+  /* local SGD, H = 2, 0.1 s steps, free all-reduce: syncs at 0.2, 0.4, ...; stop and
+   * evaluate every 0.4 s */
+  scn_scenario s;
+  load_json("{\"workload\": {\"dataset\": {\"train_examples\": 256, \"test_examples\": 64,"
+            " \"dim\": 4, \"classes\": 2}, \"batch_size\": 4},"
+            " \"cluster\": {\"workers\": 2, \"compute\": {\"step_time_s\": 0.1},"
+            "   \"network\": {\"latency_s\": 0, \"bandwidth_gbps\": 1e12}},"
+            " \"policies\": [{\"type\": \"local_sgd\", \"H\": 2}],"
+            " \"stop\": {\"sim_time_s\": 0.4}, \"eval\": {\"every_s\": 0.4}}", &s);
+  mem_rec *r = run_policy(&s, 0, NULL);
+  cr_assert_eq(r->r.status, WL_OK, "%s", r->r.error);
+  cr_assert_eq(r->r.step, 4, "the sync at 0.4 s happened");
+  int last = -1;
+  for (int i = 0; i < r->n; i++)
+    if (r->m[i].kind == SIM_METRIC_EVAL)
+      last = i;
+  cr_assert_eq(r->m[last].step, 4, "the last evaluation reflects step %ld", r->m[last].step);
+  cr_assert_float_eq(r->m[last].sim_time_s, 0.4, 1e-12);
+  cr_assert_eq(r->r.final_loss, r->m[last].loss);
+  free(r);
+}
+
+/* DyLU sizes each round from the speeds at its start: a worker slowed by a trace takes
+ * proportionally fewer steps from then on, so its rounds keep their length. */
+Test(time_model, dylu_sizes_each_round_from_the_speed_at_its_start)
+{
+  char path[64], json[1024];
+  snprintf(path, sizeof path, "/tmp/syncsim_dylu_%d.csv", (int)getpid());
+  FILE *f = fopen(path, "w");
+  fputs("time_s,worker,speed\n1.0,1,0.5\n", f);
+  fclose(f);
+  /* H = 10 steps of 0.01 s: 0.1 s rounds; from 1.0 s worker 1 runs at half speed */
+  snprintf(json, sizeof json,
+           "{\"workload\": {\"model\": {\"type\": \"none\", \"params\": 1000}},"
+           " \"cluster\": {\"workers\": 2, \"compute\": {\"step_time_s\": 0.01, \"trace\": \"%s\"},"
+           "   \"network\": {\"latency_s\": 0, \"bandwidth_gbps\": 1e9}},"
+           " \"policies\": [{\"type\": \"async_local_sgd\", \"H\": 10, \"dylu\": true}],"
+           " \"stop\": {\"sim_time_s\": 2.0001}, \"eval\": {\"every_s\": 1000}}", path);
+  scn_scenario s;
+  load_json(json, &s);
+  mem_rec *r = run_policy(&s, 0, NULL);
+  cr_assert_eq(r->r.status, WL_OK, "%s", r->r.error);
+  int late = 0;
+  for (int i = 0; i < r->nu; i++)
+    late += r->u[i].worker == 1 && r->u[i].sim_time_s > 1.0 + 1e-9;
+  cr_assert_eq(late, 10, "worker 1 arrives every 0.1 s after the slowdown too (%d)", late);
+  cr_assert_eq(r->w[1].grad_steps, 10 * 10 + 10 * 5, "%ld", r->w[1].grad_steps);
+  cr_assert_eq(r->w[0].grad_steps, 20 * 10, "%ld", r->w[0].grad_steps);
+  free(r);
+  unlink(path);
 }
