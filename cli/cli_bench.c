@@ -103,7 +103,7 @@ typedef struct step_ctx {
 
 static void full_step(step_ctx *s)
 {
-  wl_dataset_gather(s->d, 0, s->idx, s->b->cap, s->b);
+  wl_dataset_gather(s->d, 0, s->idx, NULL, s->b->cap, s->b);
   wl_model_step(s->m, s->p, s->g, s->b);
   s->t++;
   opt_optim_step(s->opt, s->p, s->g, s->state, s->t, 1e-6, wl_model_nparams(s->m));

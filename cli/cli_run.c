@@ -26,6 +26,9 @@ static const char run_usage[] =
   "                     Policies are addressed by label (default: their type) or index:\n"
   "                       --set cluster.workers=8 --set policies.local_sgd.H=16\n"
   "                     VALUE is JSON when it parses (8, true, [1,2]), else a string.\n"
+  "                     (`sweep` and `validate` also take --set 'sweep={...}' or\n"
+  "                     --set 'sweep.AXIS=[...]'; `run` ignores a scenario's sweep and\n"
+  "                     refuses overrides of it.)\n"
   "  --threads N        threads computing workers' gradients (default: the number of\n"
   "                     processors); results are identical for any N\n"
   "  --quiet            no progress line on stderr\n"
@@ -331,6 +334,13 @@ int cli_run(int argc, char **argv)
   scn_scenario *s = parse_and_load(argc, argv, run_usage, "--db --set --threads --quiet", &a, &rc);
   if (!s)
     return rc;
+  for (int i = 0; i < a.n_sets; i++)
+    if (scn_set_is_sweep(a.sets[i])) {
+      fprintf(stderr, "syncsim: --set %s: `run` runs the scenario as written and ignores its "
+              "sweep; run the sweep with `syncsim sweep`\n", a.sets[i]);
+      free(s);
+      return CLI_USAGE;
+    }
   an_store *store;
   char err[1024];
   if (an_store_open(a.db, &store, err, sizeof err) != WL_OK) {

@@ -71,6 +71,11 @@ typedef struct async_sgd {
 
 static void async_inner(void *p) { opt_optim_choose(p, OPT_ADAMW); }
 
+static int poly(const void *b)
+{
+  return ((const opt_policy_config *)b)->staleness == OPT_STALENESS_POLY;
+}
+
 /* Liu et al.'s method: delayed Nesterov with N = K, c = 0, lr 0.7, momentum 0.9. */
 static void async_outer(void *p)
 {
@@ -88,9 +93,11 @@ static const wl_param async_params[] = {
   {.key = "staleness", .kind = WL_P_ENUM, .offset = PO(staleness), .def = OPT_STALENESS_NONE,
    .choices = "none|poly", .unit = "", .doc = "staleness weighting of each arrival"},
   {.key = "staleness_a", .kind = WL_P_DOUBLE, .offset = PO(staleness_a), .def = 0.5, .min = 0,
-   .max = 100, .unit = "", .doc = "poly: exponent a of (1 + s)^-a"},
+   .max = 100, .unit = "", .doc = "exponent a of (1 + s)^-a", .applies = poly,
+   .applies_doc = "staleness poly"},
   {.key = "max_staleness", .kind = WL_P_INT, .offset = PO(max_staleness), .def = 0, .min = 0,
-   .max = 1 << 30, .unit = "updates", .doc = "poly: drop arrivals staler than this (0: never)"},
+   .max = 1 << 30, .unit = "updates", .doc = "drop arrivals staler than this (0: never)",
+   .applies = poly, .applies_doc = "staleness poly"},
   {.key = "buffer", .kind = WL_P_INT, .offset = PO(buffer), .def = 1, .min = 1,
    .max = 1 << 20, .unit = "arrivals",
    .doc = "arrivals averaged per outer step (FedBuff-style); 1: every arrival"},
@@ -206,11 +213,16 @@ static void async_start(void *state)
     pull(s, w);
 }
 
-static void outer_step(async_sgd *s, const float *g)
+/* One outer step on the pseudo-gradient g (clipped to the outer clip's global norm first). */
+static void outer_step(async_sgd *s, float *g)
 {
+  if (!isnan(s->outer.clip))
+    opt_clip_grad_norm(g, s->n, s->outer.clip);
   s->outer_t++;
-  opt_optim_step(&s->outer, s->theta, g, s->ostate, s->outer_t,
-                 opt_optim_lr(&s->outer, s->outer_t - 1), s->n);
+  const opt_replica *r0 = &s->host->replicas[0];
+  opt_optim_step_tensors(&s->outer, s->theta, g, s->ostate, s->outer_t,
+                         opt_optim_lr(&s->outer, s->outer_t - 1), s->n, r0->tensors,
+                         r0->n_tensors);
 }
 
 /* Worker w's update arrives at the server; the version grows when theta changes. */

@@ -21,6 +21,8 @@ typedef struct ddp {
 
 #define PO(f) offsetof(opt_policy_config, f)
 
+static int overlaps(const void *b) { return ((const opt_policy_config *)b)->overlap > 0; }
+
 static const wl_param ddp_params[] = {
   OPT_POLICY_INNER_PARAM(NULL),
   {.key = "overlap", .kind = WL_P_DOUBLE, .offset = PO(overlap), .def = 0, .min = 0, .max = 1,
@@ -30,7 +32,8 @@ static const wl_param ddp_params[] = {
   {.key = "backward_share", .kind = WL_P_DOUBLE, .offset = PO(backward_share), .def = 2.0 / 3,
    .min = 0, .max = 1, .unit = "fraction",
    .doc = "share of a step's compute that is the backward pass (about 2/3: backward costs "
-          "twice the forward); bounds what overlap can hide"},
+          "twice the forward); bounds what overlap can hide",
+   .applies = overlaps, .applies_doc = "overlap > 0"},
   {0}};
 
 static void ddp_begin_step(void *state);

@@ -7,6 +7,22 @@
 
 #define OO(f) offsetof(opt_optim_config, f)
 
+static int sched_cosine(const void *b)
+{
+  return ((const opt_optim_config *)b)->schedule == OPT_SCHED_COSINE;
+}
+
+static int sched_step(const void *b)
+{
+  return ((const opt_optim_config *)b)->schedule == OPT_SCHED_STEP;
+}
+
+static int decays(const void *b)
+{
+  const opt_optim_config *c = b;
+  return c->opt != OPT_DELAYED_NESTEROV && c->weight_decay > 0;
+}
+
 #define LR(d) {.key = "lr", .kind = WL_P_DOUBLE, .offset = OO(lr), .def = (d), .min = 0, \
   .max = 1e6, .flags = WL_PF_MIN_EXCL, .unit = "", .doc = "learning rate"}
 #define WD(d, what) {.key = "weight_decay", .kind = WL_P_DOUBLE, .offset = OO(weight_decay), \
@@ -57,17 +73,29 @@ const wl_param opt_optim_params[] = {
    .choices = "constant|cosine|step", .unit = "", .doc = "learning-rate schedule"},
   {.key = "lr_warmup", .kind = WL_P_INT, .offset = OO(lr_warmup), .def = 0, .min = 0,
    .max = 1 << 30, .unit = "steps", .doc = "linear learning-rate warm-up before the schedule"},
-  {.key = "decay_steps", .kind = WL_P_INT, .offset = OO(decay_steps), .def = 10000, .min = 1,
-   .max = 1 << 30, .unit = "steps", .doc = "cosine: the step at which lr reaches min_lr"},
+  {.key = "decay_steps", .kind = WL_P_INT, .offset = OO(decay_steps), .def = 0, .min = 1,
+   .max = 1 << 30, .unit = "steps",
+   .doc = "the step (counted from 0, warm-up included) at which lr reaches min_lr, where it "
+          "stays; required: tie it to the run's length",
+   .applies = sched_cosine, .applies_doc = "schedule cosine"},
   {.key = "min_lr", .kind = WL_P_DOUBLE, .offset = OO(min_lr), .def = 0, .min = 0, .max = 1e6,
-   .unit = "", .doc = "cosine: the floor"},
+   .unit = "", .doc = "the floor", .applies = sched_cosine, .applies_doc = "schedule cosine"},
   {.key = "step_every", .kind = WL_P_INT, .offset = OO(step_every), .def = 1000, .min = 1,
-   .max = 1 << 30, .unit = "steps", .doc = "step: steps between decays"},
+   .max = 1 << 30, .unit = "steps", .doc = "steps between decays, counted after the warm-up",
+   .applies = sched_step, .applies_doc = "schedule step"},
   {.key = "gamma", .kind = WL_P_DOUBLE, .offset = OO(gamma), .def = 0.1, .min = 0, .max = 1,
-   .flags = WL_PF_MIN_EXCL, .unit = "", .doc = "step: decay factor"},
+   .flags = WL_PF_MIN_EXCL, .unit = "", .doc = "decay factor", .applies = sched_step,
+   .applies_doc = "schedule step"},
   {.key = "clip", .kind = WL_P_DOUBLE, .offset = OO(clip), .min = 0, .max = 1e12,
    .flags = WL_PF_MIN_EXCL | WL_PF_OPTIONAL, .unit = "",
-   .doc = "clip each gradient to this global L2 norm (null: off)"},
+   .doc = "clip each gradient (an outer optimizer: each pseudo-gradient) to this global L2 "
+          "norm (null: off)"},
+  {.key = "decay", .kind = WL_P_ENUM, .offset = OO(decay), .def = OPT_DECAY_ALL,
+   .choices = "all|weights", .unit = "",
+   .doc = "which tensors weight decay applies to: all (PyTorch's default for "
+          "model.parameters()), or weights: weight matrices only, not biases, normalization "
+          "gains and biases, or embeddings (the usual no-decay groups)",
+   .applies = decays, .applies_doc = "weight_decay > 0"},
   {0}};
 
 int opt_optim_state_floats(const opt_optim_config *c)
@@ -99,8 +127,8 @@ double opt_optim_lr(const opt_optim_config *c, long t)
     double progress = span > 0 ? fmin(1.0, (double)(t - c->lr_warmup) / span) : 1.0;
     return c->min_lr + (c->lr - c->min_lr) * 0.5 * (1.0 + wl_cospi(progress));
   }
-  case OPT_SCHED_STEP:
-    return c->lr * wl_pow(c->gamma, (double)(t / c->step_every));
+  case OPT_SCHED_STEP: /* counted from the end of the warm-up, as SequentialLR(LinearLR, StepLR) */
+    return c->lr * wl_pow(c->gamma, (double)((t - c->lr_warmup) / c->step_every));
   default:
     return c->lr;
   }
@@ -140,14 +168,16 @@ static void sgd_family(const opt_optim_config *c, float *restrict x, const float
 static void adamw(const opt_optim_config *c, float *restrict x, const float *restrict g,
                   float *restrict m, float *restrict v, long t, double lr, size_t n)
 {
+  /* 1 - beta in double, rounded once (as PyTorch passes 1 - beta1 from Python) */
   const float b1 = (float)c->beta1, b2 = (float)c->beta2, eps = (float)c->eps;
+  const float one_b1 = (float)(1.0 - c->beta1), one_b2 = (float)(1.0 - c->beta2);
   const float decay = (float)(1.0 - lr * c->weight_decay);
   const double bc1 = 1.0 - wl_pow(c->beta1, (double)t), bc2 = 1.0 - wl_pow(c->beta2, (double)t);
   const float step_size = (float)(lr / bc1), bc2_sqrt = (float)sqrt(bc2);
   for (size_t i = 0; i < n; i++) {
     x[i] *= decay;
-    m[i] = b1 * m[i] + (1.0f - b1) * g[i];
-    v[i] = b2 * v[i] + (1.0f - b2) * g[i] * g[i];
+    m[i] = b1 * m[i] + one_b1 * g[i];
+    v[i] = b2 * v[i] + one_b2 * g[i] * g[i];
     x[i] -= step_size * m[i] / (sqrtf(v[i]) / bc2_sqrt + eps);
   }
 }
@@ -175,14 +205,40 @@ static void delayed_nesterov(const opt_optim_config *c, float *restrict x,
   }
 }
 
-void opt_optim_step(const opt_optim_config *c, float *x, const float *g, float *state, long t,
-                    double lr, size_t n)
+/* The step on n elements whose state buffers are s0 and s1 (each of n). */
+static void step_range(const opt_optim_config *c, float *x, const float *g, float *s0,
+                       float *s1, long t, double lr, size_t n)
 {
   WL_ASSERT(t >= 1);
   if (c->opt == OPT_ADAMW)
-    adamw(c, x, g, state, state + n, t, lr, n);
+    adamw(c, x, g, s0, s1, t, lr, n);
   else if (c->opt == OPT_DELAYED_NESTEROV)
-    delayed_nesterov(c, x, g, state, state + n, t, lr, n);
+    delayed_nesterov(c, x, g, s0, s1, t, lr, n);
   else
-    sgd_family(c, x, g, state, (float)lr, n);
+    sgd_family(c, x, g, s0, (float)lr, n);
+}
+
+void opt_optim_step(const opt_optim_config *c, float *x, const float *g, float *state, long t,
+                    double lr, size_t n)
+{
+  step_range(c, x, g, state, state ? state + n : NULL, t, lr, n);
+}
+
+void opt_optim_step_tensors(const opt_optim_config *c, float *x, const float *g, float *state,
+                            long t, double lr, size_t n, const wl_tensor *tensors,
+                            int n_tensors)
+{
+  if (!tensors || c->decay == OPT_DECAY_ALL || c->weight_decay == 0) {
+    opt_optim_step(c, x, g, state, t, lr, n);
+    return;
+  }
+  opt_optim_config plain = *c;
+  plain.weight_decay = 0;
+  for (int i = 0; i < n_tensors; i++) {
+    const wl_tensor *tn = &tensors[i];
+    WL_ASSERT(tn->offset + tn->count <= n);
+    size_t o = tn->offset;
+    step_range(tn->kind == WL_TENSOR_WEIGHT ? c : &plain, x + o, g + o, state ? state + o : NULL,
+               state ? state + n + o : NULL, t, lr, tn->count);
+  }
 }

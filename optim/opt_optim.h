@@ -17,18 +17,22 @@
  *   constant   lr
  *   cosine     from lr down to min_lr over decay_steps, as lr_t = min_lr + (lr - min_lr) *
  *              (1 + cos(pi * min(1, (t - lr_warmup) / (decay_steps - lr_warmup)))) / 2
- *   step       lr * gamma^floor(t / step_every)
+ *   step       lr * gamma^floor((t - lr_warmup) / step_every)
  * all preceded, when lr_warmup > 0, by a linear warm-up lr * (t + 1) / lr_warmup for
- * t < lr_warmup. Loops run in index order; no allocation. */
+ * t < lr_warmup (so the step schedule counts from the warm-up's end, as PyTorch's
+ * SequentialLR(LinearLR, StepLR) does). AdamW computes 1 - beta in double and rounds it
+ * once. Loops run in index order; no allocation. */
 #ifndef OPT_OPTIM_H
 #define OPT_OPTIM_H
 
 #include <stddef.h>
 
+#include "wl_model.h"
 #include "wl_param.h"
 
 enum { OPT_SGD = 0, OPT_MOMENTUM, OPT_NESTEROV, OPT_ADAMW, OPT_DELAYED_NESTEROV };
 enum { OPT_SCHED_CONSTANT = 0, OPT_SCHED_COSINE, OPT_SCHED_STEP };
+enum { OPT_DECAY_ALL = 0, OPT_DECAY_WEIGHTS };
 
 typedef struct opt_optim_config {
   int opt;             /* OPT_* (variant index) */
@@ -47,6 +51,8 @@ typedef struct opt_optim_config {
   int step_every;      /* step: steps between decays */
   double gamma;        /* step: decay factor */
   double clip;         /* clip the gradient to this global L2 norm; NaN = off */
+  int decay;           /* OPT_DECAY_*: weight decay on every tensor, or only on weight
+                          matrices (not biases, normalizations, embeddings) */
 } opt_optim_config;
 
 extern const wl_param opt_optim_params[];
@@ -69,8 +75,16 @@ double opt_clip_grad_norm(float *g, size_t n, double max_norm);
 /* One step on n parameters x with gradient g. state: (state_floats * n). t: 1-based count of
  * this step (AdamW's bias correction, delayed Nesterov's arrival count). lr: the learning
  * rate to use (opt_optim_lr's value). delayed_nesterov needs dn_n >= 1 (resolved). Clipping
- * is not applied here: see opt_clip_grad_norm. */
+ * is not applied here: see opt_clip_grad_norm. Weight decay applies to every parameter. */
 void opt_optim_step(const opt_optim_config *c, float *x, const float *g, float *state, long t,
                     double lr, size_t n);
+
+/* The same on a model's parameter block whose tensors (n_tensors, covering 0..n in order)
+ * say what each range is: with decay OPT_DECAY_WEIGHTS, only weight matrices are decayed.
+ * tensors NULL: as opt_optim_step. Every element gets exactly the arithmetic it would get
+ * from opt_optim_step with its weight decay. */
+void opt_optim_step_tensors(const opt_optim_config *c, float *x, const float *g, float *state,
+                            long t, double lr, size_t n, const wl_tensor *tensors,
+                            int n_tensors);
 
 #endif

@@ -52,6 +52,8 @@ static void palsgd_outer(void *p)
   c->momentum = 0.9;
 }
 
+static int mixes(const void *b) { return ((const opt_policy_config *)b)->p > 0; }
+
 static const wl_param palsgd_params[] = {
   OPT_POLICY_INNER_PARAM(palsgd_inner),
   OPT_POLICY_OUTER_PARAM(palsgd_outer),
@@ -60,12 +62,14 @@ static const wl_param palsgd_params[] = {
   {.key = "p", .kind = WL_P_DOUBLE, .offset = PO(p), .def = 0.1, .min = 0, .max = 1,
    .flags = WL_PF_MAX_EXCL, .unit = "", .doc = "probability of a mix step"},
   {.key = "eta", .kind = WL_P_DOUBLE, .offset = PO(eta), .def = 0.5, .min = 0, .max = 1e6,
-   .unit = "", .doc = "mixing rate of the pull toward the global model"},
+   .unit = "", .doc = "mixing rate of the pull toward the global model", .applies = mixes,
+   .applies_doc = "p > 0"},
   {.key = "warmup_steps", .kind = WL_P_INT, .offset = PO(warmup_steps), .def = 100, .min = 0,
    .max = 1 << 30, .unit = "steps", .doc = "initial DDP steps"},
   {.key = "coin", .kind = WL_P_ENUM, .offset = PO(coin), .def = OPT_COIN_SHARED,
    .choices = "shared|per_worker", .unit = "",
-   .doc = "one coin sequence for all workers (as the reference code), or one per worker"},
+   .doc = "one coin sequence for all workers (as the reference code), or one per worker",
+   .applies = mixes, .applies_doc = "p > 0"},
   {.key = "weight_by_shard", .kind = WL_P_BOOL, .offset = PO(weight_by_shard), .def = 0,
    .unit = "", .doc = "weight each worker's pseudo-gradient by its shard's size"},
   {0}};

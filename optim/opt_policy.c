@@ -52,7 +52,8 @@ void opt_replica_apply(opt_replica *r, const opt_optim_config *c, double lr_scal
   double lr = opt_optim_lr(c, r->local_steps) * lr_scale;
   r->step++;
   r->local_steps++;
-  opt_optim_step(c, r->params, r->grads, r->state, r->step, lr, r->n);
+  opt_optim_step_tensors(c, r->params, r->grads, r->state, r->step, lr, r->n, r->tensors,
+                         r->n_tensors);
 }
 
 void opt_pseudo_gradient(const opt_replica *reps, int K, const uint8_t *mask, const float *z,
@@ -96,9 +97,12 @@ void opt_sync_gradient_step(const opt_host *h, const opt_optim_config *inner,
 void opt_outer_sync(const opt_host *h, opt_outer *o, const int *weights, const uint8_t *mask)
 {
   opt_pseudo_gradient(h->replicas, h->K, mask, o->z, weights, o->delta);
+  if (!isnan(o->cfg.clip)) /* the outer optimizer's clip: the pseudo-gradient's global norm */
+    opt_clip_grad_norm(o->delta, o->n, o->cfg.clip);
   o->t++;
-  opt_optim_step(&o->cfg, o->z, o->delta, o->state, o->t, opt_optim_lr(&o->cfg, o->t - 1),
-                 h->replicas[0].n);
+  opt_optim_step_tensors(&o->cfg, o->z, o->delta, o->state, o->t,
+                         opt_optim_lr(&o->cfg, o->t - 1), h->replicas[0].n,
+                         h->replicas[0].tensors, h->replicas[0].n_tensors);
   for (int w = 0; w < h->K; w++)
     memcpy(h->replicas[w].params, o->z, o->n * sizeof(float));
 }
@@ -132,6 +136,22 @@ wl_status opt_policy_check(const opt_policy_config *cfg, int K, char *path, size
 {
   int has_outer = cfg->type == OPT_POLICY_DILOCO || cfg->type == OPT_POLICY_PALSGD ||
                   cfg->type == OPT_POLICY_ASYNC_LOCAL_SGD;
+  for (int which = 0; which < 1 + has_outer; which++) {
+    const opt_optim_config *c = which ? &cfg->outer : &cfg->inner;
+    if (c->schedule == OPT_SCHED_COSINE && c->decay_steps < 1) {
+      snprintf(path, path_size, "%s.decay_steps", which ? "outer" : "inner");
+      snprintf(msg, msg_size, "required with schedule cosine: the step at which the learning "
+               "rate reaches min_lr (and stays; with min_lr 0 training stops there), e.g. the "
+               "run's length in steps");
+      return WL_ECONFIG;
+    }
+  }
+  if (cfg->inner.opt == OPT_DELAYED_NESTEROV) {
+    snprintf(path, path_size, "inner.opt");
+    snprintf(msg, msg_size, "expected an optimizer other than delayed_nesterov for the inner "
+                            "one (it is built for asynchronous arrivals at a server: outer only)");
+    return WL_ECONFIG;
+  }
   const opt_optim_config *o = &cfg->outer;
   if (!has_outer || o->opt != OPT_DELAYED_NESTEROV)
     return WL_OK;

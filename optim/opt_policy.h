@@ -209,8 +209,9 @@ wl_status opt_outer_init(opt_outer *o, const opt_optim_config *cfg, const opt_ho
                          char *err, size_t err_size);
 void opt_outer_free(opt_outer *o);
 
-/* DiLoCo's synchronization: delta = sum_k w_k (z - x_k) over the mask; z <- OuterOpt(z,
- * delta); every replica's parameters <- z (inner state kept). */
+/* DiLoCo's synchronization: delta = sum_k w_k (z - x_k) over the mask, clipped to the outer
+ * optimizer's clip (its global L2 norm) when it has one; z <- OuterOpt(z, delta); every
+ * replica's parameters <- z (inner state kept). */
 void opt_outer_sync(const opt_host *h, opt_outer *o, const int *weights, const uint8_t *mask);
 
 /* The workers taking part in a synchronous round. A synchronous policy keeps one as the

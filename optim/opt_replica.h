@@ -9,6 +9,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "wl_model.h"
 #include "wl_status.h"
 
 typedef struct opt_replica {
@@ -19,6 +20,9 @@ typedef struct opt_replica {
   float *state;    /* (state_floats * n), zero at creation */
   long step;       /* optimizer updates applied (AdamW's t) */
   long local_steps;/* local steps taken, of any kind: the learning-rate schedule's position */
+  const wl_tensor *tensors; /* (n_tensors) what each range of the parameters is (for weight
+                               decay's groups); NULL: unknown. Not owned. */
+  int n_tensors;
   float *block;    /* the one allocation the views point into */
 } opt_replica;
 

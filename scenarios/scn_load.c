@@ -312,9 +312,22 @@ static wl_status fill_object(const cJSON *obj, const wl_param *table, void *base
     return st;
   if ((st = check_keys(obj, table, vtable, path, extra, err)))
     return st;
-  if ((st = fill_table(obj, table, base, path, err)))
+  if ((st = fill_table(obj, table, base, path, err)) ||
+      (st = fill_table(obj, vtable, base, path, err)))
     return st;
-  return fill_table(obj, vtable, base, path, err);
+  /* a key given where it does nothing is an error, not silently inert */
+  for (const cJSON *a = obj->child; a; a = a->next) {
+    const wl_param *p = find_param(table, a->string);
+    if (!p)
+      p = find_param(vtable, a->string);
+    if (p && !wl_param_applies(p, base)) {
+      char kpath[300];
+      join_path(kpath, sizeof kpath, path, a->string);
+      return scn_fail(err, kpath, "has no effect here: it applies only with %s; remove it",
+                      p->applies_doc);
+    }
+  }
+  return WL_OK;
 }
 
 /* ---- policies ------------------------------------------------------------------------- */
@@ -380,6 +393,21 @@ static wl_status apply_set(cJSON *root, const char *set, scn_error *err)
     value = cJSON_CreateString(eq + 1);
   if (!value)
     return WL_ENOMEM;
+  if (strncmp(path, "sweep.", 6) == 0) { /* an axis: its name is the rest, dots and all */
+    cJSON *sweep = cJSON_GetObjectItemCaseSensitive(root, "sweep");
+    if (!sweep)
+      sweep = cJSON_AddObjectToObject(root, "sweep");
+    if (!cJSON_IsObject(sweep)) {
+      cJSON_Delete(value);
+      return sweep ? scn_fail(err, path, "expected sweep to be an object") : WL_ENOMEM;
+    }
+    if (cJSON_GetObjectItemCaseSensitive(sweep, path + 6))
+      cJSON_ReplaceItemInObjectCaseSensitive(sweep, path + 6, value);
+    else
+      cJSON_AddItemToObject(sweep, path + 6, value);
+    err->file[0] = '\0';
+    return WL_OK;
+  }
 
   cJSON *node = root;
   char *key = buf, *dot;
@@ -423,6 +451,90 @@ static wl_status apply_set(cJSON *root, const char *set, scn_error *err)
     cJSON_AddItemToObject(node, key, value);
   err->file[0] = '\0';
   return WL_OK;
+}
+
+/* ---- keys that do nothing for the scenario's model or policies --------------------------- */
+
+/* What the per-table `applies` tests cannot see, as it depends on another part of the
+ * scenario: a timing-only model (no data, no training: its dataset, evaluation and
+ * optimizers do nothing), the parameter server (only async_local_sgd has one), and the
+ * synchronous failure mode (asynchronous policies always lose the round in flight). Checked on
+ * the keys the JSON gives; the canonical config leaves the same ones out. */
+static const char *const timing_only_inert[] = {
+  "workload.dataset", "workload.partition", "eval.examples", "eval.target_loss",
+  "stop.target_loss", NULL};
+static const char *const timing_only_policy_inert[] = {"inner", "outer", "eta",
+                                                       "weight_by_shard", NULL};
+
+static const cJSON *at_path(const cJSON *root, const char *path)
+{
+  char buf[128];
+  snprintf(buf, sizeof buf, "%s", path);
+  const cJSON *node = root;
+  for (char *save = NULL, *k = strtok_r(buf, ".", &save); k && node;
+       k = strtok_r(NULL, ".", &save))
+    node = cJSON_IsObject(node) ? cJSON_GetObjectItemCaseSensitive(node, k) : NULL;
+  return node;
+}
+
+static wl_status check_inert_elsewhere(const cJSON *root, const scn_scenario *s, scn_error *err)
+{
+  int any_async = 0, any_sync = 0;
+  for (int i = 0; i < s->n_policies; i++) {
+    any_async |= s->policies[i].type == OPT_POLICY_ASYNC_LOCAL_SGD;
+    any_sync |= s->policies[i].type != OPT_POLICY_ASYNC_LOCAL_SGD;
+  }
+  if (at_path(root, "cluster.network.server_gbps") && !any_async)
+    return scn_fail(err, "cluster.network.server_gbps", "has no effect here: only "
+                    "async_local_sgd has a parameter server, and no policy is one; remove it");
+  if (at_path(root, "cluster.failures.sync") && !any_sync)
+    return scn_fail(err, "cluster.failures.sync", "has no effect here: it applies to "
+                    "synchronous policies (an asynchronous one always loses the round in "
+                    "flight); remove it");
+  if (s->base.workload.model.type != WL_MODEL_NONE)
+    return WL_OK;
+  if (at_path(root, "workload.model.params") && at_path(root, "cluster.comm.params"))
+    return scn_fail(err, "workload.model.params", "has no effect here: cluster.comm.params sets "
+                    "the traffic of a timing-only model; remove one of them");
+  for (int k = 0; timing_only_inert[k]; k++)
+    if (at_path(root, timing_only_inert[k]))
+      return scn_fail(err, timing_only_inert[k], "has no effect with a timing-only model "
+                      "(workload.model.type none: no data, no loss); remove it");
+  const cJSON *pols = cJSON_GetObjectItemCaseSensitive(root, "policies");
+  int i = 0;
+  for (const cJSON *p = pols ? pols->child : NULL; p; p = p->next, i++)
+    for (int k = 0; timing_only_policy_inert[k]; k++)
+      if (cJSON_GetObjectItemCaseSensitive(p, timing_only_policy_inert[k])) {
+        char path[96];
+        snprintf(path, sizeof path, "policies[%d].%s", i, timing_only_policy_inert[k]);
+        return scn_fail(err, path, "has no effect with a timing-only model (workload.model."
+                        "type none: nothing is trained); remove it");
+      }
+  return WL_OK;
+}
+
+/* The canonical config of one run leaves out what does nothing in it (see above). */
+static void drop_inert(cJSON *root, const sim_config *cfg)
+{
+  cJSON *net = (cJSON *)at_path(root, "cluster.network");
+  if (cfg->policy.type != OPT_POLICY_ASYNC_LOCAL_SGD)
+    cJSON_DeleteItemFromObjectCaseSensitive(net, "server_gbps");
+  else
+    cJSON_DeleteItemFromObjectCaseSensitive((cJSON *)at_path(root, "cluster.failures"), "sync");
+  if (cfg->workload.model.type != WL_MODEL_NONE)
+    return;
+  if (!isnan(cfg->cluster.comm.params))
+    cJSON_DeleteItemFromObjectCaseSensitive((cJSON *)at_path(root, "workload.model"), "params");
+  for (int k = 0; timing_only_inert[k]; k++) {
+    char parent[64];
+    const char *dot = strrchr(timing_only_inert[k], '.');
+    snprintf(parent, sizeof parent, "%.*s", (int)(dot - timing_only_inert[k]),
+             timing_only_inert[k]);
+    cJSON_DeleteItemFromObjectCaseSensitive((cJSON *)at_path(root, parent), dot + 1);
+  }
+  cJSON *pol = cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(root, "policies"), 0);
+  for (int k = 0; timing_only_policy_inert[k]; k++)
+    cJSON_DeleteItemFromObjectCaseSensitive(pol, timing_only_policy_inert[k]);
 }
 
 /* ---- loading -------------------------------------------------------------------------- */
@@ -530,6 +642,8 @@ wl_status scn_load_string(const char *text, const char *file, const char *const 
   }
   if (st == WL_OK)
     st = fill_policies(cJSON_GetObjectItemCaseSensitive(root, "policies"), out, err);
+  if (st == WL_OK)
+    st = check_inert_elsewhere(root, out, err);
   cJSON_Delete(root);
   if (st != WL_OK)
     return st;
@@ -542,6 +656,34 @@ wl_status scn_load_string(const char *text, const char *file, const char *const 
       return st;
   }
   return WL_OK;
+}
+
+int scn_set_is_sweep(const char *set)
+{
+  return strncmp(set, "sweep=", 6) == 0 || strncmp(set, "sweep.", 6) == 0;
+}
+
+wl_status scn_apply_sets(const char *text, const char *file, const char *const *sets,
+                         int n_sets, char **out, scn_error *err)
+{
+  *out = NULL;
+  memset(err, 0, sizeof *err);
+  snprintf(err->file, sizeof err->file, "%s", file);
+  const char *end = NULL;
+  cJSON *root = cJSON_ParseWithOpts(text, &end, 1);
+  if (!root) {
+    syntax_error(text, end ? end : text, err);
+    return WL_ECONFIG;
+  }
+  wl_status st = WL_OK;
+  for (int i = 0; i < n_sets && st == WL_OK; i++)
+    st = apply_set(root, sets[i], err);
+  if (st == WL_OK && !(*out = cJSON_Print(root)))
+    st = WL_ENOMEM;
+  cJSON_Delete(root);
+  if (st == WL_OK)
+    snprintf(err->file, sizeof err->file, "%s", file);
+  return st;
 }
 
 wl_status scn_read_file(const char *file, char **text, scn_error *err)
@@ -630,6 +772,8 @@ static cJSON *emit_value(const wl_param *p, const void *base)
 static int emit_into(cJSON *obj, const wl_param *table, const void *base)
 {
   for (const wl_param *p = table; p && p->key; p++) {
+    if (!wl_param_applies(p, base)) /* it does nothing here: not part of the config */
+      continue;
     cJSON *v = emit_value(p, base);
     if (!v || !cJSON_AddItemToObject(obj, p->key, v)) {
       cJSON_Delete(v);
@@ -669,6 +813,7 @@ char *scn_canonical_json(const char *name, const sim_config *cfg)
     pol = NULL;
     if (cJSON_AddItemToObject(root, "policies", arr)) {
       arr = NULL;
+      drop_inert(root, cfg);
       text = cJSON_PrintUnformatted(root);
     }
   }
@@ -718,6 +863,8 @@ static void doc_default_range(const wl_param *p, char *def, size_t def_size, cha
   case WL_P_DOUBLE:
     if ((p->flags & WL_PF_OPTIONAL) && p->kind == WL_P_DOUBLE)
       snprintf(def, def_size, "null (off)");
+    else if (!in_range(p, p->def)) /* no default: the key must be given where it applies */
+      snprintf(def, def_size, "none (required)");
     else
       snprintf(def, def_size, "%.15g", p->def);
     range_text(p, range, range_size);
@@ -762,9 +909,13 @@ static void doc_row(FILE *f, const wl_param *p, const char *name, const char *wh
   char def[160], range[300];
   doc_default_range(p, def, sizeof def, range, sizeof range);
   const char *unit = p->unit && p->unit[0] ? p->unit : "";
+  char applies[160] = "";
+  if (p->applies_doc)
+    snprintf(applies, sizeof applies, " (applies only with %s)", p->applies_doc);
   if (markdown) {
-    fprintf(f, "| `%s` | %s | %s | %s | %s | %s%s%s%s", name, kind_name(p), def[0] ? def : "",
-            range, unit, when[0] ? "*" : "", when, when[0] ? ":* " : "", p->doc);
+    fprintf(f, "| `%s` | %s | %s | %s | %s | %s%s%s%s%s", name, kind_name(p),
+            def[0] ? def : "", range, unit, when[0] ? "*" : "", when, when[0] ? ":* " : "",
+            p->doc, applies);
     for (int i = 0; p->kind == WL_P_VARIANT && p->variants[i]; i++)
       fprintf(f, "%s `%s`: %s", i ? ";" : ":", p->variants[i]->name, p->variants[i]->doc);
     fprintf(f, " |\n");
@@ -777,7 +928,7 @@ static void doc_row(FILE *f, const wl_param *p, const char *name, const char *wh
     fprintf(f, ", %s", range);
   if (unit[0])
     fprintf(f, ", %s", unit);
-  fprintf(f, "%s%s — %s\n", when[0] ? "; " : "", when, p->doc);
+  fprintf(f, "%s%s — %s%s\n", when[0] ? "; " : "", when, p->doc, applies);
 }
 
 /* "k v, ..." for the variant `adjust` picks and the keys whose values it changes from that

@@ -52,6 +52,15 @@ wl_status scn_load_string(const char *text, const char *file, const char *const 
  * Errors name the file (err->file is set first). */
 wl_status scn_read_file(const char *file, char **text, scn_error *err);
 
+/* Whether an override addresses the sweep ("sweep={...}", or "sweep.AXIS=[...]" for one axis,
+ * whose name is everything after "sweep.", dots included). */
+int scn_set_is_sweep(const char *set);
+
+/* The JSON text with the overrides applied (*out, caller frees with free()), as the loader
+ * applies them. */
+wl_status scn_apply_sets(const char *text, const char *file, const char *const *sets,
+                         int n_sets, char **out, scn_error *err);
+
 /* Fill err's path and message (printf-style); returns WL_ECONFIG. */
 wl_status scn_fail(scn_error *err, const char *path, const char *fmt, ...)
   __attribute__((format(printf, 3, 4)));

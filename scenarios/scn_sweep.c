@@ -72,6 +72,20 @@ wl_status scn_sweep_load(const char *file, const char *const *sets, int n_sets, 
   sw->sets = sets;
   sw->n_sets = n_sets;
   wl_status st = scn_read_file(file, &sw->text, err);
+  /* overrides of the sweep itself change the text the axes and every point come from */
+  const char *sweep_sets[256];
+  int n_sweep_sets = 0;
+  for (int i = 0; i < n_sets && n_sweep_sets < 256; i++)
+    if (scn_set_is_sweep(sets[i]))
+      sweep_sets[n_sweep_sets++] = sets[i];
+  if (st == WL_OK && n_sweep_sets > 0) {
+    char *edited;
+    st = scn_apply_sets(sw->text, file, sweep_sets, n_sweep_sets, &edited, err);
+    if (st == WL_OK) {
+      free(sw->text);
+      sw->text = edited;
+    }
+  }
   if (st == WL_OK)
     st = read_axes(sw, err);
   scn_scenario *s = st == WL_OK ? malloc(sizeof *s) : NULL;

@@ -70,38 +70,52 @@ static const wl_param jitter_params[] = {
   {0}};
 
 #define ST(f) offsetof(sim_straggler_config, f)
+static int straggles(const void *b) { return ((const sim_straggler_config *)b)->rate_per_s > 0; }
 static const wl_param straggler_params[] = {
   {.key = "rate_per_s", .kind = WL_P_DOUBLE, .offset = ST(rate_per_s), .def = 0, .min = 0,
    .max = 1e6, .unit = "1/s", .doc = "episodes per simulated second per worker (0: none)"},
   {.key = "slowdown", .kind = WL_P_DOUBLE, .offset = ST(slowdown), .def = 3, .min = 1,
-   .max = 1e6, .unit = "x", .doc = "a straggling worker's speed is divided by this"},
+   .max = 1e6, .unit = "x", .doc = "a straggling worker's speed is divided by this",
+   .applies = straggles, .applies_doc = "rate_per_s > 0"},
   {.key = "duration_s", .kind = WL_P_DOUBLE, .offset = ST(duration_s), .def = 10, .min = 0,
    .max = 1e9, .flags = WL_PF_MIN_EXCL, .unit = "s",
-   .doc = "an episode's length (its mean, when exponential)"},
+   .doc = "an episode's length (its mean, when exponential)", .applies = straggles,
+   .applies_doc = "rate_per_s > 0"},
   {.key = "duration_dist", .kind = WL_P_ENUM, .offset = ST(duration_dist),
    .def = SIM_DURATION_FIXED, .choices = "fixed|exponential", .unit = "",
-   .doc = "how episode lengths are drawn"},
+   .doc = "how episode lengths are drawn", .applies = straggles,
+   .applies_doc = "rate_per_s > 0"},
   {0}};
 
 #define CO(f) offsetof(sim_compute_config, f)
+static int no_device(const void *b)
+{
+  return isnan(((const sim_compute_config *)b)->device_tflops);
+}
+static int device(const void *b) { return !no_device(b); }
+static int unlisted(const void *b) { return ((const sim_compute_config *)b)->n_speeds == 0; }
 static const wl_param compute_params[] = {
   {.key = "step_time_s", .kind = WL_P_DOUBLE, .offset = CO(step_time_s), .def = 0.1, .min = 0,
    .max = 1e6, .flags = WL_PF_MIN_EXCL, .unit = "s",
-   .doc = "simulated time of one gradient step at speed 1 (unless device_tflops is set)"},
+   .doc = "simulated time of one gradient step at speed 1", .applies = no_device,
+   .applies_doc = "no device_tflops"},
   {.key = "device_tflops", .kind = WL_P_DOUBLE, .offset = CO(device_tflops), .min = 0,
    .max = 1e9, .flags = WL_PF_MIN_EXCL | WL_PF_OPTIONAL, .unit = "TFLOP/s",
    .doc = "when set, step time = flops_per_step / (device_tflops 1e12 utilization)"},
   {.key = "utilization", .kind = WL_P_DOUBLE, .offset = CO(utilization), .def = 0.4, .min = 0,
    .max = 1, .flags = WL_PF_MIN_EXCL, .unit = "fraction",
-   .doc = "fraction of device_tflops a step achieves"},
+   .doc = "fraction of device_tflops a step achieves", .applies = device,
+   .applies_doc = "device_tflops"},
   {.key = "flops_per_step", .kind = WL_P_DOUBLE, .offset = CO(flops_per_step), .min = 0,
    .max = 1e30, .flags = WL_PF_MIN_EXCL | WL_PF_OPTIONAL, .unit = "FLOP",
-   .doc = "FLOPs of one gradient step (default: the real model's per example x batch size)"},
+   .doc = "FLOPs of one gradient step (default: the real model's per example x batch size)",
+   .applies = device, .applies_doc = "device_tflops"},
   {.key = "speeds", .kind = WL_P_DOUBLES, .offset = CO(speeds), .min = 0, .max = 1e6,
    .flags = WL_PF_MIN_EXCL, .size = SIM_MAX_LISTED_SPEEDS, .count_offset = CO(n_speeds),
    .unit = "x", .doc = "per-worker speed factors, one per worker; a step takes step_time_s / speed"},
   {.key = "speed", .kind = WL_P_OBJECT, .offset = CO(speed), .sub = speed_params, .unit = "",
-   .doc = "a distribution speeds are drawn from, when none are listed"},
+   .doc = "a distribution speeds are drawn from, when none are listed", .applies = unlisted,
+   .applies_doc = "no speeds listed"},
   {.key = "jitter", .kind = WL_P_OBJECT, .offset = CO(jitter), .sub = jitter_params,
    .unit = "", .doc = "per-step noise on compute time"},
   {.key = "stragglers", .kind = WL_P_OBJECT, .offset = CO(stragglers), .sub = straggler_params,
@@ -113,6 +127,7 @@ static const wl_param compute_params[] = {
   {0}};
 
 #define NO(f) offsetof(sim_network_config, f)
+static int nodes(const void *b) { return ((const sim_network_config *)b)->workers_per_node > 0; }
 static const wl_param network_params[] = {
   {.key = "latency_s", .kind = WL_P_DOUBLE, .offset = NO(latency_s), .def = 1e-3, .min = 0,
    .max = 1e3, .unit = "s", .doc = "one-way latency per message (alpha)"},
@@ -139,10 +154,12 @@ static const wl_param network_params[] = {
    .min = 0, .max = 1 << 20, .unit = "workers",
    .doc = "0: a flat network; g: nodes of g workers joined by slower inter-node links"},
   {.key = "inter_latency_s", .kind = WL_P_DOUBLE, .offset = NO(inter_latency_s), .def = 0.01,
-   .min = 0, .max = 1e3, .unit = "s", .doc = "latency between nodes"},
+   .min = 0, .max = 1e3, .unit = "s", .doc = "latency between nodes", .applies = nodes,
+   .applies_doc = "workers_per_node > 0"},
   {.key = "inter_bandwidth_gbps", .kind = WL_P_DOUBLE, .offset = NO(inter_bandwidth_gbps),
    .def = 1, .min = 0, .max = 1e12, .flags = WL_PF_MIN_EXCL, .unit = "Gbit/s",
-   .doc = "bandwidth between nodes, per node"},
+   .doc = "bandwidth between nodes, per node", .applies = nodes,
+   .applies_doc = "workers_per_node > 0"},
   {.key = "link_latencies_s", .kind = WL_P_DOUBLES, .offset = NO(link_latencies_s), .min = 0,
    .max = 1e3, .size = SIM_MAX_LISTED_SPEEDS, .count_offset = NO(n_link_latencies), .unit = "s",
    .doc = "per-worker link latencies, one per worker (default: latency_s for all)"},
@@ -165,6 +182,11 @@ static const wl_param comm_params[] = {
   {0}};
 
 #define FO(f) offsetof(sim_failure_config, f)
+static int fails(const void *b)
+{
+  const sim_failure_config *f = b;
+  return f->n_at > 0 || !isnan(f->mttf_s);
+}
 static const wl_param failure_params[] = {
   {.key = "at_s", .kind = WL_P_DOUBLES, .offset = FO(at_s), .min = 0, .max = 1e12,
    .size = SIM_MAX_FAILURES, .count_offset = FO(n_at), .unit = "s",
@@ -177,12 +199,15 @@ static const wl_param failure_params[] = {
    .doc = "mean time to failure of each worker, exponential (null: no random failures)"},
   {.key = "repair_s", .kind = WL_P_DOUBLE, .offset = FO(repair_s), .def = 60, .min = 0,
    .max = 1e12, .flags = WL_PF_MIN_EXCL, .unit = "s",
-   .doc = "time until a failed worker is back (its mean, when exponential)"},
+   .doc = "time until a failed worker is back (its mean, when exponential)", .applies = fails,
+   .applies_doc = "failures (at_s or mttf_s)"},
   {.key = "repair_dist", .kind = WL_P_ENUM, .offset = FO(repair_dist), .def = SIM_DURATION_FIXED,
-   .choices = "fixed|exponential", .unit = "", .doc = "how repair times are drawn"},
+   .choices = "fixed|exponential", .unit = "", .doc = "how repair times are drawn",
+   .applies = fails, .applies_doc = "failures (at_s or mttf_s)"},
   {.key = "sync", .kind = WL_P_ENUM, .offset = FO(sync), .def = SIM_FAIL_WAIT,
    .choices = "wait|drop", .unit = "",
-   .doc = "synchronous policies wait for a down worker, or continue without it"},
+   .doc = "synchronous policies wait for a down worker, or continue without it",
+   .applies = fails, .applies_doc = "failures (at_s or mttf_s)"},
   {0}};
 
 #define KO(f) offsetof(sim_cluster_config, f)
@@ -239,12 +264,6 @@ wl_status sim_config_check(const sim_config *cfg, char *path, size_t path_size, 
                            size_t msg_size)
 {
   const sim_cluster_config *c = &cfg->cluster;
-  if (c->compute.n_speeds != 0 && c->compute.speed.dist != SIM_SPEED_NONE) {
-    snprintf(path, path_size, "cluster.compute.speed.dist");
-    snprintf(msg, msg_size, "expected none when cluster.compute.speeds lists the speeds, got %s",
-             speed_variants[c->compute.speed.dist]->name);
-    return WL_ECONFIG;
-  }
   if (c->compute.speed.dist == SIM_SPEED_UNIFORM && c->compute.speed.min > c->compute.speed.max) {
     snprintf(path, path_size, "cluster.compute.speed.max");
     snprintf(msg, msg_size, "expected at least min (%g), got %g", c->compute.speed.min,

@@ -654,10 +654,14 @@ static wl_status setup(sim_runner *r, int threads, char *err, size_t err_size)
     return st;
   size_t n = r->timing_only ? 0 : wl_model_nparams(r->eval_model);
   int state_floats = opt_optim_state_floats(&cfg->policy.inner);
+  const wl_tensor *tensors = NULL;
+  int n_tensors = r->timing_only ? 0 : wl_model_tensors(r->eval_model, &tensors);
   for (int w = 0; w < r->K; w++) {
     sim_worker *wk = &r->w[w];
     if ((st = opt_replica_init(&r->reps[w], n, state_floats)))
       return st;
+    r->reps[w].tensors = tensors;
+    r->reps[w].n_tensors = n_tensors;
     r->shard_sizes[w] = 1;
     if (r->timing_only)
       continue;

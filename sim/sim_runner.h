@@ -28,8 +28,11 @@
  * (machine-dependent); 2 = syncsim's own kernels and elementary functions; 3 = the time
  * model's fixes (DDP overlap bounded by the backward pass, blocked time, dropping a worker
  * from a collective, lost work undone, transfers rounded once, async grace and staleness,
- * DyLU by current speed, post-local warm-up as DDP, a final evaluation after a last sync). */
-#define SIM_NUMERICS_VERSION 3
+ * DyLU by current speed, post-local warm-up as DDP, a final evaluation after a last sync);
+ * 4 = optimizers and models against PyTorch (AdamW's 1 - beta in double, the step schedule
+ * after the warm-up, gelu is the erf GELU, outer clip, text vocabulary from the training part)
+ * and canonical configs without the keys that do nothing in them. */
+#define SIM_NUMERICS_VERSION 4
 
 typedef struct sim_progress {
   double sim_time_s; /* now */

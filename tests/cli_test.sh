@@ -292,6 +292,18 @@ for cmd in validate sweep; do
 done
 "$syncsim" validate "$fixture" >"$tmp/v.out"
 check "validate counts a sweep's points" grep -q 'sweep: 2 axes, 6 points' "$tmp/v.out"
+"$syncsim" validate "$fixture" --set 'sweep={"seed": [1, 2]}' >"$tmp/v.out"
+check "--set sweep={...} replaces the sweep: $(cat "$tmp/v.out")" grep -q 'sweep: 1 axis, 2 points' "$tmp/v.out"
+"$syncsim" validate "$fixture" --set 'sweep.policies.local_sgd.H=[1,2,3]' >"$tmp/v.out"
+check "--set sweep.AXIS=[...] sets one axis (dots and all): $(cat "$tmp/v.out")" \
+  grep -q 'sweep: 2 axes, 9 points' "$tmp/v.out"
+"$syncsim" sweep "$fixture" --db "$tmp/ss.db" --quiet --set 'sweep={"seed": [5]}' >/dev/null
+n=$(sqlite3 "$tmp/ss.db" "select count(*) || ' ' || group_concat(distinct seed) from runs")
+check "sweep --set sweep={...} runs that sweep ($n)" test "$n" = "2 5"
+"$syncsim" run "$fixture" --db "$tmp/sr.db" --set 'sweep={"seed": [5]}' 2>"$tmp/err"
+check "run refuses an override of the sweep it ignores" test $? -eq 2
+check "run says why: $(cat "$tmp/err")" grep -q 'ignores its sweep' "$tmp/err"
+check "a refused run writes no database" test ! -e "$tmp/sr.db"
 "$syncsim" sweep "$fixture" --db "$tmp/x.db" --shard 4/3 2>"$tmp/err"
 check "--shard 4/3 exits 2" test $? -eq 2
 check "--shard 4/3 writes no database" test ! -e "$tmp/x.db"

@@ -10,8 +10,6 @@
  *   SYNCSIM_GOLDEN_UPDATE=1 build/test_golden
  * which rewrites expected.txt for the new version (it refuses to rewrite the hashes of a
  * version that is already recorded). */
-#include <stdint.h>
-
 #include "test_util.h"
 #include "wl_kernels.h"
 
@@ -27,88 +25,6 @@ typedef struct golden {
   char config_hash[17];
   uint64_t hash;
 } golden;
-
-/* FNV-1a over explicit little-endian bytes, so the digest is the same on any machine. */
-static void fnv_u64(uint64_t *h, uint64_t v)
-{
-  for (int i = 0; i < 8; i++) {
-    *h ^= (v >> (8 * i)) & 0xff;
-    *h *= 0x100000001b3ULL;
-  }
-}
-
-static void fnv_f64(uint64_t *h, double d)
-{
-  uint64_t b;
-  memcpy(&b, &d, sizeof b);
-  fnv_u64(h, b);
-}
-
-static void fnv_str(uint64_t *h, const char *s)
-{
-  for (; *s; s++) {
-    *h ^= (unsigned char)*s;
-    *h *= 0x100000001b3ULL;
-  }
-  fnv_u64(h, 0);
-}
-
-/* Everything a run recorded, in order. */
-static uint64_t digest(const mem_rec *r)
-{
-  uint64_t h = 0xcbf29ce484222325ULL;
-  fnv_u64(&h, (uint64_t)r->r.status);
-  fnv_f64(&h, r->r.sim_time_s);
-  fnv_u64(&h, (uint64_t)r->r.step);
-  fnv_u64(&h, (uint64_t)r->r.events);
-  fnv_f64(&h, r->r.final_loss);
-  fnv_f64(&h, r->r.final_accuracy);
-  fnv_f64(&h, r->r.baseline_loss);
-  for (int i = 0; i < r->n; i++) {
-    const sim_metric *m = &r->m[i];
-    fnv_u64(&h, (uint64_t)m->kind);
-    fnv_f64(&h, m->sim_time_s);
-    fnv_u64(&h, (uint64_t)m->step);
-    fnv_u64(&h, (uint64_t)m->examples);
-    fnv_f64(&h, m->bytes);
-    fnv_f64(&h, m->loss);
-    fnv_f64(&h, m->accuracy);
-  }
-  for (int i = 0; i < r->nw; i++) {
-    const sim_worker_stats *w = &r->w[i];
-    fnv_u64(&h, (uint64_t)w->worker);
-    fnv_f64(&h, w->speed);
-    fnv_u64(&h, (uint64_t)w->grad_steps);
-    fnv_f64(&h, w->compute_s);
-    fnv_f64(&h, w->comm_s);
-    fnv_f64(&h, w->idle_s);
-    fnv_f64(&h, w->down_s);
-    fnv_f64(&h, w->blocked_s);
-    fnv_f64(&h, w->bytes_sent);
-    fnv_f64(&h, w->bytes_recv);
-    fnv_f64(&h, w->mean_staleness);
-  }
-  for (int i = 0; i < r->nu; i++) {
-    const sim_update *u = &r->u[i];
-    fnv_f64(&h, u->sim_time_s);
-    fnv_u64(&h, (uint64_t)u->worker);
-    fnv_u64(&h, (uint64_t)u->staleness);
-    fnv_f64(&h, u->weight);
-    fnv_u64(&h, (uint64_t)u->dropped);
-  }
-  for (int i = 0; i < r->niv; i++) {
-    fnv_u64(&h, (uint64_t)r->iv[i].worker);
-    fnv_str(&h, r->iv[i].kind);
-    fnv_f64(&h, r->iv[i].start_s);
-    fnv_f64(&h, r->iv[i].end_s);
-  }
-  for (int i = 0; i < r->nout; i++) {
-    fnv_u64(&h, (uint64_t)r->out[i].worker);
-    fnv_f64(&h, r->out[i].start_s);
-    fnv_f64(&h, r->out[i].end_s);
-  }
-  return h;
-}
 
 /* Run every golden scenario's policies on the current code path; returns how many runs. */
 static int run_all(golden *out)
@@ -138,7 +54,7 @@ static int run_all(golden *out)
       free(json);
       snprintf(out[n].scenario, sizeof out[n].scenario, "%s", s.name);
       snprintf(out[n].label, sizeof out[n].label, "%s", s.policies[p].label);
-      out[n++].hash = digest(r);
+      out[n++].hash = mem_digest(r);
       free(r);
     }
   }

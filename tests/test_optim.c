@@ -59,6 +59,12 @@ Test(optimizers, adamw_matches_two_hand_computed_steps)
   expect_near(state, (const double[]){-0.01226, 0.04233, 0.072051}, 3, 1e-7, "m");
   expect_near(state + 3, (const double[]){0.00471561, 0.0480224275, 0.0298715425}, 3, 1e-7,
               "v");
+  /* 1 - beta is computed in double and rounded once, as PyTorch does: after one step from
+   * zero state, m = float(1 - 0.9) g exactly (1.0f - 0.9f is 1.3e-7 relative off) */
+  float x1[1] = {1.0f}, g1[1] = {3.0f}, s1[2] = {0};
+  opt_optim_step(&c, x1, g1, s1, 1, c.lr, 1);
+  cr_assert_eq(s1[0], (float)(1.0 - 0.9) * 3.0f, "m = %a", s1[0]);
+  cr_assert_eq(s1[1], (float)(1.0 - 0.95) * 3.0f * 3.0f, "v = %a", s1[1]);
 }
 
 Test(replicas, the_mean_is_taken_in_worker_order_over_every_element)
@@ -122,6 +128,12 @@ Test(schedules, warmup_cosine_and_step_follow_their_formulas)
   cr_assert_float_eq(opt_optim_lr(&c, 9), 0.3, 1e-15);
   cr_assert_float_eq(opt_optim_lr(&c, 10), 0.15, 1e-15);
   cr_assert_float_eq(opt_optim_lr(&c, 35), 0.0375, 1e-15);
+  /* after a warm-up the steps count from its end (SequentialLR(LinearLR, StepLR)) */
+  c.lr_warmup = 4;
+  cr_assert_float_eq(opt_optim_lr(&c, 3), 0.3, 1e-15);
+  cr_assert_float_eq(opt_optim_lr(&c, 13), 0.3, 1e-15);
+  cr_assert_float_eq(opt_optim_lr(&c, 14), 0.15, 1e-15);
+  cr_assert_float_eq(opt_optim_lr(&c, 39), 0.0375, 1e-15);
 }
 
 Test(clipping, scales_to_the_max_norm_as_pytorch_does)
@@ -798,4 +810,76 @@ Test(policy_failures, a_worker_down_after_its_part_is_excluded_from_the_synchron
   expect_log(&f, 6, (const char *const[]){"train 1 2"}, 1);
   opt_policy_destroy(&p);
   fake_free(&f);
+}
+
+/* outer.clip clips the pseudo-gradient to that global L2 norm before the outer step, in the
+ * synchronous outer optimizers (DiLoCo, PALSGD) and at the asynchronous server. */
+Test(outer_clip, the_pseudo_gradient_is_clipped_to_the_outer_clip)
+{
+  for (int type = 0; type < 2; type++) {
+    fake_host f;
+    fake_init(&f, 2);
+    opt_policy_config c = policy_config(type ? OPT_POLICY_ASYNC_LOCAL_SGD : OPT_POLICY_DILOCO);
+    opt_optim_choose(&c.outer, OPT_SGD);
+    c.outer.lr = 1.0;
+    c.outer.clip = 0.5;
+    c.H = 2;
+    opt_policy p;
+    make_policy(&c, &f, &p);
+    p.type->start(p.state);
+    /* every worker moves every parameter by -2: the pseudo-gradient is 2 everywhere, norm
+     * 2 sqrt(N); clipped, z moves by 2 * 0.5 / (2 sqrt(N) + 1e-6) */
+    float z0 = p.type->global(p.state)[1];
+    if (type == 0) {
+      for (int k = 0; k < FAKE_K; k++)
+        for (int i = 0; i < FAKE_N; i++)
+          f.reps[k].params[i] -= 2.0f;
+      for (int k = 0; k < FAKE_K; k++)
+        p.type->work_done(p.state, k);
+      p.type->collective_done(p.state, 0);
+    } else {
+      async_round(&p, &f, 0, 2.0f);
+    }
+    double norm = 2.0 * sqrt((double)FAKE_N), moved = 2.0 * (float)(0.5 / (norm + 1e-6));
+    cr_assert_float_eq(z0 - p.type->global(p.state)[1], moved, 1e-6, "%s: moved %g",
+                       type ? "async" : "diloco", z0 - p.type->global(p.state)[1]);
+    opt_policy_destroy(&p);
+    fake_free(&f);
+  }
+}
+
+/* decay: weights leaves biases, normalizations and embeddings undecayed; each element gets
+ * exactly the step it would get with its own weight decay. */
+Test(optimizers, weight_decay_can_spare_biases_norms_and_embeddings)
+{
+  const wl_tensor t[4] = {{"wte", 0, 3, WL_TENSOR_EMBED}, {"fc.w", 3, 4, WL_TENSOR_WEIGHT},
+                          {"fc.b", 7, 2, WL_TENSOR_BIAS}, {"ln.w", 9, 1, WL_TENSOR_NORM}};
+  for (int opt = OPT_SGD; opt <= OPT_ADAMW; opt++) {
+    opt_optim_config c;
+    wl_param_defaults(opt_optim_params, &c);
+    opt_optim_choose(&c, opt);
+    c.weight_decay = 0.3;
+    c.decay = OPT_DECAY_WEIGHTS;
+    float x[10], g[10], st[20] = {0}, want[10];
+    for (int i = 0; i < 10; i++) {
+      x[i] = want[i] = 1.0f + 0.1f * (float)i;
+      g[i] = 0.5f - 0.07f * (float)i;
+    }
+    opt_optim_step_tensors(&c, x, g, st, 1, 0.1, 10, t, 4);
+    for (int i = 0; i < 10; i++) {
+      opt_optim_config one = c;
+      one.weight_decay = i >= 3 && i < 7 ? 0.3 : 0.0;
+      float s1[2] = {0}, xi[1] = {want[i]};
+      opt_optim_step(&one, xi, &g[i], s1, 1, 0.1, 1);
+      cr_assert_eq(x[i], xi[0], "opt %d, element %d: %.9g vs %.9g", opt, i, x[i], xi[0]);
+      want[i] = xi[0];
+    }
+    /* and "all" decays everything */
+    c.decay = OPT_DECAY_ALL;
+    float y[10], s2[20] = {0};
+    for (int i = 0; i < 10; i++)
+      y[i] = 1.0f + 0.1f * (float)i;
+    opt_optim_step_tensors(&c, y, g, s2, 1, 0.1, 10, t, 4);
+    cr_assert_neq(y[0], want[0], "opt %d: the embedding decays with all", opt);
+  }
 }

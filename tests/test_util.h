@@ -4,6 +4,7 @@
 #define TEST_UTIL_H
 
 #include <math.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -108,6 +109,89 @@ static inline mem_rec *run_policy(const scn_scenario *s, int i, const sim_run_op
   scn_run_config(s, i, &cfg);
   sim_run(&cfg, &rec, opts, &r->r);
   return r;
+}
+
+/* FNV-1a over explicit little-endian bytes, so the digest is the same on any machine. */
+static inline void fnv_u64(uint64_t *h, uint64_t v)
+{
+  for (int i = 0; i < 8; i++) {
+    *h ^= (v >> (8 * i)) & 0xff;
+    *h *= 0x100000001b3ULL;
+  }
+}
+
+static inline void fnv_f64(uint64_t *h, double d)
+{
+  uint64_t b;
+  memcpy(&b, &d, sizeof b);
+  fnv_u64(h, b);
+}
+
+static inline void fnv_str(uint64_t *h, const char *s)
+{
+  for (; *s; s++) {
+    *h ^= (unsigned char)*s;
+    *h *= 0x100000001b3ULL;
+  }
+  fnv_u64(h, 0);
+}
+
+/* A digest of everything a run recorded, in order: its result, metrics, workers, updates,
+ * timeline and outages (FNV-1a over their bits). */
+static inline uint64_t mem_digest(const mem_rec *r)
+{
+  uint64_t h = 0xcbf29ce484222325ULL;
+  fnv_u64(&h, (uint64_t)r->r.status);
+  fnv_f64(&h, r->r.sim_time_s);
+  fnv_u64(&h, (uint64_t)r->r.step);
+  fnv_u64(&h, (uint64_t)r->r.events);
+  fnv_f64(&h, r->r.final_loss);
+  fnv_f64(&h, r->r.final_accuracy);
+  fnv_f64(&h, r->r.baseline_loss);
+  for (int i = 0; i < r->n; i++) {
+    const sim_metric *m = &r->m[i];
+    fnv_u64(&h, (uint64_t)m->kind);
+    fnv_f64(&h, m->sim_time_s);
+    fnv_u64(&h, (uint64_t)m->step);
+    fnv_u64(&h, (uint64_t)m->examples);
+    fnv_f64(&h, m->bytes);
+    fnv_f64(&h, m->loss);
+    fnv_f64(&h, m->accuracy);
+  }
+  for (int i = 0; i < r->nw; i++) {
+    const sim_worker_stats *w = &r->w[i];
+    fnv_u64(&h, (uint64_t)w->worker);
+    fnv_f64(&h, w->speed);
+    fnv_u64(&h, (uint64_t)w->grad_steps);
+    fnv_f64(&h, w->compute_s);
+    fnv_f64(&h, w->comm_s);
+    fnv_f64(&h, w->idle_s);
+    fnv_f64(&h, w->down_s);
+    fnv_f64(&h, w->blocked_s);
+    fnv_f64(&h, w->bytes_sent);
+    fnv_f64(&h, w->bytes_recv);
+    fnv_f64(&h, w->mean_staleness);
+  }
+  for (int i = 0; i < r->nu; i++) {
+    const sim_update *u = &r->u[i];
+    fnv_f64(&h, u->sim_time_s);
+    fnv_u64(&h, (uint64_t)u->worker);
+    fnv_u64(&h, (uint64_t)u->staleness);
+    fnv_f64(&h, u->weight);
+    fnv_u64(&h, (uint64_t)u->dropped);
+  }
+  for (int i = 0; i < r->niv; i++) {
+    fnv_u64(&h, (uint64_t)r->iv[i].worker);
+    fnv_str(&h, r->iv[i].kind);
+    fnv_f64(&h, r->iv[i].start_s);
+    fnv_f64(&h, r->iv[i].end_s);
+  }
+  for (int i = 0; i < r->nout; i++) {
+    fnv_u64(&h, (uint64_t)r->out[i].worker);
+    fnv_f64(&h, r->out[i].start_s);
+    fnv_f64(&h, r->out[i].end_s);
+  }
+  return h;
 }
 
 #endif

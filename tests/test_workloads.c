@@ -386,7 +386,7 @@ static void check_model(const char *what, const wl_model_config *cfg, const wl_d
   wl_batch b;
   cr_assert_eq(wl_batch_init(&b, d, B), WL_OK);
   int32_t idx[8] = {0, 3, 5, 7, 11, 13, 17, 19};
-  wl_dataset_gather(d, 0, idx, B, &b);
+  wl_dataset_gather(d, 0, idx, NULL, B, &b);
   double loss = wl_model_step(m, p, g, &b);
   mctx x = {m, cfg, &b, d->dim, d->classes, to_double(p, n),
             malloc(work_doubles * sizeof(double))};
@@ -455,7 +455,7 @@ static double transformer_reference(void *ctx)
       h[i] += tmp[i];
   }
   ref_layernorm(ln, h, P("lnf.w"), P("lnf.b"), N, C);
-  ref_matmul(logits, ln, P("head.w"), NULL, N, C, V);
+  ref_matmul(logits, ln, c->tie_embeddings ? P("wte") : P("head.w"), NULL, N, C, V);
 #undef P
   return ref_xent_mean(logits, x->b->y, N, V);
 }
@@ -519,6 +519,9 @@ Test(gradcheck, transformer_full_backward_matches_finite_differences, .init = ma
   size_t N = 2 * 5, C = 8;
   check_model("transformer", &c, d, 2, transformer_reference,
               N * C * 7 + 4 * N * C + N * (size_t)d->classes + 64);
+  c.tie_embeddings = 1; /* the head is wte: its gradient sums both uses */
+  check_model("transformer tied", &c, d, 2, transformer_reference,
+              N * C * 7 + 4 * N * C + N * (size_t)d->classes + 64);
   wl_dataset_destroy(d);
 }
 
@@ -564,7 +567,7 @@ Test(known_answer, loss_after_three_sgd_steps_matches_a_double_precision_replay)
     int32_t idx[8];
     for (int i = 0; i < 8; i++)
       idx[i] = step * 8 + i;
-    wl_dataset_gather(d, 0, idx, 8, &b);
+    wl_dataset_gather(d, 0, idx, NULL, 8, &b);
     wl_model_step(m, p, g, &b);
     for (size_t i = 0; i < n; i++) {
       p[i] -= (float)lr * g[i];
@@ -580,7 +583,7 @@ Test(known_answer, loss_after_three_sgd_steps_matches_a_double_precision_replay)
       dp[i] -= lr * dg[i];
   }
   int32_t idx[8] = {24, 25, 26, 27, 28, 29, 30, 31};
-  wl_dataset_gather(d, 0, idx, 8, &b);
+  wl_dataset_gather(d, 0, idx, NULL, 8, &b);
   double loss_f = 0, ref;
   long correct = 0, count = 0;
   wl_model_forward(m, p, &b, &loss_f, &correct, &count);
@@ -907,7 +910,7 @@ Test(text, a_corpus_directory_becomes_windows_over_its_vocabulary, .init = make_
   wl_batch b;
   wl_batch_init(&b, d, 2);
   int32_t idx[2] = {0, 3};
-  wl_dataset_gather(d, 0, idx, 2, &b);
+  wl_dataset_gather(d, 0, idx, NULL, 2, &b);
   for (int t = 0; t < 7; t++) {
     cr_assert_eq(b.y[t], b.tok[t + 1]);
     cr_assert_eq(b.y[8 + t], b.tok[8 + t + 1]);
@@ -918,6 +921,70 @@ Test(text, a_corpus_directory_becomes_windows_over_its_vocabulary, .init = make_
   cr_assert_gt(d->baseline_loss, 1.0);
   wl_batch_free(&b);
   wl_dataset_destroy(d);
+}
+
+/* The vocabulary comes from the training part; held-out bytes it lacks share one id. With
+ * random_offset a worker's windows of an epoch start at a drawn offset. */
+Test(text, the_vocabulary_is_the_training_parts_and_windows_can_move)
+{
+  char path[64];
+  snprintf(path, sizeof path, "/tmp/syncsim_vocab_%d.txt", (int)getpid());
+  FILE *f = fopen(path, "w");
+  for (int k = 0; k < 40; k++)
+    fputs("abcabcab\n", f); /* 360 bytes of a, b, c, newline */
+  fputs("xyzxyzxyzxyzxyzxyzxyzxyzxyzxyzxyzxy", f); /* 35 held-out bytes never trained on */
+  fclose(f);
+  wl_dataset_config c;
+  wl_param_defaults(wl_dataset_params, &c);
+  c.type = WL_DATA_TEXT;
+  wl_param_variant_defaults(wl_dataset_params[0].variants[WL_DATA_TEXT], &c);
+  snprintf(c.path, sizeof c.path, "%s", path);
+  c.test_fraction = 0.1; /* the last 39 bytes: "ab\n" and the 35 letters */
+  wl_dataset *d;
+  char err[512];
+  cr_assert_eq(wl_dataset_create(&c, 4, NULL, &d, err, sizeof err), WL_OK, "%s", err);
+  cr_assert_eq(d->classes, 5, "a, b, c, newline, and one id for the unseen bytes");
+  cr_assert_eq(d->unseen_id, 4);
+  cr_assert_eq(d->text_test[d->n_test * 4], 4, "x, y, z map to the unseen id");
+  cr_assert_eq(d->vocab[d->text_train[0]], 'a');
+  wl_dataset_destroy(d);
+  /* random offsets: each epoch's windows start at one offset in 0..T-1 */
+  c.random_offset = 1;
+  cr_assert_eq(wl_dataset_create(&c, 4, NULL, &d, err, sizeof err), WL_OK, "%s", err);
+  cr_assert_eq(d->n_train, (int)((360 + 35 - 39 - 1 - 3) / 4), "T - 1 tokens kept spare");
+  wl_shard shard = {d->n_train, malloc((size_t)d->n_train * sizeof(int32_t))};
+  for (int i = 0; i < d->n_train; i++)
+    shard.idx[i] = i;
+  gsl_rng *r = rng(5);
+  wl_sampler sp;
+  wl_batch b;
+  wl_batch_init(&b, d, 1);
+  cr_assert_eq(wl_sampler_init(&sp, &shard, 1, r), WL_OK);
+  int offsets_seen[4] = {0};
+  for (int e = 0; e < 40; e++) {
+    long epoch = sp.epoch;
+    int first = -1;
+    for (int i = 0; i < shard.n; i++) {
+      wl_sampler_next(&sp, d, 1, r, &b);
+      if (sp.epoch != epoch && i == 0)
+        epoch = sp.epoch;
+      int off = sp.pick_offset[0];
+      cr_assert(off >= 0 && off < 4);
+      if (first < 0)
+        first = off;
+      cr_assert_eq(off, first, "one offset per epoch");
+      cr_assert_eq(b.tok[0], d->text_train[sp.pick[0] * 4 + off]);
+    }
+    offsets_seen[first] = 1;
+  }
+  cr_assert(offsets_seen[0] + offsets_seen[1] + offsets_seen[2] + offsets_seen[3] >= 3,
+            "offsets vary between epochs");
+  wl_sampler_free(&sp);
+  wl_batch_free(&b);
+  free(shard.idx);
+  gsl_rng_free(r);
+  wl_dataset_destroy(d);
+  unlink(path);
 }
 
 Test(text, a_missing_default_corpus_names_the_package)
@@ -963,7 +1030,7 @@ Test(flops, the_declared_count_equals_the_traced_matrix_products, .init = make_c
     wl_batch b;
     wl_batch_init(&b, d, B);
     int32_t idx[4] = {0, 1, 2, 3};
-    wl_dataset_gather(d, 0, idx, B, &b);
+    wl_dataset_gather(d, 0, idx, NULL, B, &b);
     wl_gemm_call calls[1024];
     int n;
     wl_gemm_trace_begin(calls, 1024, &n);

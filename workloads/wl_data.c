@@ -13,6 +13,16 @@
 /* ---- configuration tables ------------------------------------------------------------- */
 
 #define DS_OFF(f) offsetof(wl_dataset_config, f)
+
+static int gen_mixture(const void *b)
+{
+  return ((const wl_dataset_config *)b)->generator == WL_GEN_MIXTURE;
+}
+
+static int gen_teacher(const void *b)
+{
+  return ((const wl_dataset_config *)b)->generator == WL_GEN_TEACHER;
+}
 #define DS_SIZE(f) sizeof(((wl_dataset_config *)0)->f)
 
 static const wl_param synthetic_params[] = {
@@ -30,9 +40,11 @@ static const wl_param synthetic_params[] = {
    .max = 65536, .unit = "", .doc = "number of classes"},
   {.key = "separation", .kind = WL_P_DOUBLE, .offset = DS_OFF(separation), .def = 0.35,
    .min = 0, .max = 100, .unit = "",
-   .doc = "mixture: std. dev. of each class mean's coordinates (the noise has std. dev. 1)"},
+   .doc = "std. dev. of each class mean's coordinates (the noise has std. dev. 1)",
+   .applies = gen_mixture, .applies_doc = "generator mixture"},
   {.key = "teacher_hidden", .kind = WL_P_INT, .offset = DS_OFF(teacher_hidden), .def = 32,
-   .min = 1, .max = 65536, .unit = "", .doc = "teacher: hidden width of the teacher network"},
+   .min = 1, .max = 65536, .unit = "", .doc = "hidden width of the teacher network",
+   .applies = gen_teacher, .applies_doc = "generator teacher"},
   {.key = "label_noise", .kind = WL_P_DOUBLE, .offset = DS_OFF(label_noise), .def = 0.0,
    .min = 0, .max = 1, .unit = "fraction",
    .doc = "fraction of labels replaced by a uniformly drawn class"},
@@ -55,7 +67,11 @@ static const wl_param text_params[] = {
           "read in name order"},
   {.key = "test_fraction", .kind = WL_P_DOUBLE, .offset = DS_OFF(test_fraction), .def = 0.1,
    .min = 0, .max = 1, .flags = WL_PF_MIN_EXCL | WL_PF_MAX_EXCL, .unit = "fraction",
-   .doc = "the last fraction of the corpus, held out"},
+   .doc = "the last fraction of the corpus, held out (the vocabulary comes from the rest: "
+          "held-out bytes it lacks share one extra id)"},
+  {.key = "random_offset", .kind = WL_P_BOOL, .offset = DS_OFF(random_offset), .def = 0,
+   .unit = "", .doc = "each epoch, a worker's training windows start at an offset drawn from "
+                     "0..T-1, so that window boundaries move between epochs"},
   {0}};
 
 static const wl_variant synthetic_variant = {
@@ -415,8 +431,9 @@ void wl_batch_free(wl_batch *b)
   memset(b, 0, sizeof *b);
 }
 
-/* Example i of a split into slot j of b. */
-static void gather_one(const wl_dataset *d, int test, int32_t i, int j, wl_batch *b)
+/* Example i of a split into slot j of b (a text window `offset` tokens later). */
+static void gather_one(const wl_dataset *d, int test, int32_t i, int32_t offset, int j,
+                       wl_batch *b)
 {
   size_t D = (size_t)d->dim;
   if (d->kind == WL_KIND_CLASSIFY) {
@@ -425,7 +442,7 @@ static void gather_one(const wl_dataset *d, int test, int32_t i, int j, wl_batch
     b->y[j] = (test ? d->y_test : d->y_train)[i];
     return;
   }
-  const uint8_t *w = (test ? d->text_test : d->text_train) + (size_t)i * D;
+  const uint8_t *w = (test ? d->text_test : d->text_train) + (size_t)i * D + (size_t)offset;
   int32_t *tok = b->tok + (size_t)j * D, *y = b->y + (size_t)j * D;
   for (size_t t = 0; t < D; t++) {
     tok[t] = w[t];
@@ -433,11 +450,12 @@ static void gather_one(const wl_dataset *d, int test, int32_t i, int j, wl_batch
   }
 }
 
-void wl_dataset_gather(const wl_dataset *d, int test, const int32_t *idx, int n, wl_batch *b)
+void wl_dataset_gather(const wl_dataset *d, int test, const int32_t *idx,
+                       const int32_t *offsets, int n, wl_batch *b)
 {
   WL_ASSERT(n <= b->cap);
   for (int j = 0; j < n; j++)
-    gather_one(d, test, idx[j], j, b);
+    gather_one(d, test, idx[j], offsets ? offsets[j] : 0, j, b);
   b->B = n;
 }
 
@@ -445,7 +463,7 @@ void wl_dataset_gather_test_range(const wl_dataset *d, int first, int n, wl_batc
 {
   WL_ASSERT(n <= b->cap && first + n <= d->n_test);
   for (int j = 0; j < n; j++)
-    gather_one(d, 1, first + j, j, b);
+    gather_one(d, 1, first + j, 0, j, b);
   b->B = n;
 }
 
@@ -455,9 +473,12 @@ wl_status wl_sampler_init(wl_sampler *s, const wl_shard *shard, int cap, gsl_rng
   s->pos = 0;
   s->epoch = 0;
   s->cap = cap;
+  s->offset = 0;
+  s->offset_epoch = -1;
   s->order = malloc((size_t)shard->n * sizeof(int32_t));
   s->pick = malloc((size_t)cap * sizeof(int32_t));
-  if (!s->order || !s->pick)
+  s->pick_offset = calloc((size_t)cap, sizeof(int32_t));
+  if (!s->order || !s->pick || !s->pick_offset)
     return WL_ENOMEM;
   memcpy(s->order, shard->idx, (size_t)shard->n * sizeof(int32_t));
   gsl_ran_shuffle(r, s->order, (size_t)shard->n, sizeof(int32_t));
@@ -468,7 +489,8 @@ void wl_sampler_free(wl_sampler *s)
 {
   free(s->order);
   free(s->pick);
-  s->order = s->pick = NULL;
+  free(s->pick_offset);
+  s->order = s->pick = s->pick_offset = NULL;
 }
 
 void wl_sampler_next(wl_sampler *s, const wl_dataset *d, int B, gsl_rng *r, wl_batch *b)
@@ -480,7 +502,12 @@ void wl_sampler_next(wl_sampler *s, const wl_dataset *d, int B, gsl_rng *r, wl_b
       s->pos = 0;
       s->epoch++;
     }
+    if (d->random_offset && s->offset_epoch != s->epoch) {
+      s->offset = (int)gsl_rng_uniform_int(r, (unsigned long)d->dim);
+      s->offset_epoch = s->epoch;
+    }
+    s->pick_offset[j] = s->offset;
     s->pick[j] = s->order[s->pos++];
   }
-  wl_dataset_gather(d, 0, s->pick, B, b);
+  wl_dataset_gather(d, 0, s->pick, s->pick_offset, B, b);
 }

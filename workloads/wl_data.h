@@ -47,6 +47,7 @@ typedef struct wl_dataset_config {
   char dir[512];        /* fashion-mnist: directory of the four IDX .gz files */
   char path[512];       /* text: a file, or a directory whose regular files are read */
   double test_fraction; /* text: the last fraction of the corpus held out */
+  int random_offset;    /* text: each epoch, a worker's windows start at a random offset */
 } wl_dataset_config;
 
 typedef struct wl_partition_config {
@@ -69,7 +70,9 @@ typedef struct wl_dataset {
   int32_t *y_test;      /* classify: (n_test) */
   uint8_t *text_train;  /* text: token ids, n_train * T + 1 of them */
   uint8_t *text_test;   /* text: token ids, n_test * T + 1 of them */
-  unsigned char vocab[256]; /* text: token id -> byte */
+  unsigned char vocab[256]; /* text: token id -> byte (training bytes) */
+  int unseen_id;        /* text: the id of held-out bytes absent from training, or -1 */
+  int random_offset;    /* text: windows start at a per-epoch random offset */
   double baseline_loss; /* held-out loss of the best constant prediction (class or
                            character frequencies of the training set) */
 } wl_dataset;
@@ -130,8 +133,10 @@ typedef struct wl_batch {
 wl_status wl_batch_init(wl_batch *b, const wl_dataset *d, int cap);
 void wl_batch_free(wl_batch *b);
 
-/* Fill b with examples idx (n) of the training set (test = 0) or held-out set (test = 1). */
-void wl_dataset_gather(const wl_dataset *d, int test, const int32_t *idx, int n, wl_batch *b);
+/* Fill b with examples idx (n) of the training set (test = 0) or held-out set (test = 1);
+ * offsets (n, or NULL for none): text windows start offsets[j] tokens after idx[j]*T. */
+void wl_dataset_gather(const wl_dataset *d, int test, const int32_t *idx,
+                       const int32_t *offsets, int n, wl_batch *b);
 
 /* Fill b with the n held-out examples first .. first+n-1. */
 void wl_dataset_gather_test_range(const wl_dataset *d, int first, int n, wl_batch *b);
@@ -141,16 +146,19 @@ typedef struct wl_sampler {
   const wl_shard *shard; /* not owned */
   int32_t *order;        /* (shard->n) the current epoch's order */
   int32_t *pick;         /* (cap) indices of the batch being drawn */
+  int32_t *pick_offset;  /* (cap) their window offsets (text with random_offset; else 0) */
   int cap;               /* batch capacity */
   int pos;               /* next position in order */
   long epoch;            /* completed epochs */
+  int offset;            /* this epoch's window offset */
+  long offset_epoch;     /* the epoch `offset` was drawn for (-1: none yet) */
 } wl_sampler;
 
 wl_status wl_sampler_init(wl_sampler *s, const wl_shard *shard, int cap, gsl_rng *r);
 void wl_sampler_free(wl_sampler *s);
 
 /* Gather the next B (<= cap) training examples of the shard into b; reshuffles with r at
- * epoch ends. */
+ * epoch ends (and, for text with random_offset, draws the epoch's window offset from r). */
 void wl_sampler_next(wl_sampler *s, const wl_dataset *d, int B, gsl_rng *r, wl_batch *b);
 
 #endif

@@ -134,8 +134,9 @@ wl_status wl_mlp_create(wl_model *m)
   for (int i = 0; i <= s->nl; i++)
     maxw = s->width[i] > maxw ? s->width[i] : maxw;
   for (int i = 0; i < s->nl; i++) {
-    s->w_off[i] = wl_model_add_tensor(m, (size_t)s->width[i + 1] * s->width[i], "fc%d.w", i);
-    s->b_off[i] = wl_model_add_tensor(m, (size_t)s->width[i + 1], "fc%d.b", i);
+    s->w_off[i] = wl_model_add_tensor(m, (size_t)s->width[i + 1] * s->width[i],
+                                    WL_TENSOR_WEIGHT, "fc%d.w", i);
+    s->b_off[i] = wl_model_add_tensor(m, (size_t)s->width[i + 1], WL_TENSOR_BIAS, "fc%d.b", i);
   }
   /* workspace: z and a per layer, probs, dz, da, the products' scratch */
   size_t B = (size_t)m->max_batch;

@@ -32,6 +32,9 @@ static const wl_param transformer_params[] = {
    .unit = "blocks", .doc = "transformer blocks L"},
   {.key = "context", .kind = WL_P_INT, .offset = MC(context), .def = 64, .min = 1,
    .max = 4096, .unit = "tokens", .doc = "sequence length T of each training window"},
+  {.key = "tie_embeddings", .kind = WL_P_BOOL, .offset = MC(tie_embeddings), .def = 0,
+   .unit = "", .doc = "the output head is the token embedding matrix (GPT-2 ties them; "
+                     "default: an untied head)"},
   {0}};
 
 static const wl_variant softmax_variant = {"softmax",
@@ -103,12 +106,26 @@ int wl_model_seq_len(const wl_model_config *cfg)
 
 /* ---- the model object ------------------------------------------------------------------ */
 
-size_t wl_model_add_tensor(wl_model *m, size_t count, const char *fmt, int index)
+size_t wl_model_add_tensor(wl_model *m, size_t count, int kind, const char *fmt, int index)
 {
-  WL_ASSERT(m->n_tensors < WL_MAX_TENSORS);
+  if (m->n_tensors == m->cap_tensors) {
+    int cap = m->cap_tensors ? 2 * m->cap_tensors : 32;
+    wl_tensor *t = realloc(m->tensors, (size_t)cap * sizeof *t);
+    if (t)
+      m->tensors = t;
+    char(*names)[24] = t ? realloc(m->names, (size_t)cap * sizeof *names) : NULL;
+    if (!names) {
+      m->failed = 1;
+      return (size_t)-1;
+    }
+    m->names = names;
+    m->cap_tensors = cap;
+    for (int i = 0; i < m->n_tensors; i++) /* the names moved */
+      m->tensors[i].name = m->names[i];
+  }
   int i = m->n_tensors++;
   snprintf(m->names[i], sizeof m->names[i], fmt, index);
-  m->tensors[i] = (wl_tensor){m->names[i], m->nparams, count};
+  m->tensors[i] = (wl_tensor){m->names[i], m->nparams, count, kind};
   m->nparams += count;
   return m->tensors[i].offset;
 }
@@ -133,6 +150,8 @@ wl_status wl_model_create(const wl_model_config *cfg, const wl_dataset *d, int m
   m->C = d->classes;
   m->max_batch = max_batch;
   wl_status st = cfg->type == WL_MODEL_TRANSFORMER ? wl_transformer_create(m) : wl_mlp_create(m);
+  if (st == WL_OK && m->failed)
+    st = WL_ENOMEM;
   if (st != WL_OK) {
     wl_model_destroy(m);
     return st;
@@ -148,6 +167,8 @@ void wl_model_destroy(wl_model *m)
   if (m->ops && m->ops->destroy)
     m->ops->destroy(m);
   free(m->work);
+  free(m->tensors);
+  free(m->names);
   free(m);
 }
 

@@ -12,7 +12,8 @@
  *   transformer  a character-level decoder: token + position embedding, L blocks of
  *                pre-layernorm causal self-attention and GELU MLP (4x width) with
  *                residuals (GELU's tanh approximation, as GPT-2), a final layernorm and a
- *                linear output head; the loss is the mean
+ *                linear output head (untied, or tied to the token embedding as in GPT-2);
+ *                the loss is the mean
  *                next-token cross-entropy over every position. */
 #ifndef WL_MODEL_H
 #define WL_MODEL_H
@@ -40,6 +41,7 @@ typedef struct wl_model_config {
   int heads;                  /* transformer: attention heads (divides width) */
   int layers;                 /* transformer: blocks L */
   int context;                /* transformer: sequence length T */
+  int tie_embeddings;         /* transformer: the output head is the token embedding */
   double params;              /* none: the parameter count whose traffic is simulated */
 } wl_model_config;
 
@@ -61,11 +63,16 @@ wl_status wl_workload_check(const wl_workload_config *w, char *path, size_t path
 /* The sequence length the model reads (its context), or 0 for classification models. */
 int wl_model_seq_len(const wl_model_config *cfg);
 
+/* What a tensor is, for optimizers that treat kinds apart (weight decay's usual groups). */
+enum { WL_TENSOR_WEIGHT = 0, WL_TENSOR_BIAS, WL_TENSOR_NORM, WL_TENSOR_EMBED };
+
 /* One named tensor of the parameter block. */
 typedef struct wl_tensor {
   const char *name;
   size_t offset; /* first float */
   size_t count;  /* floats */
+  int kind;      /* WL_TENSOR_*: a weight matrix, a bias, a normalization's gain or bias, an
+                    embedding (token or position) */
 } wl_tensor;
 
 typedef struct wl_model wl_model;

@@ -13,8 +13,6 @@ typedef struct wl_model_ops {
   void (*destroy)(wl_model *m);
 } wl_model_ops;
 
-enum { WL_MAX_TENSORS = 64 };
-
 struct wl_model {
   const wl_model_ops *ops;
   wl_model_config cfg;
@@ -22,15 +20,17 @@ struct wl_model {
   int C;          /* classes or vocabulary */
   int max_batch;  /* workspace capacity in examples */
   size_t nparams;
-  wl_tensor tensors[WL_MAX_TENSORS];
-  char names[WL_MAX_TENSORS][24]; /* storage for tensor names */
-  int n_tensors;
+  wl_tensor *tensors;  /* (cap_tensors) */
+  char (*names)[24];   /* (cap_tensors) storage for tensor names */
+  int n_tensors, cap_tensors;
+  int failed;          /* a tensor could not be added (out of memory) */
   float *work;    /* the workspace, one allocation */
   void *impl;     /* the model's own state */
 };
 
-/* Append a tensor of count floats named printf-style; returns its offset. */
-size_t wl_model_add_tensor(wl_model *m, size_t count, const char *fmt, int index);
+/* Append a tensor of count floats and kind WL_TENSOR_*, named printf-style; returns its
+ * offset, or (size_t)-1 when out of memory (creation then fails). */
+size_t wl_model_add_tensor(wl_model *m, size_t count, int kind, const char *fmt, int index);
 
 wl_status wl_mlp_create(wl_model *m);
 wl_status wl_transformer_create(wl_model *m);

@@ -90,6 +90,11 @@ const char *wl_param_choice_name(const char *choices, int index, char *buf, size
   return buf;
 }
 
+int wl_param_applies(const wl_param *p, const void *base)
+{
+  return !p->applies || p->applies(base);
+}
+
 const wl_param *wl_param_variant_entry(const wl_param *table)
 {
   for (const wl_param *p = table; p && p->key; p++)

@@ -9,7 +9,12 @@
  *
  * A polymorphic object ("model": {"type": "softmax", ...}) has one WL_P_VARIANT entry, key
  * "type"; the chosen variant's own table adds the keys that only it accepts. All variants of
- * one object share one flat config struct. */
+ * one object share one flat config struct.
+ *
+ * No key is accepted where it does nothing: a key that matters only in some settings of its
+ * siblings (min_lr only with a cosine schedule, say) has an `applies` test; the loader
+ * rejects the key where the test fails, the canonical config leaves it out there, and the
+ * reference says when it applies (`applies_doc`). */
 #ifndef WL_PARAM_H
 #define WL_PARAM_H
 
@@ -62,7 +67,13 @@ typedef struct wl_param {
                                     dropped when the JSON picks another variant */
   const char *unit;              /* "s", "Gbit/s", "" when unitless */
   const char *doc;               /* one line */
+  int (*applies)(const void *base); /* NULL: the key always does something; else whether
+                                       it does, given its siblings in base */
+  const char *applies_doc;       /* when it does, e.g. "schedule cosine" */
 } wl_param;
+
+/* Whether p does something in the struct at base (true when it has no `applies` test). */
+int wl_param_applies(const wl_param *p, const void *base);
 
 /* Write every default of `table` (and of the default variant's table) into `base`. */
 void wl_param_defaults(const wl_param *table, void *base);

@@ -2,9 +2,12 @@
  *
  * The corpus is a file, or the regular files of a directory in name order (symlinks and
  * *.dat index files skipped — the layout of Debian's fortunes), concatenated. Tokens are
- * bytes; the vocabulary is the sorted set of bytes that occur. The last test_fraction of
- * the corpus is held out. Each split is cut into windows of T+1 tokens that overlap by one
- * (T inputs, each predicting the next token), so window i starts at token i*T. */
+ * bytes. The last test_fraction of the corpus is held out; the vocabulary is the sorted set
+ * of bytes of the training part only, plus, when the held-out part has bytes the training
+ * part lacks, one more id that every such byte maps to (the last id). Each split is cut into
+ * windows of T+1 tokens that overlap by one (T inputs, each predicting the next), so window
+ * i starts at token i*T; with random_offset, a worker's windows of one epoch start at i*T
+ * plus an offset drawn per epoch from 0..T-1 (the training part keeps T-1 tokens spare). */
 #include <dirent.h>
 #include <errno.h>
 #include <stdio.h>
@@ -129,7 +132,9 @@ wl_status wl_text_load(const wl_dataset_config *cfg, int seq_len, wl_dataset *d,
   }
   size_t n_test_bytes = (size_t)((double)len * cfg->test_fraction);
   size_t n_train_bytes = len - n_test_bytes;
-  long train_windows = n_train_bytes > 0 ? (long)(n_train_bytes - 1) / seq_len : 0;
+  size_t spare = cfg->random_offset ? (size_t)seq_len - 1 : 0; /* room for any offset */
+  long train_windows =
+    n_train_bytes > spare ? (long)(n_train_bytes - 1 - spare) / seq_len : 0;
   long test_windows = n_test_bytes > 0 ? (long)(n_test_bytes - 1) / seq_len : 0;
   if (train_windows < 1 || test_windows < 1) {
     snprintf(err, err_size, "%s: %zu bytes: expected enough text for at least one window of "
@@ -138,10 +143,11 @@ wl_status wl_text_load(const wl_dataset_config *cfg, int seq_len, wl_dataset *d,
     free(text);
     return WL_ECONFIG;
   }
-  /* vocabulary: the sorted set of bytes present */
+  /* vocabulary: the sorted set of the training part's bytes, then one id for held-out bytes
+   * never seen in training */
   int id[256];
   int present[256] = {0};
-  for (size_t i = 0; i < len; i++)
+  for (size_t i = 0; i < n_train_bytes; i++)
     present[text[i]] = 1;
   int V = 0;
   for (int c = 0; c < 256; c++)
@@ -149,9 +155,17 @@ wl_status wl_text_load(const wl_dataset_config *cfg, int seq_len, wl_dataset *d,
       d->vocab[V] = (unsigned char)c;
       id[c] = V++;
     }
+  int unseen = -1;
+  for (size_t i = n_train_bytes; i < len; i++)
+    if (!present[text[i]] && unseen < 0) {
+      unseen = V++;
+      d->vocab[unseen] = 0; /* stands for every unseen byte */
+    }
+  d->unseen_id = unseen;
   for (size_t i = 0; i < len; i++)
-    text[i] = (unsigned char)id[text[i]];
+    text[i] = (unsigned char)(present[text[i]] ? id[text[i]] : unseen);
   d->kind = WL_KIND_TEXT;
+  d->random_offset = cfg->random_offset;
   d->dim = seq_len;
   d->classes = V < 2 ? 2 : V;
   d->n_train = (int)(train_windows > 1L << 30 ? 1L << 30 : train_windows);

@@ -1,8 +1,11 @@
-/* The character-level decoder-only transformer (GPT-2 style, as in llm.c).
+/* The character-level decoder-only transformer (GPT-2's architecture, as in llm.c: pre-LN
+ * blocks, learned positions, GELU's tanh approximation).
  *
  * Tensors: wte (V,C), wpe (T,C), then per block l: ln1.w ln1.b (C), qkv.w (3C,C), qkv.b (3C),
  * proj.w (C,C), proj.b (C), ln2.w ln2.b (C), fc.w (4C,C), fc.b (4C), fcproj.w (C,4C),
- * fcproj.b (C); then lnf.w lnf.b (C) and head.w (V,C).
+ * fcproj.b (C); then lnf.w lnf.b (C) and the output head head.w (V,C) — untied by default;
+ * with tie_embeddings (as GPT-2) the head is wte itself, which then gets the gradients of
+ * both its uses.
  * Block: x2 = x + proj(attention(qkv(ln1(x)))); x3 = x2 + fcproj(gelu(fc(ln2(x2)))), with
  * GELU's tanh approximation.
  * Initialization: matrices and embeddings N(0, 0.02^2), the two residual projections
@@ -154,7 +157,8 @@ static void tf_init(const wl_model *m, float *p, gsl_rng *r)
     p[s->lnfw + c] = 1.0f;
     p[s->lnfb + c] = 0.0f;
   }
-  wl_fill_gaussian(p + s->headw, (size_t)s->V * C, 0.02, r);
+  if (s->headw != s->wte)
+    wl_fill_gaussian(p + s->headw, (size_t)s->V * C, 0.02, r);
 }
 
 /* Per example (T positions): each block's four linear maps, 12C^2 weights, cost 2 flops per
@@ -205,26 +209,28 @@ wl_status wl_transformer_create(wl_model *m)
   if (!s->lo || !s->la)
     return WL_ENOMEM;
   size_t V = (size_t)s->V, T = (size_t)s->T, C = (size_t)s->C;
-  s->wte = wl_model_add_tensor(m, V * C, "wte", 0);
-  s->wpe = wl_model_add_tensor(m, T * C, "wpe", 0);
+  s->wte = wl_model_add_tensor(m, V * C, WL_TENSOR_EMBED, "wte", 0);
+  s->wpe = wl_model_add_tensor(m, T * C, WL_TENSOR_EMBED, "wpe", 0);
   for (int l = 0; l < s->L; l++) {
     layer_off *o = &s->lo[l];
-    o->ln1w = wl_model_add_tensor(m, C, "h%d.ln1.w", l);
-    o->ln1b = wl_model_add_tensor(m, C, "h%d.ln1.b", l);
-    o->qkvw = wl_model_add_tensor(m, 3 * C * C, "h%d.qkv.w", l);
-    o->qkvb = wl_model_add_tensor(m, 3 * C, "h%d.qkv.b", l);
-    o->projw = wl_model_add_tensor(m, C * C, "h%d.proj.w", l);
-    o->projb = wl_model_add_tensor(m, C, "h%d.proj.b", l);
-    o->ln2w = wl_model_add_tensor(m, C, "h%d.ln2.w", l);
-    o->ln2b = wl_model_add_tensor(m, C, "h%d.ln2.b", l);
-    o->fcw = wl_model_add_tensor(m, 4 * C * C, "h%d.fc.w", l);
-    o->fcb = wl_model_add_tensor(m, 4 * C, "h%d.fc.b", l);
-    o->fcprojw = wl_model_add_tensor(m, 4 * C * C, "h%d.fcproj.w", l);
-    o->fcprojb = wl_model_add_tensor(m, C, "h%d.fcproj.b", l);
+    o->ln1w = wl_model_add_tensor(m, C, WL_TENSOR_NORM, "h%d.ln1.w", l);
+    o->ln1b = wl_model_add_tensor(m, C, WL_TENSOR_NORM, "h%d.ln1.b", l);
+    o->qkvw = wl_model_add_tensor(m, 3 * C * C, WL_TENSOR_WEIGHT, "h%d.qkv.w", l);
+    o->qkvb = wl_model_add_tensor(m, 3 * C, WL_TENSOR_BIAS, "h%d.qkv.b", l);
+    o->projw = wl_model_add_tensor(m, C * C, WL_TENSOR_WEIGHT, "h%d.proj.w", l);
+    o->projb = wl_model_add_tensor(m, C, WL_TENSOR_BIAS, "h%d.proj.b", l);
+    o->ln2w = wl_model_add_tensor(m, C, WL_TENSOR_NORM, "h%d.ln2.w", l);
+    o->ln2b = wl_model_add_tensor(m, C, WL_TENSOR_NORM, "h%d.ln2.b", l);
+    o->fcw = wl_model_add_tensor(m, 4 * C * C, WL_TENSOR_WEIGHT, "h%d.fc.w", l);
+    o->fcb = wl_model_add_tensor(m, 4 * C, WL_TENSOR_BIAS, "h%d.fc.b", l);
+    o->fcprojw = wl_model_add_tensor(m, 4 * C * C, WL_TENSOR_WEIGHT, "h%d.fcproj.w", l);
+    o->fcprojb = wl_model_add_tensor(m, C, WL_TENSOR_BIAS, "h%d.fcproj.b", l);
   }
-  s->lnfw = wl_model_add_tensor(m, C, "lnf.w", 0);
-  s->lnfb = wl_model_add_tensor(m, C, "lnf.b", 0);
-  s->headw = wl_model_add_tensor(m, V * C, "head.w", 0);
+  s->lnfw = wl_model_add_tensor(m, C, WL_TENSOR_NORM, "lnf.w", 0);
+  s->lnfb = wl_model_add_tensor(m, C, WL_TENSOR_NORM, "lnf.b", 0);
+  s->headw = m->cfg.tie_embeddings
+               ? s->wte
+               : wl_model_add_tensor(m, V * C, WL_TENSOR_WEIGHT, "head.w", 0);
 
   size_t N = (size_t)m->max_batch * T, NH = (size_t)s->NH, B = (size_t)m->max_batch;
   size_t per_layer = N * C * 16 + N * 4 + B * NH * T * T;
