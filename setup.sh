@@ -16,7 +16,7 @@ set -euo pipefail
 cd "$(dirname "$0")"
 
 packages=(cmake gcc make pkg-config libgsl-dev libsqlite3-dev libcjson-dev libcriterion-dev
-          libopenblas-dev zlib1g-dev sqlite3 gnuplot-nox dataset-fashion-mnist fortunes)
+          libopenblas-dev zlib1g-dev sqlite3 gnuplot-nox dataset-fashion-mnist fortunes python3)
 
 install_missing() {
   local missing=() p

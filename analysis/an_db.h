@@ -24,8 +24,15 @@ wl_status an_db_open_runs(const char *path, const char *scenario, sqlite3 **db, 
                           size_t err_size);
 
 /* Half-width of the 95% confidence interval of the mean of x (n values): Student's t with
- * n - 1 degrees of freedom times the standard error; NaN below two values. */
+ * n - 1 degrees of freedom times the standard error; NaN below two values. Plain
+ * arithmetic in index order (no libm but sqrt), so the same digits on every machine. */
 double an_ci95(const double *x, int n);
+
+/* The mean of x (n values), NaN for none. */
+double an_mean(const double *x, int n);
+
+/* Student's t quantile t(0.975; df), df >= 1. */
+double an_t975(int df);
 
 /* A column as a double, NaN when NULL. */
 double an_db_real(sqlite3_stmt *st, int col);

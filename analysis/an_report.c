@@ -1,32 +1,40 @@
 #include "an_report.h"
 
 #include <math.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include <gsl/gsl_statistics_double.h>
+#include <gsl/gsl_rng.h>
 #include <sqlite3.h>
 
 #include "an_db.h"
 
-/* One finished run, as the report sees it. */
+enum { N_SHARES = 5, BOOTSTRAP = 2000 };
+
+/* One run, as the report sees it. */
 typedef struct rrun {
   long long id;
-  char scenario[128], label[64], policy[32];
+  char scenario[128], label[64], policy[32], status[16];
+  char identity[96]; /* config hash, numerics version and inputs: equal means the same run */
   int seed;
-  char point[512];  /* its swept values but the seed, "H=8, bandwidth_gbps=1" */
-  char key[768];    /* its group */
-  double loss, bytes, ttt, share[3];
+  char *point;       /* its swept values but the seed, "H=8, bandwidth_gbps=1" (owned) */
+  char **axis, **value; /* (n_axes) the same by full axis name, values as text (owned) */
+  int n_axes;
+  char *key;         /* its group (owned) */
+  double loss, bytes, ttt, end, target, share[N_SHARES];
+  int dup;           /* repeats an earlier run of its group (identity): not an observation */
 } rrun;
 
 typedef struct rgroup {
-  char key[768];
-  const rrun *first;
-  int n, never;
-  double *loss, *ttt; /* (n) */
-  int n_ttt;
-  int n_share;      /* runs with workers rows */
-  double bytes, share[3];
+  const rrun *first; /* (the group's runs are contiguous from here) */
+  int n_runs;        /* all its runs */
+  int obs, diverged, failed; /* distinct done runs; diverged and failed runs */
+  int never;         /* done runs that did not reach the target */
+  int has_target;
+  double *loss, *time; /* (obs) final losses; times to target, the stop time when never */
+  double bytes, share[N_SHARES];
+  int n_share;
 } rgroup;
 
 /* The last name of an axis: "policies.diloco.H,policies.palsgd.H" -> "H". */
@@ -51,39 +59,109 @@ static int has_key(const char *keys, const char *name)
   return 0;
 }
 
-/* The run's point text and group key from its sweep point JSON; adds the names of its axes
- * to the comma-separated list seen. */
-static void run_key(sqlite3_stmt *each, rrun *r, const char *point_json, const char *group_by,
-                    char *seen, size_t seen_size)
+/* A growable string. */
+typedef struct sbuf {
+  char *s;
+  size_t n, cap;
+} sbuf;
+
+static int sb_add(sbuf *b, const char *text, size_t len)
 {
-  r->point[0] = '\0';
+  if (b->n + len + 1 > b->cap) {
+    size_t cap = b->cap ? 2 * b->cap : 64;
+    while (cap < b->n + len + 1)
+      cap *= 2;
+    char *s = realloc(b->s, cap);
+    if (!s)
+      return 0;
+    b->s = s;
+    b->cap = cap;
+  }
+  memcpy(b->s + b->n, text, len);
+  b->n += len;
+  b->s[b->n] = '\0';
+  return 1;
+}
+
+static int sb_str(sbuf *b, const char *text) { return sb_add(b, text, strlen(text)); }
+
+static char *sb_done(sbuf *b) { return b->s ? b->s : calloc(1, 1); }
+
+static char *dup_text(const char *s)
+{
+  size_t n = strlen(s) + 1;
+  char *d = malloc(n);
+  if (d)
+    memcpy(d, s, n);
+  return d;
+}
+
+/* The run's point text, axes and group key from its sweep point JSON; adds the names of its
+ * axes to the comma-separated list seen. */
+static int run_key(sqlite3_stmt *each, rrun *r, const char *point_json, const char *group_by,
+                   char *seen, size_t seen_size)
+{
+  sbuf point = {0}, key = {0};
+  int ok = 1, cap = 0;
   sqlite3_bind_text(each, 1, point_json, -1, SQLITE_TRANSIENT);
-  while (sqlite3_step(each) == SQLITE_ROW) {
+  while (ok && sqlite3_step(each) == SQLITE_ROW) {
     const char *axis = (const char *)sqlite3_column_text(each, 0);
     const char *value = (const char *)sqlite3_column_text(each, 1);
+    value = value ? value : "null";
     const char *name = short_name(axis);
     size_t len = strlen(seen);
     if (strcmp(name, "seed") != 0 && !has_key(seen, name) && len + strlen(name) + 2 < seen_size)
       snprintf(seen + len, seen_size - len, "%s%s", len ? "," : "", name);
-    int in = group_by ? has_key(group_by, name) : strcmp(name, "seed") != 0;
-    if (!in)
+    if (strcmp(name, "seed") == 0)
       continue;
-    size_t n = strlen(r->point);
-    snprintf(r->point + n, sizeof r->point - n, "%s%s=%s", n ? ", " : "", name,
-             value ? value : "null");
+    if (r->n_axes == cap) {
+      cap = cap ? 2 * cap : 4;
+      char **a = realloc(r->axis, (size_t)cap * sizeof *a);
+      if (a)
+        r->axis = a;
+      char **v = a ? realloc(r->value, (size_t)cap * sizeof *v) : NULL;
+      if (!v) {
+        ok = 0;
+        break;
+      }
+      r->value = v;
+    }
+    r->axis[r->n_axes] = dup_text(axis);
+    r->value[r->n_axes] = dup_text(value);
+    ok &= r->axis[r->n_axes] && r->value[r->n_axes];
+    r->n_axes++;
+    if (group_by && !has_key(group_by, name))
+      continue;
+    ok &= (point.n ? sb_str(&point, ", ") : 1) && sb_str(&point, name) && sb_str(&point, "=") &&
+          sb_str(&point, value);
   }
   sqlite3_reset(each);
-  if (!group_by) {
-    snprintf(r->key, sizeof r->key, "%s|%s|%s", r->scenario, r->label, r->point);
-    return;
-  }
+  r->point = sb_done(&point);
   char seed[24] = "";
-  if (has_key(group_by, "seed"))
+  if (group_by && has_key(group_by, "seed"))
     snprintf(seed, sizeof seed, "%d", r->seed);
-  snprintf(r->key, sizeof r->key, "%s|%s|%s|%s|%s",
-           has_key(group_by, "scenario") ? r->scenario : "",
-           has_key(group_by, "label") ? r->label : "", has_key(group_by, "policy") ? r->policy : "",
-           r->point, seed);
+  int all = !group_by;
+  ok &= sb_str(&key, all || has_key(group_by, "scenario") ? r->scenario : "") &&
+        sb_str(&key, "\x1f") && sb_str(&key, all || has_key(group_by, "label") ? r->label : "") &&
+        sb_str(&key, "\x1f") && sb_str(&key, !all && has_key(group_by, "policy") ? r->policy : "") &&
+        sb_str(&key, "\x1f") && sb_str(&key, r->point) && sb_str(&key, "\x1f") && sb_str(&key, seed);
+  r->key = sb_done(&key);
+  return ok && r->point && r->key;
+}
+
+static void free_runs(rrun *runs, int n)
+{
+  for (int i = 0; runs && i < n; i++) {
+    for (int k = 0; k < runs[i].n_axes; k++) {
+      free(runs[i].axis[k]);
+      free(runs[i].value[k]);
+    }
+    free(runs[i].axis);
+    free(runs[i].value);
+    free(runs[i].point);
+    free(runs[i].key);
+  }
+  free(runs);
 }
 
 static wl_status load_runs(sqlite3 *db, const an_report_opts *o, rrun **out, int *n, char *err,
@@ -91,28 +169,32 @@ static wl_status load_runs(sqlite3 *db, const an_report_opts *o, rrun **out, int
 {
   static const char sql[] =
     "SELECT r.id, r.scenario, r.policy, r.label, r.seed, coalesce(r.sweep_point, '{}'),"
-    "  r.final_loss, f.bytes,"
-    "  (SELECT min(m.sim_time_s) FROM metrics m WHERE m.run_id = r.id AND m.kind = 'eval'"
-    "     AND m.loss <= coalesce(?1, json_extract(r.config_json, '$.eval.target_loss'))),"
-    "  (SELECT sum(compute_s) / sum(compute_s + comm_s + idle_s + down_s) FROM workers w"
+    "  r.final_loss, f.bytes, coalesce(?1, json_extract(r.config_json, '$.eval.target_loss')),"
+    "  r.sim_time_s, r.status,"
+    "  r.config_hash || ':' || r.numerics_version || ':' || coalesce(r.inputs_json, ''),"
+    "  (SELECT sum(compute_s + comm_s + idle_s + down_s + blocked_s) FROM workers w"
     "     WHERE w.run_id = r.id),"
-    "  (SELECT sum(comm_s) / sum(compute_s + comm_s + idle_s + down_s) FROM workers w"
-    "     WHERE w.run_id = r.id),"
-    "  (SELECT sum(idle_s) / sum(compute_s + comm_s + idle_s + down_s) FROM workers w"
-    "     WHERE w.run_id = r.id)"
+    "  (SELECT sum(compute_s) FROM workers w WHERE w.run_id = r.id),"
+    "  (SELECT sum(comm_s) FROM workers w WHERE w.run_id = r.id),"
+    "  (SELECT sum(idle_s) FROM workers w WHERE w.run_id = r.id),"
+    "  (SELECT sum(down_s) FROM workers w WHERE w.run_id = r.id),"
+    "  (SELECT sum(blocked_s) FROM workers w WHERE w.run_id = r.id)"
     " FROM runs r LEFT JOIN final_eval f ON f.run_id = r.id"
-    " WHERE r.status = 'done' ORDER BY r.id";
-  sqlite3_stmt *st, *each;
+    " WHERE r.status IN ('done', 'diverged', 'failed') ORDER BY r.id";
+  static const char ttt_sql[] =
+    "SELECT min(sim_time_s) FROM metrics WHERE run_id = ?1 AND kind = 'eval' AND loss <= ?2";
+  sqlite3_stmt *st, *each, *ttt;
   if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK ||
       sqlite3_prepare_v2(db, "SELECT key, value FROM json_each(?1)", -1, &each, NULL) !=
-        SQLITE_OK) {
+        SQLITE_OK ||
+      sqlite3_prepare_v2(db, ttt_sql, -1, &ttt, NULL) != SQLITE_OK) {
     snprintf(err, err_size, "reading runs: %s", sqlite3_errmsg(db));
     return WL_EDB;
   }
   if (!isnan(o->target_loss))
     sqlite3_bind_double(st, 1, o->target_loss);
   int cap = 64;
-  rrun *runs = malloc((size_t)cap * sizeof *runs);
+  rrun *runs = calloc((size_t)cap, sizeof *runs);
   char axes[512] = ""; /* the swept parameters' names */
   *n = 0;
   wl_status rc = runs ? WL_OK : WL_ENOMEM;
@@ -125,21 +207,41 @@ static wl_status load_runs(sqlite3 *db, const an_report_opts *o, rrun **out, int
       }
       runs = grown;
     }
-    rrun *r = &runs[(*n)++];
+    rrun *r = &runs[*n];
+    memset(r, 0, sizeof *r);
+    (*n)++;
     r->id = sqlite3_column_int64(st, 0);
     snprintf(r->scenario, sizeof r->scenario, "%s", (const char *)sqlite3_column_text(st, 1));
     snprintf(r->policy, sizeof r->policy, "%s", (const char *)sqlite3_column_text(st, 2));
     snprintf(r->label, sizeof r->label, "%s", (const char *)sqlite3_column_text(st, 3));
     r->seed = sqlite3_column_int(st, 4);
-    run_key(each, r, (const char *)sqlite3_column_text(st, 5), o->group_by, axes, sizeof axes);
+    if (!run_key(each, r, (const char *)sqlite3_column_text(st, 5), o->group_by, axes,
+                 sizeof axes)) {
+      rc = WL_ENOMEM;
+      break;
+    }
     r->loss = an_db_real(st, 6);
     r->bytes = an_db_real(st, 7);
-    r->ttt = an_db_real(st, 8);
-    for (int k = 0; k < 3; k++)
-      r->share[k] = an_db_real(st, 9 + k);
+    r->target = an_db_real(st, 8);
+    r->end = an_db_real(st, 9);
+    snprintf(r->status, sizeof r->status, "%s", (const char *)sqlite3_column_text(st, 10));
+    const char *id = (const char *)sqlite3_column_text(st, 11);
+    snprintf(r->identity, sizeof r->identity, "%s", id ? id : "");
+    double total = an_db_real(st, 12);
+    for (int k = 0; k < N_SHARES; k++)
+      r->share[k] = total > 0 ? an_db_real(st, 13 + k) / total : NAN;
+    r->ttt = NAN;
+    if (!isnan(r->target)) {
+      sqlite3_bind_int64(ttt, 1, r->id);
+      sqlite3_bind_double(ttt, 2, r->target);
+      if (sqlite3_step(ttt) == SQLITE_ROW)
+        r->ttt = an_db_real(ttt, 0);
+      sqlite3_reset(ttt);
+    }
   }
   sqlite3_finalize(st);
   sqlite3_finalize(each);
+  sqlite3_finalize(ttt);
   *out = runs;
   for (const char *k = o->group_by; rc == WL_OK && k && *k;) { /* every key must exist */
     const char *end = strchr(k, ',');
@@ -157,8 +259,6 @@ static wl_status load_runs(sqlite3 *db, const an_report_opts *o, rrun **out, int
   return rc;
 }
 
-static double mean_of(const double *x, int n) { return n ? gsl_stats_mean(x, 1, (size_t)n) : NAN; }
-
 static int cmp_key_then_id(const void *a, const void *b)
 {
   const rrun *p = a, *q = b;
@@ -173,7 +273,9 @@ static int cmp_first_id(const void *a, const void *b)
 }
 
 /* Sort the runs by group and cut them into groups, ordered by their first run; the groups'
- * values live in vals (2n, caller frees). Returns the number of groups, -1 out of memory. */
+ * values live in vals (2n, caller frees). A run repeating an earlier done run of its group
+ * (same config, numerics and inputs: the same numbers) is not another observation. Returns
+ * the number of groups, -1 out of memory. */
 static int group_runs(rrun *runs, int n, rgroup **out, double **vals)
 {
   qsort(runs, (size_t)n, sizeof *runs, cmp_key_then_id);
@@ -186,66 +288,435 @@ static int group_runs(rrun *runs, int n, rgroup **out, double **vals)
   int ng = 0;
   for (int i = 0; i < n; i++) {
     if (i == 0 || strcmp(runs[i].key, runs[i - 1].key) != 0) {
-      snprintf(g[ng].key, sizeof g[ng].key, "%s", runs[i].key);
       g[ng].first = &runs[i];
-      g[ng].loss = v + i;         /* the group's runs are contiguous from i */
-      g[ng].ttt = v + n + 1 + i;
+      g[ng].loss = v + i; /* the group's runs are contiguous from i */
+      g[ng].time = v + n + 1 + i;
       ng++;
     }
     rgroup *gr = &g[ng - 1];
-    gr->loss[gr->n] = runs[i].loss;
-    if (isnan(runs[i].ttt))
-      gr->never++;
-    else
-      gr->ttt[gr->n_ttt++] = runs[i].ttt;
-    gr->bytes += isnan(runs[i].bytes) ? 0 : runs[i].bytes;
-    if (!isnan(runs[i].share[0])) {
-      for (int s = 0; s < 3; s++)
-        gr->share[s] += runs[i].share[s];
+    rrun *r = &runs[i];
+    gr->n_runs++;
+    if (strcmp(r->status, "diverged") == 0) {
+      gr->diverged++;
+      continue;
+    }
+    if (strcmp(r->status, "failed") == 0) {
+      gr->failed++;
+      continue;
+    }
+    for (const rrun *q = gr->first; q < r; q++)
+      r->dup |= strcmp(q->status, "done") == 0 && strcmp(q->identity, r->identity) == 0;
+    if (r->dup)
+      continue;
+    gr->loss[gr->obs] = r->loss;
+    gr->has_target |= !isnan(r->target);
+    gr->time[gr->obs] = isnan(r->ttt) ? r->end : r->ttt; /* censored at the stop time */
+    gr->never += !isnan(r->target) && isnan(r->ttt);
+    gr->obs++;
+    gr->bytes += isnan(r->bytes) ? 0 : r->bytes;
+    if (!isnan(r->share[0])) {
+      for (int s = 0; s < N_SHARES; s++)
+        gr->share[s] += r->share[s];
       gr->n_share++;
     }
-    gr->n++;
   }
   qsort(g, (size_t)ng, sizeof *g, cmp_first_id);
   return ng;
 }
 
-/* DDP's mean time to target for group g: the DDP group of the same scenario and point, or
- * all DDP runs of the scenario. */
-static double ddp_time(const rgroup *g, const rgroup *all, int ng, const rrun *runs, int n)
+/* Whether two runs' points agree on every axis they share. */
+static int same_shared_axes(const rrun *a, const rrun *b)
 {
-  for (int k = 0; k < ng; k++)
-    if (strcmp(all[k].first->policy, "ddp") == 0 &&
-        strcmp(all[k].first->scenario, g->first->scenario) == 0 &&
-        strcmp(all[k].first->point, g->first->point) == 0)
-      return mean_of(all[k].ttt, all[k].n_ttt);
-  double sum = 0;
+  for (int i = 0; i < a->n_axes; i++)
+    for (int j = 0; j < b->n_axes; j++)
+      if (strcmp(a->axis[i], b->axis[j]) == 0 && strcmp(a->value[i], b->value[j]) != 0)
+        return 0;
+  return 1;
+}
+
+/* The baseline's label in a scenario: --baseline, or the DDP policy's (the label "ddp" when
+ * several DDP runs have labels of their own). NULL when there is none. */
+static const char *baseline_label(const rgroup *g, int ng, const char *scenario,
+                                  const char *wanted)
+{
+  const char *ddp = NULL;
+  for (int k = 0; k < ng; k++) {
+    const rrun *f = g[k].first;
+    if (strcmp(f->scenario, scenario) != 0)
+      continue;
+    if (wanted && strcmp(f->label, wanted) == 0)
+      return f->label;
+    if (!wanted && strcmp(f->policy, "ddp") == 0 && (!ddp || strcmp(f->label, "ddp") == 0))
+      ddp = f->label;
+  }
+  return wanted ? NULL : ddp;
+}
+
+/* The baseline's observations for group g: its runs at the same values of every axis both
+ * have (pooled over the baseline's own axes, when it has some g lacks). Returns how many,
+ * into times (the caller's buffer) and *censored (how many of them never reached). */
+static int baseline_times(const rgroup *all, int ng, const rgroup *g, const char *label,
+                          double *times, int *censored)
+{
   int m = 0;
-  for (int i = 0; i < n; i++)
-    if (strcmp(runs[i].policy, "ddp") == 0 && strcmp(runs[i].scenario, g->first->scenario) == 0 &&
-        !isnan(runs[i].ttt)) {
-      sum += runs[i].ttt;
-      m++;
-    }
-  return m ? sum / m : NAN;
+  *censored = 0;
+  for (int k = 0; k < ng; k++) {
+    const rgroup *b = &all[k];
+    if (strcmp(b->first->scenario, g->first->scenario) != 0 ||
+        strcmp(b->first->label, label) != 0 ||
+        !same_shared_axes(g->first, b->first))
+      continue;
+    for (int i = 0; i < b->obs; i++)
+      times[m++] = b->time[i];
+    *censored += b->never;
+  }
+  return m;
 }
 
-static void fmt_pm(char *buf, size_t size, double mean, double ci, const char *f)
+/* The speedup's 95% interval: a percentile bootstrap over seeds (each side resampled with
+ * replacement, 2000 times, ratio of means), from an mt19937 seeded by the group's and the
+ * baseline's sizes and values, so the report is deterministic. */
+static void bootstrap(const double *base, int nb, const double *grp, int ng, double *lo,
+                      double *hi)
 {
-  char a[32] = "-", b[32] = "";
-  if (!isnan(mean))
-    snprintf(a, sizeof a, f, mean);
-  if (!isnan(ci))
-    snprintf(b, sizeof b, f, ci);
-  snprintf(buf, size, "%s%s%s", a, b[0] ? " ± " : "", b);
+  *lo = *hi = NAN;
+  if (nb < 2 || ng < 2)
+    return;
+  double *ratio = malloc(BOOTSTRAP * sizeof *ratio);
+  gsl_rng *r = gsl_rng_alloc(gsl_rng_mt19937);
+  if (!ratio || !r) {
+    free(ratio);
+    gsl_rng_free(r);
+    return;
+  }
+  uint64_t h = 0xcbf29ce484222325ULL; /* FNV-1a of the data: the same data, the same draws */
+  for (int s = 0; s < 2; s++)
+    for (int i = 0; i < (s ? ng : nb); i++) {
+      uint64_t bits;
+      memcpy(&bits, s ? &grp[i] : &base[i], sizeof bits);
+      for (int k = 0; k < 8; k++) {
+        h ^= (bits >> (8 * k)) & 0xff;
+        h *= 0x100000001b3ULL;
+      }
+    }
+  gsl_rng_set(r, (unsigned long)(((h >> 32) ^ h) & 0xffffffffUL) | 1);
+  for (int k = 0; k < BOOTSTRAP; k++) {
+    double sb = 0, sg = 0;
+    for (int i = 0; i < nb; i++)
+      sb += base[gsl_rng_uniform_int(r, (unsigned long)nb)];
+    for (int i = 0; i < ng; i++)
+      sg += grp[gsl_rng_uniform_int(r, (unsigned long)ng)];
+    ratio[k] = (sb / nb) / (sg / ng);
+  }
+  for (int i = 1; i < BOOTSTRAP; i++) { /* insertion sort: deterministic, small */
+    double x = ratio[i];
+    int j = i - 1;
+    for (; j >= 0 && ratio[j] > x; j--)
+      ratio[j + 1] = ratio[j];
+    ratio[j + 1] = x;
+  }
+  *lo = ratio[BOOTSTRAP / 40];                 /* the 2.5th percentile: index 50 */
+  *hi = ratio[BOOTSTRAP - BOOTSTRAP / 40 - 1]; /* the 97.5th: index 1949 */
+  free(ratio);
+  gsl_rng_free(r);
 }
 
-static void json_num(FILE *out, const char *name, double v, int last)
+/* One output row's values. */
+typedef struct row {
+  const rgroup *g;
+  double loss, loss_ci, ttt, ttt_ci, speedup, sp_lo, sp_hi, bytes, share[N_SHARES];
+  char ttt_bound;      /* '>' when some run never reached the target (a lower bound) */
+  char sp_bound;       /* '>', '<', '?' (both sides censored), or 0 */
+  const char *baseline;
+} row;
+
+static void compute_row(const rgroup *all, int ng, const rgroup *g, const char *wanted,
+                        double *scratch, row *out)
+{
+  memset(out, 0, sizeof *out);
+  out->g = g;
+  out->loss = an_mean(g->loss, g->obs);
+  out->loss_ci = an_ci95(g->loss, g->obs);
+  out->ttt = out->ttt_ci = out->speedup = out->sp_lo = out->sp_hi = NAN;
+  if (g->has_target && g->obs > 0) {
+    out->ttt = an_mean(g->time, g->obs);
+    if (g->never > 0)
+      out->ttt_bound = '>';
+    else
+      out->ttt_ci = an_ci95(g->time, g->obs);
+  }
+  out->bytes = g->obs ? g->bytes / g->obs : NAN;
+  for (int s = 0; s < N_SHARES; s++)
+    out->share[s] = g->n_share ? g->share[s] / g->n_share : NAN;
+  const char *label = baseline_label(all, ng, g->first->scenario, wanted);
+  out->baseline = label;
+  if (!label || isnan(out->ttt))
+    return;
+  if (strcmp(g->first->label, label) == 0) {
+    out->speedup = 1.0; /* the baseline itself */
+    return;
+  }
+  int censored, nb = baseline_times(all, ng, g, label, scratch, &censored);
+  if (nb == 0)
+    return;
+  out->speedup = an_mean(scratch, nb) / out->ttt;
+  if (censored && g->never)
+    out->sp_bound = '?';
+  else if (censored)
+    out->sp_bound = '>'; /* the baseline's mean is a lower bound */
+  else if (g->never)
+    out->sp_bound = '<'; /* the group's mean is a lower bound */
+  else
+    bootstrap(scratch, nb, g->time, g->obs, &out->sp_lo, &out->sp_hi);
+}
+
+/* ---- output --------------------------------------------------------------------------- */
+
+/* text for a terminal cell: control characters shown as escapes */
+static void cell_text(const char *in, char *out, size_t size)
+{
+  size_t n = 0;
+  for (const unsigned char *c = (const unsigned char *)in; *c && n + 5 < size; c++) {
+    if (*c == '\n' || *c == '\t' || *c == '\r' || *c < 0x20 || *c == 0x7f)
+      n += (size_t)snprintf(out + n, size - n, "\\x%02x", *c);
+    else
+      out[n++] = (char)*c;
+  }
+  out[n] = '\0';
+}
+
+static void csv_field(FILE *out, const char *text, int first)
+{
+  if (!first)
+    fputc(',', out);
+  if (!strpbrk(text, ",\"\r\n")) {
+    fputs(text, out);
+    return;
+  }
+  fputc('"', out);
+  for (const char *c = text; *c; c++) {
+    if (*c == '"')
+      fputc('"', out);
+    fputc(*c, out);
+  }
+  fputc('"', out);
+}
+
+/* A JSON string: escapes, and valid UTF-8 only (an invalid byte becomes U+FFFD). */
+static void json_string(FILE *out, const char *text)
+{
+  fputc('"', out);
+  const unsigned char *c = (const unsigned char *)text;
+  while (*c) {
+    if (*c == '"' || *c == '\\') {
+      fprintf(out, "\\%c", *c++);
+    } else if (*c < 0x20 || *c == 0x7f) {
+      fprintf(out, "\\u%04x", *c++);
+    } else if (*c < 0x80) {
+      fputc(*c++, out);
+    } else {
+      int len = *c >= 0xf0 && *c < 0xf5 ? 4 : *c >= 0xe0 ? 3 : *c >= 0xc2 && *c < 0xe0 ? 2 : 0;
+      int ok = len > 0;
+      for (int k = 1; ok && k < len; k++)
+        ok = (c[k] & 0xc0) == 0x80;
+      if (ok) {
+        fwrite(c, 1, (size_t)len, out);
+        c += len;
+      } else {
+        fputs("\\ufffd", out);
+        c++;
+      }
+    }
+  }
+  fputc('"', out);
+}
+
+static void json_num(FILE *out, const char *name, double v)
 {
   if (isnan(v))
-    fprintf(out, "\"%s\": null%s", name, last ? "" : ", ");
+    fprintf(out, ", \"%s\": null", name);
   else
-    fprintf(out, "\"%s\": %.10g%s", name, v, last ? "" : ", ");
+    fprintf(out, ", \"%s\": %.10g", name, v);
+}
+
+static void fmt_bytes(char *buf, size_t size, double b)
+{
+  static const char *const units[] = {"B", "kB", "MB", "GB", "TB", "PB", "EB"};
+  int u = 0;
+  if (isnan(b)) {
+    snprintf(buf, size, "-");
+    return;
+  }
+  while (b >= 1000 && u < 6) {
+    b /= 1000;
+    u++;
+  }
+  snprintf(buf, size, "%.3g %s", b, units[u]);
+}
+
+static const char *const headers[] = {
+  "scenario", "label", "point", "runs", "diverged", "failed", "final_loss",
+  "time_to_target_s", "never", "speedup", "speedup_ci95", "bytes", "compute", "comm", "idle",
+  "down", "blocked"};
+enum { N_COLS = sizeof headers / sizeof headers[0] };
+
+static void table_cells(const row *r, char cells[N_COLS][160])
+{
+  const rgroup *g = r->g;
+  const rrun *f = g->first;
+  cell_text(f->scenario, cells[0], 160);
+  cell_text(f->label, cells[1], 160);
+  cell_text(f->point[0] ? f->point : "-", cells[2], 160);
+  snprintf(cells[3], 160, "%d", g->obs);
+  snprintf(cells[4], 160, "%d", g->diverged);
+  snprintf(cells[5], 160, "%d", g->failed);
+  if (isnan(r->loss))
+    snprintf(cells[6], 160, "-");
+  else if (isnan(r->loss_ci))
+    snprintf(cells[6], 160, "%.4f", r->loss);
+  else
+    snprintf(cells[6], 160, "%.4f ± %.4f", r->loss, r->loss_ci);
+  if (isnan(r->ttt))
+    snprintf(cells[7], 160, g->has_target ? "-" : "");
+  else if (r->ttt_bound)
+    snprintf(cells[7], 160, "> %.1f", r->ttt);
+  else if (isnan(r->ttt_ci))
+    snprintf(cells[7], 160, "%.1f", r->ttt);
+  else
+    snprintf(cells[7], 160, "%.1f ± %.1f", r->ttt, r->ttt_ci);
+  if (g->has_target)
+    snprintf(cells[8], 160, "%d", g->never);
+  else
+    cells[8][0] = '\0';
+  if (isnan(r->speedup))
+    snprintf(cells[9], 160, "-");
+  else if (r->sp_bound == '?')
+    snprintf(cells[9], 160, "?");
+  else
+    snprintf(cells[9], 160, "%s%.2fx", r->sp_bound == '>' ? "> " : r->sp_bound == '<' ? "< " : "",
+             r->speedup);
+  if (isnan(r->sp_lo))
+    cells[10][0] = '\0';
+  else
+    snprintf(cells[10], 160, "[%.2f, %.2f]", r->sp_lo, r->sp_hi);
+  fmt_bytes(cells[11], 160, r->bytes);
+  for (int s = 0; s < N_SHARES; s++)
+    snprintf(cells[12 + s], 160, isnan(r->share[s]) ? "-" : "%.3f", r->share[s]);
+}
+
+static size_t display_width(const char *s)
+{
+  size_t w = 0;
+  for (const unsigned char *c = (const unsigned char *)s; *c; c++)
+    w += (*c & 0xc0) != 0x80; /* count UTF-8 characters, not bytes */
+  return w;
+}
+
+static void print_table(FILE *out, const row *rows, int n)
+{
+  size_t width[N_COLS];
+  char(*cells)[N_COLS][160] = malloc((size_t)(n > 0 ? n : 1) * sizeof *cells);
+  if (!cells)
+    return;
+  for (int c = 0; c < N_COLS; c++)
+    width[c] = strlen(headers[c]);
+  for (int i = 0; i < n; i++) {
+    table_cells(&rows[i], cells[i]);
+    for (int c = 0; c < N_COLS; c++)
+      width[c] = display_width(cells[i][c]) > width[c] ? display_width(cells[i][c]) : width[c];
+  }
+  for (int i = -1; i < n; i++) {
+    for (int c = 0; c < N_COLS; c++) {
+      const char *text = i < 0 ? headers[c] : cells[i][c];
+      int right = c >= 3 && c != 6 && c != 7 && c != 10; /* numbers right, text left */
+      size_t pad = width[c] - display_width(text);
+      if (right)
+        fprintf(out, "%*s%s", (int)pad, "", text);
+      else
+        fprintf(out, "%s%*s", text, c == N_COLS - 1 ? 0 : (int)pad, "");
+      fputs(c == N_COLS - 1 ? "\n" : "  ", out);
+    }
+  }
+  free(cells);
+}
+
+static void print_csv_row(FILE *out, const row *r)
+{
+  const rgroup *g = r->g;
+  const rrun *f = g->first;
+  char num[64], bound[4];
+  csv_field(out, f->scenario, 1);
+  csv_field(out, f->label, 0);
+  csv_field(out, f->policy, 0);
+  csv_field(out, f->point, 0);
+  const double v1[] = {g->obs, g->diverged, g->failed, r->loss, r->loss_ci, r->ttt, r->ttt_ci};
+  for (size_t c = 0; c < sizeof v1 / sizeof v1[0]; c++) {
+    snprintf(num, sizeof num, isnan(v1[c]) ? "" : "%.10g", v1[c]);
+    csv_field(out, num, 0);
+  }
+  snprintf(bound, sizeof bound, "%s", r->ttt_bound ? ">" : "");
+  csv_field(out, bound, 0);
+  snprintf(num, sizeof num, g->has_target ? "%d" : "", g->never);
+  csv_field(out, num, 0);
+  const double v2[] = {r->speedup, r->sp_lo, r->sp_hi};
+  for (size_t c = 0; c < 3; c++) {
+    snprintf(num, sizeof num, isnan(v2[c]) || (c == 0 && r->sp_bound == '?') ? "" : "%.10g",
+             v2[c]);
+    csv_field(out, num, 0);
+  }
+  snprintf(bound, sizeof bound, "%s", r->sp_bound ? (char[]){r->sp_bound, 0} : "");
+  csv_field(out, bound, 0);
+  csv_field(out, r->baseline ? r->baseline : "", 0);
+  const double v3[] = {r->bytes, r->share[0], r->share[1], r->share[2], r->share[3],
+                       r->share[4]};
+  for (size_t c = 0; c < sizeof v3 / sizeof v3[0]; c++) {
+    snprintf(num, sizeof num, isnan(v3[c]) ? "" : "%.10g", v3[c]);
+    csv_field(out, num, 0);
+  }
+  fputs("\r\n", out);
+}
+
+static void print_json_row(FILE *out, const row *r, int first)
+{
+  const rgroup *g = r->g;
+  const rrun *f = g->first;
+  fputs(first ? "\n  {\"scenario\": " : ",\n  {\"scenario\": ", out);
+  json_string(out, f->scenario);
+  fputs(", \"label\": ", out);
+  json_string(out, f->label);
+  fputs(", \"policy\": ", out);
+  json_string(out, f->policy);
+  fputs(", \"point\": ", out);
+  json_string(out, f->point);
+  fprintf(out, ", \"runs\": %d, \"diverged\": %d, \"failed\": %d", g->obs, g->diverged,
+          g->failed);
+  json_num(out, "final_loss", r->loss);
+  json_num(out, "final_loss_ci95", r->loss_ci);
+  json_num(out, "time_to_target_s", r->ttt);
+  json_num(out, "time_to_target_ci95", r->ttt_ci);
+  fprintf(out, ", \"time_to_target_bound\": %s", r->ttt_bound ? "\">\"" : "null");
+  if (g->has_target)
+    fprintf(out, ", \"never_reached\": %d", g->never);
+  else
+    fputs(", \"never_reached\": null", out);
+  json_num(out, "speedup", r->sp_bound == '?' ? NAN : r->speedup);
+  json_num(out, "speedup_ci_low", r->sp_lo);
+  json_num(out, "speedup_ci_high", r->sp_hi);
+  if (r->sp_bound)
+    fprintf(out, ", \"speedup_bound\": \"%c\"", r->sp_bound);
+  else
+    fputs(", \"speedup_bound\": null", out);
+  fputs(", \"baseline\": ", out);
+  if (r->baseline)
+    json_string(out, r->baseline);
+  else
+    fputs("null", out);
+  json_num(out, "bytes", r->bytes);
+  static const char *const names[N_SHARES] = {"compute_share", "comm_share", "idle_share",
+                                              "down_share", "blocked_share"};
+  for (int s = 0; s < N_SHARES; s++)
+    json_num(out, names[s], r->share[s]);
+  fputs("}", out);
 }
 
 wl_status an_report(const char *db_path, const an_report_opts *o, FILE *out, char *err,
@@ -258,71 +729,43 @@ wl_status an_report(const char *db_path, const an_report_opts *o, FILE *out, cha
   rrun *runs = NULL;
   int n = 0;
   rc = load_runs(db, o, &runs, &n, err, err_size);
-  sqlite3_close(db);
   rgroup *g = NULL;
-  double *vals = NULL;
+  double *vals = NULL, *scratch = malloc(((size_t)n + 1) * sizeof *scratch);
+  row *rows = NULL;
   int ng = rc == WL_OK ? group_runs(runs, n, &g, &vals) : 0;
-  if (ng < 0)
+  if (rc == WL_OK && (ng < 0 || !scratch || !(rows = calloc((size_t)ng + 1, sizeof *rows))))
     rc = WL_ENOMEM;
-  if (rc == WL_OK && o->format == AN_FORMAT_TABLE)
-    fprintf(out, "%-14s %-16s %-18s %4s %-18s %-18s %5s %7s %10s %7s %6s %6s\n", "scenario",
-            "label", "point", "runs", "final_loss", "time_to_target_s", "never", "speedup",
-            "bytes", "compute", "comm", "idle");
-  else if (rc == WL_OK && o->format == AN_FORMAT_CSV)
-    fprintf(out, "scenario,label,policy,point,runs,final_loss,final_loss_ci95,"
-                 "time_to_target_s,time_to_target_ci95,never_reached,speedup_vs_ddp,bytes,"
-                 "compute_share,comm_share,idle_share\n");
-  else if (rc == WL_OK)
-    fputs("[", out);
-  for (int k = 0; rc == WL_OK && k < ng; k++) {
-    const rgroup *gr = &g[k];
-    const rrun *f = gr->first;
-    double loss = mean_of(gr->loss, gr->n), loss_ci = an_ci95(gr->loss, gr->n);
-    double ttt = mean_of(gr->ttt, gr->n_ttt), ttt_ci = an_ci95(gr->ttt, gr->n_ttt);
-    double speedup = ddp_time(gr, g, ng, runs, n) / ttt;
-    double bytes = gr->bytes / gr->n, sh[3];
-    for (int s = 0; s < 3; s++)
-      sh[s] = gr->n_share ? gr->share[s] / gr->n_share : NAN;
-    if (o->format == AN_FORMAT_TABLE) {
-      char l[48], t[48], sp[16] = "-";
-      fmt_pm(l, sizeof l, loss, loss_ci, "%.4f");
-      fmt_pm(t, sizeof t, ttt, ttt_ci, "%.1f");
-      if (!isnan(speedup))
-        snprintf(sp, sizeof sp, "%.2fx", speedup);
-      char shares[3][16];
-      for (int s = 0; s < 3; s++)
-        snprintf(shares[s], sizeof shares[s], isnan(sh[s]) ? "-" : "%.3f", sh[s]);
-      fprintf(out, "%-14.14s %-16.16s %-18.18s %4d %-18s %-18s %5d %7s %10.3g %7s %6s %6s\n",
-              f->scenario, f->label, f->point[0] ? f->point : "-", gr->n, l, t, gr->never, sp,
-              bytes, shares[0], shares[1], shares[2]);
-    } else if (o->format == AN_FORMAT_CSV) {
-      fprintf(out, "%s,%s,%s,\"%s\",%d", f->scenario, f->label, f->policy, f->point, gr->n);
-      const double v[] = {loss, loss_ci, ttt, ttt_ci, gr->never, speedup, bytes,
-                          sh[0], sh[1], sh[2]};
-      for (size_t c = 0; c < sizeof v / sizeof v[0]; c++) /* empty: no value */
-        fprintf(out, isnan(v[c]) ? "," : ",%.10g", v[c]);
-      fputc('\n', out);
-    } else {
-      fprintf(out, "%s\n  {\"scenario\": \"%s\", \"label\": \"%s\", \"policy\": \"%s\", "
-              "\"point\": \"%s\", \"runs\": %d, ", k ? "," : "", f->scenario, f->label, f->policy,
-              f->point, gr->n);
-      json_num(out, "final_loss", loss, 0);
-      json_num(out, "final_loss_ci95", loss_ci, 0);
-      json_num(out, "time_to_target_s", ttt, 0);
-      json_num(out, "time_to_target_ci95", ttt_ci, 0);
-      fprintf(out, "\"never_reached\": %d, ", gr->never);
-      json_num(out, "speedup_vs_ddp", speedup, 0);
-      json_num(out, "bytes", bytes, 0);
-      json_num(out, "compute_share", sh[0], 0);
-      json_num(out, "comm_share", sh[1], 0);
-      json_num(out, "idle_share", sh[2], 1);
-      fputs("}", out);
+  if (rc == WL_OK && o->baseline) {
+    int found = 0;
+    for (int k = 0; k < ng; k++)
+      found |= strcmp(g[k].first->label, o->baseline) == 0;
+    if (!found) {
+      snprintf(err, err_size, "--baseline: no runs labelled '%s'", o->baseline);
+      rc = WL_ECONFIG;
     }
   }
-  if (rc == WL_OK && o->format == AN_FORMAT_JSON)
-    fputs("\n]\n", out);
+  sqlite3_close(db);
+  for (int k = 0; rc == WL_OK && k < ng; k++)
+    compute_row(g, ng, &g[k], o->baseline, scratch, &rows[k]);
+  if (rc == WL_OK && o->format == AN_FORMAT_TABLE) {
+    print_table(out, rows, ng);
+  } else if (rc == WL_OK && o->format == AN_FORMAT_CSV) {
+    fputs("scenario,label,policy,point,runs,diverged,failed,final_loss,final_loss_ci95,"
+          "time_to_target_s,time_to_target_ci95,time_to_target_bound,never_reached,speedup,"
+          "speedup_ci_low,speedup_ci_high,speedup_bound,baseline,bytes,compute_share,"
+          "comm_share,idle_share,down_share,blocked_share\r\n", out);
+    for (int k = 0; k < ng; k++)
+      print_csv_row(out, &rows[k]);
+  } else if (rc == WL_OK) {
+    fputs("[", out);
+    for (int k = 0; k < ng; k++)
+      print_json_row(out, &rows[k], k == 0);
+    fputs(ng ? "\n]\n" : "]\n", out);
+  }
+  free(rows);
+  free(scratch);
   free(vals);
   free(g);
-  free(runs);
+  free_runs(runs, n);
   return rc;
 }

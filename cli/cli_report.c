@@ -10,17 +10,27 @@
 
 static const char report_usage[] =
   "usage: syncsim report DB [--scenario NAME] [--target-loss X] [--group-by KEYS]\n"
-  "                      [--format table|csv|json]\n"
+  "                      [--baseline LABEL] [--format table|csv|json]\n"
   "\n"
-  "One row per group of finished runs (default: scenario, policy label and every swept\n"
-  "parameter but the seed): runs; final held-out loss, mean ± 95% confidence interval over\n"
-  "the runs (Student's t); simulated time to the target loss, mean ± interval over the runs\n"
-  "that reached it, and how many never did; speedup against DDP at the same sweep point\n"
-  "(DDP's time to target / the group's); bytes communicated; shares of the workers' time\n"
-  "computing, communicating and waiting.\n"
+  "One row per group of runs (default: scenario, policy label and every swept parameter but\n"
+  "the seed):\n"
+  "  runs, diverged, failed  distinct finished runs (identical configs count once), and the\n"
+  "                    runs that diverged or failed\n"
+  "  final_loss        held-out loss at the end, mean ± 95% confidence interval over the\n"
+  "                    runs (Student's t)\n"
+  "  time_to_target_s  simulated time to first reach the target loss, mean ± interval; a run\n"
+  "                    that never reached it counts at its stop time and the mean is then a\n"
+  "                    lower bound, printed \"> x\" (never: how many; empty without a target)\n"
+  "  speedup           the baseline's mean time to target at the same values of every axis\n"
+  "                    both have, divided by the group's (\"> x\" or \"< x\" when a side is\n"
+  "                    a bound, \"?\" when both are), with a 95% percentile-bootstrap\n"
+  "                    interval over seeds (2000 resamples, deterministic)\n"
+  "  bytes, shares     bytes sent per run; shares of the workers' time computing,\n"
+  "                    communicating, idle, down and blocked on a down peer\n"
   "\n"
   "  --scenario NAME   only that scenario's runs (runs.scenario)\n"
   "  --target-loss X   the target (default: each scenario's eval.target_loss)\n"
+  "  --baseline LABEL  the speedup's reference policy label (default: the DDP policy)\n"
   "  --group-by KEYS   comma-separated: scenario, label, policy, seed, or a swept parameter's\n"
   "                    last name (H for policies.diloco.H)\n"
   "  --format F        table (default), csv or json\n";
@@ -83,6 +93,9 @@ int cli_report(int argc, char **argv)
       i++;
     } else if (v && strcmp(a, "--scenario") == 0) {
       o.scenario = v;
+      i++;
+    } else if (v && strcmp(a, "--baseline") == 0) {
+      o.baseline = v;
       i++;
     } else if (v && strcmp(a, "--group-by") == 0) {
       o.group_by = v;

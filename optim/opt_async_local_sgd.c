@@ -249,10 +249,12 @@ static void arrive(async_sgd *s, int w)
         s->n_buffered = 0;
         outer_step(s, s->delta);
         s->version++;
+        h->global_changed(h->ctx);
       }
     } else {
       outer_step(s, s->delta);
       s->version++;
+      h->global_changed(h->ctx);
     }
     s->applied_steps += s->Hw[w];
   }

@@ -94,6 +94,7 @@ static void ddp_collective_done(void *state, int tag)
   (void)tag;
   opt_sync_gradient_step(d->host, &d->inner, d->round.in);
   d->step++;
+  d->host->global_changed(d->host->ctx);
   ddp_begin_step(d);
 }
 

@@ -107,6 +107,7 @@ static void diloco_collective_done(void *state, int tag)
   (void)tag;
   opt_outer_sync(d->host, &d->outer, d->weights, d->round.in);
   d->step += d->job.steps;
+  d->host->global_changed(d->host->ctx);
   diloco_begin_round(d);
 }
 

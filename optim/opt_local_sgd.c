@@ -111,6 +111,7 @@ static void local_sgd_collective_done(void *state, int tag)
       memcpy(h->replicas[w].params, s->global, h->replicas[w].n * sizeof(float));
   }
   s->step += s->job.steps;
+  h->global_changed(h->ctx);
   local_sgd_begin_round(s);
 }
 

@@ -194,6 +194,7 @@ static void palsgd_collective_done(void *state, int tag)
     opt_sync_gradient_step(s->host, &s->inner, s->round.in);
     s->t++;
     s->step = s->t;
+    s->host->global_changed(s->host->ctx);
     if (s->t < s->warmup)
       palsgd_grads(s);
     else
@@ -203,6 +204,7 @@ static void palsgd_collective_done(void *state, int tag)
   opt_outer_sync(s->host, &s->outer, s->weights, s->round.in);
   s->t += s->jobs[0].steps;
   s->step = s->t;
+  s->host->global_changed(s->host->ctx);
   palsgd_begin_round(s);
 }
 

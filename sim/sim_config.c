@@ -251,6 +251,10 @@ const wl_param sim_eval_params[] = {
    .max = 1e300, .flags = WL_PF_OPTIONAL, .unit = "nats",
    .doc = "the held-out loss whose first crossing the time_to_target view reports (does not stop "
           "the run; see stop.target_loss)"},
+  {.key = "at_sync", .kind = WL_P_BOOL, .offset = EO(at_sync), .def = 0, .unit = "",
+   .doc = "also evaluate the global model whenever it changes (each synchronization, each "
+          "applied asynchronous update), so that the time to a target is exact, not a "
+          "multiple of every_s"},
   {0}};
 
 const wl_param sim_record_params[] = {

@@ -123,6 +123,7 @@ typedef struct sim_eval_config {
   double every_s; /* simulated seconds between evaluations of the global model */
   int examples;   /* held-out examples per evaluation (the first ones); 0 = all */
   double target_loss; /* the held-out loss whose first crossing results report; NaN = none */
+  int at_sync;    /* also evaluate whenever the global model changes */
 } sim_eval_config;
 
 typedef struct sim_record_config {

@@ -111,6 +111,7 @@ typedef struct sim_runner {
   wl_status fail;       /* first error raised inside a command */
   int snapshots;        /* jobs start from a snapshot, so that a failure can undo them */
   int changed;          /* an event other than an evaluation ran since the last one */
+  int global_changed;   /* the policy changed its global model (for eval.at_sync) */
   sim_time last_eval;   /* time of the last evaluation, -1 before the first */
   double last_loss, last_acc;
   int reached_target;
@@ -489,6 +490,8 @@ static gsl_rng *host_rng(void *ctx, int stream)
   return r->policy_rng[stream];
 }
 
+static void host_global_changed(void *ctx) { ((sim_runner *)ctx)->global_changed = 1; }
+
 static double host_speed_now(void *ctx, int w)
 {
   sim_runner *r = ctx;
@@ -704,6 +707,7 @@ static wl_status setup(sim_runner *r, int threads, char *err, size_t err_size)
     .record_update = host_record_update,
     .rng = host_rng,
     .speed_now = host_speed_now,
+    .global_changed = host_global_changed,
   };
   if ((st = sim_queue_init(&r->q, (size_t)r->K * 2 + 16)))
     return st;
@@ -988,6 +992,7 @@ static void dispatch(sim_runner *r, const sim_event *ev)
     net_change(r);
     break;
   case SIM_EV_EVAL: {
+    r->global_changed = 0;
     wl_status st = evaluate(r);
     if (st != WL_OK && r->fail == WL_OK)
       r->fail = st;
@@ -998,6 +1003,12 @@ static void dispatch(sim_runner *r, const sim_event *ev)
   }
   default:
     WL_ASSERT(!"unknown event kind");
+  }
+  if (r->global_changed && r->cfg->eval.at_sync) { /* evaluate the model it just became */
+    r->global_changed = 0;
+    wl_status st = evaluate(r);
+    if (st != WL_OK && r->fail == WL_OK)
+      r->fail = st;
   }
 }
 

@@ -31,8 +31,9 @@
  * DyLU by current speed, post-local warm-up as DDP, a final evaluation after a last sync);
  * 4 = optimizers and models against PyTorch (AdamW's 1 - beta in double, the step schedule
  * after the warm-up, gelu is the erf GELU, outer clip, text vocabulary from the training part)
- * and canonical configs without the keys that do nothing in them. */
-#define SIM_NUMERICS_VERSION 4
+ * and canonical configs without the keys that do nothing in them; 5 = eval.at_sync (a new
+ * key of every canonical config). */
+#define SIM_NUMERICS_VERSION 5
 
 typedef struct sim_progress {
   double sim_time_s; /* now */

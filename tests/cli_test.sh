@@ -362,7 +362,8 @@ check "migrate of a current database says so" grep -q 'already at schema version
 cp "$v1" "$tmp/v1b.db"
 "$syncsim" sweep "$fixture" --db "$tmp/v1b.db" --quiet --set 'sweep={"seed": [1]}' \
   >"$tmp/v1sw.out" 2>"$tmp/err"
-check "a sweep into a version-1 database upgrades it and runs: $(cat "$tmp/err")" test $? -eq 0 -a \
+rc=$?
+check "a sweep into a version-1 database upgrades it and runs: $(cat "$tmp/err")" test $rc -eq 0 -a \
   "$(sqlite3 "$tmp/v1b.db" "pragma user_version")" -eq 2
 n=$(sqlite3 "$tmp/v1b.db" "select count(*) from runs")
 check "the old runs (numerics 1) are kept, not reused ($n runs)" test "$n" -gt 2
@@ -371,32 +372,123 @@ n=$(sqlite3 "$tmp/mv1.db" "pragma user_version; select count(*) || ' ' || sum(nu
 check "merge copies a version-1 database's runs ($n)" test "$n" = "2 2 2 "
 
 # --- report: the statistics against values computed by hand ---------------------------------
-# Three runs of one policy with final losses 1, 2, 3; runs 1 and 2 reach the target 0.5 at
-# 10 s and 20 s, run 3 never does. Mean loss 2, 95% CI half-width t(0.975, 2) s / sqrt(3) =
-# 4.302652729911275 / sqrt(3) = 2.484137712; time to target 15 ± t(0.975, 1) 7.0710678 /
-# sqrt(2) = 12.70620473617471 * 5 = 63.53102368; one never reached.
+# Three runs of one policy, stopped at 30 s, with final losses 1, 2, 3; runs 1 and 2 reach
+# the target 0.5 at 10 s and 20 s, run 3 never does. Mean loss 2, 95% CI half-width
+# t(0.975, 2) s / sqrt(3) = 4.302652729911275 / sqrt(3) = 2.484137712. Time to target:
+# run 3 counts at its stop time, 30 s, so the mean, 20 s, is a lower bound (no interval).
 "$syncsim" run "$minimal" --db "$tmp/fx.db" --quiet --set stop.sim_time_s=1 >/dev/null
 sqlite3 "$tmp/fx.db" "
   delete from metrics; delete from workers; delete from runs where id > 1;
   update runs set scenario = 'fx', label = 'p', policy = 'ddp', seed = 1, config_hash = 'h1',
-    config_json = json_set(config_json, '\$.eval.target_loss', 0.5);
+    sim_time_s = 30, config_json = json_set(config_json, '\$.eval.target_loss', 0.5);
   insert into runs(scenario, policy, label, seed, status, config_json, config_hash, started_at,
-    version) select scenario, policy, label, s.v, 'done', config_json, 'h' || s.v, started_at,
-    version from runs, (select 2 as v union select 3) s;
+    version, sim_time_s) select scenario, policy, label, s.v, 'done', config_json, 'h' || s.v,
+    started_at, version, 30 from runs, (select 2 as v union select 3) s;
   insert into metrics values (1, 'eval', 5, 1, 1, 100, 0.9, 0), (1, 'eval', 10, 2, 2, 100, 0.4, 0),
     (1, 'eval', 11, 2, 2, 100, 1, 0), (2, 'eval', 20, 2, 2, 100, 0.5, 0),
     (2, 'eval', 21, 2, 2, 100, 2, 0), (3, 'eval', 30, 2, 2, 100, 3, 0);
   update runs set final_loss = (select loss from final_eval where run_id = runs.id);"
 "$syncsim" report "$tmp/fx.db" --format csv >"$tmp/rep.csv"
 check "report --format csv exits 0" test $? -eq 0
-row=$(sed -n 2p "$tmp/rep.csv")
-check "report: 3 runs, loss 2 ± 2.484137712, time 15 ± 63.53102368, 1 never ($row)" \
-  test "$row" = 'fx,p,ddp,"",3,2,2.484137712,15,63.53102368,1,1,100,,,'
-# With the target 0.95 run 1 reaches it at 5 s: 12.5 ± 12.70620473617471 * 10.6066017 / sqrt(2).
+row=$(sed -n 2p "$tmp/rep.csv" | tr -d '\r')
+check "report: 3 runs, loss 2 ± 2.484137712, time > 20 (run 3 censored at 30 s), 1 never ($row)" \
+  test "$row" = 'fx,p,ddp,,3,0,0,2,2.484137712,20,,>,1,1,,,,p,100,,,,,'
+check "report's CSV lines end in CRLF (RFC 4180)" test "$(head -1 "$tmp/rep.csv" | od -c | grep -c '\\r  \\n')" -eq 1
+# With the target 0.95 run 1 reaches it at 5 s: (5 + 20 + 30) / 3 = 18.33, still a bound.
 "$syncsim" report "$tmp/fx.db" --target-loss 0.95 --format json >"$tmp/rep.json"
-check "report --target-loss 0.95: 12.5 ± 95.29653552 s, one never: $(cat "$tmp/rep.json")" \
-  grep -q '"time_to_target_s": 12.5, "time_to_target_ci95": 95.29653552, "never_reached": 1' \
+check "report --target-loss 0.95: > 18.33 s, one never: $(cat "$tmp/rep.json")" \
+  grep -q '"time_to_target_s": 18.33333333, "time_to_target_ci95": null, "time_to_target_bound": ">", "never_reached": 1' \
   "$tmp/rep.json"
+# A repeated identical run is one observation; diverged and failed runs are counted apart.
+sqlite3 "$tmp/fx.db" "
+  insert into runs(scenario, policy, label, seed, status, config_json, config_hash, started_at,
+    version, sim_time_s, final_loss, numerics_version, inputs_json) select scenario, policy,
+    label, seed, status, config_json, config_hash, started_at, version, sim_time_s, final_loss,
+    numerics_version, inputs_json from runs where id = 1;
+  insert into metrics select 4, kind, sim_time_s, step, examples, bytes, loss, accuracy
+    from metrics where run_id = 1;
+  insert into runs(scenario, policy, label, seed, status, config_json, config_hash, started_at,
+    version) select scenario, policy, label, 7, 'diverged', config_json, 'h7', started_at, version
+    from runs where id = 1;
+  insert into runs(scenario, policy, label, seed, status, config_json, config_hash, started_at,
+    version) select scenario, policy, label, 8, 'failed', config_json, 'h8', started_at, version
+    from runs where id = 1;"
+"$syncsim" report "$tmp/fx.db" --format csv >"$tmp/rep.csv"
+row=$(sed -n 2p "$tmp/rep.csv" | tr -d '\r' | cut -d, -f1-10)
+check "a repeated run counts once; one diverged, one failed ($row)" \
+  test "$row" = 'fx,p,ddp,,3,1,1,2,2.484137712,20'
+"$syncsim" report "$tmp/fx.db" --target-loss 0.95 >"$tmp/rep.txt"
+check "the table prints the bound: $(cat "$tmp/rep.txt")" grep -q '> 18.3' "$tmp/rep.txt"
+"$syncsim" report "$tmp/fx.db" --baseline nope 2>"$tmp/err"
+rc=$?
+check "report --baseline of an unknown label exits 2: $(cat "$tmp/err")" test $rc -eq 2
+
+# The speedup on a two-axis sweep (bandwidth x H), against the baseline at the same bandwidth
+# (DDP's runs have no H): DDP takes 60 and 80 s (mean 70) at 1 Gbit/s, 18 and 22 s (20) at
+# 10 Gbit/s; Local SGD at H=8 takes 30 s at 1 Gbit/s (70/30 = 2.333) and 25 s at 10 Gbit/s
+# (20/25 = 0.8); at H=16 and 1 Gbit/s one seed never reaches the target (stop 300 s):
+# (40 + 300) / 2 = 170 s is a lower bound and 70/170 = 0.4118 an upper one.
+cp "$tmp/fx.db" "$tmp/sw2.db"
+sqlite3 "$tmp/sw2.db" "delete from metrics; delete from runs where id > 1;"
+add_run() { # add_run LABEL POLICY SEED BW H TIME_OR_NULL
+  local point
+  if [ "$5" = - ]; then point="{\"cluster.network.bandwidth_gbps\":$4,\"seed\":$3}"
+  else point="{\"cluster.network.bandwidth_gbps\":$4,\"policies.$1.H\":$5,\"seed\":$3}"; fi
+  sqlite3 "$tmp/sw2.db" "
+    insert into runs(scenario, policy, label, seed, status, config_json, config_hash, started_at,
+      version, sim_time_s, sweep_point, final_loss) select 'sw2', '$2', '$1', $3, 'done',
+      config_json, '$1-$3-$4-$5', started_at, version, 300, '$point', 0.5 from runs where id = 1;
+    insert into metrics select max(id), 'eval', coalesce($6, 300), 9, 9, 9,
+      case when $6 is null then 0.9 else 0.4 end, 0 from runs;"
+}
+add_run ddp ddp 1 1 - 60; add_run ddp ddp 2 1 - 80; add_run ddp ddp 1 10 - 18; add_run ddp ddp 2 10 - 22
+add_run ls local_sgd 1 1 8 30; add_run ls local_sgd 2 1 8 30
+add_run ls local_sgd 1 10 8 25; add_run ls local_sgd 2 10 8 25
+add_run ls local_sgd 1 1 16 40; add_run ls local_sgd 2 1 16 null
+sqlite3 "$tmp/sw2.db" "delete from runs where id = 1"
+"$syncsim" report "$tmp/sw2.db" --format json >"$tmp/rep.json"
+rows=$(sed -n 's/.*"label": "\([a-z]*\)", .*"point": "\([^"]*\)", .*"time_to_target_s": \([0-9.]*\), .*"time_to_target_bound": \([^,]*\), .*"speedup": \([0-9.]*\), .*"speedup_bound": \([^,]*\), .*/\1|\2|\3|\4|\5|\6/p' "$tmp/rep.json" | tr '\n' ' ')
+check "two-axis sweep: each speedup against DDP at its own bandwidth ($rows)" test "$rows" = \
+  'ddp|bandwidth_gbps=1|70|null|1|null ddp|bandwidth_gbps=10|20|null|1|null ls|bandwidth_gbps=1, H=8|30|null|2.333333333|null ls|bandwidth_gbps=10, H=8|25|null|0.8|null ls|bandwidth_gbps=1, H=16|170|">"|0.4117647059|"<" '
+"$syncsim" report "$tmp/sw2.db" >"$tmp/rep.txt"
+check "the table shows the bound speedup: $(cat "$tmp/rep.txt")" grep -q '< 0.41x' "$tmp/rep.txt"
+"$syncsim" report "$tmp/sw2.db" --baseline ls --format json >"$tmp/rep.json"
+check "--baseline ls takes Local SGD as the reference" \
+  test "$(grep -c '"baseline": "ls"' "$tmp/rep.json")" -eq 5
+"$syncsim" report "$tmp/sw2.db" --format json >"$tmp/a.json"
+"$syncsim" report "$tmp/sw2.db" --format json >"$tmp/b.json"
+check "the report (bootstrap intervals included) is deterministic" cmp -s "$tmp/a.json" "$tmp/b.json"
+
+# CSV and JSON survive hostile names and swept values, parsed back by real parsers
+if command -v python3 >/dev/null; then
+  cat >"$tmp/hostile.json" <<'EOF'
+{"name": "we\"ird, scenario\nname", "workload": {"dataset": {"train_examples": 256,
+  "test_examples": 32, "dim": 4, "classes": 2}, "batch_size": 8},
+ "cluster": {"workers": 2, "compute": {"step_time_s": 0.05}},
+ "policies": [{"type": "ddp", "label": "la\"bel, with\nnewline \\ and ünï"}],
+ "stop": {"sim_time_s": 0.2}, "eval": {"every_s": 0.1, "target_loss": 0.1},
+ "sweep": {"workload.partition": [{"type": "iid"}, {"type": "contiguous"}]}}
+EOF
+  "$syncsim" sweep "$tmp/hostile.json" --db "$tmp/hostile.db" --quiet >/dev/null 2>"$tmp/err"
+  rc=$?
+  check "a sweep with hostile names runs: $(cat "$tmp/err")" test $rc -eq 0
+  "$syncsim" report "$tmp/hostile.db" --format csv >"$tmp/h.csv"
+  "$syncsim" report "$tmp/hostile.db" --format json >"$tmp/h.json"
+  out=$(python3 - "$tmp/h.csv" "$tmp/h.json" <<'EOF'
+import csv, json, sys
+rows = list(csv.DictReader(open(sys.argv[1], newline="", encoding="utf-8")))
+js = json.load(open(sys.argv[2], encoding="utf-8"))
+want_s, want_l = 'we"ird, scenario\nname', 'la"bel, with\nnewline \\ and ünï'
+ok = len(rows) == 2 and len(js) == 2
+for r, j in zip(rows, js):
+    ok &= r["scenario"] == want_s == j["scenario"] and r["label"] == want_l == j["label"]
+    ok &= r["point"] == j["point"] and '"type":' in j["point"] and r["runs"] == "1"
+    ok &= r["never_reached"] == "1" and j["time_to_target_bound"] == ">"
+print("ok" if ok else "bad: %r %r" % (rows, js))
+EOF
+)
+  check "csv (python csv) and json (python json) parse back the names and values: $out" test "$out" = ok
+fi
 "$syncsim" report "$tmp/sw.db" >"$tmp/rep.txt"
 check "report of a sweep exits 0" test $? -eq 0
 n=$(grep -c '^sweep_small ' "$tmp/rep.txt")
@@ -408,13 +500,13 @@ check "policy_summary: 3 groups of 3 seeds ($n)" test "$n" -eq 3
 check "report --group-by of an unknown key exits 2" test $? -eq 2
 check "report --group-by names the keys it knows: $(cat "$tmp/err")" grep -q "bogus.*seed or a swept parameter: H" "$tmp/err"
 "$syncsim" report "$tmp/sw.db" --group-by label,H --format csv >"$tmp/rep.csv"
-n=$(sed 1d "$tmp/rep.csv" | cut -d, -f1-5 | tr '\n' ' ')
+n=$(sed 1d "$tmp/rep.csv" | tr -d '\r' | cut -d, -f1-5 | tr '\n' ' ')
 check "report --group-by label,H ($n)" test "$n" = \
-  'sweep_small,ddp,ddp,"",3 sweep_small,local_sgd,local_sgd,"H=2",3 sweep_small,local_sgd,local_sgd,"H=8",3 '
+  'sweep_small,ddp,ddp,,3 sweep_small,local_sgd,local_sgd,H=2,3 sweep_small,local_sgd,local_sgd,H=8,3 '
 
 "$syncsim" merge "$tmp/mix.db" "$tmp/sw.db" "$tmp/fx.db" >/dev/null
 "$syncsim" report "$tmp/mix.db" --scenario fx --format csv >"$tmp/rep.csv"
-n=$(sed 1d "$tmp/rep.csv" | cut -d, -f1 | sort -u | tr '\n' ' ')
+n=$(sed 1d "$tmp/rep.csv" | tr -d '\r' | cut -d, -f1 | sort -u | tr '\n' ' ')
 check "report --scenario fx keeps only fx's runs ($n)" test "$n" = "fx "
 "$syncsim" report "$tmp/mix.db" --scenario nope 2>"$tmp/err"
 check "report --scenario of a missing scenario exits 2" test $? -eq 2
@@ -427,7 +519,8 @@ if command -v gnuplot >/dev/null; then
     for kind in loss "sweep --x H" "timeline --run 1" workers; do
       name=$(echo "$kind" | cut -d' ' -f1)
       "$syncsim" plot "$tmp/sw.db" --kind $kind --out "$tmp/$name.$ext" 2>"$tmp/err"
-      check "plot --kind $kind --out .$ext exits 0: $(cat "$tmp/err")" test $? -eq 0
+      rc=$?
+      check "plot --kind $kind --out .$ext exits 0: $(cat "$tmp/err")" test $rc -eq 0
       check "plot --kind $kind writes a non-empty .$ext" test -s "$tmp/$name.$ext"
     done
   done

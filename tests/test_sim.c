@@ -1384,3 +1384,28 @@ Test(time_model, dylu_sizes_each_round_from_the_speed_at_its_start)
   free(r);
   unlink(path);
 }
+
+/* eval.at_sync evaluates the global model whenever it changes, so a time to target is exact. */
+Test(time_model, at_sync_evaluates_the_model_at_every_synchronization)
+{
+  scn_scenario s;
+  load_json("{\"workload\": {\"dataset\": {\"train_examples\": 256, \"test_examples\": 64,"
+            " \"dim\": 4, \"classes\": 2}, \"batch_size\": 4},"
+            " \"cluster\": {\"workers\": 2, \"compute\": {\"step_time_s\": 0.1},"
+            "   \"network\": {\"latency_s\": 0, \"bandwidth_gbps\": 1e12}},"
+            " \"policies\": [{\"type\": \"local_sgd\", \"H\": 2}],"
+            " \"stop\": {\"sim_time_s\": 1.0}, \"eval\": {\"every_s\": 10, \"at_sync\": true}}",
+            &s);
+  mem_rec *r = run_policy(&s, 0, NULL);
+  cr_assert_eq(r->r.status, WL_OK, "%s", r->r.error);
+  int k = 0;
+  for (int i = 0; i < r->n; i++) {
+    if (r->m[i].kind != SIM_METRIC_EVAL)
+      continue;
+    cr_assert_float_eq(r->m[i].sim_time_s, 0.2 * k, 1e-9, "eval %d at %.9f", k, r->m[i].sim_time_s);
+    cr_assert_eq(r->m[i].step, 2 * k);
+    k++;
+  }
+  cr_assert_eq(k, 6, "t = 0 and the 5 synchronizations (%d)", k);
+  free(r);
+}
