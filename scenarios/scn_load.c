@@ -621,25 +621,36 @@ static void default_name(const char *file, char *name, size_t size)
   name[n] = '\0';
 }
 
-wl_status scn_load_string(const char *text, const char *file, const char *const *sets,
-                          int n_sets, scn_scenario *out, scn_error *err)
+/* The JSON text parsed, with the overrides applied (*root, caller deletes; NULL on error). */
+static wl_status parse_with_sets(const char *text, const char *file, const char *const *sets,
+                                 int n_sets, cJSON **root, scn_error *err)
 {
   memset(err, 0, sizeof *err);
-  memset(out, 0, sizeof *out);
   snprintf(err->file, sizeof err->file, "%s", file);
   const char *end = NULL;
-  cJSON *root = cJSON_ParseWithOpts(text, &end, 1);
-  if (!root) {
+  *root = cJSON_ParseWithOpts(text, &end, 1);
+  if (!*root) {
     syntax_error(text, end ? end : text, err);
     return WL_ECONFIG;
   }
   wl_status st = WL_OK;
   for (int i = 0; i < n_sets && st == WL_OK; i++)
-    st = apply_set(root, sets[i], err);
-  if (st == WL_OK) {
+    st = apply_set(*root, sets[i], err);
+  if (st == WL_OK)
     snprintf(err->file, sizeof err->file, "%s", file);
+  return st;
+}
+
+wl_status scn_load_string(const char *text, const char *file, const char *const *sets,
+                          int n_sets, scn_scenario *out, scn_error *err)
+{
+  memset(out, 0, sizeof *out);
+  cJSON *root;
+  wl_status st = parse_with_sets(text, file, sets, n_sets, &root, err);
+  if (!root)
+    return st;
+  if (st == WL_OK)
     st = fill_object(root, scn_scenario_params, out, "", scenario_extra_keys, NULL, err);
-  }
   if (st == WL_OK)
     st = fill_policies(cJSON_GetObjectItemCaseSensitive(root, "policies"), out, err);
   if (st == WL_OK)
@@ -667,22 +678,11 @@ wl_status scn_apply_sets(const char *text, const char *file, const char *const *
                          int n_sets, char **out, scn_error *err)
 {
   *out = NULL;
-  memset(err, 0, sizeof *err);
-  snprintf(err->file, sizeof err->file, "%s", file);
-  const char *end = NULL;
-  cJSON *root = cJSON_ParseWithOpts(text, &end, 1);
-  if (!root) {
-    syntax_error(text, end ? end : text, err);
-    return WL_ECONFIG;
-  }
-  wl_status st = WL_OK;
-  for (int i = 0; i < n_sets && st == WL_OK; i++)
-    st = apply_set(root, sets[i], err);
+  cJSON *root;
+  wl_status st = parse_with_sets(text, file, sets, n_sets, &root, err);
   if (st == WL_OK && !(*out = cJSON_Print(root)))
     st = WL_ENOMEM;
   cJSON_Delete(root);
-  if (st == WL_OK)
-    snprintf(err->file, sizeof err->file, "%s", file);
   return st;
 }
 
