@@ -293,7 +293,7 @@ static wl_status write_sweep(sqlite3 *db, plot_ctx *p, const an_plot_opts *o, FI
     fprintf(gp, "set logscale x 2\n");
   char x[200];
   gp_str(o->x, x, sizeof x);
-  fprintf(gp, "set yrange [0:*]\nset xrange [%g:%g]\nset xlabel '%s'\nset grid\nset key top right opaque\n",
+  fprintf(gp, "set yrange [0:*]\nset xrange [%g:%g]\nset xlabel '%s'\nset grid\nset key outside right top\n",
           xmin / (xmin > 0 && xmax / xmin >= 8 ? 1.3 : 1), xmax * (xmin > 0 && xmax / xmin >= 8 ? 1.3 : 1),
           x);
   if (isnan(target))

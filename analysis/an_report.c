@@ -18,7 +18,9 @@ typedef struct rrun {
   char scenario[128], label[64], policy[32], status[16];
   char identity[96]; /* config hash, numerics version and inputs: equal means the same run */
   int seed;
-  char *point;       /* its swept values but the seed, "H=8, bandwidth_gbps=1" (owned) */
+  int by_seed;       /* the report groups by seed: the baseline is matched on it too */
+  char *point;       /* its grouped swept values, "H=8, bandwidth_gbps=1" (owned); the
+                      * seed last when the report groups by it */
   char **axis, **value; /* (n_axes) the same by full axis name, values as text (owned) */
   int n_axes;
   char *key;         /* its group (owned) */
@@ -136,10 +138,13 @@ static int run_key(sqlite3_stmt *each, rrun *r, const char *point_json, const ch
           sb_str(&point, value);
   }
   sqlite3_reset(each);
-  r->point = sb_done(&point);
   char seed[24] = "";
-  if (group_by && has_key(group_by, "seed"))
+  r->by_seed = group_by && has_key(group_by, "seed");
+  if (r->by_seed) {
     snprintf(seed, sizeof seed, "%d", r->seed);
+    ok &= (point.n ? sb_str(&point, ", ") : 1) && sb_str(&point, "seed=") && sb_str(&point, seed);
+  }
+  r->point = sb_done(&point);
   int all = !group_by;
   ok &= sb_str(&key, all || has_key(group_by, "scenario") ? r->scenario : "") &&
         sb_str(&key, "\x1f") && sb_str(&key, all || has_key(group_by, "label") ? r->label : "") &&
@@ -324,9 +329,12 @@ static int group_runs(rrun *runs, int n, rgroup **out, double **vals)
   return ng;
 }
 
-/* Whether two runs' points agree on every axis they share. */
+/* Whether two runs' points agree on every axis they share (and on the seed, when the report
+ * groups by it: seed s is compared with the baseline's seed s). */
 static int same_shared_axes(const rrun *a, const rrun *b)
 {
+  if (a->by_seed && a->seed != b->seed)
+    return 0;
   for (int i = 0; i < a->n_axes; i++)
     for (int j = 0; j < b->n_axes; j++)
       if (strcmp(a->axis[i], b->axis[j]) == 0 && strcmp(a->value[i], b->value[j]) != 0)

@@ -32,7 +32,8 @@ static const char report_usage[] =
   "  --target-loss X   the target (default: each scenario's eval.target_loss)\n"
   "  --baseline LABEL  the speedup's reference policy label (default: the DDP policy)\n"
   "  --group-by KEYS   comma-separated: scenario, label, policy, seed, or a swept parameter's\n"
-  "                    last name (H for policies.diloco.H)\n"
+  "                    last name (H for policies.diloco.H); grouped by seed, each seed's\n"
+  "                    speedup is against the baseline's run with the same seed\n"
   "  --format F        table (default), csv or json\n";
 
 static const char plot_usage[] =

@@ -6,6 +6,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <cjson/cJSON.h>
+
 #include "an_store.h"
 #include "cli.h"
 #include "scn_inputs.h"
@@ -187,6 +189,48 @@ static scn_scenario *parse_and_load(int argc, char **argv, const char *usage,
   return s;
 }
 
+/* Unequal baselines are easy to miss: each policy has its own inner-optimizer defaults
+ * (DiLoCo clips at 1, DDP does not). Print a note for each inner-optimizer key whose resolved
+ * value is not the same in every policy. */
+static void note_unequal_inner(const scn_scenario *s)
+{
+  if (s->n_policies < 2)
+    return;
+  cJSON *inner[SCN_MAX_POLICIES] = {0}, *docs[SCN_MAX_POLICIES] = {0};
+  for (int i = 0; i < s->n_policies; i++) {
+    sim_config cfg;
+    scn_run_config(s, i, &cfg);
+    char *json = scn_canonical_json(s->name, &cfg);
+    docs[i] = json ? cJSON_Parse(json) : NULL;
+    free(json);
+    cJSON *pol = cJSON_GetArrayItem(cJSON_GetObjectItem(docs[i], "policies"), 0);
+    inner[i] = cJSON_GetObjectItem(pol, "inner");
+  }
+  for (int i = 0; i < s->n_policies; i++) {
+    for (cJSON *k = inner[i] ? inner[i]->child : NULL; k; k = k->next) {
+      int seen = 0, differs = 0;
+      for (int j = 0; j < s->n_policies && !seen; j++) /* each key once: at its first owner */
+        seen = j < i && cJSON_GetObjectItem(inner[j], k->string);
+      for (int j = 0; j < s->n_policies && !seen; j++) {
+        cJSON *v = cJSON_GetObjectItem(inner[j], k->string);
+        differs |= !v || !cJSON_Compare(v, k, 1);
+      }
+      if (seen || !differs)
+        continue;
+      fprintf(stderr, "note: the policies' inner.%s differ:", k->string);
+      for (int j = 0; j < s->n_policies; j++) {
+        cJSON *v = cJSON_GetObjectItem(inner[j], k->string);
+        char *text = v ? cJSON_PrintUnformatted(v) : NULL;
+        fprintf(stderr, " %s %s%s", s->policies[j].label, text ? text : "(none)",
+                j + 1 < s->n_policies ? "," : "\n");
+        cJSON_free(text);
+      }
+    }
+  }
+  for (int i = 0; i < s->n_policies; i++)
+    cJSON_Delete(docs[i]);
+}
+
 int cli_validate(int argc, char **argv)
 {
   cli_args a;
@@ -211,6 +255,7 @@ int cli_validate(int argc, char **argv)
            "ignores the sweep)\n", sw.n_axes, sw.n_axes == 1 ? "is" : "es", sw.n_points,
            sw.n_points == 1 ? "" : "s");
   scn_sweep_free(&sw);
+  note_unequal_inner(s);
   for (int i = 0; a.print && i < s->n_policies; i++) {
     sim_config cfg;
     scn_run_config(s, i, &cfg);

@@ -4,7 +4,13 @@
  * default, its state persistent and never averaged); then the pseudo-gradient
  * delta = (1/K) sum_k (z - x_k) is all-reduced and z <- OuterOpt(z, delta) (Nesterov, lr 0.7,
  * momentum 0.9 by default). With weight_by_shard, worker k's term is weighted by its shard's
- * share of the training set instead of 1/K. */
+ * share of the training set instead of 1/K.
+ *
+ * Optional warm-up, as in the PALSGD reference code's DiLoCo baseline: the first warmup_steps
+ * steps are DDP steps (gradients all-reduced, one inner-optimizer step on their mean, replicas
+ * and their optimizer states kept equal); then z <- x, and rounds end at the multiples of H
+ * counted from step 0 (the first round is shorter when warmup_steps is not a multiple of H).
+ * So diloco with warm-up W is palsgd with p = 0 and warm-up W, bit for bit. */
 #include <stdlib.h>
 
 #include "opt_policy.h"
@@ -13,9 +19,12 @@ typedef struct diloco {
   opt_round round;      /* first: the workers of the round in progress */
   const opt_host *host;
   opt_outer outer;
-  opt_train job;        /* H gradient steps */
+  opt_train job;        /* the round in progress: 1 (warm-up) or up to H gradient steps */
   const int *weights;   /* shard sizes, or NULL */
-  long step;            /* local steps reflected in z */
+  opt_optim_config inner; /* applied to the mean gradient in the warm-up */
+  int H, warmup;
+  int warm;             /* the round in progress is a warm-up (DDP) step */
+  long step;            /* steps reflected in the global model */
 } diloco;
 
 #define PO(f) offsetof(opt_policy_config, f)
@@ -44,6 +53,9 @@ static const wl_param diloco_params[] = {
   OPT_POLICY_OUTER_PARAM(diloco_outer),
   {.key = "H", .kind = WL_P_INT, .offset = PO(H), .def = 500, .min = 1, .max = 1 << 30,
    .unit = "steps", .doc = "inner steps per round"},
+  {.key = "warmup_steps", .kind = WL_P_INT, .offset = PO(warmup_steps), .def = 0, .min = 0,
+   .max = 1 << 30, .unit = "steps",
+   .doc = "initial DDP steps; then rounds end at multiples of H counted from step 0"},
   {.key = "weight_by_shard", .kind = WL_P_BOOL, .offset = PO(weight_by_shard), .def = 0,
    .unit = "", .doc = "weight each worker's pseudo-gradient by its shard's size"},
   {0}};
@@ -66,7 +78,9 @@ static wl_status diloco_create(const opt_policy_config *cfg, const opt_host *hos
     return st;
   }
   d->host = host;
-  d->job = (opt_train){cfg->H, NULL, 1.0};
+  d->inner = cfg->inner;
+  d->H = cfg->H;
+  d->warmup = cfg->warmup_steps;
   d->weights = cfg->weight_by_shard ? host->shard_sizes : NULL;
   *state = d;
   return WL_OK;
@@ -83,7 +97,9 @@ static void diloco_destroy(void *state)
 static void diloco_begin_round(void *state)
 {
   diloco *d = state;
-  opt_round_start(&d->round, d->host, &d->job);
+  d->warm = d->step < d->warmup;
+  d->job = (opt_train){d->warm ? 1 : d->H - (int)(d->step % d->H), NULL, 1.0};
+  opt_round_start(&d->round, d->host, d->warm ? NULL : &d->job);
 }
 
 static void diloco_start(void *state) { diloco_begin_round(state); }
@@ -105,13 +121,23 @@ static void diloco_collective_done(void *state, int tag)
 {
   diloco *d = state;
   (void)tag;
-  opt_outer_sync(d->host, &d->outer, d->weights, d->round.in);
+  if (d->warm) {
+    opt_sync_gradient_step(d->host, &d->inner, d->round.in);
+    if (d->step + 1 == d->warmup)
+      opt_outer_adopt(d->host, &d->outer);
+  } else {
+    opt_outer_sync(d->host, &d->outer, d->weights, d->round.in);
+  }
   d->step += d->job.steps;
   d->host->global_changed(d->host->ctx);
   diloco_begin_round(d);
 }
 
-static const float *diloco_global(const void *state) { return ((const diloco *)state)->outer.z; }
+static const float *diloco_global(const void *state)
+{
+  const diloco *d = state;
+  return d->step < d->warmup ? d->host->replicas[0].params : d->outer.z;
+}
 
 static long diloco_step(const void *state) { return ((const diloco *)state)->step; }
 

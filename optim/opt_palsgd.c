@@ -144,11 +144,8 @@ static void palsgd_begin_round(palsgd *s)
 /* Phase 0 ends: x_k <- mean x_k (equal already, as DDP keeps them), z <- x. */
 static void palsgd_switch(palsgd *s)
 {
-  const opt_host *h = s->host;
-  opt_replicas_mean(h->replicas, h->K, NULL, OPT_BUF_PARAMS, s->outer.z);
-  for (int w = 0; w < h->K; w++)
-    memcpy(h->replicas[w].params, s->outer.z, s->outer.n * sizeof(float));
-  memset(s->next_mix, 0, (size_t)h->K);
+  opt_outer_adopt(s->host, &s->outer);
+  memset(s->next_mix, 0, (size_t)s->host->K);
   s->phase = 1;
   palsgd_begin_round(s);
 }

@@ -107,6 +107,13 @@ void opt_outer_sync(const opt_host *h, opt_outer *o, const int *weights, const u
     memcpy(h->replicas[w].params, o->z, o->n * sizeof(float));
 }
 
+void opt_outer_adopt(const opt_host *h, opt_outer *o)
+{
+  opt_replicas_mean(h->replicas, h->K, NULL, OPT_BUF_PARAMS, o->z);
+  for (int w = 0; w < h->K; w++)
+    memcpy(h->replicas[w].params, o->z, o->n * sizeof(float));
+}
+
 wl_status opt_outer_init(opt_outer *o, const opt_optim_config *cfg, const opt_host *h,
                          char *err, size_t err_size)
 {

@@ -211,6 +211,9 @@ wl_status opt_outer_init(opt_outer *o, const opt_optim_config *cfg, const opt_ho
                          char *err, size_t err_size);
 void opt_outer_free(opt_outer *o);
 
+/* The end of a DDP warm-up: z <- mean_k x_k (equal already, as DDP keeps them), x_k <- z. */
+void opt_outer_adopt(const opt_host *h, opt_outer *o);
+
 /* DiLoCo's synchronization: delta = sum_k w_k (z - x_k) over the mask, clipped to the outer
  * optimizer's clip (its global L2 norm) when it has one; z <- OuterOpt(z, delta); every
  * replica's parameters <- z (inner state kept). */

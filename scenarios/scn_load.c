@@ -65,7 +65,7 @@ static const char *describe(const cJSON *v, char *buf, size_t size)
   else if (cJSON_IsNull(v))
     snprintf(buf, size, "null");
   else if (cJSON_IsArray(v))
-    snprintf(buf, size, "an array");
+    snprintf(buf, size, "an array of %d", cJSON_GetArraySize(v));
   else if (cJSON_IsObject(v))
     snprintf(buf, size, "an object");
   else
@@ -440,6 +440,17 @@ static wl_status apply_set(cJSON *root, const char *set, scn_error *err)
     }
     node = child;
     *dot = '.';
+  }
+  if (cJSON_IsArray(node) && strcmp(walked, "policies") == 0) { /* a whole policy */
+    cJSON *old = find_policy(node, key);
+    if (!old) {
+      cJSON_Delete(value);
+      return scn_fail(err, path, "expected a policy label, type or index after \"policies.\", "
+                      "got \"%s\"", key);
+    }
+    cJSON_ReplaceItemViaPointer(node, old, value);
+    err->file[0] = '\0';
+    return WL_OK;
   }
   if (!cJSON_IsObject(node)) {
     cJSON_Delete(value);

@@ -32,8 +32,9 @@
  * 4 = optimizers and models against PyTorch (AdamW's 1 - beta in double, the step schedule
  * after the warm-up, gelu is the erf GELU, outer clip, text vocabulary from the training part)
  * and canonical configs without the keys that do nothing in them; 5 = eval.at_sync (a new
- * key of every canonical config). */
-#define SIM_NUMERICS_VERSION 5
+ * key of every canonical config); 6 = DiLoCo's warmup_steps (a new key of its canonical
+ * config). */
+#define SIM_NUMERICS_VERSION 6
 
 typedef struct sim_progress {
   double sim_time_s; /* now */

@@ -113,6 +113,15 @@ check "the same config has the same hash ($h hashes for 4 runs of 2 configs)" te
 "$syncsim" validate "$minimal" >"$tmp/v.out"
 check "validate of a good scenario exits 0" test $? -eq 0
 check "validate names the runs" grep -q 'ddp local_sgd' "$tmp/v.out"
+"$syncsim" validate "$minimal" 2>"$tmp/v.err" >/dev/null
+check "validate notes nothing when the policies' inner settings are equal: $(cat "$tmp/v.err")" \
+  test ! -s "$tmp/v.err"
+"$syncsim" validate "$minimal" --set 'policies.local_sgd={"type": "diloco", "H": 4,
+  "inner": {"opt": "adamw", "lr": 0.1}}' --set 'policies.ddp.inner.opt=adamw' 2>"$tmp/v.err" >"$tmp/v.out"
+check "--set replaces a whole policy by label: $(cat "$tmp/v.out")" grep -q "runs: ddp diloco" "$tmp/v.out"
+check "validate notes the policies' unequal inner defaults: $(cat "$tmp/v.err")" \
+  test "$(cat "$tmp/v.err")" = "note: the policies' inner.weight_decay differ: ddp 0.01, diloco 0.1
+note: the policies' inner.clip differ: ddp null, diloco 1"
 
 # --- malformed scenarios: exit 2, one clear message, nothing written --------------------
 bad_case() { # bad_case NAME JSON EXPECTED_MESSAGE_REGEX
@@ -450,6 +459,12 @@ sqlite3 "$tmp/sw2.db" "delete from runs where id = 1"
 rows=$(sed -n 's/.*"label": "\([a-z]*\)", .*"point": "\([^"]*\)", .*"time_to_target_s": \([0-9.]*\), .*"time_to_target_bound": \([^,]*\), .*"speedup": \([0-9.]*\), .*"speedup_bound": \([^,]*\), .*/\1|\2|\3|\4|\5|\6/p' "$tmp/rep.json" | tr '\n' ' ')
 check "two-axis sweep: each speedup against DDP at its own bandwidth ($rows)" test "$rows" = \
   'ddp|bandwidth_gbps=1|70|null|1|null ddp|bandwidth_gbps=10|20|null|1|null ls|bandwidth_gbps=1, H=8|30|null|2.333333333|null ls|bandwidth_gbps=10, H=8|25|null|0.8|null ls|bandwidth_gbps=1, H=16|170|">"|0.4117647059|"<" '
+# Grouped by seed, each seed's speedup is against the baseline's same seed: at 1 Gbit/s and
+# H=8, 60/30 = 2 for seed 1 and 80/30 = 2.667 for seed 2 (not the pooled 70/30).
+"$syncsim" report "$tmp/sw2.db" --group-by label,seed,bandwidth_gbps,H --format json >"$tmp/rep.json"
+rows=$(sed -n 's/.*"label": "ls", .*"point": "\(bandwidth_gbps=1, H=8, seed=[0-9]\)", .*"speedup": \([0-9.]*\), .*/\1|\2/p' "$tmp/rep.json" | tr '\n' ' ')
+check "--group-by seed: the speedup against the baseline's same seed ($rows)" test "$rows" = \
+  'bandwidth_gbps=1, H=8, seed=1|2 bandwidth_gbps=1, H=8, seed=2|2.666666667 '
 "$syncsim" report "$tmp/sw2.db" >"$tmp/rep.txt"
 check "the table shows the bound speedup: $(cat "$tmp/rep.txt")" grep -q '< 0.41x' "$tmp/rep.txt"
 "$syncsim" report "$tmp/sw2.db" --baseline ls --format json >"$tmp/rep.json"

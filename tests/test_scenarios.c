@@ -31,7 +31,7 @@ static const bad_case bad_cases[] = {
   /* wrong types */
   {"{\"seed\": \"one\", " OK_TAIL "}", 0, 0, "seed", "expected an integer in [0, 2147483647], got \"one\""},
   {"{\"cluster\": {\"workers\": 2.5}, " OK_TAIL "}", 0, 0, "cluster.workers", "got 2.5"},
-  {"{\"cluster\": [], " OK_TAIL "}", 0, 0, "cluster", "expected an object, got an array"},
+  {"{\"cluster\": [], " OK_TAIL "}", 0, 0, "cluster", "expected an object, got an array of 0"},
   {"{\"policies\": [{\"type\": \"ddp\", \"inner\": {\"lr\": \"fast\"}}], \"stop\": {\"steps\": 3}}",
    0, 0, "policies[0].inner.lr", "got \"fast\""},
   {"{\"cluster\": {\"network\": {\"collective\": \"star\"}}, " OK_TAIL "}", 0, 0,
@@ -40,6 +40,8 @@ static const bad_case bad_cases[] = {
    "expected one of ddp, local_sgd"},
   {"{\"policies\": {\"type\": \"ddp\"}, \"stop\": {\"steps\": 3}}", 0, 0, "policies",
    "expected an array of 1 to"},
+  {"{\"policies\": [], \"stop\": {\"steps\": 3}}", 0, 0, "policies",
+   "policy objects, got an array of 0"},
   /* out of range */
   {"{\"cluster\": {\"workers\": 0}, " OK_TAIL "}", 0, 0, "cluster.workers", "got 0"},
   {"{\"cluster\": {\"network\": {\"bandwidth_gbps\": -1}}, " OK_TAIL "}", 0, 0,

@@ -414,16 +414,21 @@ Test(identity, diloco_with_outer_sgd_lr1_is_local_sgd)
   }
 }
 
-Test(identity, palsgd_with_p0_and_no_warmup_is_diloco_bit_for_bit)
+/* §7.3. Bit-exact: with p = 0 there are no mix steps, the inner lr is lr / (1 - 0), both
+ * warm up through the same DDP step, end rounds at the multiples of H and synchronize through
+ * the same code. */
+static void palsgd_p0_is_diloco(int warmup)
 {
-  /* §7.3. Bit-exact: with p = 0 there are no mix steps, the inner lr is lr / (1 - 0), and
-   * both synchronize through the same code. */
+  char json[2048];
+  snprintf(json, sizeof json,
+           ID_SCENARIO("3", ", \"speeds\": [1, 0.7, 1.3]",
+                       "{\"type\": \"diloco\", \"H\": 4, \"warmup_steps\": %d, " ADAMW ", "
+                       OUTER_NES "},"
+                       "{\"type\": \"palsgd\", \"H\": 4, \"p\": 0, \"warmup_steps\": %d, "
+                       ADAMW ", " OUTER_NES "}",
+                       "\"steps\": 40"), warmup, warmup);
   scn_scenario s;
-  load_json(ID_SCENARIO("3", ", \"speeds\": [1, 0.7, 1.3]",
-                        "{\"type\": \"diloco\", \"H\": 4, " ADAMW ", " OUTER_NES "},"
-                        "{\"type\": \"palsgd\", \"H\": 4, \"p\": 0, \"warmup_steps\": 0, "
-                        ADAMW ", " OUTER_NES "}",
-                        "\"steps\": 40"), &s);
+  load_json(json, &s);
   s.base.eval.every_s = 0.25;
   mem_rec *a = run_policy(&s, 0, NULL), *b = run_policy(&s, 1, NULL);
   cr_assert_eq(a->r.status, WL_OK);
@@ -435,12 +440,20 @@ Test(identity, palsgd_with_p0_and_no_warmup_is_diloco_bit_for_bit)
                 a->m[i].bytes == b->m[i].bytes &&
                 a->m[i].loss == b->m[i].loss &&
                 memcmp(&a->m[i].accuracy, &b->m[i].accuracy, sizeof(double)) == 0,
-              "metric %d differs: %d %.6f %ld %ld %.17g vs %d %.6f %ld %ld %.17g", i,
-              a->m[i].kind, a->m[i].sim_time_s, a->m[i].step, a->m[i].examples, a->m[i].loss,
-              b->m[i].kind, b->m[i].sim_time_s, b->m[i].step, b->m[i].examples, b->m[i].loss);
+              "warm-up %d, metric %d differs: %d %.6f %ld %ld %.17g vs %d %.6f %ld %ld %.17g",
+              warmup, i, a->m[i].kind, a->m[i].sim_time_s, a->m[i].step, a->m[i].examples,
+              a->m[i].loss, b->m[i].kind, b->m[i].sim_time_s, b->m[i].step, b->m[i].examples,
+              b->m[i].loss);
   cr_assert_eq(a->r.final_loss, b->r.final_loss);
   free(a);
   free(b);
+}
+
+Test(identity, palsgd_with_p0_is_diloco_bit_for_bit_with_and_without_warmup)
+{
+  palsgd_p0_is_diloco(0);
+  palsgd_p0_is_diloco(6); /* not a multiple of H: a first round of 2 steps */
+  palsgd_p0_is_diloco(8);
 }
 
 Test(identity, async_delayed_nesterov_with_grace_is_sync_diloco_round_for_round)
