@@ -9,6 +9,7 @@
 #include <sqlite3.h>
 
 #include "an_db.h"
+#include "opt_policy.h"
 
 enum { N_SHARES = 5, BOOTSTRAP = 2000 };
 
@@ -264,26 +265,75 @@ static wl_status load_runs(sqlite3 *db, const an_report_opts *o, rrun **out, int
   return rc;
 }
 
-static int cmp_key_then_id(const void *a, const void *b)
+/* Runs by group, and in a group by seed, then identity: an order that does not depend on
+ * the order in which the runs were stored (--jobs, --shard, merge), so that neither do the
+ * means, sums and bootstrap draws. The id breaks ties between repeats of one run only. */
+static int cmp_key_then_seed(const void *a, const void *b)
 {
   const rrun *p = a, *q = b;
   int c = strcmp(p->key, q->key);
+  if (!c)
+    c = (p->seed > q->seed) - (p->seed < q->seed);
+  if (!c)
+    c = strcmp(p->identity, q->identity);
   return c ? c : (p->id > q->id) - (p->id < q->id);
 }
 
-static int cmp_first_id(const void *a, const void *b)
+/* Point texts in natural order: where both have a number, by its value ("H=8" < "H=16"). */
+static int cmp_natural(const char *a, const char *b)
 {
-  const rgroup *p = a, *q = b;
-  return (p->first->id > q->first->id) - (p->first->id < q->first->id);
+  while (*a && *b) {
+    if ((*a >= '0' && *a <= '9') && (*b >= '0' && *b <= '9')) {
+      char *ea, *eb;
+      double x = strtod(a, &ea), y = strtod(b, &eb);
+      if (x != y)
+        return x < y ? -1 : 1;
+      a = ea;
+      b = eb;
+      continue;
+    }
+    if (*a != *b)
+      return (unsigned char)*a < (unsigned char)*b ? -1 : 1;
+    a++;
+    b++;
+  }
+  return (*a != 0) - (*b != 0);
 }
 
-/* Sort the runs by group and cut them into groups, ordered by their first run; the groups'
+/* A policy type's position in the registry (ddp first); unknown types after. */
+static int type_rank(const char *policy)
+{
+  int k = 0;
+  for (; opt_policy_registry[k]; k++)
+    if (strcmp(opt_policy_registry[k]->name, policy) == 0)
+      return k;
+  return k;
+}
+
+/* Rows by scenario, point (natural order; a policy without the axes first), policy type in
+ * the registry's order, label: fixed by the data, not by the order runs were stored. */
+static int cmp_groups(const void *a, const void *b)
+{
+  const rrun *p = ((const rgroup *)a)->first, *q = ((const rgroup *)b)->first;
+  int c = strcmp(p->scenario, q->scenario);
+  if (!c)
+    c = cmp_natural(p->point, q->point);
+  if (!c)
+    c = type_rank(p->policy) - type_rank(q->policy);
+  if (!c)
+    c = strcmp(p->policy, q->policy);
+  if (!c)
+    c = strcmp(p->label, q->label);
+  return c ? c : strcmp(p->key, q->key);
+}
+
+/* Sort the runs by group and cut them into groups, ordered by cmp_groups; the groups'
  * values live in vals (2n, caller frees). A run repeating an earlier done run of its group
  * (same config, numerics and inputs: the same numbers) is not another observation. Returns
  * the number of groups, -1 out of memory. */
 static int group_runs(rrun *runs, int n, rgroup **out, double **vals)
 {
-  qsort(runs, (size_t)n, sizeof *runs, cmp_key_then_id);
+  qsort(runs, (size_t)n, sizeof *runs, cmp_key_then_seed);
   rgroup *g = calloc((size_t)n + 1, sizeof *g);
   double *v = malloc(2 * ((size_t)n + 1) * sizeof *v);
   *out = g;
@@ -325,7 +375,7 @@ static int group_runs(rrun *runs, int n, rgroup **out, double **vals)
       gr->n_share++;
     }
   }
-  qsort(g, (size_t)ng, sizeof *g, cmp_first_id);
+  qsort(g, (size_t)ng, sizeof *g, cmp_groups);
   return ng;
 }
 
@@ -364,9 +414,9 @@ static const char *baseline_label(const rgroup *g, int ng, const char *scenario,
  * have (pooled over the baseline's own axes, when it has some g lacks). Returns how many,
  * into times (the caller's buffer) and *censored (how many of them never reached). */
 static int baseline_times(const rgroup *all, int ng, const rgroup *g, const char *label,
-                          double *times, int *censored)
+                          double *times, int *censored, const rgroup **matched)
 {
-  int m = 0;
+  int m = 0, groups = 0;
   *censored = 0;
   for (int k = 0; k < ng; k++) {
     const rgroup *b = &all[k];
@@ -374,11 +424,26 @@ static int baseline_times(const rgroup *all, int ng, const rgroup *g, const char
         strcmp(b->first->label, label) != 0 ||
         !same_shared_axes(g->first, b->first))
       continue;
+    if (groups++ == 0)
+      *matched = b;
     for (int i = 0; i < b->obs; i++)
       times[m++] = b->time[i];
     *censored += b->never;
   }
-  return m;
+  return groups > 1 ? -1 : m;
+}
+
+/* An axis of run b that run a lacks, or NULL. */
+static const char *axis_lacking(const rrun *a, const rrun *b)
+{
+  for (int j = 0; j < b->n_axes; j++) {
+    int has = 0;
+    for (int i = 0; i < a->n_axes && !has; i++)
+      has = strcmp(a->axis[i], b->axis[j]) == 0;
+    if (!has)
+      return b->axis[j];
+  }
+  return NULL;
 }
 
 /* The speedup's 95% interval: a percentile bootstrap over seeds (each side resampled with
@@ -436,6 +501,7 @@ typedef struct row {
   char ttt_bound;      /* '>' when some run never reached the target (a lower bound) */
   char sp_bound;       /* '>', '<', '?' (both sides censored), or 0 */
   const char *baseline;
+  const char *ambiguous; /* no speedup: the baseline's runs differ in this axis, the row's lack it */
 } row;
 
 static void compute_row(const rgroup *all, int ng, const rgroup *g, const char *wanted,
@@ -464,7 +530,12 @@ static void compute_row(const rgroup *all, int ng, const rgroup *g, const char *
     out->speedup = 1.0; /* the baseline itself */
     return;
   }
-  int censored, nb = baseline_times(all, ng, g, label, scratch, &censored);
+  const rgroup *b = NULL;
+  int censored, nb = baseline_times(all, ng, g, label, scratch, &censored, &b);
+  if (nb < 0) { /* the baseline varies along an axis this row lacks: no one reference */
+    out->ambiguous = axis_lacking(g->first, b->first);
+    return;
+  }
   if (nb == 0)
     return;
   out->speedup = an_mean(scratch, nb) / out->ttt;
@@ -727,9 +798,66 @@ static void print_json_row(FILE *out, const row *r, int first)
   fputs("}", out);
 }
 
-wl_status an_report(const char *db_path, const an_report_opts *o, FILE *out, char *err,
+/* The notes a reader needs to trust the rows: groups that pool runs of different swept
+ * values, a baseline chosen among several DDP policies, rows left without a speedup. */
+static void print_notes(FILE *notes, const rgroup *g, int ng, const row *rows,
+                        const char *wanted)
+{
+  char said[1024] = "";
+  for (int k = 0; k < ng; k++) { /* pooled axes, each named once */
+    const rrun *f = g[k].first;
+    for (const rrun *r = f + 1; r < f + g[k].n_runs; r++)
+      for (int i = 0; i < r->n_axes; i++) {
+        int same = 0;
+        for (int j = 0; j < f->n_axes && !same; j++)
+          same = strcmp(f->axis[j], r->axis[i]) == 0 && strcmp(f->value[j], r->value[i]) == 0;
+        size_t len = strlen(said);
+        if (same || has_key(said, r->axis[i]) || len + strlen(r->axis[i]) + 2 >= sizeof said)
+          continue;
+        snprintf(said + len, sizeof said - len, "%s%s", len ? "," : "", r->axis[i]);
+        fprintf(notes, "note: rows pool runs with different values of %s, which --group-by "
+                "leaves out\n", r->axis[i]);
+      }
+  }
+  for (int k = 0; !wanted && k < ng; k++) { /* several DDP policies, none labelled ddp */
+    const char *chosen = rows[k].baseline;
+    if (!chosen || (k > 0 && strcmp(g[k - 1].first->scenario, g[k].first->scenario) == 0))
+      continue;
+    for (int j = 0; j < ng; j++)
+      if (strcmp(g[j].first->scenario, g[k].first->scenario) == 0 &&
+          strcmp(g[j].first->policy, "ddp") == 0 && strcmp(g[j].first->label, chosen) != 0) {
+        fprintf(notes, "note: scenario '%s' has several DDP policies; speedups are against "
+                "'%s' (choose with --baseline)\n", g[k].first->scenario, chosen);
+        break;
+      }
+  }
+  for (int k = 0; k < ng; k++)
+    if (rows[k].ambiguous) {
+      fprintf(notes, "note: no speedup for rows without the axis %s, along which the baseline "
+              "'%s' has several runs: sweep both on one axis (\"a.H,b.H\") or add it to "
+              "--group-by\n", rows[k].ambiguous, rows[k].baseline);
+      break;
+    }
+}
+
+wl_status an_report(const char *db_path, const an_report_opts *opts, FILE *out, char *err,
                     size_t err_size)
 {
+  /* every row is one scenario's and one policy's: scenario always, label unless policy */
+  an_report_opts o_ = *opts, *o = &o_;
+  char group_by[512];
+  if (opts->group_by) {
+    if (!opts->group_by[0]) {
+      snprintf(err, err_size, "--group-by: expected a comma-separated list of keys, got none");
+      return WL_ECONFIG;
+    }
+    snprintf(group_by, sizeof group_by, "%s%s%s",
+             has_key(opts->group_by, "scenario") ? "" : "scenario,",
+             has_key(opts->group_by, "label") || has_key(opts->group_by, "policy") ? ""
+                                                                                : "label,",
+             opts->group_by);
+    o->group_by = group_by;
+  }
   sqlite3 *db;
   wl_status rc = an_db_open_runs(db_path, o->scenario, &db, err, err_size);
   if (rc != WL_OK)
@@ -755,6 +883,8 @@ wl_status an_report(const char *db_path, const an_report_opts *o, FILE *out, cha
   sqlite3_close(db);
   for (int k = 0; rc == WL_OK && k < ng; k++)
     compute_row(g, ng, &g[k], o->baseline, scratch, &rows[k]);
+  if (rc == WL_OK && o->notes)
+    print_notes(o->notes, g, ng, rows, o->baseline);
   if (rc == WL_OK && o->format == AN_FORMAT_TABLE) {
     print_table(out, rows, ng);
   } else if (rc == WL_OK && o->format == AN_FORMAT_CSV) {

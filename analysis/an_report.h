@@ -1,16 +1,18 @@
 /* an_report — tables and plots from a results database.
  *
  * The report groups the database's runs (by default: scenario, policy label and every swept
- * parameter but the seed) and gives, per group: the number of distinct finished runs (a run
- * repeating another's config, numerics version and inputs has the same numbers and counts
- * once), and how many diverged or failed; the final held-out loss, mean with a 95%
+ * parameter but the seed; a --group-by always keeps scenario, and label unless it names
+ * policy) and gives, in an order fixed by the data (scenario, point, policy type, label),
+ * per group: the number of distinct finished runs (a run repeating another's config, numerics
+ * version and inputs has the same numbers and counts once), and how many diverged or failed; the final held-out loss, mean with a 95%
  * confidence interval (Student's t over the runs, i.e. the seeds); the simulated time to the
  * target loss over the runs — a run that never reached it counts at its stop time, and the
  * mean is then a lower bound (printed "> x") — with its interval when every run reached it,
  * and how many never did (empty without a target); the speedup against a baseline (the DDP
  * policy, or --baseline's label): the baseline's mean time to target at the same values of
- * every axis both have (pooled over axes of the baseline's own) divided by the group's, a
- * bound when either side is censored, with a 95% percentile-bootstrap interval over seeds
+ * every axis both have (and the same seed when grouping by seed) divided by the group's — none
+ * when the baseline has runs at several values of an axis the group lacks — a bound when
+ * either side is censored, with a 95% percentile-bootstrap interval over seeds
  * (2000 resamples of each side, drawn from a generator seeded by the data, so the report is
  * deterministic); bytes communicated; and the shares of the workers' time spent computing,
  * communicating, waiting, down and blocked. CSV is RFC 4180; JSON is valid for any names.
@@ -33,6 +35,7 @@ typedef struct an_report_opts {
   int format;           /* AN_FORMAT_* */
   const char *scenario; /* only this scenario's runs; NULL: all */
   const char *baseline; /* the speedup's reference label; NULL: the DDP policy's */
+  FILE *notes;          /* where to explain pooled rows and missing speedups; NULL: nowhere */
 } an_report_opts;
 
 wl_status an_report(const char *db_path, const an_report_opts *o, FILE *out, char *err,

@@ -13,7 +13,7 @@ static const char report_usage[] =
   "                      [--baseline LABEL] [--format table|csv|json]\n"
   "\n"
   "One row per group of runs (default: scenario, policy label and every swept parameter but\n"
-  "the seed):\n"
+  "the seed), ordered by scenario, swept values, policy type and label:\n"
   "  runs, diverged, failed  distinct finished runs (identical configs count once), and the\n"
   "                    runs that diverged or failed\n"
   "  final_loss        held-out loss at the end, mean ± 95% confidence interval over the\n"
@@ -24,7 +24,8 @@ static const char report_usage[] =
   "  speedup           the baseline's mean time to target at the same values of every axis\n"
   "                    both have, divided by the group's (\"> x\" or \"< x\" when a side is\n"
   "                    a bound, \"?\" when both are), with a 95% percentile-bootstrap\n"
-  "                    interval over seeds (2000 resamples, deterministic)\n"
+  "                    interval over seeds (2000 resamples, deterministic); none where the\n"
+  "                    baseline has runs at several values of an axis the group lacks\n"
   "  bytes, shares     bytes sent per run; shares of the workers' time computing,\n"
   "                    communicating, idle, down and blocked on a down peer\n"
   "\n"
@@ -32,8 +33,14 @@ static const char report_usage[] =
   "  --target-loss X   the target (default: each scenario's eval.target_loss)\n"
   "  --baseline LABEL  the speedup's reference policy label (default: the DDP policy)\n"
   "  --group-by KEYS   comma-separated: scenario, label, policy, seed, or a swept parameter's\n"
-  "                    last name (H for policies.diloco.H); grouped by seed, each seed's\n"
-  "                    speedup is against the baseline's run with the same seed\n"
+  "                    last name (H for policies.diloco.H); scenario is always a key, and\n"
+  "                    label unless policy is given; swept parameters left out are pooled\n"
+  "                    (a note on stderr says so); grouped by seed, each seed's speedup is\n"
+  "                    against the baseline's run with the same seed\n"
+  "\n"
+  "Notes on stderr explain pooled rows, a baseline chosen among several DDP policies, and\n"
+  "rows left without a speedup. The output depends only on the runs, not on the order in\n"
+  "which they were stored (--jobs, --shard, merge).\n"
   "  --format F        table (default), csv or json\n";
 
 static const char plot_usage[] =
@@ -70,25 +77,27 @@ static const char migrate_usage[] =
   "the rest NULL). Writing commands (run, sweep, merge) do this by themselves; report and\n"
   "plot read a version-1 database as it is.\n";
 
-static int parse_number(const char *text, double *out)
+/* A target loss: a finite number above 0 (a cross-entropy never goes below it). */
+static int parse_target(const char *text, double *out)
 {
   char *end;
   *out = strtod(text, &end);
-  return *text && !*end && isfinite(*out);
+  return *text && !*end && isfinite(*out) && *out > 0;
 }
 
 int cli_report(int argc, char **argv)
 {
   const char *db = NULL;
-  an_report_opts o = {.target_loss = NAN, .group_by = NULL, .format = AN_FORMAT_TABLE};
+  an_report_opts o = {.target_loss = NAN, .group_by = NULL, .format = AN_FORMAT_TABLE,
+                      .notes = stderr};
   for (int i = 1; i < argc; i++) {
     const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
     if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
       fputs(report_usage, stdout);
       return CLI_OK;
     } else if (v && strcmp(a, "--target-loss") == 0) {
-      if (!parse_number(v, &o.target_loss)) {
-        fprintf(stderr, "syncsim: --target-loss: expected a number, got '%s'\n", v);
+      if (!parse_target(v, &o.target_loss)) {
+        fprintf(stderr, "syncsim: --target-loss: expected a number above 0, got '%s'\n", v);
         return CLI_USAGE;
       }
       i++;
@@ -154,8 +163,8 @@ int cli_plot(int argc, char **argv)
       o.run = atoll(v);
       i++;
     } else if (v && strcmp(a, "--target-loss") == 0) {
-      if (!parse_number(v, &o.target_loss)) {
-        fprintf(stderr, "syncsim: --target-loss: expected a number, got '%s'\n", v);
+      if (!parse_target(v, &o.target_loss)) {
+        fprintf(stderr, "syncsim: --target-loss: expected a number above 0, got '%s'\n", v);
         return CLI_USAGE;
       }
       i++;

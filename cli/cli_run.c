@@ -189,44 +189,99 @@ static scn_scenario *parse_and_load(int argc, char **argv, const char *usage,
   return s;
 }
 
-/* Unequal baselines are easy to miss: each policy has its own inner-optimizer defaults
- * (DiLoCo clips at 1, DDP does not). Print a note for each inner-optimizer key whose resolved
- * value is not the same in every policy. */
-static void note_unequal_inner(const scn_scenario *s)
+/* Notes, each kept once (a sweep's points repeat them). */
+typedef struct notes {
+  char **line;
+  int n, cap;
+} notes;
+
+static void notes_add(notes *ns, const char *text)
+{
+  for (int i = 0; i < ns->n; i++)
+    if (strcmp(ns->line[i], text) == 0)
+      return;
+  if (ns->n == ns->cap) {
+    int cap = ns->cap ? 2 * ns->cap : 8;
+    char **grown = realloc(ns->line, (size_t)cap * sizeof *grown);
+    if (!grown)
+      return;
+    ns->line = grown;
+    ns->cap = cap;
+  }
+  size_t len = strlen(text) + 1;
+  if ((ns->line[ns->n] = malloc(len)) != NULL)
+    memcpy(ns->line[ns->n++], text, len);
+}
+
+/* One note when the policies that have the key (has[j]) do not all give it the same value
+ * (vals[j], NULL: the policy lacks it). */
+static void note_key(notes *ns, const char *name, cJSON *const *vals, const uint8_t *has,
+                     const scn_scenario *s)
+{
+  int first = -1, differs = 0;
+  for (int j = 0; j < s->n_policies; j++) {
+    if (!has[j])
+      continue;
+    if (first < 0)
+      first = j;
+    else if (!vals[j] || !vals[first] ? vals[j] != vals[first] : !cJSON_Compare(vals[j], vals[first], 1))
+      differs = 1;
+  }
+  if (!differs)
+    return;
+  char text[1024];
+  int len = snprintf(text, sizeof text, "note: the policies' %s differ:", name);
+  for (int j = 0; j < s->n_policies && len < (int)sizeof text; j++) {
+    if (!has[j])
+      continue;
+    char *v = vals[j] ? cJSON_PrintUnformatted(vals[j]) : NULL;
+    len += snprintf(text + len, sizeof text - (size_t)len, "%s %s %s", j == first ? "" : ",",
+                    s->policies[j].label, v ? v : "(none)");
+    cJSON_free(v);
+  }
+  notes_add(ns, text);
+}
+
+/* Unequal baselines are easy to miss: each policy type has its own defaults (DiLoCo clips at
+ * 1, DDP does not). Notes each setting a comparison should hold equal that differs between
+ * the scenario's policies, as resolved: every inner-optimizer key, warmup_steps among the
+ * policies that have one, and the outer optimizer's keys among policies with the same one. */
+static void note_unequal(const scn_scenario *s, notes *ns)
 {
   if (s->n_policies < 2)
     return;
-  cJSON *inner[SCN_MAX_POLICIES] = {0}, *docs[SCN_MAX_POLICIES] = {0};
+  cJSON *docs[SCN_MAX_POLICIES] = {0}, *pol[SCN_MAX_POLICIES] = {0}, *vals[SCN_MAX_POLICIES];
+  uint8_t has[SCN_MAX_POLICIES];
   for (int i = 0; i < s->n_policies; i++) {
     sim_config cfg;
     scn_run_config(s, i, &cfg);
     char *json = scn_canonical_json(s->name, &cfg);
     docs[i] = json ? cJSON_Parse(json) : NULL;
     free(json);
-    cJSON *pol = cJSON_GetArrayItem(cJSON_GetObjectItem(docs[i], "policies"), 0);
-    inner[i] = cJSON_GetObjectItem(pol, "inner");
+    pol[i] = cJSON_GetArrayItem(cJSON_GetObjectItem(docs[i], "policies"), 0);
   }
-  for (int i = 0; i < s->n_policies; i++) {
-    for (cJSON *k = inner[i] ? inner[i]->child : NULL; k; k = k->next) {
-      int seen = 0, differs = 0;
-      for (int j = 0; j < s->n_policies && !seen; j++) /* each key once: at its first owner */
-        seen = j < i && cJSON_GetObjectItem(inner[j], k->string);
-      for (int j = 0; j < s->n_policies && !seen; j++) {
-        cJSON *v = cJSON_GetObjectItem(inner[j], k->string);
-        differs |= !v || !cJSON_Compare(v, k, 1);
-      }
-      if (seen || !differs)
-        continue;
-      fprintf(stderr, "note: the policies' inner.%s differ:", k->string);
-      for (int j = 0; j < s->n_policies; j++) {
-        cJSON *v = cJSON_GetObjectItem(inner[j], k->string);
-        char *text = v ? cJSON_PrintUnformatted(v) : NULL;
-        fprintf(stderr, " %s %s%s", s->policies[j].label, text ? text : "(none)",
-                j + 1 < s->n_policies ? "," : "\n");
-        cJSON_free(text);
+  for (int pass = 0; pass < 2; pass++) { /* inner, then outer */
+    const char *part = pass ? "outer" : "inner";
+    for (int i = 0; i < s->n_policies; i++) {
+      cJSON *obj = cJSON_GetObjectItem(pol[i], part);
+      for (cJSON *k = obj ? obj->child : NULL; k; k = k->next) {
+        char name[96];
+        snprintf(name, sizeof name, "%s.%s", part, k->string);
+        for (int j = 0; j < s->n_policies; j++) {
+          cJSON *o = cJSON_GetObjectItem(pol[j], part);
+          has[j] = o && (!pass || cJSON_Compare(cJSON_GetObjectItem(o, "opt"),
+                                                cJSON_GetObjectItem(obj, "opt"), 1));
+          vals[j] = cJSON_GetObjectItem(o, k->string);
+        }
+        note_key(ns, name, vals, has, s);
       }
     }
   }
+  for (int j = 0; j < s->n_policies; j++) {
+    vals[j] = cJSON_GetObjectItem(pol[j], "warmup_steps");
+    has[j] = vals[j] != NULL;
+  }
+  note_key(ns, "warmup_steps", vals, has, s);
   for (int i = 0; i < s->n_policies; i++)
     cJSON_Delete(docs[i]);
 }
@@ -252,17 +307,53 @@ int cli_validate(int argc, char **argv)
   printf("\n");
   if (sw.n_axes > 0)
     printf("sweep: %d ax%s, %ld point%s, each with every policy (for `syncsim sweep`; `run` "
-           "ignores the sweep)\n", sw.n_axes, sw.n_axes == 1 ? "is" : "es", sw.n_points,
-           sw.n_points == 1 ? "" : "s");
-  scn_sweep_free(&sw);
-  note_unequal_inner(s);
-  for (int i = 0; a.print && i < s->n_policies; i++) {
-    sim_config cfg;
-    scn_run_config(s, i, &cfg);
-    char *json = scn_canonical_json(s->name, &cfg);
-    printf("%s\n", json ? json : "(out of memory)");
-    free(json);
+           "ignores the sweep)%s\n", sw.n_axes, sw.n_axes == 1 ? "is" : "es", sw.n_points,
+           sw.n_points == 1 ? "" : "s",
+           a.print ? "; --print shows the resolved config of every distinct run of the sweep"
+                   : "");
+  /* notes and --print: the scenario as written (run), or every point of the sweep */
+  notes ns = {0};
+  char **printed = NULL;
+  long n_printed = 0;
+  scn_scenario *pt = sw.n_axes > 0 ? malloc(sizeof *pt) : NULL;
+  for (long p = 0; p < (sw.n_axes > 0 ? sw.n_points : 1); p++) {
+    const scn_scenario *at = s;
+    if (sw.n_axes > 0) {
+      if (!pt || scn_sweep_point(&sw, p, pt, &err) != WL_OK)
+        break; /* (checked by scn_sweep_load) */
+      at = pt;
+    }
+    note_unequal(at, &ns);
+    for (int i = 0; a.print && i < at->n_policies; i++) {
+      sim_config cfg;
+      scn_run_config(at, i, &cfg);
+      char *json = scn_canonical_json(at->name, &cfg);
+      int seen = 0; /* a run that several points share (an axis not addressing it) once */
+      for (long k = 0; json && k < n_printed && !seen; k++)
+        seen = strcmp(printed[k], json) == 0;
+      char **grown = json && !seen ? realloc(printed, (size_t)(n_printed + 1) * sizeof *grown)
+                                   : NULL;
+      if (grown) {
+        printed = grown;
+        printed[n_printed++] = json;
+        printf("%s\n", json);
+      } else {
+        if (!json)
+          printf("(out of memory)\n");
+        free(json);
+      }
+    }
   }
+  for (int i = 0; i < ns.n; i++) {
+    fprintf(stderr, "%s\n", ns.line[i]);
+    free(ns.line[i]);
+  }
+  free(ns.line);
+  for (long k = 0; k < n_printed; k++)
+    free(printed[k]);
+  free(printed);
+  free(pt);
+  scn_sweep_free(&sw);
   free(s);
   return CLI_OK;
 }

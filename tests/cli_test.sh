@@ -122,6 +122,14 @@ check "--set replaces a whole policy by label: $(cat "$tmp/v.out")" grep -q "run
 check "validate notes the policies' unequal inner defaults: $(cat "$tmp/v.err")" \
   test "$(cat "$tmp/v.err")" = "note: the policies' inner.weight_decay differ: ddp 0.01, diloco 0.1
 note: the policies' inner.clip differ: ddp null, diloco 1"
+# A sweep: --print shows every distinct run (local_sgd's is the same at both points), and the
+# notes cover every point
+"$syncsim" validate "$minimal" --set 'sweep.policies.ddp.inner.lr=[0.1,0.2]' --print \
+  2>"$tmp/v.err" >"$tmp/v.out"
+check "validate --print of a sweep prints its 3 distinct runs" \
+  test "$(grep -c '^{"name"' "$tmp/v.out")" -eq 3
+check "validate notes what differs at a sweep point: $(cat "$tmp/v.err")" \
+  test "$(cat "$tmp/v.err")" = "note: the policies' inner.lr differ: ddp 0.2, local_sgd 0.1"
 
 # --- malformed scenarios: exit 2, one clear message, nothing written --------------------
 bad_case() { # bad_case NAME JSON EXPECTED_MESSAGE_REGEX
@@ -439,11 +447,13 @@ check "report --baseline of an unknown label exits 2: $(cat "$tmp/err")" test $r
 # (40 + 300) / 2 = 170 s is a lower bound and 70/170 = 0.4118 an upper one.
 cp "$tmp/fx.db" "$tmp/sw2.db"
 sqlite3 "$tmp/sw2.db" "delete from metrics; delete from runs where id > 1;"
-add_run() { # add_run LABEL POLICY SEED BW H TIME_OR_NULL
+cp "$tmp/sw2.db" "$tmp/sw3.db"
+db=$tmp/sw2.db
+add_run() { # add_run LABEL POLICY SEED BW H TIME_OR_NULL (into $db)
   local point
   if [ "$5" = - ]; then point="{\"cluster.network.bandwidth_gbps\":$4,\"seed\":$3}"
   else point="{\"cluster.network.bandwidth_gbps\":$4,\"policies.$1.H\":$5,\"seed\":$3}"; fi
-  sqlite3 "$tmp/sw2.db" "
+  sqlite3 "$db" "
     insert into runs(scenario, policy, label, seed, status, config_json, config_hash, started_at,
       version, sim_time_s, sweep_point, final_loss) select 'sw2', '$2', '$1', $3, 'done',
       config_json, '$1-$3-$4-$5', started_at, version, 300, '$point', 0.5 from runs where id = 1;
@@ -457,8 +467,33 @@ add_run ls local_sgd 1 1 16 40; add_run ls local_sgd 2 1 16 null
 sqlite3 "$tmp/sw2.db" "delete from runs where id = 1"
 "$syncsim" report "$tmp/sw2.db" --format json >"$tmp/rep.json"
 rows=$(sed -n 's/.*"label": "\([a-z]*\)", .*"point": "\([^"]*\)", .*"time_to_target_s": \([0-9.]*\), .*"time_to_target_bound": \([^,]*\), .*"speedup": \([0-9.]*\), .*"speedup_bound": \([^,]*\), .*/\1|\2|\3|\4|\5|\6/p' "$tmp/rep.json" | tr '\n' ' ')
-check "two-axis sweep: each speedup against DDP at its own bandwidth ($rows)" test "$rows" = \
-  'ddp|bandwidth_gbps=1|70|null|1|null ddp|bandwidth_gbps=10|20|null|1|null ls|bandwidth_gbps=1, H=8|30|null|2.333333333|null ls|bandwidth_gbps=10, H=8|25|null|0.8|null ls|bandwidth_gbps=1, H=16|170|">"|0.4117647059|"<" '
+check "two-axis sweep: each speedup against DDP at its own bandwidth, rows by point ($rows)" \
+  test "$rows" = 'ddp|bandwidth_gbps=1|70|null|1|null ls|bandwidth_gbps=1, H=8|30|null|2.333333333|null ls|bandwidth_gbps=1, H=16|170|">"|0.4117647059|"<" ddp|bandwidth_gbps=10|20|null|1|null ls|bandwidth_gbps=10, H=8|25|null|0.8|null '
+# The same runs stored in another order (as --jobs, --shard and merge do) give the same report,
+# bootstrap intervals and row order included.
+db=$tmp/sw3.db
+add_run ls local_sgd 2 1 16 null; add_run ls local_sgd 1 10 8 25; add_run ddp ddp 2 10 - 22
+add_run ls local_sgd 1 1 8 30; add_run ddp ddp 2 1 - 80; add_run ls local_sgd 2 10 8 25
+add_run ddp ddp 1 10 - 18; add_run ls local_sgd 1 1 16 40; add_run ddp ddp 1 1 - 60
+add_run ls local_sgd 2 1 8 30
+sqlite3 "$tmp/sw3.db" "delete from runs where id = 1"
+db=$tmp/sw2.db
+"$syncsim" report "$tmp/sw2.db" --format json >"$tmp/a.json"
+"$syncsim" report "$tmp/sw3.db" --format json >"$tmp/b.json"
+check "the report does not depend on the order the runs were stored in" cmp -s "$tmp/a.json" "$tmp/b.json"
+check "... and the rows have bootstrap intervals to compare" grep -q '"speedup_ci_low": [0-9]' "$tmp/a.json"
+# Grouping: label is always a key (no row mixes policies); a left-out axis is pooled, with a note.
+"$syncsim" report "$tmp/sw2.db" --group-by H --format csv >"$tmp/rep.csv" 2>"$tmp/err"
+check "--group-by H keeps the label: 3 rows ($(cut -d, -f2,4 "$tmp/rep.csv" | tr '\r\n' '  '))" \
+  test "$(tail -n +2 "$tmp/rep.csv" | cut -d, -f2,4 | tr -d '\r' | tr '\n' ' ')" = 'ddp, ls,H=8 ls,H=16 '
+check "--group-by H notes the pooled bandwidths: $(cat "$tmp/err")" \
+  grep -q "note: rows pool runs with different values of cluster.network.bandwidth_gbps" "$tmp/err"
+"$syncsim" report "$tmp/sw2.db" --group-by '' 2>"$tmp/err" >/dev/null
+rc=$?
+check "--group-by '' exits 2: $(cat "$tmp/err")" test $rc -eq 2
+"$syncsim" report "$tmp/sw2.db" --target-loss -1 2>"$tmp/err" >/dev/null
+rc=$?
+check "--target-loss -1 exits 2: $(cat "$tmp/err")" test $rc -eq 2
 # Grouped by seed, each seed's speedup is against the baseline's same seed: at 1 Gbit/s and
 # H=8, 60/30 = 2 for seed 1 and 80/30 = 2.667 for seed 2 (not the pooled 70/30).
 "$syncsim" report "$tmp/sw2.db" --group-by label,seed,bandwidth_gbps,H --format json >"$tmp/rep.json"
@@ -467,9 +502,15 @@ check "--group-by seed: the speedup against the baseline's same seed ($rows)" te
   'bandwidth_gbps=1, H=8, seed=1|2 bandwidth_gbps=1, H=8, seed=2|2.666666667 '
 "$syncsim" report "$tmp/sw2.db" >"$tmp/rep.txt"
 check "the table shows the bound speedup: $(cat "$tmp/rep.txt")" grep -q '< 0.41x' "$tmp/rep.txt"
-"$syncsim" report "$tmp/sw2.db" --baseline ls --format json >"$tmp/rep.json"
+"$syncsim" report "$tmp/sw2.db" --baseline ls --format json >"$tmp/rep.json" 2>"$tmp/err"
 check "--baseline ls takes Local SGD as the reference" \
   test "$(grep -c '"baseline": "ls"' "$tmp/rep.json")" -eq 5
+# DDP's rows lack H: at 1 Gbit/s ls has runs at H=8 and H=16, no single reference, no speedup;
+# at 10 Gbit/s only H=8 (25 s against DDP's 20 s: 1.25)
+got=$(grep -o '"label": "ddp".*"speedup": [^,]*' "$tmp/rep.json" | sed 's/"label".*"speedup"/speedup/' | tr '\n' ' ')
+check "--baseline ls: no speedup for DDP at 1 Gbit/s, 1.25 at 10 ($got)" \
+  test "$got" = 'speedup: null speedup: 1.25 '
+check "--baseline ls says why: $(cat "$tmp/err")" grep -q "note: no speedup for rows without the axis policies.ls.H" "$tmp/err"
 "$syncsim" report "$tmp/sw2.db" --format json >"$tmp/a.json"
 "$syncsim" report "$tmp/sw2.db" --format json >"$tmp/b.json"
 check "the report (bootstrap intervals included) is deterministic" cmp -s "$tmp/a.json" "$tmp/b.json"
