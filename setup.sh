@@ -60,7 +60,10 @@ case "$cmd" in
     "./$build_dir/syncsim" run scenarios/quickstart.json "$@"
     db=results.db
     for ((i = 1; i <= $#; i++)); do
-      [ "${!i}" = --db ] && { j=$((i + 1)); db=${!j}; }
+      case "${!i}" in
+        --db) j=$((i + 1)); db=${!j} ;;
+        --db=*) db=${!i#--db=} ;;
+      esac
     done
     echo
     "./$build_dir/syncsim" report "$db" --scenario quickstart

@@ -23,6 +23,12 @@ wl_status an_db_open_readonly(const char *path, sqlite3 **db, int *schema, char 
       version = sqlite3_column_int(st, 0);
     sqlite3_finalize(st);
   }
+  if (version < 0) {
+    snprintf(err, err_size, "%s: not an SQLite database", path);
+    sqlite3_close(*db);
+    *db = NULL;
+    return WL_EDB;
+  }
   if (version != AN_SCHEMA_VERSION && version != 1) {
     snprintf(err, err_size, "%s: %s (schema version %d; this syncsim reads versions 1 to %d)",
              path, version == 0 ? "not a syncsim results database" : "another schema version",

@@ -14,6 +14,7 @@
 
 #include "an_db.h"
 #include "an_report.h"
+#include "opt_policy.h"
 
 enum { MAX_SERIES = 32 };
 
@@ -61,7 +62,7 @@ static const char *gp_str(const char *s, char *buf, size_t size)
   for (; *s && n + 2 < size; s++) {
     if (*s == '\'')
       buf[n++] = '\'';
-    buf[n++] = *s;
+    buf[n++] = (unsigned char)*s < 0x20 ? ' ' : *s; /* a newline would end gnuplot's line */
   }
   buf[n] = '\0';
   return buf;
@@ -74,7 +75,9 @@ static void mean_ci(const double *x, int n, double *mean, double *ci)
   *ci = n < 2 ? 0.0 : an_ci95(x, n);
 }
 
-/* The distinct labels (with the scenario when there are several), in order of first run. */
+/* The distinct labels (with the scenario when there are several), ordered by scenario, policy
+ * type (the registry's order: ddp first) and label — as the report's rows, and not by the
+ * order the runs were stored in, so that a series keeps its colour whatever --jobs did. */
 static int series_names(sqlite3 *db, char names[][96])
 {
   sqlite3_stmt *st;
@@ -83,12 +86,21 @@ static int series_names(sqlite3 *db, char names[][96])
                          &st, NULL) == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW)
     scenarios = sqlite3_column_int(st, 0);
   sqlite3_finalize(st);
+  char types[512] = ",";
+  for (int k = 0; opt_policy_registry[k]; k++) {
+    size_t len = strlen(types);
+    snprintf(types + len, sizeof types - len, "%s,", opt_policy_registry[k]->name);
+  }
   if (sqlite3_prepare_v2(db, scenarios > 1
                                ? "SELECT scenario || ': ' || label FROM runs WHERE status = 'done' "
-                                 "GROUP BY 1 ORDER BY min(id)"
-                               : "SELECT label FROM runs WHERE status = 'done' GROUP BY 1 ORDER BY min(id)",
+                                 "GROUP BY 1 ORDER BY min(scenario), min(coalesce(nullif("
+                                 "instr(?1, ',' || policy || ','), 0), 1e9)), min(label)"
+                               : "SELECT label FROM runs WHERE status = 'done' GROUP BY 1 ORDER BY "
+                                 "min(coalesce(nullif(instr(?1, ',' || policy || ','), 0), 1e9)), "
+                                 "min(label)",
                          -1, &st, NULL) != SQLITE_OK)
     return 0;
+  sqlite3_bind_text(st, 1, types, -1, SQLITE_TRANSIENT);
   while (n < MAX_SERIES && sqlite3_step(st) == SQLITE_ROW)
     snprintf(names[n++], 96, "%s", (const char *)sqlite3_column_text(st, 0));
   sqlite3_finalize(st);
@@ -434,6 +446,13 @@ wl_status an_plot(const char *db_path, const an_plot_opts *o, char *err, size_t 
   if (!term) {
     snprintf(err, err_size, "--out %s: expected a file name ending in .png, .svg or .pdf", o->out);
     return WL_ECONFIG;
+  }
+  char dir[1024]; /* the output's directory must be writable: say so before gnuplot would */
+  const char *slash = strrchr(o->out, '/');
+  snprintf(dir, sizeof dir, "%.*s", slash ? (int)(slash - o->out) + 1 : 1, slash ? o->out : ".");
+  if (access(dir, W_OK) != 0) {
+    snprintf(err, err_size, "--out %s: cannot write in %s: %s", o->out, dir, strerror(errno));
+    return WL_EIO;
   }
   sqlite3 *db;
   wl_status rc = an_db_open_runs(db_path, o->scenario, &db, err, err_size);

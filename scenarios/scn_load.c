@@ -350,6 +350,13 @@ static wl_status fill_policies(const cJSON *arr, scn_scenario *s, scn_error *err
       snprintf(s->policies[i].label, sizeof s->policies[i].label, "%s",
                opt_policy_label(&s->policies[i]));
     const char *label = s->policies[i].label;
+    char *end;
+    (void)strtol(label, &end, 10);
+    if (strchr(label, '.') || *end == '\0') { /* --set policies.LABEL.KEY must reach it */
+      snprintf(ppath, sizeof ppath, "policies[%d].label", i);
+      return scn_fail(err, ppath, "expected a label without '.' that is not a number (--set "
+                      "paths address policies by label or index), got \"%s\"", label);
+    }
     for (int j = 0; j < i; j++)
       if (strcmp(s->policies[j].label, s->policies[i].label) == 0) {
         snprintf(ppath, sizeof ppath, "policies[%d].label", i);

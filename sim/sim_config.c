@@ -158,7 +158,9 @@ static const wl_param network_params[] = {
    .applies_doc = "workers_per_node > 0"},
   {.key = "inter_bandwidth_gbps", .kind = WL_P_DOUBLE, .offset = NO(inter_bandwidth_gbps),
    .def = 1, .min = 0, .max = 1e12, .flags = WL_PF_MIN_EXCL, .unit = "Gbit/s",
-   .doc = "bandwidth between nodes, per node", .applies = nodes,
+   .doc = "each worker's bandwidth to other nodes (a NIC per GPU: one NIC's rate); the "
+          "hierarchical all-reduce sends M/g bytes per worker across nodes at this rate",
+   .applies = nodes,
    .applies_doc = "workers_per_node > 0"},
   {.key = "link_latencies_s", .kind = WL_P_DOUBLES, .offset = NO(link_latencies_s), .min = 0,
    .max = 1e3, .size = SIM_MAX_LISTED_SPEEDS, .count_offset = NO(n_link_latencies), .unit = "s",

@@ -42,6 +42,10 @@ static const bad_case bad_cases[] = {
    "expected an array of 1 to"},
   {"{\"policies\": [], \"stop\": {\"steps\": 3}}", 0, 0, "policies",
    "policy objects, got an array of 0"},
+  {"{\"policies\": [{\"type\": \"ddp\", \"label\": \"a.b\"}], \"stop\": {\"steps\": 3}}", 0, 0,
+   "policies[0].label", "expected a label without '.'"},
+  {"{\"policies\": [{\"type\": \"ddp\", \"label\": \"12\"}], \"stop\": {\"steps\": 3}}", 0, 0,
+   "policies[0].label", "that is not a number"},
   /* out of range */
   {"{\"cluster\": {\"workers\": 0}, " OK_TAIL "}", 0, 0, "cluster.workers", "got 0"},
   {"{\"cluster\": {\"network\": {\"bandwidth_gbps\": -1}}, " OK_TAIL "}", 0, 0,

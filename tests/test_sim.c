@@ -1398,6 +1398,48 @@ Test(time_model, dylu_sizes_each_round_from_the_speed_at_its_start)
   unlink(path);
 }
 
+/* The async grace window in closed form: worker 0's rounds take 0.5 s, worker 1's 0.6 s, and
+ * transfers are free. With grace 0.3 s, worker 0's window, opened at 0.5 s, closes when worker 1
+ * arrives at 0.6 s (no one is left computing), not at 0.8 s: both restart at 0.6 s, so they
+ * arrive at 0.6 k + 0.5 and 0.6 (k + 1). With grace 0.05 s no window catches the other worker:
+ * each restarts 0.05 s after its arrival, at 0.55 k + 0.5 and 0.65 k + 0.6. */
+static void grace_arrivals(double grace, double stop, const double *want0, const double *want1,
+                           int n0, int n1)
+{
+  char json[1024];
+  snprintf(json, sizeof json,
+           "{\"workload\": {\"model\": {\"type\": \"none\", \"params\": 1000}},"
+           " \"cluster\": {\"workers\": 2, \"compute\": {\"step_time_s\": 0.1,"
+           "   \"speeds\": [1, 0.8333333333333334]},"
+           "   \"network\": {\"latency_s\": 0, \"bandwidth_gbps\": 1e9}},"
+           " \"policies\": [{\"type\": \"async_local_sgd\", \"H\": 5, \"grace_s\": %.17g}],"
+           " \"stop\": {\"sim_time_s\": %.17g}, \"eval\": {\"every_s\": 1000}}", grace, stop);
+  scn_scenario s;
+  load_json(json, &s);
+  mem_rec *r = run_policy(&s, 0, NULL);
+  cr_assert_eq(r->r.status, WL_OK, "%s", r->r.error);
+  int k[2] = {0, 0};
+  for (int i = 0; i < r->nu; i++) {
+    int w = r->u[i].worker;
+    const double *want = w ? want1 : want0;
+    cr_assert_lt(k[w], w ? n1 : n0, "grace %g: an extra arrival of worker %d at %.9f", grace, w,
+                 r->u[i].sim_time_s);
+    cr_assert_float_eq(r->u[i].sim_time_s, want[k[w]], 1e-9, "grace %g: worker %d's arrival %d "
+                       "at %.9f, expected %.9f", grace, w, k[w], r->u[i].sim_time_s, want[k[w]]);
+    k[w]++;
+  }
+  cr_assert(k[0] == n0 && k[1] == n1, "grace %g: %d and %d arrivals", grace, k[0], k[1]);
+  free(r);
+}
+
+Test(time_model, an_async_grace_window_closes_when_no_worker_is_computing)
+{
+  const double long0[] = {0.5, 1.1, 1.7, 2.3}, long1[] = {0.6, 1.2, 1.8, 2.4};
+  grace_arrivals(0.3, 2.45, long0, long1, 4, 4);
+  const double short0[] = {0.5, 1.05, 1.6, 2.15, 2.7}, short1[] = {0.6, 1.25, 1.9, 2.55};
+  grace_arrivals(0.05, 3.0, short0, short1, 5, 4);
+}
+
 /* eval.at_sync evaluates the global model whenever it changes, so a time to target is exact. */
 Test(time_model, at_sync_evaluates_the_model_at_every_synchronization)
 {

@@ -33,6 +33,9 @@
 #define FN(name) CAT(name, WL_GEMM_SUFFIX)
 
 typedef float vf __attribute__((vector_size(WL_GEMM_VEC_BYTES)));
+/* The same, at any float's alignment: a direct vector load (a memcpy into a vf array went
+ * through the stack in 16-byte pieces, and the 32-byte reload stalled on store forwarding). */
+typedef float vf_unaligned __attribute__((vector_size(WL_GEMM_VEC_BYTES), aligned(4)));
 
 _Static_assert(NR <= WL_GEMM_NR_MAX, "the scratch contract covers this panel width");
 
@@ -71,7 +74,8 @@ static void tile(int K, const float *A, const long off[MR], long ps, const float
       acc[r][v] = (vf){0};
   for (int p = 0; p < K; p++) {
     vf b[NV];
-    memcpy(b, pack + (size_t)p * NR, sizeof b);
+    for (int v = 0; v < NV; v++)
+      b[v] = *(const vf_unaligned *)(pack + (size_t)p * NR + v * VL);
     const float *ap = A + p * ps;
     for (int r = 0; r < MR; r++) {
       const float a = ap[off[r]];
