@@ -452,7 +452,7 @@ wl_status an_plot(const char *db_path, const an_plot_opts *o, char *err, size_t 
   snprintf(dir, sizeof dir, "%.*s", slash ? (int)(slash - o->out) + 1 : 1, slash ? o->out : ".");
   if (access(dir, W_OK) != 0) {
     snprintf(err, err_size, "--out %s: cannot write in %s: %s", o->out, dir, strerror(errno));
-    return WL_EIO;
+    return WL_ECONFIG;
   }
   sqlite3 *db;
   wl_status rc = an_db_open_runs(db_path, o->scenario, &db, err, err_size);

@@ -22,7 +22,10 @@ typedef struct rrun {
   int by_seed;       /* the report groups by seed: the baseline is matched on it too */
   char *point;       /* its grouped swept values, "H=8, bandwidth_gbps=1" (owned); the
                       * seed last when the report groups by it */
-  char **axis, **value; /* (n_axes) the same by full axis name, values as text (owned) */
+  char *order;       /* the same without the seed: the rows' order (owned) */
+  char **axis, **value; /* (n_axes) its swept values but the seed, by full axis name, values
+                         * as text (owned) */
+  uint8_t *keyed;    /* (n_axes) the axis is a grouping key (else the rows pool it) */
   int n_axes;
   char *key;         /* its group (owned) */
   double loss, bytes, ttt, end, target, share[N_SHARES];
@@ -123,22 +126,27 @@ static int run_key(sqlite3_stmt *each, rrun *r, const char *point_json, const ch
       if (a)
         r->axis = a;
       char **v = a ? realloc(r->value, (size_t)cap * sizeof *v) : NULL;
-      if (!v) {
+      if (v)
+        r->value = v;
+      uint8_t *kd = v ? realloc(r->keyed, (size_t)cap) : NULL;
+      if (!kd) {
         ok = 0;
         break;
       }
-      r->value = v;
+      r->keyed = kd;
     }
     r->axis[r->n_axes] = dup_text(axis);
     r->value[r->n_axes] = dup_text(value);
     ok &= r->axis[r->n_axes] && r->value[r->n_axes];
-    r->n_axes++;
-    if (group_by && !has_key(group_by, name))
+    r->keyed[r->n_axes] = !group_by || has_key(group_by, name);
+    if (!r->keyed[r->n_axes++])
       continue;
     ok &= (point.n ? sb_str(&point, ", ") : 1) && sb_str(&point, name) && sb_str(&point, "=") &&
           sb_str(&point, value);
   }
   sqlite3_reset(each);
+  r->order = dup_text(point.n ? point.s : "");
+  ok &= r->order != NULL;
   char seed[24] = "";
   r->by_seed = group_by && has_key(group_by, "seed");
   if (r->by_seed) {
@@ -164,6 +172,8 @@ static void free_runs(rrun *runs, int n)
     }
     free(runs[i].axis);
     free(runs[i].value);
+    free(runs[i].keyed);
+    free(runs[i].order);
     free(runs[i].point);
     free(runs[i].key);
   }
@@ -310,20 +320,22 @@ static int type_rank(const char *policy)
   return k;
 }
 
-/* Rows by scenario, point (natural order; a policy without the axes first), policy type in
- * the registry's order, label: fixed by the data, not by the order runs were stored. */
+/* Rows by scenario, swept values (natural order; a policy without the axes first), policy type
+ * in the registry's order, label, seed: fixed by the data, not by the order runs were stored. */
 static int cmp_groups(const void *a, const void *b)
 {
   const rrun *p = ((const rgroup *)a)->first, *q = ((const rgroup *)b)->first;
   int c = strcmp(p->scenario, q->scenario);
   if (!c)
-    c = cmp_natural(p->point, q->point);
+    c = cmp_natural(p->order, q->order);
   if (!c)
     c = type_rank(p->policy) - type_rank(q->policy);
   if (!c)
     c = strcmp(p->policy, q->policy);
   if (!c)
     c = strcmp(p->label, q->label);
+  if (!c && p->by_seed)
+    c = (p->seed > q->seed) - (p->seed < q->seed);
   return c ? c : strcmp(p->key, q->key);
 }
 
@@ -379,15 +391,16 @@ static int group_runs(rrun *runs, int n, rgroup **out, double **vals)
   return ng;
 }
 
-/* Whether two runs' points agree on every axis they share (and on the seed, when the report
- * groups by it: seed s is compared with the baseline's seed s). */
+/* Whether two runs' points agree on every grouping axis they share (and on the seed, when the
+ * report groups by it: seed s is compared with the baseline's seed s). */
 static int same_shared_axes(const rrun *a, const rrun *b)
 {
   if (a->by_seed && a->seed != b->seed)
     return 0;
-  for (int i = 0; i < a->n_axes; i++)
+  for (int i = 0; i < a->n_axes; i++) /* an axis the rows pool is pooled on both sides */
     for (int j = 0; j < b->n_axes; j++)
-      if (strcmp(a->axis[i], b->axis[j]) == 0 && strcmp(a->value[i], b->value[j]) != 0)
+      if (a->keyed[i] && b->keyed[j] && strcmp(a->axis[i], b->axis[j]) == 0 &&
+          strcmp(a->value[i], b->value[j]) != 0)
         return 0;
   return 1;
 }
@@ -437,7 +450,7 @@ static int baseline_times(const rgroup *all, int ng, const rgroup *g, const char
 static const char *axis_lacking(const rrun *a, const rrun *b)
 {
   for (int j = 0; j < b->n_axes; j++) {
-    int has = 0;
+    int has = !b->keyed[j];
     for (int i = 0; i < a->n_axes && !has; i++)
       has = strcmp(a->axis[i], b->axis[j]) == 0;
     if (!has)
@@ -803,21 +816,28 @@ static void print_json_row(FILE *out, const row *r, int first)
 static void print_notes(FILE *notes, const rgroup *g, int ng, const row *rows,
                         const char *wanted)
 {
-  char said[1024] = "";
+  char said[1024] = "\x1f"; /* the axes noted so far, each between two \x1f */
+  int labels = 0;
   for (int k = 0; k < ng; k++) { /* pooled axes, each named once */
     const rrun *f = g[k].first;
-    for (const rrun *r = f + 1; r < f + g[k].n_runs; r++)
+    for (const rrun *r = f + 1; r < f + g[k].n_runs; r++) {
+      if (strcmp(r->label, f->label) != 0 && !labels++)
+        fprintf(notes, "note: rows pool the runs of several labels of one policy type (%s, %s, "
+                "...), as --group-by policy asks\n", f->label, r->label);
       for (int i = 0; i < r->n_axes; i++) {
         int same = 0;
         for (int j = 0; j < f->n_axes && !same; j++)
           same = strcmp(f->axis[j], r->axis[i]) == 0 && strcmp(f->value[j], r->value[i]) == 0;
+        char mark[160];
+        snprintf(mark, sizeof mark, "\x1f%s\x1f", r->axis[i]);
         size_t len = strlen(said);
-        if (same || has_key(said, r->axis[i]) || len + strlen(r->axis[i]) + 2 >= sizeof said)
+        if (same || strstr(said, mark) || len + strlen(mark) >= sizeof said)
           continue;
-        snprintf(said + len, sizeof said - len, "%s%s", len ? "," : "", r->axis[i]);
+        snprintf(said + len, sizeof said - len, "%s", mark + 1);
         fprintf(notes, "note: rows pool runs with different values of %s, which --group-by "
                 "leaves out\n", r->axis[i]);
       }
+    }
   }
   for (int k = 0; !wanted && k < ng; k++) { /* several DDP policies, none labelled ddp */
     const char *chosen = rows[k].baseline;
@@ -847,8 +867,11 @@ wl_status an_report(const char *db_path, const an_report_opts *opts, FILE *out, 
   an_report_opts o_ = *opts, *o = &o_;
   char group_by[512];
   if (opts->group_by) {
-    if (!opts->group_by[0]) {
-      snprintf(err, err_size, "--group-by: expected a comma-separated list of keys, got none");
+    size_t n = strlen(opts->group_by);
+    if (!n || opts->group_by[0] == ',' || opts->group_by[n - 1] == ',' ||
+        strstr(opts->group_by, ",,")) {
+      snprintf(err, err_size, "--group-by: expected a comma-separated list of keys, got '%s'",
+               opts->group_by);
       return WL_ECONFIG;
     }
     snprintf(group_by, sizeof group_by, "%s%s%s",

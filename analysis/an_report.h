@@ -4,10 +4,11 @@
  * parameter but the seed; a --group-by always keeps scenario, and label unless it names
  * policy) and gives, in an order fixed by the data (scenario, point, policy type, label),
  * per group: the number of distinct finished runs (a run repeating another's config, numerics
- * version and inputs has the same numbers and counts once), and how many diverged or failed; the final held-out loss, mean with a 95%
- * confidence interval (Student's t over the runs, i.e. the seeds); the simulated time to the
- * target loss over the runs — a run that never reached it counts at its stop time, and the
- * mean is then a lower bound (printed "> x") — with its interval when every run reached it,
+ * version and inputs has the same numbers and counts once), and how many diverged or failed;
+ * the final held-out loss, mean with a 95% confidence interval (Student's t over the runs,
+ * i.e. the seeds); the simulated time to the target loss over the runs — a run that never
+ * reached it counts at its stop time, and the mean is then a lower bound (printed "> x") —
+ * with its interval when every run reached it,
  * and how many never did (empty without a target); the speedup against a baseline (the DDP
  * policy, or --baseline's label): the baseline's mean time to target at the same values of
  * every axis both have (and the same seed when grouping by seed) divided by the group's — none

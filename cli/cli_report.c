@@ -30,18 +30,18 @@ static const char report_usage[] =
   "                    communicating, idle, down and blocked on a down peer\n"
   "\n"
   "  --scenario NAME   only that scenario's runs (runs.scenario)\n"
-  "  --target-loss X   the target (default: each scenario's eval.target_loss)\n"
+  "  --target-loss X   the target, above 0 (default: each scenario's eval.target_loss)\n"
   "  --baseline LABEL  the speedup's reference policy label (default: the DDP policy)\n"
   "  --group-by KEYS   comma-separated: scenario, label, policy, seed, or a swept parameter's\n"
   "                    last name (H for policies.diloco.H); scenario is always a key, and\n"
   "                    label unless policy is given; swept parameters left out are pooled\n"
   "                    (a note on stderr says so); grouped by seed, each seed's speedup is\n"
   "                    against the baseline's run with the same seed\n"
+  "  --format F        table (default), csv or json\n"
   "\n"
   "Notes on stderr explain pooled rows, a baseline chosen among several DDP policies, and\n"
   "rows left without a speedup. The output depends only on the runs, not on the order in\n"
-  "which they were stored (--jobs, --shard, merge).\n"
-  "  --format F        table (default), csv or json\n";
+  "which they were stored (--jobs, --shard, merge).\n";
 
 static const char plot_usage[] =
   "usage: syncsim plot DB --out FILE.png|svg|pdf [--kind loss|sweep|timeline|workers]\n"

@@ -224,7 +224,8 @@ static void note_key(notes *ns, const char *name, cJSON *const *vals, const uint
       continue;
     if (first < 0)
       first = j;
-    else if (!vals[j] || !vals[first] ? vals[j] != vals[first] : !cJSON_Compare(vals[j], vals[first], 1))
+    else if (!vals[j] || !vals[first] ? vals[j] != vals[first]
+                                      : !cJSON_Compare(vals[j], vals[first], 1))
       differs = 1;
   }
   if (!differs)
@@ -404,9 +405,14 @@ static void show_progress(void *ctx, const sim_progress *p)
 
 static void print_summary(long long id, const opt_policy_config *pol, const sim_result *r)
 {
+  char label[sizeof pol->label]; /* one line per run, whatever the label holds */
+  size_t i = 0;
+  for (; pol->label[i] && i + 1 < sizeof label; i++)
+    label[i] = (unsigned char)pol->label[i] < 0x20 ? ' ' : pol->label[i];
+  label[i] = '\0';
   printf("run %-4lld %-16s %-11s sim %10.3f s  step %7ld  loss %.4f  acc %.4f  host %.2f s"
          "  events %ld (%.0f/s)",
-         id, pol->label, sim_result_status_name(r->status), r->sim_time_s, r->step,
+         id, label, sim_result_status_name(r->status), r->sim_time_s, r->step,
          r->final_loss, r->final_accuracy, r->host_time_s, r->events,
          r->host_time_s > 0 ? r->events / r->host_time_s : 0.0);
   if (r->status != WL_OK && r->status != WL_EINTR)

@@ -20,7 +20,7 @@ const wl_param opt_policy_params[] = {
    .variants = opt_policy_registry, .unit = "", .doc = "sync policy"},
   {.key = "label", .kind = WL_P_STRING, .offset = PO(label), .choices = "",
    .size = sizeof(((opt_policy_config *)0)->label), .unit = "",
-   .doc = "name in results and --set paths (default: the type); unique, no dots, not a number"},
+   .doc = "name in results and --set paths (default: the type); unique, none of . , =, not a number"},
   {0}};
 
 wl_status opt_policy_create(const opt_policy_config *cfg, const opt_host *host, opt_policy *p,

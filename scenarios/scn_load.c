@@ -352,10 +352,11 @@ static wl_status fill_policies(const cJSON *arr, scn_scenario *s, scn_error *err
     const char *label = s->policies[i].label;
     char *end;
     (void)strtol(label, &end, 10);
-    if (strchr(label, '.') || *end == '\0') { /* --set policies.LABEL.KEY must reach it */
+    if (strpbrk(label, ".,=") || *end == '\0') { /* --set and sweep axes must reach it */
       snprintf(ppath, sizeof ppath, "policies[%d].label", i);
-      return scn_fail(err, ppath, "expected a label without '.' that is not a number (--set "
-                      "paths address policies by label or index), got \"%s\"", label);
+      return scn_fail(err, ppath, "expected a label without '.', ',' or '=' that is not a "
+                      "number (--set paths and sweep axes address policies by label or "
+                      "index), got \"%s\"", label);
     }
     for (int j = 0; j < i; j++)
       if (strcmp(s->policies[j].label, s->policies[i].label) == 0) {

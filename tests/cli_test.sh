@@ -488,6 +488,20 @@ check "--group-by H keeps the label: 3 rows ($(cut -d, -f2,4 "$tmp/rep.csv" | tr
   test "$(tail -n +2 "$tmp/rep.csv" | cut -d, -f2,4 | tr -d '\r' | tr '\n' ' ')" = 'ddp, ls,H=8 ls,H=16 '
 check "--group-by H notes the pooled bandwidths: $(cat "$tmp/err")" \
   grep -q "note: rows pool runs with different values of cluster.network.bandwidth_gbps" "$tmp/err"
+# Grouped by seed alone, bandwidth and H are pooled on both sides: DDP's seed 1 (60, 18 s:
+# 39) against ls's seed 1 (30, 25, 40 s: 31.67) is 0.812; seed 2 (80, 22: 51) against ls's
+# (30, 25 and a censored 300: > 118.3) is > 2.320.
+# (DDP's runs renamed so that its first run per seed is the 10 Gbit/s one, ls's the 1 Gbit/s:
+# pooled axes must not be matched, whichever run comes first.)
+cp "$tmp/sw2.db" "$tmp/sw4.db"
+sqlite3 "$tmp/sw4.db" "update runs set config_hash = 'z' || config_hash
+  where policy = 'ddp' and json_extract(sweep_point, '$.\"cluster.network.bandwidth_gbps\"') = 1"
+"$syncsim" report "$tmp/sw4.db" --group-by seed --baseline ls --format csv >"$tmp/rep.csv" 2>"$tmp/err"
+got=$(awk -F, '$2 == "ddp" {printf "%s|%s|%s ", $4, $14, $17}' "$tmp/rep.csv")
+check "--group-by seed pools the other axes on both sides ($got)" \
+  test "$got" = 'seed=1|0.811965812| seed=2|2.320261438|> '
+check "... and notes each of the two pooled axes once: $(cat "$tmp/err")" \
+  test "$(grep -c 'rows pool runs with different values of' "$tmp/err")" -eq 2
 "$syncsim" report "$tmp/sw2.db" --group-by '' 2>"$tmp/err" >/dev/null
 rc=$?
 check "--group-by '' exits 2: $(cat "$tmp/err")" test $rc -eq 2
@@ -521,7 +535,7 @@ if command -v python3 >/dev/null; then
 {"name": "we\"ird, scenario\nname", "workload": {"dataset": {"train_examples": 256,
   "test_examples": 32, "dim": 4, "classes": 2}, "batch_size": 8},
  "cluster": {"workers": 2, "compute": {"step_time_s": 0.05}},
- "policies": [{"type": "ddp", "label": "la\"bel, with\nnewline \\ and ünï"}],
+ "policies": [{"type": "ddp", "label": "la\"bel; with\nnewline \\ and ünï\t"}],
  "stop": {"sim_time_s": 0.2}, "eval": {"every_s": 0.1, "target_loss": 0.1},
  "sweep": {"workload.partition": [{"type": "iid"}, {"type": "contiguous"}]}}
 EOF
@@ -534,7 +548,7 @@ EOF
 import csv, json, sys
 rows = list(csv.DictReader(open(sys.argv[1], newline="", encoding="utf-8")))
 js = json.load(open(sys.argv[2], encoding="utf-8"))
-want_s, want_l = 'we"ird, scenario\nname', 'la"bel, with\nnewline \\ and ünï'
+want_s, want_l = 'we"ird, scenario\nname', 'la"bel; with\nnewline \\ and ünï\t'
 ok = len(rows) == 2 and len(js) == 2
 for r, j in zip(rows, js):
     ok &= r["scenario"] == want_s == j["scenario"] and r["label"] == want_l == j["label"]

@@ -43,7 +43,9 @@ static const bad_case bad_cases[] = {
   {"{\"policies\": [], \"stop\": {\"steps\": 3}}", 0, 0, "policies",
    "policy objects, got an array of 0"},
   {"{\"policies\": [{\"type\": \"ddp\", \"label\": \"a.b\"}], \"stop\": {\"steps\": 3}}", 0, 0,
-   "policies[0].label", "expected a label without '.'"},
+   "policies[0].label", "expected a label without '.', ',' or '='"},
+  {"{\"policies\": [{\"type\": \"ddp\", \"label\": \"a=b\"}], \"stop\": {\"steps\": 3}}", 0, 0,
+   "policies[0].label", "expected a label without '.', ',' or '='"},
   {"{\"policies\": [{\"type\": \"ddp\", \"label\": \"12\"}], \"stop\": {\"steps\": 3}}", 0, 0,
    "policies[0].label", "that is not a number"},
   /* out of range */
