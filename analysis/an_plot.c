@@ -75,6 +75,20 @@ static void mean_ci(const double *x, int n, double *mean, double *ci)
   *ci = n < 2 ? 0.0 : an_ci95(x, n);
 }
 
+/* The policy types in the registry's order, ",ddp,local_sgd,...,", for TYPE_ORDER's ?1. */
+static const char *policy_types(char *buf, size_t size)
+{
+  snprintf(buf, size, ",");
+  for (int k = 0; opt_policy_registry[k]; k++) {
+    size_t len = strlen(buf);
+    snprintf(buf + len, size - len, "%s,", opt_policy_registry[k]->name);
+  }
+  return buf;
+}
+
+/* An ORDER BY term for a group of runs: its policy type's position in ?1 (unknown types last). */
+#define TYPE_ORDER "min(coalesce(nullif(instr(?1, ',' || policy || ','), 0), 1e9))"
+
 /* The distinct labels (with the scenario when there are several), ordered by scenario, policy
  * type (the registry's order: ddp first) and label — as the report's rows, and not by the
  * order the runs were stored in, so that a series keeps its colour whatever --jobs did. */
@@ -86,21 +100,13 @@ static int series_names(sqlite3 *db, char names[][96])
                          &st, NULL) == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW)
     scenarios = sqlite3_column_int(st, 0);
   sqlite3_finalize(st);
-  char types[512] = ",";
-  for (int k = 0; opt_policy_registry[k]; k++) {
-    size_t len = strlen(types);
-    snprintf(types + len, sizeof types - len, "%s,", opt_policy_registry[k]->name);
-  }
-  if (sqlite3_prepare_v2(db, scenarios > 1
-                               ? "SELECT scenario || ': ' || label FROM runs WHERE status = 'done' "
-                                 "GROUP BY 1 ORDER BY min(scenario), min(coalesce(nullif("
-                                 "instr(?1, ',' || policy || ','), 0), 1e9)), min(label)"
-                               : "SELECT label FROM runs WHERE status = 'done' GROUP BY 1 ORDER BY "
-                                 "min(coalesce(nullif(instr(?1, ',' || policy || ','), 0), 1e9)), "
-                                 "min(label)",
-                         -1, &st, NULL) != SQLITE_OK)
+  char sql[512], types[512];
+  snprintf(sql, sizeof sql, "SELECT %s FROM runs WHERE status = 'done' GROUP BY 1 ORDER BY "
+           "min(scenario), %s, min(label)", scenarios > 1 ? "scenario || ': ' || label" : "label",
+           TYPE_ORDER);
+  if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK)
     return 0;
-  sqlite3_bind_text(st, 1, types, -1, SQLITE_TRANSIENT);
+  sqlite3_bind_text(st, 1, policy_types(types, sizeof types), -1, SQLITE_TRANSIENT);
   while (n < MAX_SERIES && sqlite3_step(st) == SQLITE_ROW)
     snprintf(names[n++], 96, "%s", (const char *)sqlite3_column_text(st, 0));
   sqlite3_finalize(st);
@@ -375,14 +381,17 @@ static wl_status write_workers(sqlite3 *db, plot_ctx *p, FILE *gp)
   char sql[768], path[160];
   snprintf(sql, sizeof sql,
            "SELECT %s, sum(w.compute_s) / sum(r.sim_time_s), sum(w.comm_s) / sum(r.sim_time_s),"
-           " sum(w.idle_s) / sum(r.sim_time_s), sum(w.down_s) / sum(r.sim_time_s)"
+           " sum(w.idle_s) / sum(r.sim_time_s), sum(w.down_s) / sum(r.sim_time_s),"
+           " sum(w.blocked_s) / sum(r.sim_time_s)"
            " FROM workers w JOIN runs r ON r.id = w.run_id WHERE r.status = 'done'"
-           " GROUP BY 1 ORDER BY min(r.id)", series_expr(db));
+           " GROUP BY 1 ORDER BY min(r.scenario), %s, min(r.label)", series_expr(db), TYPE_ORDER);
   sqlite3_stmt *st;
   if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK) {
     snprintf(p->err, p->err_size, "%s", sqlite3_errmsg(db));
     return WL_EDB;
   }
+  char types[512];
+  sqlite3_bind_text(st, 1, policy_types(types, sizeof types), -1, SQLITE_TRANSIENT);
   FILE *f = data_file(p, "shares.dat", path, sizeof path);
   if (!f) {
     sqlite3_finalize(st);
@@ -392,11 +401,12 @@ static wl_status write_workers(sqlite3 *db, plot_ctx *p, FILE *gp)
   while (sqlite3_step(st) == SQLITE_ROW) {
     char label[200]; /* a data file's string is double-quoted: no double quote inside */
     snprintf(label, sizeof label, "%s", (const char *)sqlite3_column_text(st, 0));
-    for (char *c = label; *c; c++)
-      *c = *c == '"' ? '\'' : *c;
-    fprintf(f, "\"%s\" %.6g %.6g %.6g %.6g\n", label,
+    for (char *c = label; *c; c++) /* and no line break */
+      *c = *c == '"' ? '\'' : (unsigned char)*c < 0x20 ? ' ' : *c;
+    fprintf(f, "\"%s\" %.6g %.6g %.6g %.6g %.6g\n", label,
             sqlite3_column_double(st, 1), sqlite3_column_double(st, 2),
-            sqlite3_column_double(st, 3), sqlite3_column_double(st, 4));
+            sqlite3_column_double(st, 3), sqlite3_column_double(st, 4),
+            sqlite3_column_double(st, 5));
     n++;
   }
   sqlite3_finalize(st);
@@ -408,10 +418,11 @@ static wl_status write_workers(sqlite3 *db, plot_ctx *p, FILE *gp)
   fprintf(gp, "set style data histograms\nset style histogram rowstacked\nset boxwidth 0.6\n"
               "set style fill solid 0.85 noborder\nset yrange [0:1]\nset grid y\n"
               "set ylabel 'share of the workers'' time'\nset key outside right\n"
-              "set title 'Where the time goes: compute, communication, waiting'\n"
+              "set title 'Where the time goes: compute, communication, waiting, down, blocked'\n"
               "plot '%s' using 2:xtic(1) lc rgb '#4477aa' title 'compute', '' using 3 lc rgb "
               "'#ee6677' title 'communication', '' using 4 lc rgb '#cccccc' title 'idle', '' "
-              "using 5 lc rgb '#555555' title 'down'\n", path);
+              "using 5 lc rgb '#555555' title 'down', '' using 6 lc rgb '#ccbb44' "
+              "title 'blocked'\n", path);
   return WL_OK;
 }
 
@@ -447,6 +458,11 @@ wl_status an_plot(const char *db_path, const an_plot_opts *o, char *err, size_t 
     snprintf(err, err_size, "--out %s: expected a file name ending in .png, .svg or .pdf", o->out);
     return WL_ECONFIG;
   }
+  for (const char *c = o->out; *c; c++)
+    if ((unsigned char)*c < 0x20 || *c == 0x7f) { /* a gnuplot string cannot hold one */
+      snprintf(err, err_size, "--out: expected a path without control characters");
+      return WL_ECONFIG;
+    }
   char dir[1024]; /* the output's directory must be writable: say so before gnuplot would */
   const char *slash = strrchr(o->out, '/');
   snprintf(dir, sizeof dir, "%.*s", slash ? (int)(slash - o->out) + 1 : 1, slash ? o->out : ".");

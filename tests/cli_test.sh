@@ -529,6 +529,47 @@ check "--baseline ls says why: $(cat "$tmp/err")" grep -q "note: no speedup for 
 "$syncsim" report "$tmp/sw2.db" --format json >"$tmp/b.json"
 check "the report (bootstrap intervals included) is deterministic" cmp -s "$tmp/a.json" "$tmp/b.json"
 
+# Nothing a user's strings hold can run in gnuplot: names, labels and paths with newlines,
+# quotes, backslashes, system(), backquotes, $() and @macros, in every plot kind and format.
+python3 - "$tmp/inject.json" <<'EOF'
+import json, sys
+# (relative marks: the plots run in $tmp; a label holds 63 characters at most)
+bad = "x'\n!touch pw1\nsystem 'touch pw0'\n`touch pw2`$(touch pw3)\\\"\r\n@q"
+json.dump({"name": bad + " and;\n print 'n'", "seed": 2,
+           "workload": {"dataset": {"train_examples": 256, "test_examples": 32, "dim": 4,
+                                    "classes": 2}, "batch_size": 8},
+           "cluster": {"workers": 2, "compute": {"step_time_s": 0.05}},
+           "policies": [{"type": "ddp", "label": bad}, {"type": "local_sgd", "H": 2}],
+           "stop": {"sim_time_s": 0.3}, "eval": {"every_s": 0.1}, "record": {"timeline": 50},
+           "sweep": {"cluster.network.latency_s": [0.001, 0.002]}}, open(sys.argv[1], "w"))
+EOF
+(cd "$tmp" && "$syncsim" sweep inject.json --db inject.db --quiet) >/dev/null 2>"$tmp/err"
+rc=$?
+check "a sweep with injection attempts in its names runs: $(cat "$tmp/err")" test $rc -eq 0
+ok=1
+for ext in png svg pdf; do
+  for kind in loss sweep timeline workers; do
+    case $kind in
+      sweep) extra="--x latency_s" ;;
+      timeline) extra="--run 1" ;;
+      *) extra="" ;;
+    esac
+    out="q'\`touch pw4\`\$(touch pw5)@x \\ \"$kind.$ext" # (relative: in $tmp)
+    # shellcheck disable=SC2086
+    if ! (cd "$tmp" && "$syncsim" plot inject.db --kind $kind $extra --out "$out") >/dev/null \
+         2>"$tmp/err" || [ ! -s "$tmp/$out" ]; then
+      ok=0
+      echo "plot --kind $kind to .$ext: $(cat "$tmp/err")"
+    fi
+  done
+done
+check "every plot kind and format draws the hostile names" test $ok -eq 1
+check "... and runs none of them (no pw1 ... pw5 in $tmp)" test -z "$(ls "$tmp" | grep '^pw[0-9]')"
+"$syncsim" plot "$tmp/inject.db" --out "$tmp/a
+b.png" 2>"$tmp/err" >/dev/null
+rc=$?
+check "plot --out with a newline exits 2: $(cat "$tmp/err")" test $rc -eq 2
+
 # CSV and JSON survive hostile names and swept values, parsed back by real parsers
 if command -v python3 >/dev/null; then
   cat >"$tmp/hostile.json" <<'EOF'
