@@ -222,12 +222,13 @@ sim_time sim_cluster_job_end(sim_cluster *c, int w, sim_time start, long steps)
 {
   if (!c->varies) {
     if (c->jitter.dist == SIM_JITTER_NONE)
-      return start + c->step_ns[w] * steps;
+      return sim_time_add(start, sim_time_mul(c->step_ns[w], steps));
     sim_time total = 0;
     double base = c->step_time_s / c->speed[w];
     for (long i = 0; i < steps; i++)
-      total += sim_time_from_s(base * jitter_factor(&c->jitter, c->jitter_rng[w]));
-    return start + total;
+      total = sim_time_add(total, sim_time_from_s(base * jitter_factor(&c->jitter,
+                                                                        c->jitter_rng[w])));
+    return sim_time_add(start, total);
   }
   double work = 0; /* seconds at speed 1 */
   for (long i = 0; i < steps; i++)
@@ -243,7 +244,7 @@ sim_time sim_cluster_job_end(sim_cluster *c, int w, sim_time start, long steps)
     work -= v * (next - t);
     t = next;
   }
-  return start + sim_time_from_s(t - t0);
+  return sim_time_add(start, sim_time_from_s(t - t0));
 }
 
 void sim_trace_free(sim_trace *trace, int K)

@@ -147,6 +147,8 @@ static double host_seconds(void)
 static void schedule(sim_runner *r, sim_time at, int kind, int worker, int tag, int src,
                      int64_t arg)
 {
+  if (at >= SIM_TIME_MAX) /* never */
+    return;
   sim_event ev = {.time = at, .kind = kind, .worker = worker, .tag = tag, .src = src, .arg = arg};
   wl_status st = sim_queue_push(&r->q, ev);
   if (st != WL_OK && r->fail == WL_OK)
@@ -155,6 +157,8 @@ static void schedule(sim_runner *r, sim_time at, int kind, int worker, int tag, 
 
 static void schedule_gen(sim_runner *r, sim_time at, int kind, int worker, int64_t gen)
 {
+  if (at >= SIM_TIME_MAX) /* never */
+    return;
   sim_event ev = {.time = at, .kind = kind, .worker = worker, .gen = gen};
   if (sim_queue_push(&r->q, ev) != WL_OK && r->fail == WL_OK)
     r->fail = WL_ENOMEM;
@@ -366,7 +370,7 @@ static void host_allreduce(void *ctx, int64_t bytes, double overlap, double back
   if (any_down)
     r->coll_left = dur;
   else {
-    r->coll_end = r->now + dur;
+    r->coll_end = sim_time_add(r->now, dur);
     schedule_gen(r, r->coll_end, SIM_EV_COLLECTIVE_DONE, -1, r->coll_gen);
   }
 }
@@ -396,10 +400,10 @@ static void host_send(void *ctx, int from, int to, int64_t bytes, int tag)
                     to == OPT_SERVER ? 0.0 : r->net.lat[to]);
   sim_time latency = sim_time_from_s(lat);
   int worker_end = from == OPT_SERVER ? to : from;
-  sim_event ev = {.time = r->now + latency, .kind = SIM_EV_FLOW_START, .worker = to, .tag = tag,
-                  .src = from, .arg = bytes, .gen = r->w[worker_end].flow_gen,
+  sim_event ev = {.time = sim_time_add(r->now, latency), .kind = SIM_EV_FLOW_START, .worker = to,
+                  .tag = tag, .src = from, .arg = bytes, .gen = r->w[worker_end].flow_gen,
                   .x = sim_time_to_s(r->now) + lat};
-  if (sim_queue_push(&r->q, ev) != WL_OK && r->fail == WL_OK)
+  if (ev.time < SIM_TIME_MAX && sim_queue_push(&r->q, ev) != WL_OK && r->fail == WL_OK)
     r->fail = WL_ENOMEM;
 }
 
@@ -410,7 +414,8 @@ static void schedule_flow_done(sim_runner *r)
   double t = sim_flows_next(&r->flows, &slot);
   r->flow_generation++;
   if (slot >= 0)
-    schedule(r, r->now + sim_time_from_s(t), SIM_EV_FLOW_DONE, -1, 0, 0, r->flow_generation);
+    schedule(r, sim_time_add(r->now, sim_time_from_s(t)), SIM_EV_FLOW_DONE, -1, 0, 0,
+             r->flow_generation);
 }
 
 static void flow_start(sim_runner *r, const sim_event *ev)
@@ -462,7 +467,7 @@ static void flow_done(sim_runner *r, const sim_event *ev)
 static void host_timer(void *ctx, double delay_s, int tag)
 {
   sim_runner *r = ctx;
-  schedule(r, r->now + sim_time_from_s(delay_s), SIM_EV_TIMER, -1, tag, 0, 0);
+  schedule(r, sim_time_add(r->now, sim_time_from_s(delay_s)), SIM_EV_TIMER, -1, tag, 0, 0);
 }
 
 static void host_record_update(void *ctx, int w, long staleness, double weight, int dropped)
@@ -858,8 +863,8 @@ static void leave_collective(sim_runner *r, int w)
     r->coll_active = 0;
     return;
   }
-  r->coll_end =
-    r->now + sim_time_from_s(sim_net_allreduce_time(&r->net, r->coll_mask, (double)r->coll_bytes));
+  r->coll_end = sim_time_add(r->now, sim_time_from_s(sim_net_allreduce_time(
+                                         &r->net, r->coll_mask, (double)r->coll_bytes)));
   schedule_gen(r, r->coll_end, SIM_EV_COLLECTIVE_DONE, -1, r->coll_gen);
 }
 
@@ -898,7 +903,8 @@ static void worker_down(sim_runner *r, int w)
     }
   }
   busy_begin(wk, BUSY_DOWN, r->now);
-  schedule_gen(r, r->now + sim_time_from_s(repair_time(r, wk->fail_rng)), SIM_EV_UP, w, 0);
+  schedule_gen(r, sim_time_add(r->now, sim_time_from_s(repair_time(r, wk->fail_rng))), SIM_EV_UP,
+               w, 0);
   if (r->hears_failures)
     r->policy.type->worker_down(r->policy.state, w);
 }
@@ -912,7 +918,7 @@ static void worker_up(sim_runner *r, int w)
   if (wk->resume_kind == BUSY_COMPUTE) {
     wk->job_paused = 0;
     wk->job_gen++;
-    wk->job_end = r->now + wk->job_left;
+    wk->job_end = sim_time_add(r->now, wk->job_left);
     busy_begin(wk, BUSY_COMPUTE, r->now);
     schedule_gen(r, wk->job_end, SIM_EV_WORK_DONE, w, wk->job_gen);
   } else if (wk->resume_kind == BUSY_COMM) {
@@ -922,7 +928,7 @@ static void worker_up(sim_runner *r, int w)
     if (r->coll_paused && all_up) {
       r->coll_paused = 0;
       r->coll_gen++;
-      r->coll_end = r->now + r->coll_left;
+      r->coll_end = sim_time_add(r->now, r->coll_left);
       schedule_gen(r, r->coll_end, SIM_EV_COLLECTIVE_DONE, -1, r->coll_gen);
       switch_participants(r, BUSY_BLOCKED, BUSY_COMM);
     }
@@ -931,7 +937,8 @@ static void worker_up(sim_runner *r, int w)
   wk->resume_kind = BUSY_NONE;
   const sim_failure_config *f = &r->cfg->cluster.failures;
   if (!isnan(f->mttf_s))
-    schedule_gen(r, r->now + sim_time_from_s(wl_ran_exponential(wk->fail_rng, f->mttf_s)),
+    schedule_gen(r, sim_time_add(r->now, sim_time_from_s(wl_ran_exponential(wk->fail_rng,
+                                                                            f->mttf_s))),
                  SIM_EV_DOWN, w, 0);
   if (r->hears_failures)
     r->policy.type->worker_up(r->policy.state, w);
@@ -996,7 +1003,7 @@ static void dispatch(sim_runner *r, const sim_event *ev)
     wl_status st = evaluate(r);
     if (st != WL_OK && r->fail == WL_OK)
       r->fail = st;
-    sim_time next = ev->time + sim_time_from_s(r->cfg->eval.every_s);
+    sim_time next = sim_time_add(ev->time, sim_time_from_s(r->cfg->eval.every_s));
     if (next <= r->t_stop)
       schedule(r, next, SIM_EV_EVAL, -1, 0, 0, 0);
     break;

@@ -14,14 +14,29 @@ typedef int64_t sim_time; /* nanoseconds since the run started */
 #define SIM_NS_PER_S 1000000000LL
 #define SIM_TIME_MAX INT64_MAX
 
-/* Round s seconds to the nearest nanosecond (halves away from zero). s must be finite,
- * >= 0 and below SIM_TIME_MAX ns; larger values saturate at SIM_TIME_MAX. */
+/* SIM_TIME_MAX is "never": a duration or a time beyond the horizon (about 292 years) saturates
+ * to it, an event at it is never scheduled, and time never goes backward. */
+
+/* Round s seconds to the nearest nanosecond (halves away from zero). Beyond the horizon
+ * (infinite, NaN, or 9.2e9 s and more) it is never; below 0, 0. */
 static inline sim_time sim_time_from_s(double s)
 {
   double ns = s * 1e9;
   if (!(ns < 9.2e18))
     return SIM_TIME_MAX;
-  return (sim_time)llround(ns);
+  return ns <= 0 ? 0 : (sim_time)llround(ns);
+}
+
+/* a + b for a time or duration a and a duration b, both >= 0, saturating at never. */
+static inline sim_time sim_time_add(sim_time a, sim_time b)
+{
+  return b >= SIM_TIME_MAX - a ? SIM_TIME_MAX : a + b;
+}
+
+/* n times the duration a (n >= 0), saturating at never. */
+static inline sim_time sim_time_mul(sim_time a, long n)
+{
+  return n > 0 && a >= SIM_TIME_MAX / n ? SIM_TIME_MAX : a * n;
 }
 
 static inline double sim_time_to_s(sim_time t) { return (double)t / 1e9; }

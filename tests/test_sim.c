@@ -1440,6 +1440,55 @@ Test(time_model, an_async_grace_window_closes_when_no_worker_is_computing)
   grace_arrivals(0.05, 3.0, short0, short1, 5, 4);
 }
 
+/* Durations beyond int64 nanoseconds (about 292 years) are "never": an all-reduce over a
+ * 1e-300 Gbit/s link, a step at speed 1e-300, a repair of 1e12 s. Nothing happens after
+ * them, time never goes backward, and every worker's accounts still add up to the run. */
+static void never_case(const char *json, const char *what, long want_steps, int down_worker)
+{
+  scn_scenario s;
+  load_json(json, &s);
+  if (strstr(what, "link"))
+    s.base.cluster.network.bandwidth_gbps = 1e-300;
+  if (strstr(what, "speed")) { /* worker 0 at 1e-300: the others wait for it forever */
+    s.base.cluster.compute.n_speeds = 3;
+    s.base.cluster.compute.speeds[0] = 1e-300;
+    s.base.cluster.compute.speeds[1] = s.base.cluster.compute.speeds[2] = 1;
+  }
+  mem_rec *r = run_policy(&s, 0, NULL);
+  cr_assert_eq(r->r.status, WL_OK, "%s: %s", what, r->r.error);
+  cr_assert_eq(r->r.sim_time_s, 2.0, "%s: the run ends at its stop time (%.17g)", what,
+               r->r.sim_time_s);
+  cr_assert_eq(r->r.step, want_steps, "%s: %ld steps", what, r->r.step);
+  double last = 0;
+  for (int i = 0; i < r->n; i++) {
+    cr_assert(r->m[i].sim_time_s >= last && r->m[i].sim_time_s <= 2.0,
+              "%s: metric %d at %.17g after %.17g", what, i, r->m[i].sim_time_s, last);
+    last = r->m[i].sim_time_s;
+  }
+  for (int w = 0; w < r->nw; w++) {
+    const sim_worker_stats *ws = &r->w[w];
+    double sum = ws->compute_s + ws->comm_s + ws->idle_s + ws->down_s + ws->blocked_s;
+    cr_assert(ws->compute_s >= 0 && ws->comm_s >= 0 && ws->idle_s >= -1e-12 &&
+                ws->down_s >= 0 && ws->blocked_s >= 0 && fabs(sum - 2.0) < 1e-9,
+              "%s: worker %d's accounts %g %g %g %g %g", what, w, ws->compute_s, ws->comm_s,
+              ws->idle_s, ws->down_s, ws->blocked_s);
+  }
+  if (down_worker >= 0)
+    cr_assert_float_eq(r->w[down_worker].down_s, 1.9, 1e-9, "%s", what);
+  free(r);
+}
+
+Test(time_model, durations_beyond_the_horizon_never_end_and_time_never_goes_back)
+{
+  /* DDP on 3 workers, 0.1 s steps, stopped at 2 s */
+  const char *ddp = FAIL_SCENARIO("3", "{\"type\": \"ddp\"}", "\"sim_time_s\": 2", "{}");
+  never_case(ddp, "a 1e-300 Gbit/s link", 0, -1);
+  never_case(ddp, "a worker at speed 1e-300", 0, -1);
+  never_case(FAIL_SCENARIO("3", "{\"type\": \"ddp\"}", "\"sim_time_s\": 2",
+                           "{\"at_s\": [0.1], \"workers\": [0], \"repair_s\": 1e12}"),
+             "a repair of 1e12 s", 0, 0);
+}
+
 /* eval.at_sync evaluates the global model whenever it changes, so a time to target is exact. */
 Test(time_model, at_sync_evaluates_the_model_at_every_synchronization)
 {
