@@ -660,6 +660,39 @@ static wl_status parse_with_sets(const char *text, const char *file, const char 
   return st;
 }
 
+/* A relative file path in a scenario is relative to the scenario file's folder: joined to it
+ * here, so the resolved config (and every later reader) holds the path as it is used. */
+static wl_status resolve_path(char *path, size_t size, const char *file, const char *key,
+                              scn_error *err)
+{
+  const char *slash = strrchr(file, '/');
+  if (!path[0] || path[0] == '/' || !slash)
+    return WL_OK;
+  char joined[1024];
+  int n = snprintf(joined, sizeof joined, "%.*s/%s", (int)(slash - file), file, path);
+  if (n < 0 || (size_t)n >= size)
+    return scn_fail(err, key, "expected a path of at most %zu characters once joined to the "
+                    "scenario's folder, got \"%.60s...\"", size - 1, joined);
+  memcpy(path, joined, (size_t)n + 1);
+  return WL_OK;
+}
+
+static wl_status resolve_paths(scn_scenario *s, const char *file, scn_error *err)
+{
+  sim_config *b = &s->base;
+  wl_status st;
+  if ((st = resolve_path(b->cluster.compute.trace, sizeof b->cluster.compute.trace, file,
+                         "cluster.compute.trace", err)) ||
+      (st = resolve_path(b->cluster.network.trace, sizeof b->cluster.network.trace, file,
+                         "cluster.network.trace", err)) ||
+      (st = resolve_path(b->workload.dataset.dir, sizeof b->workload.dataset.dir, file,
+                         "workload.dataset.dir", err)) ||
+      (st = resolve_path(b->workload.dataset.path, sizeof b->workload.dataset.path, file,
+                         "workload.dataset.path", err)))
+    return st;
+  return WL_OK;
+}
+
 wl_status scn_load_string(const char *text, const char *file, const char *const *sets,
                           int n_sets, scn_scenario *out, scn_error *err)
 {
@@ -674,6 +707,8 @@ wl_status scn_load_string(const char *text, const char *file, const char *const 
     st = fill_policies(cJSON_GetObjectItemCaseSensitive(root, "policies"), out, err);
   if (st == WL_OK)
     st = check_inert_elsewhere(root, out, err);
+  if (st == WL_OK)
+    st = resolve_paths(out, file, err);
   cJSON_Delete(root);
   if (st != WL_OK)
     return st;

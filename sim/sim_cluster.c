@@ -11,6 +11,7 @@
 #include "wl_math.h"
 #include "wl_rand.h"
 
+#include "sim_csv.h"
 #include "sim_rng.h"
 
 void sim_cluster_draw_speeds(const sim_speed_config *s, int K, gsl_rng *r, double *speed)
@@ -278,34 +279,25 @@ wl_status sim_trace_load(const char *path, int K, sim_trace *trace, char *err,
 {
   for (int w = 0; w < K; w++)
     trace[w] = (sim_trace){0, NULL, NULL, -1};
-  FILE *f = fopen(path, "r");
-  if (!f) {
-    snprintf(err, err_size, "%s: cannot open: %s", path, strerror(errno));
-    return WL_EIO;
-  }
-  char line[256];
-  int lineno = 0;
-  wl_status st = WL_OK;
-  while (st == WL_OK && fgets(line, sizeof line, f)) {
-    lineno++;
-    char who[32];
-    double t, factor;
-    if (line[0] == '#' || line[strspn(line, " \t\r\n")] == '\0')
-      continue;
-    if (sscanf(line, " %lf , %31[^, ] , %lf", &t, who, &factor) != 3) {
-      if (lineno == 1) /* a header */
-        continue;
-      snprintf(err, err_size, "%s:%d: expected time_s,worker,speed, got \"%.40s\"", path,
-               lineno, line);
+  sim_csv c;
+  wl_status st = sim_csv_open(&c, path, err, err_size);
+  int got;
+  while (st == WL_OK && (got = sim_csv_next(&c, "time_s", err, err_size)) != 0) {
+    if (got < 0) {
       st = WL_ECONFIG;
       break;
     }
+    double t, factor;
     char *end;
+    const char *who = c.n_fields == 3 ? c.field[1] : "";
     long w = strtol(who, &end, 10);
     int all = strcmp(who, "*") == 0;
-    if (!(t >= 0) || !(factor > 0) || (!all && (*end != '\0' || w < 0 || w >= K))) {
-      snprintf(err, err_size, "%s:%d: expected time >= 0, a worker in [0, %d) or *, and a speed "
-               "> 0, got %g, %s, %g", path, lineno, K, t, who, factor);
+    if (c.n_fields != 3 || !sim_csv_number(c.field[0], &t) || !(t >= 0) ||
+        !sim_csv_number(c.field[2], &factor) || !(factor > 0) ||
+        (!all && (!*who || *end != '\0' || w < 0 || w >= K))) {
+      snprintf(err, err_size, "%s:%d: expected time_s,worker,speed with a time >= 0, a worker "
+               "in [0, %d) or *, and a speed > 0 (finite numbers), got \"%.60s\"", path,
+               c.lineno, K, c.raw);
       st = WL_ECONFIG;
       break;
     }
@@ -313,14 +305,14 @@ wl_status sim_trace_load(const char *path, int K, sim_trace *trace, char *err,
       sim_trace *tr = &trace[k];
       if (tr->n > 0 && t < tr->t[tr->n - 1]) {
         snprintf(err, err_size, "%s:%d: expected times in nondecreasing order per worker, "
-                 "got %g after %g", path, lineno, t, tr->t[tr->n - 1]);
+                 "got %g after %g", path, c.lineno, t, tr->t[tr->n - 1]);
         st = WL_ECONFIG;
       } else {
         st = trace_push(tr, t, factor);
       }
     }
   }
-  fclose(f);
+  sim_csv_close(&c);
   if (st != WL_OK)
     sim_trace_free(trace, K);
   return st;

@@ -6,6 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "sim_csv.h"
+
 static int ceil_log2(int n)
 {
   int k = 0;
@@ -147,20 +149,14 @@ double sim_net_allreduce_time(const sim_net_state *s, const uint8_t *mask, doubl
   }
 }
 
-/* A value of the trace: a number >= 0, or "-" (NaN: unchanged). */
+/* A value of the trace: a finite number >= 0, or "-" (NaN: unchanged). */
 static int parse_value(const char *text, double *out)
 {
-  while (*text == ' ')
-    text++;
-  if (text[0] == '-' && (text[1] == '\0' || text[1] == ' ')) {
+  if (strcmp(text, "-") == 0) {
     *out = NAN;
     return 1;
   }
-  char *end;
-  *out = strtod(text, &end);
-  while (*end == ' ')
-    end++;
-  return end != text && *end == '\0' && *out >= 0;
+  return sim_csv_number(text, out) && *out >= 0;
 }
 
 wl_status sim_net_trace_load(const char *path, int K, sim_net_change **out, int *n, char *err,
@@ -168,55 +164,43 @@ wl_status sim_net_trace_load(const char *path, int K, sim_net_change **out, int 
 {
   *out = NULL;
   *n = 0;
-  FILE *f = fopen(path, "r");
-  if (!f) {
-    snprintf(err, err_size, "%s: cannot open: %s", path, strerror(errno));
-    return WL_EIO;
-  }
-  char line[256];
-  int lineno = 0, cap = 0;
-  wl_status st = WL_OK;
-  while (st == WL_OK && fgets(line, sizeof line, f)) {
-    lineno++;
-    line[strcspn(line, "\r\n")] = '\0';
-    if (line[0] == '#' || line[strspn(line, " \t")] == '\0')
-      continue;
-    char *field[4], *save = NULL;
-    int nf = 0;
-    for (char *tok = strtok_r(line, ",", &save); tok && nf < 4; tok = strtok_r(NULL, ",", &save))
-      field[nf++] = tok;
+  sim_csv c;
+  wl_status st = sim_csv_open(&c, path, err, err_size);
+  int cap = 0, got;
+  while (st == WL_OK && (got = sim_csv_next(&c, "time_s", err, err_size)) != 0) {
+    if (got < 0) {
+      st = WL_ECONFIG;
+      break;
+    }
     double t, bps, lat;
     char *end;
-    int ok = nf == 4 && parse_value(field[0], &t) && !isnan(t) && parse_value(field[2], &bps) &&
-             parse_value(field[3], &lat);
-    if (!ok && lineno == 1 && *n == 0) /* a header */
-      continue;
-    while (ok && *field[1] == ' ')
-      field[1]++;
+    int ok = c.n_fields == 4 && parse_value(c.field[0], &t) && !isnan(t) &&
+             parse_value(c.field[2], &bps) && parse_value(c.field[3], &lat);
+    const char *who = ok ? c.field[1] : "";
     int link = 0;
-    if (ok && strcmp(field[1], "*") == 0)
+    if (ok && strcmp(who, "*") == 0)
       link = SIM_LINK_ALL;
-    else if (ok && strcmp(field[1], "server") == 0)
+    else if (ok && strcmp(who, "server") == 0)
       link = SIM_LINK_SERVER;
-    else if (ok && strcmp(field[1], "inter") == 0)
+    else if (ok && strcmp(who, "inter") == 0)
       link = SIM_LINK_INTER;
     else if (ok) {
-      long w = strtol(field[1], &end, 10);
-      ok = *field[1] && *end == '\0' && w >= 0 && w < K;
+      long w = strtol(who, &end, 10);
+      ok = *who && *end == '\0' && w >= 0 && w < K;
       link = (int)w;
     }
     if (ok && bps == 0)
       ok = 0;
-    if (ok && *n > 0 && t < (*out)[*n - 1].t) {
-      snprintf(err, err_size, "%s:%d: expected times in nondecreasing order, got %g after %g",
-               path, lineno, t, (*out)[*n - 1].t);
+    if (!ok) {
+      snprintf(err, err_size, "%s:%d: expected time_s,link,bandwidth_gbps,latency_s with link a "
+               "worker in [0, %d), *, server or inter, and finite values >= 0 (bandwidth > 0) "
+               "or -, got \"%.60s\"", path, c.lineno, K, c.raw);
       st = WL_ECONFIG;
       break;
     }
-    if (!ok) {
-      snprintf(err, err_size, "%s:%d: expected time_s,link,bandwidth_gbps,latency_s with link a "
-               "worker in [0, %d), *, server or inter, and values >= 0 (bandwidth > 0) or -",
-               path, lineno, K);
+    if (*n > 0 && t < (*out)[*n - 1].t) {
+      snprintf(err, err_size, "%s:%d: expected times in nondecreasing order, got %g after %g",
+               path, c.lineno, t, (*out)[*n - 1].t);
       st = WL_ECONFIG;
       break;
     }
@@ -232,7 +216,7 @@ wl_status sim_net_trace_load(const char *path, int K, sim_net_change **out, int 
     (*out)[(*n)++] = (sim_net_change){t, link, isnan(bps) ? NAN : sim_net_gbps_to_bytes_per_s(bps),
                                       lat};
   }
-  fclose(f);
+  sim_csv_close(&c);
   if (st != WL_OK) {
     free(*out);
     *out = NULL;

@@ -153,6 +153,42 @@ bad_case bandwidth "{\"cluster\": {\"network\": {\"bandwidth_gbps\": -1}}, $tail
   'cluster\.network\.bandwidth_gbps: expected a number in \(0, .*got -1'
 bad_case zero_workers "{\"cluster\": {\"workers\": 0}, $tail}" \
   'cluster\.workers: expected an integer in \[1, .*got 0'
+# Traces: regular files of bounded size, every row parsed strictly, a header only when it is
+# one, relative paths from the scenario's folder (these scenarios are in $tmp; ctest runs
+# elsewhere)
+printf 'time_s,worker,speed\n0.5,*,inf\n' >"$tmp/tr_inf.csv"
+printf '0.5,*,1e400\n' >"$tmp/tr_big.csv"
+printf '0.5,*,0.5 junk\n' >"$tmp/tr_junk.csv"
+printf 'garbage,row,here\n0.5,*,0.5\n' >"$tmp/tr_header.csv"
+printf '0.5,*,0x10\n' >"$tmp/tr_hex.csv"
+python3 -c "print('0.5,*,' + '1' * 2000)" >"$tmp/tr_long.csv"
+printf '0.5,*,0.5\n0.7,\0,1\n' >"$tmp/tr_nul.csv"
+printf 'time_s,link,bandwidth_gbps,latency_s\n1,*,10,inf\n' >"$tmp/trn_inf.csv"
+printf '1,*,10,0.001,9\n' >"$tmp/trn_extra.csv"
+mkdir -p "$tmp/tr_dir"
+mkfifo "$tmp/tr_fifo"
+for c in "inf:tr_inf.csv:tr_inf\\.csv:2: expected time_s,worker,speed" \
+         "big:tr_big.csv:tr_big\\.csv:1: expected" "junk:tr_junk.csv:tr_junk\\.csv:1: expected" \
+         "header:tr_header.csv:tr_header\\.csv:1: expected" "hex:tr_hex.csv:tr_hex\\.csv:1: expected" \
+         "long:tr_long.csv:tr_long\\.csv:1: expected a line of at most" \
+         "nul:tr_nul.csv:tr_nul\\.csv:2: expected text" \
+         "dir:tr_dir:tr_dir: expected a regular file" "fifo:tr_fifo:tr_fifo: expected a regular file" \
+         "zero:/dev/zero:/dev/zero: expected a regular file" \
+         "missing:tr_none.csv:$tmp/tr_none\\.csv: cannot open"; do
+  IFS=: read -r name file want <<<"$c"
+  bad_case "trace_$name" "{\"cluster\": {\"compute\": {\"trace\": \"$file\"}}, $tail}" \
+    "cluster\\.compute\\.trace: .*$want"
+done
+bad_case trace_net_inf "{\"cluster\": {\"network\": {\"trace\": \"trn_inf.csv\"}}, $tail}" \
+  'cluster\.network\.trace: .*trn_inf\.csv:2: expected time_s,link'
+bad_case trace_net_extra "{\"cluster\": {\"network\": {\"trace\": \"trn_extra.csv\"}}, $tail}" \
+  'cluster\.network\.trace: .*trn_extra\.csv:1: expected time_s,link'
+printf 'time_s,worker,speed\n0.5,*,0.5\n' >"$tmp/tr_ok.csv"
+printf '{"cluster": {"compute": {"trace": "tr_ok.csv"}}, %s}\n' "$tail" >"$tmp/trace_ok.json"
+"$syncsim" validate "$tmp/trace_ok.json" --print >"$tmp/out" 2>"$tmp/err"
+rc=$?
+check "a trace beside its scenario is found from another folder: $(cat "$tmp/err")" test $rc -eq 0
+check "... and the resolved config holds its joined path" grep -q "\"trace\":\"$tmp/tr_ok.csv\"" "$tmp/out"
 "$syncsim" run "$minimal" --db "$tmp/set.db" --set cluster.workers=-2 2>"$tmp/err"
 check "a bad --set exits 2" test $? -eq 2
 check "a bad --set names the path" grep -q 'cluster.workers: expected an integer' "$tmp/err"
