@@ -20,6 +20,7 @@ int cli_migrate(int argc, char **argv);
 /* Shared by run and sweep. */
 #include "an_store.h"
 #include "scn_load.h"
+#include "sim_runner.h"
 
 /* Run policy i of s into store, print its summary line; returns the run's status.
  * inputs_json: the run's input files and hashes (scn_inputs_json), NULL to compute them. */
@@ -36,6 +37,12 @@ void cli_install_signals(void);
 
 /* Print a scenario error on stderr ("syncsim: FILE: PATH: message"); returns CLI_USAGE. */
 int cli_scn_error(const scn_error *err);
+
+/* sim_check policy i of s (every policy when i < 0), as run would before its first event; on
+ * a failure, print "syncsim: FILE: why" (with the sweep point, when given) and return
+ * CLI_USAGE, else CLI_OK. cache may be NULL. */
+int cli_check_runs(const scn_scenario *s, int i, sim_check_cache *cache, const char *file,
+                   const char *point_json);
 extern volatile sig_atomic_t cli_interrupted;
 
 #endif

@@ -287,6 +287,23 @@ static void note_unequal(const scn_scenario *s, notes *ns)
     cJSON_Delete(docs[i]);
 }
 
+int cli_check_runs(const scn_scenario *s, int i, sim_check_cache *cache, const char *file,
+                   const char *point_json)
+{
+  for (int k = i < 0 ? 0 : i; k < (i < 0 ? s->n_policies : i + 1); k++) {
+    sim_config cfg;
+    scn_run_config(s, k, &cfg);
+    char err[1024];
+    if (sim_check(&cfg, cache, err, sizeof err) != WL_OK) {
+      fprintf(stderr, "syncsim: %s: %s%s%s%s\n", file, err,
+              point_json ? " (at sweep point " : "", point_json ? point_json : "",
+              point_json ? ")" : "");
+      return CLI_USAGE;
+    }
+  }
+  return CLI_OK;
+}
+
 int cli_validate(int argc, char **argv)
 {
   cli_args a;
@@ -301,23 +318,15 @@ int cli_validate(int argc, char **argv)
     free(s);
     return cli_scn_error(&err);
   }
-  printf("%s: valid; scenario '%s', %d run%s:", a.scenario, s->name, s->n_policies,
-         s->n_policies == 1 ? "" : "s");
-  for (int i = 0; i < s->n_policies; i++)
-    printf(" %s", s->policies[i].label);
-  printf("\n");
-  if (sw.n_axes > 0)
-    printf("sweep: %d ax%s, %ld point%s, each with every policy (for `syncsim sweep`; `run` "
-           "ignores the sweep)%s\n", sw.n_axes, sw.n_axes == 1 ? "is" : "es", sw.n_points,
-           sw.n_points == 1 ? "" : "s",
-           a.print ? "; --print shows the resolved config of every distinct run of the sweep"
-                   : "");
-  /* notes and --print: the scenario as written (run), or every point of the sweep */
+  /* each distinct run, of the scenario as written (run) or of every point of the sweep:
+   * checked as run would before its first event, then printed with --print; notes */
   notes ns = {0};
   char **printed = NULL;
   long n_printed = 0;
   scn_scenario *pt = sw.n_axes > 0 ? malloc(sizeof *pt) : NULL;
-  for (long p = 0; p < (sw.n_axes > 0 ? sw.n_points : 1); p++) {
+  sim_check_cache *cache = sim_check_cache_create();
+  rc = CLI_OK;
+  for (long p = 0; rc == CLI_OK && p < (sw.n_axes > 0 ? sw.n_points : 1); p++) {
     const scn_scenario *at = s;
     if (sw.n_axes > 0) {
       if (!pt || scn_sweep_point(&sw, p, pt, &err) != WL_OK)
@@ -325,7 +334,7 @@ int cli_validate(int argc, char **argv)
       at = pt;
     }
     note_unequal(at, &ns);
-    for (int i = 0; a.print && i < at->n_policies; i++) {
+    for (int i = 0; rc == CLI_OK && i < at->n_policies; i++) {
       sim_config cfg;
       scn_run_config(at, i, &cfg);
       char *json = scn_canonical_json(at->name, &cfg);
@@ -334,19 +343,38 @@ int cli_validate(int argc, char **argv)
         seen = strcmp(printed[k], json) == 0;
       char **grown = json && !seen ? realloc(printed, (size_t)(n_printed + 1) * sizeof *grown)
                                    : NULL;
-      if (grown) {
-        printed = grown;
-        printed[n_printed++] = json;
-        printf("%s\n", json);
-      } else {
+      if (!grown) {
         if (!json)
           printf("(out of memory)\n");
         free(json);
+        continue;
       }
+      printed = grown;
+      printed[n_printed++] = json;
+      char point[1024];
+      scn_sweep_point_json(&sw, p, &at->policies[i], i, point, sizeof point);
+      rc = cli_check_runs(at, i, cache, a.scenario, sw.n_axes > 0 ? point : NULL);
     }
   }
+  sim_check_cache_free(cache);
+  if (rc == CLI_OK) {
+    printf("%s: valid; scenario '%s', %d run%s:", a.scenario, s->name, s->n_policies,
+           s->n_policies == 1 ? "" : "s");
+    for (int i = 0; i < s->n_policies; i++)
+      printf(" %s", s->policies[i].label);
+    printf("\n");
+    if (sw.n_axes > 0)
+      printf("sweep: %d ax%s, %ld point%s, each with every policy (for `syncsim sweep`; `run` "
+             "ignores the sweep)%s\n", sw.n_axes, sw.n_axes == 1 ? "is" : "es", sw.n_points,
+             sw.n_points == 1 ? "" : "s",
+             a.print ? "; --print shows the resolved config of every distinct run of the sweep"
+                     : "");
+    for (long k = 0; a.print && k < n_printed; k++)
+      printf("%s\n", printed[k]);
+  }
   for (int i = 0; i < ns.n; i++) {
-    fprintf(stderr, "%s\n", ns.line[i]);
+    if (rc == CLI_OK) /* (a failure is one message) */
+      fprintf(stderr, "%s\n", ns.line[i]);
     free(ns.line[i]);
   }
   free(ns.line);
@@ -356,7 +384,7 @@ int cli_validate(int argc, char **argv)
   free(pt);
   scn_sweep_free(&sw);
   free(s);
-  return CLI_OK;
+  return rc;
 }
 
 volatile sig_atomic_t cli_interrupted;
@@ -483,6 +511,13 @@ int cli_run(int argc, char **argv)
       free(s);
       return CLI_USAGE;
     }
+  sim_check_cache *cache = sim_check_cache_create(); /* before anything is written */
+  rc = cli_check_runs(s, -1, cache, a.scenario, NULL);
+  sim_check_cache_free(cache);
+  if (rc != CLI_OK) {
+    free(s);
+    return rc;
+  }
   an_store *store;
   char err[1024];
   if (an_store_open(a.db, &store, err, sizeof err) != WL_OK) {

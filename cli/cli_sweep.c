@@ -230,6 +230,29 @@ int cli_sweep(int argc, char **argv)
     scn_sweep_free(&sw);
     return CLI_RUN_FAILED;
   }
+  /* this shard's runs checked as run would before its first event, before anything is written */
+  sim_check_cache *cache = sim_check_cache_create();
+  scn_scenario *pt = malloc(sizeof *pt);
+  int check = cache && pt ? CLI_OK : CLI_RUN_FAILED;
+  for (long j = 0; check == CLI_OK && j < n_runs; j++) {
+    if (j % shard_n != shard_k - 1)
+      continue;
+    char point[1024];
+    if (scn_sweep_point(&sw, runs[j].point, pt, &err) != WL_OK) {
+      check = cli_scn_error(&err);
+      break;
+    }
+    scn_sweep_point_json(&sw, runs[j].point, &pt->policies[runs[j].policy], runs[j].policy,
+                         point, sizeof point);
+    check = cli_check_runs(pt, runs[j].policy, cache, file, point);
+  }
+  free(pt);
+  sim_check_cache_free(cache);
+  if (check != CLI_OK) {
+    free_runs(runs, n_runs);
+    scn_sweep_free(&sw);
+    return check;
+  }
   /* this shard's slice, then what is not done yet */
   an_store *store;
   if (an_store_open(db, &store, msg, sizeof msg) != WL_OK) {

@@ -335,7 +335,8 @@ wl_status sim_config_check(const sim_config *cfg, char *path, size_t path_size, 
     snprintf(path, path_size, "workload.%s", sub);
     return WL_ECONFIG;
   }
-  if (ds->type == WL_DATA_SYNTHETIC && ds->train_examples < c->workers) {
+  if (cfg->workload.model.type != WL_MODEL_NONE && ds->type == WL_DATA_SYNTHETIC &&
+      ds->train_examples < c->workers) { /* (a timing-only run has no data) */
     snprintf(path, path_size, "workload.dataset.train_examples");
     snprintf(msg, msg_size, "expected at least one training example per worker (%d), got %d",
              c->workers, cfg->workload.dataset.train_examples);

@@ -76,6 +76,7 @@ typedef struct sim_runner {
   sim_time now;
   sim_time t_stop;      /* simulated-time limit, SIM_TIME_MAX if none */
   wl_dataset *data;
+  int data_borrowed;    /* data belongs to a sim_check_cache */
   wl_shard *shards;     /* (K) */
   sim_worker *w;        /* (K) */
   opt_replica *reps;    /* (K) */
@@ -597,7 +598,75 @@ static void net_change(sim_runner *r)
     schedule(r, sim_time_from_s(next), SIM_EV_NET_CHANGE, -1, 0, 0, 0);
 }
 
-static wl_status setup(sim_runner *r, int threads, char *err, size_t err_size)
+/* ---- checks without a run --------------------------------------------------------------- */
+
+enum { CHECK_CACHE_SIZE = 4 };
+
+struct sim_check_cache {
+  char key[CHECK_CACHE_SIZE][1400]; /* what built each dataset */
+  wl_dataset *data[CHECK_CACHE_SIZE];
+  int next;                         /* the slot to replace next */
+};
+
+sim_check_cache *sim_check_cache_create(void) { return calloc(1, sizeof(sim_check_cache)); }
+
+void sim_check_cache_free(sim_check_cache *c)
+{
+  for (int i = 0; c && i < CHECK_CACHE_SIZE; i++)
+    wl_dataset_destroy(c->data[i]);
+  free(c);
+}
+
+/* Everything a dataset is built from. */
+static void dataset_key(const sim_config *cfg, char *key, size_t size)
+{
+  const wl_dataset_config *d = &cfg->workload.dataset;
+  snprintf(key, size, "%d|%d|%d|%d|%d|%d|%.17g|%d|%.17g|%s|%s|%.17g|%d|%d|%lld", d->type,
+           d->generator, d->train_examples, d->test_examples, d->dim, d->classes, d->separation,
+           d->teacher_hidden, d->label_noise, d->dir, d->path, d->test_fraction, d->random_offset,
+           wl_model_seq_len(&cfg->workload.model), (long long)cfg->seed);
+}
+
+/* The run's dataset: built from its seed, or (a check) taken from the cache. */
+static wl_status make_dataset(sim_runner *r, sim_check_cache *cache, char *err, size_t err_size)
+{
+  const sim_config *cfg = r->cfg;
+  char key[sizeof cache->key[0]] = "";
+  if (cache) {
+    dataset_key(cfg, key, sizeof key);
+    for (int i = 0; i < CHECK_CACHE_SIZE; i++)
+      if (cache->data[i] && strcmp(cache->key[i], key) == 0) {
+        r->data = cache->data[i];
+        r->data_borrowed = 1;
+        return WL_OK;
+      }
+  }
+  gsl_rng *g = sim_rng_create((uint64_t)cfg->seed, SIM_RNG_DATASET, 0);
+  if (!g)
+    return WL_ENOMEM;
+  wl_status st = wl_dataset_create(&cfg->workload.dataset, wl_model_seq_len(&cfg->workload.model),
+                                   g, &r->data, err, err_size);
+  gsl_rng_free(g);
+  if (st != WL_OK && strncmp(err, "workload.", 9) != 0) { /* name the key that led there */
+    int type = cfg->workload.dataset.type;
+    char why[1024];
+    snprintf(why, sizeof why, "%s", err);
+    snprintf(err, err_size, "workload.dataset%s: %s",
+             type == WL_DATA_FASHION_MNIST ? ".dir" : type == WL_DATA_TEXT ? ".path" : "", why);
+  }
+  if (st != WL_OK || !cache)
+    return st;
+  int slot = cache->next;
+  cache->next = (slot + 1) % CHECK_CACHE_SIZE;
+  wl_dataset_destroy(cache->data[slot]);
+  cache->data[slot] = r->data;
+  snprintf(cache->key[slot], sizeof cache->key[slot], "%s", key);
+  r->data_borrowed = 1;
+  return WL_OK;
+}
+
+static wl_status setup(sim_runner *r, int threads, sim_check_cache *cache, char *err,
+                       size_t err_size)
 {
   const sim_config *cfg = r->cfg;
   const wl_workload_config *wc = &cfg->workload;
@@ -612,12 +681,7 @@ static wl_status setup(sim_runner *r, int threads, char *err, size_t err_size)
   r->intervals_left = cfg->record.timeline;
 
   if (!r->timing_only) {
-    if (!(g = sim_rng_create((uint64_t)cfg->seed, SIM_RNG_DATASET, 0)))
-      return WL_ENOMEM;
-    st = wl_dataset_create(&wc->dataset, wl_model_seq_len(&wc->model), g, &r->data, err,
-                           err_size);
-    gsl_rng_free(g);
-    if (st != WL_OK)
+    if ((st = make_dataset(r, cache, err, err_size)) != WL_OK)
       return st;
     r->eval_n = cfg->eval.examples ? cfg->eval.examples : r->data->n_test;
     if (r->eval_n > r->data->n_test) {
@@ -783,7 +847,19 @@ static void teardown(sim_runner *r)
   free(r->batches);
   wl_model_destroy(r->eval_model);
   wl_batch_free(&r->eval_batch);
-  wl_dataset_destroy(r->data);
+  if (!r->data_borrowed)
+    wl_dataset_destroy(r->data);
+}
+
+wl_status sim_check(const sim_config *cfg, sim_check_cache *cache, char *err, size_t err_size)
+{
+  sim_runner r = {.cfg = cfg};
+  err[0] = '\0';
+  wl_status st = setup(&r, 1, cache, err, err_size);
+  teardown(&r);
+  if (st != WL_OK && !err[0])
+    snprintf(err, err_size, "%s", wl_strerror(st));
+  return st;
 }
 
 /* ---- failures -------------------------------------------------------------------------- */
@@ -1109,7 +1185,7 @@ wl_status sim_run(const sim_config *cfg, const sim_recorder *rec, const sim_run_
     out->status = st;
     return st;
   }
-  st = setup(&r, opts ? opts->threads : 1, out->error, sizeof out->error);
+  st = setup(&r, opts ? opts->threads : 1, NULL, out->error, sizeof out->error);
   int ready = st == WL_OK; /* everything built: the policy and workers can be read */
   if (ready)
     st = evaluate(&r);

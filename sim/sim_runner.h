@@ -54,6 +54,17 @@ typedef struct sim_run_opts {
   void *progress_ctx;
 } sim_run_opts;
 
+/* Datasets built by sim_check, kept for the next checks (validating many runs of one
+ * dataset builds it once). */
+typedef struct sim_check_cache sim_check_cache;
+sim_check_cache *sim_check_cache_create(void);
+void sim_check_cache_free(sim_check_cache *c);
+
+/* Everything sim_run checks before its first event, without running: builds cfg's dataset,
+ * partition, models, workers, cluster, network, failures and policy, then frees them. So a
+ * config that passes runs (up to the resources it needs while running). cache may be NULL. */
+wl_status sim_check(const sim_config *cfg, sim_check_cache *cache, char *err, size_t err_size);
+
 /* Run cfg (which must have passed sim_config_check). Returns the run's status, also in
  * out->status. rec->begin is called first and rec->end last; opts may be NULL. */
 wl_status sim_run(const sim_config *cfg, const sim_recorder *rec, const sim_run_opts *opts,

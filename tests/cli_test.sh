@@ -189,6 +189,39 @@ printf '{"cluster": {"compute": {"trace": "tr_ok.csv"}}, %s}\n' "$tail" >"$tmp/t
 rc=$?
 check "a trace beside its scenario is found from another folder: $(cat "$tmp/err")" test $rc -eq 0
 check "... and the resolved config holds its joined path" grep -q "\"trace\":\"$tmp/tr_ok.csv\"" "$tmp/out"
+# What run would find before its first event, validate finds first: datasets that are
+# missing, empty, garbage or not files, a split that starves a worker, a step time that
+# cannot be derived
+mkdir -p "$tmp/fm_garbage" "$tmp/fm_empty"
+for f in train-images-idx3-ubyte.gz train-labels-idx1-ubyte.gz t10k-images-idx3-ubyte.gz \
+         t10k-labels-idx1-ubyte.gz; do
+  echo garbage >"$tmp/fm_garbage/$f"
+done
+: >"$tmp/empty_corpus.txt"
+fm='"workload": {"model": {"type": "mlp", "hidden": [4]}, "dataset": {"type": "fashion-mnist", "dir": '
+tx='"workload": {"model": {"type": "transformer", "width": 8, "heads": 2, "layers": 1, "context": 8}, "dataset": {"type": "text", "path": '
+bad_case fashion_missing "{$fm \"fm_none\"}}, $tail}" \
+  "workload\\.dataset\\.dir: .*fm_none/train-images-idx3-ubyte\\.gz: cannot open"
+bad_case fashion_empty_dir "{$fm \"fm_empty\"}}, $tail}" \
+  "workload\\.dataset\\.dir: .*fm_empty/train-images-idx3-ubyte\\.gz: cannot open"
+bad_case fashion_garbage "{$fm \"fm_garbage\"}}, $tail}" \
+  "workload\\.dataset\\.dir: .*fm_garbage/train-images-idx3-ubyte\\.gz: not an IDX file"
+bad_case corpus_empty "{$tx \"empty_corpus.txt\"}}, $tail}" \
+  "workload\\.dataset\\.path: .*empty_corpus\\.txt: 0 bytes"
+bad_case corpus_missing "{$tx \"no_corpus.txt\"}}, $tail}" \
+  "workload\\.dataset\\.path: .*no_corpus\\.txt: No such file"
+bad_case corpus_device "{$tx \"/dev/zero\"}}, $tail}" \
+  "workload\\.dataset\\.path: /dev/zero: expected a regular file or a directory"
+bad_case dirichlet_starves "{\"workload\": {\"partition\": {\"type\": \"dirichlet\", \"alpha\": 0.001}}, \"cluster\": {\"workers\": 64}, $tail}" \
+  'workload\.partition\.alpha: a Dirichlet\(0\.001\) split left a worker without examples'
+bad_case tflops_no_flops "{\"workload\": {\"model\": {\"type\": \"none\", \"params\": 1000}}, \"cluster\": {\"compute\": {\"device_tflops\": 1}}, $tail}" \
+  'cluster\.compute\.flops_per_step: expected a FLOP count'
+printf '{"workload": {"model": {"type": "none", "params": 1000}}, "cluster": {"workers": 10000}, %s}\n' \
+  "$tail" >"$tmp/many.json"
+"$syncsim" validate "$tmp/many.json" >/dev/null 2>"$tmp/err"
+rc=$?
+check "10,000 timing-only workers do not need the unused dataset's examples: $(cat "$tmp/err")" \
+  test $rc -eq 0
 "$syncsim" run "$minimal" --db "$tmp/set.db" --set cluster.workers=-2 2>"$tmp/err"
 check "a bad --set exits 2" test $? -eq 2
 check "a bad --set names the path" grep -q 'cluster.workers: expected an integer' "$tmp/err"

@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include <zlib.h>
 
@@ -47,6 +48,11 @@ wl_status wl_idx_read(const char *path, int dims[4], int *ndims, uint8_t **data,
 {
   *data = NULL;
   *ndims = 0;
+  struct stat sb; /* a device or a pipe could be endless, or block the open */
+  if (stat(path, &sb) == 0 && !S_ISREG(sb.st_mode)) {
+    snprintf(err, err_size, "%s: expected a regular file (not a directory, device or pipe)", path);
+    return WL_EFORMAT;
+  }
   gzFile f = gzopen(path, "rb");
   if (!f) {
     snprintf(err, err_size, "%s: cannot open: %s", path, errno ? strerror(errno) : "zlib error");

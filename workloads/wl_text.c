@@ -76,8 +76,13 @@ wl_status wl_text_files(const char *path, wl_status (*fn)(void *ctx, const char 
                : "");
     return WL_EIO;
   }
-  if (!S_ISDIR(sb.st_mode))
+  if (S_ISREG(sb.st_mode))
     return fn(ctx, path);
+  if (!S_ISDIR(sb.st_mode)) {
+    snprintf(err, err_size, "%s: expected a regular file or a directory (not a device or pipe)",
+             path);
+    return WL_ECONFIG;
+  }
   struct dirent **names;
   int n = scandir(path, &names, corpus_file, alphasort);
   if (n < 0) {
