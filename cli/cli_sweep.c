@@ -197,8 +197,9 @@ int cli_sweep(int argc, char **argv)
       db = v;
       i++;
     } else if (v && strcmp(a, "--shard") == 0) {
-      if (sscanf(v, "%d/%d", &shard_k, &shard_n) != 2 || shard_n < 1 || shard_k < 1 ||
-          shard_k > shard_n) {
+      int used = 0;
+      if (sscanf(v, "%9d/%9d%n", &shard_k, &shard_n, &used) != 2 || v[used] != '\0' ||
+          shard_n < 1 || shard_k < 1 || shard_k > shard_n) {
         fprintf(stderr, "syncsim: --shard: expected K/N with 1 <= K <= N, got '%s'\n", v);
         return CLI_USAGE;
       }

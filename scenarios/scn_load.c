@@ -373,9 +373,11 @@ static wl_status fill_policies(const cJSON *arr, scn_scenario *s, scn_error *err
 static cJSON *find_policy(cJSON *arr, const char *name)
 {
   char *end;
+  errno = 0;
   long idx = strtol(name, &end, 10);
-  if (*name && *end == '\0')
-    return idx >= 0 ? cJSON_GetArrayItem(arr, (int)idx) : NULL;
+  if (*name && *end == '\0') /* an index: in range, or none (never wrapped) */
+    return errno == 0 && idx >= 0 && idx < cJSON_GetArraySize(arr)
+             ? cJSON_GetArrayItem(arr, (int)idx) : NULL;
   for (cJSON *p = arr->child; p; p = p->next) {
     const cJSON *label = cJSON_GetObjectItemCaseSensitive(p, "label");
     const cJSON *type = cJSON_GetObjectItemCaseSensitive(p, "type");
@@ -385,6 +387,8 @@ static cJSON *find_policy(cJSON *arr, const char *name)
   }
   return NULL;
 }
+
+static int strict_json(const char *text, const char **at, char *why, size_t why_size);
 
 static wl_status apply_set(cJSON *root, const char *set, scn_error *err)
 {
@@ -396,8 +400,13 @@ static wl_status apply_set(cJSON *root, const char *set, scn_error *err)
   memcpy(buf, set, (size_t)(eq - set));
   buf[eq - set] = '\0';
   const char *path = buf;
-  cJSON *value = cJSON_Parse(eq + 1);
-  if (!value)
+  if (buf[0] == '.' || buf[strlen(buf) - 1] == '.' || strstr(buf, ".."))
+    return scn_fail(err, "", "expected PATH=VALUE with PATH keys joined by single dots, got "
+                    "\"%s\"", buf);
+  const char *at;
+  char why[120];
+  cJSON *value = strict_json(eq + 1, &at, why, sizeof why) ? cJSON_Parse(eq + 1) : NULL;
+  if (!value) /* not (strict) JSON: a string */
     value = cJSON_CreateString(eq + 1);
   if (!value)
     return WL_ENOMEM;
@@ -627,6 +636,212 @@ static void syntax_error(const char *text, const char *at, scn_error *err)
     scn_fail(err, "", "expected valid JSON, got '%s'", near);
 }
 
+/* ---- strict JSON -------------------------------------------------------------------------
+ * RFC 8259, which cJSON's parser is more lenient than: numbers without leading zeros or a
+ * bare point ("007", "5."), strings without raw control characters and with valid escapes,
+ * no \u0000 (it would cut the string), no duplicate key in an object, nesting at most
+ * STRICT_MAX_DEPTH deep. */
+
+enum { STRICT_MAX_DEPTH = 64 };
+
+typedef struct strict {
+  const char *p;   /* the next character */
+  const char *at;  /* where the first error is */
+  char why[120];
+} strict;
+
+static int strict_fail(strict *s, const char *at, const char *why)
+{
+  if (!s->at) {
+    s->at = at;
+    snprintf(s->why, sizeof s->why, "%s", why);
+  }
+  return 0;
+}
+
+static void strict_space(strict *s)
+{
+  while (*s->p == ' ' || *s->p == '\t' || *s->p == '\n' || *s->p == '\r')
+    s->p++;
+}
+
+static int is_digit(char c) { return c >= '0' && c <= '9'; }
+
+static int strict_number(strict *s)
+{
+  const char *start = s->p;
+  if (*s->p == '-')
+    s->p++;
+  if (*s->p == '0') {
+    s->p++;
+    if (is_digit(*s->p))
+      return strict_fail(s, start, "a number without leading zeros");
+  } else if (is_digit(*s->p)) {
+    while (is_digit(*s->p))
+      s->p++;
+  } else {
+    return strict_fail(s, start, "a JSON value");
+  }
+  if (*s->p == '.') {
+    s->p++;
+    if (!is_digit(*s->p))
+      return strict_fail(s, start, "digits after a decimal point");
+    while (is_digit(*s->p))
+      s->p++;
+  }
+  if (*s->p == 'e' || *s->p == 'E') {
+    s->p++;
+    if (*s->p == '+' || *s->p == '-')
+      s->p++;
+    if (!is_digit(*s->p))
+      return strict_fail(s, start, "digits in an exponent");
+    while (is_digit(*s->p))
+      s->p++;
+  }
+  return 1;
+}
+
+/* A string; its extent is [*from, s->p) with the quotes. */
+static int strict_string(strict *s)
+{
+  const char *start = s->p++;
+  for (;;) {
+    unsigned char c = (unsigned char)*s->p;
+    if (c == '\0')
+      return strict_fail(s, start, "a closing quote");
+    if (c < 0x20)
+      return strict_fail(s, s->p, "no raw control character in a string (escape it: \\n, \\t, "
+                                   "\\u00XX)");
+    if (c == '"') {
+      s->p++;
+      return 1;
+    }
+    if (c == '\\') {
+      char e = s->p[1];
+      if (e == 'u') {
+        unsigned v = 0;
+        for (int k = 2; k < 6; k++) {
+          char h = s->p[k];
+          int d = is_digit(h) ? h - '0' : (h >= 'a' && h <= 'f') ? h - 'a' + 10
+                                          : (h >= 'A' && h <= 'F') ? h - 'A' + 10 : -1;
+          if (d < 0)
+            return strict_fail(s, s->p, "four hexadecimal digits after \\u");
+          v = v * 16 + (unsigned)d;
+        }
+        if (v == 0)
+          return strict_fail(s, s->p, "no \\u0000 in a string");
+        s->p += 6;
+        continue;
+      }
+      if (!e || !strchr("\"\\/bfnrt", e))
+        return strict_fail(s, s->p, "a valid escape (\\\" \\\\ \\/ \\b \\f \\n \\r \\t \\uXXXX)");
+      s->p += 2;
+      continue;
+    }
+    s->p++;
+  }
+}
+
+static int strict_value(strict *s, int depth);
+
+static int strict_object(strict *s, int depth) /* (a repeated key: the loader names it) */
+{
+  s->p++; /* { */
+  strict_space(s);
+  if (*s->p == '}') {
+    s->p++;
+    return 1;
+  }
+  for (;;) {
+    strict_space(s);
+    if (*s->p != '"')
+      return strict_fail(s, s->p, "a key in double quotes");
+    if (!strict_string(s))
+      return 0;
+    strict_space(s);
+    if (*s->p != ':')
+      return strict_fail(s, s->p, "':' after a key");
+    s->p++;
+    if (!strict_value(s, depth + 1))
+      return 0;
+    strict_space(s);
+    if (*s->p == ',') {
+      s->p++;
+      continue;
+    }
+    if (*s->p == '}') {
+      s->p++;
+      return 1;
+    }
+    return strict_fail(s, s->p, "',' or '}'");
+  }
+}
+
+static int strict_array(strict *s, int depth)
+{
+  s->p++; /* [ */
+  strict_space(s);
+  if (*s->p == ']') {
+    s->p++;
+    return 1;
+  }
+  for (;;) {
+    if (!strict_value(s, depth + 1))
+      return 0;
+    strict_space(s);
+    if (*s->p == ',') {
+      s->p++;
+      continue;
+    }
+    if (*s->p == ']') {
+      s->p++;
+      return 1;
+    }
+    return strict_fail(s, s->p, "',' or ']'");
+  }
+}
+
+static int strict_value(strict *s, int depth)
+{
+  strict_space(s);
+  if (depth > STRICT_MAX_DEPTH)
+    return strict_fail(s, s->p, "nesting at most 64 deep");
+  switch (*s->p) {
+  case '{': return strict_object(s, depth);
+  case '[': return strict_array(s, depth);
+  case '"': return strict_string(s);
+  case 't':
+  case 'f':
+  case 'n': {
+    const char *words[] = {"true", "false", "null"};
+    for (int k = 0; k < 3; k++)
+      if (strncmp(s->p, words[k], strlen(words[k])) == 0) {
+        s->p += strlen(words[k]);
+        return 1;
+      }
+    return strict_fail(s, s->p, "a JSON value");
+  }
+  default: return strict_number(s);
+  }
+}
+
+/* 1 when text is one strict JSON value (and spaces); else 0, with *at and why. */
+static int strict_json(const char *text, const char **at, char *why, size_t why_size)
+{
+  strict s = {.p = text};
+  int ok = strict_value(&s, 0);
+  if (ok) {
+    strict_space(&s);
+    if (*s.p)
+      ok = strict_fail(&s, s.p, "the end of the JSON text");
+  }
+  if (!ok) {
+    *at = s.at;
+    snprintf(why, why_size, "%s", s.why);
+  }
+  return ok;
+}
+
 static void default_name(const char *file, char *name, size_t size)
 {
   const char *slash = strrchr(file, '/');
@@ -650,6 +865,26 @@ static wl_status parse_with_sets(const char *text, const char *file, const char 
   *root = cJSON_ParseWithOpts(text, &end, 1);
   if (!*root) {
     syntax_error(text, end ? end : text, err);
+    return WL_ECONFIG;
+  }
+  const char *at;
+  char why[120];
+  if (!strict_json(text, &at, why, sizeof why)) { /* what cJSON lets through */
+    cJSON_Delete(*root);
+    *root = NULL;
+    int line = 1, col = 1;
+    for (const char *c = text; c < at; c++) {
+      line += *c == '\n';
+      col = *c == '\n' ? 1 : col + 1;
+    }
+    err->line = line;
+    err->col = col;
+    char near[24];
+    size_t i = 0;
+    for (; at[i] && at[i] != '\n' && (unsigned char)at[i] >= 0x20 && i < 16; i++)
+      near[i] = at[i];
+    near[i] = '\0';
+    scn_fail(err, "", "expected %s, got '%s'", why, near);
     return WL_ECONFIG;
   }
   wl_status st = WL_OK;

@@ -222,6 +222,10 @@ printf '{"workload": {"model": {"type": "none", "params": 1000}}, "cluster": {"w
 rc=$?
 check "10,000 timing-only workers do not need the unused dataset's examples: $(cat "$tmp/err")" \
   test $rc -eq 0
+"$syncsim" sweep "$minimal" --shard 1/2x --db "$tmp/shard.db" 2>"$tmp/err"
+rc=$?
+check "--shard 1/2x exits 2: $(cat "$tmp/err")" test $rc -eq 2
+check "... writing nothing" test ! -e "$tmp/shard.db"
 "$syncsim" run "$minimal" --db "$tmp/set.db" --set cluster.workers=-2 2>"$tmp/err"
 check "a bad --set exits 2" test $? -eq 2
 check "a bad --set names the path" grep -q 'cluster.workers: expected an integer' "$tmp/err"

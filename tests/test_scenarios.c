@@ -21,6 +21,18 @@ static const bad_case bad_cases[] = {
   {"{\"seed\": 1,}", 1, 12, "", "got '}'"},
   {"{\"seed\": 1", 1, 11, "", "the end of the file"},
   {"{\"name\": \"open", 1, 10, "", "a closing quote for the string that starts here"},
+  /* strict JSON where cJSON is lenient */
+  {"{\"seed\": 007}", 1, 10, "", "expected a number without leading zeros, got '007}'"},
+  {"{\"seed\": -01}", 1, 10, "", "without leading zeros"},
+  {"{\"seed\": 5.}", 1, 10, "", "expected digits after a decimal point"},
+  {"{\"seed\": .5}", 1, 10, "", "expected valid JSON"},
+  {"{\"seed\": 1e}", 1, 11, "", "expected valid JSON, got 'e}'"},
+  {"{\"name\": \"a\tb\"}", 1, 12, "", "no raw control character in a string"},
+  {"{\"name\": \"a\\u0000b\"}", 1, 12, "", "no \\u0000 in a string"},
+  {"{\"name\": \"a\\u00zzb\"}", 1, 12, "", "four hexadecimal digits"},
+  {"{\"seed\": 1, \"x\": [[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[["
+   "]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]}", 1, 82, "",
+   "nesting at most 64 deep"},
   /* unknown and duplicate keys */
   {"{\"clusterr\": {}, " OK_TAIL "}", 0, 0, "clusterr", "unknown key; expected one of: name"},
   {"{\"cluster\": {\"network\": {\"bandwith_gbps\": 1}}, " OK_TAIL "}", 0, 0,
@@ -179,6 +191,22 @@ Test(overrides, a_bad_override_is_checked_like_the_file)
   const char *through_scalar[] = {"stop.sim_time_s.x=1"};
   cr_assert_eq(scn_load_string(json, "x.json", through_scalar, 1, &s, &err), WL_ECONFIG);
   cr_assert(strstr(err.msg, "stop.sim_time_s to be an object"), "%s", err.msg);
+  /* an index beyond int does not wrap to policy 0 */
+  const char *huge_index[] = {"policies.4294967296.inner.lr=0.5"};
+  cr_assert_eq(scn_load_string(json, "x.json", huge_index, 1, &s, &err), WL_ECONFIG);
+  cr_assert(strstr(err.msg, "index after \"policies.\", got \"4294967296\""), "%s", err.msg);
+  const char *past_end[] = {"policies.1.inner.lr=0.5"};
+  cr_assert_eq(scn_load_string(json, "x.json", past_end, 1, &s, &err), WL_ECONFIG);
+  /* empty path segments are named */
+  const char *segments[][1] = {{".cluster=1"}, {"cluster..workers=2"}, {"cluster.=2"}};
+  for (int i = 0; i < 3; i++) {
+    cr_assert_eq(scn_load_string(json, "x.json", segments[i], 1, &s, &err), WL_ECONFIG);
+    cr_assert(strstr(err.msg, "keys joined by single dots"), "%s: %s", segments[i][0], err.msg);
+  }
+  /* a value is strict JSON or a string: 007 is the string "007", refused for an integer */
+  const char *leading_zero[] = {"seed=007"};
+  cr_assert_eq(scn_load_string(json, "x.json", leading_zero, 1, &s, &err), WL_ECONFIG);
+  cr_assert(strstr(err.msg, "got \"007\""), "%s", err.msg);
 }
 
 Test(canonical, the_canonical_form_is_a_scenario_that_loads_to_itself)
