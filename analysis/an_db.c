@@ -2,7 +2,7 @@
 
 #include <math.h>
 #include <stdio.h>
-
+#include <string.h>
 
 #include "an_store.h"
 
@@ -33,6 +33,24 @@ wl_status an_db_open_readonly(const char *path, sqlite3 **db, int *schema, char 
     snprintf(err, err_size, "%s: %s (schema version %d; this syncsim reads versions 1 to %d)",
              path, version == 0 ? "not a syncsim results database" : "another schema version",
              version, AN_SCHEMA_VERSION);
+    sqlite3_close(*db);
+    *db = NULL;
+    return WL_EDB;
+  }
+  /* a damaged file would read as fewer or wrong rows: refuse it whole */
+  sqlite3_stmt *qc;
+  const char *verdict = NULL;
+  char first[200] = "";
+  if (sqlite3_prepare_v2(*db, "PRAGMA quick_check(1)", -1, &qc, NULL) == SQLITE_OK) {
+    if (sqlite3_step(qc) == SQLITE_ROW && (verdict = (const char *)sqlite3_column_text(qc, 0)))
+      snprintf(first, sizeof first, "%s", verdict);
+    for (char *c = first; *c; c++) /* one line */
+      *c = *c == '\n' ? ' ' : *c;
+    sqlite3_finalize(qc);
+  }
+  if (strcmp(first, "ok") != 0) {
+    snprintf(err, err_size, "%s: the database is damaged (PRAGMA quick_check: %s)", path,
+             first[0] ? first : sqlite3_errmsg(*db));
     sqlite3_close(*db);
     *db = NULL;
     return WL_EDB;

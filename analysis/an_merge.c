@@ -2,6 +2,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include <sqlite3.h>
 
@@ -48,44 +49,45 @@ static int exec_sql(sqlite3 *db, const char *sql, char *err, size_t err_size)
 /* Copy one attached database (of schema version `schema`) sweeps and runs into main. A run
  * is skipped when main has it already: the same run (same config and start), or a done run
  * of the same config, numerics version and inputs. */
-static wl_status merge_one(sqlite3 *db, int schema, long *copied, long *skipped, char *err,
-                           size_t err_size)
+static wl_status merge_one(sqlite3 *db, const char *src, int schema, long *copied, long *skipped,
+                           char *err, size_t err_size)
 {
   char sql[2048];
   if (!exec_sql(db, "CREATE TEMP TABLE IF NOT EXISTS sweep_map(old INTEGER PRIMARY KEY, new INTEGER);"
                     "DELETE FROM sweep_map;", err, err_size))
     return WL_EDB;
   /* A sweep already in main (same name and axes: a shard or a resumption of it) is reused. */
-  if (!exec_sql(db,
-                "INSERT INTO main.sweeps(name, spec_json, created_at)"
-                " SELECT name, spec_json, min(created_at) FROM src.sweeps s WHERE NOT EXISTS"
-                "  (SELECT 1 FROM main.sweeps m WHERE m.name = s.name AND m.spec_json IS s.spec_json)"
-                " GROUP BY name, spec_json ORDER BY min(id);"
-                "INSERT INTO sweep_map SELECT s.id, (SELECT min(m.id) FROM main.sweeps m"
-                "  WHERE m.name = s.name AND m.spec_json IS s.spec_json) FROM src.sweeps s;",
-                err, err_size))
+  snprintf(sql, sizeof sql,
+           "INSERT INTO main.sweeps(name, spec_json, created_at)"
+           " SELECT name, spec_json, min(created_at) FROM %s.sweeps s WHERE NOT EXISTS"
+           "  (SELECT 1 FROM main.sweeps m WHERE m.name = s.name AND m.spec_json IS s.spec_json)"
+           " GROUP BY name, spec_json ORDER BY min(id);"
+           "INSERT INTO sweep_map SELECT s.id, (SELECT min(m.id) FROM main.sweeps m"
+           "  WHERE m.name = s.name AND m.spec_json IS s.spec_json) FROM %s.sweeps s;", src, src);
+  if (!exec_sql(db, sql, err, err_size))
     return WL_EDB;
   sqlite3_stmt *runs, *ins_run, *child[5];
   snprintf(sql, sizeof sql,
            "SELECT r.id, (SELECT 1 FROM main.runs m WHERE m.config_hash = r.config_hash AND"
            " (m.status = 'done' AND r.status = 'done' AND m.numerics_version = %s AND"
            "  m.inputs_json IS %s OR m.started_at = r.started_at) LIMIT 1)"
-           " FROM src.runs r ORDER BY r.id", schema == 1 ? "1" : "r.numerics_version",
-           schema == 1 ? "NULL" : "r.inputs_json");
+           " FROM %s.runs r ORDER BY r.id", schema == 1 ? "1" : "r.numerics_version",
+           schema == 1 ? "NULL" : "r.inputs_json", src);
   if (sqlite3_prepare_v2(db, sql, -1, &runs, NULL) != SQLITE_OK)
     goto fail;
   snprintf(sql, sizeof sql,
            "INSERT INTO main.runs(sweep_id, %s) SELECT (SELECT new FROM sweep_map WHERE old ="
-           " r.sweep_id), %s FROM src.runs r WHERE r.id = ?1", run_columns,
-           schema == 1 ? run_columns_v1 : run_columns);
+           " r.sweep_id), %s FROM %s.runs r WHERE r.id = ?1", run_columns,
+           schema == 1 ? run_columns_v1 : run_columns, src);
   if (sqlite3_prepare_v2(db, sql, -1, &ins_run, NULL) != SQLITE_OK) {
     sqlite3_finalize(runs);
     goto fail;
   }
   for (int t = 0; t < 5; t++) {
-    snprintf(sql, sizeof sql, "INSERT INTO main.%s(run_id, %s) SELECT ?2, %s FROM src.%s"
+    snprintf(sql, sizeof sql, "INSERT INTO main.%s(run_id, %s) SELECT ?2, %s FROM %s.%s"
              " WHERE run_id = ?1 ORDER BY rowid", children[t][0], children[t][1],
-             schema == 1 && children[t][2] ? children[t][2] : children[t][1], children[t][0]);
+             schema == 1 && children[t][2] ? children[t][2] : children[t][1], src,
+             children[t][0]);
     if (sqlite3_prepare_v2(db, sql, -1, &child[t], NULL) != SQLITE_OK) {
       for (int u = 0; u < t; u++)
         sqlite3_finalize(child[u]);
@@ -95,7 +97,8 @@ static wl_status merge_one(sqlite3 *db, int schema, long *copied, long *skipped,
     }
   }
   wl_status rc = WL_OK;
-  while (rc == WL_OK && sqlite3_step(runs) == SQLITE_ROW) {
+  int step = SQLITE_DONE;
+  while (rc == WL_OK && (step = sqlite3_step(runs)) == SQLITE_ROW) {
     long long old = sqlite3_column_int64(runs, 0);
     if (sqlite3_column_type(runs, 1) != SQLITE_NULL) {
       (*skipped)++;
@@ -115,6 +118,8 @@ static wl_status merge_one(sqlite3 *db, int schema, long *copied, long *skipped,
     }
     (*copied)++;
   }
+  if (rc == WL_OK && step != SQLITE_DONE) /* an error, not the end of the runs */
+    rc = WL_EDB;
   if (rc != WL_OK)
     snprintf(err, err_size, "%s", sqlite3_errmsg(db));
   for (int t = 0; t < 5; t++)
@@ -127,10 +132,36 @@ fail:
   return WL_EDB;
 }
 
+/* Whether two paths name the same file (when both exist). */
+static int same_file(const char *a, const char *b)
+{
+  struct stat sa, sb;
+  return stat(a, &sa) == 0 && stat(b, &sb) == 0 && sa.st_dev == sb.st_dev &&
+         sa.st_ino == sb.st_ino;
+}
+
+enum { MAX_INPUTS = 9 }; /* SQLite attaches at most 10 databases, main included */
+
 wl_status an_merge(const char *out, const char *const *in, int n, long *copied, long *skipped,
                    char *err, size_t err_size)
 {
   *copied = *skipped = 0;
+  if (n > MAX_INPUTS) {
+    snprintf(err, err_size, "expected at most %d databases to merge at once (one transaction), "
+             "got %d: merge them in steps into the same output", MAX_INPUTS, n);
+    return WL_ECONFIG;
+  }
+  for (int i = 0; i < n; i++) { /* a file read while written, or twice, is refused */
+    if (same_file(in[i], out)) {
+      snprintf(err, err_size, "%s: expected inputs other than the output %s", in[i], out);
+      return WL_ECONFIG;
+    }
+    for (int j = 0; j < i; j++)
+      if (same_file(in[i], in[j])) {
+        snprintf(err, err_size, "%s: expected each input once (it is also %s)", in[i], in[j]);
+        return WL_ECONFIG;
+      }
+  }
   /* check every input first: nothing is written when one is not ours */
   int *schema = malloc((size_t)(n > 0 ? n : 1) * sizeof *schema);
   if (!schema) {
@@ -161,27 +192,45 @@ wl_status an_merge(const char *out, const char *const *in, int n, long *copied, 
     return WL_EDB;
   }
   sqlite3_busy_timeout(db, 60000);
-  for (int i = 0; rc == WL_OK && i < n; i++) {
+  int attached = 0;
+  for (; rc == WL_OK && attached < n; attached++) { /* (not inside a transaction) */
     sqlite3_stmt *att;
-    if (sqlite3_prepare_v2(db, "ATTACH DATABASE ?1 AS src", -1, &att, NULL) != SQLITE_OK) {
-      snprintf(err, err_size, "%s", sqlite3_errmsg(db));
-      rc = WL_EDB;
-      break;
+    char sql[64];
+    snprintf(sql, sizeof sql, "ATTACH DATABASE ?1 AS src%d", attached);
+    int ok = sqlite3_prepare_v2(db, sql, -1, &att, NULL) == SQLITE_OK;
+    if (ok) {
+      sqlite3_bind_text(att, 1, in[attached], -1, SQLITE_STATIC);
+      ok = sqlite3_step(att) == SQLITE_DONE;
     }
-    sqlite3_bind_text(att, 1, in[i], -1, SQLITE_STATIC);
-    int ok = sqlite3_step(att) == SQLITE_DONE;
     sqlite3_finalize(att);
     if (!ok) {
-      snprintf(err, err_size, "%s: %s", in[i], sqlite3_errmsg(db));
+      snprintf(err, err_size, "%s: %s", in[attached], sqlite3_errmsg(db));
       rc = WL_EDB;
       break;
     }
-    if (!exec_sql(db, "BEGIN IMMEDIATE", err, err_size))
-      rc = WL_EDB;
-    if (rc == WL_OK)
-      rc = merge_one(db, schema[i], copied, skipped, err, err_size);
-    exec_sql(db, rc == WL_OK ? "COMMIT" : "ROLLBACK", err, err_size);
-    exec_sql(db, "DETACH DATABASE src", err, err_size);
+  }
+  char scratch[256]; /* (what ROLLBACK and DETACH say would hide the first error) */
+  if (rc == WL_OK && !exec_sql(db, "BEGIN IMMEDIATE", err, err_size))
+    rc = WL_EDB;
+  for (int i = 0; rc == WL_OK && i < n; i++) {
+    char src[16];
+    snprintf(src, sizeof src, "src%d", i);
+    if ((rc = merge_one(db, src, schema[i], copied, skipped, err, err_size)) != WL_OK) {
+      char why[512];
+      snprintf(why, sizeof why, "%s", err);
+      snprintf(err, err_size, "%s: %s", in[i], why);
+    }
+  }
+  if (rc == WL_OK && !exec_sql(db, "COMMIT", err, err_size))
+    rc = WL_EDB;
+  if (rc != WL_OK) {
+    exec_sql(db, "ROLLBACK", scratch, sizeof scratch);
+    *copied = 0;
+  }
+  for (int i = 0; i < attached; i++) {
+    char sql[64];
+    snprintf(sql, sizeof sql, "DETACH DATABASE src%d", i);
+    exec_sql(db, sql, scratch, sizeof scratch);
   }
   sqlite3_close(db);
   free(schema);

@@ -214,7 +214,8 @@ static wl_status load_runs(sqlite3 *db, const an_report_opts *o, rrun **out, int
   char axes[512] = ""; /* the swept parameters' names */
   *n = 0;
   wl_status rc = runs ? WL_OK : WL_ENOMEM;
-  while (rc == WL_OK && sqlite3_step(st) == SQLITE_ROW) {
+  int step = SQLITE_DONE;
+  while (rc == WL_OK && (step = sqlite3_step(st)) == SQLITE_ROW) {
     if (*n == cap) {
       rrun *grown = realloc(runs, (size_t)(cap *= 2) * sizeof *runs);
       if (!grown) {
@@ -254,6 +255,10 @@ static wl_status load_runs(sqlite3 *db, const an_report_opts *o, rrun **out, int
         r->ttt = an_db_real(ttt, 0);
       sqlite3_reset(ttt);
     }
+  }
+  if (rc == WL_OK && step != SQLITE_DONE) { /* an error, not the end: never a shorter table */
+    snprintf(err, err_size, "reading runs: %s", sqlite3_errmsg(db));
+    rc = WL_EDB;
   }
   sqlite3_finalize(st);
   sqlite3_finalize(each);

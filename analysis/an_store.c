@@ -201,18 +201,56 @@ static wl_status read_version(an_store *s, int *version)
   return WL_OK;
 }
 
+/* Whether the file may become (or is) a syncsim database, changing nothing in it: an SQLite
+ * file, writable, of a known schema version, or of none and without tables of its own. */
+static wl_status check_file(an_store *s, int *version)
+{
+  sqlite3_stmt *st;
+  *version = -1;
+  if (sqlite3_prepare_v2(s->db, "PRAGMA user_version", -1, &st, NULL) != SQLITE_OK) {
+    snprintf(s->err, sizeof s->err, "%s",
+             sqlite3_errcode(s->db) == SQLITE_NOTADB ? "not an SQLite database"
+                                                     : sqlite3_errmsg(s->db));
+    return WL_EDB;
+  }
+  if (sqlite3_step(st) == SQLITE_ROW)
+    *version = sqlite3_column_int(st, 0);
+  sqlite3_finalize(st);
+  if (*version < 0) {
+    snprintf(s->err, sizeof s->err, "not an SQLite database, or a damaged one: %s",
+             sqlite3_errmsg(s->db));
+    return WL_EDB;
+  }
+  if (*version != 0 && *version != 1 && *version != AN_SCHEMA_VERSION) {
+    snprintf(s->err, sizeof s->err,
+             "the database has schema version %d; this syncsim reads and writes version %d "
+             "(and upgrades version 1)", *version, AN_SCHEMA_VERSION);
+    return WL_EDB;
+  }
+  int tables = 0;
+  if (*version == 0 &&
+      sqlite3_prepare_v2(s->db, "SELECT count(*) FROM sqlite_master", -1, &st, NULL) == SQLITE_OK) {
+    tables = sqlite3_step(st) == SQLITE_ROW ? sqlite3_column_int(st, 0) : 1;
+    sqlite3_finalize(st);
+  }
+  if (tables > 0) {
+    snprintf(s->err, sizeof s->err, "not a syncsim results database (an SQLite database with "
+             "tables of its own); give another path");
+    return WL_EDB;
+  }
+  if (sqlite3_db_readonly(s->db, "main") == 1) {
+    snprintf(s->err, sizeof s->err, "the database is read-only; give a writable path");
+    return WL_EDB;
+  }
+  return WL_OK;
+}
+
 static wl_status create_or_check_schema(an_store *s)
 {
   int version;
   wl_status rc = read_version(s, &version);
   if (rc != WL_OK || version == AN_SCHEMA_VERSION)
     return rc;
-  if (version != 0 && version != 1) {
-    snprintf(s->err, sizeof s->err,
-             "the database has schema version %d; this syncsim reads and writes version %d "
-             "(and upgrades version 1)", version, AN_SCHEMA_VERSION);
-    return WL_EDB;
-  }
   /* Version 0: a new file, or not ours; version 1: upgrade in place. Either in one
    * immediate transaction, so that two processes opening the file do not both do it. */
   if ((rc = exec(s, "BEGIN IMMEDIATE")) != WL_OK)
@@ -250,7 +288,9 @@ wl_status an_store_open(const char *path, an_store **out, char *err, size_t err_
     goto fail;
   }
   sqlite3_busy_timeout(s->db, 60000);
-  if ((rc = exec(s, "PRAGMA journal_mode=WAL")) || (rc = exec(s, "PRAGMA synchronous=NORMAL")) ||
+  int version;
+  if ((rc = check_file(s, &version)) || /* before anything is written to it */
+      (rc = exec(s, "PRAGMA journal_mode=WAL")) || (rc = exec(s, "PRAGMA synchronous=NORMAL")) ||
       (rc = create_or_check_schema(s)))
     goto fail;
   if ((rc = prepare(s,

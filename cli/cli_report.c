@@ -66,8 +66,10 @@ static const char merge_usage[] =
   "Copy every run of the IN databases, with all its rows, into OUT (created if missing),\n"
   "without duplicating runs: a run already in OUT, or whose config is done there with the\n"
   "same numerics version and inputs, is skipped. Version-1 databases (before the\n"
-  "provenance columns) are read as they are, and a version-1 OUT is upgraded. Refuses\n"
-  "databases of another schema version, and writes nothing then.\n";
+  "provenance columns) are read as they are, and a version-1 OUT is upgraded. The merge is\n"
+  "one transaction: all of it or nothing. Refuses, writing nothing, databases of another\n"
+  "schema version or damaged, an IN that is OUT or given twice, and more than 9 INs (merge\n"
+  "more in steps into the same OUT).\n";
 
 static const char migrate_usage[] =
   "usage: syncsim migrate DB\n"

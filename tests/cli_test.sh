@@ -368,6 +368,15 @@ cp "$tmp/merged.db" "$tmp/before.db"
 check "merge of a database of another schema version exits 2" test $? -eq 2
 check "merge names the other version: $(cat "$tmp/err")" grep -q "v2.db.*version 3" "$tmp/err"
 check "a refused merge writes nothing" cmp -s <(dump "$tmp/before.db") <(dump "$tmp/merged.db")
+cp "$tmp/merged.db" "$tmp/before.db"
+"$syncsim" merge "$tmp/merged.db" "$tmp/merged.db" 2>"$tmp/err"
+rc=$?
+check "merge of a database into itself exits 2: $(cat "$tmp/err")" test $rc -eq 2
+check "... writing nothing" cmp -s "$tmp/before.db" "$tmp/merged.db"
+"$syncsim" merge "$tmp/twice.db" "$tmp/shard1.db" "$tmp/shard1.db" 2>"$tmp/err"
+rc=$?
+check "merge of one input twice exits 2: $(cat "$tmp/err")" test $rc -eq 2
+check "... creating nothing" test ! -e "$tmp/twice.db"
 "$syncsim" merge "$tmp/new.db" "$tmp/nonexistent.db" 2>"$tmp/err"
 check "merge of a missing database fails" test $? -ne 0
 check "merge of a missing database creates nothing" test ! -e "$tmp/new.db"
@@ -601,6 +610,45 @@ check "--baseline ls says why: $(cat "$tmp/err")" grep -q "note: no speedup for 
 "$syncsim" report "$tmp/sw2.db" --format json >"$tmp/a.json"
 "$syncsim" report "$tmp/sw2.db" --format json >"$tmp/b.json"
 check "the report (bootstrap intervals included) is deterministic" cmp -s "$tmp/a.json" "$tmp/b.json"
+
+# Databases that are not ours, or damaged, are refused and left as they were
+sqlite3 "$tmp/theirs.db" "create table t(x); insert into t values (1);"
+cp "$tmp/theirs.db" "$tmp/theirs.bak"
+for cmd in "run $minimal --db $tmp/theirs.db" "sweep $minimal --db $tmp/theirs.db" \
+           "merge $tmp/theirs.db $tmp/fx.db" "migrate $tmp/theirs.db"; do
+  # shellcheck disable=SC2086
+  "$syncsim" $cmd >/dev/null 2>"$tmp/err"
+  rc=$?
+  check "${cmd%% *} into an unrelated SQLite database exits 2: $(cat "$tmp/err")" test $rc -eq 2
+  check "... saying it is not a syncsim database" grep -q "not a syncsim results database" "$tmp/err"
+  check "... and leaves it byte for byte, with no -wal beside it" \
+    sh -c "cmp -s '$tmp/theirs.db' '$tmp/theirs.bak' && test ! -e '$tmp/theirs.db-wal'"
+done
+head -c 8192 /dev/urandom >"$tmp/random.db"
+cp "$tmp/random.db" "$tmp/random.bak"
+for cmd in "run $minimal --db $tmp/random.db" "report $tmp/random.db"; do
+  # shellcheck disable=SC2086
+  "$syncsim" $cmd >/dev/null 2>"$tmp/err"
+  rc=$?
+  check "${cmd%% *} on random bytes exits 2: $(cat "$tmp/err")" test $rc -eq 2
+  check "... saying it is not an SQLite database" grep -q "not an SQLite database" "$tmp/err"
+done
+check "... and leaves the file as it was" cmp -s "$tmp/random.db" "$tmp/random.bak"
+cp "$tmp/sw2.db" "$tmp/damaged.db"
+python3 - "$tmp/damaged.db" <<'EOF'
+import os, sys
+p = sys.argv[1]
+with open(p, "r+b") as f:  # scribble over the middle of every page but the first
+    size = os.path.getsize(p)
+    for off in range(4096, size, 4096):
+        f.seek(off + 200)
+        f.write(bytes(range(256)) * 4)
+EOF
+"$syncsim" report "$tmp/damaged.db" >"$tmp/out" 2>"$tmp/err"
+rc=$?
+check "report of a damaged database exits 2, printing no table: $(cat "$tmp/err")" \
+  sh -c "test $rc -eq 2 && test ! -s '$tmp/out'"
+check "... and says it is damaged" grep -q "the database is damaged" "$tmp/err"
 
 # Nothing a user's strings hold can run in gnuplot: names, labels and paths with newlines,
 # quotes, backslashes, system(), backquotes, $() and @macros, in every plot kind and format.
