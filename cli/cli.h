@@ -44,5 +44,8 @@ int cli_scn_error(const scn_error *err);
 int cli_check_runs(const scn_scenario *s, int i, sim_check_cache *cache, const char *file,
                    const char *point_json);
 extern volatile sig_atomic_t cli_interrupted;
+/* Set once runs are being recorded: a signal then stops them (cli_interrupted) instead of
+ * ending the process. */
+extern volatile sig_atomic_t cli_recording;
 
 #endif

@@ -387,11 +387,15 @@ int cli_validate(int argc, char **argv)
   return rc;
 }
 
-volatile sig_atomic_t cli_interrupted;
+volatile sig_atomic_t cli_interrupted, cli_recording;
 
+/* Before anything is recorded, a signal ends the process at once (what was written is whole:
+ * SQLite's transactions); while runs are recorded, it asks them to stop at their next event,
+ * so they end `interrupted`. */
 static void on_signal(int sig)
 {
-  (void)sig;
+  if (!cli_recording)
+    _exit(128 + sig);
   cli_interrupted = 1;
 }
 
@@ -499,6 +503,7 @@ wl_status cli_run_policy(const scn_scenario *s, int i, an_store *store, int quie
 
 int cli_run(int argc, char **argv)
 {
+  cli_install_signals(); /* from the start: no moment without them */
   cli_args a;
   int rc;
   scn_scenario *s = parse_and_load(argc, argv, run_usage, "--db --set --threads --quiet", &a, &rc);
@@ -525,7 +530,7 @@ int cli_run(int argc, char **argv)
     free(s);
     return CLI_USAGE;
   }
-  cli_install_signals();
+  cli_recording = 1;
   rc = CLI_OK;
   for (int i = 0; i < s->n_policies; i++) {
     wl_status st = cli_run_policy(s, i, store, a.quiet, a.threads, 0, NULL, NULL);

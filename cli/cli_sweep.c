@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -174,6 +175,7 @@ static void progress(int quiet, long done, long total, long failed, double t0)
 
 int cli_sweep(int argc, char **argv)
 {
+  cli_install_signals(); /* from the start: no moment without them */
   const char *file = NULL, *db = "results.db";
   const char *sets[256];
   int n_sets = 0, jobs = 1, threads = 1, quiet = 0, shard_k = 1, shard_n = 1;
@@ -291,7 +293,7 @@ int cli_sweep(int argc, char **argv)
             "done, %ld to run with %d job%s\n", sw.n_points, n_runs, n_shard, n_shard - n_todo,
             n_todo, jobs, jobs == 1 ? "" : "s");
   fflush(stdout);
-  cli_install_signals();
+  cli_recording = 1;
   double t0 = now_s();
   long next = 0, done = 0, failed = 0;
   int running = 0, rc = CLI_OK, forwarded = 0;
@@ -300,8 +302,11 @@ int cli_sweep(int argc, char **argv)
     n_todo = 0;
   while (done < n_todo) {
     while (running < jobs && next < n_todo && !cli_interrupted) {
-      pid_t pid = fork();
+      pid_t parent = getpid(), pid = fork();
       if (pid == 0) {
+        prctl(PR_SET_PDEATHSIG, SIGTERM); /* a child never outlives its sweep */
+        if (getppid() != parent)           /* (the sweep died before that line) */
+          _exit(CLI_INTERRUPTED);
         int code = child_run(&sw, &runs[next], db, sweep_id, threads);
         fflush(stdout);
         _exit(code);

@@ -1185,7 +1185,9 @@ wl_status sim_run(const sim_config *cfg, const sim_recorder *rec, const sim_run_
     out->status = st;
     return st;
   }
+  wl_set_interrupt(opts ? opts->interrupt : NULL); /* (long set-up work polls it) */
   st = setup(&r, opts ? opts->threads : 1, NULL, out->error, sizeof out->error);
+  wl_set_interrupt(NULL);
   int ready = st == WL_OK; /* everything built: the policy and workers can be read */
   if (ready)
     st = evaluate(&r);

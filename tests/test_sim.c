@@ -280,15 +280,33 @@ Test(runner, an_interrupt_stops_the_run_and_keeps_what_was_measured)
 {
   scn_scenario s;
   load_json(BASE_SCENARIO("{\"type\": \"ddp\"}", "\"sim_time_s\": 100", ""), &s);
-  volatile sig_atomic_t flag = 1;
+  volatile sig_atomic_t flag = 0;
   sim_run_opts opts = {.interrupt = &flag};
+  mem_stop_after_first_metric = &flag; /* the stop request comes after the first evaluation */
   mem_rec *r = run_policy(&s, 0, &opts);
+  mem_stop_after_first_metric = NULL;
   cr_assert_eq(r->r.status, WL_EINTR);
   cr_assert_eq(r->began, 1);
   cr_assert_eq(r->ended, 1);
   cr_assert_geq(r->n, 1);
   cr_assert_eq(r->m[0].kind, SIM_METRIC_EVAL);
   cr_assert_lt(r->r.sim_time_s, 100);
+  free(r);
+}
+
+Test(runner, an_interrupt_stops_a_long_setup)
+{
+  /* building a large synthetic dataset polls the stop request: an interrupt already there
+   * ends the run at once, before its first evaluation */
+  scn_scenario s;
+  load_json(BASE_SCENARIO("{\"type\": \"ddp\"}", "\"sim_time_s\": 100", ""), &s);
+  s.base.workload.dataset.train_examples = 20000000; /* 20M examples: seconds to build */
+  volatile sig_atomic_t flag = 1;
+  sim_run_opts opts = {.interrupt = &flag};
+  mem_rec *r = run_policy(&s, 0, &opts);
+  cr_assert_eq(r->r.status, WL_EINTR, "%s", r->r.error);
+  cr_assert_eq(r->n, 0);
+  cr_assert_eq(r->ended, 1);
   free(r);
 }
 

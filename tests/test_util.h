@@ -43,6 +43,10 @@ typedef struct mem_rec {
   sim_result r;
 } mem_rec;
 
+/* When set, the first metric recorded sets this flag (a stop request right after the first
+ * evaluation: a test of interrupts). */
+static volatile sig_atomic_t *mem_stop_after_first_metric;
+
 static inline wl_status mem_begin(void *ctx)
 {
   ((mem_rec *)ctx)->began++;
@@ -54,6 +58,8 @@ static inline wl_status mem_metric(void *ctx, const sim_metric *m)
   mem_rec *r = ctx;
   cr_assert_lt(r->n, MEM_MAX_METRICS);
   r->m[r->n++] = *m;
+  if (mem_stop_after_first_metric)
+    *mem_stop_after_first_metric = 1;
   return WL_OK;
 }
 

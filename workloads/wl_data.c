@@ -166,11 +166,13 @@ static int teacher_label(const teacher *t, const float *x)
 
 /* Mixture: x = means[y] + N(0,1) with y uniform. Teacher: x ~ N(0,1), y = teacher(x).
  * Either way, with probability label_noise the recorded label is redrawn uniformly. */
-static void synthetic_fill(const wl_dataset_config *cfg, const float *means, const teacher *t,
-                           gsl_rng *r, int n, float *x, int32_t *y)
+static wl_status synthetic_fill(const wl_dataset_config *cfg, const float *means,
+                                const teacher *t, gsl_rng *r, int n, float *x, int32_t *y)
 {
   size_t D = (size_t)cfg->dim;
   for (int i = 0; i < n; i++) {
+    if ((i & 1023) == 0 && wl_interrupted())
+      return WL_EINTR;
     float *xi = x + (size_t)i * D;
     int c;
     if (cfg->generator == WL_GEN_MIXTURE) {
@@ -186,6 +188,7 @@ static void synthetic_fill(const wl_dataset_config *cfg, const float *means, con
       c = (int)gsl_rng_uniform_int(r, (unsigned long)cfg->classes);
     y[i] = c;
   }
+  return WL_OK;
 }
 
 static wl_status synthetic_create(const wl_dataset_config *cfg, gsl_rng *r, wl_dataset *d)
@@ -216,9 +219,9 @@ static wl_status synthetic_create(const wl_dataset_config *cfg, gsl_rng *r, wl_d
   }
   wl_status st = WL_ENOMEM;
   if (d->x_train && d->y_train && d->x_test && d->y_test && (means || tw)) {
-    synthetic_fill(cfg, means, &t, r, d->n_train, d->x_train, d->y_train);
-    synthetic_fill(cfg, means, &t, r, d->n_test, d->x_test, d->y_test);
-    st = WL_OK;
+    st = synthetic_fill(cfg, means, &t, r, d->n_train, d->x_train, d->y_train);
+    if (st == WL_OK)
+      st = synthetic_fill(cfg, means, &t, r, d->n_test, d->x_test, d->y_test);
   }
   free(means);
   free(tw);

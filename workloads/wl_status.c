@@ -21,6 +21,12 @@ const char *wl_strerror(wl_status st)
   return "unknown status";
 }
 
+static const volatile sig_atomic_t *interrupt_flag;
+
+void wl_set_interrupt(const volatile sig_atomic_t *flag) { interrupt_flag = flag; }
+
+int wl_interrupted(void) { return interrupt_flag && *interrupt_flag; }
+
 void wl_assert_set_context(void (*describe)(char *buf, unsigned long size))
 {
   assert_context = describe;

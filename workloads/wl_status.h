@@ -9,6 +9,8 @@
 #ifndef WL_STATUS_H
 #define WL_STATUS_H
 
+#include <signal.h>
+
 typedef enum wl_status {
   WL_OK = 0,
   WL_ENOMEM,      /* allocation failed */
@@ -30,6 +32,12 @@ _Noreturn void wl_assert_fail(const char *file, int line, const char *cond);
 /* Install a function that appends context (e.g. "sim time 12.000000000 s") to assertion
  * messages; NULL removes it. Called by the engine; not thread-safe against a running assert. */
 void wl_assert_set_context(void (*describe)(char *buf, unsigned long size));
+
+/* A stop request for long set-up work (building a dataset), which polls wl_interrupted()
+ * and returns WL_EINTR: the engine points it at its run's interrupt flag while it sets up,
+ * and back to NULL after. */
+void wl_set_interrupt(const volatile sig_atomic_t *flag);
+int wl_interrupted(void);
 
 #define WL_ASSERT(cond) \
   ((cond) ? (void)0 : wl_assert_fail(__FILE__, __LINE__, #cond))

@@ -40,6 +40,11 @@ static wl_status append_file(const char *path, unsigned char **buf, size_t *len,
       *buf = grown;
       *cap = grown_cap;
     }
+    if (wl_interrupted()) {
+      snprintf(err, err_size, "interrupted");
+      st = WL_EINTR;
+      break;
+    }
     size_t n = fread(*buf + *len, 1, *cap - *len, f);
     *len += n;
     if (*len > TEXT_MAX_BYTES) {
