@@ -29,7 +29,7 @@ wl_status an_db_open_readonly(const char *path, sqlite3 **db, int *schema, char 
     *db = NULL;
     return WL_EDB;
   }
-  if (version != AN_SCHEMA_VERSION && version != 1) {
+  if (version < 1 || version > AN_SCHEMA_VERSION) {
     snprintf(err, err_size, "%s: %s (schema version %d; this syncsim reads versions 1 to %d)",
              path, version == 0 ? "not a syncsim results database" : "another schema version",
              version, AN_SCHEMA_VERSION);
@@ -59,14 +59,15 @@ wl_status an_db_open_readonly(const char *path, sqlite3 **db, int *schema, char 
   return WL_OK;
 }
 
-/* The columns a version-1 runs table lacks, as the upgrade would fill them. */
+/* The columns a version-1 or -2 runs table lacks, as the upgrades would fill them. */
 static const char v1_extra_columns[] =
-  "1 AS numerics_version, NULL AS source_commit, NULL AS kernels, NULL AS cpu,"
-  " NULL AS host, NULL AS command, NULL AS inputs_json";
+  ", 1 AS numerics_version, NULL AS source_commit, NULL AS kernels, NULL AS cpu,"
+  " NULL AS host, NULL AS command, NULL AS inputs_json, NULL AS pid";
+static const char v2_extra_columns[] = ", NULL AS pid";
 
 /* `runs` as the readers see it: a TEMP view over main.runs with the columns of the current
- * schema (for a version-1 file, which is not written to; `workers` gets one too), restricted
- * to one scenario. */
+ * schema (for an older file, which is not written to; a version-1 one's `workers` gets one
+ * too), restricted to one scenario. */
 static wl_status runs_view(sqlite3 *db, int schema, const char *scenario, char *err,
                            size_t err_size)
 {
@@ -79,8 +80,10 @@ static wl_status runs_view(sqlite3 *db, int schema, const char *scenario, char *
     return WL_OK;
   char *where = scenario ? sqlite3_mprintf(" WHERE scenario = %Q", scenario) : NULL;
   char *sql = (!scenario || where)
-                ? sqlite3_mprintf("CREATE TEMP VIEW runs AS SELECT *%s%s FROM main.runs%s",
-                                  schema == 1 ? ", " : "", schema == 1 ? v1_extra_columns : "",
+                ? sqlite3_mprintf("CREATE TEMP VIEW runs AS SELECT *%s FROM main.runs%s",
+                                  schema == 1   ? v1_extra_columns
+                                  : schema == 2 ? v2_extra_columns
+                                                : "",
                                   where ? where : "")
                 : NULL;
   sqlite3_free(where);

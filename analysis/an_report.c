@@ -9,6 +9,7 @@
 #include <sqlite3.h>
 
 #include "an_db.h"
+#include "an_store.h"
 #include "opt_policy.h"
 
 enum { N_SHARES = 5, BOOTSTRAP = 2000 };
@@ -907,6 +908,23 @@ wl_status an_report(const char *db_path, const an_report_opts *opts, FILE *out, 
       snprintf(err, err_size, "--baseline: no runs labelled '%s'", o->baseline);
       rc = WL_ECONFIG;
     }
+  }
+  if (rc == WL_OK && o->notes) { /* runs that will never end: their process is gone */
+    sqlite3_stmt *st;
+    long lost = 0;
+    if (sqlite3_prepare_v2(db, "SELECT host, pid FROM runs WHERE status = 'running'", -1, &st,
+                           NULL) == SQLITE_OK) {
+      while (sqlite3_step(st) == SQLITE_ROW)
+        lost += an_run_is_lost((const char *)sqlite3_column_text(st, 0),
+                               sqlite3_column_type(st, 1) == SQLITE_NULL
+                                 ? 0 : sqlite3_column_int64(st, 1));
+      sqlite3_finalize(st);
+    }
+    if (lost)
+      fprintf(o->notes, "note: %ld run%s lost: still `running`, but the process that wrote %s "
+              "is gone (killed, or its disk filled); the table leaves %s out, and a sweep runs "
+              "%s config%s again\n", lost, lost == 1 ? " is" : "s are", lost == 1 ? "it" : "them",
+              lost == 1 ? "it" : "them", lost == 1 ? "its" : "their", lost == 1 ? "" : "s");
   }
   sqlite3_close(db);
   for (int k = 0; rc == WL_OK && k < ng; k++)

@@ -1,10 +1,14 @@
 #include "an_store.h"
 
+#include <errno.h>
 #include <math.h>
+#include <signal.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <sqlite3.h>
 
@@ -24,7 +28,7 @@ enum { METRIC_BUFFER = 512 };
 /* The provenance columns of runs (schema version 2). */
 #define RUNS_V2_COLUMNS                                                                    \
   " numerics_version INTEGER NOT NULL DEFAULT 1, source_commit TEXT, kernels TEXT,"        \
-  " cpu TEXT, host TEXT, command TEXT, inputs_json TEXT"
+  " cpu TEXT, host TEXT, command TEXT, inputs_json TEXT, pid INTEGER"
 
 static const char schema_sql[] =
   "CREATE TABLE sweeps("
@@ -129,7 +133,7 @@ static const char schema_sql[] =
   "  LEFT JOIN time_to_target t ON t.run_id = r.id"
   " WHERE r.status = 'done'"
   " GROUP BY r.scenario, r.label, r.policy, point;"
-  "PRAGMA user_version = 2;";
+  "PRAGMA user_version = 3;";
 
 /* Version 1 to 2: the provenance columns, appended to runs, and workers.blocked_s (so a
  * migrated table and a new one have the same columns in the same order). Version-1 runs
@@ -145,6 +149,12 @@ static const char migrate_v1_sql[] =
   "ALTER TABLE runs ADD COLUMN inputs_json TEXT;"
   "ALTER TABLE workers ADD COLUMN blocked_s REAL NOT NULL DEFAULT 0;"
   "PRAGMA user_version = 2;";
+
+/* Version 2 to 3: runs.pid, the process that writes a running run (with runs.host: a run
+ * whose process is gone is lost). */
+static const char migrate_v2_sql[] =
+  "ALTER TABLE runs ADD COLUMN pid INTEGER;"
+  "PRAGMA user_version = 3;";
 
 enum { N_META_STRINGS = 12 };
 
@@ -167,6 +177,7 @@ struct an_store {
   int n_workers, cap_workers;
   an_run_meta meta;    /* of the run being recorded; strings owned below */
   char *owned[N_META_STRINGS]; /* copies of meta's strings */
+  int claim_taken;     /* the last claimed begin found its config taken */
 };
 
 static wl_status db_fail(an_store *s, const char *what)
@@ -178,6 +189,46 @@ static wl_status db_fail(an_store *s, const char *what)
 const char *an_store_errmsg(const an_store *s) { return s ? s->err : ""; }
 
 long long an_store_run_id(const an_store *s) { return s->run_id; }
+
+int an_store_claim_taken(const an_store *s) { return s->claim_taken; }
+
+int an_run_is_lost(const char *host, long long pid)
+{
+  char me[256] = "";
+  if (gethostname(me, sizeof me - 1) != 0 || !host || strcmp(host, me) != 0)
+    return !host || pid <= 0; /* another host's: alive, unless it never said who wrote it */
+  if (pid <= 0 || pid > INT32_MAX)
+    return 1;
+  return kill((pid_t)pid, 0) != 0 && errno == ESRCH;
+}
+
+/* Whether a done run, or a live running one, has the meta's config, numerics and inputs. */
+static int config_taken(an_store *s, wl_status *rc)
+{
+  sqlite3_stmt *st;
+  *rc = WL_OK;
+  if (sqlite3_prepare_v2(s->db, "SELECT status, host, pid FROM runs WHERE config_hash = ?1"
+                                " AND numerics_version = ?2 AND inputs_json IS ?3"
+                                " AND status IN ('done', 'running')",
+                         -1, &st, NULL) != SQLITE_OK) {
+    *rc = db_fail(s, "claiming the run");
+    return 0;
+  }
+  sqlite3_bind_text(st, 1, s->meta.config_hash, -1, SQLITE_STATIC);
+  sqlite3_bind_int(st, 2, SIM_NUMERICS_VERSION);
+  if (s->meta.inputs_json[0])
+    sqlite3_bind_text(st, 3, s->meta.inputs_json, -1, SQLITE_STATIC);
+  int taken = 0, step;
+  while (!taken && (step = sqlite3_step(st)) == SQLITE_ROW)
+    taken = strcmp((const char *)sqlite3_column_text(st, 0), "done") == 0 ||
+            !an_run_is_lost((const char *)sqlite3_column_text(st, 1),
+                            sqlite3_column_type(st, 2) == SQLITE_NULL
+                              ? 0 : sqlite3_column_int64(st, 2));
+  if (!taken && step != SQLITE_DONE)
+    *rc = db_fail(s, "claiming the run");
+  sqlite3_finalize(st);
+  return taken;
+}
 
 static wl_status exec(an_store *s, const char *sql)
 {
@@ -221,10 +272,10 @@ static wl_status check_file(an_store *s, int *version)
              sqlite3_errmsg(s->db));
     return WL_EDB;
   }
-  if (*version != 0 && *version != 1 && *version != AN_SCHEMA_VERSION) {
+  if (*version < 0 || *version > AN_SCHEMA_VERSION) {
     snprintf(s->err, sizeof s->err,
              "the database has schema version %d; this syncsim reads and writes version %d "
-             "(and upgrades version 1)", *version, AN_SCHEMA_VERSION);
+             "(and upgrades versions 1 and 2)", *version, AN_SCHEMA_VERSION);
     return WL_EDB;
   }
   int tables = 0;
@@ -251,14 +302,17 @@ static wl_status create_or_check_schema(an_store *s)
   wl_status rc = read_version(s, &version);
   if (rc != WL_OK || version == AN_SCHEMA_VERSION)
     return rc;
-  /* Version 0: a new file, or not ours; version 1: upgrade in place. Either in one
-   * immediate transaction, so that two processes opening the file do not both do it. */
+  /* Version 0: a new file (check_file refused one with tables); 1 or 2: upgrade in place,
+   * step by step. In one immediate transaction, so that two processes opening the file do
+   * not both do it. */
   if ((rc = exec(s, "BEGIN IMMEDIATE")) != WL_OK)
     return rc;
   if ((rc = read_version(s, &version)) == WL_OK && version == 0)
     rc = exec(s, schema_sql);
-  else if (rc == WL_OK && version == 1)
+  if (rc == WL_OK && version == 1)
     rc = exec(s, migrate_v1_sql);
+  if (rc == WL_OK && (version == 1 || version == 2))
+    rc = exec(s, migrate_v2_sql);
   if (rc != WL_OK) {
     exec(s, "ROLLBACK");
     return rc;
@@ -297,8 +351,8 @@ wl_status an_store_open(const char *path, an_store **out, char *err, size_t err_
                     "INSERT INTO runs(sweep_id, scenario, policy, label, seed, status,"
                     " config_json, config_hash, started_at, version, sweep_point,"
                     " numerics_version, source_commit, kernels, cpu, host, command,"
-                    " inputs_json) VALUES (?1, ?2, ?3, ?4, ?5, 'running', ?6, ?7, ?8, ?9,"
-                    " ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)",
+                    " inputs_json, pid) VALUES (?1, ?2, ?3, ?4, ?5, 'running', ?6, ?7, ?8, ?9,"
+                    " ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)",
                     &s->ins_run)) ||
       (rc = prepare(s,
                     "INSERT INTO metrics(run_id, kind, sim_time_s, step, examples, bytes,"
@@ -482,6 +536,20 @@ static wl_status rec_begin(void *ctx)
 {
   an_store *s = ctx;
   sqlite3_stmt *st = s->ins_run;
+  s->claim_taken = 0;
+  if (s->meta.claim) { /* check and insert in one immediate transaction: one claimant wins */
+    wl_status rc = exec(s, "BEGIN IMMEDIATE");
+    if (rc != WL_OK)
+      return rc;
+    if (config_taken(s, &rc) || rc != WL_OK) {
+      exec(s, "ROLLBACK");
+      if (rc != WL_OK)
+        return rc;
+      s->claim_taken = 1;
+      snprintf(s->err, sizeof s->err, "its config is done or running in another process");
+      return WL_EINTR;
+    }
+  }
   char now[32];
   utc_now(now, sizeof now);
   if (s->meta.sweep_id > 0)
@@ -501,7 +569,14 @@ static wl_status rec_begin(void *ctx)
   for (int i = 0; i < 6; i++)
     if (prov[i] && prov[i][0])
       sqlite3_bind_text(st, 12 + i, prov[i], -1, SQLITE_STATIC);
+  sqlite3_bind_int64(st, 18, (sqlite3_int64)getpid());
   wl_status rc = step_reset(s, st, "recording the run");
+  if (s->meta.claim) {
+    if (rc == WL_OK)
+      rc = exec(s, "COMMIT");
+    else
+      exec(s, "ROLLBACK");
+  }
   if (rc != WL_OK)
     return rc;
   s->run_id = sqlite3_last_insert_rowid(s->db);

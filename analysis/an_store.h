@@ -16,7 +16,7 @@
 
 #include "sim_recorder.h"
 
-#define AN_SCHEMA_VERSION 2
+#define AN_SCHEMA_VERSION 3
 
 typedef struct an_store an_store;
 
@@ -47,7 +47,17 @@ typedef struct an_run_meta {
   const char *host;          /* host name */
   const char *command;       /* the command line */
   const char *inputs_json;   /* input files and their content hashes (scn_inputs.h) */
+  int claim;                 /* begin only if no done run, and no live running one, has this
+                                config, numerics version and inputs (a sweep's runs) */
 } an_run_meta;
+
+/* Whether a claimed run's begin found its config taken (done, or running in a live process):
+ * nothing was recorded, and the run did not start. */
+int an_store_claim_taken(const an_store *s);
+
+/* Whether a `running` run written by host/pid cannot still be running: its pid is not alive
+ * on this host (or it has no pid). A run of another host is taken as alive. */
+int an_run_is_lost(const char *host, long long pid);
 
 /* Make rec record one run described by meta into s. rec stays valid until the next call
  * on s; the run's id is known after rec->begin (an_store_run_id). */

@@ -74,10 +74,10 @@ static const char merge_usage[] =
 static const char migrate_usage[] =
   "usage: syncsim migrate DB\n"
   "\n"
-  "Upgrade a results database to the current schema in place (version 1 to 2: the\n"
-  "provenance columns of runs; existing runs keep every row, with numerics_version 1 and\n"
-  "the rest NULL). Writing commands (run, sweep, merge) do this by themselves; report and\n"
-  "plot read a version-1 database as it is.\n";
+  "Upgrade a results database to the current schema (3) in place: from version 1, the\n"
+  "provenance columns of runs (existing runs keep every row, with numerics_version 1 and\n"
+  "the rest NULL); from version 2, runs.pid. Writing commands (run, sweep, merge) do this\n"
+  "by themselves; report and plot read an older database as it is.\n";
 
 /* A target loss: a finite number above 0 (a cross-entropy never goes below it). */
 static int parse_target(const char *text, double *out)

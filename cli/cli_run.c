@@ -454,8 +454,11 @@ static void print_summary(long long id, const opt_policy_config *pol, const sim_
 }
 
 wl_status cli_run_policy(const scn_scenario *s, int i, an_store *store, int quiet, int threads,
-                         long long sweep_id, const char *sweep_point, const char *inputs_json)
+                         long long sweep_id, const char *sweep_point, const char *inputs_json,
+                         int *skipped)
 {
+  if (skipped)
+    *skipped = 0;
   sim_config cfg;
   scn_run_config(s, i, &cfg);
   char *json = scn_canonical_json(s->name, &cfg);
@@ -477,6 +480,7 @@ wl_status cli_run_policy(const scn_scenario *s, int i, an_store *store, int quie
     .config_json = json,
     .config_hash = hash,
     .inputs_json = inputs_json ? inputs_json : inputs,
+    .claim = sweep_id > 0,
   };
   cli_fill_provenance(&meta);
   sim_recorder rec;
@@ -495,6 +499,11 @@ wl_status cli_run_policy(const scn_scenario *s, int i, an_store *store, int quie
   st = sim_run(&cfg, &rec, &opts, &res);
   if (pc.shown)
     fprintf(stderr, "\r\033[K");
+  if (an_store_claim_taken(store)) { /* another process has it: nothing ran */
+    if (skipped)
+      *skipped = 1;
+    return WL_OK;
+  }
   if (st == WL_EDB)
     fprintf(stderr, "syncsim: %s\n", an_store_errmsg(store));
   print_summary(an_store_run_id(store), &cfg.policy, &res);
@@ -533,7 +542,7 @@ int cli_run(int argc, char **argv)
   cli_recording = 1;
   rc = CLI_OK;
   for (int i = 0; i < s->n_policies; i++) {
-    wl_status st = cli_run_policy(s, i, store, a.quiet, a.threads, 0, NULL, NULL);
+    wl_status st = cli_run_policy(s, i, store, a.quiet, a.threads, 0, NULL, NULL, NULL);
     if (st == WL_EINTR || cli_interrupted) {
       rc = CLI_INTERRUPTED;
       break;

@@ -154,7 +154,8 @@ static int child_run(const scn_sweep *sw, const sweep_run *r, const char *db, lo
     return CLI_RUN_FAILED;
   }
   scn_sweep_point_json(sw, r->point, &s->policies[r->policy], r->policy, point, sizeof point);
-  wl_status st = cli_run_policy(s, r->policy, store, 1, threads, sweep_id, point, r->inputs);
+  wl_status st = cli_run_policy(s, r->policy, store, 1, threads, sweep_id, point, r->inputs,
+                                NULL);
   an_store_close(store);
   free(s);
   return st == WL_OK ? CLI_OK : st == WL_EINTR ? CLI_INTERRUPTED : CLI_RUN_FAILED;

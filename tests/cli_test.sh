@@ -362,11 +362,11 @@ dump "$tmp/t2.db" >"$tmp/d5"
 check "sweep --threads 2 equals --threads 1 row for row" cmp -s "$tmp/d1" "$tmp/d5"
 
 cp "$tmp/shard1.db" "$tmp/v2.db"
-sqlite3 "$tmp/v2.db" "pragma user_version = 3"
+sqlite3 "$tmp/v2.db" "pragma user_version = 4"
 cp "$tmp/merged.db" "$tmp/before.db"
 "$syncsim" merge "$tmp/merged.db" "$tmp/shard3.db" "$tmp/v2.db" >/dev/null 2>"$tmp/err"
 check "merge of a database of another schema version exits 2" test $? -eq 2
-check "merge names the other version: $(cat "$tmp/err")" grep -q "v2.db.*version 3" "$tmp/err"
+check "merge names the other version: $(cat "$tmp/err")" grep -q "v2.db.*version 4" "$tmp/err"
 check "a refused merge writes nothing" cmp -s <(dump "$tmp/before.db") <(dump "$tmp/merged.db")
 cp "$tmp/merged.db" "$tmp/before.db"
 "$syncsim" merge "$tmp/merged.db" "$tmp/merged.db" 2>"$tmp/err"
@@ -452,23 +452,32 @@ check "report leaves a version-1 database as it is" cmp -s "$v1" "$tmp/v1.db"
 "$syncsim" plot "$tmp/v1.db" --out "$tmp/v1.svg" 2>/dev/null
 check "plot reads a version-1 database" test $? -eq 0 -a -s "$tmp/v1.svg"
 "$syncsim" migrate "$tmp/v1.db" >"$tmp/mig.out"
-check "migrate upgrades version 1 to 2: $(cat "$tmp/mig.out")" grep -q 'upgraded from schema version 1 to 2' "$tmp/mig.out"
+check "migrate upgrades version 1 to 3: $(cat "$tmp/mig.out")" grep -q 'upgraded from schema version 1 to 3' "$tmp/mig.out"
 n=$(sqlite3 "$tmp/v1.db" "pragma user_version; select count(*) || ' ' || sum(numerics_version = 1) from runs;
   select count(*) from metrics" | tr '\n' ' ')
-check "the upgraded database keeps its 2 runs and 26 metrics, numerics version 1 ($n)" test "$n" = "2 2 2 26 "
+check "the upgraded database keeps its 2 runs and 26 metrics, numerics version 1 ($n)" test "$n" = "3 2 2 26 "
 "$syncsim" migrate "$tmp/v1.db" >"$tmp/mig.out"
-check "migrate of a current database says so" grep -q 'already at schema version 2' "$tmp/mig.out"
+check "migrate of a current database says so" grep -q 'already at schema version 3' "$tmp/mig.out"
+# a version-2 database (version 3 lacks only runs.pid) is read as it is and upgraded
+cp "$tmp/a.db" "$tmp/v2f.db"
+sqlite3 "$tmp/v2f.db" "alter table runs drop column pid; pragma user_version = 2"
+"$syncsim" report "$tmp/v2f.db" >/dev/null 2>"$tmp/err"
+rc=$?
+check "report reads a version-2 database: $(cat "$tmp/err")" test $rc -eq 0
+"$syncsim" migrate "$tmp/v2f.db" >"$tmp/mig.out"
+check "migrate upgrades version 2 to 3: $(cat "$tmp/mig.out")" \
+  test "$(sqlite3 "$tmp/v2f.db" "pragma user_version; select count(*) from pragma_table_info('runs') where name = 'pid'" | tr '\n' ' ')" = "3 1 "
 cp "$v1" "$tmp/v1b.db"
 "$syncsim" sweep "$fixture" --db "$tmp/v1b.db" --quiet --set 'sweep={"seed": [1]}' \
   >"$tmp/v1sw.out" 2>"$tmp/err"
 rc=$?
 check "a sweep into a version-1 database upgrades it and runs: $(cat "$tmp/err")" test $rc -eq 0 -a \
-  "$(sqlite3 "$tmp/v1b.db" "pragma user_version")" -eq 2
+  "$(sqlite3 "$tmp/v1b.db" "pragma user_version")" -eq 3
 n=$(sqlite3 "$tmp/v1b.db" "select count(*) from runs")
 check "the old runs (numerics 1) are kept, not reused ($n runs)" test "$n" -gt 2
 "$syncsim" merge "$tmp/mv1.db" "$v1" >/dev/null
 n=$(sqlite3 "$tmp/mv1.db" "pragma user_version; select count(*) || ' ' || sum(numerics_version = 1) from runs" | tr '\n' ' ')
-check "merge copies a version-1 database's runs ($n)" test "$n" = "2 2 2 "
+check "merge copies a version-1 database's runs ($n)" test "$n" = "3 2 2 "
 
 # --- report: the statistics against values computed by hand ---------------------------------
 # Three runs of one policy, stopped at 30 s, with final losses 1, 2, 3; runs 1 and 2 reach
@@ -610,6 +619,48 @@ check "--baseline ls says why: $(cat "$tmp/err")" grep -q "note: no speedup for 
 "$syncsim" report "$tmp/sw2.db" --format json >"$tmp/a.json"
 "$syncsim" report "$tmp/sw2.db" --format json >"$tmp/b.json"
 check "the report (bootstrap intervals included) is deterministic" cmp -s "$tmp/a.json" "$tmp/b.json"
+
+# --- concurrency and faults: each config runs once, whatever runs at the same time or dies --
+# (the fixture's sweep: 9 runs; two sweeps of it into one database at once)
+"$syncsim" sweep "$fixture" --db "$tmp/twice.db" --jobs 2 --quiet >/dev/null 2>&1 &
+p1=$!
+"$syncsim" sweep "$fixture" --db "$tmp/twice.db" --jobs 2 --quiet >/dev/null 2>&1 &
+p2=$!
+wait $p1
+wait $p2
+n=$(sqlite3 "$tmp/twice.db" "select count(*) || ' ' || count(distinct config_hash) || ' ' ||
+  sum(status = 'done') from runs")
+check "two sweeps of one scenario at once run each config once ($n)" test "$n" = "9 9 9"
+# A run whose process is gone stays `running`; report says it is lost
+cp "$tmp/sw.db" "$tmp/lost.db"
+true &
+dead=$!
+wait $dead
+sqlite3 "$tmp/lost.db" "insert into runs(scenario, policy, label, seed, status, config_json,
+  config_hash, started_at, version, host, pid) select scenario, policy, label, seed, 'running',
+  config_json, 'lost-run', started_at, version, '$(hostname)', $dead from runs limit 1"
+"$syncsim" report "$tmp/lost.db" >/dev/null 2>"$tmp/err"
+check "report notes a run whose process is gone: $(cat "$tmp/err")" grep -q "note: 1 run is lost" "$tmp/err"
+# Killed at random moments (SIGINT, SIGTERM, SIGKILL), then resumed: the database is whole,
+# no config ran twice, none is missing, and the results are those of an unbroken sweep
+dump "$tmp/sw.db" | grep -v '|interrupted|' >"$tmp/d_clean"
+for sig in INT TERM KILL INT KILL; do
+  rm -f "$tmp/fault.db"*
+  "$syncsim" sweep "$fixture" --db "$tmp/fault.db" --jobs 2 --quiet >/dev/null 2>&1 &
+  pid=$!
+  sleep "0.$((RANDOM % 6 + 1))"
+  kill -s $sig $pid 2>/dev/null
+  wait $pid 2>/dev/null
+  sleep 0.2 # (a SIGKILLed sweep's children end by their parent-death signal)
+  "$syncsim" sweep "$fixture" --db "$tmp/fault.db" --quiet >/dev/null 2>"$tmp/err"
+  rc=$?
+  ok=$(sqlite3 "$tmp/fault.db" "pragma integrity_check")
+  n=$(sqlite3 "$tmp/fault.db" "select count(distinct config_hash) || ' ' || count(*) from runs
+    where status = 'done'")
+  dump "$tmp/fault.db" | grep '|done|' >"$tmp/d_fault"
+  check "SIG$sig at a random moment, then resume: exit $rc, integrity $ok, $n done (9 9), same results" \
+    sh -c "test $rc -eq 0 && test '$ok' = ok && test '$n' = '9 9' && cmp -s '$tmp/d_clean' '$tmp/d_fault'"
+done
 
 # Databases that are not ours, or damaged, are refused and left as they were
 sqlite3 "$tmp/theirs.db" "create table t(x); insert into t values (1);"

@@ -93,7 +93,7 @@ Test(store, a_run_is_running_first_then_done_with_everything_read_back, .init = 
            "{\"a\":\"sha256:00\"}", SIM_NUMERICS_VERSION);
   cr_assert_str_eq(v, expect);
   query_text("PRAGMA user_version", v, sizeof v);
-  cr_assert_str_eq(v, "2");
+  cr_assert_str_eq(v, "3");
   query_text("PRAGMA journal_mode", v, sizeof v);
   cr_assert_str_eq(v, "wal");
 }
@@ -161,7 +161,7 @@ Test(store, a_version_1_database_is_upgraded_in_place_with_every_row, .init = fr
   cr_assert_not(an_store_is_done(s, "66fcc7fab4e6698f", NULL));
   an_store_close(s);
   query_text("PRAGMA user_version", v, sizeof v);
-  cr_assert_str_eq(v, "2");
+  cr_assert_str_eq(v, "3");
   query_text("SELECT count(*) || ' ' || group_concat(label || ':' || status || ':' ||"
              " numerics_version || ':' || quote(source_commit) || ':' || quote(inputs_json))"
              " FROM runs", v, sizeof v);
