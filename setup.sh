@@ -6,6 +6,11 @@
 #                      quickstart_loss.png (extra arguments go to `syncsim run`, e.g.
 #                      --db other.db)
 #   ./setup.sh test    build, then run the whole test suite (ctest)
+#   ./setup.sh fuzz [SECONDS]
+#                      build the fuzz target with clang (build-fuzz/) and fuzz the scenario
+#                      loader, --set overrides, sweeps and traces for SECONDS (default 60),
+#                      from the seed corpus tests/fuzz/corpus (new inputs go to a temporary
+#                      folder); a crash leaves its input as ./crash-* and fails
 #   ./setup.sh build   build only
 #
 # For Debian 12, as root or through sudo. Idempotent: packages already installed are not
@@ -17,6 +22,7 @@ cd "$(dirname "$0")"
 
 packages=(cmake gcc make pkg-config libgsl-dev libsqlite3-dev libcjson-dev libcriterion-dev
           libopenblas-dev zlib1g-dev sqlite3 gnuplot-nox dataset-fashion-mnist fortunes python3)
+fuzz_packages=(clang libclang-rt-14-dev) # libFuzzer
 
 install_missing() {
   local missing=() p
@@ -70,14 +76,28 @@ case "$cmd" in
     "./$build_dir/syncsim" plot "$db" --scenario quickstart --out quickstart_loss.png
     ;;
   test)
+    packages+=("${fuzz_packages[@]}") # (the test command's setup makes the fuzz target buildable)
     build
     ctest --test-dir "$build_dir" --output-on-failure
+    ;;
+  fuzz)
+    seconds=${1:-60}
+    packages+=("${fuzz_packages[@]}")
+    build_dir=build-fuzz
+    cmake_args=(-DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_C_COMPILER=clang -DSYNCSIM_FUZZ=ON
+                -DBUILD_TESTING=OFF)
+    build
+    work=$(mktemp -d)
+    trap 'rm -rf "$work"' EXIT
+    cp tests/fuzz/corpus/* "$work"/
+    "./$build_dir/fuzz_inputs" -max_total_time="$seconds" -timeout=30 -rss_limit_mb=4096 \
+      -print_final_stats=1 "$work"
     ;;
   build)
     build
     ;;
   *)
-    sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'
+    sed -n '2,18p' "$0" | sed 's/^# \{0,1\}//'
     exit 2
     ;;
 esac
