@@ -41,11 +41,12 @@ void cli_install_signals(void);
 /* Print a scenario error on stderr ("syncsim: FILE: PATH: message"); returns CLI_USAGE. */
 int cli_scn_error(const scn_error *err);
 
-/* sim_check policy i of s (every policy when i < 0), as run would before its first event; on
+/* sim_check policy i of s (every policy when i < 0) with `threads` job threads, as run would
+ * before its first event; on
  * a failure, print "syncsim: FILE: why" (with the sweep point, when given) and return
  * CLI_USAGE, else CLI_OK. cache may be NULL. */
-int cli_check_runs(const scn_scenario *s, int i, sim_check_cache *cache, const char *file,
-                   const char *point_json);
+int cli_check_runs(const scn_scenario *s, int i, int threads, sim_check_cache *cache,
+                   const char *file, const char *point_json);
 extern volatile sig_atomic_t cli_interrupted;
 /* Set once runs are being recorded: a signal then stops them (cli_interrupted) instead of
  * ending the process. */

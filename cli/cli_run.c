@@ -42,15 +42,21 @@ static const char run_usage[] =
   "130 interrupted.\n";
 
 static const char validate_usage[] =
-  "usage: syncsim validate SCENARIO [--set PATH=VALUE]... [--print] [--db PATH]\n"
+  "usage: syncsim validate SCENARIO [--set PATH=VALUE]... [--print] [--threads N] [--db PATH]\n"
   "\n"
   "Check SCENARIO (with overrides) exactly as `run` would, without running or writing\n"
   "anything; with a `sweep` key, check every sweep point as `sweep` would too.\n"
   "\n"
   "  --set PATH=VALUE   as for run\n"
   "  --print            print each run's resolved config: canonical JSON with every\n"
-  "                     default filled in (what `run` stores in runs.config_json)\n"
+  "                     default filled in (what `run` stores in runs.config_json), then\n"
+  "                     each run's estimated memory\n"
+  "  --threads N        as for run: the memory estimate counts a workspace per thread\n"
+  "                     (default: the number of CPUs)\n"
   "  --db PATH          accepted and ignored, so a run's command line validates as is\n"
+  "\n"
+  "A run that needs more memory than this process may use (the least of physical memory,\n"
+  "ulimit -v and -d, a container's memory.max and SYNCSIM_MEMORY_LIMIT, e.g. 8G) is invalid.\n"
   "\n"
   "exit status: 0 valid, 2 invalid.\n";
 
@@ -287,14 +293,14 @@ static void note_unequal(const scn_scenario *s, notes *ns)
     cJSON_Delete(docs[i]);
 }
 
-int cli_check_runs(const scn_scenario *s, int i, sim_check_cache *cache, const char *file,
-                   const char *point_json)
+int cli_check_runs(const scn_scenario *s, int i, int threads, sim_check_cache *cache,
+                   const char *file, const char *point_json)
 {
   for (int k = i < 0 ? 0 : i; k < (i < 0 ? s->n_policies : i + 1); k++) {
     sim_config cfg;
     scn_run_config(s, k, &cfg);
     char err[1024];
-    if (sim_check(&cfg, cache, err, sizeof err) != WL_OK) {
+    if (sim_check(&cfg, threads, cache, err, sizeof err) != WL_OK) {
       fprintf(stderr, "syncsim: %s: %s%s%s%s\n", file, err,
               point_json ? " (at sweep point " : "", point_json ? point_json : "",
               point_json ? ")" : "");
@@ -308,7 +314,7 @@ int cli_validate(int argc, char **argv)
 {
   cli_args a;
   int rc;
-  scn_scenario *s = parse_and_load(argc, argv, validate_usage, "--set --print --db", &a, &rc);
+  scn_scenario *s = parse_and_load(argc, argv, validate_usage, "--set --print --threads --db", &a, &rc);
   if (!s)
     return rc;
   scn_sweep sw; /* a sweep's points are checked too, as `syncsim sweep` would */
@@ -325,6 +331,7 @@ int cli_validate(int argc, char **argv)
   long n_printed = 0;
   scn_scenario *pt = sw.n_axes > 0 ? malloc(sizeof *pt) : NULL;
   sim_check_cache *cache = sim_check_cache_create();
+  double memory[SCN_MAX_POLICIES] = {0}; /* each policy's largest estimate over the points */
   rc = CLI_OK;
   for (long p = 0; rc == CLI_OK && p < (sw.n_axes > 0 ? sw.n_points : 1); p++) {
     const scn_scenario *at = s;
@@ -353,7 +360,11 @@ int cli_validate(int argc, char **argv)
       printed[n_printed++] = json;
       char point[1024];
       scn_sweep_point_json(&sw, p, &at->policies[i], i, point, sizeof point);
-      rc = cli_check_runs(at, i, cache, a.scenario, sw.n_axes > 0 ? point : NULL);
+      rc = cli_check_runs(at, i, a.threads, cache, a.scenario, sw.n_axes > 0 ? point : NULL);
+      sim_memory m;
+      if (rc == CLI_OK && sim_memory_estimate(&cfg, a.threads, &m) == WL_OK &&
+          m.total > memory[i])
+        memory[i] = m.total;
     }
   }
   sim_check_cache_free(cache);
@@ -371,6 +382,17 @@ int cli_validate(int argc, char **argv)
                      : "");
     for (long k = 0; a.print && k < n_printed; k++)
       printf("%s\n", printed[k]);
+    if (a.print) {
+      char why[64], size[32];
+      printf("memory (estimated, with %d job thread%s%s):", a.threads, a.threads == 1 ? "" : "s",
+             sw.n_axes > 0 ? ", the largest point" : "");
+      for (int i = 0; i < s->n_policies; i++) {
+        sim_format_bytes(memory[i], size, sizeof size);
+        printf(" %s %s%s", s->policies[i].label, size, i + 1 < s->n_policies ? "," : "");
+      }
+      sim_format_bytes(sim_memory_limit(why, sizeof why), size, sizeof size);
+      printf("; this process may use %s (%s)\n", size, why);
+    }
   }
   for (int i = 0; i < ns.n; i++) {
     if (rc == CLI_OK) /* (a failure is one message) */
@@ -526,7 +548,7 @@ int cli_run(int argc, char **argv)
       return CLI_USAGE;
     }
   sim_check_cache *cache = sim_check_cache_create(); /* before anything is written */
-  rc = cli_check_runs(s, -1, cache, a.scenario, NULL);
+  rc = cli_check_runs(s, -1, a.threads, cache, a.scenario, NULL);
   sim_check_cache_free(cache);
   if (rc != CLI_OK) {
     free(s);

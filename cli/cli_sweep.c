@@ -248,7 +248,7 @@ int cli_sweep(int argc, char **argv)
     }
     scn_sweep_point_json(&sw, runs[j].point, &pt->policies[runs[j].policy], runs[j].policy,
                          point, sizeof point);
-    check = cli_check_runs(pt, runs[j].policy, cache, file, point);
+    check = cli_check_runs(pt, runs[j].policy, threads, cache, file, point);
   }
   free(pt);
   sim_check_cache_free(cache);

@@ -321,6 +321,14 @@ static long async_step(const void *state)
   return s->applied_steps / s->host->K;
 }
 
+static double async_memory(const opt_policy_config *cfg, int K, double n)
+{
+  double sf = opt_optim_state_floats(&cfg->outer);
+  return sizeof(async_sgd) + ((3 + sf) * n + 1) * sizeof(float) +
+         ((double)K * n + 1) * sizeof(float) +
+         (double)K * (sizeof(long) + sizeof(int) + sizeof(opt_train) + 1);
+}
+
 const opt_policy_type opt_async_local_sgd_type = {
   .variant = {"async_local_sgd",
               "workers pull, train H_w steps and push to a parameter server that applies each "
@@ -336,4 +344,5 @@ const opt_policy_type opt_async_local_sgd_type = {
   .worker_up = async_worker_up,
   .global = async_global,
   .step = async_step,
+  .memory = async_memory,
 };

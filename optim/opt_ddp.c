@@ -105,6 +105,12 @@ static const float *ddp_global(const void *state)
 
 static long ddp_step(const void *state) { return ((const ddp *)state)->step; }
 
+static double ddp_memory(const opt_policy_config *cfg, int K, double n)
+{
+  (void)cfg, (void)n;
+  return sizeof(ddp) + opt_round_memory(K);
+}
+
 const opt_policy_type opt_ddp_type = {
   .variant = {"ddp", "synchronous data parallel: all-reduce of gradients every step",
               ddp_params},
@@ -117,4 +123,5 @@ const opt_policy_type opt_ddp_type = {
   .worker_up = opt_round_worker_up,
   .global = ddp_global,
   .step = ddp_step,
+  .memory = ddp_memory,
 };

@@ -141,6 +141,11 @@ static const float *diloco_global(const void *state)
 
 static long diloco_step(const void *state) { return ((const diloco *)state)->step; }
 
+static double diloco_memory(const opt_policy_config *cfg, int K, double n)
+{
+  return sizeof(diloco) + opt_round_memory(K) + opt_outer_memory(&cfg->outer, n);
+}
+
 const opt_policy_type opt_diloco_type = {
   .variant = {"diloco",
               "H inner steps, then an outer Nesterov step on the mean pseudo-gradient "
@@ -155,4 +160,5 @@ const opt_policy_type opt_diloco_type = {
   .worker_up = opt_round_worker_up,
   .global = diloco_global,
   .step = diloco_step,
+  .memory = diloco_memory,
 };

@@ -122,6 +122,12 @@ static const float *local_sgd_global(const void *state)
 
 static long local_sgd_step(const void *state) { return ((const local_sgd *)state)->step; }
 
+static double local_sgd_memory(const opt_policy_config *cfg, int K, double n)
+{
+  (void)cfg;
+  return sizeof(local_sgd) + opt_round_memory(K) + (n + 1) * sizeof(float);
+}
+
 const opt_policy_type opt_local_sgd_type = {
   .variant = {"local_sgd",
               "H local steps, then parameter averaging (Stich 2019; post-local: Lin et al. 2020)",
@@ -135,4 +141,5 @@ const opt_policy_type opt_local_sgd_type = {
   .worker_up = opt_round_worker_up,
   .global = local_sgd_global,
   .step = local_sgd_step,
+  .memory = local_sgd_memory,
 };

@@ -224,6 +224,12 @@ static const float *palsgd_global(const void *state)
 
 static long palsgd_step(const void *state) { return ((const palsgd *)state)->step; }
 
+static double palsgd_memory(const opt_policy_config *cfg, int K, double n)
+{
+  return sizeof(palsgd) + opt_round_memory(K) + opt_outer_memory(&cfg->outer, n) +
+         (double)K * ((double)cfg->H + 1 + sizeof(opt_train));
+}
+
 const opt_policy_type opt_palsgd_type = {
   .variant = {"palsgd",
               "DDP warm-up, then local steps that are pulls toward the global model with "
@@ -239,4 +245,5 @@ const opt_policy_type opt_palsgd_type = {
   .worker_up = opt_round_worker_up,
   .global = palsgd_global,
   .step = palsgd_step,
+  .memory = palsgd_memory,
 };

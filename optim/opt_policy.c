@@ -33,6 +33,12 @@ wl_status opt_policy_create(const opt_policy_config *cfg, const opt_host *host, 
   return p->type->create(cfg, host, &p->state, err, err_size);
 }
 
+double opt_policy_memory(const opt_policy_config *cfg, int K, double n)
+{
+  WL_ASSERT(cfg->type >= 0 && cfg->type <= OPT_POLICY_ASYNC_LOCAL_SGD);
+  return ((const opt_policy_type *)opt_policy_registry[cfg->type])->memory(cfg, K, n);
+}
+
 void opt_policy_destroy(opt_policy *p)
 {
   if (p->type && p->state)
@@ -197,6 +203,13 @@ wl_status opt_outer_resolve(const opt_optim_config *c, int K, opt_optim_config *
     return WL_ECONFIG;
   }
   return WL_OK;
+}
+
+double opt_round_memory(int K) { return 2.0 * K + 64; }
+
+double opt_outer_memory(const opt_optim_config *cfg, double n)
+{
+  return (2.0 + opt_optim_state_floats(cfg)) * n * sizeof(float) + 64;
 }
 
 wl_status opt_round_init(opt_round *rd, int K, void *owner, void (*begin)(void *),

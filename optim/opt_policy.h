@@ -142,6 +142,9 @@ typedef struct opt_policy_type {
   void (*worker_up)(void *state, int w);                           /* may be NULL */
   const float *(*global)(const void *state);
   long (*step)(const void *state);
+  /* the bytes its state takes for K workers and n parameters, beyond the workers' replicas
+   * (what create allocates) */
+  double (*memory)(const opt_policy_config *cfg, int K, double n);
 } opt_policy_type;
 
 extern const opt_policy_type opt_ddp_type;
@@ -171,6 +174,13 @@ wl_status opt_policy_check(const opt_policy_config *cfg, int K, char *path, size
 wl_status opt_policy_create(const opt_policy_config *cfg, const opt_host *host, opt_policy *p,
                             char *err, size_t err_size);
 void opt_policy_destroy(opt_policy *p);
+
+/* The bytes policy cfg's state takes for K workers and n parameters, beyond the replicas. */
+double opt_policy_memory(const opt_policy_config *cfg, int K, double n);
+
+/* The bytes of an opt_round and of an opt_outer of cfg (for n parameters). */
+double opt_round_memory(int K);
+double opt_outer_memory(const opt_optim_config *cfg, double n);
 
 /* The label a policy is known by: cfg->label, or its type's name when the label is empty. */
 const char *opt_policy_label(const opt_policy_config *cfg);

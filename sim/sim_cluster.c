@@ -253,32 +253,54 @@ void sim_trace_free(sim_trace *trace, int K)
   for (int w = 0; w < K; w++) {
     free(trace[w].t);
     free(trace[w].f);
-    trace[w] = (sim_trace){0, NULL, NULL, -1};
+    trace[w] = (sim_trace){0, 0, NULL, NULL, -1};
   }
 }
 
-/* Append (t, f) to one worker's trace. */
+/* Append (t, f) to one worker's trace (capacity doubling: linear in the trace's length). */
 static wl_status trace_push(sim_trace *tr, double t, double f)
 {
-  double *nt = realloc(tr->t, (size_t)(tr->n + 1) * sizeof *nt);
-  if (!nt)
-    return WL_ENOMEM;
-  tr->t = nt;
-  double *nf = realloc(tr->f, (size_t)(tr->n + 1) * sizeof *nf);
-  if (!nf)
-    return WL_ENOMEM;
-  tr->f = nf;
+  if (tr->n == tr->cap) {
+    int cap = tr->cap ? 2 * tr->cap : 4;
+    double *nt = realloc(tr->t, (size_t)cap * sizeof *nt);
+    if (!nt)
+      return WL_ENOMEM;
+    tr->t = nt;
+    double *nf = realloc(tr->f, (size_t)cap * sizeof *nf);
+    if (!nf)
+      return WL_ENOMEM;
+    tr->f = nf;
+    tr->cap = cap;
+  }
   tr->t[tr->n] = t;
   tr->f[tr->n] = f;
   tr->n++;
   return WL_OK;
 }
 
+double sim_trace_memory(const char *path, int K)
+{
+  sim_csv c;
+  char err[256];
+  double entries = 0;
+  if (sim_csv_open(&c, path, err, sizeof err) != WL_OK)
+    return 0;
+  while (sim_csv_next(&c, "time_s", err, sizeof err) > 0)
+    entries += c.n_fields == 3 && strcmp(c.field[1], "*") == 0 ? K : 1;
+  sim_csv_close(&c);
+  return entries * 2 * 2 * sizeof(double); /* t and f, capacity up to twice the count */
+}
+
 wl_status sim_trace_load(const char *path, int K, sim_trace *trace, char *err,
                          size_t err_size)
 {
+  for (int w = 0; trace && w < K; w++)
+    trace[w] = (sim_trace){0, 0, NULL, NULL, -1};
+  double *last = malloc((size_t)K * sizeof *last); /* each worker's last change time */
+  if (!last)
+    return WL_ENOMEM;
   for (int w = 0; w < K; w++)
-    trace[w] = (sim_trace){0, NULL, NULL, -1};
+    last[w] = -1;
   sim_csv c;
   wl_status st = sim_csv_open(&c, path, err, err_size);
   int got;
@@ -302,18 +324,20 @@ wl_status sim_trace_load(const char *path, int K, sim_trace *trace, char *err,
       break;
     }
     for (int k = all ? 0 : (int)w; st == WL_OK && k <= (all ? K - 1 : (int)w); k++) {
-      sim_trace *tr = &trace[k];
-      if (tr->n > 0 && t < tr->t[tr->n - 1]) {
+      if (t < last[k]) {
         snprintf(err, err_size, "%s:%d: expected times in nondecreasing order per worker, "
-                 "got %g after %g", path, c.lineno, t, tr->t[tr->n - 1]);
+                 "got %g after %g", path, c.lineno, t, last[k]);
         st = WL_ECONFIG;
       } else {
-        st = trace_push(tr, t, factor);
+        last[k] = t;
+        if (trace)
+          st = trace_push(&trace[k], t, factor);
       }
     }
   }
   sim_csv_close(&c);
-  if (st != WL_OK)
+  free(last);
+  if (st != WL_OK && trace)
     sim_trace_free(trace, K);
   return st;
 }

@@ -22,7 +22,7 @@
 
 /* One worker's speed changes: times (ascending) and factors. */
 typedef struct sim_trace {
-  int n;
+  int n, cap;
   double *t, *f;
   int pos; /* the last change at or before the time last asked about, or -1 */
 } sim_trace;
@@ -61,10 +61,15 @@ sim_time sim_cluster_job_end(sim_cluster *c, int w, sim_time start, long steps);
  * an episode is in effect. Calls for one worker must come in nondecreasing t. */
 double sim_cluster_speed_now(sim_cluster *c, int w, double t);
 
-/* Read a speed trace for K workers into trace (K). On error, err says file:line: what. */
+/* Read a speed trace for K workers into trace (K), or only check it when trace is NULL. On
+ * error, err says file:line: what. */
 wl_status sim_trace_load(const char *path, int K, sim_trace *trace, char *err,
                          size_t err_size);
 void sim_trace_free(sim_trace *trace, int K);
+
+/* The bytes the speed trace at path takes loaded for K workers (a `*` row counts K times);
+ * 0 when it cannot be read (sim_trace_load then says why). */
+double sim_trace_memory(const char *path, int K);
 
 /* Draw K speeds from a distribution into speed (K) with r (exposed for tests). */
 void sim_cluster_draw_speeds(const sim_speed_config *s, int K, gsl_rng *r, double *speed);

@@ -342,14 +342,9 @@ wl_status sim_config_check(const sim_config *cfg, char *path, size_t path_size, 
              c->workers, cfg->workload.dataset.train_examples);
     return WL_ECONFIG;
   }
-  if (c->compute.trace[0]) { /* read it now, so that a bad trace is bad input */
-    sim_trace *tr = calloc((size_t)c->workers, sizeof *tr);
-    if (!tr)
-      return WL_ENOMEM;
-    wl_status st = sim_trace_load(c->compute.trace, c->workers, tr, msg, msg_size);
-    if (st == WL_OK)
-      sim_trace_free(tr, c->workers);
-    free(tr);
+  if (c->compute.trace[0]) { /* read it now (without keeping it), so that a bad trace is bad
+                               input */
+    wl_status st = sim_trace_load(c->compute.trace, c->workers, NULL, msg, msg_size);
     if (st != WL_OK) {
       snprintf(path, path_size, "cluster.compute.trace");
       return WL_ECONFIG;

@@ -4,7 +4,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
+
+#include <gsl/gsl_errno.h>
 
 #include "wl_rand.h"
 
@@ -95,6 +100,7 @@ typedef struct sim_runner {
   double *speeds;       /* (K) speed factors, for the policy */
   int *shard_sizes;     /* (K) */
   gsl_rng **policy_rng; /* (K+1) the policy's streams, made on first use */
+  gsl_rng *spare_rng;   /* what a stream that could not be made draws from (the run fails) */
   int n_threads;        /* threads running jobs (1: jobs run in the event loop) */
   wl_model **models;    /* (n_threads) each job thread's workspace */
   wl_batch *batches;    /* (n_threads) each job thread's batch */
@@ -488,10 +494,14 @@ static gsl_rng *host_rng(void *ctx, int stream)
 {
   sim_runner *r = ctx;
   WL_ASSERT(stream >= 0 && stream <= r->K);
-  if (!r->policy_rng[stream]) {
+  if (!r->policy_rng[stream])
     r->policy_rng[stream] = sim_rng_create((uint64_t)r->cfg->seed, SIM_RNG_POLICY,
                                            (uint32_t)stream);
-    WL_ASSERT(r->policy_rng[stream] != NULL);
+  if (!r->policy_rng[stream]) { /* out of memory: the run fails at its next event; until then
+                                   the policy draws from a spare made at set-up */
+    if (r->fail == WL_OK)
+      r->fail = WL_ENOMEM;
+    return r->spare_rng;
   }
   return r->policy_rng[stream];
 }
@@ -598,6 +608,149 @@ static void net_change(sim_runner *r)
     schedule(r, sim_time_from_s(next), SIM_EV_NET_CHANGE, -1, 0, 0, 0);
 }
 
+/* ---- memory ------------------------------------------------------------------------------ */
+
+/* A generator's bytes: GSL's handle and mt19937's state, each with its malloc header. */
+static double rng_bytes(void) { return sizeof(gsl_rng) + gsl_rng_mt19937->size + 32.0; }
+
+static double file_bytes(const char *path)
+{
+  struct stat sb;
+  return path[0] && stat(path, &sb) == 0 ? (double)sb.st_size : 0;
+}
+
+wl_status sim_memory_estimate(const sim_config *cfg, int threads, sim_memory *m)
+{
+  memset(m, 0, sizeof *m);
+  const wl_workload_config *wc = &cfg->workload;
+  const sim_compute_config *cc = &cfg->cluster.compute;
+  const sim_failure_config *fc = &cfg->cluster.failures;
+  double K = cfg->cluster.workers, B = wc->batch_size, n = 0;
+  int timing_only = wc->model.type == WL_MODEL_NONE;
+  int failures = fc->n_at > 0 || !isnan(fc->mttf_s);
+  int hears = cfg->policy.type == OPT_POLICY_ASYNC_LOCAL_SGD || fc->sync == SIM_FAIL_DROP;
+  int T = threads < 1 || timing_only ? 1 : (threads > K ? (int)K : threads);
+  if (!timing_only) {
+    wl_dataset_shape d;
+    double work;
+    wl_dataset_size(&wc->dataset, wl_model_seq_len(&wc->model), &d);
+    wl_status st = wl_model_size(&wc->model, d.dim, d.classes, wc->batch_size, &n, &work);
+    if (st != WL_OK)
+      return st;
+    int text = wc->dataset.type == WL_DATA_TEXT;
+    double batch = B * (text ? 8.0 * d.dim : 4.0 * d.dim + 4);
+    m->dataset = d.bytes + d.n_train * (4 + 8); /* and the shards' indices, the split's scratch */
+    m->models = (T + 1) * (work + batch);
+    double sf = opt_optim_state_floats(&cfg->policy.inner);
+    m->replicas = K * (2 + sf) * n * sizeof(float);
+    /* each worker's sampler (its epoch order over its shard, a batch's picks) and batches */
+    m->workers = d.n_train * 4 + K * (B * 8 + rng_bytes());
+    if (failures && hears) /* snapshots: a replica, an epoch order and a batch stream */
+      m->replicas *= 2, m->workers += d.n_train * 4 + K * rng_bytes();
+  }
+  /* the runner's, the cluster's, the network's and the flows' per-worker records, the event
+   * queue (up to twice its initial size) */
+  m->workers += K * (sizeof(sim_worker) + sizeof(opt_replica) + sizeof(wl_shard) + 8 + 4 + 8 + 2 +
+                     8 + 8 + 4 + 3 * 8 + 2 * (3 * 8 + 4) +
+                     2 * (sizeof(sim_flow) + (2.0 + SIM_FLOW_MAX_LINKS) * sizeof(int) + 8) +
+                     2 * 2 * sizeof(sim_event)) +
+                (K + 1) * (cfg->policy.type == OPT_POLICY_PALSGD ? rng_bytes() : 8);
+  if (failures)
+    m->workers += K * rng_bytes();
+  if (cc->jitter.dist != SIM_JITTER_NONE)
+    m->workers += K * (8 + rng_bytes());
+  if (cc->stragglers.rate_per_s > 0)
+    m->workers += K * (2 * (8 + rng_bytes()) + 4 * 8);
+  if (cc->trace[0])
+    m->workers += K * sizeof(sim_trace) + sim_trace_memory(cc->trace, (int)K);
+  m->workers += 4 * file_bytes(cfg->cluster.network.trace); /* changes: ~32 B per >= 8 B row */
+  m->policy = opt_policy_memory(&cfg->policy, (int)K, n);
+  m->total = m->dataset + m->models + m->replicas + m->workers + m->policy + (1 << 20);
+  return WL_OK;
+}
+
+void sim_format_bytes(double v, char *buf, size_t size)
+{
+  const char *unit[] = {"B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB"};
+  int u = 0;
+  while (v >= 1024 && u < 6 && isfinite(v))
+    v /= 1024, u++;
+  snprintf(buf, size, u ? "%.1f %s" : "%.0f %s", v, unit[u]);
+}
+
+double sim_memory_limit(char *why, size_t why_size)
+{
+  double limit = INFINITY;
+  const char *what = "no limit found";
+#define LOWER(v, text) \
+  do {                 \
+    double v_ = (v);   \
+    if (v_ > 0 && v_ < limit) { \
+      limit = v_;      \
+      what = (text);   \
+    }                  \
+  } while (0)
+  long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);
+  if (pages > 0 && page > 0)
+    LOWER((double)pages * (double)page, "the machine's physical memory");
+  struct rlimit rl;
+  if (getrlimit(RLIMIT_AS, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY)
+    LOWER((double)rl.rlim_cur, "the address-space limit (ulimit -v)");
+  if (getrlimit(RLIMIT_DATA, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY)
+    LOWER((double)rl.rlim_cur, "the data-size limit (ulimit -d)");
+  FILE *f = fopen("/sys/fs/cgroup/memory.max", "r"); /* a container's (cgroup v2) */
+  if (f) {
+    double v;
+    if (fscanf(f, "%lf", &v) == 1)
+      LOWER(v, "the control group's memory.max");
+    fclose(f);
+  }
+  const char *env = getenv("SYNCSIM_MEMORY_LIMIT");
+  if (env && *env) {
+    char *end;
+    double v = strtod(env, &end);
+    double scale = *end == 'K' ? 0x1p10 : *end == 'M' ? 0x1p20 : *end == 'G' ? 0x1p30
+                 : *end == 'T' ? 0x1p40 : 1;
+    end += scale > 1;
+    if (*end == '\0' && v > 0 && isfinite(v))
+      LOWER(v * scale, "SYNCSIM_MEMORY_LIMIT");
+  }
+#undef LOWER
+  if (why)
+    snprintf(why, why_size, "%s", what);
+  return limit;
+}
+
+/* WL_ECONFIG, with a message naming the keys that matter, when cfg needs more memory than
+ * this process may use. */
+static wl_status check_memory(const sim_config *cfg, int threads, char *err, size_t err_size)
+{
+  sim_memory m;
+  char why[64], need[32], have[32], parts[5][32];
+  wl_status st = sim_memory_estimate(cfg, threads, &m);
+  if (st == WL_ELIMIT) {
+    snprintf(err, err_size, "workload.model: a model of this size would need more memory than "
+             "any machine has");
+    return WL_ECONFIG;
+  }
+  if (st != WL_OK)
+    return st;
+  double limit = sim_memory_limit(why, sizeof why);
+  if (m.total <= limit)
+    return WL_OK;
+  sim_format_bytes(m.total, need, sizeof need);
+  sim_format_bytes(limit, have, sizeof have);
+  double part[5] = {m.dataset, m.models, m.replicas, m.workers, m.policy};
+  for (int i = 0; i < 5; i++)
+    sim_format_bytes(part[i], parts[i], sizeof parts[i]);
+  snprintf(err, err_size, "memory: this run needs about %s (dataset %s; model workspaces %s; "
+           "the %d workers' replicas %s and other state %s; policy %s), more than the %s of %s; "
+           "reduce cluster.workers, the model, workload.batch_size or the dataset",
+           need, parts[0], parts[1], cfg->cluster.workers, parts[2], parts[3], parts[4], have,
+           why);
+  return WL_ECONFIG;
+}
+
 /* ---- checks without a run --------------------------------------------------------------- */
 
 enum { CHECK_CACHE_SIZE = 4 };
@@ -644,6 +797,7 @@ static wl_status make_dataset(sim_runner *r, sim_check_cache *cache, char *err, 
   gsl_rng *g = sim_rng_create((uint64_t)cfg->seed, SIM_RNG_DATASET, 0);
   if (!g)
     return WL_ENOMEM;
+  err[0] = '\0';
   wl_status st = wl_dataset_create(&cfg->workload.dataset, wl_model_seq_len(&cfg->workload.model),
                                    g, &r->data, err, err_size);
   gsl_rng_free(g);
@@ -679,6 +833,8 @@ static wl_status setup(sim_runner *r, int threads, sim_check_cache *cache, char 
   r->last_loss = r->last_acc = NAN;
   r->timing_only = wc->model.type == WL_MODEL_NONE;
   r->intervals_left = cfg->record.timeline;
+  if ((st = check_memory(cfg, threads, err, err_size)) != WL_OK)
+    return st;
 
   if (!r->timing_only) {
     if ((st = make_dataset(r, cache, err, err_size)) != WL_OK)
@@ -699,8 +855,9 @@ static wl_status setup(sim_runner *r, int threads, sim_check_cache *cache, char 
   r->policy_rng = calloc((size_t)r->K + 1, sizeof *r->policy_rng);
   r->up = calloc((size_t)r->K, 1);
   r->coll_mask = calloc((size_t)r->K, 1);
+  r->spare_rng = sim_rng_create((uint64_t)cfg->seed, SIM_RNG_POLICY, (uint32_t)r->K + 1);
   if (!r->shards || !r->w || !r->reps || !r->speeds || !r->shard_sizes || !r->policy_rng ||
-      !r->up || !r->coll_mask)
+      !r->up || !r->coll_mask || !r->spare_rng)
     return WL_ENOMEM;
   if (!r->timing_only) {
     if (!(g = sim_rng_create((uint64_t)cfg->seed, SIM_RNG_PARTITION, 0)))
@@ -827,6 +984,7 @@ static void teardown(sim_runner *r)
   for (int i = 0; r->policy_rng && i <= r->K; i++)
     gsl_rng_free(r->policy_rng[i]);
   free(r->policy_rng);
+  gsl_rng_free(r->spare_rng);
   for (int w = 0; r->w && w < r->K; w++)
     gsl_rng_free(r->w[w].fail_rng);
   free(r->up);
@@ -851,11 +1009,15 @@ static void teardown(sim_runner *r)
     wl_dataset_destroy(r->data);
 }
 
-wl_status sim_check(const sim_config *cfg, sim_check_cache *cache, char *err, size_t err_size)
+wl_status sim_check(const sim_config *cfg, int threads, sim_check_cache *cache, char *err,
+                    size_t err_size)
 {
   sim_runner r = {.cfg = cfg};
   err[0] = '\0';
-  wl_status st = setup(&r, 1, cache, err, err_size);
+  gsl_set_error_handler_off();
+  wl_status st = check_memory(cfg, threads, err, err_size);
+  if (st == WL_OK) /* (built with one thread: the others' workspaces are counted above) */
+    st = setup(&r, 1, cache, err, err_size);
   teardown(&r);
   if (st != WL_OK && !err[0])
     snprintf(err, err_size, "%s", wl_strerror(st));
@@ -1025,9 +1187,11 @@ static wl_status failures_init(sim_runner *r)
 {
   const sim_failure_config *f = &r->cfg->cluster.failures;
   r->hears_failures = r->cfg->policy.type == OPT_POLICY_ASYNC_LOCAL_SGD || f->sync == SIM_FAIL_DROP;
+  int failures = f->n_at > 0 || !isnan(f->mttf_s);
   for (int w = 0; w < r->K; w++) {
     r->up[w] = 1;
-    if (!(r->w[w].fail_rng = sim_rng_create((uint64_t)r->cfg->seed, SIM_RNG_FAILURE, (uint32_t)w)))
+    if (failures && !(r->w[w].fail_rng = sim_rng_create((uint64_t)r->cfg->seed, SIM_RNG_FAILURE,
+                                                        (uint32_t)w)))
       return WL_ENOMEM;
   }
   for (int i = 0; i < f->n_at; i++)
@@ -1174,6 +1338,7 @@ wl_status sim_run(const sim_config *cfg, const sim_recorder *rec, const sim_run_
 {
   sim_runner r = {.cfg = cfg, .rec = rec};
   double host_t0 = host_seconds();
+  gsl_set_error_handler_off(); /* GSL's failures (out of memory) are statuses, not aborts */
   memset(out, 0, sizeof *out);
   out->final_loss = out->final_accuracy = out->baseline_loss = NAN;
   assert_now = &r.now;

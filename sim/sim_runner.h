@@ -54,6 +54,30 @@ typedef struct sim_run_opts {
   void *progress_ctx;
 } sim_run_opts;
 
+/* What a run takes in memory, in bytes, estimated from its config alone: at its peak, up to
+ * small structures (tests/test_memory.c holds the estimate to measured runs). */
+typedef struct sim_memory {
+  double dataset;  /* the dataset (at its peak while built), the shards' indices */
+  double models;   /* the model workspaces and batches: one per thread, one to evaluate */
+  double replicas; /* every worker's parameters, gradients and optimizer state (and
+                      snapshots when failures can undo work) */
+  double workers;  /* every worker's other state: samplers, random streams, records */
+  double policy;   /* the policy's own: global model, outer optimizer, buffers */
+  double total;
+} sim_memory;
+
+/* cfg's memory with `threads` job threads; WL_ELIMIT when its model is beyond any machine. */
+wl_status sim_memory_estimate(const sim_config *cfg, int threads, sim_memory *m);
+
+/* The memory this process may use, in bytes: the least of the machine's physical memory,
+ * the address-space and data limits, a control group's memory.max and the environment
+ * variable SYNCSIM_MEMORY_LIMIT (bytes, or with a K, M, G or T suffix, powers of 1024). why
+ * (may be NULL) gets which one it is. */
+double sim_memory_limit(char *why, size_t why_size);
+
+/* v bytes as "12.3 GiB" (or B, KiB, MiB, ... in powers of 1024). */
+void sim_format_bytes(double v, char *buf, size_t size);
+
 /* Datasets built by sim_check, kept for the next checks (validating many runs of one
  * dataset builds it once). */
 typedef struct sim_check_cache sim_check_cache;
@@ -62,8 +86,11 @@ void sim_check_cache_free(sim_check_cache *c);
 
 /* Everything sim_run checks before its first event, without running: builds cfg's dataset,
  * partition, models, workers, cluster, network, failures and policy, then frees them. So a
- * config that passes runs (up to the resources it needs while running). cache may be NULL. */
-wl_status sim_check(const sim_config *cfg, sim_check_cache *cache, char *err, size_t err_size);
+ * config that passes runs (up to the resources it needs while running), and refuses one that
+ * needs more memory than this process may use with `threads` job threads (see
+ * sim_memory_estimate). cache may be NULL. */
+wl_status sim_check(const sim_config *cfg, int threads, sim_check_cache *cache, char *err,
+                    size_t err_size);
 
 /* Run cfg (which must have passed sim_config_check). Returns the run's status, also in
  * out->status. rec->begin is called first and rec->end last; opts may be NULL. */

@@ -228,13 +228,14 @@ static wl_status synthetic_create(const wl_dataset_config *cfg, gsl_rng *r, wl_d
   return st;
 }
 
-/* -mean log q(target) over the held-out targets, q the training frequencies (add-one). */
-static double frequency_baseline(const wl_dataset *d)
+/* d->baseline_loss = -mean log q(target) over the held-out targets, q the training
+ * frequencies (add-one). */
+static wl_status frequency_baseline(wl_dataset *d)
 {
   double *count = calloc((size_t)d->classes, sizeof *count), total = d->classes, loss = 0;
   long n = 0;
   if (!count)
-    return NAN;
+    return WL_ENOMEM;
   for (int c = 0; c < d->classes; c++)
     count[c] = 1;
   if (d->kind == WL_KIND_CLASSIFY) {
@@ -254,7 +255,8 @@ static double frequency_baseline(const wl_dataset *d)
       loss -= wl_log(count[d->text_test[i]] / total);
   }
   free(count);
-  return n > 0 ? loss / (double)n : NAN;
+  d->baseline_loss = n > 0 ? loss / (double)n : NAN;
+  return WL_OK;
 }
 
 wl_status wl_dataset_create(const wl_dataset_config *cfg, int seq_len, gsl_rng *r,
@@ -263,8 +265,10 @@ wl_status wl_dataset_create(const wl_dataset_config *cfg, int seq_len, gsl_rng *
   *out = NULL;
   err[0] = '\0';
   wl_dataset *d = calloc(1, sizeof *d);
-  if (!d)
+  if (!d) {
+    snprintf(err, err_size, "building the dataset: %s", wl_strerror(WL_ENOMEM));
     return WL_ENOMEM;
+  }
   wl_status st;
   switch (cfg->type) {
   case WL_DATA_SYNTHETIC: st = synthetic_create(cfg, r, d); break;
@@ -272,8 +276,9 @@ wl_status wl_dataset_create(const wl_dataset_config *cfg, int seq_len, gsl_rng *
   case WL_DATA_TEXT: st = wl_text_load(cfg, seq_len, d, err, err_size); break;
   default: st = WL_ECONFIG; break;
   }
+  if (st == WL_OK)
+    st = frequency_baseline(d);
   if (st == WL_OK) {
-    d->baseline_loss = frequency_baseline(d);
     *out = d;
   } else {
     if (!err[0])
@@ -281,6 +286,42 @@ wl_status wl_dataset_create(const wl_dataset_config *cfg, int seq_len, gsl_rng *
     wl_dataset_destroy(d);
   }
   return st;
+}
+
+void wl_dataset_size(const wl_dataset_config *cfg, int seq_len, wl_dataset_shape *out)
+{
+  memset(out, 0, sizeof *out);
+  switch (cfg->type) {
+  case WL_DATA_SYNTHETIC: {
+    double D = cfg->dim, C = cfg->classes, H = cfg->teacher_hidden;
+    out->dim = cfg->dim;
+    out->classes = cfg->classes;
+    out->n_train = cfg->train_examples;
+    out->n_test = cfg->test_examples;
+    out->bytes = (out->n_train + out->n_test) * (D + 1) * 4 + C * 8 +
+                 (cfg->generator == WL_GEN_MIXTURE ? C * D : H * D + 2 * H + C * H) * 4;
+    break;
+  }
+  case WL_DATA_FASHION_MNIST:
+    out->dim = 784;
+    out->classes = 10;
+    out->n_train = cfg->train_examples > 0 ? cfg->train_examples : 60000;
+    out->n_test = cfg->test_examples > 0 ? cfg->test_examples : 10000;
+    /* the kept floats and labels, and a whole file of training images read at once */
+    out->bytes = (out->n_train + out->n_test) * (784 * 4 + 4) + 60000.0 * (784 + 1) + 80;
+    break;
+  case WL_DATA_TEXT: {
+    double S = wl_text_bytes(cfg->path), T = seq_len > 0 ? seq_len : 1;
+    out->dim = seq_len;
+    out->classes = 257;
+    out->n_test = floor(S * cfg->test_fraction / T);
+    out->n_train = floor(S / T) - out->n_test;
+    /* the read buffer (grown by doubling) and the two parts copied out of it */
+    out->bytes = 3 * S + (1 << 20);
+    break;
+  }
+  }
+  out->bytes += sizeof(wl_dataset);
 }
 
 /* ---- partitions --------------------------------------------------------------------------- */

@@ -84,6 +84,22 @@ wl_status wl_dataset_create(const wl_dataset_config *cfg, int seq_len, gsl_rng *
                             wl_dataset **out, char *err, size_t err_size);
 void wl_dataset_destroy(wl_dataset *d);
 
+/* What a dataset of cfg holds, without building it: the shapes a model sees and its memory
+ * at its peak while it is built. A text corpus's files are measured (at most the loader's
+ * limit); its vocabulary is taken at its largest, 257. */
+typedef struct wl_dataset_shape {
+  int dim;       /* features, or the window T */
+  int classes;   /* classes, or the vocabulary */
+  double n_train, n_test; /* examples (text: windows) */
+  double bytes;  /* memory */
+} wl_dataset_shape;
+
+void wl_dataset_size(const wl_dataset_config *cfg, int seq_len, wl_dataset_shape *out);
+
+/* The bytes of the text corpus at path (a file, or a directory's corpus files), at most the
+ * loader's limit; 0 when it cannot be read. */
+double wl_text_bytes(const char *path);
+
 /* The text dataset (wl_text.c) and Fashion-MNIST (wl_idx.c) loaders. */
 wl_status wl_text_load(const wl_dataset_config *cfg, int seq_len, wl_dataset *d, char *err,
                        size_t err_size);

@@ -141,11 +141,12 @@ wl_status wl_mlp_create(wl_model *m)
   /* workspace: z and a per layer, probs, dz, da, the products' scratch */
   size_t B = (size_t)m->max_batch;
   size_t scratch = wl_gemm_scratch_floats((size_t)maxw > B ? (size_t)maxw : B);
-  size_t total = B * m->C + 2 * B * maxw + scratch;
+  double total = (double)B * m->C + 2.0 * (double)B * maxw + (double)scratch;
   for (int i = 0; i < s->nl; i++)
-    total += 2 * B * s->width[i + 1];
-  if (!(m->work = malloc(total * sizeof(float))))
-    return WL_ENOMEM;
+    total += 2.0 * (double)B * s->width[i + 1];
+  wl_status st = wl_model_alloc_work(m, total);
+  if (st != WL_OK || m->measure)
+    return st;
   float *p = m->work;
   for (int i = 0; i < s->nl; i++) {
     s->z[i] = p;

@@ -136,19 +136,32 @@ void wl_fill_uniform(float *x, size_t n, double lo, double hi, gsl_rng *r)
     x[i] = (float)(lo + (hi - lo) * gsl_rng_uniform(r));
 }
 
-wl_status wl_model_create(const wl_model_config *cfg, const wl_dataset *d, int max_batch,
-                          wl_model **out)
+wl_status wl_model_alloc_work(wl_model *m, double total)
+{
+  m->work_floats = total;
+  if (total > WL_MODEL_MAX_WORK_FLOATS)
+    return WL_ELIMIT;
+  if (m->measure)
+    return WL_OK;
+  m->work = malloc((size_t)total * sizeof(float));
+  return m->work ? WL_OK : WL_ENOMEM;
+}
+
+/* A model of cfg for inputs of D features (or a window of D tokens) and C classes (or a
+ * vocabulary of C); only measured when measure is set. */
+static wl_status model_new(const wl_model_config *cfg, int D, int C, int max_batch, int measure,
+                           wl_model **out)
 {
   *out = NULL;
   WL_ASSERT(max_batch > 0);
-  WL_ASSERT((cfg->type == WL_MODEL_TRANSFORMER) == (d->kind == WL_KIND_TEXT));
   wl_model *m = calloc(1, sizeof *m);
   if (!m)
     return WL_ENOMEM;
   m->cfg = *cfg;
-  m->D = d->dim;
-  m->C = d->classes;
+  m->D = D;
+  m->C = C;
   m->max_batch = max_batch;
+  m->measure = measure;
   wl_status st = cfg->type == WL_MODEL_TRANSFORMER ? wl_transformer_create(m) : wl_mlp_create(m);
   if (st == WL_OK && m->failed)
     st = WL_ENOMEM;
@@ -157,6 +170,30 @@ wl_status wl_model_create(const wl_model_config *cfg, const wl_dataset *d, int m
     return st;
   }
   *out = m;
+  return WL_OK;
+}
+
+wl_status wl_model_create(const wl_model_config *cfg, const wl_dataset *d, int max_batch,
+                          wl_model **out)
+{
+  WL_ASSERT((cfg->type == WL_MODEL_TRANSFORMER) == (d->kind == WL_KIND_TEXT));
+  return model_new(cfg, d->dim, d->classes, max_batch, 0, out);
+}
+
+wl_status wl_model_size(const wl_model_config *cfg, int D, int C, int max_batch, double *nparams,
+                        double *work_bytes)
+{
+  wl_model *m;
+  *nparams = *work_bytes = 0;
+  if (cfg->type == WL_MODEL_NONE)
+    return WL_OK;
+  wl_status st = model_new(cfg, D, C, max_batch, 1, &m);
+  if (st != WL_OK)
+    return st;
+  *nparams = (double)m->nparams;
+  *work_bytes = m->work_floats * sizeof(float) + sizeof *m +
+                (double)m->cap_tensors * (sizeof(wl_tensor) + 24) + 4096 /* the model's own */;
+  wl_model_destroy(m);
   return WL_OK;
 }
 

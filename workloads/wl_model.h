@@ -82,6 +82,13 @@ wl_status wl_model_create(const wl_model_config *cfg, const wl_dataset *d, int m
                           wl_model **out);
 void wl_model_destroy(wl_model *m);
 
+/* The parameter count and the bytes a model of cfg takes (its workspace for max_batch
+ * examples, and its own structures) for inputs of D features (or windows of D tokens) and
+ * C classes (or a vocabulary of C), without building it. WL_ELIMIT when the workspace is
+ * beyond any machine (wl_model_create too). A model of type none takes nothing. */
+wl_status wl_model_size(const wl_model_config *cfg, int D, int C, int max_batch, double *nparams,
+                        double *work_bytes);
+
 size_t wl_model_nparams(const wl_model *m);
 
 /* The named tensors, in block order; returns how many. */

@@ -24,6 +24,8 @@ struct wl_model {
   char (*names)[24];   /* (cap_tensors) storage for tensor names */
   int n_tensors, cap_tensors;
   int failed;          /* a tensor could not be added (out of memory) */
+  int measure;    /* only count: creation sets work_floats and allocates no workspace */
+  double work_floats; /* the workspace's size */
   float *work;    /* the workspace, one allocation */
   void *impl;     /* the model's own state */
 };
@@ -31,6 +33,14 @@ struct wl_model {
 /* Append a tensor of count floats and kind WL_TENSOR_*, named printf-style; returns its
  * offset, or (size_t)-1 when out of memory (creation then fails). */
 size_t wl_model_add_tensor(wl_model *m, size_t count, int kind, const char *fmt, int index);
+
+/* The largest workspace a model may allocate, in floats (far beyond any machine's memory,
+ * and far below where size arithmetic could wrap). */
+#define WL_MODEL_MAX_WORK_FLOATS 0x1p50
+
+/* Record a workspace of `total` floats (computed in double, so that it cannot wrap) and,
+ * unless m only measures, allocate it into m->work. */
+wl_status wl_model_alloc_work(wl_model *m, double total);
 
 wl_status wl_mlp_create(wl_model *m);
 wl_status wl_transformer_create(wl_model *m);

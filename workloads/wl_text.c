@@ -129,6 +129,22 @@ static wl_status read_corpus(const char *path, unsigned char **buf, size_t *len,
   return st;
 }
 
+static wl_status add_size(void *ctx, const char *file)
+{
+  struct stat sb;
+  if (stat(file, &sb) == 0)
+    *(double *)ctx += (double)sb.st_size;
+  return WL_OK;
+}
+
+double wl_text_bytes(const char *path)
+{
+  double total = 0;
+  char err[64];
+  wl_text_files(path, add_size, &total, err, sizeof err);
+  return total < TEXT_MAX_BYTES ? total : TEXT_MAX_BYTES;
+}
+
 wl_status wl_text_load(const wl_dataset_config *cfg, int seq_len, wl_dataset *d, char *err,
                        size_t err_size)
 {

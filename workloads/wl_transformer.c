@@ -233,14 +233,17 @@ wl_status wl_transformer_create(wl_model *m)
                : wl_model_add_tensor(m, V * C, WL_TENSOR_WEIGHT, "head.w", 0);
 
   size_t N = (size_t)m->max_batch * T, NH = (size_t)s->NH, B = (size_t)m->max_batch;
-  size_t per_layer = N * C * 16 + N * 4 + B * NH * T * T;
   size_t kmax = 4 * C > V ? 4 * C : V;
   kmax = N > kmax ? N : kmax; /* also covers T and the head size */
-  size_t total = (size_t)s->L * per_layer + N * C * 2 + N * 2 + N * V * 2 /* forward */
-                 + N * C * 4 + N * 3 * C + N * 8 * C + N * V + T * T   /* gradients */
-                 + wl_gemm_scratch_floats(kmax);
-  if (!(m->work = malloc(total * sizeof(float))))
-    return WL_ENOMEM;
+  /* in double: L times a layer's activations can exceed size_t at the keys' extremes */
+  double n = (double)N, c = (double)C, v = (double)V;
+  double per_layer = n * c * 16 + n * 4 + (double)B * (double)NH * (double)T * (double)T;
+  double total = s->L * per_layer + n * c * 2 + n * 2 + n * v * 2     /* forward */
+                 + n * c * 4 + n * 3 * c + n * 8 * c + n * v + (double)T * (double)T /* grads */
+                 + (double)wl_gemm_scratch_floats(kmax);
+  wl_status st = wl_model_alloc_work(m, total);
+  if (st != WL_OK || m->measure)
+    return st;
   float *w = m->work;
   for (int l = 0; l < s->L; l++) {
     layer_act *a = &s->la[l];
@@ -274,6 +277,6 @@ wl_status wl_transformer_create(wl_model *m)
   s->dlogits = take(&w, N * V);
   s->datt_scratch = take(&w, T * T);
   s->gemm_scratch = take(&w, wl_gemm_scratch_floats(kmax));
-  WL_ASSERT((size_t)(w - m->work) == total);
+  WL_ASSERT((double)(w - m->work) == total);
   return WL_OK;
 }
