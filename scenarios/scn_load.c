@@ -389,6 +389,7 @@ static cJSON *find_policy(cJSON *arr, const char *name)
 }
 
 static int strict_json(const char *text, const char **at, char *why, size_t why_size);
+static const char *bad_string(const char *text);
 
 static wl_status apply_set(cJSON *root, const char *set, scn_error *err)
 {
@@ -406,8 +407,12 @@ static wl_status apply_set(cJSON *root, const char *set, scn_error *err)
   const char *at;
   char why[120];
   cJSON *value = strict_json(eq + 1, &at, why, sizeof why) ? cJSON_Parse(eq + 1) : NULL;
-  if (!value) /* not (strict) JSON: a string */
+  if (!value) { /* not (strict) JSON: a string */
+    const char *why_not = bad_string(eq + 1);
+    if (why_not)
+      return scn_fail(err, path, "%s", why_not);
     value = cJSON_CreateString(eq + 1);
+  }
   if (!value)
     return WL_ENOMEM;
   if (strncmp(path, "sweep.", 6) == 0) { /* an axis: its name is the rest, dots and all */
@@ -604,6 +609,12 @@ static void syntax_error(const char *text, const char *at, scn_error *err)
   while (is_space(*rest))
     rest++;
   int at_end = *rest == '\0';
+  /* where a key was expected and there is none, cJSON stops one past the culprit */
+  const char *before = at > text ? at - 1 : at;
+  while (before > text && is_space(before[-1]))
+    before--;
+  if (at > text && at[-1] != '"' && before > text && (before[-1] == '{' || before[-1] == ','))
+    at--;
   if (string_start)
     at = string_start;
   else if (at_end && open <= 0)
@@ -701,6 +712,38 @@ static int strict_number(strict *s)
   return 1;
 }
 
+/* The length of the well-formed UTF-8 sequence at p (RFC 3629: no overlong forms, no
+ * surrogates, at most U+10FFFF), or 0. */
+static int utf8_length(const unsigned char *p)
+{
+  unsigned c = p[0];
+  if (c < 0x80)
+    return 1;
+  int n = c >= 0xc2 && c <= 0xdf ? 2 : c >= 0xe0 && c <= 0xef ? 3 : c >= 0xf0 && c <= 0xf4 ? 4 : 0;
+  for (int k = 1; k < n; k++)
+    if ((p[k] & 0xc0) != 0x80)
+      return 0;
+  if ((c == 0xe0 && p[1] < 0xa0) || (c == 0xed && p[1] > 0x9f) || (c == 0xf0 && p[1] < 0x90) ||
+      (c == 0xf4 && p[1] > 0x8f))
+    return 0;
+  return n;
+}
+
+/* Why text (a --set value taken as a string) cannot be one, or NULL: a control character or
+ * a byte that is not UTF-8. */
+static const char *bad_string(const char *text)
+{
+  for (const unsigned char *p = (const unsigned char *)text; *p;) {
+    if (*p < 0x20 || *p == 0x7f)
+      return "expected a value without control characters (a JSON string can escape them)";
+    int n = utf8_length(p);
+    if (!n)
+      return "expected UTF-8 text";
+    p += n;
+  }
+  return NULL;
+}
+
 /* A string; its extent is [*from, s->p) with the quotes. */
 static int strict_string(strict *s)
 {
@@ -715,6 +758,13 @@ static int strict_string(strict *s)
     if (c == '"') {
       s->p++;
       return 1;
+    }
+    if (c >= 0x80) {
+      int n = utf8_length((const unsigned char *)s->p);
+      if (!n)
+        return strict_fail(s, s->p, "UTF-8 text in a string");
+      s->p += n;
+      continue;
     }
     if (c == '\\') {
       char e = s->p[1];

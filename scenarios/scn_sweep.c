@@ -178,6 +178,17 @@ wl_status scn_sweep_point(const scn_sweep *sw, long i, scn_scenario *out, scn_er
   for (int j = 0; j < sw->n_sets && n < MAX_SETS; j++)
     sets[n++] = sw->sets[j];
   wl_status st = scn_load_string(sw->text, sw->file, sets, n, out, err);
+  if (st != WL_OK && sw->n_axes > 0 && strcmp(err->file, "--set") == 0) {
+    /* an axis's path that does not apply (a policy that does not exist): the scenario's
+     * sweep is to blame when the command line's overrides alone load */
+    scn_error alone;
+    if (scn_load_string(sw->text, sw->file, sw->sets, sw->n_sets, out, &alone) == WL_OK) {
+      char path[sizeof err->path];
+      snprintf(err->file, sizeof err->file, "%s", sw->file);
+      snprintf(path, sizeof path, "sweep%s%s", err->path[0] ? "." : "", err->path);
+      snprintf(err->path, sizeof err->path, "%s", path);
+    }
+  }
   if (st != WL_OK && sw->n_axes > 0) { /* say which point */
     char point[512], msg[sizeof err->msg];
     scn_sweep_point_json(sw, i, NULL, 0, point, sizeof point);
