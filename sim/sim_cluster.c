@@ -84,7 +84,7 @@ wl_status sim_cluster_init(sim_cluster *c, const sim_compute_config *cfg, int K,
     gsl_rng_free(r);
   }
   for (int w = 0; w < K; w++)
-    c->step_ns[w] = sim_time_from_s(c->step_time_s / c->speed[w]);
+    c->step_ns[w] = sim_time_period_from_s(c->step_time_s / c->speed[w]);
   if (c->jitter.dist != SIM_JITTER_NONE) {
     if (!(c->jitter_rng = calloc((size_t)K, sizeof *c->jitter_rng)))
       return WL_ENOMEM;
@@ -227,7 +227,7 @@ sim_time sim_cluster_job_end(sim_cluster *c, int w, sim_time start, long steps)
     sim_time total = 0;
     double base = c->step_time_s / c->speed[w];
     for (long i = 0; i < steps; i++)
-      total = sim_time_add(total, sim_time_from_s(base * jitter_factor(&c->jitter,
+      total = sim_time_add(total, sim_time_period_from_s(base * jitter_factor(&c->jitter,
                                                                         c->jitter_rng[w])));
     return sim_time_add(start, total);
   }
@@ -245,7 +245,7 @@ sim_time sim_cluster_job_end(sim_cluster *c, int w, sim_time start, long steps)
     work -= v * (next - t);
     t = next;
   }
-  return sim_time_add(start, sim_time_from_s(t - t0));
+  return sim_time_add(start, steps > 0 ? sim_time_period_from_s(t - t0) : 0);
 }
 
 void sim_trace_free(sim_trace *trace, int K)

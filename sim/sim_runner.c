@@ -1141,7 +1141,7 @@ static void worker_down(sim_runner *r, int w)
     }
   }
   busy_begin(wk, BUSY_DOWN, r->now);
-  schedule_gen(r, sim_time_add(r->now, sim_time_from_s(repair_time(r, wk->fail_rng))), SIM_EV_UP,
+  schedule_gen(r, sim_time_add(r->now, sim_time_period_from_s(repair_time(r, wk->fail_rng))), SIM_EV_UP,
                w, 0);
   if (r->hears_failures)
     r->policy.type->worker_down(r->policy.state, w);
@@ -1175,7 +1175,7 @@ static void worker_up(sim_runner *r, int w)
   wk->resume_kind = BUSY_NONE;
   const sim_failure_config *f = &r->cfg->cluster.failures;
   if (!isnan(f->mttf_s))
-    schedule_gen(r, sim_time_add(r->now, sim_time_from_s(wl_ran_exponential(wk->fail_rng,
+    schedule_gen(r, sim_time_add(r->now, sim_time_period_from_s(wl_ran_exponential(wk->fail_rng,
                                                                             f->mttf_s))),
                  SIM_EV_DOWN, w, 0);
   if (r->hears_failures)
@@ -1197,7 +1197,7 @@ static wl_status failures_init(sim_runner *r)
   for (int i = 0; i < f->n_at; i++)
     schedule_gen(r, sim_time_from_s(f->at_s[i]), SIM_EV_DOWN, f->workers[i], 0);
   for (int w = 0; w < r->K && !isnan(f->mttf_s); w++)
-    schedule_gen(r, sim_time_from_s(wl_ran_exponential(r->w[w].fail_rng, f->mttf_s)),
+    schedule_gen(r, sim_time_period_from_s(wl_ran_exponential(r->w[w].fail_rng, f->mttf_s)),
                  SIM_EV_DOWN, w, 0);
   return WL_OK;
 }
@@ -1243,7 +1243,7 @@ static void dispatch(sim_runner *r, const sim_event *ev)
     wl_status st = evaluate(r);
     if (st != WL_OK && r->fail == WL_OK)
       r->fail = st;
-    sim_time next = sim_time_add(ev->time, sim_time_from_s(r->cfg->eval.every_s));
+    sim_time next = sim_time_add(ev->time, sim_time_period_from_s(r->cfg->eval.every_s));
     if (next <= r->t_stop)
       schedule(r, next, SIM_EV_EVAL, -1, 0, 0, 0);
     break;
@@ -1358,7 +1358,7 @@ wl_status sim_run(const sim_config *cfg, const sim_recorder *rec, const sim_run_
     st = evaluate(&r);
   if (st == WL_OK) {
     if (cfg->eval.every_s > 0)
-      schedule(&r, sim_time_from_s(cfg->eval.every_s), SIM_EV_EVAL, -1, 0, 0, 0);
+      schedule(&r, sim_time_period_from_s(cfg->eval.every_s), SIM_EV_EVAL, -1, 0, 0, 0);
     r.policy.type->start(r.policy.state);
     st = loop(&r, opts, host_t0, &out->events);
   }

@@ -27,6 +27,15 @@ static inline sim_time sim_time_from_s(double s)
   return ns <= 0 ? 0 : (sim_time)llround(ns);
 }
 
+/* A duration that must move time forward (a gradient step, an evaluation interval, a repair,
+ * a time to failure): s rounded as sim_time_from_s, and at least the clock's resolution,
+ * 1 ns, so that no cycle of events can repeat at one instant. */
+static inline sim_time sim_time_period_from_s(double s)
+{
+  sim_time t = sim_time_from_s(s);
+  return t < 1 ? 1 : t;
+}
+
 /* a + b for a time or duration a and a duration b, both >= 0, saturating at never. */
 static inline sim_time sim_time_add(sim_time a, sim_time b)
 {

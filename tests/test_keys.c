@@ -13,6 +13,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <math.h>
+
 #include "scn_load.h"
 #include "test_util.h"
 #include "wl_data.h"
@@ -319,7 +321,10 @@ static const char *keep(const char *text)
   return pool[used++];
 }
 
-static void walk(const wl_param *table, const char *prefix, context c)
+/* What walk does with each key it reaches: the key's table entry, its path, its context. */
+typedef void (*visit_fn)(const wl_param *p, const char *path, const context *c);
+
+static void walk(const wl_param *table, const char *prefix, context c, visit_fn visit)
 {
   for (const wl_param *p = table; p && p->key; p++) {
     char path[200];
@@ -329,7 +334,7 @@ static void walk(const wl_param *table, const char *prefix, context c)
     if (p->kind == WL_P_OBJECT) {
       char sub[210];
       snprintf(sub, sizeof sub, "%s.", path);
-      walk(p->sub, sub, c);
+      walk(p->sub, sub, c, visit);
       continue;
     }
     if (p->kind == WL_P_VARIANT) {
@@ -337,7 +342,7 @@ static void walk(const wl_param *table, const char *prefix, context c)
       context here = c;
       here.base = base_for(&c, path);
       if (here.base == c.base)
-        test_key(p, path, &here);
+        visit(p, path, &here);
       for (int v = 0; p->variants[v]; v++) {
         if (!p->variants[v]->params)
           continue;
@@ -363,11 +368,11 @@ static void walk(const wl_param *table, const char *prefix, context c)
           cr_log_info("%s: variant %s refused here (%s: %s)", path, p->variants[v]->name, ep, em);
           continue;
         }
-        walk(p->variants[v]->params, prefix, in);
+        walk(p->variants[v]->params, prefix, in, visit);
       }
       continue;
     }
-    test_key(p, path, &c);
+    visit(p, path, &c);
   }
 }
 
@@ -444,12 +449,12 @@ static void teardown(void)
   cr_assert_eq(system(cmd), 0);
 }
 
-Test(keys, every_key_changes_the_run_or_is_refused, .init = setup, .fini = teardown,
-     .timeout = 900)
+/* Every key of the tables, in a context where it applies: the scenario's, then every policy
+ * type's own and its optimizers'. */
+static void walk_all(visit_fn visit)
 {
   context c = {.base = B_MLP};
-  walk(scn_scenario_params, "", c);
-  /* every policy type, with its own keys and its optimizers' */
+  walk(scn_scenario_params, "", c, visit);
   const wl_param *type = &opt_policy_params[0];
   for (int v = 0; type->variants[v]; v++) {
     static char set[8][64];
@@ -463,10 +468,153 @@ Test(keys, every_key_changes_the_run_or_is_refused, .init = setup, .fini = teard
     if (v == OPT_POLICY_PALSGD)
       pc.sets[pc.n++] = "policies.0.warmup_steps=5";
     if (v == 0)
-      test_key(type, "policies.0.type", &c);
-    walk(type->variants[v]->params, "policies.0.", pc);
+      visit(type, "policies.0.type", &c);
+    walk(type->variants[v]->params, "policies.0.", pc, visit);
   }
+}
+
+Test(keys, every_key_changes_the_run_or_is_refused, .init = setup, .fini = teardown,
+     .timeout = 900)
+{
+  walk_all(test_key);
   cr_log_info("keys: %d tested, %d change the run, %d refused where they do nothing", tested,
               changed, refused);
   cr_assert_gt(tested, 100);
+}
+
+/* ---- the extremes of every numeric key ------------------------------------------------- */
+
+static wl_status count_begin(void *ctx) { (void)ctx; return WL_OK; }
+static wl_status count_metric(void *ctx, const sim_metric *m) { (void)ctx, (void)m; return WL_OK; }
+static wl_status count_worker(void *ctx, const sim_worker_stats *w)
+{
+  (void)ctx, (void)w;
+  return WL_OK;
+}
+static wl_status count_update(void *ctx, const sim_update *u) { (void)ctx, (void)u; return WL_OK; }
+static wl_status count_interval(void *ctx, const sim_interval *i)
+{
+  (void)ctx, (void)i;
+  return WL_OK;
+}
+static wl_status count_outage(void *ctx, const sim_outage *o) { (void)ctx, (void)o; return WL_OK; }
+static wl_status count_end(void *ctx, const sim_result *r)
+{
+  *(wl_status *)ctx = r->status;
+  return WL_OK;
+}
+
+static int extremes_tried, extremes_ran, extremes_refused;
+
+/* Load, check and run the context's scenario with the key at value (a JSON text), stopped by
+ * a short host-time limit: whatever the outcome (refused, run, failed, diverged), it must be
+ * an outcome, not a crash or an assertion. */
+static void try_extreme(const char *path, const char *value, const context *c)
+{
+  const char *sets[48];
+  int n = 0;
+  for (int i = 0; i < c->n; i++)
+    sets[n++] = c->sets[i];
+  n += context_for(path, sets + n);
+  char set[400], set_path[200];
+  const char *key = strrchr(path, '.') ? strrchr(path, '.') + 1 : path;
+  snprintf(set_path, sizeof set_path, "%s", path);
+  snprintf(set, sizeof set, "%s=%s", set_path, value);
+  sets[n++] = set;
+  if (strcmp(path, "stop.host_time_s") != 0)
+    sets[n++] = "stop.host_time_s=0.25";
+  (void)key;
+  extremes_tried++;
+  cr_log_info("extreme: %s", set);
+  scn_scenario *s = malloc(sizeof *s);
+  cr_assert_not_null(s);
+  scn_error err;
+  if (scn_load_string(base_of(base_for(c, path)), "keys.json", sets, n, s, &err) != WL_OK) {
+    extremes_refused++;
+    cr_log_info("  refused: %s: %s", err.path, err.msg);
+    free(s);
+    return;
+  }
+  sim_config cfg;
+  scn_run_config(s, 0, &cfg);
+  char msg[1024];
+  if (sim_check(&cfg, 1, NULL, msg, sizeof msg) != WL_OK) {
+    extremes_refused++;
+    cr_log_info("  refused: %s", msg);
+    free(s);
+    return;
+  }
+  wl_status st = WL_EIO;
+  sim_recorder rec = {.ctx = &st, .begin = count_begin, .metric = count_metric,
+                      .worker = count_worker, .update = count_update,
+                      .interval = count_interval, .outage = count_outage, .end = count_end};
+  sim_result res;
+  sim_run(&cfg, &rec, NULL, &res);
+  cr_assert_eq(st, res.status, "%s: the run was not ended through its recorder", set);
+  cr_assert(res.status == WL_OK || res.status == WL_EDIVERGED || res.status == WL_ECONFIG ||
+              res.status == WL_ENOMEM, "%s: the run ended %s: %s", set, wl_strerror(res.status),
+            res.error);
+  cr_assert(res.events < 1000 || res.sim_time_s > 0, "%s: %ld events and the clock did not move",
+            set, res.events);
+  extremes_ran++;
+  cr_log_info("  ran: %s, %.3g s simulated, %ld steps, %.2f s host%s%s", wl_strerror(res.status),
+              res.sim_time_s, res.step, res.host_time_s, res.error[0] ? ": " : "", res.error);
+  free(s);
+}
+
+/* The smallest and largest values in a numeric key's range (inside an open end). */
+static void extreme_values(const wl_param *p, char out[2][64])
+{
+  if (p->kind == WL_P_INT || p->kind == WL_P_INTS) {
+    snprintf(out[0], 64, "%.0f", p->min);
+    snprintf(out[1], 64, "%.0f", p->max);
+    return;
+  }
+  double lo = (p->flags & WL_PF_MIN_EXCL) ? nextafter(p->min, INFINITY) : p->min;
+  double hi = (p->flags & WL_PF_MAX_EXCL) ? nextafter(p->max, -INFINITY) : p->max;
+  snprintf(out[0], 64, "%.17g", lo);
+  snprintf(out[1], 64, "%.17g", hi);
+}
+
+static void visit_extremes(const wl_param *p, const char *path, const context *c)
+{
+  const char *key = strrchr(path, '.') ? strrchr(path, '.') + 1 : path;
+  if (p->kind != WL_P_INT && p->kind != WL_P_DOUBLE && p->kind != WL_P_INTS &&
+      p->kind != WL_P_DOUBLES)
+    return;
+  char v[2][64], list[200];
+  extreme_values(p, v);
+  for (int e = 0; e < 2; e++) {
+    if (p->kind == WL_P_INTS || p->kind == WL_P_DOUBLES) {
+      /* per-worker lists get one element per worker of the base (3), others one */
+      int per_worker = !strcmp(key, "speeds") || !strcmp(key, "link_scales") ||
+                       !strcmp(key, "link_latencies_s");
+      if (per_worker)
+        snprintf(list, sizeof list, "[%s, %s, %s]", v[e], v[e], v[e]);
+      else
+        snprintf(list, sizeof list, "[%s]", v[e]);
+      try_extreme(path, list, c);
+    } else {
+      try_extreme(path, v[e], c);
+    }
+  }
+}
+
+/* Anything the schema accepts runs (or is refused by the checks run makes first): every
+ * numeric key at both ends of its range, on a tiny model, with the memory this test may use
+ * capped so that what cannot fit is refused rather than tried. */
+Test(keys, every_numeric_key_at_its_extremes_runs_or_is_refused, .init = setup, .fini = teardown,
+     .timeout = 1200)
+{
+  setenv("SYNCSIM_MEMORY_LIMIT", "2G", 1);
+  walk_all(visit_extremes);
+  /* where the walk's contexts refuse a key's extreme early, it is tried where it runs: a
+   * million timing-only workers (refused for memory under this cap) */
+  context timing = {.base = B_NONE};
+  try_extreme("cluster.workers", "1048576", &timing);
+  try_extreme("cluster.workers", "100000", &timing);
+  cr_log_info("extremes: %d tried, %d ran, %d refused", extremes_tried, extremes_ran,
+              extremes_refused);
+  cr_assert_gt(extremes_tried, 150);
+  cr_assert_gt(extremes_ran, 50);
 }
