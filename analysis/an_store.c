@@ -180,9 +180,19 @@ struct an_store {
   int claim_taken;     /* the last claimed begin found its config taken */
 };
 
+/* What the last SQLite error on s's database means for a user: a full disk says so. */
+static const char *db_hint(const an_store *s)
+{
+  int code = s->db ? sqlite3_errcode(s->db) & 0xff : SQLITE_OK;
+  return code == SQLITE_FULL || code == SQLITE_IOERR
+           ? " (is the disk full, or a file-size limit reached? runs that could not be ended "
+             "are reported lost, and a sweep runs them again)"
+           : "";
+}
+
 static wl_status db_fail(an_store *s, const char *what)
 {
-  snprintf(s->err, sizeof s->err, "%s: %s", what, sqlite3_errmsg(s->db));
+  snprintf(s->err, sizeof s->err, "%s: %s%s", what, sqlite3_errmsg(s->db), db_hint(s));
   return WL_EDB;
 }
 
@@ -234,7 +244,7 @@ static wl_status exec(an_store *s, const char *sql)
 {
   char *msg = NULL;
   if (sqlite3_exec(s->db, sql, NULL, NULL, &msg) != SQLITE_OK) {
-    snprintf(s->err, sizeof s->err, "%s", msg ? msg : sqlite3_errmsg(s->db));
+    snprintf(s->err, sizeof s->err, "%s%s", msg ? msg : sqlite3_errmsg(s->db), db_hint(s));
     sqlite3_free(msg);
     return WL_EDB;
   }

@@ -662,6 +662,39 @@ for sig in INT TERM KILL INT KILL; do
     sh -c "test $rc -eq 0 && test '$ok' = ok && test '$n' = '9 9' && cmp -s '$tmp/d_clean' '$tmp/d_fault'"
 done
 
+# A disk that fills during a sweep (a file-size limit; with SIGXFSZ ignored, writes fail,
+# else the signal kills the process): the sweep fails, the database stays whole, runs it
+# could not end are reported lost, and a sweep with room again finishes them all with the
+# results of an unbroken sweep
+limit_kib=$(($(stat -c %s "$tmp/sw.db") * 2 / 3 / 1024)) # room for part of the sweep
+for xfsz in ignored default; do
+  rm -f "$tmp/full.db"*
+  (
+    [ $xfsz = ignored ] && trap '' XFSZ
+    ulimit -f $limit_kib
+    exec "$syncsim" sweep "$fixture" --db "$tmp/full.db" --quiet
+  ) >/dev/null 2>"$tmp/err"
+  rc=$?
+  check "a disk full ($xfsz SIGXFSZ) fails the sweep (exit $rc): $(head -c 300 "$tmp/err")" \
+    test $rc -ne 0
+  ok=$(sqlite3 "$tmp/full.db" "pragma integrity_check")
+  check "... and leaves the database whole ($ok)" test "$ok" = ok
+  n_running=$(sqlite3 "$tmp/full.db" "select count(*) from runs where status = 'running'")
+  n_done=$(sqlite3 "$tmp/full.db" "select count(*) from runs where status = 'done'")
+  check "... after some runs were recorded ($n_done done, $n_running unended)" \
+    test "$n_done" -gt 0 -a "$n_running" -gt 0
+  "$syncsim" report "$tmp/full.db" >/dev/null 2>"$tmp/err"
+  check "... report calls its $n_running unended runs lost: $(cat "$tmp/err")" \
+    grep -q "note: $n_running runs\? \(is\|are\) lost" "$tmp/err"
+  "$syncsim" sweep "$fixture" --db "$tmp/full.db" --quiet >/dev/null 2>"$tmp/err"
+  rc=$?
+  n=$(sqlite3 "$tmp/full.db" "select count(distinct config_hash) || ' ' || count(*) from runs
+    where status = 'done'")
+  dump "$tmp/full.db" | grep '|done|' >"$tmp/d_full"
+  check "... then a sweep with room finishes it: exit $rc, $n done (9 9), same results" \
+    sh -c "test $rc -eq 0 && test '$n' = '9 9' && cmp -s '$tmp/d_clean' '$tmp/d_full'"
+done
+
 # Databases that are not ours, or damaged, are refused and left as they were
 sqlite3 "$tmp/theirs.db" "create table t(x); insert into t values (1);"
 cp "$tmp/theirs.db" "$tmp/theirs.bak"
