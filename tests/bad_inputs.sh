@@ -18,15 +18,11 @@
 set -u
 syncsim=$1
 src=$2
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-passed=0
-failed=0
+# shellcheck source=tests/test_lib.sh
+. "$src/tests/test_lib.sh"
 cases=0
 tail_json='"policies": [{"type": "ddp"}], "stop": {"sim_time_s": 1}'
 base=$src/tests/bad_inputs/base.json
-
-bad() { failed=$((failed + 1)); echo "FAIL: $*" >&2; }
 
 # A database a valid run wrote, and its pristine copy.
 "$syncsim" run "$base" --db "$tmp/kept.db" --quiet >/dev/null 2>&1 ||

@@ -4,18 +4,8 @@
 set -u
 syncsim=$1
 src=$2
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-passed=0
-failed=0
-
-ok() { passed=$((passed + 1)); }
-bad() { failed=$((failed + 1)); echo "FAIL: $*" >&2; }
-check() { # check DESCRIPTION COMMAND...
-  local what=$1
-  shift
-  if "$@"; then ok; else bad "$what"; fi
-}
+# shellcheck source=tests/test_lib.sh
+. "$src/tests/test_lib.sh"
 
 wait_count() { # wait_count DB STATUS N: until N runs have that status (10 s at most)
   local n
@@ -644,6 +634,17 @@ check "report notes a run whose process is gone: $(cat "$tmp/err")" grep -q "not
 # Killed at random moments (SIGINT, SIGTERM, SIGKILL), then resumed: the database is whole,
 # no config ran twice, none is missing, and the results are those of an unbroken sweep
 dump "$tmp/sw.db" | grep -v '|interrupted|' >"$tmp/d_clean"
+resume_whole() { # resume_whole DB WHAT: sweeping the fixture into DB again leaves it whole,
+  # every config done once, with the results of an unbroken sweep
+  "$syncsim" sweep "$fixture" --db "$1" --quiet >/dev/null 2>"$tmp/err"
+  local rc=$? ok n
+  ok=$(sqlite3 "$1" "pragma integrity_check")
+  n=$(sqlite3 "$1" "select count(distinct config_hash) || ' ' || count(*) from runs
+    where status = 'done'")
+  dump "$1" | grep '|done|' >"$tmp/d_resumed"
+  check "$2: exit $rc, integrity $ok, $n done (9 9), same results" \
+    sh -c "test $rc -eq 0 && test '$ok' = ok && test '$n' = '9 9' && cmp -s '$tmp/d_clean' '$tmp/d_resumed'"
+}
 for sig in INT TERM KILL INT KILL; do
   rm -f "$tmp/fault.db"*
   "$syncsim" sweep "$fixture" --db "$tmp/fault.db" --jobs 2 --quiet >/dev/null 2>&1 &
@@ -652,14 +653,7 @@ for sig in INT TERM KILL INT KILL; do
   kill -s $sig $pid 2>/dev/null
   wait $pid 2>/dev/null
   sleep 0.2 # (a SIGKILLed sweep's children end by their parent-death signal)
-  "$syncsim" sweep "$fixture" --db "$tmp/fault.db" --quiet >/dev/null 2>"$tmp/err"
-  rc=$?
-  ok=$(sqlite3 "$tmp/fault.db" "pragma integrity_check")
-  n=$(sqlite3 "$tmp/fault.db" "select count(distinct config_hash) || ' ' || count(*) from runs
-    where status = 'done'")
-  dump "$tmp/fault.db" | grep '|done|' >"$tmp/d_fault"
-  check "SIG$sig at a random moment, then resume: exit $rc, integrity $ok, $n done (9 9), same results" \
-    sh -c "test $rc -eq 0 && test '$ok' = ok && test '$n' = '9 9' && cmp -s '$tmp/d_clean' '$tmp/d_fault'"
+  resume_whole "$tmp/fault.db" "SIG$sig at a random moment, then resume"
 done
 
 # A disk that fills during a sweep (a file-size limit; with SIGXFSZ ignored, writes fail,
@@ -686,13 +680,7 @@ for xfsz in ignored default; do
   "$syncsim" report "$tmp/full.db" >/dev/null 2>"$tmp/err"
   check "... report calls its $n_running unended runs lost: $(cat "$tmp/err")" \
     grep -q "note: $n_running runs\? \(is\|are\) lost" "$tmp/err"
-  "$syncsim" sweep "$fixture" --db "$tmp/full.db" --quiet >/dev/null 2>"$tmp/err"
-  rc=$?
-  n=$(sqlite3 "$tmp/full.db" "select count(distinct config_hash) || ' ' || count(*) from runs
-    where status = 'done'")
-  dump "$tmp/full.db" | grep '|done|' >"$tmp/d_full"
-  check "... then a sweep with room finishes it: exit $rc, $n done (9 9), same results" \
-    sh -c "test $rc -eq 0 && test '$n' = '9 9' && cmp -s '$tmp/d_clean' '$tmp/d_full'"
+  resume_whole "$tmp/full.db" "... then a sweep with room finishes it"
 done
 
 # Databases that are not ours, or damaged, are refused and left as they were
