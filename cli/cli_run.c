@@ -383,7 +383,7 @@ int cli_validate(int argc, char **argv)
     for (long k = 0; a.print && k < n_printed; k++)
       printf("%s\n", printed[k]);
     if (a.print) {
-      char why[64], size[32];
+      char why[160], size[32];
       printf("memory (estimated, with %d job thread%s%s):", a.threads, a.threads == 1 ? "" : "s",
              sw.n_axes > 0 ? ", the largest point" : "");
       for (int i = 0; i < s->n_policies; i++) {

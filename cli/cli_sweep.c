@@ -25,7 +25,8 @@ static const char sweep_usage[] =
   "interrupted sweep finishes only what is missing; runs with identical configs (a policy\n"
   "that an axis does not touch) run once.\n"
   "\n"
-  "  --jobs N          processes running at once (default 1)\n"
+  "  --jobs N          processes running at once (default 1); each run must fit in a\n"
+  "                    1/N share of the memory (see `syncsim validate --help`)\n"
   "  --db PATH         results database (default results.db)\n"
   "  --shard K/N       run only the K-th of N deterministic slices (K in 1..N), e.g. for\n"
   "                    cluster job arrays; merge the databases with `syncsim merge`\n"
@@ -238,6 +239,7 @@ int cli_sweep(int argc, char **argv)
   sim_check_cache *cache = sim_check_cache_create();
   scn_scenario *pt = malloc(sizeof *pt);
   int check = cache && pt ? CLI_OK : CLI_RUN_FAILED;
+  sim_memory_set_share(jobs); /* the runs of --jobs side by side share the memory */
   for (long j = 0; check == CLI_OK && j < n_runs; j++) {
     if (j % shard_n != shard_k - 1)
       continue;

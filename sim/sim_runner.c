@@ -678,6 +678,10 @@ void sim_format_bytes(double v, char *buf, size_t size)
   snprintf(buf, size, u ? "%.1f %s" : "%.0f %s", v, unit[u]);
 }
 
+static int memory_share = 1; /* runs sharing the memory at once */
+
+void sim_memory_set_share(int runs_at_once) { memory_share = runs_at_once > 1 ? runs_at_once : 1; }
+
 double sim_memory_limit(char *why, size_t why_size)
 {
   double limit = INFINITY;
@@ -716,9 +720,12 @@ double sim_memory_limit(char *why, size_t why_size)
       LOWER(v * scale, "SYNCSIM_MEMORY_LIMIT");
   }
 #undef LOWER
-  if (why)
+  if (why && memory_share > 1)
+    snprintf(why, why_size, "a 1/%d share (for %d runs at once) of %s", memory_share,
+             memory_share, what);
+  else if (why)
     snprintf(why, why_size, "%s", what);
-  return limit;
+  return limit / memory_share;
 }
 
 /* WL_ECONFIG, with a message naming the keys that matter, when cfg needs more memory than
@@ -726,7 +733,7 @@ double sim_memory_limit(char *why, size_t why_size)
 static wl_status check_memory(const sim_config *cfg, int threads, char *err, size_t err_size)
 {
   sim_memory m;
-  char why[64], need[32], have[32], parts[5][32];
+  char why[160], need[32], have[32], parts[5][32];
   wl_status st = sim_memory_estimate(cfg, threads, &m);
   if (st == WL_ELIMIT) {
     snprintf(err, err_size, "workload.model: a model of this size would need more memory than "
@@ -745,9 +752,9 @@ static wl_status check_memory(const sim_config *cfg, int threads, char *err, siz
     sim_format_bytes(part[i], parts[i], sizeof parts[i]);
   snprintf(err, err_size, "memory: this run needs about %s (dataset %s; model workspaces %s; "
            "the %d workers' replicas %s and other state %s; policy %s), more than the %s of %s; "
-           "reduce cluster.workers, the model, workload.batch_size or the dataset",
+           "reduce cluster.workers, the model, workload.batch_size or the dataset%s",
            need, parts[0], parts[1], cfg->cluster.workers, parts[2], parts[3], parts[4], have,
-           why);
+           why, memory_share > 1 ? ", or run fewer at once (--jobs)" : "");
   return WL_ECONFIG;
 }
 

@@ -75,6 +75,10 @@ wl_status sim_memory_estimate(const sim_config *cfg, int threads, sim_memory *m)
  * (may be NULL) gets which one it is. */
 double sim_memory_limit(char *why, size_t why_size);
 
+/* From now on, sim_memory_limit (and so sim_check) gives each run a 1/runs_at_once share of
+ * the memory: for runs that will run side by side (a sweep's --jobs). */
+void sim_memory_set_share(int runs_at_once);
+
 /* v bytes as "12.3 GiB" (or B, KiB, MiB, ... in powers of 1024). */
 void sim_format_bytes(double v, char *buf, size_t size);
 

@@ -656,6 +656,16 @@ for sig in INT TERM KILL INT KILL; do
   resume_whole "$tmp/fault.db" "SIG$sig at a random moment, then resume"
 done
 
+# Memory: a sweep's --jobs share it; a run that fits alone but not four at once is refused
+# before anything is written
+SYNCSIM_MEMORY_LIMIT=3M "$syncsim" sweep "$fixture" --jobs 4 --db "$tmp/mem.db" >/dev/null \
+  2>"$tmp/err"
+rc=$?
+check "sweep --jobs 4 beyond a quarter of the memory exits 2: $(cat "$tmp/err")" \
+  sh -c "test $rc -eq 2 && grep -q 'a 1/4 share (for 4 runs at once) of SYNCSIM_MEMORY_LIMIT' '$tmp/err' && test ! -e '$tmp/mem.db'"
+SYNCSIM_MEMORY_LIMIT=3M "$syncsim" validate "$fixture" >/dev/null 2>"$tmp/err"
+check "... while one run at a time fits: $(cat "$tmp/err")" test $? -eq 0
+
 # A disk that fills during a sweep (a file-size limit; with SIGXFSZ ignored, writes fail,
 # else the signal kills the process): the sweep fails, the database stays whole, runs it
 # could not end are reported lost, and a sweep with room again finishes them all with the

@@ -194,10 +194,14 @@ Test(memory, what_cannot_fit_is_refused_before_anything_is_built)
               strstr(err, "cluster.workers") && strstr(err, "1048576 workers"), "%s", err);
   /* the limit's forms: a suffix, plain bytes; a malformed value is ignored */
   cr_expect_eq(check_under(timing, "67108864", err, sizeof err), WL_ECONFIG);
-  char why[64];
+  char why[160];
   setenv("SYNCSIM_MEMORY_LIMIT", "1.5K", 1);
   cr_expect_eq(sim_memory_limit(why, sizeof why), 1536.0);
   cr_expect_str_eq(why, "SYNCSIM_MEMORY_LIMIT");
+  sim_memory_set_share(4); /* four runs at once: a quarter each */
+  cr_expect_eq(sim_memory_limit(why, sizeof why), 384.0);
+  cr_expect(strstr(why, "a 1/4 share") && strstr(why, "SYNCSIM_MEMORY_LIMIT"), "%s", why);
+  sim_memory_set_share(1);
   setenv("SYNCSIM_MEMORY_LIMIT", "12 parsecs", 1);
   cr_expect_neq(strcmp((sim_memory_limit(why, sizeof why), why), "SYNCSIM_MEMORY_LIMIT"), 0);
   unsetenv("SYNCSIM_MEMORY_LIMIT");
