@@ -463,7 +463,13 @@ wl_status an_plot(const char *db_path, const an_plot_opts *o, char *err, size_t 
       snprintf(err, err_size, "--out: expected a path without control characters");
       return WL_ECONFIG;
     }
-  char dir[1024]; /* the output's directory must be writable: say so before gnuplot would */
+  enum { OUT_MAX = 1024 }; /* passed whole or not at all: a cut path names another file */
+  if (strlen(o->out) > OUT_MAX) {
+    snprintf(err, err_size, "--out: expected a path of at most %d bytes, got %zu", OUT_MAX,
+             strlen(o->out));
+    return WL_ECONFIG;
+  }
+  char dir[OUT_MAX + 2]; /* the output's directory must be writable: say so before gnuplot would */
   const char *slash = strrchr(o->out, '/');
   snprintf(dir, sizeof dir, "%.*s", slash ? (int)(slash - o->out) + 1 : 1, slash ? o->out : ".");
   if (access(dir, W_OK) != 0) {
@@ -488,7 +494,7 @@ wl_status an_plot(const char *db_path, const an_plot_opts *o, char *err, size_t 
     sqlite3_close(db);
     return WL_EIO;
   }
-  char out[1100];
+  char out[2 * OUT_MAX + 2]; /* (every quote doubled) */
   fprintf(gp, "set terminal %s\nset output '%s'\nset encoding utf8\n", term,
           gp_str(o->out, out, sizeof out));
   switch (o->kind) {

@@ -912,12 +912,13 @@ wl_status an_report(const char *db_path, const an_report_opts *opts, FILE *out, 
   if (rc == WL_OK && o->notes) { /* runs that will never end: their process is gone */
     sqlite3_stmt *st;
     long lost = 0;
-    if (sqlite3_prepare_v2(db, "SELECT host, pid FROM runs WHERE status = 'running'", -1, &st,
-                           NULL) == SQLITE_OK) {
+    if (sqlite3_prepare_v2(db, "SELECT host, pid, started_at FROM runs WHERE status = 'running'",
+                           -1, &st, NULL) == SQLITE_OK) {
       while (sqlite3_step(st) == SQLITE_ROW)
         lost += an_run_is_lost((const char *)sqlite3_column_text(st, 0),
                                sqlite3_column_type(st, 1) == SQLITE_NULL
-                                 ? 0 : sqlite3_column_int64(st, 1));
+                                 ? 0 : sqlite3_column_int64(st, 1),
+                               (const char *)sqlite3_column_text(st, 2));
       sqlite3_finalize(st);
     }
     if (lost)

@@ -202,14 +202,64 @@ long long an_store_run_id(const an_store *s) { return s->run_id; }
 
 int an_store_claim_taken(const an_store *s) { return s->claim_taken; }
 
-int an_run_is_lost(const char *host, long long pid)
+/* When process pid started (Unix seconds), and whether it is a zombie, from /proc; 0 when
+ * that cannot be read. */
+static int proc_start(long long pid, double *start, int *zombie)
+{
+  char path[64], buf[1024];
+  snprintf(path, sizeof path, "/proc/%lld/stat", pid);
+  FILE *f = fopen(path, "r");
+  size_t n = f ? fread(buf, 1, sizeof buf - 1, f) : 0;
+  if (f)
+    fclose(f);
+  buf[n] = '\0';
+  const char *p = strrchr(buf, ')'); /* after the command name, which may hold anything */
+  char state;
+  unsigned long long ticks;
+  if (!p || sscanf(p + 1, " %c %*s %*s %*s %*s %*s %*s %*s %*s %*s %*s %*s %*s %*s %*s %*s %*s "
+                   "%*s %*s %llu", &state, &ticks) != 2)
+    return 0;
+  double boot = 0;
+  FILE *st = fopen("/proc/stat", "r");
+  char line[256];
+  while (st && fgets(line, sizeof line, st))
+    if (sscanf(line, "btime %lf", &boot) == 1)
+      break;
+  if (st)
+    fclose(st);
+  long hz = sysconf(_SC_CLK_TCK);
+  if (!(boot > 0) || hz <= 0)
+    return 0;
+  *start = boot + (double)ticks / (double)hz;
+  *zombie = state == 'Z' || state == 'X';
+  return 1;
+}
+
+int an_run_is_lost(const char *host, long long pid, const char *started_at)
 {
   char me[256] = "";
   if (gethostname(me, sizeof me - 1) != 0 || !host || strcmp(host, me) != 0)
     return !host || pid <= 0; /* another host's: alive, unless it never said who wrote it */
   if (pid <= 0 || pid > INT32_MAX)
     return 1;
-  return kill((pid_t)pid, 0) != 0 && errno == ESRCH;
+  if (kill((pid_t)pid, 0) != 0 && errno == ESRCH)
+    return 1;
+  /* alive as a pid: a zombie (killed, not yet reaped) is gone, and so is the writer when the
+   * pid now belongs to a process that started after the run did */
+  double start;
+  int zombie;
+  if (!proc_start(pid, &start, &zombie))
+    return 0;
+  int y, mo, d, h, mi, sec;
+  double began = -1;
+  if (started_at && sscanf(started_at, "%4d-%2d-%2dT%2d:%2d:%2dZ", &y, &mo, &d, &h, &mi, &sec) == 6) {
+    /* days since 1970-01-01 of a proleptic Gregorian date (March-based years) */
+    int yy = y - (mo <= 2), era = (yy >= 0 ? yy : yy - 399) / 400, yoe = yy - era * 400;
+    int doy = (153 * (mo + (mo > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+    long days = (long)era * 146097 + yoe * 365 + yoe / 4 - yoe / 100 + doy - 719468;
+    began = (double)days * 86400 + h * 3600 + mi * 60 + sec;
+  }
+  return zombie || (began >= 0 && start > began + 2); /* (the run starts after its process) */
 }
 
 /* Whether a done run, or a live running one, has the meta's config, numerics and inputs. */
@@ -217,7 +267,8 @@ static int config_taken(an_store *s, wl_status *rc)
 {
   sqlite3_stmt *st;
   *rc = WL_OK;
-  if (sqlite3_prepare_v2(s->db, "SELECT status, host, pid FROM runs WHERE config_hash = ?1"
+  if (sqlite3_prepare_v2(s->db, "SELECT status, host, pid, started_at FROM runs"
+                                " WHERE config_hash = ?1"
                                 " AND numerics_version = ?2 AND inputs_json IS ?3"
                                 " AND status IN ('done', 'running')",
                          -1, &st, NULL) != SQLITE_OK) {
@@ -233,7 +284,8 @@ static int config_taken(an_store *s, wl_status *rc)
     taken = strcmp((const char *)sqlite3_column_text(st, 0), "done") == 0 ||
             !an_run_is_lost((const char *)sqlite3_column_text(st, 1),
                             sqlite3_column_type(st, 2) == SQLITE_NULL
-                              ? 0 : sqlite3_column_int64(st, 2));
+                              ? 0 : sqlite3_column_int64(st, 2),
+                            (const char *)sqlite3_column_text(st, 3));
   if (!taken && step != SQLITE_DONE)
     *rc = db_fail(s, "claiming the run");
   sqlite3_finalize(st);

@@ -55,9 +55,11 @@ typedef struct an_run_meta {
  * nothing was recorded, and the run did not start. */
 int an_store_claim_taken(const an_store *s);
 
-/* Whether a `running` run written by host/pid cannot still be running: its pid is not alive
- * on this host (or it has no pid). A run of another host is taken as alive. */
-int an_run_is_lost(const char *host, long long pid);
+/* Whether a `running` run written by host/pid at started_at (as stored) cannot still be
+ * running: its pid is not alive on this host, or is a zombie (killed, not yet reaped), or
+ * belongs to a process that started after the run (the pid was reused), or it has no pid. A
+ * run of another host is taken as alive. */
+int an_run_is_lost(const char *host, long long pid, const char *started_at);
 
 /* Make rec record one run described by meta into s. rec stays valid until the next call
  * on s; the run's id is known after rec->begin (an_store_run_id). */

@@ -140,7 +140,10 @@ static wl_status list_runs(const scn_sweep *sw, sweep_run **out, long *n, scn_er
   return st;
 }
 
-/* The child: one run into its own connection. Exit status: the CLI's. */
+/* A child's exit status when its config was done or running in another process already. */
+enum { CHILD_LEFT = 3 };
+
+/* The child: one run into its own connection. Exit status: the CLI's, or CHILD_LEFT. */
 static int child_run(const scn_sweep *sw, const sweep_run *r, const char *db, long long sweep_id,
                      int threads)
 {
@@ -155,23 +158,30 @@ static int child_run(const scn_sweep *sw, const sweep_run *r, const char *db, lo
     return CLI_RUN_FAILED;
   }
   scn_sweep_point_json(sw, r->point, &s->policies[r->policy], r->policy, point, sizeof point);
+  int skipped = 0;
   wl_status st = cli_run_policy(s, r->policy, store, 1, threads, sweep_id, point, r->inputs,
-                                NULL);
+                                &skipped);
   an_store_close(store);
   free(s);
-  return st == WL_OK ? CLI_OK : st == WL_EINTR ? CLI_INTERRUPTED : CLI_RUN_FAILED;
+  return st == WL_OK ? (skipped ? CHILD_LEFT : CLI_OK)
+                     : st == WL_EINTR ? CLI_INTERRUPTED : CLI_RUN_FAILED;
 }
 
-static void progress(int quiet, long done, long total, long failed, double t0)
+/* ended: runs this sweep finished (done or failed), of total; left: configs another process
+ * had done or was running by the time their turn came. */
+static void progress(int quiet, long ended, long total, long failed, long left, double t0)
 {
   if (quiet)
     return;
   double elapsed = now_s() - t0;
-  char eta[32] = "";
-  if (done > 0 && done < total)
-    snprintf(eta, sizeof eta, ", ETA %.0f s", elapsed / done * (double)(total - done));
-  fprintf(stderr, "%ssweep: %ld/%ld runs done, %ld failed%s%s", isatty(STDERR_FILENO) ? "\r\033[K" : "",
-          done, total, failed, eta, isatty(STDERR_FILENO) ? "" : "\n");
+  char eta[32] = "", others[64] = "";
+  if (ended > 0 && ended + left < total)
+    snprintf(eta, sizeof eta, ", ETA %.0f s", elapsed / ended * (double)(total - ended - left));
+  if (left)
+    snprintf(others, sizeof others, ", %ld left to another process", left);
+  fprintf(stderr, "%ssweep: %ld/%ld runs done, %ld failed%s%s%s",
+          isatty(STDERR_FILENO) ? "\r\033[K" : "", ended - failed, total, failed, others, eta,
+          isatty(STDERR_FILENO) ? "" : "\n");
   fflush(stderr);
 }
 
@@ -298,7 +308,7 @@ int cli_sweep(int argc, char **argv)
   fflush(stdout);
   cli_recording = 1;
   double t0 = now_s();
-  long next = 0, done = 0, failed = 0;
+  long next = 0, done = 0, failed = 0, left = 0;
   int running = 0, rc = CLI_OK, forwarded = 0;
   pid_t *kids = calloc((size_t)jobs, sizeof *kids); /* the running children, 0: a free slot */
   if (!kids)
@@ -350,14 +360,16 @@ int cli_sweep(int argc, char **argv)
     running--;
     done++;
     int code = WIFEXITED(status) ? WEXITSTATUS(status) : CLI_RUN_FAILED;
-    if (code == CLI_INTERRUPTED)
+    if (code == CHILD_LEFT)
+      left++;
+    else if (code == CLI_INTERRUPTED)
       rc = CLI_INTERRUPTED;
     else if (code != CLI_OK) {
       failed++;
       if (rc == CLI_OK)
         rc = CLI_RUN_FAILED;
     }
-    progress(quiet, done, n_todo, failed, t0);
+    progress(quiet, done - left, n_todo, failed, left, t0);
   }
   if (!quiet && isatty(STDERR_FILENO))
     fputc('\n', stderr);

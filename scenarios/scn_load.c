@@ -6,6 +6,7 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <cjson/cJSON.h>
 
@@ -945,20 +946,60 @@ static wl_status parse_with_sets(const char *text, const char *file, const char 
   return st;
 }
 
-/* A relative file path in a scenario is relative to the scenario file's folder: joined to it
- * here, so the resolved config (and every later reader) holds the path as it is used. */
+/* path with "." segments, empty segments and "x/.." pairs removed, lexically (symbolic
+ * links are not followed), in place; path is absolute. */
+static void normalize_path(char *path)
+{
+  char *out = path; /* path[0] is '/' */
+  const char *in = path;
+  size_t n = 0;
+  while (*in) {
+    while (*in == '/')
+      in++;
+    const char *end = strchr(in, '/');
+    size_t len = end ? (size_t)(end - in) : strlen(in);
+    if (len == 0)
+      break;
+    if (len == 1 && in[0] == '.') {
+      /* nothing */
+    } else if (len == 2 && in[0] == '.' && in[1] == '.') {
+      while (n > 0 && out[n - 1] != '/')
+        n--;
+      if (n > 0)
+        n--; /* the slash before the dropped segment */
+    } else {
+      out[n++] = '/';
+      memmove(out + n, in, len);
+      n += len;
+    }
+    in += len;
+  }
+  if (n == 0)
+    out[n++] = '/';
+  out[n] = '\0';
+}
+
+/* A relative file path in a scenario is relative to the scenario file's folder: made
+ * absolute here (and normalized), so the resolved config, and so its hash, is the same from
+ * whatever directory the scenario is run, and every later reader holds the path as used. */
 static wl_status resolve_path(char *path, size_t size, const char *file, const char *key,
                               scn_error *err)
 {
-  const char *slash = strrchr(file, '/');
-  if (!path[0] || path[0] == '/' || !slash)
+  if (!path[0] || path[0] == '/')
     return WL_OK;
-  char joined[1024];
-  int n = snprintf(joined, sizeof joined, "%.*s/%s", (int)(slash - file), file, path);
-  if (n < 0 || (size_t)n >= size)
+  const char *slash = strrchr(file, '/');
+  char cwd[1024] = "", joined[4200];
+  if (file[0] != '/' && !getcwd(cwd, sizeof cwd))
+    return scn_fail(err, key, "cannot resolve the relative path \"%.60s\": the current "
+                    "directory is unknown", path);
+  snprintf(joined, sizeof joined, "%s/%.*s/%s", cwd, slash ? (int)(slash - file) : 0, file,
+           path);
+  normalize_path(joined);
+  size_t n = strlen(joined);
+  if (n >= size)
     return scn_fail(err, key, "expected a path of at most %zu characters once joined to the "
                     "scenario's folder, got \"%.60s...\"", size - 1, joined);
-  memcpy(path, joined, (size_t)n + 1);
+  memcpy(path, joined, n + 1);
   return WL_OK;
 }
 

@@ -179,6 +179,10 @@ printf '{"cluster": {"compute": {"trace": "tr_ok.csv"}}, %s}\n' "$tail" >"$tmp/t
 rc=$?
 check "a trace beside its scenario is found from another folder: $(cat "$tmp/err")" test $rc -eq 0
 check "... and the resolved config holds its joined path" grep -q "\"trace\":\"$tmp/tr_ok.csv\"" "$tmp/out"
+mkdir -p "$tmp/sub"
+(cd "$tmp/sub" && "$syncsim" validate ../sub/../trace_ok.json --print) >"$tmp/out2" 2>&1
+check "... the same absolute path from any directory (so the same config hash)" \
+  cmp -s <(grep '^{' "$tmp/out") <(grep '^{' "$tmp/out2")
 # What run would find before its first event, validate finds first: datasets that are
 # missing, empty, garbage or not files, a split that starves a worker, a step time that
 # cannot be derived
@@ -767,6 +771,14 @@ for ext in png svg pdf; do
   done
 done
 check "every plot kind and format draws the hostile names" test $ok -eq 1
+# a path too long to pass whole is refused (cut, it would name another file: a database)
+cp "$tmp/sw.db" "$tmp/victim.db"
+cp "$tmp/sw.db" "$tmp/victim.bak"
+long_out=$(cd "$tmp" && printf './%.0s' $(seq 544); printf '/victim.db.png')
+(cd "$tmp" && "$syncsim" plot sw.db --out "$long_out") >/dev/null 2>"$tmp/err"
+rc=$?
+check "plot --out with a path of over 1024 bytes exits 2: $(cat "$tmp/err")" \
+  sh -c "test $rc -eq 2 && cmp -s '$tmp/victim.db' '$tmp/victim.bak'"
 check "... and runs none of them (no pw1 ... pw5 in $tmp)" test -z "$(ls "$tmp" | grep '^pw[0-9]')"
 "$syncsim" plot "$tmp/inject.db" --out "$tmp/a
 b.png" 2>"$tmp/err" >/dev/null

@@ -1,5 +1,7 @@
 /* analysis/: the SQLite store — schema, run lifecycle, read-back, refusals. */
 #include <sqlite3.h>
+#include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "an_store.h"
@@ -261,4 +263,41 @@ Test(stats, ci95_is_student_t_times_the_standard_error)
   cr_assert(an_ci95(c, 4) == 0.0);
   cr_assert(isnan(an_ci95(a, 1)), "one value has no interval");
   cr_assert(isnan(an_ci95(a, 0)));
+}
+
+/* A running run is lost when its writer is gone: no such pid, a zombie (killed and not yet
+ * reaped, as a killed sweep's children can stay), or a pid reused by a later process. */
+Test(analysis, a_run_whose_writer_is_gone_is_lost)
+{
+  char host[256] = "", now[32];
+  cr_assert_eq(gethostname(host, sizeof host - 1), 0);
+  time_t t = time(NULL);
+  struct tm tm;
+  gmtime_r(&t, &tm);
+  strftime(now, sizeof now, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  cr_expect_eq(an_run_is_lost(host, getpid(), now), 0, "this very process");
+  cr_expect_eq(an_run_is_lost("another-host", 1, now), 0, "another host's run");
+  cr_expect_eq(an_run_is_lost(host, 0, now), 1, "no pid");
+  cr_expect_eq(an_run_is_lost(host, getpid(), "2000-01-01T00:00:00Z"), 1,
+               "a pid now held by a process that started after the run");
+  pid_t child = fork();
+  cr_assert_geq(child, 0);
+  if (child == 0)
+    _exit(0);
+  for (int i = 0; i < 200; i++) { /* until it is a zombie */
+    char path[64], buf[256];
+    snprintf(path, sizeof path, "/proc/%d/stat", (int)child);
+    FILE *f = fopen(path, "r");
+    size_t n = f ? fread(buf, 1, sizeof buf - 1, f) : 0;
+    if (f)
+      fclose(f);
+    buf[n] = '\0';
+    const char *p = strrchr(buf, ')');
+    if (p && p[2] == 'Z')
+      break;
+    nanosleep(&(struct timespec){0, 10000000}, NULL);
+  }
+  cr_expect_eq(an_run_is_lost(host, child, now), 1, "a zombie");
+  waitpid(child, NULL, 0);
+  cr_expect_eq(an_run_is_lost(host, child, now), 1, "a reaped pid");
 }
