@@ -2,6 +2,7 @@
 #include <math.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -310,6 +311,74 @@ int cli_check_runs(const scn_scenario *s, int i, int threads, sim_check_cache *c
   return CLI_OK;
 }
 
+/* Distinct texts in the order first added, found by hash (a sweep may have 100,000 runs). */
+typedef struct distinct {
+  char **text;
+  uint64_t *hash;
+  long n, cap;
+  long *slot;    /* (slots) index into text, -1 when free; open addressing */
+  long slots;
+} distinct;
+
+static uint64_t text_hash(const char *t)
+{
+  uint64_t h = 0xcbf29ce484222325ULL; /* FNV-1a */
+  for (; *t; t++)
+    h = (h ^ (unsigned char)*t) * 0x100000001b3ULL;
+  return h;
+}
+
+/* Put index k in d's slots by its hash. */
+static void distinct_place(distinct *d, long k)
+{
+  long i = (long)(d->hash[k] & (uint64_t)(d->slots - 1));
+  while (d->slot[i] >= 0)
+    i = (i + 1) & (d->slots - 1);
+  d->slot[i] = k;
+}
+
+/* 1: text added (d owns it); 0: an equal text is there already (the caller keeps text);
+ * -1: out of memory. */
+static int distinct_add(distinct *d, char *text)
+{
+  uint64_t h = text_hash(text);
+  for (long i = d->slots ? (long)(h & (uint64_t)(d->slots - 1)) : 0; d->slots && d->slot[i] >= 0;
+       i = (i + 1) & (d->slots - 1))
+    if (d->hash[d->slot[i]] == h && strcmp(d->text[d->slot[i]], text) == 0)
+      return 0;
+  if (d->n == d->cap) {
+    long cap = d->cap ? 2 * d->cap : 64;
+    char **t = realloc(d->text, (size_t)cap * sizeof *t);
+    if (t)
+      d->text = t;
+    uint64_t *hh = t ? realloc(d->hash, (size_t)cap * sizeof *hh) : NULL;
+    if (hh)
+      d->hash = hh;
+    long *slot = hh ? malloc((size_t)(2 * cap) * sizeof *slot) : NULL;
+    if (!slot)
+      return -1;
+    free(d->slot);
+    d->slot = slot;
+    d->slots = 2 * cap;
+    d->cap = cap;
+    for (long i = 0; i < d->slots; i++)
+      d->slot[i] = -1;
+    for (long k = 0; k < d->n; k++)
+      distinct_place(d, k);
+  }
+  d->text[d->n] = text;
+  d->hash[d->n] = h;
+  distinct_place(d, d->n++);
+  return 1;
+}
+
+static void distinct_free(distinct *d)
+{
+  for (long k = 0; k < d->n; k++)
+    free(d->text[k]);
+  free(d->text), free(d->hash), free(d->slot);
+}
+
 int cli_validate(int argc, char **argv)
 {
   cli_args a;
@@ -327,8 +396,7 @@ int cli_validate(int argc, char **argv)
   /* each distinct run, of the scenario as written (run) or of every point of the sweep:
    * checked as run would before its first event, then printed with --print; notes */
   notes ns = {0};
-  char **printed = NULL;
-  long n_printed = 0;
+  distinct printed = {0}; /* each distinct run's resolved config, in order */
   scn_scenario *pt = sw.n_axes > 0 ? malloc(sizeof *pt) : NULL;
   sim_check_cache *cache = sim_check_cache_create();
   double memory[SCN_MAX_POLICIES] = {0}; /* each policy's largest estimate over the points */
@@ -345,19 +413,14 @@ int cli_validate(int argc, char **argv)
       sim_config cfg;
       scn_run_config(at, i, &cfg);
       char *json = scn_canonical_json(at->name, &cfg);
-      int seen = 0; /* a run that several points share (an axis not addressing it) once */
-      for (long k = 0; json && k < n_printed && !seen; k++)
-        seen = strcmp(printed[k], json) == 0;
-      char **grown = json && !seen ? realloc(printed, (size_t)(n_printed + 1) * sizeof *grown)
-                                   : NULL;
-      if (!grown) {
-        if (!json)
+      /* a run that several points share (an axis not addressing it) once */
+      int added = json ? distinct_add(&printed, json) : -1;
+      if (added != 1) {
+        if (added < 0)
           printf("(out of memory)\n");
         free(json);
         continue;
       }
-      printed = grown;
-      printed[n_printed++] = json;
       char point[1024];
       scn_sweep_point_json(&sw, p, &at->policies[i], i, point, sizeof point);
       rc = cli_check_runs(at, i, a.threads, cache, a.scenario, sw.n_axes > 0 ? point : NULL);
@@ -380,8 +443,8 @@ int cli_validate(int argc, char **argv)
              sw.n_points == 1 ? "" : "s",
              a.print ? "; --print shows the resolved config of every distinct run of the sweep"
                      : "");
-    for (long k = 0; a.print && k < n_printed; k++)
-      printf("%s\n", printed[k]);
+    for (long k = 0; a.print && k < printed.n; k++)
+      printf("%s\n", printed.text[k]);
     if (a.print) {
       char why[160], size[32];
       printf("memory (estimated, with %d job thread%s%s):", a.threads, a.threads == 1 ? "" : "s",
@@ -400,9 +463,7 @@ int cli_validate(int argc, char **argv)
     free(ns.line[i]);
   }
   free(ns.line);
-  for (long k = 0; k < n_printed; k++)
-    free(printed[k]);
-  free(printed);
+  distinct_free(&printed);
   free(pt);
   scn_sweep_free(&sw);
   free(s);

@@ -5,6 +5,49 @@
 
 #include <cjson/cJSON.h>
 
+/* Whether key paths a and b (dot-separated) are the same key or one holds the other. */
+static int paths_overlap(const char *a, size_t na, const char *b, size_t nb)
+{
+  size_t n = na < nb ? na : nb;
+  if (strncmp(a, b, n) != 0)
+    return 0;
+  return na == nb || (na < nb ? b[n] == '.' : a[n] == '.');
+}
+
+/* Why the axis names (comma-separated paths) cannot sweep, given the earlier axes: an empty
+ * path, the sweep itself, or a path that another (or the same) axis sets too, or a part of
+ * it. NULL when they can; *other gets the conflicting axis. */
+static const char *axis_conflict(const scn_sweep *sw, const char *axis, const char **other)
+{
+  *other = NULL;
+  for (const char *p = axis;; p++) {
+    const char *end = strchr(p, ',');
+    size_t n = end ? (size_t)(end - p) : strlen(p);
+    if (n == 0)
+      return "expected comma-separated key paths, got an empty one";
+    if ((n == 5 && strncmp(p, "sweep", 5) == 0) || strncmp(p, "sweep.", 6) == 0)
+      return "expected the scenario's keys, not the sweep itself";
+    for (int k = 0; k <= sw->n_axes; k++) { /* the earlier axes, then this one's other paths */
+      const char *q = k < sw->n_axes ? sw->axis[k] : axis;
+      for (;;) {
+        const char *qe = strchr(q, ',');
+        size_t m = qe ? (size_t)(qe - q) : strlen(q);
+        if (q != p && m > 0 && paths_overlap(p, n, q, m)) {
+          *other = k < sw->n_axes ? sw->axis[k] : axis;
+          return "expected each key set by one axis only (and not inside another's), got it "
+                 "set again by";
+        }
+        if (!qe)
+          break;
+        q = qe + 1;
+      }
+    }
+    if (!end)
+      return NULL;
+    p = end;
+  }
+}
+
 /* Read the axes from the file's "sweep" object (the scenario itself is checked later). */
 static wl_status read_axes(scn_sweep *sw, scn_error *err)
 {
@@ -34,6 +77,10 @@ static wl_status read_axes(scn_sweep *sw, scn_error *err)
                     "characters)", sizeof sw->axis[0]);
     else if (dup)
       st = scn_fail(err, path, "expected each axis once, got it twice");
+    const char *other, *why = st == WL_OK ? axis_conflict(sw, a->string, &other) : NULL;
+    if (why)
+      st = scn_fail(err, path, "%s%s%s%s", why, other ? " axis \"" : "", other ? other : "",
+                    other ? "\"" : "");
     if (st != WL_OK)
       break;
     int k = sw->n_axes++;
@@ -91,7 +138,17 @@ wl_status scn_sweep_load(const char *file, const char *const *sets, int n_sets, 
   scn_scenario *s = st == WL_OK ? malloc(sizeof *s) : NULL;
   if (st == WL_OK && !s)
     st = WL_ENOMEM;
-  for (long i = 0; st == WL_OK && i < sw->n_points; i++)
+  if (st == WL_OK) /* point 0 from the whole text: every check, the sweep's syntax included */
+    st = scn_sweep_point(sw, 0, s, err);
+  cJSON *root = st == WL_OK && sw->n_axes > 0 ? cJSON_Parse(sw->text) : NULL;
+  if (root) { /* then the rest without re-reading the sweep's values at every point */
+    cJSON_DeleteItemFromObjectCaseSensitive(root, "sweep");
+    sw->point_text = cJSON_PrintUnformatted(root);
+    cJSON_Delete(root);
+    if (!sw->point_text)
+      st = WL_ENOMEM;
+  }
+  for (long i = 1; st == WL_OK && i < sw->n_points; i++)
     st = scn_sweep_point(sw, i, s, err);
   free(s);
   return st;
@@ -105,6 +162,7 @@ void scn_sweep_free(scn_sweep *sw)
     free(sw->values[k]);
   }
   free(sw->text);
+  cJSON_free(sw->point_text);
   cJSON_free(sw->spec_json);
   memset(sw, 0, sizeof *sw);
 }
@@ -177,12 +235,13 @@ wl_status scn_sweep_point(const scn_sweep *sw, long i, scn_scenario *out, scn_er
   }
   for (int j = 0; j < sw->n_sets && n < MAX_SETS; j++)
     sets[n++] = sw->sets[j];
-  wl_status st = scn_load_string(sw->text, sw->file, sets, n, out, err);
+  const char *text = sw->point_text ? sw->point_text : sw->text;
+  wl_status st = scn_load_string(text, sw->file, sets, n, out, err);
   if (st != WL_OK && sw->n_axes > 0 && strcmp(err->file, "--set") == 0) {
     /* an axis's path that does not apply (a policy that does not exist): the scenario's
      * sweep is to blame when the command line's overrides alone load */
     scn_error alone;
-    if (scn_load_string(sw->text, sw->file, sw->sets, sw->n_sets, out, &alone) == WL_OK) {
+    if (scn_load_string(text, sw->file, sw->sets, sw->n_sets, out, &alone) == WL_OK) {
       char path[sizeof err->path];
       snprintf(err->file, sizeof err->file, "%s", sw->file);
       snprintf(path, sizeof path, "sweep%s%s", err->path[0] ? "." : "", err->path);

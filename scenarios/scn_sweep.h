@@ -18,6 +18,8 @@
 typedef struct scn_sweep {
   char file[512];
   char *text;                   /* the scenario file's text */
+  char *point_text;             /* the same without its sweep (which may be long), that every
+                                   point is loaded from once point 0 has checked the whole */
   const char *const *sets;      /* the caller's overrides (not owned; must outlive the sweep) */
   int n_sets;
   int n_axes;
