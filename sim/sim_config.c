@@ -1,5 +1,7 @@
 #include "sim_config.h"
 
+#include "sim_time.h"
+
 #include "sim_cluster.h"
 #include "sim_net.h"
 
@@ -190,7 +192,7 @@ static int fails(const void *b)
   return f->n_at > 0 || !isnan(f->mttf_s);
 }
 static const wl_param failure_params[] = {
-  {.key = "at_s", .kind = WL_P_DOUBLES, .offset = FO(at_s), .min = 0, .max = 1e12,
+  {.key = "at_s", .kind = WL_P_DOUBLES, .offset = FO(at_s), .min = 0, .max = SIM_HORIZON_S,
    .size = SIM_MAX_FAILURES, .count_offset = FO(n_at), .unit = "s",
    .doc = "scheduled failures: the times (with workers, the same length)"},
   {.key = "workers", .kind = WL_P_INTS, .offset = FO(workers), .min = 0, .max = 1 << 20,
@@ -228,7 +230,8 @@ const wl_param sim_cluster_params[] = {
 
 #define SO(f) offsetof(sim_stop_config, f)
 const wl_param sim_stop_params[] = {
-  {.key = "sim_time_s", .kind = WL_P_DOUBLE, .offset = SO(sim_time_s), .min = 0, .max = 1e12,
+  {.key = "sim_time_s", .kind = WL_P_DOUBLE, .offset = SO(sim_time_s), .min = 0,
+   .max = SIM_HORIZON_S,
    .flags = WL_PF_MIN_EXCL | WL_PF_OPTIONAL, .unit = "s",
    .doc = "stop at this simulated time"},
   {.key = "steps", .kind = WL_P_INT, .offset = SO(steps), .def = 0, .min = 0, .max = 2147483647,
@@ -244,7 +247,7 @@ const wl_param sim_stop_params[] = {
 #define EO(f) offsetof(sim_eval_config, f)
 const wl_param sim_eval_params[] = {
   {.key = "every_s", .kind = WL_P_DOUBLE, .offset = EO(every_s), .def = 10, .min = 0,
-   .max = 1e12, .flags = WL_PF_MIN_EXCL, .unit = "s",
+   .max = SIM_HORIZON_S, .flags = WL_PF_MIN_EXCL, .unit = "s",
    .doc = "simulated time between evaluations of the global model"},
   {.key = "examples", .kind = WL_P_INT, .offset = EO(examples), .def = 0, .min = 0,
    .max = 2147483647, .unit = "examples",

@@ -122,6 +122,8 @@ typedef struct sim_runner {
   sim_time last_eval;   /* time of the last evaluation, -1 before the first */
   double last_loss, last_acc;
   int reached_target;
+  long work_queued;     /* queued events other than evaluations: while there are none,
+                           nothing can change any more */
 } sim_runner;
 
 static wl_status failures_init(sim_runner *r);
@@ -151,24 +153,27 @@ static double host_seconds(void)
   return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
 }
 
-static void schedule(sim_runner *r, sim_time at, int kind, int worker, int tag, int src,
-                     int64_t arg)
+/* Queue ev, unless it is never; counts the queued work. */
+static void enqueue(sim_runner *r, sim_event ev)
 {
-  if (at >= SIM_TIME_MAX) /* never */
+  if (ev.time >= SIM_TIME_MAX) /* never */
     return;
-  sim_event ev = {.time = at, .kind = kind, .worker = worker, .tag = tag, .src = src, .arg = arg};
   wl_status st = sim_queue_push(&r->q, ev);
   if (st != WL_OK && r->fail == WL_OK)
     r->fail = st;
+  r->work_queued += st == WL_OK && ev.kind != SIM_EV_EVAL;
+}
+
+static void schedule(sim_runner *r, sim_time at, int kind, int worker, int tag, int src,
+                     int64_t arg)
+{
+  enqueue(r, (sim_event){.time = at, .kind = kind, .worker = worker, .tag = tag, .src = src,
+                         .arg = arg});
 }
 
 static void schedule_gen(sim_runner *r, sim_time at, int kind, int worker, int64_t gen)
 {
-  if (at >= SIM_TIME_MAX) /* never */
-    return;
-  sim_event ev = {.time = at, .kind = kind, .worker = worker, .gen = gen};
-  if (sim_queue_push(&r->q, ev) != WL_OK && r->fail == WL_OK)
-    r->fail = WL_ENOMEM;
+  enqueue(r, (sim_event){.time = at, .kind = kind, .worker = worker, .gen = gen});
 }
 
 /* A worker's activities are accounted when they end (or when the run ends during one), and
@@ -410,8 +415,7 @@ static void host_send(void *ctx, int from, int to, int64_t bytes, int tag)
   sim_event ev = {.time = sim_time_add(r->now, latency), .kind = SIM_EV_FLOW_START, .worker = to,
                   .tag = tag, .src = from, .arg = bytes, .gen = r->w[worker_end].flow_gen,
                   .x = sim_time_to_s(r->now) + lat};
-  if (ev.time < SIM_TIME_MAX && sim_queue_push(&r->q, ev) != WL_OK && r->fail == WL_OK)
-    r->fail = WL_ENOMEM;
+  enqueue(r, ev);
 }
 
 /* Schedule the earliest flow's completion; earlier schedules become stale. */
@@ -1295,6 +1299,10 @@ static wl_status loop(sim_runner *r, const sim_run_opts *opts, double host_t0, l
         next_progress = h + 0.5;
       }
     }
+    /* nothing but evaluations left, and no simulated-time limit: the stop conditions left
+     * (steps, a target loss) can never be met, and the run would evaluate forever */
+    if (r->work_queued == 0 && r->t_stop == SIM_TIME_MAX)
+      return WL_ESTALLED;
     const sim_event *next = sim_queue_peek(&r->q);
     if (!next || next->time > r->t_stop) {
       if (r->t_stop != SIM_TIME_MAX)
@@ -1302,6 +1310,7 @@ static wl_status loop(sim_runner *r, const sim_run_opts *opts, double host_t0, l
       return WL_OK;
     }
     sim_queue_pop(&r->q, &ev);
+    r->work_queued -= ev.kind != SIM_EV_EVAL;
     r->now = ev.time;
     (*events)++;
     dispatch(r, &ev);

@@ -13,6 +13,9 @@ typedef int64_t sim_time; /* nanoseconds since the run started */
 
 #define SIM_NS_PER_S 1000000000LL
 #define SIM_TIME_MAX INT64_MAX
+/* The latest time a scenario may name (stop.sim_time_s, eval.every_s, failures.at_s): 9e9 s,
+ * about 285 years, below the horizon of int64 nanoseconds (9.2e9 s). */
+#define SIM_HORIZON_S 9e9
 
 /* SIM_TIME_MAX is "never": a duration or a time beyond the horizon (about 292 years) saturates
  * to it, an event at it is never scheduled, and time never goes backward. */

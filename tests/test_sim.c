@@ -1531,3 +1531,28 @@ Test(time_model, at_sync_evaluates_the_model_at_every_synchronization)
   cr_assert_eq(k, 6, "t = 0 and the 5 synchronizations (%d)", k);
   free(r);
 }
+
+/* A run that can never meet its stop conditions (no simulated-time limit, and nothing left to
+ * happen: a transfer at 1e-300 Gbit/s never ends) fails as stalled where it stalls, instead
+ * of evaluating forever; with a simulated-time limit it ends there, done. */
+Test(time_model, a_run_that_can_never_stop_fails_as_stalled)
+{
+  const char *json =
+    "{\"workload\": {\"model\": {\"type\": \"softmax\"}, \"dataset\": {\"train_examples\": 64,"
+    " \"test_examples\": 16, \"dim\": 4, \"classes\": 3}, \"batch_size\": 4},"
+    " \"cluster\": {\"workers\": 2, \"compute\": {\"step_time_s\": 0.1},"
+    " \"network\": {\"bandwidth_gbps\": 1e-300}},"
+    " \"policies\": [{\"type\": \"ddp\"}], \"stop\": {\"steps\": 10}, \"eval\": {\"every_s\": 1}}";
+  scn_scenario s;
+  load_json(json, &s);
+  mem_rec *r = run_policy(&s, 0, NULL);
+  cr_expect_eq(r->r.status, WL_ESTALLED, "%s", r->r.error);
+  cr_expect_eq(r->r.sim_time_s, 0.1); /* the first step's end; its all-reduce never ends */
+  cr_expect_eq(r->r.step, 0);
+  free(r);
+  s.base.stop.sim_time_s = 5;
+  r = run_policy(&s, 0, NULL);
+  cr_expect_eq(r->r.status, WL_OK, "%s", r->r.error);
+  cr_expect_eq(r->r.sim_time_s, 5);
+  free(r);
+}

@@ -17,6 +17,9 @@ const char *wl_strerror(wl_status st)
   case WL_EINTR: return "interrupted";
   case WL_EDIVERGED: return "diverged (non-finite loss)";
   case WL_ELIMIT: return "size limit exceeded";
+  case WL_ESTALLED:
+    return "stalled: nothing is left to happen before a stop condition (a step, transfer or "
+           "repair that never ends?)";
   }
   return "unknown status";
 }

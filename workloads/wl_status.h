@@ -20,7 +20,8 @@ typedef enum wl_status {
   WL_EDB,         /* the results database failed */
   WL_EINTR,       /* stopped by a signal */
   WL_EDIVERGED,   /* loss became NaN or infinite */
-  WL_ELIMIT       /* a size limit was exceeded */
+  WL_ELIMIT,      /* a size limit was exceeded */
+  WL_ESTALLED     /* a run can never reach a stop condition: nothing is left to happen */
 } wl_status;
 
 /* Static, never NULL. */
