@@ -38,6 +38,10 @@ void cli_fill_provenance(an_run_meta *meta);
 /* SIGINT and SIGTERM set cli_interrupted; runs stop at their next event. */
 void cli_install_signals(void);
 
+/* s as a decimal integer in [lo, hi], written plainly (digits, a '-' only for a negative
+ * value, no sign, space or leading zero otherwise): 1 and *out, or 0. */
+int cli_parse_int(const char *s, long long lo, long long hi, long long *out);
+
 /* Print a scenario error on stderr ("syncsim: FILE: PATH: message"); returns CLI_USAGE. */
 int cli_scn_error(const scn_error *err);
 

@@ -1,6 +1,7 @@
 /* cli_report — `syncsim report`, `plot` and `merge`. */
 #include <math.h>
 #include <stdio.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -162,7 +163,12 @@ int cli_plot(int argc, char **argv)
       o.x = v;
       i++;
     } else if (v && strcmp(a, "--run") == 0) {
-      o.run = atoll(v);
+      long long id;
+      if (!cli_parse_int(v, 1, INT64_MAX / 2, &id)) {
+        fprintf(stderr, "syncsim: --run: expected a run id (a positive integer), got '%s'\n", v);
+        return CLI_USAGE;
+      }
+      o.run = id;
       i++;
     } else if (v && strcmp(a, "--target-loss") == 0) {
       if (!parse_target(v, &o.target_loss)) {

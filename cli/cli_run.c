@@ -137,9 +137,8 @@ static int parse_args(int argc, char **argv, const char *usage, const char *allo
       if (strcmp(name, "--db") == 0) {
         a->db = opt;
       } else if (strcmp(name, "--threads") == 0) {
-        char *end;
-        long t = strtol(opt, &end, 10);
-        if (*opt == '\0' || *end != '\0' || t < 1 || t > 1024) {
+        long long t;
+        if (!cli_parse_int(opt, 1, 1024, &t)) {
           fprintf(stderr, "syncsim: --threads: expected an integer from 1 to 1024, got '%s'\n",
                   opt);
           return CLI_USAGE;
@@ -164,6 +163,20 @@ static int parse_args(int argc, char **argv, const char *usage, const char *allo
     return CLI_USAGE;
   }
   return -1;
+}
+
+int cli_parse_int(const char *s, long long lo, long long hi, long long *out)
+{
+  const char *d = s[0] == '-' ? s + 1 : s;
+  size_t n = strlen(d);
+  if (n == 0 || n > 18 || strspn(d, "0123456789") != n || (d[0] == '0' && n > 1) ||
+      (s[0] == '-' && d[0] == '0'))
+    return 0;
+  long long v = strtoll(s, NULL, 10);
+  if (v < lo || v > hi)
+    return 0;
+  *out = v;
+  return 1;
 }
 
 int cli_scn_error(const scn_error *err)

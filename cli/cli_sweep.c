@@ -199,9 +199,8 @@ int cli_sweep(int argc, char **argv)
     } else if (strcmp(a, "--quiet") == 0) {
       quiet = 1;
     } else if (v && (strcmp(a, "--jobs") == 0 || strcmp(a, "--threads") == 0)) {
-      char *end;
-      long n = strtol(v, &end, 10);
-      if (*end || n < 1 || n > 1024) {
+      long long n;
+      if (!cli_parse_int(v, 1, 1024, &n)) {
         fprintf(stderr, "syncsim: %s: expected an integer from 1 to 1024, got '%s'\n", a, v);
         return CLI_USAGE;
       }
@@ -211,12 +210,18 @@ int cli_sweep(int argc, char **argv)
       db = v;
       i++;
     } else if (v && strcmp(a, "--shard") == 0) {
-      int used = 0;
-      if (sscanf(v, "%9d/%9d%n", &shard_k, &shard_n, &used) != 2 || v[used] != '\0' ||
-          shard_n < 1 || shard_k < 1 || shard_k > shard_n) {
+      char k_text[16] = "";
+      const char *slash = strchr(v, '/');
+      long long k = 0, n = 0;
+      if (slash && (size_t)(slash - v) < sizeof k_text)
+        memcpy(k_text, v, (size_t)(slash - v));
+      if (!slash || !cli_parse_int(k_text, 1, 1000000, &k) ||
+          !cli_parse_int(slash + 1, 1, 1000000, &n) || k > n) {
         fprintf(stderr, "syncsim: --shard: expected K/N with 1 <= K <= N, got '%s'\n", v);
         return CLI_USAGE;
       }
+      shard_k = (int)k;
+      shard_n = (int)n;
       i++;
     } else if (v && strcmp(a, "--set") == 0 && n_sets < 256) {
       sets[n_sets++] = v;

@@ -373,12 +373,13 @@ static wl_status fill_policies(const cJSON *arr, scn_scenario *s, scn_error *err
 
 static cJSON *find_policy(cJSON *arr, const char *name)
 {
-  char *end;
-  errno = 0;
-  long idx = strtol(name, &end, 10);
-  if (*name && *end == '\0') /* an index: in range, or none (never wrapped) */
-    return errno == 0 && idx >= 0 && idx < cJSON_GetArraySize(arr)
+  size_t digits = strspn(name, "0123456789");
+  if (*name && name[digits] == '\0') { /* an index, written plainly: in range, or none */
+    errno = 0;
+    long idx = strtol(name, NULL, 10);
+    return errno == 0 && (name[0] != '0' || !name[1]) && idx < cJSON_GetArraySize(arr)
              ? cJSON_GetArrayItem(arr, (int)idx) : NULL;
+  }
   for (cJSON *p = arr->child; p; p = p->next) {
     const cJSON *label = cJSON_GetObjectItemCaseSensitive(p, "label");
     const cJSON *type = cJSON_GetObjectItemCaseSensitive(p, "type");

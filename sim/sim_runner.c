@@ -720,8 +720,13 @@ double sim_memory_limit(char *why, size_t why_size)
     double scale = *end == 'K' ? 0x1p10 : *end == 'M' ? 0x1p20 : *end == 'G' ? 0x1p30
                  : *end == 'T' ? 0x1p40 : 1;
     end += scale > 1;
-    if (*end == '\0' && v > 0 && isfinite(v))
-      LOWER(v * scale, "SYNCSIM_MEMORY_LIMIT");
+    if (!(*end == '\0' && v > 0 && isfinite(v) && end > env && (env[0] >= '0' && env[0] <= '9'))) {
+      if (why)
+        snprintf(why, why_size, "SYNCSIM_MEMORY_LIMIT: expected a size such as 8G, 512M or "
+                 "1000000 (bytes), got '%.40s'", env);
+      return NAN;
+    }
+    LOWER(v * scale, "SYNCSIM_MEMORY_LIMIT");
   }
 #undef LOWER
   if (why && memory_share > 1)
@@ -747,6 +752,10 @@ static wl_status check_memory(const sim_config *cfg, int threads, char *err, siz
   if (st != WL_OK)
     return st;
   double limit = sim_memory_limit(why, sizeof why);
+  if (isnan(limit)) {
+    snprintf(err, err_size, "%s", why);
+    return WL_ECONFIG;
+  }
   if (m.total <= limit)
     return WL_OK;
   sim_format_bytes(m.total, need, sizeof need);

@@ -72,7 +72,8 @@ wl_status sim_memory_estimate(const sim_config *cfg, int threads, sim_memory *m)
 /* The memory this process may use, in bytes: the least of the machine's physical memory,
  * the address-space and data limits, a control group's memory.max and the environment
  * variable SYNCSIM_MEMORY_LIMIT (bytes, or with a K, M, G or T suffix, powers of 1024). why
- * (may be NULL) gets which one it is. */
+ * (may be NULL) gets which one it is. NaN, with why saying so, when SYNCSIM_MEMORY_LIMIT is
+ * set to something that is not a size. */
 double sim_memory_limit(char *why, size_t why_size);
 
 /* From now on, sim_memory_limit (and so sim_check) gives each run a 1/runs_at_once share of

@@ -771,6 +771,25 @@ for ext in png svg pdf; do
   done
 done
 check "every plot kind and format draws the hostile names" test $ok -eq 1
+# numbers on the command line are written plainly, or refused
+for args in "plot $tmp/sw.db --out $tmp/r.png --kind timeline --run 1abc" \
+            "plot $tmp/sw.db --out $tmp/r.png --kind timeline --run 2.9" \
+            "plot $tmp/sw.db --out $tmp/r.png --kind timeline --run 99999999999999999999" \
+            "sweep $fixture --db $tmp/n.db --jobs 01" "sweep $fixture --db $tmp/n.db --jobs +2" \
+            "run $minimal --db $tmp/n.db --threads 2x" "sweep $fixture --db $tmp/n.db --shard 1/02"; do
+  # shellcheck disable=SC2086
+  "$syncsim" $args >/dev/null 2>"$tmp/err"
+  rc=$?
+  check "${args##*--} is refused (exit $rc): $(cat "$tmp/err")" \
+    sh -c "test $rc -eq 2 && test ! -e '$tmp/r.png' && test ! -e '$tmp/n.db'"
+done
+"$syncsim" sweep "$fixture" --db "$tmp/n.db" --shard " 1/2" >/dev/null 2>"$tmp/err"
+rc=$?
+check "--shard ' 1/2' is refused (exit $rc)" test $rc -eq 2
+SYNCSIM_MEMORY_LIMIT=lots "$syncsim" validate "$minimal" >/dev/null 2>"$tmp/err"
+rc=$?
+check "a SYNCSIM_MEMORY_LIMIT that is not a size is refused (exit $rc): $(cat "$tmp/err")" \
+  sh -c "test $rc -eq 2 && grep -q 'SYNCSIM_MEMORY_LIMIT: expected a size' '$tmp/err'"
 # a path too long to pass whole is refused (cut, it would name another file: a database)
 cp "$tmp/sw.db" "$tmp/victim.db"
 cp "$tmp/sw.db" "$tmp/victim.bak"

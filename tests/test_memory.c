@@ -7,6 +7,7 @@
  * measured peak (within 5% and 2 MiB) and not exceed it by more than 60% and 4 MiB; under
  * AddressSanitizer, whose redzones and quarantine inflate every run, only the second. */
 #include <fcntl.h>
+#include <math.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -202,8 +203,18 @@ Test(memory, what_cannot_fit_is_refused_before_anything_is_built)
   cr_expect_eq(sim_memory_limit(why, sizeof why), 384.0);
   cr_expect(strstr(why, "a 1/4 share") && strstr(why, "SYNCSIM_MEMORY_LIMIT"), "%s", why);
   sim_memory_set_share(1);
-  setenv("SYNCSIM_MEMORY_LIMIT", "12 parsecs", 1);
-  cr_expect_neq(strcmp((sim_memory_limit(why, sizeof why), why), "SYNCSIM_MEMORY_LIMIT"), 0);
+  const char *not_sizes[] = {"12 parsecs", "-5", "0", "1e999", "G", " 8G", "8GB", ""};
+  for (int k = 0; k < 8; k++) { /* refused, not ignored (an empty value is unset) */
+    setenv("SYNCSIM_MEMORY_LIMIT", not_sizes[k], 1);
+    double v = sim_memory_limit(why, sizeof why);
+    if (k == 7)
+      cr_expect(!isnan(v), "an empty SYNCSIM_MEMORY_LIMIT is no limit");
+    else
+      cr_expect(isnan(v) && strstr(why, "SYNCSIM_MEMORY_LIMIT: expected a size"), "'%s': %s",
+                not_sizes[k], why);
+  }
+  cr_expect_eq(check_under(timing, "lots", err, sizeof err), WL_ECONFIG);
+  cr_expect(strstr(err, "SYNCSIM_MEMORY_LIMIT: expected a size"), "%s", err);
   unsetenv("SYNCSIM_MEMORY_LIMIT");
   cr_expect_gt(sim_memory_limit(NULL, 0), 1e8); /* a machine that runs this test */
   /* beyond any machine: 16 hidden layers of 65536 on 1024 workers; a transformer whose
