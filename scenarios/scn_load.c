@@ -913,6 +913,12 @@ static wl_status parse_with_sets(const char *text, const char *file, const char 
 {
   memset(err, 0, sizeof *err);
   snprintf(err->file, sizeof err->file, "%s", file);
+  *root = NULL;
+  const unsigned char *u = (const unsigned char *)text;
+  if (u[0] == 0xef && u[1] == 0xbb && u[2] == 0xbf) { /* invisible, and not JSON */
+    err->line = err->col = 1;
+    return scn_fail(err, "", "expected JSON without a byte-order mark (BOM) at its start");
+  }
   const char *end = NULL;
   *root = cJSON_ParseWithOpts(text, &end, 1);
   if (!*root) {

@@ -2,6 +2,7 @@
 #include "sim_csv.h"
 
 #include <errno.h>
+#include <float.h>
 #include <fcntl.h>
 #include <math.h>
 #include <stdlib.h>
@@ -66,8 +67,22 @@ int sim_csv_next(sim_csv *c, const char *header, char *err, size_t err_size)
       free(buf);
       return -1;
     }
-    while (len > 0 && (buf[len - 1] == '\n' || buf[len - 1] == '\r'))
+    if (len > 0 && buf[len - 1] == '\n')
       len--;
+    if (len > 0 && buf[len - 1] == '\r')
+      len--;
+    if (memchr(buf, '\r', len)) { /* a line break this reader would not see as one */
+      snprintf(err, err_size, "%s:%d: expected lines ending in LF or CRLF, got a lone CR "
+               "(a file with old Mac line endings?)", c->path, c->lineno);
+      free(buf);
+      return -1;
+    }
+    if (c->lineno == 1 && len >= 3 && memcmp(buf, "\xef\xbb\xbf", 3) == 0) {
+      snprintf(err, err_size, "%s:1: expected text without a byte-order mark (BOM) at its "
+               "start", c->path);
+      free(buf);
+      return -1;
+    }
     if (len > SIM_CSV_MAX_LINE) {
       snprintf(err, err_size, "%s:%d: expected a line of at most %d characters", c->path,
                c->lineno, SIM_CSV_MAX_LINE);
@@ -122,7 +137,8 @@ int sim_csv_number(const char *field, double *out)
   for (const char *p = field; p < end; p++)
     if (!strchr("0123456789+-.eE", *p))
       return 0;
-  return *end == '\0' && isfinite(*out) && errno != ERANGE; /* (nor under- or overflow) */
+  /* (not overflow; an underflow is the tiny number it is) */
+  return *end == '\0' && isfinite(*out) && (errno != ERANGE || fabs(*out) <= DBL_MIN);
 }
 
 void sim_csv_close(sim_csv *c)

@@ -32,6 +32,8 @@ cp "$tmp/kept.db" "$tmp/pristine.db"
 # Fixtures the cases refer to through $DIR.
 mkdir -p "$tmp/a_dir"
 printf 'time_s,worker,speed\n0.5,*,0.5\n' >"$tmp/speed_ok.csv"
+printf 'time_s,worker,speed\r0.5,0,0.5\r' >"$tmp/speed_cr.csv"
+printf '\xef\xbb\xbftime_s,worker,speed\n0.5,0,0.5\n' >"$tmp/speed_bom.csv"
 
 run_case() { # run_case NAME KIND INPUT MESSAGE
   local name=$1 kind=$2 input=$3 want=$4 file="$tmp/$1.json"

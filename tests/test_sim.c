@@ -7,6 +7,7 @@
 #include "sim_net.h"
 #include "sim_queue.h"
 #include "sim_rng.h"
+#include "sim_csv.h"
 #include "test_util.h"
 
 /* ---- queue ---------------------------------------------------------------------------- */
@@ -1555,4 +1556,16 @@ Test(time_model, a_run_that_can_never_stop_fails_as_stalled)
   cr_expect_eq(r->r.status, WL_OK, "%s", r->r.error);
   cr_expect_eq(r->r.sim_time_s, 5);
   free(r);
+}
+
+/* A trace's numbers: finite decimals; a tiny one (an underflow) is the number it is. */
+Test(traces, numbers_are_finite_decimals_tiny_ones_included)
+{
+  double v;
+  cr_expect(sim_csv_number("4.9e-324", &v) && v > 0);
+  cr_expect(sim_csv_number("1e-310", &v) && v > 0);
+  cr_expect(sim_csv_number("0.5", &v) && v == 0.5);
+  const char *bad[] = {"1e400", "-1e400", "inf", "nan", "0x10", "1.5x", "", " "};
+  for (int k = 0; k < 8; k++)
+    cr_expect(!sim_csv_number(bad[k], &v), "'%s' accepted", bad[k]);
 }
