@@ -570,15 +570,18 @@ static void compute_row(const rgroup *all, int ng, const rgroup *g, const char *
 
 /* ---- output --------------------------------------------------------------------------- */
 
-/* text for a terminal cell: control characters shown as escapes */
-static void cell_text(const char *in, char *out, size_t size)
+void an_printable(const char *in, char *out, size_t size)
 {
   size_t n = 0;
-  for (const unsigned char *c = (const unsigned char *)in; *c && n + 5 < size; c++) {
-    if (*c == '\n' || *c == '\t' || *c == '\r' || *c < 0x20 || *c == 0x7f)
+  for (const unsigned char *c = (const unsigned char *)in; *c && n + 9 < size; c++) {
+    if (*c < 0x20 || *c == 0x7f) {
       n += (size_t)snprintf(out + n, size - n, "\\x%02x", *c);
-    else
+    } else if (*c == 0xc2 && c[1] >= 0x80 && c[1] <= 0x9f) { /* a C1 control, U+0080..9F */
+      n += (size_t)snprintf(out + n, size - n, "\\u%04x", c[1]);
+      c++;
+    } else {
       out[n++] = (char)*c;
+    }
   }
   out[n] = '\0';
 }
@@ -662,9 +665,9 @@ static void table_cells(const row *r, char cells[N_COLS][160])
 {
   const rgroup *g = r->g;
   const rrun *f = g->first;
-  cell_text(f->scenario, cells[0], 160);
-  cell_text(f->label, cells[1], 160);
-  cell_text(f->point[0] ? f->point : "-", cells[2], 160);
+  an_printable(f->scenario, cells[0], 160);
+  an_printable(f->label, cells[1], 160);
+  an_printable(f->point[0] ? f->point : "-", cells[2], 160);
   snprintf(cells[3], 160, "%d", g->obs);
   snprintf(cells[4], 160, "%d", g->diverged);
   snprintf(cells[5], 160, "%d", g->failed);

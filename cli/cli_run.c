@@ -9,6 +9,7 @@
 
 #include <cjson/cJSON.h>
 
+#include "an_report.h"
 #include "an_store.h"
 #include "cli.h"
 #include "scn_inputs.h"
@@ -181,9 +182,10 @@ int cli_parse_int(const char *s, long long lo, long long hi, long long *out)
 
 int cli_scn_error(const scn_error *err)
 {
-  char msg[1400];
+  char msg[1400], shown[4 * sizeof msg];
   scn_error_format(err, msg, sizeof msg);
-  fprintf(stderr, "syncsim: %s\n", msg);
+  an_printable(msg, shown, sizeof shown); /* (it may quote the input) */
+  fprintf(stderr, "syncsim: %s\n", shown);
   return CLI_USAGE;
 }
 
@@ -313,9 +315,10 @@ int cli_check_runs(const scn_scenario *s, int i, int threads, sim_check_cache *c
   for (int k = i < 0 ? 0 : i; k < (i < 0 ? s->n_policies : i + 1); k++) {
     sim_config cfg;
     scn_run_config(s, k, &cfg);
-    char err[1024];
+    char err[1024], shown[4 * sizeof err];
     if (sim_check(&cfg, threads, cache, err, sizeof err) != WL_OK) {
-      fprintf(stderr, "syncsim: %s: %s%s%s%s\n", file, err,
+      an_printable(err, shown, sizeof shown);
+      fprintf(stderr, "syncsim: %s: %s%s%s%s\n", file, shown,
               point_json ? " (at sweep point " : "", point_json ? point_json : "",
               point_json ? ")" : "");
       return CLI_USAGE;
@@ -413,6 +416,7 @@ int cli_validate(int argc, char **argv)
   scn_scenario *pt = sw.n_axes > 0 ? malloc(sizeof *pt) : NULL;
   sim_check_cache *cache = sim_check_cache_create();
   double memory[SCN_MAX_POLICIES] = {0}; /* each policy's largest estimate over the points */
+  char shown[4 * 1400];                  /* a user's text, for the terminal */
   rc = CLI_OK;
   for (long p = 0; rc == CLI_OK && p < (sw.n_axes > 0 ? sw.n_points : 1); p++) {
     const scn_scenario *at = s;
@@ -445,10 +449,11 @@ int cli_validate(int argc, char **argv)
   }
   sim_check_cache_free(cache);
   if (rc == CLI_OK) {
-    printf("%s: valid; scenario '%s', %d run%s:", a.scenario, s->name, s->n_policies,
+    an_printable(s->name, shown, sizeof shown);
+    printf("%s: valid; scenario '%s', %d run%s:", a.scenario, shown, s->n_policies,
            s->n_policies == 1 ? "" : "s");
     for (int i = 0; i < s->n_policies; i++)
-      printf(" %s", s->policies[i].label);
+      printf(" %s", (an_printable(s->policies[i].label, shown, sizeof shown), shown));
     printf("\n");
     if (sw.n_axes > 0)
       printf("sweep: %d ax%s, %ld point%s, each with every policy (for `syncsim sweep`; `run` "
@@ -464,7 +469,8 @@ int cli_validate(int argc, char **argv)
              sw.n_axes > 0 ? ", the largest point" : "");
       for (int i = 0; i < s->n_policies; i++) {
         sim_format_bytes(memory[i], size, sizeof size);
-        printf(" %s %s%s", s->policies[i].label, size, i + 1 < s->n_policies ? "," : "");
+        an_printable(s->policies[i].label, shown, sizeof shown);
+        printf(" %s %s%s", shown, size, i + 1 < s->n_policies ? "," : "");
       }
       sim_format_bytes(sim_memory_limit(why, sizeof why), size, sizeof size);
       printf("; this process may use %s (%s)\n", size, why);
@@ -472,7 +478,7 @@ int cli_validate(int argc, char **argv)
   }
   for (int i = 0; i < ns.n; i++) {
     if (rc == CLI_OK) /* (a failure is one message) */
-      fprintf(stderr, "%s\n", ns.line[i]);
+      fprintf(stderr, "%s\n", (an_printable(ns.line[i], shown, sizeof shown), shown));
     free(ns.line[i]);
   }
   free(ns.line);
@@ -533,18 +539,16 @@ static void show_progress(void *ctx, const sim_progress *p)
 
 static void print_summary(long long id, const opt_policy_config *pol, const sim_result *r)
 {
-  char label[sizeof pol->label]; /* one line per run, whatever the label holds */
-  size_t i = 0;
-  for (; pol->label[i] && i + 1 < sizeof label; i++)
-    label[i] = (unsigned char)pol->label[i] < 0x20 ? ' ' : pol->label[i];
-  label[i] = '\0';
+  char label[4 * sizeof pol->label], error[4 * sizeof r->error]; /* one line, no commands */
+  an_printable(pol->label, label, sizeof label);
+  an_printable(r->error, error, sizeof error);
   printf("run %-4lld %-16s %-11s sim %10.3f s  step %7ld  loss %.4f  acc %.4f  host %.2f s"
          "  events %ld (%.0f/s)",
          id, label, sim_result_status_name(r->status), r->sim_time_s, r->step,
          r->final_loss, r->final_accuracy, r->host_time_s, r->events,
          r->host_time_s > 0 ? r->events / r->host_time_s : 0.0);
   if (r->status != WL_OK && r->status != WL_EINTR)
-    printf("  error: %s", r->error);
+    printf("  error: %s", error);
   printf("\n");
   fflush(stdout);
 }

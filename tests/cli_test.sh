@@ -771,6 +771,16 @@ for ext in png svg pdf; do
   done
 done
 check "every plot kind and format draws the hostile names" test $ok -eq 1
+# a name or label with terminal escapes (C0 and C1 controls) reaches the terminal escaped:
+# in validate's lines, run's summary and an error message that quotes it
+printf '{"name": "e\\u001b]0;T\\u0007\\u009b31m", "workload": {"dataset": {"train_examples": 64, "test_examples": 16}}, "policies": [{"type": "ddp", "label": "l\\u001b[2J"}], "stop": {"steps": 2}}' >"$tmp/esc.json"
+printf '{"name": "x", "policies": [{"type": "ddp", "label": "%s\\u001b[2J"}], "stop": {"steps": 2}}' "$(printf 'y%.0s' $(seq 300))" >"$tmp/esc_bad.json"
+"$syncsim" validate "$tmp/esc.json" >"$tmp/out" 2>&1
+"$syncsim" run "$tmp/esc.json" --db "$tmp/esc.db" >>"$tmp/out" 2>&1
+"$syncsim" validate "$tmp/esc_bad.json" >>"$tmp/out" 2>&1
+check "terminal escapes in names, labels and messages are shown escaped: $(od -c "$tmp/out" | grep -m1 '033' || true)" \
+  sh -c "! grep -q \"\$(printf '\\033')\" '$tmp/out' && ! grep -q \"\$(printf '\\302\\233')\" '$tmp/out' && grep -q 'x1b' '$tmp/out'"
+
 # numbers on the command line are written plainly, or refused
 for args in "plot $tmp/sw.db --out $tmp/r.png --kind timeline --run 1abc" \
             "plot $tmp/sw.db --out $tmp/r.png --kind timeline --run 2.9" \
