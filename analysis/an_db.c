@@ -6,6 +6,16 @@
 
 #include "an_store.h"
 
+const char *an_db_unreadable(sqlite3 *db)
+{
+  int code = sqlite3_errcode(db) & 0xff;
+  if (code == SQLITE_CANTOPEN || code == SQLITE_READONLY || code == SQLITE_PERM)
+    return "cannot be read by this user here: SQLite keeps a WAL-mode database's -shm and -wal "
+           "files beside it, and this directory is not writable (copy the database to a "
+           "writable directory, or ask for write permission)";
+  return code == SQLITE_NOTADB ? "not an SQLite database" : "not an SQLite database, or a damaged one";
+}
+
 wl_status an_db_open_readonly(const char *path, sqlite3 **db, int *schema, char *err,
                               size_t err_size)
 {
@@ -24,7 +34,7 @@ wl_status an_db_open_readonly(const char *path, sqlite3 **db, int *schema, char 
     sqlite3_finalize(st);
   }
   if (version < 0) {
-    snprintf(err, err_size, "%s: not an SQLite database", path);
+    snprintf(err, err_size, "%s: %s", path, an_db_unreadable(*db));
     sqlite3_close(*db);
     *db = NULL;
     return WL_EDB;

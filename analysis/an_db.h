@@ -8,6 +8,10 @@
 
 #include "wl_status.h"
 
+/* Why db's first read failed, in words: not SQLite, damaged, or a directory the user cannot
+ * write (where a WAL-mode database needs its -shm). */
+const char *an_db_unreadable(sqlite3 *db);
+
 /* Open an existing database read-only and check its schema version (1, which is read as is,
  * or the current one); *schema gets it. */
 wl_status an_db_open_readonly(const char *path, sqlite3 **db, int *schema, char *err,

@@ -12,6 +12,7 @@
 
 #include <sqlite3.h>
 
+#include "an_db.h"
 #include "sim_runner.h"
 
 #ifndef SYNCSIM_VERSION
@@ -321,17 +322,14 @@ static wl_status check_file(an_store *s, int *version)
   sqlite3_stmt *st;
   *version = -1;
   if (sqlite3_prepare_v2(s->db, "PRAGMA user_version", -1, &st, NULL) != SQLITE_OK) {
-    snprintf(s->err, sizeof s->err, "%s",
-             sqlite3_errcode(s->db) == SQLITE_NOTADB ? "not an SQLite database"
-                                                     : sqlite3_errmsg(s->db));
+    snprintf(s->err, sizeof s->err, "%s", an_db_unreadable(s->db));
     return WL_EDB;
   }
   if (sqlite3_step(st) == SQLITE_ROW)
     *version = sqlite3_column_int(st, 0);
   sqlite3_finalize(st);
   if (*version < 0) {
-    snprintf(s->err, sizeof s->err, "not an SQLite database, or a damaged one: %s",
-             sqlite3_errmsg(s->db));
+    snprintf(s->err, sizeof s->err, "%s: %s", an_db_unreadable(s->db), sqlite3_errmsg(s->db));
     return WL_EDB;
   }
   if (*version < 0 || *version > AN_SCHEMA_VERSION) {

@@ -496,8 +496,9 @@ volatile sig_atomic_t cli_interrupted, cli_recording;
  * so they end `interrupted`. */
 static void on_signal(int sig)
 {
+  (void)sig;
   if (!cli_recording)
-    _exit(128 + sig);
+    _exit(CLI_INTERRUPTED); /* (the documented status, for SIGTERM too) */
   cli_interrupted = 1;
 }
 
@@ -509,6 +510,8 @@ void cli_install_signals(void)
   sigemptyset(&sa.sa_mask);
   sigaction(SIGINT, &sa, NULL);
   sigaction(SIGTERM, &sa, NULL);
+  /* a reader that goes away (syncsim run ... | head -1) ends the printing, not the runs */
+  signal(SIGPIPE, SIG_IGN);
 }
 
 typedef struct progress_ctx {

@@ -33,6 +33,7 @@ cp "$tmp/kept.db" "$tmp/pristine.db"
 mkdir -p "$tmp/a_dir"
 printf 'time_s,worker,speed\n0.5,*,0.5\n' >"$tmp/speed_ok.csv"
 printf 'time_s,worker,speed\r0.5,0,0.5\r' >"$tmp/speed_cr.csv"
+truncate -s 100G "$tmp/huge.txt" # sparse: refused by its size, before a byte is read
 printf '\xef\xbb\xbftime_s,worker,speed\n0.5,0,0.5\n' >"$tmp/speed_bom.csv"
 
 run_case() { # run_case NAME KIND INPUT MESSAGE

@@ -781,6 +781,39 @@ printf '{"name": "x", "policies": [{"type": "ddp", "label": "%s\\u001b[2J"}], "s
 check "terminal escapes in names, labels and messages are shown escaped: $(od -c "$tmp/out" | grep -m1 '033' || true)" \
   sh -c "! grep -q \"\$(printf '\\033')\" '$tmp/out' && ! grep -q \"\$(printf '\\302\\233')\" '$tmp/out' && grep -q 'x1b' '$tmp/out'"
 
+# a reader that goes away ends the printing, not the runs
+"$syncsim" run "$minimal" --db "$tmp/pipe.db" --set stop.sim_time_s=5 | head -1 >/dev/null
+n=$(sqlite3 "$tmp/pipe.db" "select count(*) from runs where status = 'done'")
+check "run | head -1 still runs every policy ($n done)" test "$n" -eq 2
+
+# Read-only places, as another user when this is root (root may write anywhere): a database
+# in a directory the user cannot write, and a read-only database file, are refused with one
+# clear message by run, sweep and report, and left as they were
+ro=$(mktemp -d /tmp/syncsim_ro_XXXXXX)
+as_user() { if [ "$(id -u)" -eq 0 ]; then setpriv --reuid=nobody --regid=nogroup --clear-groups "$@"; else "$@"; fi; }
+mkdir "$ro/locked" "$ro/open"
+cp "$tmp/sw.db" "$ro/locked/r.db"
+cp "$tmp/sw.db" "$ro/open/ro.db"
+cp "$minimal" "$fixture" "$ro/"
+chmod 755 "$ro" && chmod 555 "$ro/locked" && chmod 644 "$ro/locked/r.db" "$ro"/*.json
+chmod 777 "$ro/open" && chmod 444 "$ro/open/ro.db"
+for cmd in "run $ro/minimal.json --db $ro/locked/r.db" "sweep $ro/sweep_small.json --db $ro/locked/r.db" \
+           "report $ro/locked/r.db"; do
+  # shellcheck disable=SC2086
+  as_user "$syncsim" $cmd >/dev/null 2>"$tmp/err"
+  rc=$?
+  check "${cmd%% *} with the database in a directory the user cannot write exits 2: $(cat "$tmp/err")" \
+    sh -c "test $rc -eq 2 && grep -q 'this directory is not writable' '$tmp/err' && cmp -s '$ro/locked/r.db' '$tmp/sw.db'"
+done
+for cmd in "run $ro/minimal.json --db $ro/open/ro.db" "sweep $ro/sweep_small.json --db $ro/open/ro.db"; do
+  # shellcheck disable=SC2086
+  as_user "$syncsim" $cmd >/dev/null 2>"$tmp/err"
+  rc=$?
+  check "${cmd%% *} into a read-only database exits 2 before anything runs: $(cat "$tmp/err")" \
+    sh -c "test $rc -eq 2 && test \$(wc -l <'$tmp/err') -eq 1 && grep -q 'the database is read-only' '$tmp/err' && cmp -s '$ro/open/ro.db' '$tmp/sw.db'"
+done
+chmod -R u+w "$ro" && rm -rf "$ro"
+
 # numbers on the command line are written plainly, or refused
 for args in "plot $tmp/sw.db --out $tmp/r.png --kind timeline --run 1abc" \
             "plot $tmp/sw.db --out $tmp/r.png --kind timeline --run 2.9" \

@@ -28,6 +28,13 @@ static wl_status append_file(const char *path, unsigned char **buf, size_t *len,
     snprintf(err, err_size, "%s: cannot open: %s", path, strerror(errno));
     return WL_EIO;
   }
+  struct stat sb; /* a file too large is refused before it is read */
+  if (fstat(fileno(f), &sb) == 0 && S_ISREG(sb.st_mode) &&
+      (double)sb.st_size + (double)*len > TEXT_MAX_BYTES) {
+    snprintf(err, err_size, "%s: the corpus is larger than %d MiB", path, TEXT_MAX_BYTES >> 20);
+    fclose(f);
+    return WL_ELIMIT;
+  }
   wl_status st = WL_OK;
   for (;;) {
     if (*cap - *len < 65536) {
