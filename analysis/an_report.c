@@ -258,7 +258,8 @@ static wl_status load_runs(sqlite3 *db, const an_report_opts *o, rrun **out, int
     }
   }
   if (rc == WL_OK && step != SQLITE_DONE) { /* an error, not the end: never a shorter table */
-    snprintf(err, err_size, "reading runs: %s", sqlite3_errmsg(db));
+    snprintf(err, err_size, "reading runs (the one after run %lld): %s", *n > 0 ? runs[*n - 1].id
+             : 0LL, sqlite3_errmsg(db));
     rc = WL_EDB;
   }
   sqlite3_finalize(st);
@@ -634,7 +635,7 @@ static void json_string(FILE *out, const char *text)
 
 static void json_num(FILE *out, const char *name, double v)
 {
-  if (isnan(v))
+  if (!isfinite(v)) /* (JSON has no inf) */
     fprintf(out, ", \"%s\": null", name);
   else
     fprintf(out, ", \"%s\": %.10g", name, v);

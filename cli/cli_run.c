@@ -441,6 +441,14 @@ int cli_validate(int argc, char **argv)
       char point[1024];
       scn_sweep_point_json(&sw, p, &at->policies[i], i, point, sizeof point);
       rc = cli_check_runs(at, i, a.threads, cache, a.scenario, sw.n_axes > 0 ? point : NULL);
+      double evals = cfg.stop.sim_time_s / cfg.eval.every_s; /* NaN without a time limit */
+      if (evals > 1e6) { /* each is a metrics row and a pass over the held-out examples */
+        char text[256];
+        snprintf(text, sizeof text, "note: eval.every_s %g with stop.sim_time_s %g means about "
+                 "%.3g evaluations per run (each a metrics row and a pass over eval.examples)",
+                 cfg.eval.every_s, cfg.stop.sim_time_s, evals);
+        notes_add(&ns, text);
+      }
       sim_memory m;
       if (rc == CLI_OK && sim_memory_estimate(&cfg, a.threads, &m) == WL_OK &&
           m.total > memory[i])

@@ -781,6 +781,11 @@ printf '{"name": "x", "policies": [{"type": "ddp", "label": "%s\\u001b[2J"}], "s
 check "terminal escapes in names, labels and messages are shown escaped: $(od -c "$tmp/out" | grep -m1 '033' || true)" \
   sh -c "! grep -q \"\$(printf '\\033')\" '$tmp/out' && ! grep -q \"\$(printf '\\302\\233')\" '$tmp/out' && grep -q 'x1b' '$tmp/out'"
 
+# an evaluation interval that means a billion evaluations is pointed out
+"$syncsim" validate "$minimal" --set eval.every_s=1e-7 >/dev/null 2>"$tmp/err"
+check "validate notes the evaluations an interval implies: $(cat "$tmp/err")" \
+  grep -q "note: eval.every_s 1e-07 with stop.sim_time_s 120 means about 1.2e+09 evaluations" "$tmp/err"
+
 # a reader that goes away ends the printing, not the runs
 "$syncsim" run "$minimal" --db "$tmp/pipe.db" --set stop.sim_time_s=5 | head -1 >/dev/null
 n=$(sqlite3 "$tmp/pipe.db" "select count(*) from runs where status = 'done'")
