@@ -226,8 +226,9 @@ static long palsgd_step(const void *state) { return ((const palsgd *)state)->ste
 
 static double palsgd_memory(const opt_policy_config *cfg, int K, double n)
 {
+  double streams = cfg->coin == OPT_COIN_PER_WORKER ? K + 1.0 : 1.0; /* the host's generators */
   return sizeof(palsgd) + opt_round_memory(K) + opt_outer_memory(&cfg->outer, n) +
-         (double)K * ((double)cfg->H + 1 + sizeof(opt_train));
+         (double)K * ((double)cfg->H + 1 + sizeof(opt_train)) + streams * opt_rng_memory();
 }
 
 const opt_policy_type opt_palsgd_type = {

@@ -205,6 +205,8 @@ wl_status opt_outer_resolve(const opt_optim_config *c, int K, opt_optim_config *
   return WL_OK;
 }
 
+double opt_rng_memory(void) { return sizeof(gsl_rng) + gsl_rng_mt19937->size + 32.0; }
+
 double opt_round_memory(int K) { return 2.0 * K + 64; }
 
 double opt_outer_memory(const opt_optim_config *cfg, double n)

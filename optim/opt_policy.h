@@ -178,6 +178,9 @@ void opt_policy_destroy(opt_policy *p);
 /* The bytes policy cfg's state takes for K workers and n parameters, beyond the replicas. */
 double opt_policy_memory(const opt_policy_config *cfg, int K, double n);
 
+/* The bytes of one of the host's random streams (a GSL mt19937 generator). */
+double opt_rng_memory(void);
+
 /* The bytes of an opt_round and of an opt_outer of cfg (for n parameters). */
 double opt_round_memory(int K);
 double opt_outer_memory(const opt_optim_config *cfg, double n);

@@ -614,8 +614,6 @@ static void net_change(sim_runner *r)
 
 /* ---- memory ------------------------------------------------------------------------------ */
 
-/* A generator's bytes: GSL's handle and mt19937's state, each with its malloc header. */
-static double rng_bytes(void) { return sizeof(gsl_rng) + gsl_rng_mt19937->size + 32.0; }
 
 static double file_bytes(const char *path)
 {
@@ -648,9 +646,9 @@ wl_status sim_memory_estimate(const sim_config *cfg, int threads, sim_memory *m)
     double sf = opt_optim_state_floats(&cfg->policy.inner);
     m->replicas = K * (2 + sf) * n * sizeof(float);
     /* each worker's sampler (its epoch order over its shard, a batch's picks) and batches */
-    m->workers = d.n_train * 4 + K * (B * 8 + rng_bytes());
+    m->workers = d.n_train * 4 + K * (B * 8 + opt_rng_memory());
     if (failures && hears) /* snapshots: a replica, an epoch order and a batch stream */
-      m->replicas *= 2, m->workers += d.n_train * 4 + K * rng_bytes();
+      m->replicas *= 2, m->workers += d.n_train * 4 + K * opt_rng_memory();
   }
   /* the runner's, the cluster's, the network's and the flows' per-worker records, the event
    * queue (up to twice its initial size) */
@@ -658,13 +656,13 @@ wl_status sim_memory_estimate(const sim_config *cfg, int threads, sim_memory *m)
                      8 + 8 + 4 + 3 * 8 + 2 * (3 * 8 + 4) +
                      2 * (sizeof(sim_flow) + (2.0 + SIM_FLOW_MAX_LINKS) * sizeof(int) + 8) +
                      2 * 2 * sizeof(sim_event)) +
-                (K + 1) * (cfg->policy.type == OPT_POLICY_PALSGD ? rng_bytes() : 8);
+                (K + 1) * 8; /* (the policy's streams, its memory counts them) */
   if (failures)
-    m->workers += K * rng_bytes();
+    m->workers += K * opt_rng_memory();
   if (cc->jitter.dist != SIM_JITTER_NONE)
-    m->workers += K * (8 + rng_bytes());
+    m->workers += K * (8 + opt_rng_memory());
   if (cc->stragglers.rate_per_s > 0)
-    m->workers += K * (2 * (8 + rng_bytes()) + 4 * 8);
+    m->workers += K * (2 * (8 + opt_rng_memory()) + 4 * 8);
   if (cc->trace[0])
     m->workers += K * sizeof(sim_trace) + sim_trace_memory(cc->trace, (int)K);
   m->workers += 4 * file_bytes(cfg->cluster.network.trace); /* changes: ~32 B per >= 8 B row */
