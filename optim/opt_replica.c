@@ -3,17 +3,21 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* What the views of a replica without parameters (timing only) point to: no allocation. */
+static float no_parameters[1];
+
 wl_status opt_replica_init(opt_replica *r, size_t n, int state_floats)
 {
   memset(r, 0, sizeof *r);
-  r->block = calloc((size_t)(2 + state_floats) * n + 1, sizeof(float)); /* +1: n may be 0 */
-  if (!r->block)
+  r->block = n ? calloc((size_t)(2 + state_floats) * n, sizeof(float)) : NULL;
+  if (n && !r->block)
     return WL_ENOMEM;
+  float *base = n ? r->block : no_parameters;
   r->n = n;
   r->state_floats = state_floats;
-  r->params = r->block;
-  r->grads = r->block + n;
-  r->state = r->block + 2 * n;
+  r->params = base;
+  r->grads = base + n;
+  r->state = base + 2 * n;
   return WL_OK;
 }
 

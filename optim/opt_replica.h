@@ -23,7 +23,7 @@ typedef struct opt_replica {
   const wl_tensor *tensors; /* (n_tensors) what each range of the parameters is (for weight
                                decay's groups); NULL: unknown. Not owned. */
   int n_tensors;
-  float *block;    /* the one allocation the views point into */
+  float *block;    /* the one allocation the views point into (NULL without parameters) */
 } opt_replica;
 
 wl_status opt_replica_init(opt_replica *r, size_t n, int state_floats);

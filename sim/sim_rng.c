@@ -16,9 +16,20 @@ unsigned long sim_rng_stream_seed(uint64_t seed, sim_rng_purpose purpose, uint32
   return s32 ? s32 : 1;
 }
 
+const gsl_rng_type *sim_rng_type(sim_rng_purpose purpose)
+{
+  return purpose == SIM_RNG_JITTER || purpose == SIM_RNG_STRAGGLER || purpose == SIM_RNG_FAILURE
+           ? gsl_rng_ranlxd2 : gsl_rng_mt19937;
+}
+
+double sim_rng_memory(sim_rng_purpose purpose)
+{
+  return sizeof(gsl_rng) + sim_rng_type(purpose)->size + 32.0;
+}
+
 gsl_rng *sim_rng_create(uint64_t seed, sim_rng_purpose purpose, uint32_t worker)
 {
-  gsl_rng *r = gsl_rng_alloc(gsl_rng_mt19937);
+  gsl_rng *r = gsl_rng_alloc(sim_rng_type(purpose));
   if (r)
     gsl_rng_set(r, sim_rng_stream_seed(seed, purpose, worker));
   return r;

@@ -35,9 +35,21 @@ enum {
  * down (failures.sync wait) — not communicating, and not free either. */
 enum { BUSY_NONE = 0, BUSY_COMPUTE, BUSY_COMM, BUSY_DOWN, BUSY_BLOCKED };
 
-typedef struct sim_worker {
+/* What a worker needs to train a real model (not kept in a timing-only run, where every
+ * worker costs what it needs: its time). */
+typedef struct sim_trainer {
   wl_sampler sampler;  /* its batch order over its shard */
   gsl_rng *batch_rng;  /* stream (SIM_RNG_BATCHES, w) */
+  /* the state its current job started from, restored when a failure loses the job (only
+   * when failures can lose work: the policy hears of them) */
+  opt_replica snap;    /* params, optimizer state, step counters */
+  int32_t *snap_order; /* (shard n) the sampler's epoch order */
+  int snap_pos;
+  long snap_epoch;
+  gsl_rng *snap_rng;   /* the batch stream */
+} sim_trainer;
+
+typedef struct sim_worker {
   sim_time compute_ns; /* accumulated compute, of finished activities */
   sim_time comm_ns;    /* accumulated communication, of finished activities */
   sim_time blocked_ns; /* accumulated time blocked on a down peer */
@@ -62,13 +74,6 @@ typedef struct sim_worker {
   sim_time down_ns;    /* accumulated time down */
   sim_time down_since;
   gsl_rng *fail_rng;   /* (SIM_RNG_FAILURE, w) */
-  /* the state its current job started from, restored when a failure loses the job (only
-   * when failures can lose work: the policy hears of them) */
-  opt_replica snap;    /* params, optimizer state, step counters */
-  int32_t *snap_order; /* (shard n) the sampler's epoch order */
-  int snap_pos;
-  long snap_epoch;
-  gsl_rng *snap_rng;   /* the batch stream */
 } sim_worker;
 
 typedef struct sim_runner {
@@ -84,6 +89,7 @@ typedef struct sim_runner {
   int data_borrowed;    /* data belongs to a sim_check_cache */
   wl_shard *shards;     /* (K) */
   sim_worker *w;        /* (K) */
+  sim_trainer *tr;      /* (K) when training a real model, else NULL */
   opt_replica *reps;    /* (K) */
   sim_cluster cluster;  /* worker speeds and step times */
   sim_net_state net;    /* the links as they are now */
@@ -214,8 +220,9 @@ static void busy_end_at(sim_runner *r, int w, sim_time now)
 static void worker_gradient(sim_runner *r, int w, int t)
 {
   sim_worker *wk = &r->w[w];
+  sim_trainer *tr = &r->tr[w];
   opt_replica *rep = &r->reps[w];
-  wl_sampler_next(&wk->sampler, r->data, r->B, wk->batch_rng, &r->batches[t]);
+  wl_sampler_next(&tr->sampler, r->data, r->B, tr->batch_rng, &r->batches[t]);
   double loss = wl_model_step(r->models[t], rep->params, rep->grads, &r->batches[t]);
   wk->job_diverged |= !isfinite(loss);
   wk->job_loss_sum += loss;
@@ -273,24 +280,24 @@ static void finish_job(sim_runner *r, int w)
  * replica, batch order and batch stream). */
 static void snapshot_worker(sim_runner *r, int w)
 {
-  sim_worker *wk = &r->w[w];
-  opt_replica_copy(&wk->snap, &r->reps[w]);
-  memcpy(wk->snap_order, wk->sampler.order, (size_t)wk->sampler.shard->n * sizeof(int32_t));
-  wk->snap_pos = wk->sampler.pos;
-  wk->snap_epoch = wk->sampler.epoch;
-  gsl_rng_memcpy(wk->snap_rng, wk->batch_rng);
+  sim_trainer *tr = &r->tr[w];
+  opt_replica_copy(&tr->snap, &r->reps[w]);
+  memcpy(tr->snap_order, tr->sampler.order, (size_t)tr->sampler.shard->n * sizeof(int32_t));
+  tr->snap_pos = tr->sampler.pos;
+  tr->snap_epoch = tr->sampler.epoch;
+  gsl_rng_memcpy(tr->snap_rng, tr->batch_rng);
 }
 
 /* Undo worker w's lost job: its optimizer state, step counts, schedule position and batch
  * stream are as they were when the job started. */
 static void restore_worker(sim_runner *r, int w)
 {
-  sim_worker *wk = &r->w[w];
-  opt_replica_copy(&r->reps[w], &wk->snap);
-  memcpy(wk->sampler.order, wk->snap_order, (size_t)wk->sampler.shard->n * sizeof(int32_t));
-  wk->sampler.pos = wk->snap_pos;
-  wk->sampler.epoch = wk->snap_epoch;
-  gsl_rng_memcpy(wk->batch_rng, wk->snap_rng);
+  sim_trainer *tr = &r->tr[w];
+  opt_replica_copy(&r->reps[w], &tr->snap);
+  memcpy(tr->sampler.order, tr->snap_order, (size_t)tr->sampler.shard->n * sizeof(int32_t));
+  tr->sampler.pos = tr->snap_pos;
+  tr->sampler.epoch = tr->snap_epoch;
+  gsl_rng_memcpy(tr->batch_rng, tr->snap_rng);
 }
 
 /* Schedule worker w's job; its math runs on a pool thread, or (one thread) when its
@@ -645,10 +652,11 @@ wl_status sim_memory_estimate(const sim_config *cfg, int threads, sim_memory *m)
     m->models = (T + 1) * (work + batch);
     double sf = opt_optim_state_floats(&cfg->policy.inner);
     m->replicas = K * (2 + sf) * n * sizeof(float);
-    /* each worker's sampler (its epoch order over its shard, a batch's picks) and batches */
-    m->workers = d.n_train * 4 + K * (B * 8 + opt_rng_memory());
+    /* each worker's trainer: its sampler (its epoch order over its shard, a batch's picks)
+     * and batch stream */
+    m->workers = d.n_train * 4 + K * (sizeof(sim_trainer) + B * 8 + sim_rng_memory(SIM_RNG_BATCHES));
     if (failures && hears) /* snapshots: a replica, an epoch order and a batch stream */
-      m->replicas *= 2, m->workers += d.n_train * 4 + K * opt_rng_memory();
+      m->replicas *= 2, m->workers += d.n_train * 4 + K * sim_rng_memory(SIM_RNG_BATCHES);
   }
   /* the runner's, the cluster's, the network's and the flows' per-worker records, the event
    * queue (up to twice its initial size) */
@@ -658,11 +666,11 @@ wl_status sim_memory_estimate(const sim_config *cfg, int threads, sim_memory *m)
                      2 * 2 * sizeof(sim_event)) +
                 (K + 1) * 8; /* (the policy's streams, its memory counts them) */
   if (failures)
-    m->workers += K * opt_rng_memory();
+    m->workers += K * sim_rng_memory(SIM_RNG_FAILURE);
   if (cc->jitter.dist != SIM_JITTER_NONE)
-    m->workers += K * (8 + opt_rng_memory());
+    m->workers += K * (8 + sim_rng_memory(SIM_RNG_JITTER));
   if (cc->stragglers.rate_per_s > 0)
-    m->workers += K * (2 * (8 + opt_rng_memory()) + 4 * 8);
+    m->workers += K * (2 * (8 + sim_rng_memory(SIM_RNG_STRAGGLER)) + 4 * 8);
   if (cc->trace[0])
     m->workers += K * sizeof(sim_trace) + sim_trace_memory(cc->trace, (int)K);
   m->workers += 4 * file_bytes(cfg->cluster.network.trace); /* changes: ~32 B per >= 8 B row */
@@ -903,8 +911,9 @@ static wl_status setup(sim_runner *r, int threads, sim_check_cache *cache, char 
   int state_floats = opt_optim_state_floats(&cfg->policy.inner);
   const wl_tensor *tensors = NULL;
   int n_tensors = r->timing_only ? 0 : wl_model_tensors(r->eval_model, &tensors);
+  if (!r->timing_only && !(r->tr = calloc((size_t)r->K, sizeof *r->tr)))
+    return WL_ENOMEM;
   for (int w = 0; w < r->K; w++) {
-    sim_worker *wk = &r->w[w];
     if ((st = opt_replica_init(&r->reps[w], n, state_floats)))
       return st;
     r->reps[w].tensors = tensors;
@@ -912,9 +921,10 @@ static wl_status setup(sim_runner *r, int threads, sim_check_cache *cache, char 
     r->shard_sizes[w] = 1;
     if (r->timing_only)
       continue;
-    if (!(wk->batch_rng = sim_rng_create((uint64_t)cfg->seed, SIM_RNG_BATCHES, (uint32_t)w)))
+    sim_trainer *tr = &r->tr[w];
+    if (!(tr->batch_rng = sim_rng_create((uint64_t)cfg->seed, SIM_RNG_BATCHES, (uint32_t)w)))
       return WL_ENOMEM;
-    if ((st = wl_sampler_init(&wk->sampler, &r->shards[w], r->B, wk->batch_rng)))
+    if ((st = wl_sampler_init(&tr->sampler, &r->shards[w], r->B, tr->batch_rng)))
       return st;
     r->shard_sizes[w] = r->shards[w].n;
   }
@@ -967,12 +977,12 @@ static wl_status setup(sim_runner *r, int threads, sim_check_cache *cache, char 
   const sim_failure_config *fc = &cfg->cluster.failures;
   r->snapshots = r->hears_failures && !r->timing_only && (fc->n_at > 0 || !isnan(fc->mttf_s));
   for (int w = 0; r->snapshots && w < r->K; w++) {
-    sim_worker *wk = &r->w[w];
-    if ((st = opt_replica_init(&wk->snap, n, state_floats)))
+    sim_trainer *tr = &r->tr[w];
+    if ((st = opt_replica_init(&tr->snap, n, state_floats)))
       return st;
-    wk->snap_order = malloc((size_t)r->shards[w].n * sizeof(int32_t));
-    wk->snap_rng = gsl_rng_clone(wk->batch_rng);
-    if (!wk->snap_order || !wk->snap_rng)
+    tr->snap_order = malloc((size_t)r->shards[w].n * sizeof(int32_t));
+    tr->snap_rng = gsl_rng_clone(tr->batch_rng);
+    if (!tr->snap_order || !tr->snap_rng)
       return WL_ENOMEM;
   }
   char perr[256];
@@ -987,14 +997,15 @@ static void teardown(sim_runner *r)
   sim_pool_destroy(r->pool); /* first: jobs in flight still use replicas and workspaces */
   opt_policy_destroy(&r->policy);
   sim_queue_free(&r->q);
-  for (int w = 0; r->w && w < r->K; w++) {
-    sim_worker *wk = &r->w[w];
-    wl_sampler_free(&wk->sampler);
-    gsl_rng_free(wk->batch_rng);
-    opt_replica_free(&wk->snap);
-    free(wk->snap_order);
-    gsl_rng_free(wk->snap_rng);
+  for (int w = 0; r->tr && w < r->K; w++) {
+    sim_trainer *tr = &r->tr[w];
+    wl_sampler_free(&tr->sampler);
+    gsl_rng_free(tr->batch_rng);
+    opt_replica_free(&tr->snap);
+    free(tr->snap_order);
+    gsl_rng_free(tr->snap_rng);
   }
+  free(r->tr);
   for (int w = 0; r->reps && w < r->K; w++)
     opt_replica_free(&r->reps[w]);
   for (int w = 0; r->shards && w < r->K; w++)

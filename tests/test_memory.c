@@ -101,7 +101,7 @@ static void write_corpus(void)
   fclose(f);
 }
 
-static void check_estimate(const char *what, const char *json, int threads)
+static double check_estimate(const char *what, const char *json, int threads)
 {
   scn_scenario s;
   load_json(json, &s);
@@ -121,6 +121,7 @@ static void check_estimate(const char *what, const char *json, int threads)
   cr_expect_leq(m.total, measured * 1.6 + (4 << 20),
                 "%s: the estimate %.1f MiB far beyond the measured %.1f MiB", what,
                 m.total / 1048576, measured / 1048576);
+  return measured;
 }
 
 Test(memory, the_estimate_covers_measured_runs_and_is_close)
@@ -159,6 +160,19 @@ Test(memory, the_estimate_covers_measured_runs_and_is_close)
            " \"policies\": [{\"type\": \"async_local_sgd\", \"H\": 2}],"
            " \"stop\": {\"sim_time_s\": 0.05}, \"eval\": {\"every_s\": 1e9}}");
   check_estimate("timing-only async", json, 1);
+  /* a timing-only worker costs what it needs: at most 1 KB (a million in about 1 GB), with
+   * its per-step jitter stream (the example scenario's setting) */
+  snprintf(json, sizeof json,
+           "{\"workload\": {\"model\": {\"type\": \"none\", \"params\": 125e6}},"
+           " \"cluster\": {\"workers\": 40000, \"compute\": {\"step_time_s\": 0.1,"
+           " \"speed\": {\"dist\": \"moderate\"}, \"jitter\": {\"dist\": \"lognormal\"}},"
+           " \"network\": {\"server_gbps\": 400}},"
+           " \"policies\": [{\"type\": \"async_local_sgd\", \"H\": 20, \"dylu\": true}],"
+           " \"stop\": {\"sim_time_s\": 0.01}, \"eval\": {\"every_s\": 1e9}}");
+  double per_worker = check_estimate("timing-only async, the example's", json, 1) / 40000;
+  cr_log_info("timing-only: %.0f bytes per worker", per_worker);
+  if (!UNDER_ASAN)
+    cr_expect_leq(per_worker, 1024, "a timing-only worker takes %.0f bytes", per_worker);
   /* PALSGD's per-worker plans (K x H) */
   snprintf(json, sizeof json,
            "{\"workload\": {\"model\": {\"type\": \"none\", \"params\": 1e3}},"
