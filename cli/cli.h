@@ -38,6 +38,10 @@ void cli_fill_provenance(an_run_meta *meta);
 /* SIGINT and SIGTERM set cli_interrupted; runs stop at their next event. */
 void cli_install_signals(void);
 
+/* `syncsim bench --engine`: timing-only runs measured for budget_s host seconds each, of the
+ * policies whose name contains `only` (cli_bench_engine.c). */
+int cli_bench_engine(double budget_s, const char *only);
+
 /* s as a decimal integer in [lo, hi], written plainly (digits, a '-' only for a negative
  * value, no sign, space or leading zero otherwise): 1 and *out, or 0. */
 int cli_parse_int(const char *s, long long lo, long long hi, long long *out);

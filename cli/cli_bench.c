@@ -23,6 +23,7 @@
 
 static const char bench_usage[] =
   "usage: syncsim bench [--opt sgd|adamw] [--only TEXT] [--quick]\n"
+  "       syncsim bench --engine [--quick]\n"
   "\n"
   "Time one training step (forward, backward, optimizer) of each model at a few sizes,\n"
   "and separately only the matrix products that step performs, with syncsim's own\n"
@@ -32,8 +33,11 @@ static const char bench_usage[] =
   "OpenBLAS products. SYNCSIM_KERNELS=portable|avx2|avx512 times another code path.\n"
   "\n"
   "  --opt NAME   the optimizer of the step (default adamw)\n"
-  "  --only TEXT  only the models whose name contains TEXT\n"
-  "  --quick      fewer repetitions (for smoke tests)\n";
+  "  --only TEXT  only the models (with --engine: policies) whose name contains TEXT\n"
+  "  --quick      fewer repetitions (for smoke tests)\n"
+  "  --engine     instead, the event loop's cost: timing-only runs of async, DDP and\n"
+  "               DiLoCo at 1,000, 10,000 and 100,000 workers, 3 s each (0.5 s with\n"
+  "               --quick): events per second, microseconds per event, bytes per worker\n";
 
 typedef struct bench_case {
   const char *name;
@@ -221,7 +225,7 @@ static wl_model_config transformer(int C, int NH, int L, int T)
 
 int cli_bench(int argc, char **argv)
 {
-  int quick = 0;
+  int quick = 0, engine = 0;
   const char *only = "";
   opt_optim_config opt;
   wl_param_defaults(opt_optim_params, &opt);
@@ -232,6 +236,8 @@ int cli_bench(int argc, char **argv)
       return CLI_OK;
     } else if (strcmp(argv[i], "--quick") == 0) {
       quick = 1;
+    } else if (strcmp(argv[i], "--engine") == 0) {
+      engine = 1;
     } else if (strcmp(argv[i], "--only") == 0 && i + 1 < argc) {
       only = argv[++i];
     } else if (strcmp(argv[i], "--opt") == 0 && i + 1 < argc) {
@@ -247,6 +253,8 @@ int cli_bench(int argc, char **argv)
       return CLI_USAGE;
     }
   }
+  if (engine)
+    return cli_bench_engine(quick ? 0.5 : 3.0, only);
   wl_param_variant_defaults(opt_optim_params[0].variants[opt.opt], &opt);
   static const int h256[] = {256}, h1024[] = {1024, 1024};
   const bench_case cases[] = {

@@ -53,6 +53,9 @@ done
 check "list distributions shows the speed distributions" grep -q '"two_class"' "$tmp/list"
 "$syncsim" bench --quick --only softmax >"$tmp/bench" 2>&1
 check "bench --quick runs: $(cat "$tmp/bench")" grep -q '^softmax 784-10 ' "$tmp/bench"
+"$syncsim" bench --engine --quick --only ddp >"$tmp/bench" 2>&1
+check "bench --engine measures DDP at 1,000, 10,000 and 100,000 workers: $(cat "$tmp/bench")" \
+  test "$(grep -cE '^ddp +(1000|10000|100000) +[0-9]+ +[0-9]+ +[0-9.]+ +[0-9]+$' "$tmp/bench")" -eq 3
 "$syncsim" list frobs 2>/dev/null
 check "list of an unknown thing exits 2" test $? -eq 2
 

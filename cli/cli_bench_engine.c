@@ -1,0 +1,162 @@
+/* cli_bench_engine — `syncsim bench --engine`: the event loop's cost against the number of
+ * workers.
+ *
+ * Timing-only runs (no model, no data: the cost is the engine's alone) of the asynchronous
+ * policy (the shipped example's settings: moderate speed spread, per-step jitter, a fast
+ * server link), DDP and DiLoCo at K = 1,000, 10,000 and 100,000 workers. Each runs in a
+ * child process for a fixed host-time budget; the table gives the events processed after
+ * set-up (from the loop's first progress report), events per second and host time per
+ * event over them, and the peak memory the run added, per worker. */
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "sim_runner.h"
+
+typedef struct engine_result {
+  long events;    /* processed after set-up (from the first progress report to the end) */
+  double loop_s;  /* the host time they took */
+  double peak_b;  /* peak resident memory the run added */
+  int ok;
+} engine_result;
+
+typedef struct first_report {
+  long events;
+  double host_s;
+  int seen;
+  double budget_s;                /* of measured loop time */
+  volatile sig_atomic_t stop;     /* the run's interrupt: the budget is spent */
+} first_report;
+
+/* The loop's first progress report (about every 0.5 s): from there on, set-up is behind;
+ * the run stops once the budget has passed since. */
+static void on_progress(void *ctx, const sim_progress *p)
+{
+  first_report *f = ctx;
+  if (!f->seen) {
+    f->events = p->events;
+    f->host_s = p->host_s;
+    f->seen = 1;
+  } else if (p->host_s - f->host_s >= f->budget_s) {
+    f->stop = 1;
+  }
+}
+
+static wl_status quiet_begin(void *ctx) { (void)ctx; return WL_OK; }
+static wl_status quiet_metric(void *ctx, const sim_metric *m) { (void)ctx, (void)m; return WL_OK; }
+static wl_status quiet_worker(void *ctx, const sim_worker_stats *w)
+{
+  (void)ctx, (void)w;
+  return WL_OK;
+}
+static wl_status quiet_update(void *ctx, const sim_update *u) { (void)ctx, (void)u; return WL_OK; }
+static wl_status quiet_end(void *ctx, const sim_result *r) { (void)ctx, (void)r; return WL_OK; }
+
+/* A field of /proc/self/status, in bytes (it is in KiB there); -1 when absent. */
+static double status_bytes(const char *field)
+{
+  FILE *f = fopen("/proc/self/status", "r");
+  char line[256];
+  double v = -1;
+  size_t n = strlen(field);
+  while (f && fgets(line, sizeof line, f))
+    if (strncmp(line, field, n) == 0 && line[n] == ':')
+      v = strtod(line + n + 1, NULL) * 1024;
+  if (f)
+    fclose(f);
+  return v;
+}
+
+/* Run cfg in a child (its memory is measured alone), for its host-time budget. */
+static engine_result run_child(const sim_config *cfg, double budget_s)
+{
+  engine_result out = {0};
+  int fd[2];
+  if (pipe(fd) != 0)
+    return out;
+  fflush(stdout);
+  pid_t pid = fork();
+  if (pid == 0) {
+    close(fd[0]);
+    int clear = open("/proc/self/clear_refs", O_WRONLY); /* the peak, from here */
+    if (clear >= 0) {
+      if (write(clear, "5", 1) != 1)
+        _exit(3);
+      close(clear);
+    }
+    engine_result r = {0};
+    double rss0 = status_bytes("VmRSS");
+    sim_recorder rec = {.begin = quiet_begin, .metric = quiet_metric, .worker = quiet_worker,
+                        .update = quiet_update, .end = quiet_end};
+    first_report first = {.budget_s = budget_s};
+    sim_run_opts opts = {.threads = 1, .interrupt = &first.stop, .progress = on_progress,
+                         .progress_ctx = &first};
+    sim_result res;
+    wl_status st = sim_run(cfg, &rec, &opts, &res);
+    r.events = res.events - first.events;
+    r.loop_s = res.host_time_s - first.host_s;
+    r.peak_b = status_bytes("VmHWM") - rss0;
+    r.ok = (st == WL_OK || st == WL_EINTR) && first.seen && clear >= 0;
+    _exit(write(fd[1], &r, sizeof r) == sizeof r ? 0 : 4);
+  }
+  close(fd[1]);
+  if (pid > 0 && read(fd[0], &out, sizeof out) != sizeof out)
+    out.ok = 0;
+  close(fd[0]);
+  if (pid > 0)
+    waitpid(pid, NULL, 0);
+  return out;
+}
+
+int cli_bench_engine(double budget_s, const char *only)
+{
+  static const char *const policies[][3] = { /* name, policy, its network's extra */
+    {"async_local_sgd", "{\"type\": \"async_local_sgd\", \"H\": 20, \"dylu\": true}",
+     ", \"server_gbps\": 400"},
+    {"ddp", "{\"type\": \"ddp\"}", ""},
+    {"diloco", "{\"type\": \"diloco\", \"H\": 20}", ""},
+  };
+  static const int workers[] = {1000, 10000, 100000};
+  printf("engine: timing-only runs (model none, 125M parameters in bf16), each measured for "
+         "%g s of host time after set-up, one thread\n\n", budget_s);
+  printf("%-16s %8s %10s %10s %10s %12s\n", "policy", "workers", "events", "events/s",
+         "us/event", "bytes/worker");
+  int rc = CLI_OK;
+  for (int p = 0; p < 3; p++)
+    for (int k = 0; k < 3 && strstr(policies[p][0], only); k++) {
+      char json[1024];
+      snprintf(json, sizeof json,
+               "{\"name\": \"bench\", \"workload\": {\"model\": {\"type\": \"none\", \"params\": "
+               "125e6}}, \"cluster\": {\"workers\": %d, \"compute\": {\"step_time_s\": 0.1,"
+               " \"speed\": {\"dist\": \"moderate\"}, \"jitter\": {\"dist\": \"lognormal\","
+               " \"sigma\": 0.05}}, \"network\": {\"latency_s\": 0.01, \"bandwidth_gbps\": 10%s},"
+               " \"comm\": {\"bytes_per_param\": 2}}, \"policies\": [%s],"
+               " \"stop\": {\"sim_time_s\": 9e9}, \"eval\": {\"every_s\": 60}}",
+               workers[k], policies[p][2], policies[p][1]);
+      scn_scenario *s = malloc(sizeof *s);
+      scn_error err;
+      if (!s || scn_load_string(json, "bench.json", NULL, 0, s, &err) != WL_OK) {
+        fprintf(stderr, "syncsim: bench: %s\n", s ? err.msg : "out of memory");
+        free(s);
+        return CLI_RUN_FAILED;
+      }
+      sim_config cfg;
+      scn_run_config(s, 0, &cfg);
+      free(s);
+      engine_result r = run_child(&cfg, budget_s);
+      if (!r.ok || r.events <= 0) {
+        printf("%-16s %8d  (failed)\n", policies[p][0], workers[k]);
+        rc = CLI_RUN_FAILED;
+        continue;
+      }
+      printf("%-16s %8d %10ld %10.0f %10.2f %12.0f\n", policies[p][0], workers[k], r.events,
+             r.events / r.loop_s, r.loop_s / r.events * 1e6, r.peak_b / workers[k]);
+      fflush(stdout);
+    }
+  return rc;
+}
