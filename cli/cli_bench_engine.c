@@ -47,16 +47,6 @@ static void on_progress(void *ctx, const sim_progress *p)
   }
 }
 
-static wl_status quiet_begin(void *ctx) { (void)ctx; return WL_OK; }
-static wl_status quiet_metric(void *ctx, const sim_metric *m) { (void)ctx, (void)m; return WL_OK; }
-static wl_status quiet_worker(void *ctx, const sim_worker_stats *w)
-{
-  (void)ctx, (void)w;
-  return WL_OK;
-}
-static wl_status quiet_update(void *ctx, const sim_update *u) { (void)ctx, (void)u; return WL_OK; }
-static wl_status quiet_end(void *ctx, const sim_result *r) { (void)ctx, (void)r; return WL_OK; }
-
 /* A field of /proc/self/status, in bytes (it is in KiB there); -1 when absent. */
 static double status_bytes(const char *field)
 {
@@ -91,8 +81,7 @@ static engine_result run_child(const sim_config *cfg, double budget_s)
     }
     engine_result r = {0};
     double rss0 = status_bytes("VmRSS");
-    sim_recorder rec = {.begin = quiet_begin, .metric = quiet_metric, .worker = quiet_worker,
-                        .update = quiet_update, .end = quiet_end};
+    sim_recorder rec = sim_recorder_discarding();
     first_report first = {.budget_s = budget_s};
     sim_run_opts opts = {.threads = 1, .interrupt = &first.stop, .progress = on_progress,
                          .progress_ctx = &first};

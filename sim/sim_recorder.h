@@ -83,6 +83,10 @@ typedef struct sim_recorder {
   wl_status (*end)(void *ctx, const sim_result *r);
 } sim_recorder;
 
+/* A recorder that keeps nothing (for benchmarks and tests); its callbacks may be replaced
+ * one by one. */
+sim_recorder sim_recorder_discarding(void);
+
 /* "done", "interrupted", "diverged" or "failed", as stored in runs.status. */
 const char *sim_result_status_name(wl_status st);
 

@@ -142,6 +142,22 @@ static void describe_now(char *buf, unsigned long size)
     snprintf(buf, size, "sim time %.9f s", sim_time_to_s(*assert_now));
 }
 
+static wl_status keep_no_begin(void *ctx) { (void)ctx; return WL_OK; }
+static wl_status keep_no_metric(void *ctx, const sim_metric *m) { (void)ctx, (void)m; return WL_OK; }
+static wl_status keep_no_worker(void *ctx, const sim_worker_stats *w)
+{
+  (void)ctx, (void)w;
+  return WL_OK;
+}
+static wl_status keep_no_update(void *ctx, const sim_update *u) { (void)ctx, (void)u; return WL_OK; }
+static wl_status keep_no_end(void *ctx, const sim_result *r) { (void)ctx, (void)r; return WL_OK; }
+
+sim_recorder sim_recorder_discarding(void)
+{
+  return (sim_recorder){.begin = keep_no_begin, .metric = keep_no_metric,
+                        .worker = keep_no_worker, .update = keep_no_update, .end = keep_no_end};
+}
+
 const char *sim_result_status_name(wl_status st)
 {
   switch (st) {

@@ -25,13 +25,6 @@
 #define UNDER_ASAN 0
 #endif
 
-static wl_status quiet_begin(void *ctx) { (void)ctx; return WL_OK; }
-static wl_status quiet_metric(void *ctx, const sim_metric *m) { (void)ctx, (void)m; return WL_OK; }
-static wl_status quiet_worker(void *ctx, const sim_worker_stats *w)
-{
-  (void)ctx, (void)w;
-  return WL_OK;
-}
 static wl_status quiet_end(void *ctx, const sim_result *r)
 {
   *(wl_status *)ctx = r->status;
@@ -68,8 +61,9 @@ static double measure(const sim_config *cfg, int threads)
     close(clear);
     double before = status_kib("VmRSS");
     wl_status st = WL_EIO;
-    sim_recorder rec = {.ctx = &st, .begin = quiet_begin, .metric = quiet_metric,
-                        .worker = quiet_worker, .end = quiet_end};
+    sim_recorder rec = sim_recorder_discarding();
+    rec.ctx = &st;
+    rec.end = quiet_end;
     sim_run_opts opts = {.threads = threads};
     sim_result res;
     sim_run(cfg, &rec, &opts, &res);
