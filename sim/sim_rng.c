@@ -19,7 +19,7 @@ unsigned long sim_rng_stream_seed(uint64_t seed, sim_rng_purpose purpose, uint32
 const gsl_rng_type *sim_rng_type(sim_rng_purpose purpose)
 {
   return purpose == SIM_RNG_JITTER || purpose == SIM_RNG_STRAGGLER || purpose == SIM_RNG_FAILURE
-           ? gsl_rng_ranlxd2 : gsl_rng_mt19937;
+           ? gsl_rng_cmrg : gsl_rng_mt19937;
 }
 
 double sim_rng_memory(sim_rng_purpose purpose)

@@ -1570,22 +1570,22 @@ Test(traces, numbers_are_finite_decimals_tiny_ones_included)
     cr_expect(!sim_csv_number(bad[k], &v), "'%s' accepted", bad[k]);
 }
 
-/* The time model's per-worker streams are ranlxd2 (small state: a million workers fit),
+/* The time model's per-worker streams are cmrg (small state: a million workers fit),
  * seeded by the same mix; the others mt19937. The policy layer counts its streams' memory
  * itself (opt_rng_memory): it must agree. */
-Test(rng, per_worker_time_streams_are_ranlxd2_seeded_by_the_mix)
+Test(rng, per_worker_time_streams_are_cmrg_seeded_by_the_mix)
 {
   const sim_rng_purpose small[] = {SIM_RNG_JITTER, SIM_RNG_STRAGGLER, SIM_RNG_FAILURE};
   for (int k = 0; k < 3; k++) {
-    cr_assert_eq(sim_rng_type(small[k]), gsl_rng_ranlxd2);
+    cr_assert_eq(sim_rng_type(small[k]), gsl_rng_cmrg);
     gsl_rng *a = sim_rng_create(9, small[k], 5);
-    gsl_rng *b = gsl_rng_alloc(gsl_rng_ranlxd2);
+    gsl_rng *b = gsl_rng_alloc(gsl_rng_cmrg);
     gsl_rng_set(b, sim_rng_stream_seed(9, small[k], 5));
     for (int i = 0; i < 100; i++)
       cr_assert_eq(gsl_rng_get(a), gsl_rng_get(b));
     gsl_rng_free(a);
     gsl_rng_free(b);
-    cr_assert_lt(sim_rng_memory(small[k]), 256);
+    cr_assert_lt(sim_rng_memory(small[k]), 128);
   }
   cr_assert_eq(sim_rng_type(SIM_RNG_BATCHES), gsl_rng_mt19937);
   cr_assert_eq(sim_rng_type(SIM_RNG_POLICY), gsl_rng_mt19937);
