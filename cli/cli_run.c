@@ -336,14 +336,6 @@ typedef struct distinct {
   long slots;
 } distinct;
 
-static uint64_t text_hash(const char *t)
-{
-  uint64_t h = 0xcbf29ce484222325ULL; /* FNV-1a */
-  for (; *t; t++)
-    h = (h ^ (unsigned char)*t) * 0x100000001b3ULL;
-  return h;
-}
-
 /* Put index k in d's slots by its hash. */
 static void distinct_place(distinct *d, long k)
 {
@@ -357,7 +349,7 @@ static void distinct_place(distinct *d, long k)
  * -1: out of memory. */
 static int distinct_add(distinct *d, char *text)
 {
-  uint64_t h = text_hash(text);
+  uint64_t h = scn_hash(text);
   for (long i = d->slots ? (long)(h & (uint64_t)(d->slots - 1)) : 0; d->slots && d->slot[i] >= 0;
        i = (i + 1) & (d->slots - 1))
     if (d->hash[d->slot[i]] == h && strcmp(d->text[d->slot[i]], text) == 0)

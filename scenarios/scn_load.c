@@ -1211,14 +1211,19 @@ char *scn_canonical_json(const char *name, const sim_config *cfg)
   return text;
 }
 
-void scn_hash_hex(const char *text, char out[17])
+uint64_t scn_hash(const char *text)
 {
   uint64_t h = 0xcbf29ce484222325ULL;
   for (const unsigned char *c = (const unsigned char *)text; *c; c++) {
     h ^= *c;
     h *= 0x100000001b3ULL;
   }
-  snprintf(out, 17, "%016llx", (unsigned long long)h);
+  return h;
+}
+
+void scn_hash_hex(const char *text, char out[17])
+{
+  snprintf(out, 17, "%016llx", (unsigned long long)scn_hash(text));
 }
 
 /* ---- documentation -------------------------------------------------------------------- */

@@ -75,7 +75,9 @@ void scn_run_config(const scn_scenario *s, int i, sim_config *out);
  * schema order. Returns a malloc'd string (caller frees) or NULL when out of memory. */
 char *scn_canonical_json(const char *name, const sim_config *cfg);
 
-/* FNV-1a 64-bit hash of text, as 16 lower-case hex digits into out (17 bytes). */
+/* FNV-1a 64-bit hash of text; scn_hash_hex writes it as 16 lower-case hex digits into out
+ * (17 bytes). */
+uint64_t scn_hash(const char *text);
 void scn_hash_hex(const char *text, char out[17]);
 
 /* The table of top-level scenario keys other than "policies" (for `syncsim list`). */

@@ -186,11 +186,9 @@ static const wl_param comm_params[] = {
   {0}};
 
 #define FO(f) offsetof(sim_failure_config, f)
-static int fails(const void *b)
-{
-  const sim_failure_config *f = b;
-  return f->n_at > 0 || !isnan(f->mttf_s);
-}
+int sim_failures_on(const sim_failure_config *f) { return f->n_at > 0 || !isnan(f->mttf_s); }
+
+static int fails(const void *b) { return sim_failures_on(b); }
 static const wl_param failure_params[] = {
   {.key = "at_s", .kind = WL_P_DOUBLES, .offset = FO(at_s), .min = 0, .max = SIM_HORIZON_S,
    .size = SIM_MAX_FAILURES, .count_offset = FO(n_at), .unit = "s",

@@ -104,6 +104,9 @@ typedef struct sim_failure_config {
   int sync;           /* SIM_FAIL_*: synchronous policies wait for a down worker or drop it */
 } sim_failure_config;
 
+/* Whether workers fail at all (scheduled failures, or a mean time to failure). */
+int sim_failures_on(const sim_failure_config *f);
+
 typedef struct sim_cluster_config {
   int workers;                /* K */
   sim_compute_config compute;

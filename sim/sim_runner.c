@@ -637,6 +637,12 @@ static void net_change(sim_runner *r)
 
 /* ---- memory ------------------------------------------------------------------------------ */
 
+/* Whether the policy is told of failures (asynchronous, or failures.sync drop). */
+static int hears_failures(const sim_config *cfg)
+{
+  return cfg->policy.type == OPT_POLICY_ASYNC_LOCAL_SGD ||
+         cfg->cluster.failures.sync == SIM_FAIL_DROP;
+}
 
 static double file_bytes(const char *path)
 {
@@ -652,8 +658,7 @@ wl_status sim_memory_estimate(const sim_config *cfg, int threads, sim_memory *m)
   const sim_failure_config *fc = &cfg->cluster.failures;
   double K = cfg->cluster.workers, B = wc->batch_size, n = 0;
   int timing_only = wc->model.type == WL_MODEL_NONE;
-  int failures = fc->n_at > 0 || !isnan(fc->mttf_s);
-  int hears = cfg->policy.type == OPT_POLICY_ASYNC_LOCAL_SGD || fc->sync == SIM_FAIL_DROP;
+  int failures = sim_failures_on(fc), hears = hears_failures(cfg);
   int T = threads < 1 || timing_only ? 1 : (threads > K ? (int)K : threads);
   if (!timing_only) {
     wl_dataset_shape d;
@@ -875,8 +880,6 @@ static wl_status setup(sim_runner *r, int threads, sim_check_cache *cache, char 
   r->last_loss = r->last_acc = NAN;
   r->timing_only = wc->model.type == WL_MODEL_NONE;
   r->intervals_left = cfg->record.timeline;
-  if ((st = check_memory(cfg, threads, err, err_size)) != WL_OK)
-    return st;
 
   if (!r->timing_only) {
     if ((st = make_dataset(r, cache, err, err_size)) != WL_OK)
@@ -991,7 +994,7 @@ static wl_status setup(sim_runner *r, int threads, sim_check_cache *cache, char 
   if ((st = failures_init(r)))
     return st;
   const sim_failure_config *fc = &cfg->cluster.failures;
-  r->snapshots = r->hears_failures && !r->timing_only && (fc->n_at > 0 || !isnan(fc->mttf_s));
+  r->snapshots = r->hears_failures && !r->timing_only && sim_failures_on(fc);
   for (int w = 0; r->snapshots && w < r->K; w++) {
     sim_trainer *tr = &r->tr[w];
     if ((st = opt_replica_init(&tr->snap, n, state_floats)))
@@ -1186,8 +1189,8 @@ static void worker_down(sim_runner *r, int w)
     }
   }
   busy_begin(wk, BUSY_DOWN, r->now);
-  schedule_gen(r, sim_time_add(r->now, sim_time_period_from_s(repair_time(r, wk->fail_rng))), SIM_EV_UP,
-               w, 0);
+  sim_time repair = sim_time_period_from_s(repair_time(r, wk->fail_rng));
+  schedule_gen(r, sim_time_add(r->now, repair), SIM_EV_UP, w, 0);
   if (r->hears_failures)
     r->policy.type->worker_down(r->policy.state, w);
 }
@@ -1220,8 +1223,8 @@ static void worker_up(sim_runner *r, int w)
   wk->resume_kind = BUSY_NONE;
   const sim_failure_config *f = &r->cfg->cluster.failures;
   if (!isnan(f->mttf_s))
-    schedule_gen(r, sim_time_add(r->now, sim_time_period_from_s(wl_ran_exponential(wk->fail_rng,
-                                                                            f->mttf_s))),
+    schedule_gen(r, sim_time_add(r->now,
+                                 sim_time_period_from_s(wl_ran_exponential(wk->fail_rng, f->mttf_s))),
                  SIM_EV_DOWN, w, 0);
   if (r->hears_failures)
     r->policy.type->worker_up(r->policy.state, w);
@@ -1231,8 +1234,8 @@ static void worker_up(sim_runner *r, int w)
 static wl_status failures_init(sim_runner *r)
 {
   const sim_failure_config *f = &r->cfg->cluster.failures;
-  r->hears_failures = r->cfg->policy.type == OPT_POLICY_ASYNC_LOCAL_SGD || f->sync == SIM_FAIL_DROP;
-  int failures = f->n_at > 0 || !isnan(f->mttf_s);
+  r->hears_failures = hears_failures(r->cfg);
+  int failures = sim_failures_on(f);
   for (int w = 0; w < r->K; w++) {
     r->up[w] = 1;
     if (failures && !(r->w[w].fail_rng = sim_rng_create((uint64_t)r->cfg->seed, SIM_RNG_FAILURE,
@@ -1401,7 +1404,10 @@ wl_status sim_run(const sim_config *cfg, const sim_recorder *rec, const sim_run_
     return st;
   }
   wl_set_interrupt(opts ? opts->interrupt : NULL); /* (long set-up work polls it) */
-  st = setup(&r, opts ? opts->threads : 1, NULL, out->error, sizeof out->error);
+  int threads = opts ? opts->threads : 1;
+  st = check_memory(cfg, threads, out->error, sizeof out->error); /* before anything is built */
+  if (st == WL_OK)
+    st = setup(&r, threads, NULL, out->error, sizeof out->error);
   wl_set_interrupt(NULL);
   int ready = st == WL_OK; /* everything built: the policy and workers can be read */
   if (ready)
