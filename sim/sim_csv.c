@@ -56,15 +56,13 @@ static char *trim(char *s)
 
 int sim_csv_next(sim_csv *c, const char *header, char *err, size_t err_size)
 {
-  char *buf = NULL;
-  size_t cap = 0;
   ssize_t got;
-  while ((got = getline(&buf, &cap, c->f)) >= 0) {
+  while ((got = getline(&c->buf, &c->cap, c->f)) >= 0) {
+    char *buf = c->buf;
     c->lineno++;
     size_t len = (size_t)got;
     if (memchr(buf, '\0', len)) {
       snprintf(err, err_size, "%s:%d: expected text, got a NUL byte", c->path, c->lineno);
-      free(buf);
       return -1;
     }
     if (len > 0 && buf[len - 1] == '\n')
@@ -74,19 +72,16 @@ int sim_csv_next(sim_csv *c, const char *header, char *err, size_t err_size)
     if (memchr(buf, '\r', len)) { /* a line break this reader would not see as one */
       snprintf(err, err_size, "%s:%d: expected lines ending in LF or CRLF, got a lone CR "
                "(a file with old Mac line endings?)", c->path, c->lineno);
-      free(buf);
       return -1;
     }
     if (c->lineno == 1 && len >= 3 && memcmp(buf, "\xef\xbb\xbf", 3) == 0) {
       snprintf(err, err_size, "%s:1: expected text without a byte-order mark (BOM) at its "
                "start", c->path);
-      free(buf);
       return -1;
     }
     if (len > SIM_CSV_MAX_LINE) {
       snprintf(err, err_size, "%s:%d: expected a line of at most %d characters", c->path,
                c->lineno, SIM_CSV_MAX_LINE);
-      free(buf);
       return -1;
     }
     memcpy(c->line, buf, len);
@@ -103,7 +98,6 @@ int sim_csv_next(sim_csv *c, const char *header, char *err, size_t err_size)
       if (c->n_fields == SIM_CSV_MAX_FIELDS) {
         snprintf(err, err_size, "%s:%d: expected at most %d fields", c->path, c->lineno,
                  SIM_CSV_MAX_FIELDS);
-        free(buf);
         return -1;
       }
       c->field[c->n_fields++] = trim(p);
@@ -115,10 +109,8 @@ int sim_csv_next(sim_csv *c, const char *header, char *err, size_t err_size)
     c->seen_data = 1;
     if (first && strcmp(c->field[0], header) == 0) /* the header */
       continue;
-    free(buf);
     return 1;
   }
-  free(buf);
   if (ferror(c->f)) {
     snprintf(err, err_size, "%s: read error: %s", c->path, strerror(errno));
     return -1;
@@ -146,4 +138,7 @@ void sim_csv_close(sim_csv *c)
   if (c->f)
     fclose(c->f);
   c->f = NULL;
+  free(c->buf);
+  c->buf = NULL;
+  c->cap = 0;
 }

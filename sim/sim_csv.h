@@ -25,6 +25,8 @@ typedef struct sim_csv {
   char raw[SIM_CSV_MAX_LINE + 2]; /* the row as read, for messages */
   char *field[SIM_CSV_MAX_FIELDS];
   int n_fields;
+  char *buf;                      /* getline's buffer, reused from line to line */
+  size_t cap;
 } sim_csv;
 
 /* Open path as a trace; on failure err says why. */
