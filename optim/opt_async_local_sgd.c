@@ -179,9 +179,7 @@ static int local_steps(const async_sgd *s, int w)
   if (!s->dylu)
     return s->H;
   const opt_host *h = s->host;
-  double vmax = 0, v = h->speed_now(h->ctx, w);
-  for (int k = 0; k < h->K; k++)
-    vmax = fmax(vmax, k == w ? v : h->speed_now(h->ctx, k));
+  double v = h->speed_now(h->ctx, w), vmax = h->speed_max_now(h->ctx);
   int steps = (int)floor(v / vmax * s->H);
   return steps < 1 ? 1 : steps;
 }

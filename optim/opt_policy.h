@@ -123,6 +123,8 @@ typedef struct opt_host {
   /* worker w's speed now: its speed factor times the speed trace's factor, divided by a
    * straggler slowdown in effect (per-step jitter, of mean 1, excluded) */
   double (*speed_now)(void *ctx, int w);
+  /* the largest speed_now over the workers */
+  double (*speed_max_now)(void *ctx);
   /* the global model has just changed (a synchronization, an applied update) */
   void (*global_changed)(void *ctx);
 } opt_host;

@@ -124,6 +124,17 @@ wl_status sim_cluster_init(sim_cluster *c, const sim_compute_config *cfg, int K,
     return WL_ENOMEM;
   for (int w = 0; w < K; w++)
     c->q_pos[w] = -1;
+  for (int w = 0; w < K; w++)
+    c->speed_max = fmax(c->speed_max, c->speed[w]);
+  if (c->varies) {
+    for (c->tree_size = 1; c->tree_size < K; c->tree_size *= 2)
+      ;
+    c->tree = calloc(2 * (size_t)c->tree_size, sizeof *c->tree);
+    c->change_t = malloc((size_t)K * sizeof *c->change_t);
+    c->change_w = malloc((size_t)K * sizeof *c->change_w);
+    if (!c->tree || !c->change_t || !c->change_w)
+      return WL_ENOMEM;
+  }
   return WL_OK;
 }
 
@@ -141,6 +152,9 @@ void sim_cluster_free(sim_cluster *c)
   free(c->q_ep_start);
   free(c->q_ep_end);
   free(c->q_pos);
+  free(c->tree);
+  free(c->change_t);
+  free(c->change_w);
   free(c->ep_start);
   free(c->ep_end);
   for (int w = 0; c->jitter_rng && w < c->K; w++)
@@ -210,13 +224,90 @@ static double speed_at(sim_cluster *c, int w, double t, double *next)
                     c->ep_start ? &c->ep_start[w] : NULL, c->ep_end ? &c->ep_end[w] : NULL);
 }
 
-double sim_cluster_speed_now(sim_cluster *c, int w, double t)
+/* Worker w's speed at t as questions about now follow it, and when it next changes. */
+static double speed_query(sim_cluster *c, int w, double t, double *next)
 {
-  double next;
-  return speed_with(c, w, t, &next, &c->q_pos[w],
+  return speed_with(c, w, t, next, &c->q_pos[w],
                     c->q_straggle_rng ? c->q_straggle_rng[w] : NULL,
                     c->q_ep_start ? &c->q_ep_start[w] : NULL,
                     c->q_ep_end ? &c->q_ep_end[w] : NULL);
+}
+
+double sim_cluster_speed_now(sim_cluster *c, int w, double t)
+{
+  double next;
+  return speed_query(c, w, t, &next);
+}
+
+static void tree_set(sim_cluster *c, int w, double v)
+{
+  int i = c->tree_size + w;
+  c->tree[i] = v;
+  for (i /= 2; i >= 1; i /= 2)
+    c->tree[i] = fmax(c->tree[2 * i], c->tree[2 * i + 1]);
+}
+
+/* The heap of next changes, earliest first (ties: the lower worker). */
+static int change_less(const sim_cluster *c, int a, int b)
+{
+  return c->change_t[a] < c->change_t[b] ||
+         (c->change_t[a] == c->change_t[b] && c->change_w[a] < c->change_w[b]);
+}
+
+static void change_swap(sim_cluster *c, int a, int b)
+{
+  double t = c->change_t[a];
+  int w = c->change_w[a];
+  c->change_t[a] = c->change_t[b], c->change_w[a] = c->change_w[b];
+  c->change_t[b] = t, c->change_w[b] = w;
+}
+
+static void change_push(sim_cluster *c, double t, int w)
+{
+  int i = c->n_changes++;
+  c->change_t[i] = t, c->change_w[i] = w;
+  for (; i > 0 && change_less(c, i, (i - 1) / 2); i = (i - 1) / 2)
+    change_swap(c, i, (i - 1) / 2);
+}
+
+static void change_pop(sim_cluster *c)
+{
+  change_swap(c, 0, --c->n_changes);
+  for (int i = 0;;) {
+    int m = i, l = 2 * i + 1;
+    if (l < c->n_changes && change_less(c, l, m))
+      m = l;
+    if (l + 1 < c->n_changes && change_less(c, l + 1, m))
+      m = l + 1;
+    if (m == i)
+      break;
+    change_swap(c, i, m);
+    i = m;
+  }
+}
+
+/* Each worker's speed in the tree is refreshed when it changes (the heap says when). */
+double sim_cluster_speed_max(sim_cluster *c, double t)
+{
+  if (!c->varies)
+    return c->speed_max;
+  double next;
+  if (!c->started) {
+    c->started = 1;
+    for (int w = 0; w < c->K; w++) {
+      tree_set(c, w, speed_query(c, w, t, &next));
+      if (isfinite(next))
+        change_push(c, next, w);
+    }
+  }
+  while (c->n_changes > 0 && c->change_t[0] <= t) {
+    int w = c->change_w[0];
+    change_pop(c);
+    tree_set(c, w, speed_query(c, w, t, &next));
+    if (isfinite(next))
+      change_push(c, next, w);
+  }
+  return c->tree[1];
 }
 
 sim_time sim_cluster_job_end(sim_cluster *c, int w, sim_time start, long steps)

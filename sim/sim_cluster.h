@@ -39,6 +39,14 @@ typedef struct sim_cluster {
   int *q_pos;              /* (K) trace position */
   gsl_rng **q_straggle_rng;/* (K) clones of straggle_rng at the start */
   double *q_ep_start, *q_ep_end;
+  /* the fastest worker now, for sim_cluster_speed_max: constant speeds give speed_max; else
+   * a max-tree over the workers' speeds (leaves from tree_size) and a heap of each worker's
+   * next change */
+  double speed_max;
+  int tree_size, n_changes, started;
+  double *tree;            /* (2 tree_size) */
+  double *change_t;        /* (K) heap of next changes: times, workers */
+  int *change_w;
   double step_time_s;   /* resolved base step time at speed 1 */
   double *speed;        /* (K) speed factors */
   sim_time *step_ns;    /* (K) a step without jitter */
@@ -60,6 +68,10 @@ sim_time sim_cluster_job_end(sim_cluster *c, int w, sim_time start, long steps);
  * future): its base speed times the trace's factor, divided by the straggler slowdown when
  * an episode is in effect. Calls for one worker must come in nondecreasing t. */
 double sim_cluster_speed_now(sim_cluster *c, int w, double t);
+
+/* The largest sim_cluster_speed_now over the workers at time t (nondecreasing over calls),
+ * in O(log K) per speed change since the last call. */
+double sim_cluster_speed_max(sim_cluster *c, double t);
 
 /* Read a speed trace for K workers into trace (K), or only check it when trace is NULL. On
  * error, err says file:line: what. */

@@ -420,9 +420,9 @@ static int down_link(const sim_runner *r, int e)
 
 /* A point-to-point transfer: after the latency its bytes flow over the sender's upload and
  * the receiver's download, sharing them max-min fairly with the other transfers. The worker
- * ends spend the whole transfer communicating. Its first byte leaves at the exact time
- * now + latency (the event that starts it is at the nearest nanosecond), so that its
- * duration, latency plus flow time, is rounded once, when it completes. */
+ * ends spend the whole transfer communicating. Its first byte leaves at now + latency to
+ * 1/1024 ns (the event that starts it is at the nanosecond before), so that its duration,
+ * latency plus flow time, is rounded to the nanosecond once, when it completes. */
 static void host_send(void *ctx, int from, int to, int64_t bytes, int tag)
 {
   sim_runner *r = ctx;
@@ -433,23 +433,22 @@ static void host_send(void *ctx, int from, int to, int64_t bytes, int tag)
     busy_begin(&r->w[to], BUSY_COMM, r->now);
   double lat = fmax(from == OPT_SERVER ? 0.0 : r->net.lat[from],
                     to == OPT_SERVER ? 0.0 : r->net.lat[to]);
-  sim_time latency = sim_time_from_s(lat);
+  int64_t lat_ticks = llround(ldexp(lat * 1e9, SIM_FLOW_TICK_BITS)); /* lat <= 1000 s */
   int worker_end = from == OPT_SERVER ? to : from;
-  sim_event ev = {.time = sim_time_add(r->now, latency), .kind = SIM_EV_FLOW_START, .worker = to,
-                  .tag = tag, .src = from, .arg = bytes, .gen = r->w[worker_end].flow_gen,
-                  .x = sim_time_to_s(r->now) + lat};
+  sim_event ev = {.time = sim_time_add(r->now, lat_ticks >> SIM_FLOW_TICK_BITS),
+                  .kind = SIM_EV_FLOW_START, .worker = to, .tag = tag, .src = from, .arg = bytes,
+                  .gen = r->w[worker_end].flow_gen,
+                  .x = (double)(lat_ticks & ((1 << SIM_FLOW_TICK_BITS) - 1))};
   enqueue(r, ev);
 }
 
 /* Schedule the earliest flow's completion; earlier schedules become stale. */
 static void schedule_flow_done(sim_runner *r)
 {
-  int slot;
-  double t = sim_flows_next(&r->flows, &slot);
+  sim_time t = sim_flows_next(&r->flows);
   r->flow_generation++;
-  if (slot >= 0)
-    schedule(r, sim_time_add(r->now, sim_time_from_s(t)), SIM_EV_FLOW_DONE, -1, 0, 0,
-             r->flow_generation);
+  if (t != SIM_TIME_MAX)
+    schedule(r, t, SIM_EV_FLOW_DONE, -1, 0, 0, r->flow_generation);
 }
 
 static void flow_start(sim_runner *r, const sim_event *ev)
@@ -458,8 +457,8 @@ static void flow_start(sim_runner *r, const sim_event *ev)
   if (ev->gen != r->w[worker_end].flow_gen)
     return; /* its worker failed before the first byte left */
   int links[2] = {up_link(r, ev->src), down_link(r, ev->worker)};
-  sim_flows_advance(&r->flows, sim_time_to_s(r->now));
-  sim_flows_add(&r->flows, links, 2, (double)ev->arg, ev->x, ev->src, ev->worker, ev->tag);
+  sim_flows_add(&r->flows, r->now, links, 2, ev->arg, (int64_t)ev->x, ev->src, ev->worker,
+                ev->tag);
   schedule_flow_done(r);
 }
 
@@ -476,21 +475,14 @@ static void message_delivered(sim_runner *r, int from, int to, int64_t bytes)
   r->bytes_total += (double)bytes;
 }
 
-/* Every flow that finishes now (within a nanosecond: completion times are rounded) is
- * removed, then delivered in the order the flows were added. */
+/* Every flow that completes now is removed, then delivered in the order the flows were
+ * added. */
 static void flow_done(sim_runner *r, const sim_event *ev)
 {
-  enum { MAX_BATCH = 64 };
   if (ev->arg != r->flow_generation)
     return;
-  sim_flows_advance(&r->flows, sim_time_to_s(r->now));
-  sim_flow done[MAX_BATCH];
-  int n = 0, slot;
-  while (n < MAX_BATCH && sim_flows_next(&r->flows, &slot) < 1e-9) {
-    done[n++] = r->flows.f[slot];
-    sim_flows_drop(&r->flows, slot);
-  }
-  sim_flows_allocate(&r->flows);
+  const sim_flow_done *done;
+  int n = sim_flows_pop_done(&r->flows, r->now, &done);
   schedule_flow_done(r);
   for (int i = 0; i < n; i++) {
     message_delivered(r, done[i].from, done[i].to, done[i].bytes);
@@ -540,6 +532,12 @@ static double host_speed_now(void *ctx, int w)
   sim_runner *r = ctx;
   WL_ASSERT(w >= 0 && w < r->K);
   return sim_cluster_speed_now(&r->cluster, w, sim_time_to_s(r->now));
+}
+
+static double host_speed_max_now(void *ctx)
+{
+  sim_runner *r = ctx;
+  return sim_cluster_speed_max(&r->cluster, sim_time_to_s(r->now));
 }
 
 static void collective_finished(sim_runner *r)
@@ -609,15 +607,34 @@ static void flow_capacities(const sim_runner *r, double *cap)
   cap[up_link(r, OPT_SERVER)] = cap[down_link(r, OPT_SERVER)] = r->net.server;
 }
 
-static wl_status flows_init(sim_runner *r)
+/* The flow model: worker links and the server's two hub links; its capacity unit fits the
+ * largest capacity the run will see (now or from the trace). SYNCSIM_FLOWS=reference runs
+ * the reference solver (the same results, slower). */
+static wl_status flows_init(sim_runner *r, char *err, size_t err_size)
 {
+  const char *solver = getenv("SYNCSIM_FLOWS");
+  int reference = solver && strcmp(solver, "reference") == 0;
+  if (solver && *solver && !reference && strcmp(solver, "incremental") != 0) {
+    snprintf(err, err_size, "SYNCSIM_FLOWS: expected incremental or reference, got '%s'",
+             solver);
+    return WL_ECONFIG;
+  }
   int n_links = 2 * r->K + 2;
   double *cap = malloc((size_t)n_links * sizeof *cap);
   if (!cap)
     return WL_ENOMEM;
   flow_capacities(r, cap);
-  wl_status st = sim_flows_init(&r->flows, n_links, cap, 2 * r->K + 2);
+  double most = 0;
+  for (int l = 0; l < n_links; l++)
+    most = fmax(most, cap[l]);
+  for (int i = 0; i < r->net.n_changes; i++)
+    if (!isnan(r->net.changes[i].bps))
+      most = fmax(most, r->net.changes[i].bps);
+  int hubs[2] = {up_link(r, OPT_SERVER), down_link(r, OPT_SERVER)};
+  wl_status st = sim_flows_init(&r->flows, n_links, cap, most, hubs, 2, 2 * r->K + 2);
   free(cap);
+  if (st == WL_OK && reference)
+    sim_flows_force_reference(&r->flows);
   return st;
 }
 
@@ -625,10 +642,16 @@ static wl_status flows_init(sim_runner *r)
 static void net_change(sim_runner *r)
 {
   double now = sim_time_to_s(r->now);
-  sim_flows_advance(&r->flows, now);
   sim_net_apply(&r->net, now);
-  flow_capacities(r, r->flows.cap);
-  sim_flows_allocate(&r->flows);
+  double *cap = malloc((size_t)r->flows.n_links * sizeof *cap);
+  wl_status st = cap ? WL_OK : WL_ENOMEM;
+  if (cap) {
+    flow_capacities(r, cap);
+    st = sim_flows_set_capacity(&r->flows, r->now, cap);
+    free(cap);
+  }
+  if (st != WL_OK && r->fail == WL_OK)
+    r->fail = st;
   schedule_flow_done(r);
   double next = sim_net_next_change(&r->net);
   if (isfinite(next))
@@ -683,7 +706,7 @@ wl_status sim_memory_estimate(const sim_config *cfg, int threads, sim_memory *m)
    * queue (up to twice its initial size) */
   m->workers += K * (sizeof(sim_worker) + sizeof(opt_replica) + sizeof(wl_shard) + 8 + 4 + 8 + 2 +
                      8 + 8 + 4 + 3 * 8 + 2 * (3 * 8 + 4) +
-                     2 * (sizeof(sim_flow) + (2.0 + SIM_FLOW_MAX_LINKS) * sizeof(int) + 8) +
+                     sim_flows_memory(2, 2) +
                      2 * 2 * sizeof(sim_event)) +
                 (K + 1) * 8; /* (the policy's streams, its memory counts them) */
   if (failures)
@@ -692,6 +715,8 @@ wl_status sim_memory_estimate(const sim_config *cfg, int threads, sim_memory *m)
     m->workers += K * (8 + sim_rng_memory(SIM_RNG_JITTER));
   if (cc->stragglers.rate_per_s > 0)
     m->workers += K * (2 * (8 + sim_rng_memory(SIM_RNG_STRAGGLER)) + 4 * 8);
+  if (cc->stragglers.rate_per_s > 0 || cc->trace[0]) /* the fastest worker's tree and heap */
+    m->workers += K * (4 * 8 + 8 + 4);
   if (cc->trace[0])
     m->workers += K * sizeof(sim_trace) + sim_trace_memory(cc->trace, (int)K);
   m->workers += 4 * file_bytes(cfg->cluster.network.trace); /* changes: ~32 B per >= 8 B row */
@@ -980,6 +1005,7 @@ static wl_status setup(sim_runner *r, int threads, sim_check_cache *cache, char 
     .record_update = host_record_update,
     .rng = host_rng,
     .speed_now = host_speed_now,
+    .speed_max_now = host_speed_max_now,
     .global_changed = host_global_changed,
   };
   if ((st = sim_queue_init(&r->q, (size_t)r->K * 2 + 16)))
@@ -987,7 +1013,7 @@ static wl_status setup(sim_runner *r, int threads, sim_check_cache *cache, char 
   if (r->n_threads > 1 && (st = sim_pool_create(r->n_threads, r->K, pool_job, r, &r->pool)))
     return st;
   if ((st = sim_net_init(&r->net, &cfg->cluster.network, r->K, err, err_size)) ||
-      (st = flows_init(r)))
+      (st = flows_init(r, err, err_size)))
     return st;
   if (isfinite(sim_net_next_change(&r->net)))
     schedule(r, sim_time_from_s(sim_net_next_change(&r->net)), SIM_EV_NET_CHANGE, -1, 0, 0, 0);
@@ -1094,19 +1120,9 @@ static void record_outage(sim_runner *r, int w, sim_time end)
 static void abort_transfers(sim_runner *r, int w)
 {
   r->w[w].flow_gen++;
-  sim_flows_advance(&r->flows, sim_time_to_s(r->now));
-  int dropped = 0;
-  for (int j = r->flows.n_live - 1; j >= 0; j--) {
-    int slot = r->flows.live[j];
-    if (r->flows.f[slot].from == w || r->flows.f[slot].to == w) {
-      sim_flows_drop(&r->flows, slot);
-      dropped = 1;
-    }
-  }
-  if (dropped) {
-    sim_flows_allocate(&r->flows);
+  if (sim_flows_drop_link(&r->flows, r->now, up_link(r, w)) +
+          sim_flows_drop_link(&r->flows, r->now, down_link(r, w)) > 0)
     schedule_flow_done(r);
-  }
 }
 
 static int in_collective(const sim_runner *r, int w) { return r->coll_active && r->coll_mask[w]; }

@@ -36,8 +36,10 @@
  * config); 7 = the time model's per-worker streams (jitter, stragglers, failures) drawn from
  * ranlxd2 instead of mt19937 (120 bytes of state, not 5 KB: a million workers fit), and
  * every forward-moving duration at least 1 ns; 8 = those streams from cmrg (48 bytes of
- * state, and a draw 18 times faster than ranlxd2's). */
-#define SIM_NUMERICS_VERSION 8
+ * state, and a draw 18 times faster than ranlxd2's); 9 = the flow model in exact integer
+ * arithmetic (ticks of 1/1024 ns, capacities in integer units, rates as fractions), so that
+ * the incremental solver and progressive filling give the same results bit for bit. */
+#define SIM_NUMERICS_VERSION 9
 
 typedef struct sim_progress {
   double sim_time_s; /* now */

@@ -156,3 +156,20 @@ Test(golden, every_code_path_reproduces_the_recorded_digests, .timeout = 600)
   wl_isa_set(keep);
   cr_assert_geq(paths_run, 1);
 }
+
+/* The flow model's two solvers (sim/sim_flows.h) give the same results: the recorded digests
+ * again, with the reference solver (progressive filling over every flow) in every run. */
+Test(golden, the_reference_flow_solver_reproduces_the_recorded_digests, .timeout = 600)
+{
+  static golden want[MAX_RUNS], got[MAX_RUNS];
+  int version, n_want = read_expected(want, &version);
+  cr_assert_eq(version, SIM_NUMERICS_VERSION);
+  setenv("SYNCSIM_FLOWS", "reference", 1);
+  int n = run_all(got);
+  unsetenv("SYNCSIM_FLOWS");
+  cr_assert_eq(n, n_want);
+  for (int i = 0; i < n; i++)
+    cr_expect_eq(got[i].hash, want[i].hash, "%s/%s: the reference solver digests to %016llx, "
+                 "recorded %016llx", got[i].scenario, got[i].label,
+                 (unsigned long long)got[i].hash, (unsigned long long)want[i].hash);
+}

@@ -222,6 +222,15 @@ static void fake_grad(void *ctx, int w)
   fake_log(ctx, t);
 }
 static double fake_speed_now(void *ctx, int w) { return ((fake_host *)ctx)->speeds[w]; }
+
+static double fake_speed_max_now(void *ctx)
+{
+  fake_host *h = ctx;
+  double v = 0;
+  for (int w = 0; w < h->host.K; w++)
+    v = fmax(v, h->speeds[w]);
+  return v;
+}
 static void fake_global_changed(void *ctx) { (void)ctx; }
 static void fake_allreduce(void *ctx, int64_t bytes, double overlap, double backward_share,
                            const uint8_t *mask, int tag)
@@ -283,7 +292,7 @@ static void fake_init(fake_host *f, int state_floats)
                        .train = fake_train,
                        .grad = fake_grad, .allreduce = fake_allreduce, .send = fake_send,
                        .timer = fake_timer, .record_update = fake_update, .rng = fake_rng,
-                       .speed_now = fake_speed_now, .global_changed = fake_global_changed};
+                       .speed_now = fake_speed_now, .speed_max_now = fake_speed_max_now, .global_changed = fake_global_changed};
 }
 
 static void fake_free(fake_host *f)

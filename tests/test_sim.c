@@ -810,31 +810,163 @@ Test(network, a_transfer_takes_latency_plus_bytes_over_the_slower_end)
 
 #include "sim_flows.h"
 
+static const sim_time S = SIM_NS_PER_S;
+
+/* Pop what completes at t; returns how many, their slots' tags in tags. */
+static int pop_at(sim_flows *fl, sim_time t, int *tags)
+{
+  const sim_flow_done *d;
+  int n = sim_flows_pop_done(fl, t, &d);
+  for (int i = 0; i < n; i++)
+    tags[i] = d[i].tag;
+  return n;
+}
+
 Test(flows, two_flows_on_one_link_each_get_half_and_a_slower_link_caps_a_flow)
 {
-  /* links: 0 shared (100 B/s), 1 (1000 B/s), 2 slow (20 B/s) */
+  /* hub 0 (100 B/s); worker links 1 (1000 B/s) and 2, slow (20 B/s). Flows a and b share
+   * worker link 1 (the reference solver's case), c crosses link 2. */
   const double cap[3] = {100, 1000, 20};
+  for (int reference = 0; reference < 2; reference++) {
+    sim_flows fl;
+    cr_assert_eq(sim_flows_init(&fl, 3, cap, 1000, (const int[]){0}, 1, 8), WL_OK);
+    if (reference)
+      sim_flows_force_reference(&fl);
+    int a = sim_flows_add(&fl, 0, (const int[]){0, 1}, 2, 1000, 0, 0, 1, 'a');
+    cr_assert_eq(sim_flows_rate(&fl, a), 100, "alone: the whole shared link");
+    int b = sim_flows_add(&fl, 0, (const int[]){0, 1}, 2, 1000, 0, 0, 1, 'b');
+    cr_assert_eq(sim_flows_rate(&fl, a), 50);
+    cr_assert_eq(sim_flows_rate(&fl, b), 50);
+    /* a third flow through the slow link is capped at 20; max-min gives the rest to the others */
+    int c = sim_flows_add(&fl, 0, (const int[]){0, 2}, 2, 1000, 0, 0, 1, 'c');
+    cr_assert_eq(sim_flows_rate(&fl, c), 20);
+    cr_assert_eq(sim_flows_rate(&fl, a), 40);
+    cr_assert_eq(sim_flows_rate(&fl, b), 40);
+    /* a and b finish together at 25 s (1000 B at 40 B/s), in the order they were added */
+    cr_assert_eq(sim_flows_next(&fl), 25 * S);
+    int tags[8];
+    cr_assert_eq(pop_at(&fl, 25 * S - 1, tags), 0);
+    cr_assert_eq(pop_at(&fl, 25 * S, tags), 2);
+    cr_assert_eq(tags[0], 'a');
+    cr_assert_eq(tags[1], 'b');
+    /* c alone moves at its own link's 20 B/s: 500 B left, 25 s more */
+    cr_assert_eq(sim_flows_rate(&fl, c), 20);
+    cr_assert_eq(sim_flows_next(&fl), 50 * S);
+    cr_assert_eq(pop_at(&fl, 50 * S, tags), 1);
+    cr_assert_eq(sim_flows_next(&fl), SIM_TIME_MAX);
+    sim_flows_free(&fl);
+  }
+}
+
+Test(flows, a_star_fills_the_slow_links_first_and_shares_the_rest_of_the_hub)
+{
+  /* hub 0 (100 B/s), worker links 10, 30, 1000, 1000 B/s: the 10 B/s flow keeps its link,
+   * the hub's 90 B/s left are 30 each for the others (the 30 B/s link ties the level) */
+  const double cap[5] = {100, 10, 30, 1000, 1000};
   sim_flows fl;
-  cr_assert_eq(sim_flows_init(&fl, 3, cap, 8), WL_OK);
-  int a = sim_flows_add(&fl, (const int[]){0, 1}, 2, 1000, 0, 0, 1, 0);
-  cr_assert_float_eq(fl.f[a].rate, 100, 1e-12, "alone: the whole shared link");
-  int b = sim_flows_add(&fl, (const int[]){0, 1}, 2, 1000, 0, 0, 1, 0);
-  cr_assert_float_eq(fl.f[a].rate, 50, 1e-12);
-  cr_assert_float_eq(fl.f[b].rate, 50, 1e-12);
-  /* a third flow through the slow link is capped at 20; max-min gives the rest to the others */
-  int c = sim_flows_add(&fl, (const int[]){0, 2}, 2, 1000, 0, 0, 1, 0);
-  cr_assert_float_eq(fl.f[c].rate, 20, 1e-12);
-  cr_assert_float_eq(fl.f[a].rate, 40, 1e-12);
-  cr_assert_float_eq(fl.f[b].rate, 40, 1e-12);
-  /* after 10 s, a and b have 600 bytes left: 15 s more at 40; then c speeds up to 20 only */
-  sim_flows_advance(&fl, 10.0);
-  int slot;
-  cr_assert_float_eq(sim_flows_next(&fl, &slot), 15.0, 1e-12);
-  cr_assert_eq(slot, a, "ties go to the flow added first");
-  sim_flows_remove(&fl, a);
-  cr_assert_float_eq(fl.f[b].rate, 80, 1e-12);
-  cr_assert_float_eq(fl.f[c].rate, 20, 1e-12);
+  cr_assert_eq(sim_flows_init(&fl, 5, cap, 1000, (const int[]){0}, 1, 8), WL_OK);
+  int s[4];
+  for (int i = 0; i < 4; i++)
+    s[i] = sim_flows_add(&fl, 0, (const int[]){i + 1, 0}, 2, 300, 0, i, -1, i);
+  cr_assert_not(fl.reference, "a star runs on the incremental solver");
+  cr_assert_eq(sim_flows_rate(&fl, s[0]), 10);
+  for (int i = 1; i < 4; i++)
+    cr_assert_eq(sim_flows_rate(&fl, s[i]), 30);
+  /* at 10 s three flows finish; the first then has 200 B left, alone at 10 B/s: 20 s */
+  int tags[8];
+  cr_assert_eq(sim_flows_next(&fl), 10 * S);
+  cr_assert_eq(pop_at(&fl, 10 * S, tags), 3);
+  cr_assert_eq(tags[0] * 100 + tags[1] * 10 + tags[2], 123);
+  cr_assert_eq(sim_flows_next(&fl), 30 * S);
+  cr_assert_eq(pop_at(&fl, 30 * S, tags), 1);
+  /* a flow whose first byte moves 0.5 ns after now (512 ticks), alone on the hub: 1 B at
+   * 100 B/s, 10 ms; its completion 10 ms + 0.5 ns after now rounds (halves up) once */
+  sim_flows_add(&fl, 30 * S, (const int[]){3, 0}, 2, 1, 512, 2, -1, 9);
+  cr_assert_eq(sim_flows_next(&fl), 30 * S + 10000001);
+  cr_assert_eq(pop_at(&fl, 30 * S + 10000000, tags), 0);
+  cr_assert_eq(pop_at(&fl, 30 * S + 10000001, tags), 1);
   sim_flows_free(&fl);
+}
+
+/* A small deterministic generator for the differential test. */
+static uint64_t lcg(uint64_t *x)
+{
+  *x = *x * 6364136223846793005ULL + 1442695040888963407ULL;
+  return *x >> 33;
+}
+
+/* The incremental solver and the reference (progressive filling) give the same completions
+ * bit for bit: random stars of many sizes, with worker-to-worker flows and second flows on
+ * a worker link (the reference's case) coming and going, capacity changes, failures, and
+ * starts within the nanosecond. */
+Test(flows, the_incremental_solver_gives_the_references_results_bit_for_bit, .timeout = 120)
+{
+  uint64_t seed = 12345;
+  long compared = 0, incremental_events = 0;
+  for (int trial = 0; trial < 400; trial++) {
+    int K = 1 + (int)(lcg(&seed) % 24), n_links = 2 * K + 2;
+    double cap[64], levels[4] = {1e3, 2.5e3, 1e4, 3e3};
+    int distinct = 1 + (int)(lcg(&seed) % 4);
+    for (int l = 0; l < n_links; l++)
+      cap[l] = levels[lcg(&seed) % (unsigned)distinct] * (l >= 2 * K ? 0.5 + lcg(&seed) % 8 : 1);
+    int hubs[2] = {2 * K, 2 * K + 1};
+    sim_flows inc, ref;
+    cr_assert_eq(sim_flows_init(&inc, n_links, cap, 1e5, hubs, 2, 4 * K + 4), WL_OK);
+    cr_assert_eq(sim_flows_init(&ref, n_links, cap, 1e5, hubs, 2, 4 * K + 4), WL_OK);
+    sim_flows_force_reference(&ref);
+    int odd_every = 3 + (int)(lcg(&seed) % 200); /* how rarely a flow is not of the star */
+    sim_time now = 0;
+    for (int step = 0; step < 300; step++) {
+      unsigned what = (unsigned)(lcg(&seed) % 100);
+      if (what < 45 && inc.n_free > 0) {
+        int w = (int)(lcg(&seed) % (unsigned)K), links[2];
+        if (lcg(&seed) % (unsigned)odd_every == 0) { /* worker to worker */
+          links[0] = 2 * w;
+          links[1] = 2 * (int)(lcg(&seed) % (unsigned)K) + 1;
+        } else if (lcg(&seed) % 2) { /* a push: the worker's upload, the server's download */
+          links[0] = 2 * w, links[1] = 2 * K + 1;
+        } else {
+          links[0] = 2 * K, links[1] = 2 * w + 1;
+        }
+        int64_t bytes = 1 + (int64_t)(lcg(&seed) % 20000);
+        int64_t frac = lcg(&seed) % 3 ? (int64_t)(lcg(&seed) % 1024) : 0;
+        int a = sim_flows_add(&inc, now, links, 2, bytes, frac, w, -1, step);
+        int b = sim_flows_add(&ref, now, links, 2, bytes, frac, w, -1, step);
+        cr_assert_eq(a, b);
+      } else if (what < 50) {
+        int l = (int)(lcg(&seed) % (unsigned)n_links);
+        cr_assert_eq(sim_flows_drop_link(&inc, now, l), sim_flows_drop_link(&ref, now, l));
+      } else if (what < 53) {
+        for (int l = 0; l < n_links; l++)
+          if (lcg(&seed) % 3 == 0)
+            cap[l] = levels[lcg(&seed) % (unsigned)distinct] * (1 + lcg(&seed) % 3);
+        cr_assert_eq(sim_flows_set_capacity(&inc, now, cap), WL_OK);
+        cr_assert_eq(sim_flows_set_capacity(&ref, now, cap), WL_OK);
+      } else {
+        sim_time t = sim_flows_next(&inc);
+        cr_assert_eq(t, sim_flows_next(&ref), "trial %d step %d: next %lld vs %lld", trial, step,
+                     (long long)t, (long long)sim_flows_next(&ref));
+        if (t == SIM_TIME_MAX)
+          continue;
+        if (what < 60) /* an event before the completion */
+          t = now + (t - now) * (sim_time)(lcg(&seed) % 100) / 100;
+        now = t;
+        const sim_flow_done *x, *y;
+        incremental_events += !inc.reference;
+        int n = sim_flows_pop_done(&inc, now, &x), m = sim_flows_pop_done(&ref, now, &y);
+        cr_assert_eq(n, m, "trial %d step %d at %lld ns: %d vs %d done", trial, step,
+                     (long long)now, n, m);
+        for (int i = 0; i < n; i++)
+          cr_assert(x[i].order == y[i].order && x[i].tag == y[i].tag);
+        compared += n;
+      }
+    }
+    sim_flows_free(&inc);
+    sim_flows_free(&ref);
+  }
+  cr_assert_gt(compared, 10000, "%ld completions compared", compared);
+  cr_assert_gt(incremental_events, 10000, "the incremental solver ran %ld events",
+               incremental_events);
 }
 
 Test(flows, n_simultaneous_pushes_queue_at_the_servers_link_as_the_formula_says)
@@ -957,6 +1089,47 @@ Test(cluster, a_step_that_straddles_a_speed_change_takes_the_time_the_trace_impl
   cr_assert_eq(sim_cluster_init(&cl, &c, 2, 1, 0, err, sizeof err), WL_ECONFIG);
   cr_assert(strstr(err, ":3: expected times in nondecreasing order"), "%s", err);
   sim_cluster_free(&cl);
+  unlink(path);
+}
+
+/* The fastest worker now (DyLU's reference) equals the largest speed_now over the workers,
+ * with straggler episodes and a speed trace changing speeds, and questions about single
+ * workers in between. */
+Test(cluster, the_fastest_speed_now_is_the_largest_speed_of_any_worker)
+{
+  char path[64];
+  snprintf(path, sizeof path, "/tmp/syncsim_trace_max_%d.csv", (int)getpid());
+  FILE *f = fopen(path, "w");
+  fputs("time_s,worker,speed\n3,0,4\n7,*,0.5\n9,5,3\n20,0,1\n", f);
+  fclose(f);
+  sim_compute_config c;
+  wl_param_defaults(sim_cluster_params[1].sub, &c);
+  c.step_time_s = 0.1;
+  c.stragglers.rate_per_s = 0.3;
+  c.stragglers.duration_s = 2;
+  c.stragglers.slowdown = 4;
+  snprintf(c.trace, sizeof c.trace, "%s", path);
+  enum { K = 37 };
+  sim_cluster a, b;
+  char err[256];
+  cr_assert_eq(sim_cluster_init(&a, &c, K, 7, 0, err, sizeof err), WL_OK, "%s", err);
+  cr_assert_eq(sim_cluster_init(&b, &c, K, 7, 0, err, sizeof err), WL_OK, "%s", err);
+  int changes = 0;
+  double last = 0;
+  for (int i = 0; i < 400; i++) {
+    double t = i * 0.0625;
+    if (i % 3 == 0)
+      sim_cluster_speed_now(&a, (i * 7) % K, t);
+    double most = 0;
+    for (int w = 0; w < K; w++)
+      most = fmax(most, sim_cluster_speed_now(&b, w, t));
+    cr_assert_eq(sim_cluster_speed_max(&a, t), most, "at %g s", t);
+    changes += most != last;
+    last = most;
+  }
+  cr_assert_gt(changes, 5, "the fastest speed changed %d times", changes);
+  sim_cluster_free(&a);
+  sim_cluster_free(&b);
   unlink(path);
 }
 
