@@ -11,6 +11,10 @@
 #                      loader, --set overrides, sweeps and traces for SECONDS (default 60),
 #                      from the seed corpus tests/fuzz/corpus (new inputs go to a temporary
 #                      folder); a crash leaves its input as ./crash-* and fails
+#   ./setup.sh bench   build, then run every benchmark (about 5 minutes; keep the machine
+#                      otherwise idle): syncsim's training steps against OpenBLAS's matrix
+#                      products, the event loop at 1,000 to 100,000 workers, thread scaling,
+#                      and the same training steps in PyTorch (installs python3-torch)
 #   ./setup.sh build   build only
 #
 # For Debian 12, as root or through sudo. Idempotent: packages already installed are not
@@ -23,6 +27,7 @@ cd "$(dirname "$0")"
 packages=(cmake gcc make pkg-config libgsl-dev libsqlite3-dev libcjson-dev libcriterion-dev
           libopenblas-dev zlib1g-dev sqlite3 gnuplot-nox dataset-fashion-mnist fortunes python3)
 fuzz_packages=(clang libclang-rt-14-dev) # libFuzzer
+bench_packages=(python3-torch)            # the PyTorch peer of the benchmarks
 
 install_missing() {
   local missing=() p
@@ -93,11 +98,24 @@ case "$cmd" in
     "./$build_dir/fuzz_inputs" -max_total_time="$seconds" -timeout=30 -rss_limit_mb=4096 \
       -print_final_stats=1 "$work"
     ;;
+  bench)
+    packages+=("${bench_packages[@]}")
+    build
+    "./$build_dir/syncsim" bench --opt sgd --only mlp
+    echo
+    "./$build_dir/syncsim" bench
+    echo
+    "./$build_dir/syncsim" bench --engine
+    echo
+    "./$build_dir/syncsim" bench --threads
+    echo
+    /usr/bin/python3 bench/torch_peer.py --syncsim "./$build_dir/syncsim" # (Debian's python)
+    ;;
   build)
     build
     ;;
   *)
-    sed -n '2,18p' "$0" | sed 's/^# \{0,1\}//'
+    sed -n '2,22p' "$0" | sed 's/^# \{0,1\}//'
     exit 2
     ;;
 esac

@@ -42,6 +42,10 @@ void cli_install_signals(void);
  * policies whose name contains `only` (cli_bench_engine.c). */
 int cli_bench_engine(double budget_s, const char *only);
 
+/* `syncsim bench --threads`: the wall time of 8-worker training runs with 2 threads against
+ * 1 (cli_bench_engine.c). */
+int cli_bench_threads(int quick, const char *only);
+
 /* s as a decimal integer in [lo, hi], written plainly (digits, a '-' only for a negative
  * value, no sign, space or leading zero otherwise): 1 and *out, or 0. */
 int cli_parse_int(const char *s, long long lo, long long hi, long long *out);

@@ -23,21 +23,25 @@
 
 static const char bench_usage[] =
   "usage: syncsim bench [--opt sgd|adamw] [--only TEXT] [--quick]\n"
-  "       syncsim bench --engine [--quick]\n"
+  "       syncsim bench --engine [--quick] [--only POLICY]\n"
+  "       syncsim bench --threads [--quick] [--only POLICY]\n"
   "\n"
   "Time one training step (forward, backward, optimizer) of each model at a few sizes,\n"
   "and separately only the matrix products that step performs, with syncsim's own\n"
   "kernels (identical results on every machine) and with OpenBLAS's sgemm (the speed\n"
   "reference; its kernel depends on the CPU). Single-threaded, as simulated workers run.\n"
   "Columns: step and products in ms, GFLOP/s of each, step / own products, own products /\n"
-  "OpenBLAS products. SYNCSIM_KERNELS=portable|avx2|avx512 times another code path.\n"
+  "OpenBLAS products, step / OpenBLAS products. SYNCSIM_KERNELS=portable|avx2|avx512 times\n"
+  "another code path. bench/torch_peer.py times the same steps in PyTorch.\n"
   "\n"
   "  --opt NAME   the optimizer of the step (default adamw)\n"
   "  --only TEXT  only the models (with --engine: policies) whose name contains TEXT\n"
   "  --quick      fewer repetitions (for smoke tests)\n"
   "  --engine     instead, the event loop's cost: timing-only runs of async, DDP and\n"
   "               DiLoCo at 1,000, 10,000 and 100,000 workers, 3 s each (0.5 s with\n"
-  "               --quick): events per second, microseconds per event, bytes per worker\n";
+  "               --quick): events per second, microseconds per event, bytes per worker\n"
+  "  --threads    instead, thread scaling: 8 workers training an MLP with DDP, local SGD\n"
+  "               and DiLoCo, wall time with 2 threads against 1 (results are identical)\n";
 
 typedef struct bench_case {
   const char *name;
@@ -184,9 +188,9 @@ static int run_case(const bench_case *c, const opt_optim_config *opt, int quick)
   void (*const fns[])(step_ctx *) = {full_step, products_only, products_openblas};
   best_times(fns, 3, &s, reps, min_s, t);
   double flops = wl_gemm_flops(calls, s.n_calls);
-  printf("%-26s %9zu %5d %8.3f %8.3f %8.3f %7.2f %7.2f %7.2f %6.3f %6.3f\n", c->name, n, c->B,
-         t[0] * 1e3, t[1] * 1e3, t[2] * 1e3, flops / t[0] * 1e-9, flops / t[1] * 1e-9,
-         flops / t[2] * 1e-9, t[0] / t[1], t[1] / t[2]);
+  printf("%-26s %9zu %5d %8.3f %8.3f %8.3f %7.2f %7.2f %7.2f %6.3f %6.3f %6.3f\n", c->name, n,
+         c->B, t[0] * 1e3, t[1] * 1e3, t[2] * 1e3, flops / t[0] * 1e-9, flops / t[1] * 1e-9,
+         flops / t[2] * 1e-9, t[0] / t[1], t[1] / t[2], t[0] / t[2]);
   fflush(stdout);
   free(calls);
   rc = CLI_OK;
@@ -225,7 +229,7 @@ static wl_model_config transformer(int C, int NH, int L, int T)
 
 int cli_bench(int argc, char **argv)
 {
-  int quick = 0, engine = 0;
+  int quick = 0, engine = 0, threads = 0;
   const char *only = "";
   opt_optim_config opt;
   wl_param_defaults(opt_optim_params, &opt);
@@ -238,6 +242,8 @@ int cli_bench(int argc, char **argv)
       quick = 1;
     } else if (strcmp(argv[i], "--engine") == 0) {
       engine = 1;
+    } else if (strcmp(argv[i], "--threads") == 0) {
+      threads = 1;
     } else if (strcmp(argv[i], "--only") == 0 && i + 1 < argc) {
       only = argv[++i];
     } else if (strcmp(argv[i], "--opt") == 0 && i + 1 < argc) {
@@ -253,8 +259,14 @@ int cli_bench(int argc, char **argv)
       return CLI_USAGE;
     }
   }
+  if (engine && threads) {
+    fprintf(stderr, "syncsim: bench: --engine and --threads are separate benchmarks\n");
+    return CLI_USAGE;
+  }
   if (engine)
     return cli_bench_engine(quick ? 0.5 : 3.0, only);
+  if (threads)
+    return cli_bench_threads(quick, only);
   wl_param_variant_defaults(opt_optim_params[0].variants[opt.opt], &opt);
   static const int h256[] = {256}, h1024[] = {1024, 1024};
   const bench_case cases[] = {
@@ -275,8 +287,9 @@ int cli_bench(int argc, char **argv)
          "repetitions, single thread\n\n",
          opt.opt == OPT_ADAMW ? "adamw" : "sgd", wl_isa_name(wl_isa_current()),
          openblas_get_corename());
-  printf("%-26s %9s %5s %8s %8s %8s %7s %7s %7s %6s %6s\n", "model", "params", "batch",
-         "step ms", "mm ms", "blas ms", "GF/s", "mm GF/s", "blas GF/s", "st/mm", "mm/bl");
+  printf("%-26s %9s %5s %8s %8s %8s %7s %7s %7s %6s %6s %6s\n", "model", "params", "batch",
+         "step ms", "mm ms", "blas ms", "GF/s", "mm GF/s", "blas GF/s", "st/mm", "mm/bl",
+         "st/bl");
   int rc = CLI_OK;
   for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
     if (strstr(cases[i].name, only) && run_case(&cases[i], &opt, quick) != CLI_OK)

@@ -1,5 +1,6 @@
 /* cli_bench_engine — `syncsim bench --engine`: the event loop's cost against the number of
- * workers.
+ * workers; `syncsim bench --threads`: how a real-training run's wall time scales with
+ * threads.
  *
  * Timing-only runs (no model, no data: the cost is the engine's alone) of the asynchronous
  * policy (the shipped example's settings: moderate speed spread, per-step jitter, a fast
@@ -14,6 +15,9 @@
 #include <string.h>
 #include <sys/wait.h>
 #include <unistd.h>
+
+#include <math.h>
+#include <time.h>
 
 #include "cli.h"
 #include "sim_runner.h"
@@ -147,5 +151,71 @@ int cli_bench_engine(double budget_s, const char *only)
              r.events / r.loop_s, r.loop_s / r.events * 1e6, r.peak_b / workers[k]);
       fflush(stdout);
     }
+  return rc;
+}
+
+static double wall_s(void)
+{
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+/* 8 workers training an MLP 784-256-10 (batch 64, AdamW) on synthetic data for a fixed
+ * number of steps, with 1 and with 2 threads, alternately; the best wall time of each. */
+int cli_bench_threads(int quick, const char *only)
+{
+  static const char *const policies[][2] = {
+    {"ddp", "{\"type\": \"ddp\"}"},
+    {"local_sgd", "{\"type\": \"local_sgd\", \"H\": 8}"},
+    {"diloco", "{\"type\": \"diloco\", \"H\": 8}"},
+  };
+  int reps = quick ? 1 : 5, steps = quick ? 20 : 200;
+  printf("threads: 8 workers, MLP 784-256-10, batch 64, AdamW, synthetic data, %d steps; "
+         "best wall time of %d runs each, alternating\n\n", steps, reps);
+  printf("%-12s %12s %12s %16s\n", "policy", "1 thread s", "2 threads s", "2 threads / 1");
+  int rc = CLI_OK;
+  for (int p = 0; p < 3; p++) {
+    if (!strstr(policies[p][0], only))
+      continue;
+    char json[1024];
+    snprintf(json, sizeof json,
+             "{\"name\": \"bench\", \"workload\": {\"model\": {\"type\": \"mlp\", "
+             "\"hidden\": [256]}, \"dataset\": {\"train_examples\": 4096, "
+             "\"test_examples\": 64, \"dim\": 784, \"classes\": 10}, \"batch_size\": 64}, "
+             "\"cluster\": {\"workers\": 8, \"compute\": {\"step_time_s\": 0.1}}, "
+             "\"policies\": [%s], \"stop\": {\"steps\": %d}, \"eval\": {\"every_s\": 1e6}}",
+             policies[p][1], steps);
+    scn_scenario *s = malloc(sizeof *s);
+    scn_error err;
+    if (!s || scn_load_string(json, "bench.json", NULL, 0, s, &err) != WL_OK) {
+      fprintf(stderr, "syncsim: bench: %s\n", s ? err.msg : "out of memory");
+      free(s);
+      return CLI_RUN_FAILED;
+    }
+    sim_config cfg;
+    scn_run_config(s, 0, &cfg);
+    free(s);
+    double best[2] = {INFINITY, INFINITY};
+    for (int r = 0; r < reps; r++)
+      for (int t = 0; t < 2; t++) {
+        sim_recorder rec = sim_recorder_discarding();
+        sim_run_opts opts = {.threads = t + 1};
+        sim_result res;
+        double t0 = wall_s();
+        wl_status st = sim_run(&cfg, &rec, &opts, &res);
+        double dt = wall_s() - t0;
+        if (st != WL_OK) {
+          printf("%-12s (failed: %s)\n", policies[p][0], res.error);
+          rc = CLI_RUN_FAILED;
+          r = reps;
+          break;
+        }
+        best[t] = fmin(best[t], dt);
+      }
+    if (isfinite(best[1]))
+      printf("%-12s %12.3f %12.3f %16.3f\n", policies[p][0], best[0], best[1], best[1] / best[0]);
+    fflush(stdout);
+  }
   return rc;
 }

@@ -106,9 +106,8 @@ static void local_sgd_collective_done(void *state, int tag)
     opt_sync_gradient_step(h, &s->inner, s->round.in);
     memcpy(s->global, h->replicas[0].params, h->replicas[0].n * sizeof(float));
   } else {
-    opt_replicas_mean(h->replicas, h->K, s->round.in, OPT_BUF_PARAMS, s->global);
-    for (int w = 0; w < h->K; w++)
-      memcpy(h->replicas[w].params, s->global, h->replicas[w].n * sizeof(float));
+    opt_host_mean(h, s->round.in, OPT_BUF_PARAMS, s->global);
+    opt_host_broadcast(h, s->global);
   }
   s->step += s->job.steps;
   h->global_changed(h->ctx);

@@ -90,14 +90,58 @@ void opt_pseudo_gradient(const opt_replica *reps, int K, const uint8_t *mask, co
   }
 }
 
+enum { MEAN_RANGE = 1 << 15 }; /* elements per task of a parallel mean */
+
+typedef struct mean_task {
+  const opt_host *h;
+  const uint8_t *mask;
+  int which;
+  float *out;
+  const float *src;
+} mean_task;
+
+static void mean_part(void *arg, int i)
+{
+  const mean_task *m = arg;
+  size_t lo = (size_t)i * MEAN_RANGE, n = m->h->replicas[0].n;
+  opt_replicas_mean_range(m->h->replicas, m->h->K, m->mask, m->which, m->out, lo,
+                          n - lo < MEAN_RANGE ? n : lo + MEAN_RANGE);
+}
+
+void opt_host_mean(const opt_host *h, const uint8_t *mask, int which, float *out)
+{
+  mean_task m = {h, mask, which, out, NULL};
+  size_t n = h->replicas[0].n;
+  h->parallel(h->ctx, (int)((n + MEAN_RANGE - 1) / MEAN_RANGE), mean_part, &m);
+}
+
+static void broadcast_one(void *arg, int w)
+{
+  const mean_task *m = arg;
+  opt_replica *r = &m->h->replicas[w];
+  if (r->params != m->src)
+    memcpy(r->params, m->src, r->n * sizeof(float));
+}
+
+void opt_host_broadcast(const opt_host *h, const float *params)
+{
+  mean_task m = {h, NULL, 0, NULL, params};
+  h->parallel(h->ctx, h->K, broadcast_one, &m);
+}
+
+static void copy_replica0(void *arg, int i)
+{
+  const opt_host *h = arg;
+  opt_replica_copy(&h->replicas[i + 1], &h->replicas[0]);
+}
+
 void opt_sync_gradient_step(const opt_host *h, const opt_optim_config *inner,
                             const uint8_t *mask)
 {
   opt_replica *r0 = &h->replicas[0];
-  opt_replicas_mean(h->replicas, h->K, mask, OPT_BUF_GRADS, r0->grads);
+  opt_host_mean(h, mask, OPT_BUF_GRADS, r0->grads);
   opt_replica_apply(r0, inner, 1.0);
-  for (int w = 1; w < h->K; w++)
-    opt_replica_copy(&h->replicas[w], r0);
+  h->parallel(h->ctx, h->K - 1, copy_replica0, (void *)h);
 }
 
 void opt_outer_sync(const opt_host *h, opt_outer *o, const int *weights, const uint8_t *mask)
@@ -109,15 +153,13 @@ void opt_outer_sync(const opt_host *h, opt_outer *o, const int *weights, const u
   opt_optim_step_tensors(&o->cfg, o->z, o->delta, o->state, o->t,
                          opt_optim_lr(&o->cfg, o->t - 1), h->replicas[0].n,
                          h->replicas[0].tensors, h->replicas[0].n_tensors);
-  for (int w = 0; w < h->K; w++)
-    memcpy(h->replicas[w].params, o->z, o->n * sizeof(float));
+  opt_host_broadcast(h, o->z);
 }
 
 void opt_outer_adopt(const opt_host *h, opt_outer *o)
 {
-  opt_replicas_mean(h->replicas, h->K, NULL, OPT_BUF_PARAMS, o->z);
-  for (int w = 0; w < h->K; w++)
-    memcpy(h->replicas[w].params, o->z, o->n * sizeof(float));
+  opt_host_mean(h, NULL, OPT_BUF_PARAMS, o->z);
+  opt_host_broadcast(h, o->z);
 }
 
 wl_status opt_outer_init(opt_outer *o, const opt_optim_config *cfg, const opt_host *h,

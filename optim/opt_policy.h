@@ -125,6 +125,10 @@ typedef struct opt_host {
   double (*speed_now)(void *ctx, int w);
   /* the largest speed_now over the workers */
   double (*speed_max_now)(void *ctx);
+  /* fn(arg, i) for i = 0..n-1, on the host's threads when it has several and no worker's
+   * job is in flight (else in order, here); returns when all are done. The calls must touch
+   * disjoint data, so that the result does not depend on the threads. */
+  void (*parallel)(void *ctx, int n, void (*fn)(void *arg, int i), void *arg);
   /* the global model has just changed (a synchronization, an applied update) */
   void (*global_changed)(void *ctx);
 } opt_host;
@@ -206,6 +210,14 @@ void opt_pseudo_gradient(const opt_replica *reps, int K, const uint8_t *mask, co
 /* A synchronous gradient step (DDP): the mean of the replicas' grads (in worker order) is
  * applied to replica 0 with the inner optimizer, then replica 0 (params, state, counters)
  * is copied to the others. */
+/* out = the mean of the replicas' buffer `which` over the workers in mask (all: NULL), as
+ * opt_replicas_mean, in parallel over ranges of elements on the host's threads. */
+void opt_host_mean(const opt_host *h, const uint8_t *mask, int which, float *out);
+
+/* Every replica's parameters become params (of n floats), in parallel over the replicas
+ * (a replica's own buffer is skipped). */
+void opt_host_broadcast(const opt_host *h, const float *params);
+
 void opt_sync_gradient_step(const opt_host *h, const opt_optim_config *inner,
                             const uint8_t *mask);
 

@@ -35,17 +35,16 @@ void opt_replica_copy(opt_replica *dst, const opt_replica *src)
   dst->local_steps = src->local_steps;
 }
 
-void opt_replicas_mean(const opt_replica *reps, int K, const uint8_t *mask, int which,
-                       float *out)
+void opt_replicas_mean_range(const opt_replica *reps, int K, const uint8_t *mask, int which,
+                             float *out, size_t lo, size_t hi)
 {
   int count = 0;
   for (int k = 0; k < K; k++)
     count += !mask || mask[k];
   enum { CHUNK = 512 };
   double acc[CHUNK];
-  size_t n = reps[0].n;
-  for (size_t lo = 0; lo < n; lo += CHUNK) {
-    size_t len = n - lo < CHUNK ? n - lo : CHUNK;
+  for (; lo < hi; lo += CHUNK) {
+    size_t len = hi - lo < CHUNK ? hi - lo : CHUNK;
     memset(acc, 0, len * sizeof *acc);
     for (int k = 0; k < K; k++) {
       if (mask && !mask[k])
@@ -57,4 +56,10 @@ void opt_replicas_mean(const opt_replica *reps, int K, const uint8_t *mask, int 
     for (size_t i = 0; i < len; i++)
       out[lo + i] = (float)(acc[i] / count);
   }
+}
+
+void opt_replicas_mean(const opt_replica *reps, int K, const uint8_t *mask, int which,
+                       float *out)
+{
+  opt_replicas_mean_range(reps, K, mask, which, out, 0, reps[0].n);
 }

@@ -39,4 +39,8 @@ enum { OPT_BUF_PARAMS = 0, OPT_BUF_GRADS = 1 };
 void opt_replicas_mean(const opt_replica *reps, int K, const uint8_t *mask, int which,
                        float *out);
 
+/* The same for elements [lo, hi) only (each element's result does not depend on the range). */
+void opt_replicas_mean_range(const opt_replica *reps, int K, const uint8_t *mask, int which,
+                             float *out, size_t lo, size_t hi);
+
 #endif

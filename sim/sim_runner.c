@@ -113,6 +113,10 @@ typedef struct sim_runner {
   wl_model *eval_model; /* the event loop's workspace, for evaluation */
   wl_batch eval_batch;
   sim_pool *pool;       /* when n_threads > 1 */
+  int jobs_in_flight;   /* submitted to the pool and not yet waited for */
+  void (*par_fn)(void *arg, int i); /* a host parallel call in progress: its tasks */
+  void *par_arg;
+  int par_n, par_jobs;
   int eval_n;           /* held-out examples per evaluation */
   opt_policy policy;
   opt_host host;
@@ -274,16 +278,49 @@ static void run_job(sim_runner *r, int w, int t)
   }
 }
 
-static void pool_job(void *ctx, int thread, int w) { run_job(ctx, w, thread); }
+/* Pool job w: worker w's job, or during a host parallel call its share of the tasks
+ * (w, w + jobs, ...). */
+static void pool_job(void *ctx, int thread, int w)
+{
+  sim_runner *r = ctx;
+  if (r->par_fn) {
+    for (int i = w; i < r->par_n; i += r->par_jobs)
+      r->par_fn(r->par_arg, i);
+    return;
+  }
+  run_job(r, w, thread);
+}
+
+/* The policy's parallel work (means and copies of replicas at a synchronization) runs on
+ * the pool while no worker's job is in flight: the tasks touch disjoint data, so which
+ * thread runs which does not matter. */
+static void host_parallel(void *ctx, int n, void (*fn)(void *arg, int i), void *arg)
+{
+  sim_runner *r = ctx;
+  if (!r->pool || r->jobs_in_flight > 0 || n < 2) {
+    for (int i = 0; i < n; i++)
+      fn(arg, i);
+    return;
+  }
+  r->par_fn = fn, r->par_arg = arg, r->par_n = n;
+  r->par_jobs = n < r->n_threads ? n : r->n_threads;
+  for (int j = 0; j < r->par_jobs; j++)
+    sim_pool_submit(r->pool, j);
+  for (int j = 0; j < r->par_jobs; j++)
+    sim_pool_wait(r->pool, j);
+  r->par_fn = NULL;
+}
 
 /* The job's completion: make sure it has run, then merge its results in event order. */
 static void finish_job(sim_runner *r, int w)
 {
   sim_worker *wk = &r->w[w];
-  if (r->pool)
+  if (r->pool) {
     sim_pool_wait(r->pool, w);
-  else
+    r->jobs_in_flight--;
+  } else {
     run_job(r, w, 0);
+  }
   r->train_loss_sum += wk->job_loss_sum;
   r->train_loss_n += wk->job_grads;
   r->grad_steps += wk->job_grads;
@@ -344,8 +381,10 @@ static void start_compute(sim_runner *r, int w, const opt_train *job, int apply)
     wk->job_paused = 1;
     wk->resume_kind = BUSY_COMPUTE;
   }
-  if (r->pool)
+  if (r->pool) {
     sim_pool_submit(r->pool, w);
+    r->jobs_in_flight++;
+  }
 }
 
 static void host_train(void *ctx, int w, const opt_train *job)
@@ -1006,6 +1045,7 @@ static wl_status setup(sim_runner *r, int threads, sim_check_cache *cache, char 
     .rng = host_rng,
     .speed_now = host_speed_now,
     .speed_max_now = host_speed_max_now,
+    .parallel = host_parallel,
     .global_changed = host_global_changed,
   };
   if ((st = sim_queue_init(&r->q, (size_t)r->K * 2 + 16)))
@@ -1144,8 +1184,10 @@ static void lose_job(sim_runner *r, int w)
 {
   sim_worker *wk = &r->w[w];
   wk->job_gen++;
-  if (r->pool)
+  if (r->pool && wk->job.steps > 0) {
     sim_pool_wait(r->pool, w);
+    r->jobs_in_flight--;
+  }
   if (r->snapshots)
     restore_worker(r, w);
   wk->job.steps = 0;

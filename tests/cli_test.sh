@@ -56,6 +56,11 @@ check "bench --quick runs: $(cat "$tmp/bench")" grep -q '^softmax 784-10 ' "$tmp
 "$syncsim" bench --engine --quick --only ddp >"$tmp/bench" 2>&1
 check "bench --engine measures DDP at 1,000, 10,000 and 100,000 workers: $(cat "$tmp/bench")" \
   test "$(grep -cE '^ddp +(1000|10000|100000) +[0-9]+ +[0-9]+ +[0-9.]+ +[0-9]+$' "$tmp/bench")" -eq 3
+"$syncsim" bench --threads --quick --only ddp >"$tmp/bench" 2>&1
+check "bench --threads times DDP with 1 and 2 threads: $(cat "$tmp/bench")" \
+  grep -qE '^ddp +[0-9.]+ +[0-9.]+ +[0-9.]+$' "$tmp/bench"
+"$syncsim" bench --threads --engine >/dev/null 2>&1
+check "bench --threads --engine is refused" test $? -eq 2
 "$syncsim" list frobs 2>/dev/null
 check "list of an unknown thing exits 2" test $? -eq 2
 

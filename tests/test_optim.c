@@ -223,6 +223,13 @@ static void fake_grad(void *ctx, int w)
 }
 static double fake_speed_now(void *ctx, int w) { return ((fake_host *)ctx)->speeds[w]; }
 
+static void fake_parallel(void *ctx, int n, void (*fn)(void *arg, int i), void *arg)
+{
+  (void)ctx;
+  for (int i = n - 1; i >= 0; i--) /* any order: the tasks are independent */
+    fn(arg, i);
+}
+
 static double fake_speed_max_now(void *ctx)
 {
   fake_host *h = ctx;
@@ -292,7 +299,8 @@ static void fake_init(fake_host *f, int state_floats)
                        .train = fake_train,
                        .grad = fake_grad, .allreduce = fake_allreduce, .send = fake_send,
                        .timer = fake_timer, .record_update = fake_update, .rng = fake_rng,
-                       .speed_now = fake_speed_now, .speed_max_now = fake_speed_max_now, .global_changed = fake_global_changed};
+                       .speed_now = fake_speed_now, .speed_max_now = fake_speed_max_now,
+                       .parallel = fake_parallel, .global_changed = fake_global_changed};
 }
 
 static void fake_free(fake_host *f)

@@ -182,60 +182,57 @@ void wl_matmul_backward(float *din, float *dw, float *dbias, const float *dout, 
 
 /* ---- activations ------------------------------------------------------------------------ */
 
+/* wl_act_isa.c, one build per path: the activations, element by element (the same bits on
+ * every path). */
+typedef struct act_fns {
+  void (*unary)(int kind, float *out, const float *in, size_t n);
+  void (*backward)(int kind, float *din, const float *in, const float *dout, size_t n);
+} act_fns;
+#define ACT_PATH(p)                                                                      \
+  void wl_act_forward_##p(int kind, float *out, const float *in, size_t n);             \
+  void wl_act_backward_##p(int kind, float *din, const float *in, const float *dout,    \
+                           size_t n);
+ACT_PATH(portable)
+#ifdef WL_HAVE_X86_PATHS
+ACT_PATH(avx2)
+ACT_PATH(avx512)
+static const act_fns act_paths[WL_ISA_COUNT] = {
+  {wl_act_forward_portable, wl_act_backward_portable},
+  {wl_act_forward_avx2, wl_act_backward_avx2},
+  {wl_act_forward_avx512, wl_act_backward_avx512}};
+#else
+static const act_fns act_paths[WL_ISA_COUNT] = {
+  {wl_act_forward_portable, wl_act_backward_portable}, {NULL, NULL}, {NULL, NULL}};
+#endif
+
 void wl_relu_forward(float *out, const float *in, size_t n)
 {
-  for (size_t i = 0; i < n; i++)
-    out[i] = in[i] > 0.0f ? in[i] : 0.0f;
+  act_paths[wl_isa_current()].unary(WL_ACT_KIND_RELU, out, in, n);
 }
 
 void wl_relu_backward(float *din, const float *in, const float *dout, size_t n)
 {
-  for (size_t i = 0; i < n; i++)
-    din[i] += in[i] > 0.0f ? dout[i] : 0.0f;
+  act_paths[wl_isa_current()].backward(WL_ACT_KIND_RELU, din, in, dout, n);
 }
-
-#define GELU_SCALE 0.7978845608028654f /* sqrt(2/pi) */
 
 void wl_gelu_tanh_forward(float *out, const float *in, size_t n)
 {
-  for (size_t i = 0; i < n; i++) {
-    float x = in[i];
-    out[i] = 0.5f * x * (1.0f + wl_tanhf(GELU_SCALE * (x + 0.044715f * x * x * x)));
-  }
+  act_paths[wl_isa_current()].unary(WL_ACT_KIND_GELU_TANH, out, in, n);
 }
 
 void wl_gelu_tanh_backward(float *din, const float *in, const float *dout, size_t n)
 {
-  for (size_t i = 0; i < n; i++) {
-    float x = in[i];
-    float u = GELU_SCALE * (x + 0.044715f * x * x * x);
-    float th = wl_tanhf(u);
-    float sech2 = 1.0f - th * th;
-    float du = GELU_SCALE * (1.0f + 3.0f * 0.044715f * x * x);
-    din[i] += dout[i] * (0.5f * (1.0f + th) + 0.5f * x * sech2 * du);
-  }
+  act_paths[wl_isa_current()].backward(WL_ACT_KIND_GELU_TANH, din, in, dout, n);
 }
 
-#define INV_SQRT2 0.70710678118654752440
-#define INV_SQRT_2PI 0.39894228040143267794
-
-/* In double, rounded once: Phi(x) = 0.5 erfc(-x/sqrt 2) keeps its relative precision in the
- * far negative tail. */
 void wl_gelu_erf_forward(float *out, const float *in, size_t n)
 {
-  for (size_t i = 0; i < n; i++) {
-    double x = in[i];
-    out[i] = (float)(0.5 * x * wl_erfc(-x * INV_SQRT2));
-  }
+  act_paths[wl_isa_current()].unary(WL_ACT_KIND_GELU_ERF, out, in, n);
 }
 
 void wl_gelu_erf_backward(float *din, const float *in, const float *dout, size_t n)
 {
-  for (size_t i = 0; i < n; i++) {
-    double x = in[i];
-    double d = 0.5 * wl_erfc(-x * INV_SQRT2) + x * INV_SQRT_2PI * wl_exp(-0.5 * x * x);
-    din[i] += dout[i] * (float)d;
-  }
+  act_paths[wl_isa_current()].backward(WL_ACT_KIND_GELU_ERF, din, in, dout, n);
 }
 
 /* ---- softmax cross-entropy -------------------------------------------------------------- */

@@ -86,6 +86,9 @@ void wl_matmul_backward(float *din, float *dw, float *dbias, const float *dout, 
                         const float *w, int N, int C, int OC, float *scratch);
 
 /* out (n) = max(in, 0) */
+/* The activations' kinds, for their per-path builds (wl_act_isa.c). */
+enum { WL_ACT_KIND_RELU, WL_ACT_KIND_GELU_TANH, WL_ACT_KIND_GELU_ERF };
+
 void wl_relu_forward(float *out, const float *in, size_t n);
 /* din (n) += dout * [in > 0] */
 void wl_relu_backward(float *din, const float *in, const float *dout, size_t n);
