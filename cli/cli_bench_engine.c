@@ -170,7 +170,7 @@ int cli_bench_threads(int quick, const char *only)
     {"local_sgd", "{\"type\": \"local_sgd\", \"H\": 8}"},
     {"diloco", "{\"type\": \"diloco\", \"H\": 8}"},
   };
-  int reps = quick ? 1 : 5, steps = quick ? 20 : 200;
+  int reps = quick ? 1 : 5, steps = quick ? 20 : 300;
   printf("threads: 8 workers, MLP 784-256-10, batch 64, AdamW, synthetic data, %d steps; "
          "best wall time of %d runs each, alternating\n\n", steps, reps);
   printf("%-12s %12s %12s %16s\n", "policy", "1 thread s", "2 threads s", "2 threads / 1");
@@ -181,7 +181,7 @@ int cli_bench_threads(int quick, const char *only)
     char json[1024];
     snprintf(json, sizeof json,
              "{\"name\": \"bench\", \"workload\": {\"model\": {\"type\": \"mlp\", "
-             "\"hidden\": [256]}, \"dataset\": {\"train_examples\": 4096, "
+             "\"hidden\": [256]}, \"dataset\": {\"train_examples\": 1024, "
              "\"test_examples\": 64, \"dim\": 784, \"classes\": 10}, \"batch_size\": 64}, "
              "\"cluster\": {\"workers\": 8, \"compute\": {\"step_time_s\": 0.1}}, "
              "\"policies\": [%s], \"stop\": {\"steps\": %d}, \"eval\": {\"every_s\": 1e6}}",

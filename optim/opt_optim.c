@@ -224,12 +224,13 @@ void opt_optim_step(const opt_optim_config *c, float *x, const float *g, float *
   step_range(c, x, g, state, state ? state + n : NULL, t, lr, n);
 }
 
-void opt_optim_step_tensors(const opt_optim_config *c, float *x, const float *g, float *state,
-                            long t, double lr, size_t n, const wl_tensor *tensors,
-                            int n_tensors)
+void opt_optim_step_tensors_range(const opt_optim_config *c, float *x, const float *g,
+                                  float *state, long t, double lr, size_t n,
+                                  const wl_tensor *tensors, int n_tensors, size_t lo, size_t hi)
 {
   if (!tensors || c->decay == OPT_DECAY_ALL || c->weight_decay == 0) {
-    opt_optim_step(c, x, g, state, t, lr, n);
+    step_range(c, x + lo, g + lo, state ? state + lo : NULL, state ? state + n + lo : NULL, t,
+               lr, hi - lo);
     return;
   }
   opt_optim_config plain = *c;
@@ -237,8 +238,17 @@ void opt_optim_step_tensors(const opt_optim_config *c, float *x, const float *g,
   for (int i = 0; i < n_tensors; i++) {
     const wl_tensor *tn = &tensors[i];
     WL_ASSERT(tn->offset + tn->count <= n);
-    size_t o = tn->offset;
-    step_range(tn->kind == WL_TENSOR_WEIGHT ? c : &plain, x + o, g + o, state ? state + o : NULL,
-               state ? state + n + o : NULL, t, lr, tn->count);
+    size_t a = tn->offset > lo ? tn->offset : lo;
+    size_t b = tn->offset + tn->count < hi ? tn->offset + tn->count : hi;
+    if (a < b)
+      step_range(tn->kind == WL_TENSOR_WEIGHT ? c : &plain, x + a, g + a,
+                 state ? state + a : NULL, state ? state + n + a : NULL, t, lr, b - a);
   }
+}
+
+void opt_optim_step_tensors(const opt_optim_config *c, float *x, const float *g, float *state,
+                            long t, double lr, size_t n, const wl_tensor *tensors,
+                            int n_tensors)
+{
+  opt_optim_step_tensors_range(c, x, g, state, t, lr, n, tensors, n_tensors, 0, n);
 }

@@ -87,4 +87,10 @@ void opt_optim_step_tensors(const opt_optim_config *c, float *x, const float *g,
                             long t, double lr, size_t n, const wl_tensor *tensors,
                             int n_tensors);
 
+/* The same for elements [lo, hi) only: every optimizer is element by element (given t and
+ * lr), so a step split into ranges gives the bits of the whole step. */
+void opt_optim_step_tensors_range(const opt_optim_config *c, float *x, const float *g,
+                                  float *state, long t, double lr, size_t n,
+                                  const wl_tensor *tensors, int n_tensors, size_t lo, size_t hi);
+
 #endif

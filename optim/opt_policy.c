@@ -129,6 +129,32 @@ void opt_host_broadcast(const opt_host *h, const float *params)
   h->parallel(h->ctx, h->K, broadcast_one, &m);
 }
 
+typedef struct apply_task {
+  opt_replica *r;
+  const opt_optim_config *c;
+  double lr;
+} apply_task;
+
+static void apply_part(void *arg, int i)
+{
+  const apply_task *a = arg;
+  size_t lo = (size_t)i * MEAN_RANGE, n = a->r->n;
+  opt_optim_step_tensors_range(a->c, a->r->params, a->r->grads, a->r->state, a->r->step, a->lr,
+                               n, a->r->tensors, a->r->n_tensors, lo,
+                               n - lo < MEAN_RANGE ? n : lo + MEAN_RANGE);
+}
+
+/* opt_replica_apply, its optimizer step in parallel over ranges of elements. */
+static void host_apply(const opt_host *h, opt_replica *r, const opt_optim_config *c)
+{
+  if (!isnan(c->clip))
+    opt_clip_grad_norm(r->grads, r->n, c->clip);
+  apply_task a = {r, c, opt_optim_lr(c, r->local_steps)};
+  r->step++;
+  r->local_steps++;
+  h->parallel(h->ctx, (int)((r->n + MEAN_RANGE - 1) / MEAN_RANGE), apply_part, &a);
+}
+
 static void copy_replica0(void *arg, int i)
 {
   const opt_host *h = arg;
@@ -140,7 +166,7 @@ void opt_sync_gradient_step(const opt_host *h, const opt_optim_config *inner,
 {
   opt_replica *r0 = &h->replicas[0];
   opt_host_mean(h, mask, OPT_BUF_GRADS, r0->grads);
-  opt_replica_apply(r0, inner, 1.0);
+  host_apply(h, r0, inner);
   h->parallel(h->ctx, h->K - 1, copy_replica0, (void *)h);
 }
 
