@@ -106,6 +106,21 @@ static engine_result run_child(const sim_config *cfg, double budget_s)
   return out;
 }
 
+/* A benchmark's scenario (its only policy) as a run config. */
+static int bench_config(const char *json, sim_config *cfg)
+{
+  scn_scenario *s = malloc(sizeof *s);
+  scn_error err;
+  if (!s || scn_load_string(json, "bench.json", NULL, 0, s, &err) != WL_OK) {
+    fprintf(stderr, "syncsim: bench: %s\n", s ? err.msg : "out of memory");
+    free(s);
+    return CLI_RUN_FAILED;
+  }
+  scn_run_config(s, 0, cfg);
+  free(s);
+  return CLI_OK;
+}
+
 int cli_bench_engine(double budget_s, const char *only)
 {
   static const char *const policies[][3] = { /* name, policy, its network's extra */
@@ -131,16 +146,9 @@ int cli_bench_engine(double budget_s, const char *only)
                " \"comm\": {\"bytes_per_param\": 2}}, \"policies\": [%s],"
                " \"stop\": {\"sim_time_s\": 9e9}, \"eval\": {\"every_s\": 60}}",
                workers[k], policies[p][2], policies[p][1]);
-      scn_scenario *s = malloc(sizeof *s);
-      scn_error err;
-      if (!s || scn_load_string(json, "bench.json", NULL, 0, s, &err) != WL_OK) {
-        fprintf(stderr, "syncsim: bench: %s\n", s ? err.msg : "out of memory");
-        free(s);
-        return CLI_RUN_FAILED;
-      }
       sim_config cfg;
-      scn_run_config(s, 0, &cfg);
-      free(s);
+      if (bench_config(json, &cfg) != CLI_OK)
+        return CLI_RUN_FAILED;
       engine_result r = run_child(&cfg, budget_s);
       if (!r.ok || r.events <= 0) {
         printf("%-16s %8d  (failed)\n", policies[p][0], workers[k]);
@@ -186,16 +194,9 @@ int cli_bench_threads(int quick, const char *only)
              "\"cluster\": {\"workers\": 8, \"compute\": {\"step_time_s\": 0.1}}, "
              "\"policies\": [%s], \"stop\": {\"steps\": %d}, \"eval\": {\"every_s\": 1e6}}",
              policies[p][1], steps);
-    scn_scenario *s = malloc(sizeof *s);
-    scn_error err;
-    if (!s || scn_load_string(json, "bench.json", NULL, 0, s, &err) != WL_OK) {
-      fprintf(stderr, "syncsim: bench: %s\n", s ? err.msg : "out of memory");
-      free(s);
-      return CLI_RUN_FAILED;
-    }
     sim_config cfg;
-    scn_run_config(s, 0, &cfg);
-    free(s);
+    if (bench_config(json, &cfg) != CLI_OK)
+      return CLI_RUN_FAILED;
     double best[2] = {INFINITY, INFINITY};
     for (int r = 0; r < reps; r++)
       for (int t = 0; t < 2; t++) {
