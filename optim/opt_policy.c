@@ -51,13 +51,21 @@ const char *opt_policy_label(const opt_policy_config *cfg)
   return cfg->label[0] ? cfg->label : opt_policy_registry[cfg->type]->name;
 }
 
-void opt_replica_apply(opt_replica *r, const opt_optim_config *c, double lr_scale)
+/* An optimizer step's start on replica r: the gradient clipped, the counters moved on;
+ * returns the step's learning rate. */
+static double replica_step_begin(opt_replica *r, const opt_optim_config *c, double lr_scale)
 {
   if (!isnan(c->clip))
     opt_clip_grad_norm(r->grads, r->n, c->clip);
   double lr = opt_optim_lr(c, r->local_steps) * lr_scale;
   r->step++;
   r->local_steps++;
+  return lr;
+}
+
+void opt_replica_apply(opt_replica *r, const opt_optim_config *c, double lr_scale)
+{
+  double lr = replica_step_begin(r, c, lr_scale);
   opt_optim_step_tensors(c, r->params, r->grads, r->state, r->step, lr, r->n, r->tensors,
                          r->n_tensors);
 }
@@ -90,7 +98,15 @@ void opt_pseudo_gradient(const opt_replica *reps, int K, const uint8_t *mask, co
   }
 }
 
-enum { MEAN_RANGE = 1 << 15 }; /* elements per task of a parallel mean */
+enum { RANGE = 1 << 15 }; /* elements per task of a parallel mean or optimizer step */
+
+static int n_ranges(size_t n) { return (int)((n + RANGE - 1) / RANGE); }
+
+static size_t range_end(int i, size_t n)
+{
+  size_t lo = (size_t)i * RANGE;
+  return n - lo < RANGE ? n : lo + RANGE;
+}
 
 typedef struct mean_task {
   const opt_host *h;
@@ -103,16 +119,14 @@ typedef struct mean_task {
 static void mean_part(void *arg, int i)
 {
   const mean_task *m = arg;
-  size_t lo = (size_t)i * MEAN_RANGE, n = m->h->replicas[0].n;
-  opt_replicas_mean_range(m->h->replicas, m->h->K, m->mask, m->which, m->out, lo,
-                          n - lo < MEAN_RANGE ? n : lo + MEAN_RANGE);
+  opt_replicas_mean_range(m->h->replicas, m->h->K, m->mask, m->which, m->out,
+                          (size_t)i * RANGE, range_end(i, m->h->replicas[0].n));
 }
 
 void opt_host_mean(const opt_host *h, const uint8_t *mask, int which, float *out)
 {
   mean_task m = {h, mask, which, out, NULL};
-  size_t n = h->replicas[0].n;
-  h->parallel(h->ctx, (int)((n + MEAN_RANGE - 1) / MEAN_RANGE), mean_part, &m);
+  h->parallel(h->ctx, n_ranges(h->replicas[0].n), mean_part, &m);
 }
 
 static void broadcast_one(void *arg, int w)
@@ -138,21 +152,16 @@ typedef struct apply_task {
 static void apply_part(void *arg, int i)
 {
   const apply_task *a = arg;
-  size_t lo = (size_t)i * MEAN_RANGE, n = a->r->n;
   opt_optim_step_tensors_range(a->c, a->r->params, a->r->grads, a->r->state, a->r->step, a->lr,
-                               n, a->r->tensors, a->r->n_tensors, lo,
-                               n - lo < MEAN_RANGE ? n : lo + MEAN_RANGE);
+                               a->r->n, a->r->tensors, a->r->n_tensors, (size_t)i * RANGE,
+                               range_end(i, a->r->n));
 }
 
 /* opt_replica_apply, its optimizer step in parallel over ranges of elements. */
 static void host_apply(const opt_host *h, opt_replica *r, const opt_optim_config *c)
 {
-  if (!isnan(c->clip))
-    opt_clip_grad_norm(r->grads, r->n, c->clip);
-  apply_task a = {r, c, opt_optim_lr(c, r->local_steps)};
-  r->step++;
-  r->local_steps++;
-  h->parallel(h->ctx, (int)((r->n + MEAN_RANGE - 1) / MEAN_RANGE), apply_part, &a);
+  apply_task a = {r, c, replica_step_begin(r, c, 1.0)};
+  h->parallel(h->ctx, n_ranges(r->n), apply_part, &a);
 }
 
 static void copy_replica0(void *arg, int i)

@@ -207,17 +207,17 @@ void opt_replica_apply(opt_replica *r, const opt_optim_config *c, double lr_scal
 void opt_pseudo_gradient(const opt_replica *reps, int K, const uint8_t *mask, const float *z,
                          const int *weights, float *delta);
 
-/* A synchronous gradient step (DDP): the mean of the replicas' grads (in worker order) is
- * applied to replica 0 with the inner optimizer, then replica 0 (params, state, counters)
- * is copied to the others. */
 /* out = the mean of the replicas' buffer `which` over the workers in mask (all: NULL), as
  * opt_replicas_mean, in parallel over ranges of elements on the host's threads. */
 void opt_host_mean(const opt_host *h, const uint8_t *mask, int which, float *out);
 
-/* Every replica's parameters become params (of n floats), in parallel over the replicas
- * (a replica's own buffer is skipped). */
+/* Every replica's parameters become params, in parallel over the replicas (a replica whose
+ * own buffer params is, is skipped). */
 void opt_host_broadcast(const opt_host *h, const float *params);
 
+/* A synchronous gradient step (DDP): the mean of the replicas' grads (in worker order) is
+ * applied to replica 0 with the inner optimizer, then replica 0 (params, state, counters)
+ * is copied to the others; each part in parallel on the host's threads. */
 void opt_sync_gradient_step(const opt_host *h, const opt_optim_config *inner,
                             const uint8_t *mask);
 

@@ -796,24 +796,30 @@ static int strict_string(strict *s)
 
 static int strict_value(strict *s, int depth);
 
-static int strict_object(strict *s, int depth) /* (a repeated key: the loader names it) */
+/* An object or an array: items (for an object "key": value) separated by commas until the
+ * closing bracket. (A repeated key: the loader names it.) */
+static int strict_container(strict *s, int depth)
 {
-  s->p++; /* { */
+  char close = *s->p == '{' ? '}' : ']';
+  const char *expected = close == '}' ? "',' or '}'" : "',' or ']'";
+  s->p++;
   strict_space(s);
-  if (*s->p == '}') {
+  if (*s->p == close) {
     s->p++;
     return 1;
   }
   for (;;) {
-    strict_space(s);
-    if (*s->p != '"')
-      return strict_fail(s, s->p, "a key in double quotes");
-    if (!strict_string(s))
-      return 0;
-    strict_space(s);
-    if (*s->p != ':')
-      return strict_fail(s, s->p, "':' after a key");
-    s->p++;
+    if (close == '}') {
+      strict_space(s);
+      if (*s->p != '"')
+        return strict_fail(s, s->p, "a key in double quotes");
+      if (!strict_string(s))
+        return 0;
+      strict_space(s);
+      if (*s->p != ':')
+        return strict_fail(s, s->p, "':' after a key");
+      s->p++;
+    }
     if (!strict_value(s, depth + 1))
       return 0;
     strict_space(s);
@@ -821,35 +827,11 @@ static int strict_object(strict *s, int depth) /* (a repeated key: the loader na
       s->p++;
       continue;
     }
-    if (*s->p == '}') {
+    if (*s->p == close) {
       s->p++;
       return 1;
     }
-    return strict_fail(s, s->p, "',' or '}'");
-  }
-}
-
-static int strict_array(strict *s, int depth)
-{
-  s->p++; /* [ */
-  strict_space(s);
-  if (*s->p == ']') {
-    s->p++;
-    return 1;
-  }
-  for (;;) {
-    if (!strict_value(s, depth + 1))
-      return 0;
-    strict_space(s);
-    if (*s->p == ',') {
-      s->p++;
-      continue;
-    }
-    if (*s->p == ']') {
-      s->p++;
-      return 1;
-    }
-    return strict_fail(s, s->p, "',' or ']'");
+    return strict_fail(s, s->p, expected);
   }
 }
 
@@ -859,8 +841,8 @@ static int strict_value(strict *s, int depth)
   if (depth > STRICT_MAX_DEPTH)
     return strict_fail(s, s->p, "nesting at most 64 deep");
   switch (*s->p) {
-  case '{': return strict_object(s, depth);
-  case '[': return strict_array(s, depth);
+  case '{':
+  case '[': return strict_container(s, depth);
   case '"': return strict_string(s);
   case 't':
   case 'f':

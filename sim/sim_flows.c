@@ -131,7 +131,6 @@ static void free_slot(sim_flows *fl, int slot)
   int j = fl->live_at[slot], last = fl->live[--fl->n_live];
   fl->live[j] = last;
   fl->live_at[last] = j;
-  fl->f[slot].live = 0;
   fl->free_slots[fl->n_free++] = slot;
   count_links(fl, &fl->f[slot], -1);
   for (int k = 0; k < fl->f[slot].n_links; k++)
@@ -741,9 +740,9 @@ wl_status sim_flows_init(sim_flows *fl, int n_links, const double *capacity, dou
   fl->n_links = n_links;
   fl->max_flows = max_flows;
   fl->n_hubs = n_hubs;
-  fl->exp = MIN_EXP;
-  if (max_capacity > 0 && isfinite(max_capacity) && ilogb(max_capacity) + 1 - CAP_BITS > MIN_EXP)
-    fl->exp = ilogb(max_capacity) + 1 - CAP_BITS;
+  WL_ASSERT(n_hubs >= 0 && n_hubs < 32); /* (a completion batch marks its hubs in a bitmask) */
+  int e = max_capacity > 0 && isfinite(max_capacity) ? ilogb(max_capacity) + 1 - CAP_BITS : MIN_EXP;
+  fl->exp = e > MIN_EXP ? e : MIN_EXP;
   fl->cap = malloc((size_t)n_links * sizeof *fl->cap);
   fl->count = calloc((size_t)n_links, sizeof *fl->count);
   fl->hub_of = malloc((size_t)n_links * sizeof *fl->hub_of);
@@ -810,7 +809,7 @@ int sim_flows_add(sim_flows *fl, sim_time now, const int *links, int n_links, in
   *f = (sim_flow){.start = fl->now + start_frac, .amount = message_units(fl, bytes),
                   .bytes = bytes, .order = fl->next_order++, .n_links = (signed char)n_links,
                   .from = from, .to = to, .tag = tag, .cls = -1, .child = -1, .sib = -1,
-                  .prev = -1, .pend = -1, .live = 1};
+                  .prev = -1, .pend = -1};
   memcpy(f->links, links, (size_t)n_links * sizeof *links);
   fl->live_at[slot] = fl->n_live;
   fl->live[fl->n_live++] = slot;

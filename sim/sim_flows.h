@@ -54,7 +54,7 @@ typedef struct sim_flow {
   int cls;              /* incremental: its class, -1 */
   int child, sib, prev; /* incremental: its place in its class's pairing heap */
   int pend;             /* incremental: index in the pending list (start still ahead), -1 */
-  signed char live, n_links;
+  signed char n_links;
 } sim_flow;
 
 /* A completed flow: the message it carried. */

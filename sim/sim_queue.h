@@ -23,7 +23,7 @@ typedef struct sim_event {
   int src;       /* a message's sender */
   int64_t gen;   /* a generation: the event is void when its subject has moved on */
   int64_t arg;   /* a payload size in bytes, or 0 */
-  double x;      /* a transfer's exact (unrounded) start, in seconds */
+  double x;      /* a transfer's start after its event, in 1/1024 ns (0..1023) */
 } sim_event;
 
 typedef struct sim_queue {
