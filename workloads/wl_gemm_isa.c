@@ -8,9 +8,13 @@
  * fuses a multiply and an add. Only the tile shape and the vector width differ, so the
  * results are bit-identical and a path is chosen for speed alone.
  *
- * Blocking: C is computed in panels of NR columns; the panel's slice of B is packed
- * (transposed if need be, zero-padded) into scratch as K rows of NR floats, then MR x NR
- * tiles of C are accumulated in registers over the whole of K, reading A in place. */
+ * Blocking: C is computed in panels of up to NV_MAX vectors of columns; the panel's slice of
+ * B is packed (transposed if need be, zero-padded) into scratch as K rows of nv vectors, then
+ * tiles of MR(nv) rows by nv vectors are accumulated in registers over the whole of K,
+ * reading A in place. A narrow last panel (N not a multiple of the panel) gets a tile of as
+ * few vectors as it needs, not a full-width one. The tile shapes were chosen by timing on
+ * AVX-512 and AVX2 machines: with separate multiplies and adds, few broadcasts of A per
+ * multiply matter more than many rows. */
 #include <string.h>
 
 #include "wl_kernels.h"
@@ -20,13 +24,19 @@
 #endif
 
 #define VL (WL_GEMM_VEC_BYTES / 4) /* floats per vector */
-#define NV 2                       /* vectors per tile row */
-#define NR (VL * NV)               /* tile columns */
 #if WL_GEMM_VEC_BYTES >= 64
-#define MR 8 /* 16 accumulators of 32 registers */
+#define NV_MAX 4 /* 32 registers: up to 24 accumulators, 4 of B, 1 of A */
+#define MR_4 6
+#define MR_3 7
+#define MR_2 8
+#define MR_1 8
 #else
-#define MR 6 /* 12 accumulators of 16 registers */
+#define NV_MAX 2 /* 16 registers: 12 accumulators, 2 of B, 1 of A */
+#define MR_2 6
+#define MR_1 6
 #endif
+#define MR_MAX 8
+#define NR_MAX (VL * NV_MAX)
 
 #define CAT2(a, b) a##b
 #define CAT(a, b) CAT2(a, b)
@@ -37,69 +47,102 @@ typedef float vf __attribute__((vector_size(WL_GEMM_VEC_BYTES)));
  * through the stack in 16-byte pieces, and the 32-byte reload stalled on store forwarding). */
 typedef float vf_unaligned __attribute__((vector_size(WL_GEMM_VEC_BYTES), aligned(4)));
 
-_Static_assert(NR <= WL_GEMM_NR_MAX, "the scratch contract covers this panel width");
+_Static_assert(NR_MAX <= WL_GEMM_NR_MAX, "the scratch contract covers this panel width");
 
-/* pack (K, NR) = columns j0 .. j0+nj-1 of op(B) (K, N), zero beyond nj. */
-static void pack_b(int trans_b, const float *B, int ldb, int K, int j0, int nj, float *pack)
+/* pack (K, nr) = columns j0 .. j0+nj-1 of op(B) (K, N), zero beyond nj. */
+static void pack_b(int trans_b, const float *B, int ldb, int K, int j0, int nj, int nr,
+                   float *pack)
 {
   if (!trans_b) {
     for (int p = 0; p < K; p++) {
-      float *dst = pack + (size_t)p * NR;
+      float *dst = pack + (size_t)p * nr;
       memcpy(dst, B + (size_t)p * ldb + j0, (size_t)nj * sizeof(float));
-      for (int j = nj; j < NR; j++)
+      for (int j = nj; j < nr; j++)
         dst[j] = 0.0f;
     }
     return;
   }
-  for (int j = 0; j < NR; j++) {
-    if (j >= nj) {
-      for (int p = 0; p < K; p++)
-        pack[(size_t)p * NR + j] = 0.0f;
-      continue;
+  /* op(B) column j is row j0 + j of B: read each row a cache line at a time, so that the
+   * block of pack rows written stays in the first-level cache. */
+  enum { PB = 16 };
+  for (int p0 = 0; p0 < K; p0 += PB) {
+    const int pn = K - p0 < PB ? K - p0 : PB;
+    for (int j = 0; j < nj; j++) {
+      const float *src = B + (size_t)(j0 + j) * ldb + p0;
+      float *dst = pack + (size_t)p0 * nr + j;
+      for (int p = 0; p < pn; p++)
+        dst[(size_t)p * nr] = src[p];
     }
-    const float *src = B + (size_t)(j0 + j) * ldb;
-    for (int p = 0; p < K; p++)
-      pack[(size_t)p * NR + j] = src[p];
+    for (int j = nj; j < nr; j++)
+      for (int p = 0; p < pn; p++)
+        pack[(size_t)(p0 + p) * nr + j] = 0.0f;
   }
 }
 
-/* out (MR, NR) = sums over p of op(A) rows i0.. (row r at A + off[r], column p at + p*ps)
- * times the packed panel. */
-static void tile(int K, const float *A, const long off[MR], long ps, const float *pack,
-                 float out[MR][NR])
-{
-  vf acc[MR][NV];
-  for (int r = 0; r < MR; r++)
-    for (int v = 0; v < NV; v++)
-      acc[r][v] = (vf){0};
-  for (int p = 0; p < K; p++) {
-    vf b[NV];
-    for (int v = 0; v < NV; v++)
-      b[v] = *(const vf_unaligned *)(pack + (size_t)p * NR + v * VL);
-    const float *ap = A + p * ps;
-    for (int r = 0; r < MR; r++) {
-      const float a = ap[off[r]];
-      for (int v = 0; v < NV; v++)
-        acc[r][v] = acc[r][v] + a * b[v];
-    }
+/* One tile shape: out (MR, NV vectors) = sums over p of op(A) rows (row r at ar[r], column p
+ * at + p*ps) times the packed panel. The loops over rows and vectors are unrolled so that
+ * the accumulators stay in registers. */
+#define DEFINE_TILE(NV, MR)                                                                  \
+  static void tile_##NV(int K, const float *const ar_in[MR_MAX], long ps, const float *pack, \
+                        float out[MR_MAX][NR_MAX])                                           \
+  {                                                                                          \
+    vf acc[MR][NV];                                                                          \
+    const float *ar[MR];                                                                     \
+    _Pragma("GCC unroll 8") for (int r = 0; r < MR; r++)                                     \
+    {                                                                                        \
+      ar[r] = ar_in[r];                                                                      \
+      _Pragma("GCC unroll 4") for (int v = 0; v < NV; v++) acc[r][v] = (vf){0};              \
+    }                                                                                        \
+    for (int p = 0; p < K; p++) {                                                            \
+      vf b[NV];                                                                              \
+      _Pragma("GCC unroll 4") for (int v = 0; v < NV; v++) b[v] =                            \
+          *(const vf_unaligned *)(pack + (size_t)p * (NV * VL) + v * VL);                    \
+      const long o = p * ps;                                                                 \
+      _Pragma("GCC unroll 8") for (int r = 0; r < MR; r++)                                   \
+      {                                                                                      \
+        const float a = ar[r][o];                                                            \
+        _Pragma("GCC unroll 4") for (int v = 0; v < NV; v++) acc[r][v] = acc[r][v] + a * b[v]; \
+      }                                                                                      \
+    }                                                                                        \
+    _Pragma("GCC unroll 8") for (int r = 0; r < MR; r++)                                     \
+        memcpy(out[r], acc[r], sizeof acc[r]);                                               \
   }
-  memcpy(out, acc, sizeof acc);
-}
+
+DEFINE_TILE(1, MR_1)
+DEFINE_TILE(2, MR_2)
+#if NV_MAX >= 4
+DEFINE_TILE(3, MR_3)
+DEFINE_TILE(4, MR_4)
+#endif
+
+typedef void tile_fn(int K, const float *const ar[MR_MAX], long ps, const float *pack,
+                     float out[MR_MAX][NR_MAX]);
+static tile_fn *const tiles[NV_MAX + 1] = {NULL, tile_1, tile_2,
+#if NV_MAX >= 4
+                                           tile_3, tile_4
+#endif
+};
+static const int tile_rows[NV_MAX + 1] = {0, MR_1, MR_2,
+#if NV_MAX >= 4
+                                          MR_3, MR_4
+#endif
+};
 
 void FN(wl_gemm_)(int trans_a, int trans_b, int M, int N, int K, float alpha, const float *A,
                   int lda, const float *B, int ldb, float beta, float *C, int ldc, float *scratch)
 {
   const long rs = trans_a ? 1 : lda, ps = trans_a ? lda : 1; /* op(A)(i, p) = A[i rs + p ps] */
-  float out[MR][NR];
-  for (int j0 = 0; j0 < N; j0 += NR) {
-    int nj = N - j0 < NR ? N - j0 : NR;
-    pack_b(trans_b, B, ldb, K, j0, nj, scratch);
-    for (int i0 = 0; i0 < M; i0 += MR) {
-      int mi = M - i0 < MR ? M - i0 : MR;
-      long off[MR];
-      for (int r = 0; r < MR; r++) /* rows past the edge repeat the last one, discarded */
-        off[r] = (long)(i0 + (r < mi ? r : mi - 1)) * rs;
-      tile(K, A, off, ps, scratch, out);
+  float out[MR_MAX][NR_MAX];
+  for (int j0 = 0; j0 < N; j0 += NR_MAX) {
+    const int nj = N - j0 < NR_MAX ? N - j0 : NR_MAX;
+    const int nv = (nj + VL - 1) / VL, mr = tile_rows[nv];
+    pack_b(trans_b, B, ldb, K, j0, nj, nv * VL, scratch);
+    for (int i0 = 0; i0 < M; i0 += mr) {
+      const int mi = M - i0 < mr ? M - i0 : mr;
+      const float *ar[MR_MAX];
+      for (int r = 0; r < mr; r++) /* rows past the edge repeat the last one, discarded */
+        ar[r] = A + (long)(i0 + (r < mi ? r : mi - 1)) * rs;
+      tiles[nv](K, ar, ps, scratch, out);
       for (int r = 0; r < mi; r++) {
         float *c = C + (size_t)(i0 + r) * ldc + j0;
         if (beta == 0.0f)
