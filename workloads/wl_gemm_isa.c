@@ -79,12 +79,14 @@ static void pack_b(int trans_b, const float *B, int ldb, int K, int j0, int nj, 
   }
 }
 
-/* One tile shape: out (MR, NV vectors) = sums over p of op(A) rows (row r at ar[r], column p
- * at + p*ps) times the packed panel. The loops over rows and vectors are unrolled so that
- * the accumulators stay in registers. */
+/* One tile shape: the (MR, NV vectors) tile of sums over p of op(A) rows (row r at ar[r],
+ * column p at + p*ps) times the packed panel. The loops over rows and vectors are unrolled so
+ * that the accumulators stay in registers. A whole tile of a C with unit column stride is
+ * finished in registers, c = alpha s (+ beta c); otherwise the sums go to out for the caller. */
 #define DEFINE_TILE(NV, MR)                                                                  \
   static void tile_##NV(int K, const float *const ar_in[MR_MAX], long ps, const float *pack, \
-                        float out[MR_MAX][NR_MAX])                                           \
+                        float out[MR_MAX][NR_MAX], float *c, long ldc, float alpha,          \
+                        float beta)                                                          \
   {                                                                                          \
     vf acc[MR][NV];                                                                          \
     const float *ar[MR];                                                                     \
@@ -104,8 +106,19 @@ static void pack_b(int trans_b, const float *B, int ldb, int K, int j0, int nj, 
         _Pragma("GCC unroll 4") for (int v = 0; v < NV; v++) acc[r][v] = acc[r][v] + a * b[v]; \
       }                                                                                      \
     }                                                                                        \
+    if (!c) {                                                                                \
+      _Pragma("GCC unroll 8") for (int r = 0; r < MR; r++)                                   \
+          memcpy(out[r], acc[r], sizeof acc[r]);                                             \
+      return;                                                                                \
+    }                                                                                        \
     _Pragma("GCC unroll 8") for (int r = 0; r < MR; r++)                                     \
-        memcpy(out[r], acc[r], sizeof acc[r]);                                               \
+    {                                                                                        \
+      _Pragma("GCC unroll 4") for (int v = 0; v < NV; v++)                                   \
+      {                                                                                      \
+        vf_unaligned *cv = (vf_unaligned *)(c + r * ldc + v * VL);                           \
+        *cv = beta == 0.0f ? alpha * acc[r][v] : alpha * acc[r][v] + beta * *cv;             \
+      }                                                                                      \
+    }                                                                                        \
   }
 
 DEFINE_TILE(1, MR_1)
@@ -116,7 +129,7 @@ DEFINE_TILE(4, MR_4)
 #endif
 
 typedef void tile_fn(int K, const float *const ar[MR_MAX], long ps, const float *pack,
-                     float out[MR_MAX][NR_MAX]);
+                     float out[MR_MAX][NR_MAX], float *c, long ldc, float alpha, float beta);
 static tile_fn *const tiles[NV_MAX + 1] = {NULL, tile_1, tile_2,
 #if NV_MAX >= 4
                                            tile_3, tile_4
@@ -128,8 +141,10 @@ static const int tile_rows[NV_MAX + 1] = {0, MR_1, MR_2,
 #endif
 };
 
-void FN(wl_gemm_)(int trans_a, int trans_b, int M, int N, int K, float alpha, const float *A,
-                  int lda, const float *B, int ldb, float beta, float *C, int ldc, float *scratch)
+/* C(i, j) at C[i csr + j csc]: the product in one orientation. */
+static void product(int trans_a, int trans_b, int M, int N, int K, float alpha, const float *A,
+                    int lda, const float *B, int ldb, float beta, float *C, long csr, long csc,
+                    float *scratch)
 {
   const long rs = trans_a ? 1 : lda, ps = trans_a ? lda : 1; /* op(A)(i, p) = A[i rs + p ps] */
   float out[MR_MAX][NR_MAX];
@@ -142,16 +157,33 @@ void FN(wl_gemm_)(int trans_a, int trans_b, int M, int N, int K, float alpha, co
       const float *ar[MR_MAX];
       for (int r = 0; r < mr; r++) /* rows past the edge repeat the last one, discarded */
         ar[r] = A + (long)(i0 + (r < mi ? r : mi - 1)) * rs;
-      tiles[nv](K, ar, ps, scratch, out);
-      for (int r = 0; r < mi; r++) {
-        float *c = C + (size_t)(i0 + r) * ldc + j0;
-        if (beta == 0.0f)
-          for (int j = 0; j < nj; j++)
-            c[j] = alpha * out[r][j];
-        else
-          for (int j = 0; j < nj; j++)
-            c[j] = alpha * out[r][j] + beta * c[j];
+      float *c = C + i0 * csr + j0 * csc;
+      if (csc == 1 && mi == mr && nj == nv * VL) {
+        tiles[nv](K, ar, ps, scratch, out, c, csr, alpha, beta);
+        continue;
       }
+      tiles[nv](K, ar, ps, scratch, out, NULL, 0, alpha, beta);
+      for (int r = 0; r < mi; r++)
+        for (int j = 0; j < nj; j++) {
+          float *cij = c + r * csr + j * csc;
+          *cij = beta == 0.0f ? alpha * out[r][j] : alpha * out[r][j] + beta * *cij;
+        }
     }
   }
+}
+
+void FN(wl_gemm_)(int trans_a, int trans_b, int M, int N, int K, float alpha, const float *A,
+                  int lda, const float *B, int ldb, float beta, float *C, int ldc, float *scratch)
+{
+  /* The packed operand is copied once per call, and transposing it costs about three times a
+   * straight copy. For op(B) = B^T, C^T = B op(A)^T packs op(A) instead (stored C by
+   * columns) and reads the rows of B in place: taken when that packs clearly less and B is
+   * small enough to stay in the second-level cache while its rows are re-read (beyond it,
+   * timing showed the in-place rows stall). Either way each element is the same sum. */
+  const double pack_b_cost = 3.0 * N * K;
+  const double pack_a_cost = 3.0 * M * K + 2.0 * M * N;
+  if (trans_b && !trans_a && pack_a_cost < pack_b_cost && (double)N * K <= 262144.0)
+    product(!trans_b, !trans_a, N, M, K, alpha, B, ldb, A, lda, beta, C, 1, ldc, scratch);
+  else
+    product(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, 1, scratch);
 }
