@@ -2,6 +2,8 @@
 
 #include <math.h>
 
+#include "opt_optim_isa.h"
+#include "wl_kernels.h"
 #include "wl_math.h"
 #include "wl_status.h"
 
@@ -149,73 +151,43 @@ double opt_clip_grad_norm(float *g, size_t n, double max_norm)
   return norm;
 }
 
-static void sgd_family(const opt_optim_config *c, float *restrict x, const float *restrict g,
-                       float *restrict b, float lr, size_t n)
-{
-  const float wd = (float)c->weight_decay, mu = (float)c->momentum;
-  if (c->opt == OPT_SGD) {
-    for (size_t i = 0; i < n; i++)
-      x[i] -= lr * (g[i] + wd * x[i]);
-    return;
-  }
-  for (size_t i = 0; i < n; i++) {
-    float gi = g[i] + wd * x[i];
-    b[i] = mu * b[i] + gi;
-    x[i] -= lr * (c->opt == OPT_NESTEROV ? gi + mu * b[i] : b[i]);
-  }
-}
+/* The code paths' element loops (opt_optim_isa.c), indexed by wl_isa. */
+#ifdef WL_HAVE_X86_PATHS
+static opt_elem_fn *const elem_paths[WL_ISA_COUNT] = {
+  opt_elem_step_portable, opt_elem_step_avx2, opt_elem_step_avx512};
+#else
+static opt_elem_fn *const elem_paths[WL_ISA_COUNT] = {opt_elem_step_portable, NULL, NULL};
+#endif
 
-static void adamw(const opt_optim_config *c, float *restrict x, const float *restrict g,
-                  float *restrict m, float *restrict v, long t, double lr, size_t n)
-{
-  /* 1 - beta in double, rounded once (as PyTorch passes 1 - beta1 from Python) */
-  const float b1 = (float)c->beta1, b2 = (float)c->beta2, eps = (float)c->eps;
-  const float one_b1 = (float)(1.0 - c->beta1), one_b2 = (float)(1.0 - c->beta2);
-  const float decay = (float)(1.0 - lr * c->weight_decay);
-  const double bc1 = 1.0 - wl_pow(c->beta1, (double)t), bc2 = 1.0 - wl_pow(c->beta2, (double)t);
-  const float step_size = (float)(lr / bc1), bc2_sqrt = (float)sqrt(bc2);
-  for (size_t i = 0; i < n; i++) {
-    x[i] *= decay;
-    m[i] = b1 * m[i] + one_b1 * g[i];
-    v[i] = b2 * v[i] + one_b2 * g[i] * g[i];
-    x[i] -= step_size * m[i] / (sqrtf(v[i]) / bc2_sqrt + eps);
-  }
-}
-
-static void delayed_nesterov(const opt_optim_config *c, float *restrict x,
-                             const float *restrict g, float *restrict m, float *restrict acc,
-                             long t, double lr, size_t n)
-{
-  const int N = c->dn_n;
-  const float mu = (float)c->momentum, inv_n = 1.0f / (float)N, eps = (float)lr;
-  WL_ASSERT(N >= 1);
-  if (t % N == 0) {
-    const float mix = (float)(1.0 - c->dn_c * N + c->dn_c);
-    for (size_t i = 0; i < n; i++) {
-      m[i] = mu * m[i] + (acc[i] + g[i]) * inv_n;
-      x[i] -= eps * (mix * mu * m[i] + g[i] * inv_n);
-      acc[i] = 0.0f;
-    }
-  } else {
-    const float cmu = (float)c->dn_c * mu;
-    for (size_t i = 0; i < n; i++) {
-      acc[i] += g[i];
-      x[i] -= eps * (cmu * m[i] + g[i] * inv_n);
-    }
-  }
-}
-
-/* The step on n elements whose state buffers are s0 and s1 (each of n). */
+/* The step on n elements whose state buffers are s0 and s1 (each of n): the step's scalars,
+ * each rounded once to float, then the element loop. */
 static void step_range(const opt_optim_config *c, float *x, const float *g, float *s0,
                        float *s1, long t, double lr, size_t n)
 {
   WL_ASSERT(t >= 1);
-  if (c->opt == OPT_ADAMW)
-    adamw(c, x, g, s0, s1, t, lr, n);
-  else if (c->opt == OPT_DELAYED_NESTEROV)
-    delayed_nesterov(c, x, g, s0, s1, t, lr, n);
-  else
-    sgd_family(c, x, g, s0, (float)lr, n);
+  opt_elem e = {.opt = c->opt, .lr = (float)lr, .wd = (float)c->weight_decay,
+                .mu = (float)c->momentum};
+  if (c->opt == OPT_ADAMW) {
+    /* 1 - beta in double, rounded once (as PyTorch passes 1 - beta1 from Python) */
+    e.b1 = (float)c->beta1;
+    e.b2 = (float)c->beta2;
+    e.eps = (float)c->eps;
+    e.one_b1 = (float)(1.0 - c->beta1);
+    e.one_b2 = (float)(1.0 - c->beta2);
+    e.decay = (float)(1.0 - lr * c->weight_decay);
+    const double bc1 = 1.0 - wl_pow(c->beta1, (double)t);
+    const double bc2 = 1.0 - wl_pow(c->beta2, (double)t);
+    e.step_size = (float)(lr / bc1);
+    e.bc2_sqrt = (float)sqrt(bc2);
+  } else if (c->opt == OPT_DELAYED_NESTEROV) {
+    const int N = c->dn_n;
+    WL_ASSERT(N >= 1);
+    e.inv_n = 1.0f / (float)N;
+    e.flush = t % N == 0;
+    e.mix = (float)(1.0 - c->dn_c * N + c->dn_c);
+    e.cmu = (float)c->dn_c * e.mu;
+  }
+  elem_paths[wl_isa_current()](&e, x, g, s0, s1, n);
 }
 
 void opt_optim_step(const opt_optim_config *c, float *x, const float *g, float *state, long t,

@@ -4,6 +4,7 @@
 
 #include "opt_policy.h"
 #include "test_util.h"
+#include "wl_kernels.h"
 
 static const float X0[3] = {0.731f, -1.254f, 0.0423f};
 static const float G[3] = {-0.284f, 0.917f, -0.0561f};
@@ -65,6 +66,51 @@ Test(optimizers, adamw_matches_two_hand_computed_steps)
   opt_optim_step(&c, x1, g1, s1, 1, c.lr, 1);
   cr_assert_eq(s1[0], (float)(1.0 - 0.9) * 3.0f, "m = %a", s1[0]);
   cr_assert_eq(s1[1], (float)(1.0 - 0.95) * 3.0f * 3.0f, "v = %a", s1[1]);
+}
+
+/* Every optimizer's element loop gives the same bits on every code path the machine runs
+ * (each path vectorizes across elements only): random values over many magnitudes, a length
+ * that is no multiple of any vector width, and both delayed-Nesterov branches. */
+Test(optimizers, every_code_path_gives_the_same_bits)
+{
+  enum { N = 1003 };
+  wl_isa keep = wl_isa_current();
+  gsl_rng *r = gsl_rng_alloc(gsl_rng_mt19937);
+  gsl_rng_set(r, 77);
+  float x0[N], g[N], s0[2 * N];
+  for (int i = 0; i < N; i++) {
+    x0[i] = (float)(gsl_ran_gaussian(r, 1) * pow(10, (int)gsl_rng_uniform_int(r, 9) - 6));
+    g[i] = (float)(gsl_ran_gaussian(r, 1) * pow(10, (int)gsl_rng_uniform_int(r, 9) - 6));
+  }
+  for (int i = 0; i < 2 * N; i++) /* AdamW's v must not be negative */
+    s0[i] = (float)fabs(gsl_ran_gaussian(r, 1e-3));
+  const int opts[] = {OPT_SGD, OPT_MOMENTUM, OPT_NESTEROV, OPT_ADAMW, OPT_DELAYED_NESTEROV,
+                      OPT_DELAYED_NESTEROV};
+  for (size_t k = 0; k < sizeof opts / sizeof opts[0]; k++) {
+    opt_optim_config c = {.opt = opts[k], .lr = 0.0123, .weight_decay = 0.017, .momentum = 0.9,
+                          .beta1 = 0.9, .beta2 = 0.95, .eps = 1e-8, .dn_n = 4, .dn_c = 0.1};
+    long t = k == 5 ? 8 : 3; /* delayed Nesterov: t = 3 accumulates, t = 8 flushes */
+    float xr[N], sr[2 * N];
+    for (int isa = 0; isa < WL_ISA_COUNT; isa++) {
+      if (wl_isa_set((wl_isa)isa) != WL_OK)
+        continue;
+      float x[N], s[2 * N];
+      memcpy(x, x0, sizeof x);
+      memcpy(s, s0, sizeof s);
+      opt_optim_step(&c, x, g, s, t, c.lr, N);
+      if (isa == WL_ISA_PORTABLE) {
+        memcpy(xr, x, sizeof x);
+        memcpy(sr, s, sizeof s);
+        continue;
+      }
+      cr_expect_arr_eq(x, xr, sizeof x, "optimizer %d, %s path: parameters", opts[k],
+                       wl_isa_name((wl_isa)isa));
+      cr_expect_arr_eq(s, sr, sizeof s, "optimizer %d, %s path: state", opts[k],
+                       wl_isa_name((wl_isa)isa));
+    }
+  }
+  wl_isa_set(keep);
+  gsl_rng_free(r);
 }
 
 Test(replicas, the_mean_is_taken_in_worker_order_over_every_element)

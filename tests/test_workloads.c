@@ -1147,44 +1147,57 @@ Test(math, samplers_have_their_distributions_moments)
 }
 
 /* The matrix product's contract, on every code path: each element is the in-order float sum
- * of rounded products, never fused. The K = 2 case is chosen so that a fused multiply-add
- * gives 2^-24 where the contract gives 0. */
+ * of rounded products, never fused. The shapes reach every tile width (1 to 4 vectors of 4,
+ * 8 or 16), partial tiles at both edges, whole tiles finished in registers, and both
+ * orientations (few rows of op(A) with op(B) = B^T computes C^T). The K = 2 case is chosen
+ * so that a fused multiply-add gives 2^-24 where the contract gives 0. */
 Test(math, every_matrix_product_path_follows_the_contract)
 {
   wl_isa keep = wl_isa_current();
   gsl_rng *r = rng(23);
-  enum { M = 13, N = 70, K = 37 };
-  float *A = randf(M * K, 1, r), *B = randf(K * N, 1, r), *C0 = randf(M * N, 1, r);
-  float C[M * N], ref[M * N], scratch[WL_GEMM_NR_MAX * K];
-  for (int ta = 0; ta < 2; ta++)
-    for (int tb = 0; tb < 2; tb++) {
-      /* the reference: the contract written out naively */
-      for (int i = 0; i < M; i++)
-        for (int j = 0; j < N; j++) {
-          float sum = 0.0f;
-          for (int p = 0; p < K; p++) {
-            float a = ta ? A[p * M + i] : A[i * K + p], b = tb ? B[j * K + p] : B[p * N + j];
-            float prod = a * b;
-            sum = sum + prod;
+  const int shapes[][3] = {{13, 70, 37}, {70, 40, 29}, {9, 20, 5}, {64, 100, 3}, {6, 48, 64},
+                           {130, 33, 1}};
+  for (size_t sh = 0; sh < sizeof shapes / sizeof shapes[0]; sh++) {
+    const int M = shapes[sh][0], N = shapes[sh][1], K = shapes[sh][2];
+    float *A = randf(M * K, 1, r), *B = randf(K * N, 1, r), *C0 = randf(M * N, 1, r);
+    float *C = malloc(sizeof *C * M * N), *ref = malloc(sizeof *ref * M * N);
+    float *scratch = malloc(sizeof *scratch * wl_gemm_scratch_floats(K));
+    for (int ta = 0; ta < 2; ta++)
+      for (int tb = 0; tb < 2; tb++)
+        for (int b0 = 0; b0 < 2; b0++) {
+          const float beta = b0 ? 0.0f : 1.0f;
+          /* the reference: the contract written out naively */
+          for (int i = 0; i < M; i++)
+            for (int j = 0; j < N; j++) {
+              float sum = 0.0f;
+              for (int p = 0; p < K; p++) {
+                float a = ta ? A[p * M + i] : A[i * K + p], b = tb ? B[j * K + p] : B[p * N + j];
+                float prod = a * b;
+                sum = sum + prod;
+              }
+              float t1 = 0.75f * sum, t2 = beta * C0[i * N + j];
+              ref[i * N + j] = b0 ? t1 : t1 + t2;
+            }
+          for (int isa = 0; isa < WL_ISA_COUNT; isa++) {
+            if (wl_isa_set((wl_isa)isa) != WL_OK)
+              continue;
+            memcpy(C, C0, sizeof *C * M * N);
+            wl_gemm(ta, tb, M, N, K, 0.75f, A, ta ? M : K, B, tb ? K : N, beta, C, N, scratch);
+            cr_expect_arr_eq(C, ref, sizeof *C * M * N, "%s path, %dx%dx%d, trans %d %d, beta %g",
+                             wl_isa_name((wl_isa)isa), M, N, K, ta, tb, beta);
           }
-          float t1 = 0.75f * sum, t2 = 1.0f * C0[i * N + j];
-          ref[i * N + j] = t1 + t2;
         }
-      for (int isa = 0; isa < WL_ISA_COUNT; isa++) {
-        if (wl_isa_set((wl_isa)isa) != WL_OK)
-          continue;
-        memcpy(C, C0, sizeof C);
-        wl_gemm(ta, tb, M, N, K, 0.75f, A, ta ? M : K, B, tb ? K : N, 1.0f, C, N, scratch);
-        cr_expect_arr_eq(C, ref, sizeof C, "%s path, trans %d %d", wl_isa_name((wl_isa)isa),
-                         ta, tb);
-        float a2[2] = {-(1.0f + 0x1p-11f), 1.0f + 0x1p-12f}, b2[2] = {1.0f, 1.0f + 0x1p-12f};
-        float c1 = 5.0f;
-        wl_gemm(0, 0, 1, 1, 2, 1.0f, a2, 2, b2, 1, 0.0f, &c1, 1, scratch);
-        cr_expect_eq(c1, 0.0f, "%s path: a fused multiply-add gave %a", wl_isa_name((wl_isa)isa),
-                     c1);
-      }
-    }
+    free(A), free(B), free(C0), free(C), free(ref), free(scratch);
+  }
+  for (int isa = 0; isa < WL_ISA_COUNT; isa++) {
+    if (wl_isa_set((wl_isa)isa) != WL_OK)
+      continue;
+    float a2[2] = {-(1.0f + 0x1p-11f), 1.0f + 0x1p-12f}, b2[2] = {1.0f, 1.0f + 0x1p-12f};
+    float c1 = 5.0f, scratch[WL_GEMM_NR_MAX * 2];
+    wl_gemm(0, 0, 1, 1, 2, 1.0f, a2, 2, b2, 1, 0.0f, &c1, 1, scratch);
+    cr_expect_eq(c1, 0.0f, "%s path: a fused multiply-add gave %a", wl_isa_name((wl_isa)isa),
+                 c1);
+  }
   wl_isa_set(keep);
-  free(A), free(B), free(C0);
   gsl_rng_free(r);
 }
