@@ -118,6 +118,8 @@ typedef struct sim_runner {
   void *par_arg;
   int par_n, par_jobs;
   int eval_n;           /* held-out examples per evaluation */
+  int eval_n_parts;     /* ... in this many parts (wl_model_eval_part) */
+  wl_eval_part *eval_parts; /* (eval_n_parts) */
   opt_policy policy;
   opt_host host;
   double bytes_total;   /* sent by all workers, counted when a transfer completes */
@@ -607,6 +609,35 @@ static void fill_metric(const sim_runner *r, sim_metric *m, sim_metric_kind kind
   m->bytes = r->bytes_total;
 }
 
+/* An evaluation's parts over lanes: lane l computes parts l, l + lanes, ... */
+typedef struct eval_task {
+  sim_runner *r;
+  const float *params;
+  int lanes;
+} eval_task;
+
+static void eval_lane(void *arg, int lane)
+{
+  const eval_task *e = arg;
+  sim_runner *r = e->r;
+  wl_model *m = e->lanes > 1 ? r->models[lane] : r->eval_model;
+  wl_batch *b = e->lanes > 1 ? &r->batches[lane] : &r->eval_batch;
+  for (int i = lane; i < r->eval_n_parts; i += e->lanes)
+    wl_model_eval_part(m, e->params, r->data, r->eval_n, i, b, &r->eval_parts[i]);
+}
+
+/* Loss and accuracy of params. With no job in flight the job threads' workspaces are idle,
+ * and the parts run on all of them at once; otherwise in the event loop's own workspace.
+ * The parts are added in order either way: the same bits. */
+static void eval_params(sim_runner *r, const float *params, double *loss, double *accuracy)
+{
+  eval_task e = {r, params, r->pool && r->jobs_in_flight == 0 ? r->n_threads : 1};
+  if (e.lanes > r->eval_n_parts)
+    e.lanes = r->eval_n_parts;
+  host_parallel(r, e.lanes, eval_lane, &e);
+  wl_model_eval_total(r->eval_parts, r->eval_n_parts, loss, accuracy);
+}
+
 /* Evaluate the global model now and record it (and the training loss since the last
  * record). Sets reached_target and diverged as the loss says. */
 static wl_status evaluate(sim_runner *r)
@@ -614,8 +645,7 @@ static wl_status evaluate(sim_runner *r)
   sim_metric m = {.loss = NAN, .accuracy = NAN};
   const float *global = r->policy.type->global(r->policy.state);
   if (!r->timing_only)
-    wl_model_evaluate(r->eval_model, global, r->data, r->eval_n, &r->eval_batch, &m.loss,
-                      &m.accuracy);
+    eval_params(r, global, &m.loss, &m.accuracy);
   fill_metric(r, &m, SIM_METRIC_EVAL);
   r->last_eval = r->now;
   r->changed = 0;
@@ -990,6 +1020,15 @@ static wl_status setup(sim_runner *r, int threads, sim_check_cache *cache, char 
   if (!r->timing_only && ((st = wl_model_create(&wc->model, r->data, r->B, &r->eval_model)) ||
                           (st = wl_batch_init(&r->eval_batch, r->data, r->B))))
     return st;
+  if (!r->timing_only) { /* every workspace splits an evaluation into the same parts */
+    r->eval_n_parts = wl_model_eval_parts(r->eval_model, &r->eval_batch, r->eval_n);
+    for (int t = 0; t < r->n_threads; t++)
+      WL_ASSERT(wl_model_eval_part_size(r->models[t], &r->batches[t]) ==
+                wl_model_eval_part_size(r->eval_model, &r->eval_batch));
+    if (r->eval_n_parts > 0 &&
+        !(r->eval_parts = calloc((size_t)r->eval_n_parts, sizeof *r->eval_parts)))
+      return WL_ENOMEM;
+  }
   size_t n = r->timing_only ? 0 : wl_model_nparams(r->eval_model);
   int state_floats = opt_optim_state_floats(&cfg->policy.inner);
   const wl_tensor *tensors = NULL;
@@ -1119,6 +1158,7 @@ static void teardown(sim_runner *r)
   free(r->batches);
   wl_model_destroy(r->eval_model);
   wl_batch_free(&r->eval_batch);
+  free(r->eval_parts);
   if (!r->data_borrowed)
     wl_dataset_destroy(r->data);
 }

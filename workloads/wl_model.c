@@ -234,17 +234,58 @@ void wl_model_forward(wl_model *m, const float *params, const wl_batch *b, doubl
   m->ops->forward(m, params, b, loss_sum, correct, count);
 }
 
+int wl_model_eval_part_size(const wl_model *m, const wl_batch *b)
+{
+  return m->max_batch < b->cap ? m->max_batch : b->cap;
+}
+
+int wl_model_eval_parts(const wl_model *m, const wl_batch *b, int n)
+{
+  int size = wl_model_eval_part_size(m, b);
+  return n > 0 ? (n - 1) / size + 1 : 0;
+}
+
+void wl_model_eval_part(wl_model *m, const float *params, const wl_dataset *d, int n, int i,
+                        wl_batch *b, wl_eval_part *part)
+{
+  int size = wl_model_eval_part_size(m, b), lo = i * size;
+  WL_ASSERT(i >= 0 && lo < n);
+  /* -0 + x is x for every x, so the part's sum is exactly the batch's loss */
+  *part = (wl_eval_part){.loss_sum = -0.0};
+  wl_dataset_gather_test_range(d, lo, n - lo < size ? n - lo : size, b);
+  wl_model_forward(m, params, b, &part->loss_sum, &part->correct, &part->count);
+}
+
+/* total += part, in the order the parts come */
+static void eval_add(wl_eval_part *total, const wl_eval_part *part)
+{
+  total->loss_sum += part->loss_sum;
+  total->correct += part->correct;
+  total->count += part->count;
+}
+
+static void eval_mean(const wl_eval_part *total, double *loss, double *accuracy)
+{
+  *loss = total->count > 0 ? total->loss_sum / (double)total->count : NAN;
+  *accuracy = total->count > 0 ? (double)total->correct / (double)total->count : NAN;
+}
+
+void wl_model_eval_total(const wl_eval_part *parts, int n_parts, double *loss,
+                         double *accuracy)
+{
+  wl_eval_part total = {0};
+  for (int i = 0; i < n_parts; i++)
+    eval_add(&total, &parts[i]);
+  eval_mean(&total, loss, accuracy);
+}
+
 void wl_model_evaluate(wl_model *m, const float *params, const wl_dataset *d, int n,
                        wl_batch *b, double *loss, double *accuracy)
 {
-  double sum = 0;
-  long correct = 0, count = 0;
-  int chunk = m->max_batch < b->cap ? m->max_batch : b->cap;
-  for (int lo = 0; lo < n; lo += chunk) {
-    int k = n - lo < chunk ? n - lo : chunk;
-    wl_dataset_gather_test_range(d, lo, k, b);
-    wl_model_forward(m, params, b, &sum, &correct, &count);
+  wl_eval_part total = {0}, part;
+  for (int i = 0, parts = wl_model_eval_parts(m, b, n); i < parts; i++) {
+    wl_model_eval_part(m, params, d, n, i, b, &part);
+    eval_add(&total, &part);
   }
-  *loss = count > 0 ? sum / (double)count : NAN;
-  *accuracy = count > 0 ? (double)correct / (double)count : NAN;
+  eval_mean(&total, loss, accuracy);
 }
