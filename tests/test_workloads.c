@@ -1146,6 +1146,67 @@ Test(math, samplers_have_their_distributions_moments)
   gsl_rng_free(r);
 }
 
+/* The element-wise kernels built per code path (activations, the softmax's exponentials)
+ * give the same bits on every path: the cross-entropy's probabilities against the scalar
+ * wl_expf written out here, the activations against the portable path. Values span many
+ * magnitudes, with exponents below the clamp at -104 and lengths that are no multiple of
+ * a vector. */
+Test(math, every_elementwise_path_gives_the_same_bits)
+{
+  wl_isa keep = wl_isa_current();
+  gsl_rng *r = rng(29);
+  enum { N = 7, V = 37, E = 203 };
+  float z[N * V], p[N * V], want[N * V], x[E], dout[E], ref_out[3][E], ref_din[3][E];
+  int32_t y[N];
+  for (int i = 0; i < N * V; i++)
+    z[i] = (float)(gsl_ran_gaussian(r, 1) * pow(10, (int)gsl_rng_uniform_int(r, 5) - 2));
+  z[3] = -250.0f, z[V + 5] = 95.0f; /* e^(z - max) under the clamp; a large max */
+  for (int i = 0; i < N; i++) {
+    y[i] = (int32_t)gsl_rng_uniform_int(r, V);
+    const float *zi = z + i * V;
+    float mx = zi[0];
+    for (int v = 1; v < V; v++)
+      mx = zi[v] > mx ? zi[v] : mx;
+    double sum = 0;
+    for (int v = 0; v < V; v++)
+      sum += want[i * V + v] = wl_expf(zi[v] - mx);
+    float inv = (float)(1.0 / sum);
+    for (int v = 0; v < V; v++)
+      want[i * V + v] *= inv;
+  }
+  for (int i = 0; i < E; i++) {
+    x[i] = (float)(gsl_ran_gaussian(r, 1) * pow(10, (int)gsl_rng_uniform_int(r, 5) - 2));
+    dout[i] = (float)gsl_ran_gaussian(r, 1);
+  }
+  for (int isa = 0; isa < WL_ISA_COUNT; isa++) {
+    if (wl_isa_set((wl_isa)isa) != WL_OK)
+      continue;
+    long correct = 0;
+    wl_xent_forward(p, z, y, N, V, &correct);
+    cr_expect_arr_eq(p, want, sizeof p, "%s path: softmax", wl_isa_name((wl_isa)isa));
+    void (*fwd[3])(float *, const float *, size_t) = {wl_relu_forward, wl_gelu_tanh_forward,
+                                                       wl_gelu_erf_forward};
+    void (*bwd[3])(float *, const float *, const float *, size_t) = {
+      wl_relu_backward, wl_gelu_tanh_backward, wl_gelu_erf_backward};
+    for (int k = 0; k < 3; k++) {
+      float out[E], din[E] = {0};
+      fwd[k](out, x, E);
+      bwd[k](din, x, dout, E);
+      if (isa == WL_ISA_PORTABLE) {
+        memcpy(ref_out[k], out, sizeof out);
+        memcpy(ref_din[k], din, sizeof din);
+        continue;
+      }
+      cr_expect_arr_eq(out, ref_out[k], sizeof out, "%s path: activation %d forward",
+                       wl_isa_name((wl_isa)isa), k);
+      cr_expect_arr_eq(din, ref_din[k], sizeof din, "%s path: activation %d backward",
+                       wl_isa_name((wl_isa)isa), k);
+    }
+  }
+  wl_isa_set(keep);
+  gsl_rng_free(r);
+}
+
 /* The matrix product's contract, on every code path: each element is the in-order float sum
  * of rounded products, never fused. The shapes reach every tile width (1 to 4 vectors of 4,
  * 8 or 16), partial tiles at both edges, whole tiles finished in registers, and both

@@ -81,6 +81,14 @@ static void gelu_erf_backward(float *restrict din, const float *restrict in,
   }
 }
 
+/* x = e^(x - shift), element by element (the softmaxes' exponentials). */
+void FN(wl_exp_shifted_)(float *x, float shift, size_t n);
+void FN(wl_exp_shifted_)(float *x, float shift, size_t n)
+{
+  for (size_t i = 0; i < n; i++)
+    x[i] = wl_expf(x[i] - shift);
+}
+
 void FN(wl_act_forward_)(int kind, float *out, const float *in, size_t n);
 void FN(wl_act_backward_)(int kind, float *din, const float *in, const float *dout, size_t n);
 

@@ -187,23 +187,30 @@ void wl_matmul_backward(float *din, float *dw, float *dbias, const float *dout, 
 typedef struct act_fns {
   void (*unary)(int kind, float *out, const float *in, size_t n);
   void (*backward)(int kind, float *din, const float *in, const float *dout, size_t n);
+  void (*exp_shifted)(float *x, float shift, size_t n);
 } act_fns;
 #define ACT_PATH(p)                                                                      \
   void wl_act_forward_##p(int kind, float *out, const float *in, size_t n);             \
   void wl_act_backward_##p(int kind, float *din, const float *in, const float *dout,    \
-                           size_t n);
+                           size_t n);                                                   \
+  void wl_exp_shifted_##p(float *x, float shift, size_t n);
+#define ACT_FNS(p) {wl_act_forward_##p, wl_act_backward_##p, wl_exp_shifted_##p}
 ACT_PATH(portable)
 #ifdef WL_HAVE_X86_PATHS
 ACT_PATH(avx2)
 ACT_PATH(avx512)
-static const act_fns act_paths[WL_ISA_COUNT] = {
-  {wl_act_forward_portable, wl_act_backward_portable},
-  {wl_act_forward_avx2, wl_act_backward_avx2},
-  {wl_act_forward_avx512, wl_act_backward_avx512}};
+static const act_fns act_paths[WL_ISA_COUNT] = {ACT_FNS(portable), ACT_FNS(avx2),
+                                                ACT_FNS(avx512)};
 #else
-static const act_fns act_paths[WL_ISA_COUNT] = {
-  {wl_act_forward_portable, wl_act_backward_portable}, {NULL, NULL}, {NULL, NULL}};
+static const act_fns act_paths[WL_ISA_COUNT] = {ACT_FNS(portable), {NULL, NULL, NULL},
+                                                {NULL, NULL, NULL}};
 #endif
+
+/* x = e^(x - shift) with wl_expf, element by element, in place */
+static void exp_shifted(float *x, float shift, size_t n)
+{
+  act_paths[wl_isa_current()].exp_shifted(x, shift, n);
+}
 
 void wl_relu_forward(float *out, const float *in, size_t n)
 {
@@ -248,8 +255,8 @@ double wl_xent_forward(float *probs, const float *logits, const int32_t *targets
     for (int v = 1; v < V; v++)
       best = z[v] > z[best] ? v : best;
     float mx = z[best];
-    for (int v = 0; v < V; v++)
-      p[v] = wl_expf(z[v] - mx);
+    memcpy(p, z, (size_t)V * sizeof *p);
+    exp_shifted(p, mx, (size_t)V);
     double sum = 0;
     for (int v = 0; v < V; v++)
       sum += p[v];
@@ -367,8 +374,7 @@ static void causal_softmax(float *s, int T)
     float mx = -FLT_MAX;
     for (int j = 0; j <= t; j++)
       mx = row[j] > mx ? row[j] : mx;
-    for (int j = 0; j <= t; j++)
-      row[j] = wl_expf(row[j] - mx);
+    exp_shifted(row, mx, (size_t)t + 1);
     float sum = 0;
     for (int j = 0; j <= t; j++)
       sum += row[j];

@@ -262,9 +262,14 @@ static inline double wl_erf(double x)
 /* e^x in float. Branch-free (the clamps pass NaN), so loops of it vectorize. */
 static inline float wl_expf(float x)
 {
-  double d = x;
-  d = d > 89.0 ? 89.0 : d;   /* e^89 overflows float */
-  d = d < -104.0 ? -104.0 : d; /* e^-104 underflows to 0 in float */
+  /* d clamped to [-104, 89] (e^89 overflows float, e^-104 underflows to 0), NaN kept: as
+   * integer minima on the bits of |d|, which compilers vectorize where they would not a
+   * compare of doubles */
+  const uint64_t sign = 0x8000000000000000ULL, inf = 0x7ff0000000000000ULL;
+  uint64_t b = wl_double_to_bits((double)x), ab = b & ~sign;
+  uint64_t lim = (b & sign) ? 0x405a000000000000ULL /* 104 */ : 0x4056400000000000ULL /* 89 */;
+  lim = ab > inf ? ab : lim;
+  double d = wl_bits_to_double((ab < lim ? ab : lim) | (b & sign));
   double s, p = wl_exp_split(d, &s);
   return (float)(s + s * p);
 }
