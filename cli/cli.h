@@ -46,6 +46,11 @@ int cli_bench_engine(double budget_s, const char *only);
  * 1 (cli_bench_engine.c). */
 int cli_bench_threads(int quick, const char *only);
 
+/* This core's GFLOP/s for the matrix product's inner step with a separate multiply and add
+ * and with a fused multiply-add, register-only, at the widest vectors it runs (width names
+ * them). 0 when the core has neither AVX-512 nor AVX2 with FMA (cli_bench_peak.c). */
+int cli_bench_peak(double *separate, double *fused, const char **width);
+
 /* s as a decimal integer in [lo, hi], written plainly (digits, a '-' only for a negative
  * value, no sign, space or leading zero otherwise): 1 and *out, or 0. */
 int cli_parse_int(const char *s, long long lo, long long hi, long long *out);

@@ -294,5 +294,12 @@ int cli_bench(int argc, char **argv)
   for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
     if (strstr(cases[i].name, only) && run_case(&cases[i], &opt, quick) != CLI_OK)
       rc = CLI_RUN_FAILED;
+  double separate, fused;
+  const char *width;
+  if (!quick && cli_bench_peak(&separate, &fused, &width))
+    printf("\nthis core's ceiling for the products' inner step (%s vectors, registers only):\n"
+           "separate multiply and add (syncsim, identical everywhere) %.1f GF/s, fused "
+           "multiply-add (OpenBLAS) %.1f GF/s: ratio %.3f\n",
+           width, separate, fused, fused / separate);
   return rc;
 }
