@@ -1208,8 +1208,8 @@ Test(math, every_elementwise_path_gives_the_same_bits)
 }
 
 /* The matrix product's contract, on every code path: each element is the in-order float sum
- * of rounded products, never fused. The shapes reach every tile width (1 to 4 vectors of 4,
- * 8 or 16), partial tiles at both edges, whole tiles finished in registers, and both
+ * of rounded products, never fused. The shapes reach every tile width (1 to 6 vectors of 16,
+ * 1 to 2 of 4 or 8), partial tiles at both edges, whole tiles finished in registers, and both
  * orientations (few rows of op(A) with op(B) = B^T computes C^T). The K = 2 case is chosen
  * so that a fused multiply-add gives 2^-24 where the contract gives 0. */
 Test(math, every_matrix_product_path_follows_the_contract)
@@ -1217,7 +1217,7 @@ Test(math, every_matrix_product_path_follows_the_contract)
   wl_isa keep = wl_isa_current();
   gsl_rng *r = rng(23);
   const int shapes[][3] = {{13, 70, 37}, {70, 40, 29}, {9, 20, 5}, {64, 100, 3}, {6, 48, 64},
-                           {130, 33, 1}};
+                           {130, 33, 1}, {11, 60, 9}, {25, 200, 4}};
   for (size_t sh = 0; sh < sizeof shapes / sizeof shapes[0]; sh++) {
     const int M = shapes[sh][0], N = shapes[sh][1], K = shapes[sh][2];
     float *A = randf(M * K, 1, r), *B = randf(K * N, 1, r), *C0 = randf(M * N, 1, r);

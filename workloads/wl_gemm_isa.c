@@ -25,7 +25,11 @@
 
 #define VL (WL_GEMM_VEC_BYTES / 4) /* floats per vector */
 #if WL_GEMM_VEC_BYTES >= 64
-#define NV_MAX 4 /* 32 registers: up to 24 accumulators, 4 of B, 1 of A */
+#ifndef NV_MAX
+#define NV_MAX 6 /* 32 registers: up to 24 accumulators, 4 of B, 1 of A */
+#endif
+#define MR_6 4
+#define MR_5 5
 #define MR_4 6
 #define MR_3 7
 #define MR_2 8
@@ -93,17 +97,17 @@ static void pack_b(int trans_b, const float *B, int ldb, int K, int j0, int nj, 
     _Pragma("GCC unroll 8") for (int r = 0; r < MR; r++)                                     \
     {                                                                                        \
       ar[r] = ar_in[r];                                                                      \
-      _Pragma("GCC unroll 4") for (int v = 0; v < NV; v++) acc[r][v] = (vf){0};              \
+      _Pragma("GCC unroll 8") for (int v = 0; v < NV; v++) acc[r][v] = (vf){0};              \
     }                                                                                        \
     for (int p = 0; p < K; p++) {                                                            \
       vf b[NV];                                                                              \
-      _Pragma("GCC unroll 4") for (int v = 0; v < NV; v++) b[v] =                            \
+      _Pragma("GCC unroll 8") for (int v = 0; v < NV; v++) b[v] =                            \
           *(const vf_unaligned *)(pack + (size_t)p * (NV * VL) + v * VL);                    \
       const long o = p * ps;                                                                 \
       _Pragma("GCC unroll 8") for (int r = 0; r < MR; r++)                                   \
       {                                                                                      \
         const float a = ar[r][o];                                                            \
-        _Pragma("GCC unroll 4") for (int v = 0; v < NV; v++) acc[r][v] = acc[r][v] + a * b[v]; \
+        _Pragma("GCC unroll 8") for (int v = 0; v < NV; v++) acc[r][v] = acc[r][v] + a * b[v]; \
       }                                                                                      \
     }                                                                                        \
     if (!c) {                                                                                \
@@ -113,7 +117,7 @@ static void pack_b(int trans_b, const float *B, int ldb, int K, int j0, int nj, 
     }                                                                                        \
     _Pragma("GCC unroll 8") for (int r = 0; r < MR; r++)                                     \
     {                                                                                        \
-      _Pragma("GCC unroll 4") for (int v = 0; v < NV; v++)                                   \
+      _Pragma("GCC unroll 8") for (int v = 0; v < NV; v++)                                   \
       {                                                                                      \
         vf_unaligned *cv = (vf_unaligned *)(c + r * ldc + v * VL);                           \
         *cv = beta == 0.0f ? alpha * acc[r][v] : alpha * acc[r][v] + beta * *cv;             \
@@ -127,17 +131,27 @@ DEFINE_TILE(2, MR_2)
 DEFINE_TILE(3, MR_3)
 DEFINE_TILE(4, MR_4)
 #endif
+#if NV_MAX >= 6
+DEFINE_TILE(5, MR_5)
+DEFINE_TILE(6, MR_6)
+#endif
 
 typedef void tile_fn(int K, const float *const ar[MR_MAX], long ps, const float *pack,
                      float out[MR_MAX][NR_MAX], float *c, long ldc, float alpha, float beta);
 static tile_fn *const tiles[NV_MAX + 1] = {NULL, tile_1, tile_2,
 #if NV_MAX >= 4
-                                           tile_3, tile_4
+                                           tile_3, tile_4,
+#endif
+#if NV_MAX >= 6
+                                           tile_5, tile_6
 #endif
 };
 static const int tile_rows[NV_MAX + 1] = {0, MR_1, MR_2,
 #if NV_MAX >= 4
-                                          MR_3, MR_4
+                                          MR_3, MR_4,
+#endif
+#if NV_MAX >= 6
+                                          MR_5, MR_6
 #endif
 };
 

@@ -48,7 +48,7 @@ wl_status wl_isa_from_env(char *err, size_t err_size);
 
 /* The widest panel any path packs: scratch for a product of inner dimension K holds
  * WL_GEMM_NR_MAX * K floats. */
-#define WL_GEMM_NR_MAX 64
+#define WL_GEMM_NR_MAX 96
 static inline size_t wl_gemm_scratch_floats(size_t K) { return (size_t)WL_GEMM_NR_MAX * K; }
 
 /* C (M,N) = alpha * op(A) op(B) + beta * C, row-major; op(X) = X or X^T. op(A) is (M,K),
