@@ -53,6 +53,7 @@ static inline size_t wl_gemm_scratch_floats(size_t K) { return (size_t)WL_GEMM_N
 
 /* C (M,N) = alpha * op(A) op(B) + beta * C, row-major; op(X) = X or X^T. op(A) is (M,K),
  * op(B) is (K,N); lda, ldb, ldc are row strides; scratch holds wl_gemm_scratch_floats(K).
+ * C and scratch overlap neither A nor B (A and B are only read).
  * Exactly, in float arithmetic with every operation rounded: for each element,
  *   s = 0;  s = s + op(A)[i,p] * op(B)[p,j]  for p = 0, 1, ..., K-1;
  *   C[i,j] = beta == 0 ? alpha * s : alpha * s + beta * C[i,j]   (C not read if beta == 0). */
