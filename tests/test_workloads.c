@@ -245,6 +245,62 @@ Test(gradcheck, layernorm_backward_matches_finite_differences)
   gsl_rng_free(r);
 }
 
+/* The layernorm kernels work on several rows at once; each row must get the bits of the
+ * one-row-at-a-time float computation written out here (its sums in column order, dw and db
+ * summed over rows in row order), for row counts that leave a partial group. */
+Test(layernorm, rows_at_once_give_the_bits_of_one_row_at_a_time)
+{
+  gsl_rng *r = rng(16);
+  enum { C = 19, NMAX = 21 };
+  for (int N = 1; N <= NMAX; N += 5) {
+    float *in = randf(N * C, 2, r), *w = randf(C, 1, r), *b = randf(C, 1, r);
+    float *dy = randf(N * C, 1, r);
+    float out[NMAX * C], mean[NMAX], rstd[NMAX], din[NMAX * C], dw[C], db[C];
+    float out_r[NMAX * C], mean_r[NMAX], rstd_r[NMAX], din_r[NMAX * C], dw_r[C], db_r[C];
+    for (int i = 0; i < N * C; i++)
+      din[i] = din_r[i] = 0.25f;
+    for (int c = 0; c < C; c++)
+      dw[c] = dw_r[c] = db[c] = db_r[c] = -0.5f;
+    wl_layernorm_forward(out, mean, rstd, in, w, b, N, C);
+    wl_layernorm_backward(din, dw, db, dy, in, w, mean, rstd, N, C);
+    for (int i = 0; i < N; i++) {
+      const float *x = in + i * C, *d = dy + i * C;
+      float m = 0, v = 0, dm = 0, dxm = 0;
+      for (int c = 0; c < C; c++)
+        m += x[c];
+      m /= (float)C;
+      for (int c = 0; c < C; c++)
+        v += (x[c] - m) * (x[c] - m);
+      v /= (float)C;
+      float sd = 1.0f / sqrtf(v + 1e-5f);
+      for (int c = 0; c < C; c++)
+        out_r[i * C + c] = (x[c] - m) * sd * w[c] + b[c];
+      mean_r[i] = m, rstd_r[i] = sd;
+      for (int c = 0; c < C; c++) {
+        float xhat = (x[c] - m) * sd, dn = d[c] * w[c];
+        dm += dn;
+        dxm += dn * xhat;
+      }
+      dm /= (float)C;
+      dxm /= (float)C;
+      for (int c = 0; c < C; c++) {
+        float xhat = (x[c] - m) * sd, dn = d[c] * w[c];
+        db_r[c] += d[c];
+        dw_r[c] += xhat * d[c];
+        din_r[i * C + c] += sd * (dn - dm - xhat * dxm);
+      }
+    }
+    cr_expect_arr_eq(out, out_r, sizeof(float) * N * C, "N = %d: out", N);
+    cr_expect_arr_eq(mean, mean_r, sizeof(float) * N, "N = %d: mean", N);
+    cr_expect_arr_eq(rstd, rstd_r, sizeof(float) * N, "N = %d: rstd", N);
+    cr_expect_arr_eq(din, din_r, sizeof(float) * N * C, "N = %d: din", N);
+    cr_expect_arr_eq(dw, dw_r, sizeof dw, "N = %d: dw", N);
+    cr_expect_arr_eq(db, db_r, sizeof db, "N = %d: db", N);
+    free(in), free(w), free(b), free(dy);
+  }
+  gsl_rng_free(r);
+}
+
 Test(gradcheck, embedding_backward_matches_finite_differences)
 {
   gsl_rng *r = rng(15);

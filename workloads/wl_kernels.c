@@ -287,51 +287,77 @@ void wl_xent_backward(float *dlogits, const float *probs, const int32_t *targets
 
 #define LN_EPS 1e-5f
 
+/* Rows are normalized LN_ROWS at a time, their sums interleaved: each row's sums still run
+ * over its columns in order (the same bits as one row at a time), but the rows' dependency
+ * chains overlap. A last group short of LN_ROWS repeats its last row, discarded. */
+#define LN_ROWS 8
+
 void wl_layernorm_forward(float *out, float *mean, float *rstd, const float *in,
                           const float *w, const float *b, int N, int C)
 {
-  for (int i = 0; i < N; i++) {
-    const float *x = in + (size_t)i * C;
-    float *o = out + (size_t)i * C;
-    float m = 0;
+  for (int i0 = 0; i0 < N; i0 += LN_ROWS) {
+    const int g = N - i0 < LN_ROWS ? N - i0 : LN_ROWS;
+    const float *x[LN_ROWS];
+    float m[LN_ROWS], v[LN_ROWS], s[LN_ROWS];
+    for (int k = 0; k < LN_ROWS; k++) {
+      x[k] = in + (size_t)(i0 + (k < g ? k : g - 1)) * C;
+      m[k] = v[k] = 0;
+    }
     for (int c = 0; c < C; c++)
-      m += x[c];
-    m /= (float)C;
-    float v = 0;
+      for (int k = 0; k < LN_ROWS; k++)
+        m[k] += x[k][c];
+    for (int k = 0; k < LN_ROWS; k++)
+      m[k] /= (float)C;
     for (int c = 0; c < C; c++)
-      v += (x[c] - m) * (x[c] - m);
-    v /= (float)C;
-    float s = 1.0f / sqrtf(v + LN_EPS);
-    for (int c = 0; c < C; c++)
-      o[c] = (x[c] - m) * s * w[c] + b[c];
-    mean[i] = m;
-    rstd[i] = s;
+      for (int k = 0; k < LN_ROWS; k++)
+        v[k] += (x[k][c] - m[k]) * (x[k][c] - m[k]);
+    for (int k = 0; k < g; k++) {
+      v[k] /= (float)C;
+      s[k] = 1.0f / sqrtf(v[k] + LN_EPS);
+      float *o = out + (size_t)(i0 + k) * C;
+      for (int c = 0; c < C; c++)
+        o[c] = (x[k][c] - m[k]) * s[k] * w[c] + b[c];
+      mean[i0 + k] = m[k];
+      rstd[i0 + k] = s[k];
+    }
   }
 }
 
 void wl_layernorm_backward(float *din, float *dw, float *db, const float *dout, const float *in,
                            const float *w, const float *mean, const float *rstd, int N, int C)
 {
-  for (int i = 0; i < N; i++) {
-    const float *x = in + (size_t)i * C, *dy = dout + (size_t)i * C;
-    float *dx = din + (size_t)i * C;
-    float m = mean[i], s = rstd[i];
-    /* dnorm = dy * w; dx = s * (dnorm - mean(dnorm) - xhat * mean(dnorm * xhat)) */
-    float dnorm_mean = 0, dnorm_xhat_mean = 0;
-    for (int c = 0; c < C; c++) {
-      float xhat = (x[c] - m) * s;
-      float dnorm = dy[c] * w[c];
-      dnorm_mean += dnorm;
-      dnorm_xhat_mean += dnorm * xhat;
+  for (int i0 = 0; i0 < N; i0 += LN_ROWS) {
+    const int g = N - i0 < LN_ROWS ? N - i0 : LN_ROWS;
+    const float *x[LN_ROWS], *dy[LN_ROWS];
+    float m[LN_ROWS], s[LN_ROWS], dnorm_mean[LN_ROWS], dnorm_xhat_mean[LN_ROWS];
+    for (int k = 0; k < LN_ROWS; k++) {
+      int i = i0 + (k < g ? k : g - 1);
+      x[k] = in + (size_t)i * C, dy[k] = dout + (size_t)i * C;
+      m[k] = mean[i], s[k] = rstd[i];
+      dnorm_mean[k] = dnorm_xhat_mean[k] = 0;
     }
-    dnorm_mean /= (float)C;
-    dnorm_xhat_mean /= (float)C;
-    for (int c = 0; c < C; c++) {
-      float xhat = (x[c] - m) * s;
-      float dnorm = dy[c] * w[c];
-      db[c] += dy[c];
-      dw[c] += xhat * dy[c];
-      dx[c] += s * (dnorm - dnorm_mean - xhat * dnorm_xhat_mean);
+    /* dnorm = dy * w; dx = s * (dnorm - mean(dnorm) - xhat * mean(dnorm * xhat)) */
+    for (int c = 0; c < C; c++)
+      for (int k = 0; k < LN_ROWS; k++) {
+        float xhat = (x[k][c] - m[k]) * s[k];
+        float dnorm = dy[k][c] * w[c];
+        dnorm_mean[k] += dnorm;
+        dnorm_xhat_mean[k] += dnorm * xhat;
+      }
+    for (int k = 0; k < g; k++) {
+      dnorm_mean[k] /= (float)C;
+      dnorm_xhat_mean[k] /= (float)C;
+    }
+    /* dw and db sum over rows in row order, as one row at a time would */
+    for (int k = 0; k < g; k++) {
+      float *dx = din + (size_t)(i0 + k) * C;
+      for (int c = 0; c < C; c++) {
+        float xhat = (x[k][c] - m[k]) * s[k];
+        float dnorm = dy[k][c] * w[c];
+        db[c] += dy[k][c];
+        dw[c] += xhat * dy[k][c];
+        dx[c] += s[k] * (dnorm - dnorm_mean[k] - xhat * dnorm_xhat_mean[k]);
+      }
     }
   }
 }
