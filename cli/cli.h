@@ -24,11 +24,12 @@ int cli_migrate(int argc, char **argv);
 
 /* Run policy i of s into store, print its summary line; returns the run's status.
  * inputs_json: the run's input files and hashes (scn_inputs_json), NULL to compute them.
+ * cache (may be NULL): datasets shared with the runs before and after (sim_run_opts).
  * A sweep's run (sweep_id > 0) claims its config first: when another process has it done or
  * running, nothing runs and WL_OK is returned, with *skipped set (skipped may be NULL). */
 wl_status cli_run_policy(const scn_scenario *s, int i, an_store *store, int quiet, int threads,
                          long long sweep_id, const char *sweep_point, const char *inputs_json,
-                         int *skipped);
+                         int *skipped, sim_check_cache *cache);
 
 /* Remember the command line, for runs.command (main calls it first). */
 void cli_set_command_line(int argc, char **argv);

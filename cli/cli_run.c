@@ -558,7 +558,7 @@ static void print_summary(long long id, const opt_policy_config *pol, const sim_
 
 wl_status cli_run_policy(const scn_scenario *s, int i, an_store *store, int quiet, int threads,
                          long long sweep_id, const char *sweep_point, const char *inputs_json,
-                         int *skipped)
+                         int *skipped, sim_check_cache *cache)
 {
   if (skipped)
     *skipped = 0;
@@ -593,7 +593,7 @@ wl_status cli_run_policy(const scn_scenario *s, int i, an_store *store, int quie
   if (st != WL_OK)
     return st;
   progress_ctx pc = {cfg.policy.label, 0};
-  sim_run_opts opts = {.threads = threads, .interrupt = &cli_interrupted};
+  sim_run_opts opts = {.threads = threads, .interrupt = &cli_interrupted, .data_cache = cache};
   if (!quiet && isatty(STDERR_FILENO)) {
     opts.progress = show_progress;
     opts.progress_ctx = &pc;
@@ -628,10 +628,11 @@ int cli_run(int argc, char **argv)
       free(s);
       return CLI_USAGE;
     }
-  sim_check_cache *cache = sim_check_cache_create(); /* before anything is written */
+  /* before anything is written; the datasets the checks build serve the runs */
+  sim_check_cache *cache = sim_check_cache_create();
   rc = cli_check_runs(s, -1, a.threads, cache, a.scenario, NULL);
-  sim_check_cache_free(cache);
   if (rc != CLI_OK) {
+    sim_check_cache_free(cache);
     free(s);
     return rc;
   }
@@ -639,13 +640,14 @@ int cli_run(int argc, char **argv)
   char err[1024];
   if (an_store_open(a.db, &store, err, sizeof err) != WL_OK) {
     fprintf(stderr, "syncsim: %s\n", err);
+    sim_check_cache_free(cache);
     free(s);
     return CLI_USAGE;
   }
   cli_recording = 1;
   rc = CLI_OK;
   for (int i = 0; i < s->n_policies; i++) {
-    wl_status st = cli_run_policy(s, i, store, a.quiet, a.threads, 0, NULL, NULL, NULL);
+    wl_status st = cli_run_policy(s, i, store, a.quiet, a.threads, 0, NULL, NULL, NULL, cache);
     if (st == WL_EINTR || cli_interrupted) {
       rc = CLI_INTERRUPTED;
       break;
@@ -654,6 +656,7 @@ int cli_run(int argc, char **argv)
       rc = CLI_RUN_FAILED;
   }
   an_store_close(store);
+  sim_check_cache_free(cache);
   free(s);
   return rc;
 }

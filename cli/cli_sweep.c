@@ -160,7 +160,7 @@ static int child_run(const scn_sweep *sw, const sweep_run *r, const char *db, lo
   scn_sweep_point_json(sw, r->point, &s->policies[r->policy], r->policy, point, sizeof point);
   int skipped = 0;
   wl_status st = cli_run_policy(s, r->policy, store, 1, threads, sweep_id, point, r->inputs,
-                                &skipped);
+                                &skipped, NULL);
   an_store_close(store);
   free(s);
   return st == WL_OK ? (skipped ? CHILD_LEFT : CLI_OK)

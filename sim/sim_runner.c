@@ -1505,7 +1505,7 @@ wl_status sim_run(const sim_config *cfg, const sim_recorder *rec, const sim_run_
   int threads = opts ? opts->threads : 1;
   st = check_memory(cfg, threads, out->error, sizeof out->error); /* before anything is built */
   if (st == WL_OK)
-    st = setup(&r, threads, NULL, out->error, sizeof out->error);
+    st = setup(&r, threads, opts ? opts->data_cache : NULL, out->error, sizeof out->error);
   wl_set_interrupt(NULL);
   int ready = st == WL_OK; /* everything built: the policy and workers can be read */
   if (ready)

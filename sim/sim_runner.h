@@ -57,6 +57,10 @@ typedef struct sim_run_opts {
   const volatile sig_atomic_t *interrupt; /* stop at the next event when non-zero; may be NULL */
   void (*progress)(void *ctx, const sim_progress *p); /* called about every 0.5 s; may be NULL */
   void *progress_ctx;
+  /* datasets to share with the checks and runs before and after this one (a dataset is a
+     function of its config and seed, and runs only read it); may be NULL. Not for runs
+     that run at the same time. */
+  struct sim_check_cache *data_cache;
 } sim_run_opts;
 
 /* What a run takes in memory, in bytes, estimated from its config alone: at its peak, up to

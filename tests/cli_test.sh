@@ -78,6 +78,18 @@ n=$(sqlite3 "$tmp/a.db" "select count(*) from workers w join runs r on r.id = w.
   where abs(compute_s + comm_s + idle_s - r.sim_time_s) > 1e-6")
 check "compute + comm + idle = sim time for every worker" test "$n" -eq 0
 
+# the runs of one `run` share the dataset (built once): a run after another gets the same
+# results as alone
+grep -v '"type": "ddp"' "$minimal" >"$tmp/minimal_local.json"
+"$syncsim" run "$tmp/minimal_local.json" --db "$tmp/alone.db" --quiet >/dev/null 2>&1
+metrics="select group_concat(kind || ' ' || sim_time_s || ' ' || loss || ' ' || accuracy, ';')
+  from (select * from metrics m join runs r on r.id = m.run_id where r.policy = 'local_sgd'
+  order by m.rowid)"
+after=$(sqlite3 "$tmp/a.db" "$metrics")
+alone=$(sqlite3 "$tmp/alone.db" "$metrics")
+check "a run after another in one process records what it records alone" \
+  test -n "$alone" -a "$after" = "$alone"
+
 # --- analysis/README.md documents every table, view and column of the schema -----------
 for t in $(sqlite3 "$tmp/a.db" "select name from sqlite_master where type in ('table','view')"); do
   check "analysis/README.md documents $t" grep -q "^### \`$t\`" "$src/analysis/README.md"
