@@ -1258,6 +1258,14 @@ Test(math, every_elementwise_path_gives_the_same_bits)
       cr_expect_arr_eq(din, ref_din[k], sizeof din, "%s path: activation %d backward",
                        wl_isa_name((wl_isa)isa), k);
     }
+    /* GELU keeping its tanh for the backward pass: the bits of recomputing it */
+    float out[E], th[E], din[E] = {0};
+    wl_gelu_tanh_forward_keep(out, th, x, E);
+    wl_gelu_tanh_backward_kept(din, x, th, dout, E);
+    cr_expect_arr_eq(out, ref_out[1], sizeof out, "%s path: GELU keeping tanh, forward",
+                     wl_isa_name((wl_isa)isa));
+    cr_expect_arr_eq(din, ref_din[1], sizeof din, "%s path: GELU keeping tanh, backward",
+                     wl_isa_name((wl_isa)isa));
   }
   wl_isa_set(keep);
   gsl_rng_free(r);

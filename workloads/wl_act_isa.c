@@ -40,25 +40,52 @@ static void relu_backward(float *restrict din, const float *restrict in,
     din[i] += in[i] > 0.0f ? dout[i] : 0.0f;
 }
 
+/* GELU with tanh: u(x), and the value and the derivative from x and th = tanh(u(x)). */
+static inline float gelu_tanh_arg(float x) { return GELU_SCALE * (x + 0.044715f * x * x * x); }
+
+static inline float gelu_tanh_value(float x, float th) { return 0.5f * x * (1.0f + th); }
+
+static inline float gelu_tanh_slope(float x, float th)
+{
+  float sech2 = 1.0f - th * th;
+  float du = GELU_SCALE * (1.0f + 3.0f * 0.044715f * x * x);
+  return 0.5f * (1.0f + th) + 0.5f * x * sech2 * du;
+}
+
 static void gelu_tanh_forward(float *restrict out, const float *restrict in, size_t n)
 {
-  for (size_t i = 0; i < n; i++) {
-    float x = in[i];
-    out[i] = 0.5f * x * (1.0f + tanh_clamped(GELU_SCALE * (x + 0.044715f * x * x * x)));
-  }
+  for (size_t i = 0; i < n; i++)
+    out[i] = gelu_tanh_value(in[i], tanh_clamped(gelu_tanh_arg(in[i])));
 }
 
 static void gelu_tanh_backward(float *restrict din, const float *restrict in,
                                const float *restrict dout, size_t n)
 {
+  for (size_t i = 0; i < n; i++)
+    din[i] += dout[i] * gelu_tanh_slope(in[i], tanh_clamped(gelu_tanh_arg(in[i])));
+}
+
+/* The same, keeping th for the backward pass (which then computes no tanh). */
+void FN(wl_gelu_tanh_forward_keep_)(float *restrict out, float *restrict th,
+                                    const float *restrict in, size_t n);
+void FN(wl_gelu_tanh_forward_keep_)(float *restrict out, float *restrict th,
+                                    const float *restrict in, size_t n)
+{
   for (size_t i = 0; i < n; i++) {
-    float x = in[i];
-    float u = GELU_SCALE * (x + 0.044715f * x * x * x);
-    float th = tanh_clamped(u);
-    float sech2 = 1.0f - th * th;
-    float du = GELU_SCALE * (1.0f + 3.0f * 0.044715f * x * x);
-    din[i] += dout[i] * (0.5f * (1.0f + th) + 0.5f * x * sech2 * du);
+    th[i] = tanh_clamped(gelu_tanh_arg(in[i]));
+    out[i] = gelu_tanh_value(in[i], th[i]);
   }
+}
+
+void FN(wl_gelu_tanh_backward_kept_)(float *restrict din, const float *restrict in,
+                                     const float *restrict th, const float *restrict dout,
+                                     size_t n);
+void FN(wl_gelu_tanh_backward_kept_)(float *restrict din, const float *restrict in,
+                                     const float *restrict th, const float *restrict dout,
+                                     size_t n)
+{
+  for (size_t i = 0; i < n; i++)
+    din[i] += dout[i] * gelu_tanh_slope(in[i], th[i]);
 }
 
 /* In double, rounded once: Phi(x) = 0.5 erfc(-x/sqrt 2) keeps its relative precision in the

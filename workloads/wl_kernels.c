@@ -188,13 +188,20 @@ typedef struct act_fns {
   void (*unary)(int kind, float *out, const float *in, size_t n);
   void (*backward)(int kind, float *din, const float *in, const float *dout, size_t n);
   void (*exp_shifted)(float *x, float shift, size_t n);
+  void (*gelu_keep)(float *out, float *th, const float *in, size_t n);
+  void (*gelu_kept)(float *din, const float *in, const float *th, const float *dout, size_t n);
 } act_fns;
 #define ACT_PATH(p)                                                                      \
   void wl_act_forward_##p(int kind, float *out, const float *in, size_t n);             \
   void wl_act_backward_##p(int kind, float *din, const float *in, const float *dout,    \
                            size_t n);                                                   \
-  void wl_exp_shifted_##p(float *x, float shift, size_t n);
-#define ACT_FNS(p) {wl_act_forward_##p, wl_act_backward_##p, wl_exp_shifted_##p}
+  void wl_exp_shifted_##p(float *x, float shift, size_t n);                             \
+  void wl_gelu_tanh_forward_keep_##p(float *out, float *th, const float *in, size_t n); \
+  void wl_gelu_tanh_backward_kept_##p(float *din, const float *in, const float *th,     \
+                                      const float *dout, size_t n);
+#define ACT_FNS(p)                                                                       \
+  {wl_act_forward_##p, wl_act_backward_##p, wl_exp_shifted_##p,                          \
+   wl_gelu_tanh_forward_keep_##p, wl_gelu_tanh_backward_kept_##p}
 ACT_PATH(portable)
 #ifdef WL_HAVE_X86_PATHS
 ACT_PATH(avx2)
@@ -202,8 +209,7 @@ ACT_PATH(avx512)
 static const act_fns act_paths[WL_ISA_COUNT] = {ACT_FNS(portable), ACT_FNS(avx2),
                                                 ACT_FNS(avx512)};
 #else
-static const act_fns act_paths[WL_ISA_COUNT] = {ACT_FNS(portable), {NULL, NULL, NULL},
-                                                {NULL, NULL, NULL}};
+static const act_fns act_paths[WL_ISA_COUNT] = {ACT_FNS(portable), {NULL}, {NULL}};
 #endif
 
 /* x = e^(x - shift) with wl_expf, element by element, in place */
@@ -230,6 +236,17 @@ void wl_gelu_tanh_forward(float *out, const float *in, size_t n)
 void wl_gelu_tanh_backward(float *din, const float *in, const float *dout, size_t n)
 {
   act_paths[wl_isa_current()].backward(WL_ACT_KIND_GELU_TANH, din, in, dout, n);
+}
+
+void wl_gelu_tanh_forward_keep(float *out, float *th, const float *in, size_t n)
+{
+  act_paths[wl_isa_current()].gelu_keep(out, th, in, n);
+}
+
+void wl_gelu_tanh_backward_kept(float *din, const float *in, const float *th,
+                                const float *dout, size_t n)
+{
+  act_paths[wl_isa_current()].gelu_kept(din, in, th, dout, n);
 }
 
 void wl_gelu_erf_forward(float *out, const float *in, size_t n)

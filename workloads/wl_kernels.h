@@ -99,6 +99,11 @@ void wl_relu_backward(float *din, const float *in, const float *dout, size_t n);
 void wl_gelu_tanh_forward(float *out, const float *in, size_t n);
 /* din (n) += dout * GELU_tanh'(in) */
 void wl_gelu_tanh_backward(float *din, const float *in, const float *dout, size_t n);
+/* The same pair, the forward pass keeping th (n) = the tanh of each element for the
+ * backward pass, which then computes none: the same bits as recomputing it. */
+void wl_gelu_tanh_forward_keep(float *out, float *th, const float *in, size_t n);
+void wl_gelu_tanh_backward_kept(float *din, const float *in, const float *th,
+                                const float *dout, size_t n);
 
 /* out (n) = GELU(in) = x Phi(x) = 0.5 x erfc(-x / sqrt 2) (PyTorch's default nn.GELU) */
 void wl_gelu_erf_forward(float *out, const float *in, size_t n);

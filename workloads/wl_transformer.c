@@ -26,7 +26,7 @@ typedef struct layer_off { /* parameter offsets of one block */
 
 typedef struct layer_act { /* activations of one block, for B*T rows */
   float *ln1, *ln1_mean, *ln1_rstd, *qkv, *atty, *att, *res2, *ln2, *ln2_mean, *ln2_rstd,
-    *fch, *fch_gelu, *res3;
+    *fch, *fch_gelu, *fch_tanh, *res3;
 } layer_act;
 
 typedef struct transformer {
@@ -61,7 +61,7 @@ static double tf_forward_pass(wl_model *m, const float *p, const wl_batch *b, lo
     wl_layernorm_forward(a->ln2, a->ln2_mean, a->ln2_rstd, a->res2, p + o->ln2w, p + o->ln2b,
                          N, C);
     wl_matmul_forward(a->fch, a->ln2, p + o->fcw, p + o->fcb, N, C, 4 * C, ws);
-    wl_gelu_tanh_forward(a->fch_gelu, a->fch, (size_t)N * 4 * C);
+    wl_gelu_tanh_forward_keep(a->fch_gelu, a->fch_tanh, a->fch, (size_t)N * 4 * C);
     wl_matmul_forward(s->tmp, a->fch_gelu, p + o->fcprojw, p + o->fcprojb, N, 4 * C, C, ws);
     for (size_t i = 0; i < (size_t)N * C; i++)
       a->res3[i] = a->res2[i] + s->tmp[i];
@@ -101,7 +101,7 @@ static double tf_step(wl_model *m, const float *p, float *g, const wl_batch *b)
     wl_matmul_backward(s->dfch_gelu, g + o->fcprojw, g + o->fcprojb, s->dres, a->fch_gelu,
                        p + o->fcprojw, N, 4 * C, C, ws);
     zero(s->dfch, 4 * NC);
-    wl_gelu_tanh_backward(s->dfch, a->fch, s->dfch_gelu, 4 * NC);
+    wl_gelu_tanh_backward_kept(s->dfch, a->fch, a->fch_tanh, s->dfch_gelu, 4 * NC);
     zero(s->dln, NC);
     wl_matmul_backward(s->dln, g + o->fcw, g + o->fcb, s->dfch, a->ln2, p + o->fcw, N, C, 4 * C,
                        ws);
@@ -237,7 +237,7 @@ wl_status wl_transformer_create(wl_model *m)
   kmax = N > kmax ? N : kmax; /* also covers T and the head size */
   /* in double: L times a layer's activations can exceed size_t at the keys' extremes */
   double n = (double)N, c = (double)C, v = (double)V;
-  double per_layer = n * c * 16 + n * 4 + (double)B * (double)NH * (double)T * (double)T;
+  double per_layer = n * c * 20 + n * 4 + (double)B * (double)NH * (double)T * (double)T;
   double total = s->L * per_layer + n * c * 2 + n * 2 + n * v * 2     /* forward */
                  + n * c * 4 + n * 3 * c + n * 8 * c + n * v + (double)T * (double)T /* grads */
                  + (double)wl_gemm_scratch_floats(kmax);
@@ -259,6 +259,7 @@ wl_status wl_transformer_create(wl_model *m)
     a->ln2_rstd = take(&w, N);
     a->fch = take(&w, N * 4 * C);
     a->fch_gelu = take(&w, N * 4 * C);
+    a->fch_tanh = take(&w, N * 4 * C);
     a->res3 = take(&w, N * C);
   }
   s->encoded = take(&w, N * C);
