@@ -14,7 +14,8 @@
 #   ./setup.sh bench   build, then run every benchmark (about 5 minutes; keep the machine
 #                      otherwise idle): syncsim's training steps against OpenBLAS's matrix
 #                      products, the event loop at 1,000 to 100,000 workers, thread scaling,
-#                      and the same training steps in PyTorch (installs python3-torch)
+#                      the same training steps in PyTorch (installs python3-torch), and
+#                      the quickstart's wall time
 #   ./setup.sh build   build only
 #
 # For Debian 12, as root or through sudo. Idempotent: packages already installed are not
@@ -110,12 +111,17 @@ case "$cmd" in
     "./$build_dir/syncsim" bench --threads
     echo
     /usr/bin/python3 bench/torch_peer.py --syncsim "./$build_dir/syncsim" # (Debian's python)
+    echo
+    qs_dir=$(mktemp -d)
+    TIMEFORMAT="quickstart (scenarios/quickstart.json, every thread): %R s wall, %U s CPU"
+    time "./$build_dir/syncsim" run scenarios/quickstart.json --db "$qs_dir/quickstart.db" --quiet
+    rm -rf "$qs_dir"
     ;;
   build)
     build
     ;;
   *)
-    sed -n '2,22p' "$0" | sed 's/^# \{0,1\}//'
+    sed -n '2,24p' "$0" | sed 's/^# \{0,1\}//'
     exit 2
     ;;
 esac
