@@ -32,7 +32,9 @@ static const char bench_usage[] =
   "reference; its kernel depends on the CPU). Single-threaded, as simulated workers run.\n"
   "Columns: step and products in ms, GFLOP/s of each, step / own products, own products /\n"
   "OpenBLAS products, step / OpenBLAS products. SYNCSIM_KERNELS=portable|avx2|avx512 times\n"
-  "another code path. bench/torch_peer.py times the same steps in PyTorch.\n"
+  "another code path. bench/torch_peer.py times the same steps in PyTorch. Last (without\n"
+  "--only or --quick), this core's ceiling for the products' inner step: registers only, a\n"
+  "separate multiply and add (as syncsim computes) against a fused multiply-add.\n"
   "\n"
   "  --opt NAME   the optimizer of the step (default adamw)\n"
   "  --only TEXT  only the models (with --engine: policies) whose name contains TEXT\n"
@@ -296,7 +298,7 @@ int cli_bench(int argc, char **argv)
       rc = CLI_RUN_FAILED;
   double separate, fused;
   const char *width;
-  if (!quick && cli_bench_peak(&separate, &fused, &width))
+  if (!quick && !*only && cli_bench_peak(&separate, &fused, &width))
     printf("\nthis core's ceiling for the products' inner step (%s vectors, registers only):\n"
            "separate multiply and add (syncsim, identical everywhere) %.1f GF/s, fused "
            "multiply-add (OpenBLAS) %.1f GF/s: ratio %.3f\n",

@@ -628,9 +628,19 @@ int cli_run(int argc, char **argv)
       free(s);
       return CLI_USAGE;
     }
-  /* before anything is written; the datasets the checks build serve the runs */
+  /* before anything is written (the checks also refuse inputs that are no regular files);
+     the datasets the checks build serve the runs as long as the input files hash as they did
+     right after the checks (checked_inputs): as before sharing, the only window for a file
+     to change unnoticed is between its reading and its hashing */
   sim_check_cache *cache = sim_check_cache_create();
   rc = cli_check_runs(s, -1, a.threads, cache, a.scenario, NULL);
+  char *checked_inputs = NULL;
+  if (rc == CLI_OK) {
+    sim_config cfg0;
+    scn_run_config(s, 0, &cfg0);
+    if (!(checked_inputs = scn_inputs_json(&cfg0)))
+      rc = CLI_RUN_FAILED;
+  }
   if (rc != CLI_OK) {
     sim_check_cache_free(cache);
     free(s);
@@ -641,13 +651,28 @@ int cli_run(int argc, char **argv)
   if (an_store_open(a.db, &store, err, sizeof err) != WL_OK) {
     fprintf(stderr, "syncsim: %s\n", err);
     sim_check_cache_free(cache);
+    free(checked_inputs);
     free(s);
     return CLI_USAGE;
   }
   cli_recording = 1;
   rc = CLI_OK;
   for (int i = 0; i < s->n_policies; i++) {
-    wl_status st = cli_run_policy(s, i, store, a.quiet, a.threads, 0, NULL, NULL, NULL, cache);
+    /* the run records the inputs as they are now; a file changed since the checks read it
+       ends the sharing, and the run reads its data afresh */
+    sim_config cfg;
+    scn_run_config(s, i, &cfg);
+    char *inputs = scn_inputs_json(&cfg);
+    if (!inputs) {
+      rc = CLI_RUN_FAILED;
+      break;
+    }
+    if (cache && strcmp(inputs, checked_inputs) != 0) {
+      sim_check_cache_free(cache);
+      cache = NULL;
+    }
+    wl_status st = cli_run_policy(s, i, store, a.quiet, a.threads, 0, NULL, inputs, NULL, cache);
+    free(inputs);
     if (st == WL_EINTR || cli_interrupted) {
       rc = CLI_INTERRUPTED;
       break;
@@ -657,6 +682,7 @@ int cli_run(int argc, char **argv)
   }
   an_store_close(store);
   sim_check_cache_free(cache);
+  free(checked_inputs);
   free(s);
   return rc;
 }

@@ -58,8 +58,9 @@ typedef struct sim_run_opts {
   void (*progress)(void *ctx, const sim_progress *p); /* called about every 0.5 s; may be NULL */
   void *progress_ctx;
   /* datasets to share with the checks and runs before and after this one (a dataset is a
-     function of its config and seed, and runs only read it); may be NULL. Not for runs
-     that run at the same time. */
+     function of its config, its seed and its input files, and runs only read it; the caller
+     keeps the files as the cache saw them, see cli_run); may be NULL. Not for runs that run
+     at the same time. */
   struct sim_check_cache *data_cache;
 } sim_run_opts;
 

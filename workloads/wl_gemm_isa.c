@@ -11,7 +11,8 @@
  * Blocking: C is computed in panels of up to NV_MAX vectors of columns; the panel's slice of
  * B is packed (transposed if need be, zero-padded) into scratch as K rows of nv vectors, then
  * tiles of MR(nv) rows by nv vectors are accumulated in registers over the whole of K,
- * reading A in place. A narrow last panel (N not a multiple of the panel) gets a tile of as
+ * reading A in place. For some shapes (see wl_gemm_ below) the same is done for C^T, with
+ * the roles of A and B exchanged. A narrow last panel (N not a multiple of the panel) gets a tile of as
  * few vectors as it needs, not a full-width one. The tile shapes were chosen by timing on a
  * Zen 4 core (its AVX-512 and AVX2 paths): with separate multiplies and adds, few broadcasts
  * of A per multiply matter more than many rows. */
@@ -212,6 +213,13 @@ static void product(int trans_a, int trans_b, int M, int N, int K, float alpha, 
   }
 }
 
+/* Never inlined into or analysed with a caller (noipa): the AVX-512 multiply's reads of A
+ * are invisible to the compiler, which must not move a caller's stores across them. */
+#if defined(__GNUC__) && !defined(__clang__)
+__attribute__((noipa))
+#elif defined(__clang__)
+__attribute__((noinline))
+#endif
 void FN(wl_gemm_)(int trans_a, int trans_b, int M, int N, int K, float alpha, const float *A,
                   int lda, const float *B, int ldb, float beta, float *C, int ldc, float *scratch)
 {

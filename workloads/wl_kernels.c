@@ -3,6 +3,7 @@
 #include <float.h>
 #include <math.h>
 #include <stdatomic.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -116,9 +117,24 @@ void wl_gemm_trace_end(void)
   trace_n = NULL;
 }
 
+/* Whether the spans of a (rows of cols at stride ld) and b overlap. */
+static int spans_overlap(const float *a, int rows, int cols, int lda, const float *b, int brows,
+                         int bcols, int ldb)
+{
+  if (rows <= 0 || cols <= 0 || brows <= 0 || bcols <= 0)
+    return 0;
+  uintptr_t a0 = (uintptr_t)a, a1 = (uintptr_t)(a + (size_t)(rows - 1) * lda + cols);
+  uintptr_t b0 = (uintptr_t)b, b1 = (uintptr_t)(b + (size_t)(brows - 1) * ldb + bcols);
+  return a0 < b1 && b0 < a1;
+}
+
 void wl_gemm(int trans_a, int trans_b, int M, int N, int K, float alpha, const float *A,
              int lda, const float *B, int ldb, float beta, float *C, int ldc, float *scratch)
 {
+  /* the paths read A and B while writing C (the AVX-512 path's reads of A are invisible to
+     the compiler): C must overlap neither */
+  WL_ASSERT(!spans_overlap(C, M, N, ldc, A, trans_a ? K : M, trans_a ? M : K, lda) &&
+            !spans_overlap(C, M, N, ldc, B, trans_b ? N : K, trans_b ? K : N, ldb));
   if (trace_n) {
     if (*trace_n < trace_cap)
       trace_calls[*trace_n] = (wl_gemm_call){trans_a, trans_b, M, N, K, lda, ldb, ldc,
