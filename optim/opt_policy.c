@@ -70,8 +70,11 @@ void opt_replica_apply(opt_replica *r, const opt_optim_config *c, double lr_scal
                          r->n_tensors);
 }
 
-void opt_pseudo_gradient(const opt_replica *reps, int K, const uint8_t *mask, const float *z,
-                         const int *weights, float *delta)
+/* opt_pseudo_gradient on elements [lo, hi): each element is its own sum over the replicas in
+ * order, so ranges may run on any threads. */
+static void pseudo_gradient_range(const opt_replica *reps, int K, const uint8_t *mask,
+                                  const float *z, const int *weights, float *delta, size_t lo,
+                                  size_t hi)
 {
   enum { CHUNK = 512 };
   double acc[CHUNK], total = 0;
@@ -81,21 +84,26 @@ void opt_pseudo_gradient(const opt_replica *reps, int K, const uint8_t *mask, co
       count++;
       total += weights ? weights[k] : 0;
     }
-  size_t n = reps[0].n;
-  for (size_t lo = 0; lo < n; lo += CHUNK) {
-    size_t len = n - lo < CHUNK ? n - lo : CHUNK;
+  for (size_t c0 = lo; c0 < hi; c0 += CHUNK) {
+    size_t len = hi - c0 < CHUNK ? hi - c0 : CHUNK;
     memset(acc, 0, len * sizeof *acc);
     for (int k = 0; k < K; k++) {
       if (mask && !mask[k])
         continue;
-      const float *x = reps[k].params + lo;
+      const float *x = reps[k].params + c0;
       double wk = weights ? weights[k] / total : 1.0 / count;
       for (size_t i = 0; i < len; i++)
-        acc[i] += wk * ((double)z[lo + i] - (double)x[i]);
+        acc[i] += wk * ((double)z[c0 + i] - (double)x[i]);
     }
     for (size_t i = 0; i < len; i++)
-      delta[lo + i] = (float)acc[i];
+      delta[c0 + i] = (float)acc[i];
   }
+}
+
+void opt_pseudo_gradient(const opt_replica *reps, int K, const uint8_t *mask, const float *z,
+                         const int *weights, float *delta)
+{
+  pseudo_gradient_range(reps, K, mask, z, weights, delta, 0, reps[0].n);
 }
 
 enum { RANGE = 1 << 15 }; /* elements per task of a parallel mean or optimizer step */
@@ -179,15 +187,41 @@ void opt_sync_gradient_step(const opt_host *h, const opt_optim_config *inner,
   h->parallel(h->ctx, h->K - 1, copy_replica0, (void *)h);
 }
 
+typedef struct outer_task {
+  const opt_host *h;
+  opt_outer *o;
+  const int *weights;
+  const uint8_t *mask;
+  double lr;
+} outer_task;
+
+static void pseudo_gradient_part(void *arg, int i)
+{
+  const outer_task *t = arg;
+  pseudo_gradient_range(t->h->replicas, t->h->K, t->mask, t->o->z, t->weights, t->o->delta,
+                        (size_t)i * RANGE, range_end(i, t->o->n));
+}
+
+static void outer_step_part(void *arg, int i)
+{
+  const outer_task *t = arg;
+  const opt_replica *r0 = &t->h->replicas[0];
+  opt_optim_step_tensors_range(&t->o->cfg, t->o->z, t->o->delta, t->o->state, t->o->t, t->lr,
+                               r0->n, r0->tensors, r0->n_tensors, (size_t)i * RANGE,
+                               range_end(i, r0->n));
+}
+
 void opt_outer_sync(const opt_host *h, opt_outer *o, const int *weights, const uint8_t *mask)
 {
-  opt_pseudo_gradient(h->replicas, h->K, mask, o->z, weights, o->delta);
+  /* the pseudo-gradient and the outer step run over ranges of elements on the host's threads;
+     the clip (a global norm, one sum in order) between them does not */
+  outer_task t = {h, o, weights, mask, 0};
+  h->parallel(h->ctx, n_ranges(o->n), pseudo_gradient_part, &t);
   if (!isnan(o->cfg.clip)) /* the outer optimizer's clip: the pseudo-gradient's global norm */
     opt_clip_grad_norm(o->delta, o->n, o->cfg.clip);
   o->t++;
-  opt_optim_step_tensors(&o->cfg, o->z, o->delta, o->state, o->t,
-                         opt_optim_lr(&o->cfg, o->t - 1), h->replicas[0].n,
-                         h->replicas[0].tensors, h->replicas[0].n_tensors);
+  t.lr = opt_optim_lr(&o->cfg, o->t - 1);
+  h->parallel(h->ctx, n_ranges(o->n), outer_step_part, &t);
   opt_host_broadcast(h, o->z);
 }
 
