@@ -172,10 +172,23 @@ static void host_apply(const opt_host *h, opt_replica *r, const opt_optim_config
   h->parallel(h->ctx, n_ranges(r->n), apply_part, &a);
 }
 
+/* Task i of copying replica 0 to replicas 1 .. K-1: replica 1 + i / ranges, its range
+ * i % ranges of elements (of the parameters and of each optimizer-state buffer), so that the
+ * threads get equal shares whatever K. */
 static void copy_replica0(void *arg, int i)
 {
   const opt_host *h = arg;
-  opt_replica_copy(&h->replicas[i + 1], &h->replicas[0]);
+  const opt_replica *src = &h->replicas[0];
+  int ranges = n_ranges(src->n), r = i % ranges;
+  opt_replica *dst = &h->replicas[1 + i / ranges];
+  size_t lo = (size_t)r * RANGE, len = range_end(r, src->n) - lo;
+  memcpy(dst->params + lo, src->params + lo, len * sizeof(float));
+  for (int j = 0; j < src->state_floats; j++)
+    memcpy(dst->state + j * src->n + lo, src->state + j * src->n + lo, len * sizeof(float));
+  if (r == 0) {
+    dst->step = src->step;
+    dst->local_steps = src->local_steps;
+  }
 }
 
 void opt_sync_gradient_step(const opt_host *h, const opt_optim_config *inner,
@@ -184,7 +197,7 @@ void opt_sync_gradient_step(const opt_host *h, const opt_optim_config *inner,
   opt_replica *r0 = &h->replicas[0];
   opt_host_mean(h, mask, OPT_BUF_GRADS, r0->grads);
   host_apply(h, r0, inner);
-  h->parallel(h->ctx, h->K - 1, copy_replica0, (void *)h);
+  h->parallel(h->ctx, (h->K - 1) * n_ranges(h->replicas[0].n), copy_replica0, (void *)h);
 }
 
 typedef struct outer_task {
