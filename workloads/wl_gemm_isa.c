@@ -12,10 +12,10 @@
  * B is packed (transposed if need be, zero-padded) into scratch as K rows of nv vectors, then
  * tiles of MR(nv) rows by nv vectors are accumulated in registers over the whole of K,
  * reading A in place. For some shapes (see wl_gemm_ below) the same is done for C^T, with
- * the roles of A and B exchanged. A narrow last panel (N not a multiple of the panel) gets a tile of as
- * few vectors as it needs, not a full-width one. The tile shapes were chosen by timing on a
- * Zen 4 core (its AVX-512 and AVX2 paths): with separate multiplies and adds, few broadcasts
- * of A per multiply matter more than many rows. */
+ * the roles of A and B exchanged. A narrow last panel (N not a multiple of the panel) gets a
+ * tile of as few vectors as it needs, not a full-width one. The tile shapes were chosen by
+ * timing on a Zen 4 core (its AVX-512 and AVX2 paths): with separate multiplies and adds,
+ * few broadcasts of A per multiply matter more than many rows. */
 #include <string.h>
 
 #include "wl_kernels.h"
