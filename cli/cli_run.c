@@ -663,7 +663,7 @@ int cli_run(int argc, char **argv)
        ends the sharing, and the run reads its data afresh */
     sim_config cfg;
     scn_run_config(s, i, &cfg);
-    char *inputs = scn_inputs_json(&cfg);
+    char *inputs = i == 0 ? checked_inputs : scn_inputs_json(&cfg); /* run 0's: just hashed */
     if (!inputs) {
       rc = CLI_RUN_FAILED;
       break;
@@ -673,7 +673,8 @@ int cli_run(int argc, char **argv)
       cache = NULL;
     }
     wl_status st = cli_run_policy(s, i, store, a.quiet, a.threads, 0, NULL, inputs, NULL, cache);
-    free(inputs);
+    if (inputs != checked_inputs)
+      free(inputs);
     if (st == WL_EINTR || cli_interrupted) {
       rc = CLI_INTERRUPTED;
       break;

@@ -70,8 +70,10 @@ void opt_replica_apply(opt_replica *r, const opt_optim_config *c, double lr_scal
                          r->n_tensors);
 }
 
-/* opt_pseudo_gradient on elements [lo, hi): each element is its own sum over the replicas in
- * order, so ranges may run on any threads. */
+/* The pseudo-gradient on elements [lo, hi): delta = sum_k w_k (z - x_k) over the replicas k
+ * in mask (all when NULL), in order k = 0..K-1, in double; w_k = 1/count, or shard_k /
+ * sum(shard) over the mask when weights is non-NULL. Each element is its own sum, so ranges
+ * may run on any threads. */
 static void pseudo_gradient_range(const opt_replica *reps, int K, const uint8_t *mask,
                                   const float *z, const int *weights, float *delta, size_t lo,
                                   size_t hi)
@@ -98,12 +100,6 @@ static void pseudo_gradient_range(const opt_replica *reps, int K, const uint8_t 
     for (size_t i = 0; i < len; i++)
       delta[c0 + i] = (float)acc[i];
   }
-}
-
-void opt_pseudo_gradient(const opt_replica *reps, int K, const uint8_t *mask, const float *z,
-                         const int *weights, float *delta)
-{
-  pseudo_gradient_range(reps, K, mask, z, weights, delta, 0, reps[0].n);
 }
 
 enum { RANGE = 1 << 15 }; /* elements per task of a parallel mean or optimizer step */

@@ -201,12 +201,6 @@ const char *opt_policy_label(const opt_policy_config *cfg);
  * replica's local step position. */
 void opt_replica_apply(opt_replica *r, const opt_optim_config *c, double lr_scale);
 
-/* delta (n) = sum_k w_k (z - x_k) over the replicas k in mask (all when NULL), in order
- * k = 0..K-1, in double; w_k = 1/count, or shard_k / sum(shard) over the mask when weights
- * is non-NULL. */
-void opt_pseudo_gradient(const opt_replica *reps, int K, const uint8_t *mask, const float *z,
-                         const int *weights, float *delta);
-
 /* out = the mean of the replicas' buffer `which` over the workers in mask (all: NULL), as
  * opt_replicas_mean, in parallel over ranges of elements on the host's threads. */
 void opt_host_mean(const opt_host *h, const uint8_t *mask, int which, float *out);
