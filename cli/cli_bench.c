@@ -12,8 +12,10 @@
 #include <string.h>
 #include <time.h>
 
-/* OpenBLAS's cblas.h; GSL's headers would bring a conflicting gsl_cblas.h. */
+/* OpenBLAS's cblas.h (its types and constants; the library is opened only here, so that
+ * no other command starts its threads); GSL's headers would bring a conflicting gsl_cblas.h. */
 #include <cblas.h>
+#include <dlfcn.h>
 
 #include "cli.h"
 #include "opt_optim.h"
@@ -121,11 +123,44 @@ static void full_step(step_ctx *s)
 
 static void products_only(step_ctx *s) { wl_gemm_replay(s->calls, s->n_calls); }
 
+/* OpenBLAS, opened by the step benchmark only. */
+static struct {
+  void (*sgemm)(const enum CBLAS_ORDER, const enum CBLAS_TRANSPOSE, const enum CBLAS_TRANSPOSE,
+                const blasint, const blasint, const blasint, const float, const float *,
+                const blasint, const float *, const blasint, const float, float *,
+                const blasint);
+  void (*set_num_threads)(int);
+  char *(*get_corename)(void);
+} blas;
+
+/* Opens OpenBLAS by its soname, else by the file the build linked against; 0 on success. */
+static int open_openblas(void)
+{
+  static const char *const names[] = {"libopenblas.so.0", SYNCSIM_OPENBLAS_FILE};
+  void *h = NULL;
+  for (size_t i = 0; !h && i < sizeof names / sizeof names[0]; i++)
+    h = dlopen(names[i], RTLD_NOW | RTLD_LOCAL);
+  if (!h) {
+    fprintf(stderr, "syncsim: bench: cannot open OpenBLAS (%s); install libopenblas0\n",
+            dlerror());
+    return -1;
+  }
+  *(void **)&blas.sgemm = dlsym(h, "cblas_sgemm");
+  *(void **)&blas.set_num_threads = dlsym(h, "openblas_set_num_threads");
+  *(void **)&blas.get_corename = dlsym(h, "openblas_get_corename");
+  if (!blas.sgemm || !blas.set_num_threads || !blas.get_corename) {
+    fprintf(stderr, "syncsim: bench: %s lacks cblas_sgemm or openblas_* functions\n",
+            SYNCSIM_OPENBLAS_FILE);
+    return -1;
+  }
+  return 0;
+}
+
 static void products_openblas(step_ctx *s)
 {
   for (int i = 0; i < s->n_calls; i++) {
     const wl_gemm_call *c = &s->calls[i];
-    cblas_sgemm(CblasRowMajor, c->trans_a ? CblasTrans : CblasNoTrans,
+    blas.sgemm(CblasRowMajor, c->trans_a ? CblasTrans : CblasNoTrans,
                 c->trans_b ? CblasTrans : CblasNoTrans, c->M, c->N, c->K, c->alpha, c->A,
                 c->lda, c->B, c->ldb, c->beta, c->C, c->ldc);
   }
@@ -284,11 +319,13 @@ int cli_bench(int argc, char **argv)
     fprintf(stderr, "syncsim: %s\n", err);
     return CLI_USAGE;
   }
-  openblas_set_num_threads(1);
+  if (open_openblas() != 0)
+    return CLI_RUN_FAILED;
+  blas.set_num_threads(1);
   printf("optimizer: %s; syncsim kernels: %s; OpenBLAS kernel: %s; best of several "
          "repetitions, single thread\n\n",
          opt.opt == OPT_ADAMW ? "adamw" : "sgd", wl_isa_name(wl_isa_current()),
-         openblas_get_corename());
+         blas.get_corename());
   printf("%-26s %9s %5s %8s %8s %8s %7s %7s %7s %6s %6s %6s\n", "model", "params", "batch",
          "step ms", "mm ms", "blas ms", "GF/s", "mm GF/s", "blas GF/s", "st/mm", "mm/bl",
          "st/bl");

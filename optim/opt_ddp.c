@@ -92,7 +92,7 @@ static void ddp_collective_done(void *state, int tag)
 {
   ddp *d = state;
   (void)tag;
-  opt_sync_gradient_step(d->host, &d->inner, d->round.in);
+  opt_sync_gradient_step(d->host, &d->inner, d->round.in, 0);
   d->step++;
   d->host->global_changed(d->host->ctx);
   ddp_begin_step(d);

@@ -122,7 +122,7 @@ static void diloco_collective_done(void *state, int tag)
   diloco *d = state;
   (void)tag;
   if (d->warm) {
-    opt_sync_gradient_step(d->host, &d->inner, d->round.in);
+    opt_sync_gradient_step(d->host, &d->inner, d->round.in, 1);
     if (d->step + 1 == d->warmup)
       opt_outer_adopt(d->host, &d->outer);
   } else {

@@ -103,11 +103,10 @@ static void local_sgd_collective_done(void *state, int tag)
   const opt_host *h = s->host;
   (void)tag;
   if (s->warm) {
-    opt_sync_gradient_step(h, &s->inner, s->round.in);
+    opt_sync_gradient_step(h, &s->inner, s->round.in, 1);
     memcpy(s->global, h->replicas[0].params, h->replicas[0].n * sizeof(float));
   } else {
-    opt_host_mean(h, s->round.in, OPT_BUF_PARAMS, s->global);
-    opt_host_broadcast(h, s->global);
+    opt_host_average(h, s->round.in, s->global);
   }
   s->step += s->job.steps;
   h->global_changed(h->ctx);

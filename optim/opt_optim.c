@@ -159,6 +159,18 @@ static opt_elem_fn *const elem_paths[WL_ISA_COUNT] = {
 static opt_elem_fn *const elem_paths[WL_ISA_COUNT] = {opt_elem_step_portable, NULL, NULL};
 #endif
 
+static opt_sum_fn *const sum_paths[WL_ISA_COUNT] = {
+#ifdef WL_HAVE_X86_PATHS
+  opt_elem_sum_portable, opt_elem_sum_avx2, opt_elem_sum_avx512};
+#else
+  opt_elem_sum_portable, NULL, NULL};
+#endif
+
+void opt_elem_sum(const opt_sum *s, float *out, size_t lo, size_t hi)
+{
+  sum_paths[wl_isa_current()](s, out, lo, hi);
+}
+
 /* The step on n elements whose state buffers are s0 and s1 (each of n): the step's scalars,
  * each rounded once to float, then the element loop. */
 static void step_range(const opt_optim_config *c, float *x, const float *g, float *s0,

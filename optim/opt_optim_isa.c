@@ -3,6 +3,7 @@
  * the function's suffix. The loops run across elements only: no sum crosses elements. */
 #include "opt_optim.h"
 #include "opt_optim_isa.h"
+#include "opt_replica.h"
 
 #define CAT2(a, b) a##b
 #define CAT(a, b) CAT2(a, b)
@@ -72,4 +73,42 @@ void FN(opt_elem_step_)(const opt_elem *e, float *x, const float *g, float *s0, 
     delayed_nesterov(e, x, g, s0, s1, n);
   else
     sgd_family(e, x, g, s0, n);
+}
+
+void FN(opt_elem_sum_)(const opt_sum *s, float *out, size_t lo, size_t hi)
+{
+  enum { CHUNK = 512 };
+  double acc[CHUNK], total = 0;
+  int count = 0;
+  for (int k = 0; k < s->K; k++)
+    if (!s->mask || s->mask[k]) {
+      count++;
+      total += s->weights ? s->weights[k] : 0;
+    }
+  for (size_t c0 = lo; c0 < hi; c0 += CHUNK) {
+    const size_t len = hi - c0 < CHUNK ? hi - c0 : CHUNK;
+    for (size_t i = 0; i < len; i++)
+      acc[i] = 0.0;
+    for (int k = 0; k < s->K; k++) {
+      if (s->mask && !s->mask[k])
+        continue;
+      const opt_replica *r = &s->reps[k];
+      const float *restrict x = (s->which == OPT_BUF_PARAMS ? r->params : r->grads) + c0;
+      if (!s->z) {
+        for (size_t i = 0; i < len; i++)
+          acc[i] += x[i];
+        continue;
+      }
+      const float *restrict z = s->z + c0;
+      const double wk = s->weights ? s->weights[k] / total : 1.0 / count;
+      for (size_t i = 0; i < len; i++)
+        acc[i] += wk * ((double)z[i] - (double)x[i]);
+    }
+    if (s->z)
+      for (size_t i = 0; i < len; i++)
+        out[c0 + i] = (float)acc[i];
+    else
+      for (size_t i = 0; i < len; i++)
+        out[c0 + i] = (float)(acc[i] / count);
+  }
 }

@@ -10,6 +10,7 @@
 #define OPT_OPTIM_ISA_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 typedef struct opt_elem {
   int opt; /* OPT_SGD ... OPT_DELAYED_NESTEROV */
@@ -26,5 +27,25 @@ typedef struct opt_elem {
 typedef void opt_elem_fn(const opt_elem *e, float *x, const float *g, float *s0, float *s1,
                          size_t n);
 opt_elem_fn opt_elem_step_portable, opt_elem_step_avx2, opt_elem_step_avx512;
+
+/* Sums across replicas, element by element, in double, replica by replica in order
+ * k = 0..K-1 over the replicas in mask (all: NULL):
+ *   z == NULL: out = (float)((0 + x_0 + x_1 + ...) / count), the mean of buffer `which`;
+ *   else:      out = (float)(0 + w_0 (z - x_0) + w_1 (z - x_1) + ...), the parameters'
+ *              pseudo-gradient, w_k = weights[k] / sum(weights) or 1 / count.
+ * out may alias an input buffer: a chunk of elements is read from every replica first. */
+typedef struct opt_sum {
+  const struct opt_replica *reps;
+  int K;
+  const uint8_t *mask;
+  int which;          /* OPT_BUF_PARAMS or OPT_BUF_GRADS */
+  const float *z;     /* the pseudo-gradient's reference, or NULL for the mean */
+  const int *weights; /* the pseudo-gradient's weights (NULL: equal) */
+} opt_sum;
+typedef void opt_sum_fn(const opt_sum *s, float *out, size_t lo, size_t hi);
+opt_sum_fn opt_elem_sum_portable, opt_elem_sum_avx2, opt_elem_sum_avx512;
+
+/* The same on the code path in use. */
+void opt_elem_sum(const opt_sum *s, float *out, size_t lo, size_t hi);
 
 #endif

@@ -188,7 +188,7 @@ static void palsgd_collective_done(void *state, int tag)
 {
   palsgd *s = state;
   if (tag == TAG_GRAD) {
-    opt_sync_gradient_step(s->host, &s->inner, s->round.in);
+    opt_sync_gradient_step(s->host, &s->inner, s->round.in, 1);
     s->t++;
     s->step = s->t;
     s->host->global_changed(s->host->ctx);

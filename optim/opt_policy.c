@@ -5,6 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "opt_optim_isa.h"
+
 #define PO(f) offsetof(opt_policy_config, f)
 
 const wl_variant *const opt_policy_registry[] = {
@@ -70,39 +72,7 @@ void opt_replica_apply(opt_replica *r, const opt_optim_config *c, double lr_scal
                          r->n_tensors);
 }
 
-/* The pseudo-gradient on elements [lo, hi): delta = sum_k w_k (z - x_k) over the replicas k
- * in mask (all when NULL), in order k = 0..K-1, in double; w_k = 1/count, or shard_k /
- * sum(shard) over the mask when weights is non-NULL. Each element is its own sum, so ranges
- * may run on any threads. */
-static void pseudo_gradient_range(const opt_replica *reps, int K, const uint8_t *mask,
-                                  const float *z, const int *weights, float *delta, size_t lo,
-                                  size_t hi)
-{
-  enum { CHUNK = 512 };
-  double acc[CHUNK], total = 0;
-  int count = 0;
-  for (int k = 0; k < K; k++)
-    if (!mask || mask[k]) {
-      count++;
-      total += weights ? weights[k] : 0;
-    }
-  for (size_t c0 = lo; c0 < hi; c0 += CHUNK) {
-    size_t len = hi - c0 < CHUNK ? hi - c0 : CHUNK;
-    memset(acc, 0, len * sizeof *acc);
-    for (int k = 0; k < K; k++) {
-      if (mask && !mask[k])
-        continue;
-      const float *x = reps[k].params + c0;
-      double wk = weights ? weights[k] / total : 1.0 / count;
-      for (size_t i = 0; i < len; i++)
-        acc[i] += wk * ((double)z[c0 + i] - (double)x[i]);
-    }
-    for (size_t i = 0; i < len; i++)
-      delta[c0 + i] = (float)acc[i];
-  }
-}
-
-enum { RANGE = 1 << 15 }; /* elements per task of a parallel mean or optimizer step */
+enum { RANGE = 1 << 12 }; /* elements per task of a parallel mean, optimizer step or copy */
 
 static int n_ranges(size_t n) { return (int)((n + RANGE - 1) / RANGE); }
 
@@ -117,7 +87,6 @@ typedef struct mean_task {
   const uint8_t *mask;
   int which;
   float *out;
-  const float *src;
 } mean_task;
 
 static void mean_part(void *arg, int i)
@@ -127,118 +96,130 @@ static void mean_part(void *arg, int i)
                           (size_t)i * RANGE, range_end(i, m->h->replicas[0].n));
 }
 
-void opt_host_mean(const opt_host *h, const uint8_t *mask, int which, float *out)
+/* out = the mean of the replicas' buffer `which` over mask, over ranges on the host's
+ * threads */
+static void host_mean(const opt_host *h, const uint8_t *mask, int which, float *out)
 {
-  mean_task m = {h, mask, which, out, NULL};
+  mean_task m = {h, mask, which, out};
   h->parallel(h->ctx, n_ranges(h->replicas[0].n), mean_part, &m);
 }
 
-static void broadcast_one(void *arg, int w)
+/* Elements [lo, hi) of every replica's parameters become src's (a replica whose own buffer
+ * src is, is skipped), and of their optimizer state replica 0's when with_state. */
+static void copy_range(const opt_host *h, const float *src, int with_state, size_t lo,
+                       size_t hi)
 {
-  const mean_task *m = arg;
-  opt_replica *r = &m->h->replicas[w];
-  if (r->params != m->src)
-    memcpy(r->params, m->src, r->n * sizeof(float));
-}
-
-void opt_host_broadcast(const opt_host *h, const float *params)
-{
-  mean_task m = {h, NULL, 0, NULL, params};
-  h->parallel(h->ctx, h->K, broadcast_one, &m);
-}
-
-typedef struct apply_task {
-  opt_replica *r;
-  const opt_optim_config *c;
-  double lr;
-} apply_task;
-
-static void apply_part(void *arg, int i)
-{
-  const apply_task *a = arg;
-  opt_optim_step_tensors_range(a->c, a->r->params, a->r->grads, a->r->state, a->r->step, a->lr,
-                               a->r->n, a->r->tensors, a->r->n_tensors, (size_t)i * RANGE,
-                               range_end(i, a->r->n));
-}
-
-/* opt_replica_apply, its optimizer step in parallel over ranges of elements. */
-static void host_apply(const opt_host *h, opt_replica *r, const opt_optim_config *c)
-{
-  apply_task a = {r, c, replica_step_begin(r, c, 1.0)};
-  h->parallel(h->ctx, n_ranges(r->n), apply_part, &a);
-}
-
-/* Task i of copying replica 0 to replicas 1 .. K-1: replica 1 + i / ranges, its range
- * i % ranges of elements (of the parameters and of each optimizer-state buffer), so that the
- * threads get equal shares whatever K. */
-static void copy_replica0(void *arg, int i)
-{
-  const opt_host *h = arg;
-  const opt_replica *src = &h->replicas[0];
-  int ranges = n_ranges(src->n), r = i % ranges;
-  opt_replica *dst = &h->replicas[1 + i / ranges];
-  size_t lo = (size_t)r * RANGE, len = range_end(r, src->n) - lo;
-  memcpy(dst->params + lo, src->params + lo, len * sizeof(float));
-  for (int j = 0; j < src->state_floats; j++)
-    memcpy(dst->state + j * src->n + lo, src->state + j * src->n + lo, len * sizeof(float));
-  if (r == 0) {
-    dst->step = src->step;
-    dst->local_steps = src->local_steps;
+  const opt_replica *r0 = &h->replicas[0];
+  for (int k = 0; k < h->K; k++) {
+    opt_replica *dst = &h->replicas[k];
+    if (dst->params != src)
+      memcpy(dst->params + lo, src + lo, (hi - lo) * sizeof(float));
+    for (int j = 0; with_state && k > 0 && j < r0->state_floats; j++)
+      memcpy(dst->state + j * r0->n + lo, r0->state + j * r0->n + lo,
+             (hi - lo) * sizeof(float));
   }
 }
 
-void opt_sync_gradient_step(const opt_host *h, const opt_optim_config *inner,
-                            const uint8_t *mask)
+static void average_part(void *arg, int i)
 {
-  opt_replica *r0 = &h->replicas[0];
-  opt_host_mean(h, mask, OPT_BUF_GRADS, r0->grads);
-  host_apply(h, r0, inner);
-  h->parallel(h->ctx, (h->K - 1) * n_ranges(h->replicas[0].n), copy_replica0, (void *)h);
+  const mean_task *m = arg;
+  size_t lo = (size_t)i * RANGE, hi = range_end(i, m->h->replicas[0].n);
+  opt_replicas_mean_range(m->h->replicas, m->h->K, m->mask, OPT_BUF_PARAMS, m->out, lo, hi);
+  copy_range(m->h, m->out, 0, lo, hi);
 }
 
+void opt_host_average(const opt_host *h, const uint8_t *mask, float *out)
+{
+  mean_task m = {h, mask, OPT_BUF_PARAMS, out};
+  h->parallel(h->ctx, n_ranges(h->replicas[0].n), average_part, &m);
+}
+
+/* One range of elements of a synchronous gradient step: the mean of the gradients (unless
+ * it already ran, before a clip), the optimizer step on replica 0, and the copies to the
+ * other replicas. Every element gets the arithmetic of the unfused passes; the range stays
+ * in cache from the mean to the copies. */
+typedef struct sync_task {
+  const opt_host *h;
+  const opt_optim_config *c;
+  const uint8_t *mask;
+  double lr;
+  int mean;       /* the mean runs here */
+  int with_state; /* the optimizer state is copied too */
+} sync_task;
+
+static void sync_part(void *arg, int i)
+{
+  const sync_task *t = arg;
+  const opt_host *h = t->h;
+  opt_replica *r0 = &h->replicas[0];
+  size_t lo = (size_t)i * RANGE, hi = range_end(i, r0->n);
+  if (t->mean)
+    opt_replicas_mean_range(h->replicas, h->K, t->mask, OPT_BUF_GRADS, r0->grads, lo, hi);
+  opt_optim_step_tensors_range(t->c, r0->params, r0->grads, r0->state, r0->step, t->lr, r0->n,
+                               r0->tensors, r0->n_tensors, lo, hi);
+  copy_range(h, r0->params, t->with_state, lo, hi);
+}
+
+void opt_sync_gradient_step(const opt_host *h, const opt_optim_config *inner,
+                            const uint8_t *mask, int with_state)
+{
+  opt_replica *r0 = &h->replicas[0];
+  sync_task t = {h, inner, mask, 0, isnan(inner->clip), with_state};
+  if (!t.mean) /* the clip needs the whole mean's norm first */
+    host_mean(h, mask, OPT_BUF_GRADS, r0->grads);
+  t.lr = replica_step_begin(r0, inner, 1.0);
+  h->parallel(h->ctx, n_ranges(r0->n), sync_part, &t);
+  for (int k = 1; k < h->K; k++) {
+    h->replicas[k].step = r0->step;
+    h->replicas[k].local_steps = r0->local_steps;
+  }
+}
+
+/* One range of elements of an outer synchronization: the pseudo-gradient (unless it
+ * already ran, before a clip), the outer step on z, and the copies of z to the replicas. */
 typedef struct outer_task {
   const opt_host *h;
   opt_outer *o;
   const int *weights;
   const uint8_t *mask;
   double lr;
+  int pseudo; /* the pseudo-gradient runs here */
+  int step;   /* the outer step and the copies run here */
 } outer_task;
 
-static void pseudo_gradient_part(void *arg, int i)
-{
-  const outer_task *t = arg;
-  pseudo_gradient_range(t->h->replicas, t->h->K, t->mask, t->o->z, t->weights, t->o->delta,
-                        (size_t)i * RANGE, range_end(i, t->o->n));
-}
-
-static void outer_step_part(void *arg, int i)
+static void outer_part(void *arg, int i)
 {
   const outer_task *t = arg;
   const opt_replica *r0 = &t->h->replicas[0];
-  opt_optim_step_tensors_range(&t->o->cfg, t->o->z, t->o->delta, t->o->state, t->o->t, t->lr,
-                               r0->n, r0->tensors, r0->n_tensors, (size_t)i * RANGE,
-                               range_end(i, r0->n));
+  opt_outer *o = t->o;
+  size_t lo = (size_t)i * RANGE, hi = range_end(i, o->n);
+  if (t->pseudo) { /* delta = sum_k w_k (z - x_k), as opt_sum says */
+    opt_sum sum = {t->h->replicas, t->h->K, t->mask, OPT_BUF_PARAMS, o->z, t->weights};
+    opt_elem_sum(&sum, o->delta, lo, hi);
+  }
+  if (t->step) {
+    opt_optim_step_tensors_range(&o->cfg, o->z, o->delta, o->state, o->t, t->lr, r0->n,
+                                 r0->tensors, r0->n_tensors, lo, hi);
+    copy_range(t->h, o->z, 0, lo, hi);
+  }
 }
 
 void opt_outer_sync(const opt_host *h, opt_outer *o, const int *weights, const uint8_t *mask)
 {
-  /* the pseudo-gradient and the outer step run over ranges of elements on the host's threads;
-     the clip (a global norm, one sum in order) between them does not */
-  outer_task t = {h, o, weights, mask, 0};
-  h->parallel(h->ctx, n_ranges(o->n), pseudo_gradient_part, &t);
-  if (!isnan(o->cfg.clip)) /* the outer optimizer's clip: the pseudo-gradient's global norm */
-    opt_clip_grad_norm(o->delta, o->n, o->cfg.clip);
+  /* over ranges of elements on the host's threads, in one pass unless the outer optimizer
+     clips: its global norm (one sum in order) needs the whole pseudo-gradient first */
   o->t++;
-  t.lr = opt_optim_lr(&o->cfg, o->t - 1);
-  h->parallel(h->ctx, n_ranges(o->n), outer_step_part, &t);
-  opt_host_broadcast(h, o->z);
+  outer_task t = {h, o, weights, mask, opt_optim_lr(&o->cfg, o->t - 1), 1, 1};
+  if (!isnan(o->cfg.clip)) {
+    t.step = 0;
+    h->parallel(h->ctx, n_ranges(o->n), outer_part, &t);
+    opt_clip_grad_norm(o->delta, o->n, o->cfg.clip);
+    t.pseudo = 0, t.step = 1;
+  }
+  h->parallel(h->ctx, n_ranges(o->n), outer_part, &t);
 }
 
-void opt_outer_adopt(const opt_host *h, opt_outer *o)
-{
-  opt_host_mean(h, NULL, OPT_BUF_PARAMS, o->z);
-  opt_host_broadcast(h, o->z);
-}
+void opt_outer_adopt(const opt_host *h, opt_outer *o) { opt_host_average(h, NULL, o->z); }
 
 wl_status opt_outer_init(opt_outer *o, const opt_optim_config *cfg, const opt_host *h,
                          char *err, size_t err_size)

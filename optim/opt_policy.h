@@ -201,19 +201,17 @@ const char *opt_policy_label(const opt_policy_config *cfg);
  * replica's local step position. */
 void opt_replica_apply(opt_replica *r, const opt_optim_config *c, double lr_scale);
 
-/* out = the mean of the replicas' buffer `which` over the workers in mask (all: NULL), as
- * opt_replicas_mean, in parallel over ranges of elements on the host's threads. */
-void opt_host_mean(const opt_host *h, const uint8_t *mask, int which, float *out);
-
-/* Every replica's parameters become params, in parallel over the replicas (a replica whose
- * own buffer params is, is skipped). */
-void opt_host_broadcast(const opt_host *h, const float *params);
+/* out = the mean of the replicas' parameters over the workers in mask (all: NULL), as
+ * opt_replicas_mean; then every replica's parameters become out. In one pass over ranges of
+ * elements on the host's threads. */
+void opt_host_average(const opt_host *h, const uint8_t *mask, float *out);
 
 /* A synchronous gradient step (DDP): the mean of the replicas' grads (in worker order) is
- * applied to replica 0 with the inner optimizer, then replica 0 (params, state, counters)
- * is copied to the others; each part in parallel on the host's threads. */
+ * applied to replica 0 with the inner optimizer, then replica 0's params and counters (and
+ * its optimizer state when with_state: a policy whose replicas later step on their own) are
+ * copied to the others; in parallel over ranges of elements on the host's threads. */
 void opt_sync_gradient_step(const opt_host *h, const opt_optim_config *inner,
-                            const uint8_t *mask);
+                            const uint8_t *mask, int with_state);
 
 /* A global model z with an outer optimizer (DiLoCo, PALSGD): one allocation holding z, the
  * pseudo-gradient and the optimizer state. */

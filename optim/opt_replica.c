@@ -3,6 +3,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "opt_optim_isa.h"
+
 /* What the views of a replica without parameters (timing only) point to: no allocation. */
 static float no_parameters[1];
 
@@ -38,24 +40,8 @@ void opt_replica_copy(opt_replica *dst, const opt_replica *src)
 void opt_replicas_mean_range(const opt_replica *reps, int K, const uint8_t *mask, int which,
                              float *out, size_t lo, size_t hi)
 {
-  int count = 0;
-  for (int k = 0; k < K; k++)
-    count += !mask || mask[k];
-  enum { CHUNK = 512 };
-  double acc[CHUNK];
-  for (; lo < hi; lo += CHUNK) {
-    size_t len = hi - lo < CHUNK ? hi - lo : CHUNK;
-    memset(acc, 0, len * sizeof *acc);
-    for (int k = 0; k < K; k++) {
-      if (mask && !mask[k])
-        continue;
-      const float *src = (which == OPT_BUF_PARAMS ? reps[k].params : reps[k].grads) + lo;
-      for (size_t i = 0; i < len; i++)
-        acc[i] += src[i];
-    }
-    for (size_t i = 0; i < len; i++)
-      out[lo + i] = (float)(acc[i] / count);
-  }
+  opt_sum sum = {reps, K, mask, which, NULL, NULL};
+  opt_elem_sum(&sum, out, lo, hi);
 }
 
 void opt_replicas_mean(const opt_replica *reps, int K, const uint8_t *mask, int which,

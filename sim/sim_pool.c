@@ -1,9 +1,19 @@
 #include "sim_pool.h"
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 
 enum { JOB_IDLE = 0, JOB_QUEUED, JOB_RUNNING, JOB_DONE };
+
+enum { SPIN = 20000 }; /* polls before a thread sleeps */
+
+static inline void cpu_relax(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_ia32_pause();
+#endif
+}
 
 struct sim_pool {
   pthread_mutex_t lock;
@@ -12,8 +22,9 @@ struct sim_pool {
   pthread_t *threads;
   int n_threads;
   int *queue;            /* (max_jobs) FIFO ring of job ids */
-  int head, count, cap;
-  int *state;            /* (max_jobs) JOB_* */
+  int head, cap;
+  atomic_int count;      /* queued jobs (read without the lock while spinning) */
+  atomic_int *state;     /* (max_jobs) JOB_* */
   int stopping;
   void (*fn)(void *ctx, int thread, int job);
   void *ctx;
@@ -26,25 +37,37 @@ typedef struct thread_arg {
 
 static thread_arg *args_of(sim_pool *p) { return (thread_arg *)(p->threads + p->n_threads); }
 
+/* Pop the queue's head and run it as thread `index`; the lock is held on entry and exit. */
+static void run_head(sim_pool *p, int index)
+{
+  int job = p->queue[p->head];
+  p->head = (p->head + 1) % p->cap;
+  p->count--;
+  p->state[job] = JOB_RUNNING;
+  pthread_mutex_unlock(&p->lock);
+  p->fn(p->ctx, index, job);
+  pthread_mutex_lock(&p->lock);
+  p->state[job] = JOB_DONE;
+  pthread_cond_broadcast(&p->done);
+}
+
 static void *worker_main(void *arg)
 {
   thread_arg *a = arg;
   sim_pool *p = a->p;
   pthread_mutex_lock(&p->lock);
   for (;;) {
+    if (p->count == 0 && !p->stopping) { /* a job often follows soon: look before sleeping */
+      pthread_mutex_unlock(&p->lock);
+      for (int i = 0; i < SPIN && atomic_load_explicit(&p->count, memory_order_relaxed) == 0; i++)
+        cpu_relax();
+      pthread_mutex_lock(&p->lock);
+    }
     while (p->count == 0 && !p->stopping)
       pthread_cond_wait(&p->work, &p->lock);
     if (p->count == 0)
       break;
-    int job = p->queue[p->head];
-    p->head = (p->head + 1) % p->cap;
-    p->count--;
-    p->state[job] = JOB_RUNNING;
-    pthread_mutex_unlock(&p->lock);
-    p->fn(p->ctx, a->index, job);
-    pthread_mutex_lock(&p->lock);
-    p->state[job] = JOB_DONE;
-    pthread_cond_broadcast(&p->done);
+    run_head(p, a->index);
   }
   pthread_mutex_unlock(&p->lock);
   return NULL;
@@ -96,12 +119,38 @@ void sim_pool_submit(sim_pool *p, int job)
   pthread_mutex_unlock(&p->lock);
 }
 
-void sim_pool_wait(sim_pool *p, int job)
+void sim_pool_wait(sim_pool *p, int job, int helper)
 {
   pthread_mutex_lock(&p->lock);
-  while (p->state[job] == JOB_QUEUED || p->state[job] == JOB_RUNNING)
-    pthread_cond_wait(&p->done, &p->lock);
+  while (p->state[job] == JOB_QUEUED || p->state[job] == JOB_RUNNING) {
+    if (p->count > 0) { /* work while waiting: the queue's head, which may be job itself */
+      run_head(p, helper);
+      continue;
+    }
+    pthread_mutex_unlock(&p->lock);
+    for (int i = 0; i < SPIN && atomic_load_explicit(&p->state[job], memory_order_relaxed) ==
+                                  JOB_RUNNING; i++)
+      cpu_relax();
+    pthread_mutex_lock(&p->lock);
+    if (p->state[job] == JOB_RUNNING)
+      pthread_cond_wait(&p->done, &p->lock);
+  }
   p->state[job] = JOB_IDLE;
+  pthread_mutex_unlock(&p->lock);
+}
+
+void sim_pool_drain(sim_pool *p)
+{
+  pthread_mutex_lock(&p->lock);
+  for (; p->count > 0; p->count--) { /* queued: never started, dropped */
+    p->state[p->queue[p->head]] = JOB_IDLE;
+    p->head = (p->head + 1) % p->cap;
+  }
+  for (int job = 0; job < p->cap; job++) {
+    while (p->state[job] == JOB_RUNNING)
+      pthread_cond_wait(&p->done, &p->lock);
+    p->state[job] = JOB_IDLE;
+  }
   pthread_mutex_unlock(&p->lock);
 }
 

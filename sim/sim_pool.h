@@ -4,7 +4,8 @@
  * job's completion event is processed. A job touches only its worker's replica, sampler and
  * random stream, plus the workspace of the thread that runs it, so results do not depend on
  * which thread runs it, or when. Jobs are identified by worker index; a worker has at most
- * one job at a time. */
+ * one job at a time. The thread that waits for a job runs queued jobs meanwhile, so that a
+ * pool of T threads and its caller use T + 1 processors. */
 #ifndef SIM_POOL_H
 #define SIM_POOL_H
 
@@ -16,13 +17,19 @@ typedef struct sim_pool sim_pool;
 wl_status sim_pool_create(int threads, int max_jobs, void (*fn)(void *ctx, int thread, int job),
                           void *ctx, sim_pool **out);
 
+/* Drops the queued jobs that no thread has started, and waits for the running ones: no job
+ * is in flight when it returns. */
+void sim_pool_drain(sim_pool *p);
+
 /* Waits for every submitted job, then stops and frees the pool. Accepts NULL. */
 void sim_pool_destroy(sim_pool *p);
 
 /* Queue job (not already queued or running). */
 void sim_pool_submit(sim_pool *p, int job);
 
-/* Block until job has run (returns at once if it was never submitted since the last wait). */
-void sim_pool_wait(sim_pool *p, int job);
+/* Block until job has run (returns at once if it was never submitted since the last wait).
+ * Meanwhile the caller runs queued jobs itself, in order, as thread `helper` (an index that
+ * no pool thread has: a pool of T threads and its caller keep T + 1 workspaces busy). */
+void sim_pool_wait(sim_pool *p, int job, int helper);
 
 #endif

@@ -1,6 +1,7 @@
 #include "sim_runner.h"
 
 #include <math.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -107,7 +108,8 @@ typedef struct sim_runner {
   int *shard_sizes;     /* (K) */
   gsl_rng **policy_rng; /* (K+1) the policy's streams, made on first use */
   gsl_rng *spare_rng;   /* what a stream that could not be made draws from (the run fails) */
-  int n_threads;        /* threads running jobs (1: jobs run in the event loop) */
+  int n_threads;        /* threads running jobs: the pool's n_threads - 1 and the event
+                           loop, which runs queued jobs while it waits (1: no pool) */
   wl_model **models;    /* (n_threads) each job thread's workspace */
   wl_batch *batches;    /* (n_threads) each job thread's batch */
   wl_model *eval_model; /* the event loop's workspace, for evaluation */
@@ -117,9 +119,13 @@ typedef struct sim_runner {
   void (*par_fn)(void *arg, int i); /* a host parallel call in progress: its tasks */
   void *par_arg;
   int par_n, par_jobs;
+  atomic_int par_next;  /* ... the next task to claim */
   int eval_n;           /* held-out examples per evaluation */
   int eval_n_parts;     /* ... in this many parts (wl_model_eval_part) */
   wl_eval_part *eval_parts; /* (eval_n_parts) */
+  float *eval_memo;     /* (n params) the parameters last evaluated, when eval_memo_ok */
+  int eval_memo_ok;
+  double memo_loss, memo_acc; /* ... and their loss and accuracy */
   opt_policy policy;
   opt_host host;
   double bytes_total;   /* sent by all workers, counted when a transfer completes */
@@ -280,13 +286,13 @@ static void run_job(sim_runner *r, int w, int t)
   }
 }
 
-/* Pool job w: worker w's job, or during a host parallel call its share of the tasks
- * (w, w + jobs, ...). */
+/* Pool job w: worker w's job, or during a host parallel call tasks claimed one by one. */
 static void pool_job(void *ctx, int thread, int w)
 {
   sim_runner *r = ctx;
-  if (r->par_fn) {
-    for (int i = w; i < r->par_n; i += r->par_jobs)
+  if (r->par_fn) { /* claim tasks until none is left: a thread that starts late does less */
+    for (int i; (i = atomic_fetch_add_explicit(&r->par_next, 1, memory_order_relaxed)) <
+                r->par_n;)
       r->par_fn(r->par_arg, i);
     return;
   }
@@ -305,11 +311,13 @@ static void host_parallel(void *ctx, int n, void (*fn)(void *arg, int i), void *
     return;
   }
   r->par_fn = fn, r->par_arg = arg, r->par_n = n;
-  r->par_jobs = n < r->n_threads ? n : r->n_threads;
+  atomic_store_explicit(&r->par_next, 0, memory_order_relaxed);
+  r->par_jobs = (n < r->n_threads ? n : r->n_threads) - 1; /* the event loop is one more */
   for (int j = 0; j < r->par_jobs; j++)
     sim_pool_submit(r->pool, j);
+  pool_job(r, r->n_threads - 1, -1);
   for (int j = 0; j < r->par_jobs; j++)
-    sim_pool_wait(r->pool, j);
+    sim_pool_wait(r->pool, j, r->n_threads - 1);
   r->par_fn = NULL;
 }
 
@@ -318,7 +326,7 @@ static void finish_job(sim_runner *r, int w)
 {
   sim_worker *wk = &r->w[w];
   if (r->pool) {
-    sim_pool_wait(r->pool, w);
+    sim_pool_wait(r->pool, w, r->n_threads - 1);
     r->jobs_in_flight--;
   } else {
     run_job(r, w, 0);
@@ -631,11 +639,24 @@ static void eval_lane(void *arg, int lane)
  * The parts are added in order either way: the same bits. */
 static void eval_params(sim_runner *r, const float *params, double *loss, double *accuracy)
 {
+  /* Parameters with the same bits as the last evaluated ones have the same loss (a policy's
+   * global model changes only at synchronizations, so time-driven evaluations between them
+   * often see the model already evaluated): reuse it. */
+  size_t bytes = r->reps[0].n * sizeof(float);
+  if (r->eval_memo_ok && memcmp(params, r->eval_memo, bytes) == 0) {
+    *loss = r->memo_loss;
+    *accuracy = r->memo_acc;
+    return;
+  }
   eval_task e = {r, params, r->pool && r->jobs_in_flight == 0 ? r->n_threads : 1};
   if (e.lanes > r->eval_n_parts)
     e.lanes = r->eval_n_parts;
   host_parallel(r, e.lanes, eval_lane, &e);
   wl_model_eval_total(r->eval_parts, r->eval_n_parts, loss, accuracy);
+  memcpy(r->eval_memo, params, bytes);
+  r->memo_loss = *loss;
+  r->memo_acc = *accuracy;
+  r->eval_memo_ok = 1;
 }
 
 /* Evaluate the global model now and record it (and the training loss since the last
@@ -1030,6 +1051,8 @@ static wl_status setup(sim_runner *r, int threads, sim_check_cache *cache, char 
       return WL_ENOMEM;
   }
   size_t n = r->timing_only ? 0 : wl_model_nparams(r->eval_model);
+  if (!r->timing_only && !(r->eval_memo = malloc((n ? n : 1) * sizeof(float))))
+    return WL_ENOMEM;
   int state_floats = opt_optim_state_floats(&cfg->policy.inner);
   const wl_tensor *tensors = NULL;
   int n_tensors = r->timing_only ? 0 : wl_model_tensors(r->eval_model, &tensors);
@@ -1089,7 +1112,7 @@ static wl_status setup(sim_runner *r, int threads, sim_check_cache *cache, char 
   };
   if ((st = sim_queue_init(&r->q, (size_t)r->K * 2 + 16)))
     return st;
-  if (r->n_threads > 1 && (st = sim_pool_create(r->n_threads, r->K, pool_job, r, &r->pool)))
+  if (r->n_threads > 1 && (st = sim_pool_create(r->n_threads - 1, r->K, pool_job, r, &r->pool)))
     return st;
   if ((st = sim_net_init(&r->net, &cfg->cluster.network, r->K, err, err_size)) ||
       (st = flows_init(r, err, err_size)))
@@ -1159,6 +1182,7 @@ static void teardown(sim_runner *r)
   wl_model_destroy(r->eval_model);
   wl_batch_free(&r->eval_batch);
   free(r->eval_parts);
+  free(r->eval_memo);
   if (!r->data_borrowed)
     wl_dataset_destroy(r->data);
 }
@@ -1225,7 +1249,7 @@ static void lose_job(sim_runner *r, int w)
   sim_worker *wk = &r->w[w];
   wk->job_gen++;
   if (r->pool && wk->job.steps > 0) {
-    sim_pool_wait(r->pool, w);
+    sim_pool_wait(r->pool, w, r->n_threads - 1);
     r->jobs_in_flight--;
   }
   if (r->snapshots)
@@ -1515,6 +1539,10 @@ wl_status sim_run(const sim_config *cfg, const sim_recorder *rec, const sim_run_
       schedule(&r, sim_time_period_from_s(cfg->eval.every_s), SIM_EV_EVAL, -1, 0, 0, 0);
     r.policy.type->start(r.policy.state);
     st = loop(&r, opts, host_t0, &out->events);
+  }
+  if (r.pool) { /* jobs still in flight end after the run: what they compute is never used */
+    sim_pool_drain(r.pool);
+    r.jobs_in_flight = 0;
   }
   /* A final evaluation of the global model as it ends, unless the last event was one (a
    * synchronization at the stop time comes after the evaluation scheduled for that time, and
