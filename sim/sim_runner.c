@@ -783,7 +783,7 @@ wl_status sim_memory_estimate(const sim_config *cfg, int threads, sim_memory *m)
     int text = wc->dataset.type == WL_DATA_TEXT;
     double batch = B * (text ? 8.0 * d.dim : 4.0 * d.dim + 4);
     m->dataset = d.bytes + d.n_train * (4 + 8); /* and the shards' indices, the split's scratch */
-    m->models = (T + 1) * (work + batch);
+    m->models = (T + 1) * (work + batch) + n * sizeof(float); /* + the last evaluated params */
     double sf = opt_optim_state_floats(&cfg->policy.inner);
     m->replicas = K * (2 + sf) * n * sizeof(float);
     /* each worker's trainer: its sampler (its epoch order over its shard, a batch's picks)

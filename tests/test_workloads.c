@@ -134,7 +134,7 @@ Test(gradcheck, matmul_backward_matches_finite_differences)
   float din[35] = {0}, dw[28] = {0}, db[4] = {0}, out[20];
   float *ws = malloc(wl_gemm_scratch_floats(7) * sizeof *ws);
   wl_matmul_forward(out, in, w, b, N, C, OC, ws);
-  wl_matmul_backward(din, dw, db, R, in, w, N, C, OC, ws);
+  wl_matmul_backward(din, dw, db, R, in, w, N, C, OC, 1, ws);
   kctx k = {.kind = K_MATMUL, .N = N, .C = C, .OC = OC, .in = to_double(in, 35),
             .w = to_double(w, 28), .b = to_double(b, 4), .R = to_double(R, 20),
             .out = malloc(20 * sizeof(double))};
@@ -146,11 +146,24 @@ Test(gradcheck, matmul_backward_matches_finite_differences)
   check_grad("matmul dw", k.w, dw, 28, kernel_objective, &k);
   check_grad("matmul dbias", k.b, db, 4, kernel_objective, &k);
   /* backward accumulates */
-  wl_matmul_backward(din, dw, db, R, in, w, N, C, OC, ws);
+  float din1[35], dw1[28], db1[4];
+  memcpy(din1, din, sizeof din), memcpy(dw1, dw, sizeof dw), memcpy(db1, db, sizeof db);
+  wl_matmul_backward(din, dw, db, R, in, w, N, C, OC, 1, ws);
   float dw2[28] = {0};
-  wl_matmul_backward(NULL, dw2, NULL, R, in, w, N, C, OC, ws);
+  wl_matmul_backward(NULL, dw2, NULL, R, in, w, N, C, OC, 1, ws);
   for (int i = 0; i < 28; i++)
     cr_assert_float_eq(dw[i], 2 * dw2[i], 1e-5);
+  /* without accumulating, it sets what it would add to zeros, to the bit (over garbage) */
+  float din3[35], dw3[28], db3[4];
+  for (int i = 0; i < 35; i++)
+    din3[i] = NAN;
+  for (int i = 0; i < 28; i++)
+    dw3[i] = NAN;
+  for (int i = 0; i < 4; i++)
+    db3[i] = -1e30f;
+  wl_matmul_backward(din3, dw3, db3, R, in, w, N, C, OC, 0, ws);
+  cr_assert(memcmp(din3, din1, sizeof din1) == 0 && memcmp(dw3, dw1, sizeof dw1) == 0 &&
+            memcmp(db3, db1, sizeof db1) == 0);
   free(ws);
   free(in), free(w), free(b), free(R), free(k.in), free(k.w), free(k.b), free(k.R), free(k.out);
   gsl_rng_free(r);

@@ -175,12 +175,13 @@ void wl_matmul_forward(float *out, const float *in, const float *w, const float 
 }
 
 void wl_matmul_backward(float *din, float *dw, float *dbias, const float *dout, const float *in,
-                        const float *w, int N, int C, int OC, float *scratch)
+                        const float *w, int N, int C, int OC, int accumulate, float *scratch)
 {
   enum { CHUNK = 64 };
+  const float beta = accumulate ? 1.0f : 0.0f;
   if (din)
-    wl_gemm(0, 0, N, C, OC, 1.0f, dout, OC, w, C, 1.0f, din, C, scratch);
-  wl_gemm(1, 0, OC, C, N, 1.0f, dout, OC, in, C, 1.0f, dw, C, scratch);
+    wl_gemm(0, 0, N, C, OC, 1.0f, dout, OC, w, C, beta, din, C, scratch);
+  wl_gemm(1, 0, OC, C, N, 1.0f, dout, OC, in, C, beta, dw, C, scratch);
   if (!dbias)
     return;
   for (int o0 = 0; o0 < OC; o0 += CHUNK) {
@@ -192,7 +193,7 @@ void wl_matmul_backward(float *din, float *dw, float *dbias, const float *dout, 
         sum[o] += row[o];
     }
     for (int o = 0; o < n; o++)
-      dbias[o0 + o] += (float)sum[o];
+      dbias[o0 + o] = accumulate ? dbias[o0 + o] + (float)sum[o] : (float)sum[o];
   }
 }
 

@@ -82,9 +82,11 @@ void wl_matmul_forward(float *out, const float *in, const float *w, const float 
                        int C, int OC, float *scratch);
 /* din (N,C) += dout (N,OC) w (OC,C), skipped when din is NULL;
  * dw (OC,C) += dout^T in (N,C);  dbias (OC) += column sums of dout (each summed in double,
- * rows in order, then rounded once), skipped when NULL; scratch for K = max(OC, N) */
+ * rows in order, then rounded once), skipped when NULL; scratch for K = max(OC, N).
+ * With accumulate 0, the three are set instead: the same bits as adding to zeros (a sum
+ * that starts at +0 is never -0), without the zeroing. */
 void wl_matmul_backward(float *din, float *dw, float *dbias, const float *dout, const float *in,
-                        const float *w, int N, int C, int OC, float *scratch);
+                        const float *w, int N, int C, int OC, int accumulate, float *scratch);
 
 /* out (n) = max(in, 0) */
 /* The activations' kinds, for their per-path builds (wl_act_isa.c). */

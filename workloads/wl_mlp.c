@@ -66,17 +66,17 @@ static double mlp_step(wl_model *m, const float *params, float *grads, const wl_
   long correct = 0;
   int B = b->B;
   double loss = mlp_forward_pass(m, params, b, &correct);
-  memset(grads, 0, m->nparams * sizeof(float));
   float *dz = s->dz, *da = s->da;
   memset(dz, 0, (size_t)B * m->C * sizeof(float));
   wl_xent_backward(dz, s->probs, b->y, B, m->C, 1.0f / (float)B);
+  /* every layer's weights, biases and input gradient are set (not added to zeros): every
+   * element of grads is written */
   for (int i = s->nl - 1; i >= 0; i--) {
     const float *in = i > 0 ? s->a[i - 1] : b->x;
     size_t n_in = (size_t)B * s->width[i];
-    if (i > 0)
-      memset(da, 0, n_in * sizeof(float));
     wl_matmul_backward(i > 0 ? da : NULL, grads + s->w_off[i], grads + s->b_off[i], dz, in,
-                       params + s->w_off[i], B, s->width[i], s->width[i + 1], s->gemm_scratch);
+                       params + s->w_off[i], B, s->width[i], s->width[i + 1], 0,
+                       s->gemm_scratch);
     if (i > 0) {
       memset(dz, 0, n_in * sizeof(float));
       activate_backward(m, dz, s->z[i - 1], da, n_in);
