@@ -85,9 +85,11 @@ static double tf_step(wl_model *m, const float *p, float *g, const wl_batch *b)
   zero(g, m->nparams);
   zero(s->dlogits, (size_t)N * s->V);
   wl_xent_backward(s->dlogits, s->probs, b->y, N, s->V, 1.0f / (float)N);
-  zero(s->dln, NC);
+  /* each matrix product's backward sets its input gradient, and its weight and bias
+   * gradients (each written by that product first: a tied head before the embedding adds
+   * to it), rather than adding to zeros: the same bits */
   wl_matmul_backward(s->dln, g + s->headw, NULL, s->dlogits, s->lnf, p + s->headw, N, C, s->V,
-                     1, ws);
+                     0, ws);
   zero(s->dres, NC);
   const float *top = s->la[s->L - 1].res3;
   wl_layernorm_backward(s->dres, g + s->lnfw, g + s->lnfb, s->dln, top, p + s->lnfw,
@@ -97,26 +99,22 @@ static double tf_step(wl_model *m, const float *p, float *g, const wl_batch *b)
     const layer_act *a = &s->la[l];
     const float *x = l > 0 ? s->la[l - 1].res3 : s->encoded;
     /* dres = d res3; the MLP branch */
-    zero(s->dfch_gelu, 4 * NC);
     wl_matmul_backward(s->dfch_gelu, g + o->fcprojw, g + o->fcprojb, s->dres, a->fch_gelu,
-                       p + o->fcprojw, N, 4 * C, C, 1, ws);
+                       p + o->fcprojw, N, 4 * C, C, 0, ws);
     zero(s->dfch, 4 * NC);
     wl_gelu_tanh_backward_kept(s->dfch, a->fch, a->fch_tanh, s->dfch_gelu, 4 * NC);
-    zero(s->dln, NC);
     wl_matmul_backward(s->dln, g + o->fcw, g + o->fcb, s->dfch, a->ln2, p + o->fcw, N, C,
-                       4 * C, 1, ws);
+                       4 * C, 0, ws);
     wl_layernorm_backward(s->dres, g + o->ln2w, g + o->ln2b, s->dln, a->res2, p + o->ln2w,
                           a->ln2_mean, a->ln2_rstd, N, C);
     /* dres = d res2; the attention branch */
-    zero(s->datty, NC);
     wl_matmul_backward(s->datty, g + o->projw, g + o->projb, s->dres, a->atty, p + o->projw, N,
-                       C, C, 1, ws);
+                       C, C, 0, ws);
     zero(s->dqkv, 3 * NC);
     wl_attention_backward(s->dqkv, s->datt_scratch, s->datty, a->qkv, a->att, B, T, C, s->NH,
                           ws);
-    zero(s->dln, NC);
     wl_matmul_backward(s->dln, g + o->qkvw, g + o->qkvb, s->dqkv, a->ln1, p + o->qkvw, N, C,
-                       3 * C, 1, ws);
+                       3 * C, 0, ws);
     wl_layernorm_backward(s->dres, g + o->ln1w, g + o->ln1b, s->dln, x, p + o->ln1w,
                           a->ln1_mean, a->ln1_rstd, N, C);
     /* dres = d x */
