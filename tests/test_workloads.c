@@ -934,10 +934,12 @@ Test(fashion_mnist, loads_standardized_images_and_labels)
   cr_assert_eq(d->n_test, 500);
   cr_assert_eq(d->dim, 784);
   cr_assert_eq(d->classes, 10);
+  cr_assert(d->px_train && d->px_test && !d->x_train && !d->x_test, "kept as pixel bytes");
   double sum = 0, sq = 0;
   for (size_t i = 0; i < 2000 * 784; i++) {
-    sum += d->x_train[i];
-    sq += d->x_train[i] * d->x_train[i];
+    float x = d->px_value[d->px_train[i]];
+    sum += x;
+    sq += x * x;
   }
   cr_assert_float_eq(sum / (2000 * 784), 0, 1e-4);
   cr_assert_float_eq(sq / (2000 * 784), 1, 1e-3);
@@ -947,6 +949,18 @@ Test(fashion_mnist, loads_standardized_images_and_labels)
   for (int k = 0; k < 10; k++)
     cr_assert_gt(count[k], 120, "class %d: %d", k, count[k]);
   cr_assert_float_eq(d->baseline_loss, log(10.0), 0.02);
+  /* a batch holds each pixel's feature value */
+  wl_batch bt;
+  cr_assert_eq(wl_batch_init(&bt, d, 2), WL_OK);
+  const int32_t idx[2] = {1999, 7};
+  wl_dataset_gather(d, 0, idx, NULL, 2, &bt);
+  for (int j = 0; j < 2; j++)
+    for (int k = 0; k < 784; k++)
+      cr_assert(bt.x[j * 784 + k] == d->px_value[d->px_train[idx[j] * 784 + k]]);
+  wl_dataset_gather_test_range(d, 499, 1, &bt);
+  for (int k = 0; k < 784; k++)
+    cr_assert(bt.x[k] == d->px_value[d->px_test[499 * 784 + k]]);
+  wl_batch_free(&bt);
   wl_dataset_destroy(d);
   snprintf(c.dir, sizeof c.dir, "/nonexistent");
   cr_assert_eq(wl_dataset_create(&c, 0, NULL, &d, err, sizeof err), WL_EIO);

@@ -130,6 +130,8 @@ void wl_dataset_destroy(wl_dataset *d)
   free(d->y_train);
   free(d->x_test);
   free(d->y_test);
+  free(d->px_train);
+  free(d->px_test);
   free(d->text_train);
   free(d->text_test);
   free(d);
@@ -307,8 +309,8 @@ void wl_dataset_size(const wl_dataset_config *cfg, int seq_len, wl_dataset_shape
     out->classes = 10;
     out->n_train = cfg->train_examples > 0 ? cfg->train_examples : 60000;
     out->n_test = cfg->test_examples > 0 ? cfg->test_examples : 10000;
-    /* the kept floats and labels, and a whole file of training images read at once */
-    out->bytes = (out->n_train + out->n_test) * (784 * 4 + 4) + 60000.0 * (784 + 1) + 80;
+    /* the kept pixels and labels, and a whole file of training images read at once */
+    out->bytes = (out->n_train + out->n_test) * (784 + 4) + 60000.0 * (784 + 1) + 80;
     break;
   case WL_DATA_TEXT: {
     double S = wl_text_bytes(cfg->path), T = seq_len > 0 ? seq_len : 1;
@@ -481,8 +483,15 @@ static void gather_one(const wl_dataset *d, int test, int32_t i, int32_t offset,
 {
   size_t D = (size_t)d->dim;
   if (d->kind == WL_KIND_CLASSIFY) {
-    const float *x = test ? d->x_test : d->x_train;
-    memcpy(b->x + (size_t)j * D, x + (size_t)i * D, D * sizeof(float));
+    const uint8_t *px = test ? d->px_test : d->px_train;
+    float *out = b->x + (size_t)j * D;
+    if (px) {
+      const uint8_t *row = px + (size_t)i * D;
+      for (size_t k = 0; k < D; k++)
+        out[k] = d->px_value[row[k]];
+    } else {
+      memcpy(out, (test ? d->x_test : d->x_train) + (size_t)i * D, D * sizeof(float));
+    }
     b->y[j] = (test ? d->y_test : d->y_train)[i];
     return;
   }

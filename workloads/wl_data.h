@@ -64,10 +64,13 @@ typedef struct wl_dataset {
   int classes;          /* classify: classes; text: vocabulary size V */
   int n_train;          /* training examples (rows, or windows) */
   int n_test;           /* held-out examples */
-  float *x_train;       /* classify: (n_train, D) */
+  float *x_train;       /* classify: (n_train, D), or NULL when stored as pixels */
   int32_t *y_train;     /* classify: (n_train) */
-  float *x_test;        /* classify: (n_test, D) */
+  float *x_test;        /* classify: (n_test, D), or NULL when stored as pixels */
   int32_t *y_test;      /* classify: (n_test) */
+  uint8_t *px_train;    /* classify from images: (n_train, D) bytes, feature px_value[b] */
+  uint8_t *px_test;     /* ... (n_test, D) */
+  float px_value[256];  /* the feature value of each pixel byte */
   uint8_t *text_train;  /* text: token ids, n_train * T + 1 of them */
   uint8_t *text_test;   /* text: token ids, n_test * T + 1 of them */
   unsigned char vocab[256]; /* text: token id -> byte (training bytes) */
