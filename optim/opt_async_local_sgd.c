@@ -1,5 +1,5 @@
 /* async_local_sgd — asynchronous Local-SGD with a parameter server (Liu et al. 2024,
- * arXiv 2401.09135); ALGORITHMS.md §6.
+ * arXiv 2401.09135); docs/algorithms.md §6.
  *
  * The server holds the global model theta, its version and the outer optimizer state. Each
  * worker, repeatedly: pulls theta (a transfer from the server; it remembers the version v0

@@ -1,4 +1,4 @@
-/* ddp — synchronous data parallel (ALGORITHMS.md §2).
+/* ddp — synchronous data parallel (docs/algorithms.md §2).
  *
  * Every step: each worker computes a gradient on its own batch; the gradients are
  * all-reduced (mean, in worker order) and one optimizer step is applied; all replicas stay

@@ -1,4 +1,4 @@
-/* diloco — DiLoCo (Douillard et al. 2023, arXiv 2311.08105); ALGORITHMS.md §4.
+/* diloco — DiLoCo (Douillard et al. 2023, arXiv 2311.08105); docs/algorithms.md §4.
  *
  * Each round every worker starts from the global model z and takes H inner steps (AdamW by
  * default, its state persistent and never averaged); then the pseudo-gradient

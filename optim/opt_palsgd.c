@@ -1,5 +1,5 @@
 /* palsgd — Pseudo-Asynchronous Local SGD (Naganuma et al., TMLR 2025, arXiv 2504.18454);
- * ALGORITHMS.md §5, after the paper's Algorithm 1 and its official code.
+ * docs/algorithms.md §5, after the paper's Algorithm 1 and its official code.
  *
  * Phase 0, the first warmup_steps steps: DDP (gradients all-reduced every step; replicas and
  * their optimizer state kept identical). At the switch, z <- x.

@@ -17,7 +17,7 @@ static void expect_near(const float *got, const double *want, int n, double tol,
 }
 
 /* The expected values below were computed by hand (in double, with Python) from the
- * formulas in ALGORITHMS.md §1, for lr 0.037, weight decay 0.013, momentum 0.87 and a
+ * formulas in docs/algorithms.md §1, for lr 0.037, weight decay 0.013, momentum 0.87 and a
  * momentum buffer that starts at (0.512, -0.199, 0.0338). */
 Test(optimizers, sgd_with_weight_decay_matches_a_hand_computed_step)
 {

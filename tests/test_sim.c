@@ -225,7 +225,7 @@ Test(runner, compute_comm_and_idle_partition_each_workers_time)
 
 Test(runner, local_sgd_with_H1_and_sgd_matches_ddp_with_sgd)
 {
-  /* Identity 1 (ALGORITHMS.md §7). Not bit-exact: DDP steps once on the mean gradient,
+  /* Identity 1 (docs/algorithms.md §7). Not bit-exact: DDP steps once on the mean gradient,
    * Local SGD averages K stepped replicas, so float rounding differs; the eval losses
    * agree to 1e-5 relative. Timing is identical, so the eval points coincide. */
   scn_scenario s;
@@ -389,7 +389,7 @@ Test(runner, eval_ticks_come_every_interval_and_at_the_end)
   free(r);
 }
 
-/* ---- identities of ALGORITHMS.md §7 on a small real model ----------------------------------- */
+/* ---- identities of docs/algorithms.md §7 on a small real model ------------------------ */
 
 #define ID_SCENARIO(workers, speeds, policies, stop)                                        \
   "{\"seed\": 7,"                                                                            \
