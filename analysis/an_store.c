@@ -498,13 +498,6 @@ static wl_status step_reset(an_store *s, sqlite3_stmt *st, const char *what)
   return out;
 }
 
-static double monotonic_s(void)
-{
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
-}
-
 static wl_status insert_metric(an_store *s, const sim_metric *m)
 {
   sqlite3_stmt *st = s->ins_metric;
@@ -576,7 +569,7 @@ static wl_status write_buffered(an_store *s)
       return rc;
   }
   s->n_buf = s->n_ubuf = s->n_ibuf = s->n_obuf = 0;
-  s->last_flush = monotonic_s();
+  s->last_flush = wl_monotonic_s();
   return WL_OK;
 }
 
@@ -642,7 +635,7 @@ static wl_status rec_begin(void *ctx)
   s->run_id = sqlite3_last_insert_rowid(s->db);
   s->n_buf = s->n_ubuf = s->n_ibuf = s->n_obuf = 0;
   s->n_workers = 0;
-  s->last_flush = monotonic_s();
+  s->last_flush = wl_monotonic_s();
   return WL_OK;
 }
 
@@ -650,7 +643,7 @@ static wl_status flush_if_due(an_store *s)
 {
   if (s->n_buf == METRIC_BUFFER || s->n_ubuf == METRIC_BUFFER || s->n_ibuf == METRIC_BUFFER ||
       s->n_obuf == METRIC_BUFFER ||
-      monotonic_s() - s->last_flush >= FLUSH_EVERY_S)
+      wl_monotonic_s() - s->last_flush >= FLUSH_EVERY_S)
     return flush(s);
   return WL_OK;
 }

@@ -54,13 +54,6 @@ typedef struct bench_case {
   int dim, classes; /* classification input */
 } bench_case;
 
-static double now_s(void)
-{
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
-}
-
 /* A dataset of the right shape without files: Gaussian features, or random text. */
 static wl_dataset *bench_data(const bench_case *c, gsl_rng *r)
 {
@@ -169,10 +162,10 @@ static void products_openblas(step_ctx *s)
 /* Seconds per call of `iters` calls of fn. */
 static double time_calls(void (*fn)(step_ctx *), step_ctx *s, int iters)
 {
-  double t0 = now_s();
+  double t0 = wl_monotonic_s();
   for (int i = 0; i < iters; i++)
     fn(s);
-  return (now_s() - t0) / iters;
+  return (wl_monotonic_s() - t0) / iters;
 }
 
 /* The best (smallest) seconds per call of each of the n functions fn, timed in turn

@@ -162,13 +162,6 @@ int cli_bench_engine(double budget_s, const char *only)
   return rc;
 }
 
-static double wall_s(void)
-{
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
-}
-
 /* 8 workers training an MLP 784-256-10 (batch 64, AdamW) on synthetic data for a fixed
  * number of steps, with 1 and with 2 threads, alternately; the best wall time of each. */
 int cli_bench_threads(int quick, const char *only)
@@ -203,9 +196,9 @@ int cli_bench_threads(int quick, const char *only)
         sim_recorder rec = sim_recorder_discarding();
         sim_run_opts opts = {.threads = t + 1};
         sim_result res;
-        double t0 = wall_s();
+        double t0 = wl_monotonic_s();
         wl_status st = sim_run(&cfg, &rec, &opts, &res);
-        double dt = wall_s() - t0;
+        double dt = wl_monotonic_s() - t0;
         if (st != WL_OK) {
           printf("%-12s (failed: %s)\n", policies[p][0], res.error);
           rc = CLI_RUN_FAILED;

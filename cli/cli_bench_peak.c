@@ -12,13 +12,6 @@
 
 #define PEAK_ITERS 20000000L
 
-static double now_s(void)
-{
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
-}
-
 /* One loop for a vector type V: ROWS by 3 vectors of sums (all in registers with the rows'
  * values and the 3 vectors of b: 7 rows fit 32 registers, 3 fit 16), the inner step
  * `STEP(s, a, b)`. The empty asm makes the b vectors opaque at each iteration, so that no
@@ -34,14 +27,14 @@ static double now_s(void)
     }                                                                                        \
     for (int v = 0; v < 3; v++)                                                              \
       b[v] = SET1(1.0f + 0x1p-21f * (float)v);                                               \
-    double t0 = now_s();                                                                     \
+    double t0 = wl_monotonic_s();                                                                     \
     for (long it = 0; it < PEAK_ITERS; it++) {                                               \
       __asm__ volatile("" : "+v"(b[0]), "+v"(b[1]), "+v"(b[2]));                             \
       _Pragma("GCC unroll 8") for (int r = 0; r < ROWS; r++)                                 \
           _Pragma("GCC unroll 3") for (int v = 0; v < 3; v++) s[r][v] =                      \
               STEP(s[r][v], a[r], b[v]);                                                     \
     }                                                                                        \
-    double t = now_s() - t0;                                                                 \
+    double t = wl_monotonic_s() - t0;                                                                 \
     float sink = 0;                                                                          \
     for (int r = 0; r < ROWS; r++)                                                           \
       for (int v = 0; v < 3; v++)                                                            \

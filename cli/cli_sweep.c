@@ -56,13 +56,6 @@ static void free_runs(sweep_run *runs, long n)
   free(runs);
 }
 
-static double now_s(void)
-{
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
-}
-
 /* Orders pointers to runs by hash, then by position (the first occurrence first). */
 static int cmp_hash_then_order(const void *a, const void *b)
 {
@@ -173,7 +166,7 @@ static void progress(int quiet, long ended, long total, long failed, long left, 
 {
   if (quiet)
     return;
-  double elapsed = now_s() - t0;
+  double elapsed = wl_monotonic_s() - t0;
   char eta[32] = "", others[64] = "";
   if (ended > 0 && ended + left < total)
     snprintf(eta, sizeof eta, ", ETA %.0f s", elapsed / ended * (double)(total - ended - left));
@@ -312,7 +305,7 @@ int cli_sweep(int argc, char **argv)
             n_todo, jobs, jobs == 1 ? "" : "s");
   fflush(stdout);
   cli_recording = 1;
-  double t0 = now_s();
+  double t0 = wl_monotonic_s();
   long next = 0, done = 0, failed = 0, left = 0;
   int running = 0, rc = CLI_OK, forwarded = 0;
   pid_t *kids = calloc((size_t)jobs, sizeof *kids); /* the running children, 0: a free slot */

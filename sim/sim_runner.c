@@ -180,13 +180,6 @@ const char *sim_result_status_name(wl_status st)
   }
 }
 
-static double host_seconds(void)
-{
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
-}
-
 /* Queue ev, unless it is never; counts the queued work. */
 static void enqueue(sim_runner *r, sim_event ev)
 {
@@ -1447,7 +1440,7 @@ static wl_status loop(sim_runner *r, const sim_run_opts *opts, double host_t0, l
     if (opts && opts->interrupt && *opts->interrupt)
       return WL_EINTR;
     if ((*events & 63) == 0) {
-      double h = host_seconds();
+      double h = wl_monotonic_s();
       if (!isnan(stop->host_time_s) && h - host_t0 >= stop->host_time_s)
         return WL_OK;
       if (opts && opts->progress && h >= next_progress) {
@@ -1512,7 +1505,7 @@ wl_status sim_run(const sim_config *cfg, const sim_recorder *rec, const sim_run_
                   sim_result *out)
 {
   sim_runner r = {.cfg = cfg, .rec = rec};
-  double host_t0 = host_seconds();
+  double host_t0 = wl_monotonic_s();
   gsl_set_error_handler_off(); /* GSL's failures (out of memory) are statuses, not aborts */
   memset(out, 0, sizeof *out);
   out->final_loss = out->final_accuracy = out->baseline_loss = NAN;
@@ -1569,7 +1562,7 @@ wl_status sim_run(const sim_config *cfg, const sim_recorder *rec, const sim_run_
   if (r.data)
     out->baseline_loss = r.data->baseline_loss;
   teardown(&r);
-  out->host_time_s = host_seconds() - host_t0;
+  out->host_time_s = wl_monotonic_s() - host_t0;
   wl_status es = rec->end(rec->ctx, out);
   assert_now = NULL;
   wl_assert_set_context(NULL);

@@ -2,6 +2,7 @@
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <time.h>
 
 static void (*assert_context)(char *buf, unsigned long size);
 
@@ -44,4 +45,11 @@ _Noreturn void wl_assert_fail(const char *file, int line, const char *cond)
           cond, ctx[0] ? " at " : "", ctx);
   fflush(stderr);
   abort();
+}
+
+double wl_monotonic_s(void)
+{
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
 }

@@ -40,6 +40,10 @@ void wl_assert_set_context(void (*describe)(char *buf, unsigned long size));
 void wl_set_interrupt(const volatile sig_atomic_t *flag);
 int wl_interrupted(void);
 
+/* The host's monotonic clock, in seconds: for measuring host time (progress, benchmarks);
+ * nothing that shapes a result reads it. */
+double wl_monotonic_s(void);
+
 #define WL_ASSERT(cond) \
   ((cond) ? (void)0 : wl_assert_fail(__FILE__, __LINE__, #cond))
 
