@@ -126,13 +126,15 @@ static struct {
   char *(*get_corename)(void);
 } blas;
 
-/* Opens OpenBLAS by its soname, else by the file the build linked against; 0 on success. */
+/* Opens OpenBLAS: the file whose header the build used (so that its integer width is the
+ * header's), else the library by its soname; 0 on success. */
 static int open_openblas(void)
 {
-  static const char *const names[] = {"libopenblas.so.0", SYNCSIM_OPENBLAS_FILE};
+  static const char *const names[] = {SYNCSIM_OPENBLAS_FILE, "libopenblas.so.0"};
   void *h = NULL;
+  const char *name = NULL;
   for (size_t i = 0; !h && i < sizeof names / sizeof names[0]; i++)
-    h = dlopen(names[i], RTLD_NOW | RTLD_LOCAL);
+    h = dlopen(name = names[i], RTLD_NOW | RTLD_LOCAL);
   if (!h) {
     fprintf(stderr, "syncsim: bench: cannot open OpenBLAS (%s); install libopenblas0\n",
             dlerror());
@@ -142,8 +144,7 @@ static int open_openblas(void)
   *(void **)&blas.set_num_threads = dlsym(h, "openblas_set_num_threads");
   *(void **)&blas.get_corename = dlsym(h, "openblas_get_corename");
   if (!blas.sgemm || !blas.set_num_threads || !blas.get_corename) {
-    fprintf(stderr, "syncsim: bench: %s lacks cblas_sgemm or openblas_* functions\n",
-            SYNCSIM_OPENBLAS_FILE);
+    fprintf(stderr, "syncsim: bench: %s lacks cblas_sgemm or openblas_* functions\n", name);
     return -1;
   }
   return 0;

@@ -1,11 +1,13 @@
-/* opt_optim_isa — the optimizers' element loops, built once per code path.
+/* opt_optim_isa — the optimizers' element loops, and the sums across replicas (means and
+ * pseudo-gradients, in double), built once per code path.
  *
  * opt_optim.c computes each step's scalars (learning rate, bias corrections, ...) once, in
  * double then rounded to float, and hands them to the loop of the code path in use
  * (wl_isa_current, the same choice as the matrix product's). Each element is the same fixed
  * sequence of float operations on every path (never fused; sqrt and division are correctly
- * rounded in IEEE-754), so the paths give identical results and differ only in how many
- * elements one instruction handles. */
+ * rounded in IEEE-754; a sum across replicas adds in replica order, one element at a time),
+ * so the paths give identical results and differ only in how many elements one instruction
+ * handles. */
 #ifndef OPT_OPTIM_ISA_H
 #define OPT_OPTIM_ISA_H
 

@@ -139,6 +139,23 @@ void sim_pool_wait(sim_pool *p, int job, int helper)
   pthread_mutex_unlock(&p->lock);
 }
 
+int sim_pool_cancel(sim_pool *p, int job)
+{
+  pthread_mutex_lock(&p->lock);
+  int queued = p->state[job] == JOB_QUEUED;
+  if (queued) { /* close the ring's gap, keeping the others' order */
+    int at = 0;
+    while (p->queue[(p->head + at) % p->cap] != job)
+      at++;
+    for (; at + 1 < p->count; at++)
+      p->queue[(p->head + at) % p->cap] = p->queue[(p->head + at + 1) % p->cap];
+    p->count--;
+    p->state[job] = JOB_IDLE;
+  }
+  pthread_mutex_unlock(&p->lock);
+  return queued;
+}
+
 void sim_pool_drain(sim_pool *p)
 {
   pthread_mutex_lock(&p->lock);

@@ -17,6 +17,10 @@ typedef struct sim_pool sim_pool;
 wl_status sim_pool_create(int threads, int max_jobs, void (*fn)(void *ctx, int thread, int job),
                           void *ctx, sim_pool **out);
 
+/* Drops job if it is queued and no thread has started it (returns 1; it will not run), else
+ * returns 0. */
+int sim_pool_cancel(sim_pool *p, int job);
+
 /* Drops the queued jobs that no thread has started, and waits for the running ones: no job
  * is in flight when it returns. */
 void sim_pool_drain(sim_pool *p);

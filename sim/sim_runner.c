@@ -356,8 +356,9 @@ static void restore_worker(sim_runner *r, int w)
   gsl_rng_memcpy(tr->batch_rng, tr->snap_rng);
 }
 
-/* Schedule worker w's job; its math runs on a pool thread, or (one thread) when its
- * completion is processed: either way it depends only on w's replica, batch stream and
+/* Schedule worker w's job; its math runs on a pool thread (or on the event loop's, which
+ * runs queued jobs while it waits for one), or (one thread) when its completion is
+ * processed: either way it depends only on w's replica, batch stream and
  * config, which nothing else touches meanwhile, and work cut off by the end of the run is
  * never counted. Compute time is charged for gradient steps only (a policy's mix steps use
  * no batch and no gradient). */
@@ -1235,14 +1236,15 @@ static void switch_participants(sim_runner *r, int from, int to)
     }
 }
 
-/* Worker w's job is lost to a failure: wait for its math if a thread has it, then undo it
- * (its completion is void, and it counts no step). */
+/* Worker w's job is lost to a failure: drop it if no thread has started it, else wait for
+ * its math; then undo it (its completion is void, and it counts no step). */
 static void lose_job(sim_runner *r, int w)
 {
   sim_worker *wk = &r->w[w];
   wk->job_gen++;
   if (r->pool && wk->job.steps > 0) {
-    sim_pool_wait(r->pool, w, r->n_threads - 1);
+    if (!sim_pool_cancel(r->pool, w))
+      sim_pool_wait(r->pool, w, r->n_threads - 1);
     r->jobs_in_flight--;
   }
   if (r->snapshots)

@@ -2,6 +2,7 @@
  * command sequence against a fake host (no engine). */
 #include <gsl/gsl_randist.h>
 
+#include "opt_optim_isa.h"
 #include "opt_policy.h"
 #include "test_util.h"
 #include "wl_kernels.h"
@@ -71,6 +72,81 @@ Test(optimizers, adamw_matches_two_hand_computed_steps)
 /* Every optimizer's element loop gives the same bits on every code path the machine runs
  * (each path vectorizes across elements only): random values over many magnitudes, a length
  * that is no multiple of any vector width, and both delayed-Nesterov branches. */
+/* The sums across replicas: the mean of a buffer and the pseudo-gradient against z, over a
+ * mask and with shard weights, are the in-order double sums a scalar loop computes, on every
+ * code path, for any range of elements, and when the output is one of the inputs. */
+Test(optimizers, sums_across_replicas_are_in_order_on_every_code_path)
+{
+  enum { K = 5, N = 1037 };
+  wl_isa keep = wl_isa_current();
+  gsl_rng *r = gsl_rng_alloc(gsl_rng_mt19937);
+  gsl_rng_set(r, 78);
+  opt_replica reps[K];
+  float z[N];
+  for (int k = 0; k < K; k++) {
+    cr_assert_eq(opt_replica_init(&reps[k], N, 0), WL_OK);
+    for (int i = 0; i < N; i++) {
+      double scale = pow(10, (int)gsl_rng_uniform_int(r, 41) - 20); /* double sums round */
+      reps[k].params[i] = (float)(gsl_ran_gaussian(r, 1) * scale);
+      reps[k].grads[i] = (float)(gsl_ran_gaussian(r, 1) * scale);
+    }
+  }
+  for (int i = 0; i < N; i += 3) /* a large term cancelled later: the order shows */
+    for (int b = 0; b < 2; b++) {
+      float *x0 = b ? reps[0].grads : reps[0].params, *x2 = b ? reps[2].grads : reps[2].params;
+      x0[i] = (float)(1e20 * (1 + gsl_rng_uniform(r)));
+      x2[i] = -x0[i];
+    }
+  reps[2].params[7] = -0.0f; /* signs of zero and tiny values */
+  reps[3].grads[8] = 1e-40f;
+  for (int i = 0; i < N; i++)
+    z[i] = (float)gsl_ran_gaussian(r, 1);
+  const uint8_t mask[K] = {1, 0, 1, 1, 1};
+  const int weights[K] = {3, 9, 1, 7, 2};
+  for (int kind = 0; kind < 4; kind++) { /* mean of params, of grads; pseudo-gradient, weighted */
+    const uint8_t *m = kind & 1 ? mask : NULL;
+    float want[N];
+    for (int i = 0; i < N; i++) {
+      double acc = 0, total = 0;
+      int count = 0;
+      for (int k = 0; k < K; k++)
+        if (!m || m[k])
+          count++, total += weights[k];
+      for (int k = 0; k < K; k++) {
+        if (m && !m[k])
+          continue;
+        if (kind < 2)
+          acc += kind == 0 ? reps[k].params[i] : reps[k].grads[i];
+        else
+          acc += (kind == 3 ? weights[k] / total : 1.0 / count) *
+                 ((double)z[i] - (double)reps[k].params[i]);
+      }
+      want[i] = kind < 2 ? (float)(acc / count) : (float)acc;
+    }
+    for (int isa = 0; isa < WL_ISA_COUNT; isa++) {
+      if (wl_isa_set((wl_isa)isa) != WL_OK)
+        continue;
+      opt_sum sum = {reps, K, m, kind == 1 ? OPT_BUF_GRADS : OPT_BUF_PARAMS,
+                     kind < 2 ? NULL : z, kind == 3 ? weights : NULL};
+      float got[N];
+      opt_elem_sum(&sum, got, 0, 300); /* in uneven ranges */
+      opt_elem_sum(&sum, got, 300, 301);
+      opt_elem_sum(&sum, got, 301, N);
+      cr_expect_arr_eq(got, want, sizeof got, "kind %d, %s path", kind,
+                       wl_isa_name((wl_isa)isa));
+    }
+  }
+  /* the output may be an input: replica 0's gradients become the mean */
+  float want[N];
+  opt_replicas_mean(reps, K, NULL, OPT_BUF_GRADS, want);
+  opt_replicas_mean(reps, K, NULL, OPT_BUF_GRADS, reps[0].grads);
+  cr_expect_arr_eq(reps[0].grads, want, sizeof want);
+  for (int k = 0; k < K; k++)
+    opt_replica_free(&reps[k]);
+  wl_isa_set(keep);
+  gsl_rng_free(r);
+}
+
 Test(optimizers, every_code_path_gives_the_same_bits)
 {
   enum { N = 1003 };

@@ -1764,3 +1764,59 @@ Test(rng, per_worker_time_streams_are_cmrg_seeded_by_the_mix)
   cr_assert_eq(sim_rng_type(SIM_RNG_POLICY), gsl_rng_mt19937);
   cr_assert_eq(sim_rng_memory(SIM_RNG_POLICY), opt_rng_memory());
 }
+
+/* ---- the job pool ------------------------------------------------------------------------ */
+
+#include <sched.h>
+#include <stdatomic.h>
+
+#include "sim_pool.h"
+
+typedef struct pool_probe {
+  atomic_int release;    /* job 0 blocks until this is set */
+  atomic_int started0;
+  atomic_int runs[6];    /* how many times each job ran */
+  atomic_int thread[6];  /* ... and on which thread index */
+} pool_probe;
+
+static void probe_job(void *ctx, int thread, int job)
+{
+  pool_probe *p = ctx;
+  if (job == 0) {
+    atomic_store(&p->started0, 1);
+    while (!atomic_load(&p->release))
+      sched_yield();
+  }
+  atomic_store(&p->thread[job], thread);
+  atomic_fetch_add(&p->runs[job], 1);
+}
+
+Test(pool, a_waiting_caller_runs_queued_jobs_cancel_and_drain_drop_queued_ones, .timeout = 30)
+{
+  static pool_probe p;
+  sim_pool *pool;
+  cr_assert_eq(sim_pool_create(1, 6, probe_job, &p, &pool), WL_OK);
+  for (int j = 0; j < 5; j++)
+    sim_pool_submit(pool, j);
+  while (!atomic_load(&p.started0)) /* the pool's one thread holds job 0 */
+    sched_yield();
+  cr_assert_eq(sim_pool_cancel(pool, 0), 0, "a running job is not cancelled");
+  cr_assert_eq(sim_pool_cancel(pool, 2), 1, "a queued job is");
+  sim_pool_wait(pool, 1, 1); /* the caller runs job 1 itself, as thread 1 */
+  cr_assert_eq(atomic_load(&p.runs[1]), 1);
+  cr_assert_eq(atomic_load(&p.thread[1]), 1);
+  atomic_store(&p.release, 1);
+  sim_pool_drain(pool); /* job 0 finishes; 3 and 4 ran at most once */
+  cr_assert_eq(atomic_load(&p.runs[0]), 1);
+  cr_assert_eq(atomic_load(&p.runs[2]), 0, "the cancelled job never runs");
+  cr_assert_leq(atomic_load(&p.runs[3]), 1);
+  cr_assert_leq(atomic_load(&p.runs[4]), 1);
+  int before = atomic_load(&p.runs[3]);
+  sim_pool_submit(pool, 3); /* every job is idle again: it can be submitted and waited for */
+  sim_pool_submit(pool, 2);
+  sim_pool_wait(pool, 3, 1);
+  sim_pool_wait(pool, 2, 1);
+  cr_assert_eq(atomic_load(&p.runs[3]), before + 1);
+  cr_assert_eq(atomic_load(&p.runs[2]), 1);
+  sim_pool_destroy(pool);
+}
