@@ -118,8 +118,14 @@ const wl_param wl_partition_params[] = {
 
 void wl_fill_gaussian(float *x, size_t n, double sd, gsl_rng *r)
 {
-  for (size_t i = 0; i < n; i++)
-    x[i] = (float)wl_ran_gaussian(r, sd);
+  enum { BLOCK = 256 };
+  double v[BLOCK];
+  for (size_t i0 = 0; i0 < n; i0 += BLOCK) {
+    size_t m = n - i0 < BLOCK ? n - i0 : BLOCK;
+    wl_ran_gaussians(r, sd, v, m);
+    for (size_t i = 0; i < m; i++)
+      x[i0 + i] = (float)v[i];
+  }
 }
 
 void wl_dataset_destroy(wl_dataset *d)
@@ -180,8 +186,9 @@ static wl_status synthetic_fill(const wl_dataset_config *cfg, const float *means
     if (cfg->generator == WL_GEN_MIXTURE) {
       c = (int)gsl_rng_uniform_int(r, (unsigned long)cfg->classes);
       const float *mu = means + (size_t)c * D;
+      wl_fill_gaussian(xi, D, 1.0, r);
       for (size_t j = 0; j < D; j++)
-        xi[j] = mu[j] + (float)wl_ran_gaussian(r, 1.0);
+        xi[j] = mu[j] + xi[j];
     } else {
       wl_fill_gaussian(xi, D, 1.0, r);
       c = teacher_label(t, xi);

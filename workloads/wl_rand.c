@@ -4,15 +4,40 @@
 
 #include "wl_math.h"
 
-double wl_ran_gaussian(gsl_rng *r, double sd)
+/* The polar method's accepted pair: x, and s = x^2 + y^2 in (0, 1). */
+static inline double polar_pair(gsl_rng *r, double *s)
 {
-  double x, y, s;
+  double x, y;
   do {
     x = 2.0 * gsl_rng_uniform(r) - 1.0;
     y = 2.0 * gsl_rng_uniform(r) - 1.0;
-    s = x * x + y * y;
-  } while (s >= 1.0 || s == 0.0);
+    *s = x * x + y * y;
+  } while (*s >= 1.0 || *s == 0.0);
+  return x;
+}
+
+static inline double polar_value(double sd, double x, double s)
+{
   return sd * x * sqrt(-2.0 * wl_log(s) / s);
+}
+
+double wl_ran_gaussian(gsl_rng *r, double sd)
+{
+  double s, x = polar_pair(r, &s);
+  return polar_value(sd, x, s);
+}
+
+void wl_ran_gaussians(gsl_rng *r, double sd, double *out, size_t n)
+{
+  enum { BLOCK = 256 };
+  double s[BLOCK];
+  for (size_t i0 = 0; i0 < n; i0 += BLOCK) {
+    size_t m = n - i0 < BLOCK ? n - i0 : BLOCK;
+    for (size_t i = 0; i < m; i++)
+      out[i0 + i] = polar_pair(r, &s[i]);
+    for (size_t i = 0; i < m; i++)
+      out[i0 + i] = polar_value(sd, out[i0 + i], s[i]);
+  }
 }
 
 double wl_ran_exponential(gsl_rng *r, double mean)

@@ -21,6 +21,11 @@
 
 /* N(0, sd^2) */
 double wl_ran_gaussian(gsl_rng *r, double sd);
+
+/* out[0..n) = n successive wl_ran_gaussian(r, sd) variates: the same draws, the same bits.
+ * The uniforms are drawn first and transformed after, a block at a time, so that the
+ * transforms (a log, a square root and a division each) overlap one another. */
+void wl_ran_gaussians(gsl_rng *r, double sd, double *out, size_t n);
 /* exponential with the given mean */
 double wl_ran_exponential(gsl_rng *r, double mean);
 /* gamma with shape a > 0 and scale theta (mean a theta) */
