@@ -66,43 +66,65 @@ static double status_bytes(const char *field)
   return v;
 }
 
-/* Run cfg in a child (its memory is measured alone), for its host-time budget. */
-static engine_result run_child(const sim_config *cfg, double budget_s)
+/* fn(arg, out) in a child process, its `size` bytes of out copied back; 0 when the child
+ * could not run or report (out is then as it was). */
+static int in_child(void (*fn)(const void *arg, void *out), const void *arg, void *out,
+                    size_t size)
 {
-  engine_result out = {0};
-  int fd[2];
+  int fd[2], ok = 0;
   if (pipe(fd) != 0)
-    return out;
+    return 0;
   fflush(stdout);
   pid_t pid = fork();
   if (pid == 0) {
     close(fd[0]);
-    int clear = open("/proc/self/clear_refs", O_WRONLY); /* the peak, from here */
-    if (clear >= 0) {
-      if (write(clear, "5", 1) != 1)
-        _exit(3);
-      close(clear);
-    }
-    engine_result r = {0};
-    double rss0 = status_bytes("VmRSS");
-    sim_recorder rec = sim_recorder_discarding();
-    first_report first = {.budget_s = budget_s};
-    sim_run_opts opts = {.threads = 1, .interrupt = &first.stop, .progress = on_progress,
-                         .progress_ctx = &first};
-    sim_result res;
-    wl_status st = sim_run(cfg, &rec, &opts, &res);
-    r.events = res.events - first.events;
-    r.loop_s = res.host_time_s - first.host_s;
-    r.peak_b = status_bytes("VmHWM") - rss0;
-    r.ok = (st == WL_OK || st == WL_EINTR) && first.seen && clear >= 0;
-    _exit(write(fd[1], &r, sizeof r) == sizeof r ? 0 : 4);
+    fn(arg, out);
+    _exit(write(fd[1], out, size) == (ssize_t)size ? 0 : 4);
   }
   close(fd[1]);
-  if (pid > 0 && read(fd[0], &out, sizeof out) != sizeof out)
-    out.ok = 0;
+  if (pid > 0)
+    ok = read(fd[0], out, size) == (ssize_t)size;
   close(fd[0]);
   if (pid > 0)
     waitpid(pid, NULL, 0);
+  return ok;
+}
+
+typedef struct engine_arg {
+  const sim_config *cfg;
+  double budget_s;
+} engine_arg;
+
+static void engine_in_child(const void *arg, void *out)
+{
+  const engine_arg *a = arg;
+  engine_result *r = out;
+  int clear = open("/proc/self/clear_refs", O_WRONLY); /* the peak, from here */
+  if (clear >= 0) {
+    if (write(clear, "5", 1) != 1)
+      _exit(3);
+    close(clear);
+  }
+  double rss0 = status_bytes("VmRSS");
+  sim_recorder rec = sim_recorder_discarding();
+  first_report first = {.budget_s = a->budget_s};
+  sim_run_opts opts = {.threads = 1, .interrupt = &first.stop, .progress = on_progress,
+                       .progress_ctx = &first};
+  sim_result res;
+  wl_status st = sim_run(a->cfg, &rec, &opts, &res);
+  r->events = res.events - first.events;
+  r->loop_s = res.host_time_s - first.host_s;
+  r->peak_b = status_bytes("VmHWM") - rss0;
+  r->ok = (st == WL_OK || st == WL_EINTR) && first.seen && clear >= 0;
+}
+
+/* Run cfg in a child (its memory is measured alone), for its host-time budget. */
+static engine_result run_child(const sim_config *cfg, double budget_s)
+{
+  engine_result out = {0};
+  engine_arg a = {cfg, budget_s};
+  if (!in_child(engine_in_child, &a, &out, sizeof out))
+    out.ok = 0;
   return out;
 }
 
@@ -162,36 +184,37 @@ int cli_bench_engine(double budget_s, const char *only)
   return rc;
 }
 
+typedef struct timed_arg {
+  const sim_config *cfg;
+  int threads;
+} timed_arg;
+
+typedef struct timed_result {
+  double dt;
+  char error[200];
+} timed_result;
+
+static void timed_in_child(const void *arg, void *out)
+{
+  const timed_arg *a = arg;
+  timed_result *r = out;
+  sim_recorder rec = sim_recorder_discarding();
+  sim_run_opts opts = {.threads = a->threads};
+  sim_result res;
+  double t0 = wl_monotonic_s();
+  wl_status st = sim_run(a->cfg, &rec, &opts, &res);
+  r->dt = st == WL_OK ? wl_monotonic_s() - t0 : NAN;
+  snprintf(r->error, sizeof r->error, "%s", res.error);
+}
+
 /* The wall time of cfg's run on `threads` threads in a child process, as a `syncsim run`
  * gets it (fresh memory, no state of earlier runs); NAN when it fails (why, in err). */
 static double timed_child(const sim_config *cfg, int threads, char *err, size_t err_size)
 {
-  struct {
-    double dt;
-    char error[200];
-  } r = {NAN, "the child process failed"};
-  int fd[2];
-  if (pipe(fd) != 0)
-    return NAN;
-  fflush(stdout);
-  pid_t pid = fork();
-  if (pid == 0) {
-    close(fd[0]);
-    sim_recorder rec = sim_recorder_discarding();
-    sim_run_opts opts = {.threads = threads};
-    sim_result res;
-    double t0 = wl_monotonic_s();
-    wl_status st = sim_run(cfg, &rec, &opts, &res);
-    r.dt = st == WL_OK ? wl_monotonic_s() - t0 : NAN;
-    snprintf(r.error, sizeof r.error, "%s", res.error);
-    _exit(write(fd[1], &r, sizeof r) == sizeof r ? 0 : 4);
-  }
-  close(fd[1]);
-  if (pid > 0 && read(fd[0], &r, sizeof r) != sizeof r)
+  timed_result r = {NAN, "the child process failed"};
+  timed_arg a = {cfg, threads};
+  if (!in_child(timed_in_child, &a, &r, sizeof r))
     r.dt = NAN;
-  close(fd[0]);
-  if (pid > 0)
-    waitpid(pid, NULL, 0);
   snprintf(err, err_size, "%s", r.error);
   return r.dt;
 }
