@@ -5,10 +5,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
-#include <sys/stat.h>
-#include <time.h>
-#include <unistd.h>
 
 #include <gsl/gsl_errno.h>
 
@@ -20,129 +16,7 @@
 #include "sim_pool.h"
 #include "sim_queue.h"
 #include "sim_rng.h"
-
-enum {
-  SIM_EV_WORK_DONE = 1,
-  SIM_EV_COLLECTIVE_DONE,
-  SIM_EV_FLOW_START, /* a transfer's first byte reaches the links, after the latency */
-  SIM_EV_FLOW_DONE,  /* the earliest flow finishes (stale unless arg is the generation) */
-  SIM_EV_TIMER,
-  SIM_EV_NET_CHANGE, /* the network trace changes links now */
-  SIM_EV_DOWN,       /* a worker fails */
-  SIM_EV_UP,         /* a failed worker is back */
-  SIM_EV_EVAL
-};
-/* What a worker is doing. BLOCKED: held in a collective that waits for a participant that is
- * down (failures.sync wait) — not communicating, and not free either. */
-enum { BUSY_NONE = 0, BUSY_COMPUTE, BUSY_COMM, BUSY_DOWN, BUSY_BLOCKED };
-
-/* What a worker needs to train a real model (not kept in a timing-only run, where every
- * worker costs what it needs: its time). */
-typedef struct sim_trainer {
-  wl_sampler sampler;  /* its batch order over its shard */
-  gsl_rng *batch_rng;  /* stream (SIM_RNG_BATCHES, w) */
-  /* the state its current job started from, restored when a failure loses the job (only
-   * when failures can lose work: the policy hears of them) */
-  opt_replica snap;    /* params, optimizer state, step counters */
-  int32_t *snap_order; /* (shard n) the sampler's epoch order */
-  int snap_pos;
-  long snap_epoch;
-  gsl_rng *snap_rng;   /* the batch stream */
-} sim_trainer;
-
-typedef struct sim_worker {
-  sim_time compute_ns; /* accumulated compute, of finished activities */
-  sim_time comm_ns;    /* accumulated communication, of finished activities */
-  sim_time blocked_ns; /* accumulated time blocked on a down peer */
-  sim_time job_ns;     /* simulated duration of its current or last job's work */
-  sim_time busy_start; /* start of its current activity */
-  int busy_kind;       /* BUSY_* of that activity; BUSY_NONE when idle */
-  opt_train job;       /* the work in flight; job.steps == 0 when none */
-  int job_apply;       /* it applies the inner optimizer (train) or not (grad) */
-  long grad_steps;
-  double bytes_sent, bytes_recv;
-  double stale_sum;    /* staleness of its applied asynchronous updates */
-  long stale_n;
-  double job_loss_sum; /* the finished job's results, merged when its completion is processed */
-  long job_grads;
-  int job_diverged;
-  int64_t job_gen;     /* the WORK_DONE event that is current */
-  sim_time job_end;    /* when the current job completes */
-  sim_time job_left;   /* a paused job's time left */
-  int job_paused;
-  int64_t flow_gen;    /* transfers to or from it started before a failure are void */
-  int resume_kind;     /* the activity a failure paused (BUSY_*), to resume when back */
-  sim_time down_ns;    /* accumulated time down */
-  sim_time down_since;
-  gsl_rng *fail_rng;   /* (SIM_RNG_FAILURE, w) */
-} sim_worker;
-
-typedef struct sim_runner {
-  const sim_config *cfg;
-  const sim_recorder *rec;
-  int K, B;
-  int timing_only;      /* workload model "none": no data, no model, only simulated time */
-  long intervals_left;  /* timeline intervals still to log */
-  sim_queue q;
-  sim_time now;
-  sim_time t_stop;      /* simulated-time limit, SIM_TIME_MAX if none */
-  wl_dataset *data;
-  int data_borrowed;    /* data belongs to a sim_check_cache */
-  wl_shard *shards;     /* (K) */
-  sim_worker *w;        /* (K) */
-  sim_trainer *tr;      /* (K) when training a real model, else NULL */
-  opt_replica *reps;    /* (K) */
-  sim_cluster cluster;  /* worker speeds and step times */
-  sim_net_state net;    /* the links as they are now */
-  uint8_t *up;          /* (K) 1 while a worker is up */
-  int hears_failures;   /* the policy is told of failures (async, or failures.sync drop) */
-  int coll_active;      /* a collective is in progress */
-  int coll_paused;      /* ... and paused, a participant being down (failures.sync wait) */
-  uint8_t *coll_mask;   /* (K) its participants */
-  sim_time coll_end, coll_left;
-  int coll_tag;
-  int64_t coll_bytes, coll_gen;
-  sim_flows flows;      /* point-to-point transfers in progress */
-  int64_t flow_generation; /* the FLOW_DONE event that is current */
-  double *speeds;       /* (K) speed factors, for the policy */
-  int *shard_sizes;     /* (K) */
-  gsl_rng **policy_rng; /* (K+1) the policy's streams, made on first use */
-  gsl_rng *spare_rng;   /* what a stream that could not be made draws from (the run fails) */
-  int n_threads;        /* threads running jobs: the pool's n_threads - 1 and the event
-                           loop, which runs queued jobs while it waits (1: no pool) */
-  wl_model **models;    /* (n_threads) each job thread's workspace */
-  wl_batch *batches;    /* (n_threads) each job thread's batch */
-  wl_model *eval_model; /* the event loop's workspace, for evaluation */
-  wl_batch eval_batch;
-  sim_pool *pool;       /* when n_threads > 1 */
-  int jobs_in_flight;   /* submitted to the pool and not yet waited for */
-  void (*par_fn)(void *arg, int i); /* a host parallel call in progress: its tasks */
-  void *par_arg;
-  int par_n, par_jobs;
-  atomic_int par_next;  /* ... the next task to claim */
-  int eval_n;           /* held-out examples per evaluation */
-  int eval_n_parts;     /* ... in this many parts (wl_model_eval_part) */
-  wl_eval_part *eval_parts; /* (eval_n_parts) */
-  float *eval_memo;     /* (n params) the parameters last evaluated, when eval_memo_ok */
-  int eval_memo_ok;
-  double memo_loss, memo_acc; /* ... and their loss and accuracy */
-  opt_policy policy;
-  opt_host host;
-  double bytes_total;   /* sent by all workers, counted when a transfer completes */
-  long grad_steps;      /* by all workers */
-  double train_loss_sum;
-  long train_loss_n;
-  int diverged;         /* a non-finite training loss was seen */
-  wl_status fail;       /* first error raised inside a command */
-  int snapshots;        /* jobs start from a snapshot, so that a failure can undo them */
-  int changed;          /* an event other than an evaluation ran since the last one */
-  int global_changed;   /* the policy changed its global model (for eval.at_sync) */
-  sim_time last_eval;   /* time of the last evaluation, -1 before the first */
-  double last_loss, last_acc;
-  int reached_target;
-  long work_queued;     /* queued events other than evaluations: while there are none,
-                           nothing can change any more */
-} sim_runner;
+#include "sim_runner_impl.h"
 
 static wl_status failures_init(sim_runner *r);
 
@@ -742,171 +616,6 @@ static void net_change(sim_runner *r)
     schedule(r, sim_time_from_s(next), SIM_EV_NET_CHANGE, -1, 0, 0, 0);
 }
 
-/* ---- memory ------------------------------------------------------------------------------ */
-
-/* Whether the policy is told of failures (asynchronous, or failures.sync drop). */
-static int hears_failures(const sim_config *cfg)
-{
-  return cfg->policy.type == OPT_POLICY_ASYNC_LOCAL_SGD ||
-         cfg->cluster.failures.sync == SIM_FAIL_DROP;
-}
-
-static double file_bytes(const char *path)
-{
-  struct stat sb;
-  return path[0] && stat(path, &sb) == 0 ? (double)sb.st_size : 0;
-}
-
-wl_status sim_memory_estimate(const sim_config *cfg, int threads, sim_memory *m)
-{
-  memset(m, 0, sizeof *m);
-  const wl_workload_config *wc = &cfg->workload;
-  const sim_compute_config *cc = &cfg->cluster.compute;
-  const sim_failure_config *fc = &cfg->cluster.failures;
-  double K = cfg->cluster.workers, B = wc->batch_size, n = 0;
-  int timing_only = wc->model.type == WL_MODEL_NONE;
-  int failures = sim_failures_on(fc), hears = hears_failures(cfg);
-  int T = threads < 1 || timing_only ? 1 : (threads > K ? (int)K : threads);
-  if (!timing_only) {
-    wl_dataset_shape d;
-    double work;
-    wl_dataset_size(&wc->dataset, wl_model_seq_len(&wc->model), &d);
-    wl_status st = wl_model_size(&wc->model, d.dim, d.classes, wc->batch_size, &n, &work);
-    if (st != WL_OK)
-      return st;
-    int text = wc->dataset.type == WL_DATA_TEXT;
-    double batch = B * (text ? 8.0 * d.dim : 4.0 * d.dim + 4);
-    m->dataset = d.bytes + d.n_train * (4 + 8); /* and the shards' indices, the split's scratch */
-    m->models = (T + 1) * (work + batch) + n * sizeof(float); /* + the last evaluated params */
-    double sf = opt_optim_state_floats(&cfg->policy.inner);
-    m->replicas = K * (2 + sf) * n * sizeof(float);
-    /* each worker's trainer: its sampler (its epoch order over its shard, a batch's picks)
-     * and batch stream */
-    m->workers = d.n_train * 4 + K * (sizeof(sim_trainer) + B * 8 + sim_rng_memory(SIM_RNG_BATCHES));
-    if (failures && hears) /* snapshots: a replica, an epoch order and a batch stream */
-      m->replicas *= 2, m->workers += d.n_train * 4 + K * sim_rng_memory(SIM_RNG_BATCHES);
-  }
-  /* the runner's, the cluster's, the network's and the flows' per-worker records, the event
-   * queue (up to twice its initial size) */
-  m->workers += K * (sizeof(sim_worker) + sizeof(opt_replica) + sizeof(wl_shard) + 8 + 4 + 8 + 2 +
-                     8 + 8 + 4 + 3 * 8 + 2 * (3 * 8 + 4) +
-                     sim_flows_memory(2, 2) +
-                     2 * 2 * sizeof(sim_event)) +
-                (K + 1) * 8; /* (the policy's streams, its memory counts them) */
-  if (failures)
-    m->workers += K * sim_rng_memory(SIM_RNG_FAILURE);
-  if (cc->jitter.dist != SIM_JITTER_NONE)
-    m->workers += K * (8 + sim_rng_memory(SIM_RNG_JITTER));
-  if (cc->stragglers.rate_per_s > 0)
-    m->workers += K * (2 * (8 + sim_rng_memory(SIM_RNG_STRAGGLER)) + 4 * 8);
-  if (cc->stragglers.rate_per_s > 0 || cc->trace[0]) /* the fastest worker's tree and heap */
-    m->workers += K * (4 * 8 + 8 + 4);
-  if (cc->trace[0])
-    m->workers += K * sizeof(sim_trace) + sim_trace_memory(cc->trace, (int)K);
-  m->workers += 4 * file_bytes(cfg->cluster.network.trace); /* changes: ~32 B per >= 8 B row */
-  m->policy = opt_policy_memory(&cfg->policy, (int)K, n);
-  m->total = m->dataset + m->models + m->replicas + m->workers + m->policy + (1 << 20);
-  return WL_OK;
-}
-
-void sim_format_bytes(double v, char *buf, size_t size)
-{
-  const char *unit[] = {"B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB"};
-  int u = 0;
-  while (v >= 1024 && u < 6 && isfinite(v))
-    v /= 1024, u++;
-  snprintf(buf, size, u ? "%.1f %s" : "%.0f %s", v, unit[u]);
-}
-
-static int memory_share = 1; /* runs sharing the memory at once */
-
-void sim_memory_set_share(int runs_at_once) { memory_share = runs_at_once > 1 ? runs_at_once : 1; }
-
-double sim_memory_limit(char *why, size_t why_size)
-{
-  double limit = INFINITY;
-  const char *what = "no limit found";
-#define LOWER(v, text) \
-  do {                 \
-    double v_ = (v);   \
-    if (v_ > 0 && v_ < limit) { \
-      limit = v_;      \
-      what = (text);   \
-    }                  \
-  } while (0)
-  long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);
-  if (pages > 0 && page > 0)
-    LOWER((double)pages * (double)page, "the machine's physical memory");
-  struct rlimit rl;
-  if (getrlimit(RLIMIT_AS, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY)
-    LOWER((double)rl.rlim_cur, "the address-space limit (ulimit -v)");
-  if (getrlimit(RLIMIT_DATA, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY)
-    LOWER((double)rl.rlim_cur, "the data-size limit (ulimit -d)");
-  FILE *f = fopen("/sys/fs/cgroup/memory.max", "r"); /* a container's (cgroup v2) */
-  if (f) {
-    double v;
-    if (fscanf(f, "%lf", &v) == 1)
-      LOWER(v, "the control group's memory.max");
-    fclose(f);
-  }
-  const char *env = getenv("SYNCSIM_MEMORY_LIMIT");
-  if (env && *env) {
-    char *end;
-    double v = strtod(env, &end);
-    double scale = *end == 'K' ? 0x1p10 : *end == 'M' ? 0x1p20 : *end == 'G' ? 0x1p30
-                 : *end == 'T' ? 0x1p40 : 1;
-    end += scale > 1;
-    if (!(*end == '\0' && v > 0 && isfinite(v) && end > env && (env[0] >= '0' && env[0] <= '9'))) {
-      if (why)
-        snprintf(why, why_size, "SYNCSIM_MEMORY_LIMIT: expected a size such as 8G, 512M or "
-                 "1000000 (bytes), got '%.40s'", env);
-      return NAN;
-    }
-    LOWER(v * scale, "SYNCSIM_MEMORY_LIMIT");
-  }
-#undef LOWER
-  if (why && memory_share > 1)
-    snprintf(why, why_size, "a 1/%d share (for %d runs at once) of %s", memory_share,
-             memory_share, what);
-  else if (why)
-    snprintf(why, why_size, "%s", what);
-  return limit / memory_share;
-}
-
-/* WL_ECONFIG, with a message naming the keys that matter, when cfg needs more memory than
- * this process may use. */
-static wl_status check_memory(const sim_config *cfg, int threads, char *err, size_t err_size)
-{
-  sim_memory m;
-  char why[160], need[32], have[32], parts[5][32];
-  wl_status st = sim_memory_estimate(cfg, threads, &m);
-  if (st == WL_ELIMIT) {
-    snprintf(err, err_size, "workload.model: a model of this size would need more memory than "
-             "any machine has");
-    return WL_ECONFIG;
-  }
-  if (st != WL_OK)
-    return st;
-  double limit = sim_memory_limit(why, sizeof why);
-  if (isnan(limit)) {
-    snprintf(err, err_size, "%s", why);
-    return WL_ECONFIG;
-  }
-  if (m.total <= limit)
-    return WL_OK;
-  sim_format_bytes(m.total, need, sizeof need);
-  sim_format_bytes(limit, have, sizeof have);
-  double part[5] = {m.dataset, m.models, m.replicas, m.workers, m.policy};
-  for (int i = 0; i < 5; i++)
-    sim_format_bytes(part[i], parts[i], sizeof parts[i]);
-  snprintf(err, err_size, "memory: this run needs about %s (dataset %s; model workspaces %s; "
-           "the %d workers' replicas %s and other state %s; policy %s), more than the %s of %s; "
-           "reduce cluster.workers, the model, workload.batch_size or the dataset%s",
-           need, parts[0], parts[1], cfg->cluster.workers, parts[2], parts[3], parts[4], have,
-           why, memory_share > 1 ? ", or run fewer at once (--jobs)" : "");
-  return WL_ECONFIG;
-}
-
 /* ---- checks without a run --------------------------------------------------------------- */
 
 enum { CHECK_CACHE_SIZE = 4 };
@@ -1187,7 +896,7 @@ wl_status sim_check(const sim_config *cfg, int threads, sim_check_cache *cache, 
   sim_runner r = {.cfg = cfg};
   err[0] = '\0';
   gsl_set_error_handler_off();
-  wl_status st = check_memory(cfg, threads, err, err_size);
+  wl_status st = sim_check_memory(cfg, threads, err, err_size);
   if (st == WL_OK) /* (built with one thread: the others' workspaces are counted above) */
     st = setup(&r, 1, cache, err, err_size);
   teardown(&r);
@@ -1351,7 +1060,7 @@ static void worker_up(sim_runner *r, int w)
 static wl_status failures_init(sim_runner *r)
 {
   const sim_failure_config *f = &r->cfg->cluster.failures;
-  r->hears_failures = hears_failures(r->cfg);
+  r->hears_failures = sim_hears_failures(r->cfg);
   int failures = sim_failures_on(f);
   for (int w = 0; w < r->K; w++) {
     r->up[w] = 1;
@@ -1522,7 +1231,7 @@ wl_status sim_run(const sim_config *cfg, const sim_recorder *rec, const sim_run_
   }
   wl_set_interrupt(opts ? opts->interrupt : NULL); /* (long set-up work polls it) */
   int threads = opts ? opts->threads : 1;
-  st = check_memory(cfg, threads, out->error, sizeof out->error); /* before anything is built */
+  st = sim_check_memory(cfg, threads, out->error, sizeof out->error); /* before anything is built */
   if (st == WL_OK)
     st = setup(&r, threads, opts ? opts->data_cache : NULL, out->error, sizeof out->error);
   wl_set_interrupt(NULL);

@@ -1,0 +1,147 @@
+/* sim_runner_impl — the runner's state, shared by the files that make up the runner
+ * (sim_runner.c, the event loop and its host callbacks; sim_memory.c, the memory estimate). */
+#ifndef SIM_RUNNER_IMPL_H
+#define SIM_RUNNER_IMPL_H
+
+#include <stdatomic.h>
+
+#include <gsl/gsl_rng.h>
+
+#include "sim_cluster.h"
+#include "sim_flows.h"
+#include "sim_net.h"
+#include "sim_pool.h"
+#include "sim_queue.h"
+#include "sim_runner.h"
+
+enum {
+  SIM_EV_WORK_DONE = 1,
+  SIM_EV_COLLECTIVE_DONE,
+  SIM_EV_FLOW_START, /* a transfer's first byte reaches the links, after the latency */
+  SIM_EV_FLOW_DONE,  /* the earliest flow finishes (stale unless arg is the generation) */
+  SIM_EV_TIMER,
+  SIM_EV_NET_CHANGE, /* the network trace changes links now */
+  SIM_EV_DOWN,       /* a worker fails */
+  SIM_EV_UP,         /* a failed worker is back */
+  SIM_EV_EVAL
+};
+/* What a worker is doing. BLOCKED: held in a collective that waits for a participant that is
+ * down (failures.sync wait) — not communicating, and not free either. */
+enum { BUSY_NONE = 0, BUSY_COMPUTE, BUSY_COMM, BUSY_DOWN, BUSY_BLOCKED };
+
+/* What a worker needs to train a real model (not kept in a timing-only run, where every
+ * worker costs what it needs: its time). */
+typedef struct sim_trainer {
+  wl_sampler sampler;  /* its batch order over its shard */
+  gsl_rng *batch_rng;  /* stream (SIM_RNG_BATCHES, w) */
+  /* the state its current job started from, restored when a failure loses the job (only
+   * when failures can lose work: the policy hears of them) */
+  opt_replica snap;    /* params, optimizer state, step counters */
+  int32_t *snap_order; /* (shard n) the sampler's epoch order */
+  int snap_pos;
+  long snap_epoch;
+  gsl_rng *snap_rng;   /* the batch stream */
+} sim_trainer;
+
+typedef struct sim_worker {
+  sim_time compute_ns; /* accumulated compute, of finished activities */
+  sim_time comm_ns;    /* accumulated communication, of finished activities */
+  sim_time blocked_ns; /* accumulated time blocked on a down peer */
+  sim_time job_ns;     /* simulated duration of its current or last job's work */
+  sim_time busy_start; /* start of its current activity */
+  int busy_kind;       /* BUSY_* of that activity; BUSY_NONE when idle */
+  opt_train job;       /* the work in flight; job.steps == 0 when none */
+  int job_apply;       /* it applies the inner optimizer (train) or not (grad) */
+  long grad_steps;
+  double bytes_sent, bytes_recv;
+  double stale_sum;    /* staleness of its applied asynchronous updates */
+  long stale_n;
+  double job_loss_sum; /* the finished job's results, merged when its completion is processed */
+  long job_grads;
+  int job_diverged;
+  int64_t job_gen;     /* the WORK_DONE event that is current */
+  sim_time job_end;    /* when the current job completes */
+  sim_time job_left;   /* a paused job's time left */
+  int job_paused;
+  int64_t flow_gen;    /* transfers to or from it started before a failure are void */
+  int resume_kind;     /* the activity a failure paused (BUSY_*), to resume when back */
+  sim_time down_ns;    /* accumulated time down */
+  sim_time down_since;
+  gsl_rng *fail_rng;   /* (SIM_RNG_FAILURE, w) */
+} sim_worker;
+
+typedef struct sim_runner {
+  const sim_config *cfg;
+  const sim_recorder *rec;
+  int K, B;
+  int timing_only;      /* workload model "none": no data, no model, only simulated time */
+  long intervals_left;  /* timeline intervals still to log */
+  sim_queue q;
+  sim_time now;
+  sim_time t_stop;      /* simulated-time limit, SIM_TIME_MAX if none */
+  wl_dataset *data;
+  int data_borrowed;    /* data belongs to a sim_check_cache */
+  wl_shard *shards;     /* (K) */
+  sim_worker *w;        /* (K) */
+  sim_trainer *tr;      /* (K) when training a real model, else NULL */
+  opt_replica *reps;    /* (K) */
+  sim_cluster cluster;  /* worker speeds and step times */
+  sim_net_state net;    /* the links as they are now */
+  uint8_t *up;          /* (K) 1 while a worker is up */
+  int hears_failures;   /* the policy is told of failures (async, or failures.sync drop) */
+  int coll_active;      /* a collective is in progress */
+  int coll_paused;      /* ... and paused, a participant being down (failures.sync wait) */
+  uint8_t *coll_mask;   /* (K) its participants */
+  sim_time coll_end, coll_left;
+  int coll_tag;
+  int64_t coll_bytes, coll_gen;
+  sim_flows flows;      /* point-to-point transfers in progress */
+  int64_t flow_generation; /* the FLOW_DONE event that is current */
+  double *speeds;       /* (K) speed factors, for the policy */
+  int *shard_sizes;     /* (K) */
+  gsl_rng **policy_rng; /* (K+1) the policy's streams, made on first use */
+  gsl_rng *spare_rng;   /* what a stream that could not be made draws from (the run fails) */
+  int n_threads;        /* threads running jobs: the pool's n_threads - 1 and the event
+                           loop, which runs queued jobs while it waits (1: no pool) */
+  wl_model **models;    /* (n_threads) each job thread's workspace */
+  wl_batch *batches;    /* (n_threads) each job thread's batch */
+  wl_model *eval_model; /* the event loop's workspace, for evaluation */
+  wl_batch eval_batch;
+  sim_pool *pool;       /* when n_threads > 1 */
+  int jobs_in_flight;   /* submitted to the pool and not yet waited for */
+  void (*par_fn)(void *arg, int i); /* a host parallel call in progress: its tasks */
+  void *par_arg;
+  int par_n, par_jobs;
+  atomic_int par_next;  /* ... the next task to claim */
+  int eval_n;           /* held-out examples per evaluation */
+  int eval_n_parts;     /* ... in this many parts (wl_model_eval_part) */
+  wl_eval_part *eval_parts; /* (eval_n_parts) */
+  float *eval_memo;     /* (n params) the parameters last evaluated, when eval_memo_ok */
+  int eval_memo_ok;
+  double memo_loss, memo_acc; /* ... and their loss and accuracy */
+  opt_policy policy;
+  opt_host host;
+  double bytes_total;   /* sent by all workers, counted when a transfer completes */
+  long grad_steps;      /* by all workers */
+  double train_loss_sum;
+  long train_loss_n;
+  int diverged;         /* a non-finite training loss was seen */
+  wl_status fail;       /* first error raised inside a command */
+  int snapshots;        /* jobs start from a snapshot, so that a failure can undo them */
+  int changed;          /* an event other than an evaluation ran since the last one */
+  int global_changed;   /* the policy changed its global model (for eval.at_sync) */
+  sim_time last_eval;   /* time of the last evaluation, -1 before the first */
+  double last_loss, last_acc;
+  int reached_target;
+  long work_queued;     /* queued events other than evaluations: while there are none,
+                           nothing can change any more */
+} sim_runner;
+
+/* Whether the policy is told of failures (asynchronous, or failures.sync drop). */
+int sim_hears_failures(const sim_config *cfg);
+
+/* WL_OK when cfg's run on `threads` threads fits in the memory limit; else WL_ECONFIG, and err
+ * says what it needs, part by part. */
+wl_status sim_check_memory(const sim_config *cfg, int threads, char *err, size_t err_size);
+
+#endif
