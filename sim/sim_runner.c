@@ -8,8 +8,6 @@
 
 #include <gsl/gsl_errno.h>
 
-#include "wl_rand.h"
-
 #include "sim_cluster.h"
 #include "sim_flows.h"
 #include "sim_net.h"
@@ -17,8 +15,6 @@
 #include "sim_queue.h"
 #include "sim_rng.h"
 #include "sim_runner_impl.h"
-
-static wl_status failures_init(sim_runner *r);
 
 static _Thread_local const sim_time *assert_now;
 
@@ -72,21 +68,21 @@ static void schedule(sim_runner *r, sim_time at, int kind, int worker, int tag, 
                          .arg = arg});
 }
 
-static void schedule_gen(sim_runner *r, sim_time at, int kind, int worker, int64_t gen)
+void sim_runner_schedule_gen(sim_runner *r, sim_time at, int kind, int worker, int64_t gen)
 {
   enqueue(r, (sim_event){.time = at, .kind = kind, .worker = worker, .gen = gen});
 }
 
 /* A worker's activities are accounted when they end (or when the run ends during one), and
  * logged as intervals while record.timeline allows. */
-static void busy_begin(sim_worker *wk, int kind, sim_time now)
+void sim_runner_busy_begin(sim_worker *wk, int kind, sim_time now)
 {
   WL_ASSERT(wk->busy_kind == BUSY_NONE);
   wk->busy_kind = kind;
   wk->busy_start = now;
 }
 
-static void busy_end_at(sim_runner *r, int w, sim_time now)
+void sim_runner_busy_end_at(sim_runner *r, int w, sim_time now)
 {
   sim_worker *wk = &r->w[w];
   WL_ASSERT(wk->busy_kind != BUSY_NONE);
@@ -220,7 +216,7 @@ static void snapshot_worker(sim_runner *r, int w)
 
 /* Undo worker w's lost job: its optimizer state, step counts, schedule position and batch
  * stream are as they were when the job started. */
-static void restore_worker(sim_runner *r, int w)
+void sim_runner_restore_worker(sim_runner *r, int w)
 {
   sim_trainer *tr = &r->tr[w];
   opt_replica_copy(&r->reps[w], &tr->snap);
@@ -252,8 +248,8 @@ static void start_compute(sim_runner *r, int w, const opt_train *job, int apply)
   wk->job_gen++;
   if (r->up[w]) {
     wk->job_end = end;
-    busy_begin(wk, BUSY_COMPUTE, r->now);
-    schedule_gen(r, end, SIM_EV_WORK_DONE, w, wk->job_gen);
+    sim_runner_busy_begin(wk, BUSY_COMPUTE, r->now);
+    sim_runner_schedule_gen(r, end, SIM_EV_WORK_DONE, w, wk->job_gen);
   } else { /* down, and the policy waits for it: the job starts when it is back */
     wk->job_left = end - r->now;
     wk->job_paused = 1;
@@ -309,7 +305,7 @@ static void host_allreduce(void *ctx, int64_t bytes, double overlap, double back
     if (!r->coll_mask[w])
       continue;
     if (r->up[w]) {
-      busy_begin(&r->w[w], any_down ? BUSY_BLOCKED : BUSY_COMM, r->now);
+      sim_runner_busy_begin(&r->w[w], any_down ? BUSY_BLOCKED : BUSY_COMM, r->now);
     } else {
       r->w[w].resume_kind = BUSY_COMM;
     }
@@ -323,14 +319,14 @@ static void host_allreduce(void *ctx, int64_t bytes, double overlap, double back
     r->coll_left = dur;
   else {
     r->coll_end = sim_time_add(r->now, dur);
-    schedule_gen(r, r->coll_end, SIM_EV_COLLECTIVE_DONE, -1, r->coll_gen);
+    sim_runner_schedule_gen(r, r->coll_end, SIM_EV_COLLECTIVE_DONE, -1, r->coll_gen);
   }
 }
 
 /* Link indices in the flow model: worker w's upload 2w, download 2w + 1; the server's
  * upload 2K, download 2K + 1. */
-static int up_link(const sim_runner *r, int e) { return e == OPT_SERVER ? 2 * r->K : 2 * e; }
-static int down_link(const sim_runner *r, int e)
+int sim_runner_up_link(const sim_runner *r, int e) { return e == OPT_SERVER ? 2 * r->K : 2 * e; }
+int sim_runner_down_link(const sim_runner *r, int e)
 {
   return e == OPT_SERVER ? 2 * r->K + 1 : 2 * e + 1;
 }
@@ -345,9 +341,9 @@ static void host_send(void *ctx, int from, int to, int64_t bytes, int tag)
   sim_runner *r = ctx;
   WL_ASSERT(from != to && from >= OPT_SERVER && from < r->K && to >= OPT_SERVER && to < r->K);
   if (from != OPT_SERVER)
-    busy_begin(&r->w[from], BUSY_COMM, r->now);
+    sim_runner_busy_begin(&r->w[from], BUSY_COMM, r->now);
   if (to != OPT_SERVER)
-    busy_begin(&r->w[to], BUSY_COMM, r->now);
+    sim_runner_busy_begin(&r->w[to], BUSY_COMM, r->now);
   double lat = fmax(from == OPT_SERVER ? 0.0 : r->net.lat[from],
                     to == OPT_SERVER ? 0.0 : r->net.lat[to]);
   int64_t lat_ticks = llround(ldexp(lat * 1e9, SIM_FLOW_TICK_BITS)); /* lat <= 1000 s */
@@ -360,7 +356,7 @@ static void host_send(void *ctx, int from, int to, int64_t bytes, int tag)
 }
 
 /* Schedule the earliest flow's completion; earlier schedules become stale. */
-static void schedule_flow_done(sim_runner *r)
+void sim_runner_schedule_flow_done(sim_runner *r)
 {
   sim_time t = sim_flows_next(&r->flows);
   r->flow_generation++;
@@ -373,21 +369,21 @@ static void flow_start(sim_runner *r, const sim_event *ev)
   int worker_end = ev->src == OPT_SERVER ? ev->worker : ev->src;
   if (ev->gen != r->w[worker_end].flow_gen)
     return; /* its worker failed before the first byte left */
-  int links[2] = {up_link(r, ev->src), down_link(r, ev->worker)};
+  int links[2] = {sim_runner_up_link(r, ev->src), sim_runner_down_link(r, ev->worker)};
   sim_flows_add(&r->flows, r->now, links, 2, ev->arg, (int64_t)ev->x, ev->src, ev->worker,
                 ev->tag);
-  schedule_flow_done(r);
+  sim_runner_schedule_flow_done(r);
 }
 
 static void message_delivered(sim_runner *r, int from, int to, int64_t bytes)
 {
   if (from != OPT_SERVER) {
     r->w[from].bytes_sent += (double)bytes;
-    busy_end_at(r, from, r->now);
+    sim_runner_busy_end_at(r, from, r->now);
   }
   if (to != OPT_SERVER) {
     r->w[to].bytes_recv += (double)bytes;
-    busy_end_at(r, to, r->now);
+    sim_runner_busy_end_at(r, to, r->now);
   }
   r->bytes_total += (double)bytes;
 }
@@ -400,7 +396,7 @@ static void flow_done(sim_runner *r, const sim_event *ev)
     return;
   const sim_flow_done *done;
   int n = sim_flows_pop_done(&r->flows, r->now, &done);
-  schedule_flow_done(r);
+  sim_runner_schedule_flow_done(r);
   for (int i = 0; i < n; i++) {
     message_delivered(r, done[i].from, done[i].to, done[i].bytes);
     r->policy.type->message(r->policy.state, done[i].from, done[i].to, done[i].tag);
@@ -468,7 +464,7 @@ static void collective_finished(sim_runner *r)
     if (!r->coll_mask[w])
       continue;
     if (r->w[w].busy_kind == BUSY_COMM) /* (a participant that failed during it is down) */
-      busy_end_at(r, w, r->now);
+      sim_runner_busy_end_at(r, w, r->now);
     r->w[w].bytes_sent += per_worker;
     r->w[w].bytes_recv += per_worker;
   }
@@ -559,10 +555,10 @@ static wl_status evaluate(sim_runner *r)
 static void flow_capacities(const sim_runner *r, double *cap)
 {
   for (int w = 0; w < r->K; w++) {
-    cap[up_link(r, w)] = r->net.up[w];
-    cap[down_link(r, w)] = r->net.down[w];
+    cap[sim_runner_up_link(r, w)] = r->net.up[w];
+    cap[sim_runner_down_link(r, w)] = r->net.down[w];
   }
-  cap[up_link(r, OPT_SERVER)] = cap[down_link(r, OPT_SERVER)] = r->net.server;
+  cap[sim_runner_up_link(r, OPT_SERVER)] = cap[sim_runner_down_link(r, OPT_SERVER)] = r->net.server;
 }
 
 /* The flow model: worker links and the server's two hub links; its capacity unit fits the
@@ -588,7 +584,7 @@ static wl_status flows_init(sim_runner *r, char *err, size_t err_size)
   for (int i = 0; i < r->net.n_changes; i++)
     if (!isnan(r->net.changes[i].bps))
       most = fmax(most, r->net.changes[i].bps);
-  int hubs[2] = {up_link(r, OPT_SERVER), down_link(r, OPT_SERVER)};
+  int hubs[2] = {sim_runner_up_link(r, OPT_SERVER), sim_runner_down_link(r, OPT_SERVER)};
   wl_status st = sim_flows_init(&r->flows, n_links, cap, most, hubs, 2, 2 * r->K + 2);
   free(cap);
   if (st == WL_OK && reference)
@@ -610,7 +606,7 @@ static void net_change(sim_runner *r)
   }
   if (st != WL_OK && r->fail == WL_OK)
     r->fail = st;
-  schedule_flow_done(r);
+  sim_runner_schedule_flow_done(r);
   double next = sim_net_next_change(&r->net);
   if (isfinite(next))
     schedule(r, sim_time_from_s(next), SIM_EV_NET_CHANGE, -1, 0, 0, 0);
@@ -822,7 +818,7 @@ static wl_status setup(sim_runner *r, int threads, sim_check_cache *cache, char 
     return st;
   if (isfinite(sim_net_next_change(&r->net)))
     schedule(r, sim_time_from_s(sim_net_next_change(&r->net)), SIM_EV_NET_CHANGE, -1, 0, 0, 0);
-  if ((st = failures_init(r)))
+  if ((st = sim_runner_failures_init(r)))
     return st;
   const sim_failure_config *fc = &cfg->cluster.failures;
   r->snapshots = r->hears_failures && !r->timing_only && sim_failures_on(fc);
@@ -905,177 +901,6 @@ wl_status sim_check(const sim_config *cfg, int threads, sim_check_cache *cache, 
   return st;
 }
 
-/* ---- failures -------------------------------------------------------------------------- */
-
-static double repair_time(const sim_runner *r, gsl_rng *g)
-{
-  const sim_failure_config *f = &r->cfg->cluster.failures;
-  return f->repair_dist == SIM_DURATION_EXPONENTIAL ? wl_ran_exponential(g, f->repair_s)
-                                                    : f->repair_s;
-}
-
-static void record_outage(sim_runner *r, int w, sim_time end)
-{
-  sim_outage o = {w, sim_time_to_s(r->w[w].down_since), sim_time_to_s(end)};
-  wl_status st = r->rec->outage ? r->rec->outage(r->rec->ctx, &o) : WL_OK;
-  if (st != WL_OK && r->fail == WL_OK)
-    r->fail = st;
-}
-
-/* Worker w's transfers in flight are lost: those still in their latency are voided by the
- * generation, those flowing are dropped. */
-static void abort_transfers(sim_runner *r, int w)
-{
-  r->w[w].flow_gen++;
-  if (sim_flows_drop_link(&r->flows, r->now, up_link(r, w)) +
-          sim_flows_drop_link(&r->flows, r->now, down_link(r, w)) > 0)
-    schedule_flow_done(r);
-}
-
-static int in_collective(const sim_runner *r, int w) { return r->coll_active && r->coll_mask[w]; }
-
-/* The participants of the collective that are up and doing `from` switch to `to` (blocked
- * while it is paused, communicating when it resumes). */
-static void switch_participants(sim_runner *r, int from, int to)
-{
-  for (int k = 0; k < r->K; k++)
-    if (r->coll_mask[k] && r->up[k] && r->w[k].busy_kind == from) {
-      busy_end_at(r, k, r->now);
-      busy_begin(&r->w[k], to, r->now);
-    }
-}
-
-/* Worker w's job is lost to a failure: drop it if no thread has started it, else wait for
- * its math; then undo it (its completion is void, and it counts no step). */
-static void lose_job(sim_runner *r, int w)
-{
-  sim_worker *wk = &r->w[w];
-  wk->job_gen++;
-  if (r->pool && wk->job.steps > 0) {
-    if (!sim_pool_cancel(r->pool, w))
-      sim_pool_wait(r->pool, w, r->n_threads - 1);
-    r->jobs_in_flight--;
-  }
-  if (r->snapshots)
-    restore_worker(r, w);
-  wk->job.steps = 0;
-}
-
-/* Worker w fails during the collective, and the policy goes on without it (failures.sync
- * drop): it leaves, its contribution is excluded (the policy drops it from its round), and
- * the survivors run the collective again among themselves from now. */
-static void leave_collective(sim_runner *r, int w)
-{
-  r->coll_mask[w] = 0;
-  r->coll_gen++; /* the scheduled completion is void */
-  int n = 0;
-  for (int k = 0; k < r->K; k++)
-    n += r->coll_mask[k];
-  if (n == 0) {
-    r->coll_active = 0;
-    return;
-  }
-  r->coll_end = sim_time_add(r->now, sim_time_from_s(sim_net_allreduce_time(
-                                         &r->net, r->coll_mask, (double)r->coll_bytes)));
-  schedule_gen(r, r->coll_end, SIM_EV_COLLECTIVE_DONE, -1, r->coll_gen);
-}
-
-/* A worker fails. A policy that hears of failures loses what w had in flight (its job, its
- * transfers, its place in a collective); otherwise w's job or collective pauses until it is
- * back, and the collective's other participants are blocked meanwhile. */
-static void worker_down(sim_runner *r, int w)
-{
-  sim_worker *wk = &r->w[w];
-  if (!r->up[w])
-    return;
-  r->up[w] = 0;
-  wk->down_since = r->now;
-  int kind = wk->busy_kind;
-  if (kind != BUSY_NONE)
-    busy_end_at(r, w, r->now);
-  if (r->hears_failures) {
-    if (kind == BUSY_COMPUTE)
-      lose_job(r, w);
-    else if (in_collective(r, w))
-      leave_collective(r, w);
-    else if (kind == BUSY_COMM)
-      abort_transfers(r, w);
-  } else if (kind == BUSY_COMPUTE) {
-    wk->job_gen++;
-    wk->job_left = wk->job_end - r->now;
-    wk->job_paused = 1;
-    wk->resume_kind = BUSY_COMPUTE;
-  } else if (in_collective(r, w)) {
-    wk->resume_kind = BUSY_COMM;
-    if (!r->coll_paused) {
-      r->coll_paused = 1;
-      r->coll_left = r->coll_end - r->now;
-      r->coll_gen++;
-      switch_participants(r, BUSY_COMM, BUSY_BLOCKED);
-    }
-  }
-  busy_begin(wk, BUSY_DOWN, r->now);
-  sim_time repair = sim_time_period_from_s(repair_time(r, wk->fail_rng));
-  schedule_gen(r, sim_time_add(r->now, repair), SIM_EV_UP, w, 0);
-  if (r->hears_failures)
-    r->policy.type->worker_down(r->policy.state, w);
-}
-
-static void worker_up(sim_runner *r, int w)
-{
-  sim_worker *wk = &r->w[w];
-  busy_end_at(r, w, r->now);
-  record_outage(r, w, r->now);
-  r->up[w] = 1;
-  if (wk->resume_kind == BUSY_COMPUTE) {
-    wk->job_paused = 0;
-    wk->job_gen++;
-    wk->job_end = sim_time_add(r->now, wk->job_left);
-    busy_begin(wk, BUSY_COMPUTE, r->now);
-    schedule_gen(r, wk->job_end, SIM_EV_WORK_DONE, w, wk->job_gen);
-  } else if (wk->resume_kind == BUSY_COMM) {
-    int all_up = 1;
-    for (int k = 0; k < r->K; k++)
-      all_up &= !r->coll_mask[k] || r->up[k];
-    if (r->coll_paused && all_up) {
-      r->coll_paused = 0;
-      r->coll_gen++;
-      r->coll_end = sim_time_add(r->now, r->coll_left);
-      schedule_gen(r, r->coll_end, SIM_EV_COLLECTIVE_DONE, -1, r->coll_gen);
-      switch_participants(r, BUSY_BLOCKED, BUSY_COMM);
-    }
-    busy_begin(wk, r->coll_paused ? BUSY_BLOCKED : BUSY_COMM, r->now);
-  }
-  wk->resume_kind = BUSY_NONE;
-  const sim_failure_config *f = &r->cfg->cluster.failures;
-  if (!isnan(f->mttf_s))
-    schedule_gen(r, sim_time_add(r->now,
-                                 sim_time_period_from_s(wl_ran_exponential(wk->fail_rng, f->mttf_s))),
-                 SIM_EV_DOWN, w, 0);
-  if (r->hears_failures)
-    r->policy.type->worker_up(r->policy.state, w);
-}
-
-/* The failures a run starts with: the scheduled ones and each worker's first random one. */
-static wl_status failures_init(sim_runner *r)
-{
-  const sim_failure_config *f = &r->cfg->cluster.failures;
-  r->hears_failures = sim_hears_failures(r->cfg);
-  int failures = sim_failures_on(f);
-  for (int w = 0; w < r->K; w++) {
-    r->up[w] = 1;
-    if (failures && !(r->w[w].fail_rng = sim_rng_create((uint64_t)r->cfg->seed, SIM_RNG_FAILURE,
-                                                        (uint32_t)w)))
-      return WL_ENOMEM;
-  }
-  for (int i = 0; i < f->n_at; i++)
-    schedule_gen(r, sim_time_from_s(f->at_s[i]), SIM_EV_DOWN, f->workers[i], 0);
-  for (int w = 0; w < r->K && !isnan(f->mttf_s); w++)
-    schedule_gen(r, sim_time_period_from_s(wl_ran_exponential(r->w[w].fail_rng, f->mttf_s)),
-                 SIM_EV_DOWN, w, 0);
-  return WL_OK;
-}
-
 static void dispatch(sim_runner *r, const sim_event *ev)
 {
   const opt_policy_type *pt = r->policy.type;
@@ -1085,7 +910,7 @@ static void dispatch(sim_runner *r, const sim_event *ev)
     if (ev->gen != r->w[ev->worker].job_gen)
       break; /* paused or lost by a failure */
     finish_job(r, ev->worker);
-    busy_end_at(r, ev->worker, r->now);
+    sim_runner_busy_end_at(r, ev->worker, r->now);
     pt->work_done(r->policy.state, ev->worker);
     break;
   case SIM_EV_COLLECTIVE_DONE:
@@ -1095,10 +920,10 @@ static void dispatch(sim_runner *r, const sim_event *ev)
     pt->collective_done(r->policy.state, r->coll_tag);
     break;
   case SIM_EV_DOWN:
-    worker_down(r, ev->worker);
+    sim_runner_worker_down(r, ev->worker);
     break;
   case SIM_EV_UP:
-    worker_up(r, ev->worker);
+    sim_runner_worker_up(r, ev->worker);
     break;
   case SIM_EV_FLOW_START:
     flow_start(r, ev);
@@ -1187,9 +1012,9 @@ static wl_status report_workers(sim_runner *r)
   for (int w = 0; w < r->K; w++) {
     sim_worker *wk = &r->w[w];
     if (wk->busy_kind == BUSY_DOWN)
-      record_outage(r, w, r->now);
+      sim_runner_record_outage(r, w, r->now);
     if (wk->busy_kind != BUSY_NONE) /* cut by the end of the run */
-      busy_end_at(r, w, r->now);
+      sim_runner_busy_end_at(r, w, r->now);
     sim_time compute = wk->compute_ns, comm = wk->comm_ns, down = wk->down_ns,
              blocked = wk->blocked_ns;
     sim_worker_stats s = {

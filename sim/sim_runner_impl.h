@@ -1,5 +1,6 @@
 /* sim_runner_impl — the runner's state, shared by the files that make up the runner
- * (sim_runner.c, the event loop and its host callbacks; sim_memory.c, the memory estimate). */
+ * (sim_runner.c, the event loop and its host callbacks; sim_failures.c, failures;
+ * sim_memory.c, the memory estimate). */
 #ifndef SIM_RUNNER_IMPL_H
 #define SIM_RUNNER_IMPL_H
 
@@ -136,6 +137,27 @@ typedef struct sim_runner {
   long work_queued;     /* queued events other than evaluations: while there are none,
                            nothing can change any more */
 } sim_runner;
+
+/* Shared by the runner's files (sim_runner.c, sim_failures.c): */
+/* an event at `at` for worker's current activity generation gen (stale when it moved on) */
+void sim_runner_schedule_gen(sim_runner *r, sim_time at, int kind, int worker, int64_t gen);
+/* a worker's activity starts, or ends at now (accounted, and logged in the timeline) */
+void sim_runner_busy_begin(sim_worker *wk, int kind, sim_time now);
+void sim_runner_busy_end_at(sim_runner *r, int w, sim_time now);
+/* worker w's lost job undone: its replica, batch order and stream as the job found them */
+void sim_runner_restore_worker(sim_runner *r, int w);
+/* the flow model's links of endpoint e (a worker, or OPT_SERVER) */
+int sim_runner_up_link(const sim_runner *r, int e);
+int sim_runner_down_link(const sim_runner *r, int e);
+/* the earliest flow's completion scheduled (earlier schedules become stale) */
+void sim_runner_schedule_flow_done(sim_runner *r);
+
+/* sim_failures.c: the failure schedule's first events; worker w goes down, or is back; an
+ * outage of w recorded as lasting until end. */
+wl_status sim_runner_failures_init(sim_runner *r);
+void sim_runner_worker_down(sim_runner *r, int w);
+void sim_runner_worker_up(sim_runner *r, int w);
+void sim_runner_record_outage(sim_runner *r, int w, sim_time end);
 
 /* Whether the policy is told of failures (asynchronous, or failures.sync drop). */
 int sim_hears_failures(const sim_config *cfg);
