@@ -165,7 +165,7 @@ static void pool_job(void *ctx, int thread, int w)
 /* The policy's parallel work (means and copies of replicas at a synchronization) runs on
  * the pool while no worker's job is in flight: the tasks touch disjoint data, so which
  * thread runs which does not matter. */
-static void host_parallel(void *ctx, int n, void (*fn)(void *arg, int i), void *arg)
+void sim_runner_host_parallel(void *ctx, int n, void (*fn)(void *arg, int i), void *arg)
 {
   sim_runner *r = ctx;
   if (!r->pool || r->jobs_in_flight > 0 || n < 2) {
@@ -472,85 +472,6 @@ static void collective_finished(sim_runner *r)
   r->coll_active = 0;
 }
 
-static void fill_metric(const sim_runner *r, sim_metric *m, sim_metric_kind kind)
-{
-  m->kind = kind;
-  m->sim_time_s = sim_time_to_s(r->now);
-  m->step = r->policy.type->step(r->policy.state);
-  m->examples = r->grad_steps * r->B;
-  m->bytes = r->bytes_total;
-}
-
-/* An evaluation's parts over lanes: lane l computes parts l, l + lanes, ... */
-typedef struct eval_task {
-  sim_runner *r;
-  const float *params;
-  int lanes;
-} eval_task;
-
-static void eval_lane(void *arg, int lane)
-{
-  const eval_task *e = arg;
-  sim_runner *r = e->r;
-  wl_model *m = e->lanes > 1 ? r->models[lane] : r->eval_model;
-  wl_batch *b = e->lanes > 1 ? &r->batches[lane] : &r->eval_batch;
-  for (int i = lane; i < r->eval_n_parts; i += e->lanes)
-    wl_model_eval_part(m, e->params, r->data, r->eval_n, i, b, &r->eval_parts[i]);
-}
-
-/* Loss and accuracy of params. With no job in flight the job threads' workspaces are idle,
- * and the parts run on all of them at once; otherwise in the event loop's own workspace.
- * The parts are added in order either way: the same bits. */
-static void eval_params(sim_runner *r, const float *params, double *loss, double *accuracy)
-{
-  /* Parameters with the same bits as the last evaluated ones have the same loss (a policy's
-   * global model changes only at synchronizations, so time-driven evaluations between them
-   * often see the model already evaluated): reuse it. */
-  size_t bytes = r->reps[0].n * sizeof(float);
-  if (r->eval_memo_ok && memcmp(params, r->eval_memo, bytes) == 0) {
-    *loss = r->memo_loss;
-    *accuracy = r->memo_acc;
-    return;
-  }
-  eval_task e = {r, params, r->pool && r->jobs_in_flight == 0 ? r->n_threads : 1};
-  if (e.lanes > r->eval_n_parts)
-    e.lanes = r->eval_n_parts;
-  host_parallel(r, e.lanes, eval_lane, &e);
-  wl_model_eval_total(r->eval_parts, r->eval_n_parts, loss, accuracy);
-  memcpy(r->eval_memo, params, bytes);
-  r->memo_loss = *loss;
-  r->memo_acc = *accuracy;
-  r->eval_memo_ok = 1;
-}
-
-/* Evaluate the global model now and record it (and the training loss since the last
- * record). Sets reached_target and diverged as the loss says. */
-static wl_status evaluate(sim_runner *r)
-{
-  sim_metric m = {.loss = NAN, .accuracy = NAN};
-  const float *global = r->policy.type->global(r->policy.state);
-  if (!r->timing_only)
-    eval_params(r, global, &m.loss, &m.accuracy);
-  fill_metric(r, &m, SIM_METRIC_EVAL);
-  r->last_eval = r->now;
-  r->changed = 0;
-  r->last_loss = m.loss;
-  r->last_acc = m.accuracy;
-  if (!r->timing_only && !isfinite(m.loss))
-    r->diverged = 1;
-  if (!isnan(r->cfg->stop.target_loss) && m.loss <= r->cfg->stop.target_loss)
-    r->reached_target = 1;
-  wl_status st = r->rec->metric(r->rec->ctx, &m);
-  if (st != WL_OK || r->train_loss_n == 0)
-    return st;
-  fill_metric(r, &m, SIM_METRIC_TRAIN);
-  m.loss = r->train_loss_sum / (double)r->train_loss_n;
-  m.accuracy = NAN;
-  r->train_loss_sum = 0;
-  r->train_loss_n = 0;
-  return r->rec->metric(r->rec->ctx, &m);
-}
-
 /* The flow model's link capacities from the network as it is now. */
 static void flow_capacities(const sim_runner *r, double *cap)
 {
@@ -806,7 +727,7 @@ static wl_status setup(sim_runner *r, int threads, sim_check_cache *cache, char 
     .rng = host_rng,
     .speed_now = host_speed_now,
     .speed_max_now = host_speed_max_now,
-    .parallel = host_parallel,
+    .parallel = sim_runner_host_parallel,
     .global_changed = host_global_changed,
   };
   if ((st = sim_queue_init(&r->q, (size_t)r->K * 2 + 16)))
@@ -939,7 +860,7 @@ static void dispatch(sim_runner *r, const sim_event *ev)
     break;
   case SIM_EV_EVAL: {
     r->global_changed = 0;
-    wl_status st = evaluate(r);
+    wl_status st = sim_runner_evaluate(r);
     if (st != WL_OK && r->fail == WL_OK)
       r->fail = st;
     sim_time next = sim_time_add(ev->time, sim_time_period_from_s(r->cfg->eval.every_s));
@@ -952,7 +873,7 @@ static void dispatch(sim_runner *r, const sim_event *ev)
   }
   if (r->global_changed && r->cfg->eval.at_sync) { /* evaluate the model it just became */
     r->global_changed = 0;
-    wl_status st = evaluate(r);
+    wl_status st = sim_runner_evaluate(r);
     if (st != WL_OK && r->fail == WL_OK)
       r->fail = st;
   }
@@ -1062,7 +983,7 @@ wl_status sim_run(const sim_config *cfg, const sim_recorder *rec, const sim_run_
   wl_set_interrupt(NULL);
   int ready = st == WL_OK; /* everything built: the policy and workers can be read */
   if (ready)
-    st = evaluate(&r);
+    st = sim_runner_evaluate(&r);
   if (st == WL_OK) {
     if (cfg->eval.every_s > 0)
       schedule(&r, sim_time_period_from_s(cfg->eval.every_s), SIM_EV_EVAL, -1, 0, 0, 0);
@@ -1077,7 +998,7 @@ wl_status sim_run(const sim_config *cfg, const sim_recorder *rec, const sim_run_
    * synchronization at the stop time comes after the evaluation scheduled for that time, and
    * is evaluated again); not after a diverged loss or a failure. */
   if (ready && (st == WL_OK || st == WL_EINTR) && (r.last_eval != r.now || r.changed)) {
-    wl_status es = evaluate(&r);
+    wl_status es = sim_runner_evaluate(&r);
     if (es != WL_OK)
       st = es;
     else if (r.diverged)

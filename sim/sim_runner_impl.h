@@ -1,6 +1,6 @@
 /* sim_runner_impl — the runner's state, shared by the files that make up the runner
- * (sim_runner.c, the event loop and its host callbacks; sim_failures.c, failures;
- * sim_memory.c, the memory estimate). */
+ * (sim_runner.c, the event loop and its host callbacks; sim_eval.c, evaluation;
+ * sim_failures.c, failures; sim_memory.c, the memory estimate). */
 #ifndef SIM_RUNNER_IMPL_H
 #define SIM_RUNNER_IMPL_H
 
@@ -138,7 +138,7 @@ typedef struct sim_runner {
                            nothing can change any more */
 } sim_runner;
 
-/* Shared by the runner's files (sim_runner.c, sim_failures.c): */
+/* Shared by the runner's files: */
 /* an event at `at` for worker's current activity generation gen (stale when it moved on) */
 void sim_runner_schedule_gen(sim_runner *r, sim_time at, int kind, int worker, int64_t gen);
 /* a worker's activity starts, or ends at now (accounted, and logged in the timeline) */
@@ -151,6 +151,14 @@ int sim_runner_up_link(const sim_runner *r, int e);
 int sim_runner_down_link(const sim_runner *r, int e);
 /* the earliest flow's completion scheduled (earlier schedules become stale) */
 void sim_runner_schedule_flow_done(sim_runner *r);
+
+/* fn(arg, i) for i = 0..n-1 on the pool's threads and the event loop's when no job is in
+ * flight, else in order here (the policies' opt_host.parallel) */
+void sim_runner_host_parallel(void *ctx, int n, void (*fn)(void *arg, int i), void *arg);
+
+/* sim_eval.c: evaluate the global model now and record it (and the training loss since the
+ * last record); sets reached_target and diverged as the loss says. */
+wl_status sim_runner_evaluate(sim_runner *r);
 
 /* sim_failures.c: the failure schedule's first events; worker w goes down, or is back; an
  * outage of w recorded as lasting until end. */
