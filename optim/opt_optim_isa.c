@@ -1,6 +1,7 @@
-/* The optimizers' element loops for one instruction set (opt_optim_isa.h). This file is
- * compiled once per code path, with the matrix product (CMakeLists.txt); WL_GEMM_SUFFIX is
- * the function's suffix. The loops run across elements only: no sum crosses elements. */
+/* The optimizers' element loops and the sums across replicas, for one instruction set
+ * (opt_optim_isa.h). This file is compiled once per code path, with the matrix product
+ * (CMakeLists.txt); WL_GEMM_SUFFIX is the function's suffix. The loops run across elements
+ * only: no sum crosses elements (a sum across replicas is one element's, in replica order). */
 #include "opt_optim.h"
 #include "opt_optim_isa.h"
 #include "opt_replica.h"
