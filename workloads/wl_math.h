@@ -113,25 +113,19 @@ static inline double wl_expm1(double x)
   return s * p + (s - 1.0);
 }
 
-/* The natural logarithm. */
-static inline double wl_log(double x)
+/* log(x) + e_adj log 2 for a positive normal finite x, without branches (a loop of it can
+ * be vectorized). */
+static inline double wl_log_reduced(double x, double e_adj)
 {
-  if (!(x > 0)) /* 0, negative, NaN */
-    return x == 0 ? -INFINITY : NAN;
-  if (x == INFINITY)
-    return x;
-  double e_adj = 0;
-  if (x < 0x1p-1022) { /* subnormal: make it normal */
-    x *= 0x1p54;
-    e_adj = -54;
-  }
   uint64_t b = wl_double_to_bits(x);
   double e = (double)(int)((b >> 52) & 0x7ff) - 1023 + e_adj;
-  double m = wl_bits_to_double((b & 0x000fffffffffffffULL) | 0x3ff0000000000000ULL); /* [1,2) */
-  if (m > 1.4142135623730951) {
-    m *= 0.5;
-    e += 1;
-  }
+  uint64_t mb = (b & 0x000fffffffffffffULL) | 0x3ff0000000000000ULL;
+  double m = wl_bits_to_double(mb); /* [1,2) */
+  /* m > sqrt 2 (0x3ff6a09e667f3bcd), compared as bits; then m/2 and e + 1, as arithmetic
+     (a floating-point comparison or a branch here keeps GCC from vectorizing the loops) */
+  double big = (double)(int)((0x3ff6a09e667f3bcdULL - mb) >> 63);
+  m *= 1.0 - 0.5 * big;
+  e += big;
   /* log m = 2 atanh(s), s = (m-1)/(m+1), |s| <= 0.1716: odd series to s^23 */
   double f = m - 1.0; /* exact */
   double s = f / (2.0 + f), z = s * s;
@@ -148,6 +142,18 @@ static inline double wl_log(double x)
   q = q * z + 1.0 / 3;
   double logm = 2.0 * s + 2.0 * s * (q * z);
   return e * WL_LN2_HI + (logm + e * WL_LN2_LO);
+}
+
+/* The natural logarithm; for a positive normal finite x the same as wl_log_reduced(x, 0). */
+static inline double wl_log(double x)
+{
+  if (!(x > 0)) /* 0, negative, NaN */
+    return x == 0 ? -INFINITY : NAN;
+  if (x == INFINITY)
+    return x;
+  if (x < 0x1p-1022) /* subnormal: make it normal */
+    return wl_log_reduced(x * 0x1p54, -54);
+  return wl_log_reduced(x, 0);
 }
 
 /* x^y for x > 0 (as e^(y log x); relative error grows with |y log x|, about 1e-16 times

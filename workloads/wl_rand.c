@@ -16,9 +16,11 @@ static inline double polar_pair(gsl_rng *r, double *s)
   return x;
 }
 
+/* s is in (0, 1), a sum of squares of 2u - 1 with u a double in [0, 1), each 0 or at least
+ * 2^-52 in magnitude: a normal number. */
 static inline double polar_value(double sd, double x, double s)
 {
-  return sd * x * sqrt(-2.0 * wl_log(s) / s);
+  return sd * x * sqrt(-2.0 * wl_log_reduced(s, 0) / s);
 }
 
 double wl_ran_gaussian(gsl_rng *r, double sd)
