@@ -298,7 +298,7 @@ int cli_bench(int argc, char **argv)
     return cli_bench_engine(quick ? 0.5 : 3.0, only);
   if (threads)
     return cli_bench_threads(quick, only);
-  wl_param_variant_defaults(opt_optim_params[0].variants[opt.opt], &opt);
+  wl_param_choose(&opt_optim_params[0], opt.opt, &opt);
   static const int h256[] = {256}, h1024[] = {1024, 1024};
   const bench_case cases[] = {
     {"softmax 784-10", mlp(0, NULL), 64, 784, 10},

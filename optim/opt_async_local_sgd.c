@@ -40,6 +40,8 @@ enum { TAG_PULL = 1, TAG_PUSH = 2, TAG_GRACE = 3 }; /* grace timers: TAG_GRACE +
 /* Where each worker is in its round. */
 enum { PH_PULLING = 0, PH_COMPUTING, PH_PUSHING, PH_WAITING, PH_DOWN };
 
+enum { STALENESS_NONE = 0, STALENESS_POLY };
+
 typedef struct async_sgd {
   const opt_host *host;
   opt_optim_config outer;
@@ -67,13 +69,24 @@ typedef struct async_sgd {
   long applied_steps; /* local steps of the applied updates, summed over workers */
 } async_sgd;
 
-#define PO(f) offsetof(opt_policy_config, f)
+/* async_local_sgd's own keys */
+typedef struct async_config {
+  int H;
+  int dylu;
+  int staleness; /* STALENESS_* */
+  double staleness_a;
+  int max_staleness;
+  int buffer;
+  double grace_s;
+} async_config;
+OPT_POLICY_OWN_FITS(async_config);
+#define PC(f) OPT_OWN(async_config, f)
 
 static void async_inner(void *p) { opt_optim_choose(p, OPT_ADAMW); }
 
 static int poly(const void *b)
 {
-  return ((const opt_policy_config *)b)->staleness == OPT_STALENESS_POLY;
+  return OPT_POLICY_OWN(async_config, b)->staleness == STALENESS_POLY;
 }
 
 /* Liu et al.'s method: delayed Nesterov with N = K, c = 0, lr 0.7, momentum 0.9. */
@@ -86,22 +99,22 @@ static void async_outer(void *p)
 static const wl_param async_params[] = {
   OPT_POLICY_INNER_PARAM(async_inner),
   OPT_POLICY_OUTER_PARAM(async_outer),
-  {.key = "H", .kind = WL_P_INT, .offset = PO(H), .def = 50, .min = 1, .max = 1 << 30,
+  {.key = "H", .kind = WL_P_INT, .offset = PC(H), .def = 50, .min = 1, .max = 1 << 30,
    .unit = "steps", .doc = "inner steps per round (the fastest worker's, with DyLU)"},
-  {.key = "dylu", .kind = WL_P_BOOL, .offset = PO(dylu), .def = 0, .unit = "",
+  {.key = "dylu", .kind = WL_P_BOOL, .offset = PC(dylu), .def = 0, .unit = "",
    .doc = "Dynamic Local Updates: H_w = max(1, floor(speed_w / max speed * H))"},
-  {.key = "staleness", .kind = WL_P_ENUM, .offset = PO(staleness), .def = OPT_STALENESS_NONE,
+  {.key = "staleness", .kind = WL_P_ENUM, .offset = PC(staleness), .def = STALENESS_NONE,
    .choices = "none|poly", .unit = "", .doc = "staleness weighting of each arrival"},
-  {.key = "staleness_a", .kind = WL_P_DOUBLE, .offset = PO(staleness_a), .def = 0.5, .min = 0,
+  {.key = "staleness_a", .kind = WL_P_DOUBLE, .offset = PC(staleness_a), .def = 0.5, .min = 0,
    .max = 100, .unit = "", .doc = "exponent a of (1 + s)^-a", .applies = poly,
    .applies_doc = "staleness poly"},
-  {.key = "max_staleness", .kind = WL_P_INT, .offset = PO(max_staleness), .def = 0, .min = 0,
+  {.key = "max_staleness", .kind = WL_P_INT, .offset = PC(max_staleness), .def = 0, .min = 0,
    .max = 1 << 30, .unit = "updates", .doc = "drop arrivals staler than this (0: never)",
    .applies = poly, .applies_doc = "staleness poly"},
-  {.key = "buffer", .kind = WL_P_INT, .offset = PO(buffer), .def = 1, .min = 1,
+  {.key = "buffer", .kind = WL_P_INT, .offset = PC(buffer), .def = 1, .min = 1,
    .max = 1 << 20, .unit = "arrivals",
    .doc = "arrivals averaged per outer step (FedBuff-style); 1: every arrival"},
-  {.key = "grace_s", .kind = WL_P_DOUBLE, .offset = PO(grace_s), .def = 0, .min = 0,
+  {.key = "grace_s", .kind = WL_P_DOUBLE, .offset = PC(grace_s), .def = 0, .min = 0,
    .max = 1e9, .unit = "s",
    .doc = "grace period: arrivals within it of a first one restart together (0: off)"},
   {0}};
@@ -151,15 +164,16 @@ static wl_status async_create(const opt_policy_config *cfg, const opt_host *host
   s->bufsum = s->delta + n;
   s->ostate = s->bufsum + n;
   memcpy(s->theta, host->replicas[0].params, n * sizeof(float));
+  const async_config *c = OPT_POLICY_OWN(async_config, cfg);
   for (int w = 0; w < K; w++)
-    s->Hw[w] = cfg->H;
-  s->H = cfg->H;
-  s->dylu = cfg->dylu;
-  s->buffer = cfg->buffer;
-  s->poly = cfg->staleness == OPT_STALENESS_POLY;
-  s->a = cfg->staleness_a;
-  s->max_staleness = cfg->max_staleness;
-  s->grace_s = cfg->grace_s;
+    s->Hw[w] = c->H;
+  s->H = c->H;
+  s->dylu = c->dylu;
+  s->buffer = c->buffer;
+  s->poly = c->staleness == STALENESS_POLY;
+  s->a = c->staleness_a;
+  s->max_staleness = c->max_staleness;
+  s->grace_s = c->grace_s;
   return WL_OK;
 }
 
@@ -319,6 +333,21 @@ static long async_step(const void *state)
   return s->applied_steps / s->host->K;
 }
 
+/* FedBuff's buffer on top of delayed Nesterov would buffer twice. */
+static wl_status async_check(const opt_policy_config *cfg, int K, char *path, size_t path_size,
+                             char *msg, size_t msg_size)
+{
+  (void)K;
+  const async_config *c = OPT_POLICY_OWN(async_config, cfg);
+  if (cfg->outer.opt == OPT_DELAYED_NESTEROV && c->buffer > 1) {
+    snprintf(path, path_size, "buffer");
+    snprintf(msg, msg_size, "expected 1 with the delayed_nesterov outer optimizer (it "
+                            "buffers N arrivals itself), got %d", c->buffer);
+    return WL_ECONFIG;
+  }
+  return WL_OK;
+}
+
 static double async_memory(const opt_policy_config *cfg, int K, double n)
 {
   double sf = opt_optim_state_floats(&cfg->outer);
@@ -332,6 +361,8 @@ const opt_policy_type opt_async_local_sgd_type = {
               "workers pull, train H_w steps and push to a parameter server that applies each "
               "arrival (Liu et al. 2024)",
               async_params},
+  .traits = OPT_TRAIT_ASYNC | OPT_TRAIT_OUTER,
+  .check = async_check,
   .create = async_create,
   .destroy = async_destroy,
   .start = async_start,

@@ -19,17 +19,23 @@ typedef struct ddp {
   long step;              /* optimizer steps applied */
 } ddp;
 
-#define PO(f) offsetof(opt_policy_config, f)
+/* ddp's own keys */
+typedef struct ddp_config {
+  double overlap;
+  double backward_share;
+} ddp_config;
+OPT_POLICY_OWN_FITS(ddp_config);
+#define DC(f) OPT_OWN(ddp_config, f)
 
-static int overlaps(const void *b) { return ((const opt_policy_config *)b)->overlap > 0; }
+static int overlaps(const void *b) { return OPT_POLICY_OWN(ddp_config, b)->overlap > 0; }
 
 static const wl_param ddp_params[] = {
   OPT_POLICY_INNER_PARAM(NULL),
-  {.key = "overlap", .kind = WL_P_DOUBLE, .offset = PO(overlap), .def = 0, .min = 0, .max = 1,
+  {.key = "overlap", .kind = WL_P_DOUBLE, .offset = DC(overlap), .def = 0, .min = 0, .max = 1,
    .unit = "fraction",
    .doc = "fraction of each all-reduce that may hide behind the backward pass (bucketing); "
           "what hides is at most the slowest worker's backward time"},
-  {.key = "backward_share", .kind = WL_P_DOUBLE, .offset = PO(backward_share), .def = 2.0 / 3,
+  {.key = "backward_share", .kind = WL_P_DOUBLE, .offset = DC(backward_share), .def = 2.0 / 3,
    .min = 0, .max = 1, .unit = "fraction",
    .doc = "share of a step's compute that is the backward pass (about 2/3: backward costs "
           "twice the forward); bounds what overlap can hide",
@@ -52,8 +58,9 @@ static wl_status ddp_create(const opt_policy_config *cfg, const opt_host *host, 
   }
   d->host = host;
   d->inner = cfg->inner;
-  d->overlap = cfg->overlap;
-  d->backward_share = cfg->backward_share;
+  const ddp_config *c = OPT_POLICY_OWN(ddp_config, cfg);
+  d->overlap = c->overlap;
+  d->backward_share = c->backward_share;
   *state = d;
   return WL_OK;
 }
@@ -114,6 +121,7 @@ static double ddp_memory(const opt_policy_config *cfg, int K, double n)
 const opt_policy_type opt_ddp_type = {
   .variant = {"ddp", "synchronous data parallel: all-reduce of gradients every step",
               ddp_params},
+  .traits = 0,
   .create = ddp_create,
   .destroy = ddp_destroy,
   .start = ddp_start,

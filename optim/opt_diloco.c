@@ -27,7 +27,14 @@ typedef struct diloco {
   long step;            /* steps reflected in the global model */
 } diloco;
 
-#define PO(f) offsetof(opt_policy_config, f)
+/* diloco's own keys */
+typedef struct diloco_config {
+  int H;
+  int warmup_steps;
+  int weight_by_shard;
+} diloco_config;
+OPT_POLICY_OWN_FITS(diloco_config);
+#define PC(f) OPT_OWN(diloco_config, f)
 
 /* The paper's inner optimizer: AdamW, lr 4e-4, weight decay 0.1, gradients clipped to 1. */
 static void diloco_inner(void *p)
@@ -51,13 +58,13 @@ static void diloco_outer(void *p)
 static const wl_param diloco_params[] = {
   OPT_POLICY_INNER_PARAM(diloco_inner),
   OPT_POLICY_OUTER_PARAM(diloco_outer),
-  {.key = "H", .kind = WL_P_INT, .offset = PO(H), .def = 500, .min = 1, .max = 1 << 30,
+  {.key = "H", .kind = WL_P_INT, .offset = PC(H), .def = 500, .min = 1, .max = 1 << 30,
    .unit = "steps", .doc = "inner steps per round"},
-  {.key = "warmup_steps", .kind = WL_P_INT, .offset = PO(warmup_steps), .def = 0, .min = 0,
+  {.key = "warmup_steps", .kind = WL_P_INT, .offset = PC(warmup_steps), .def = 0, .min = 0,
    .max = 1 << 30, .unit = "steps",
    .doc = "initial DDP steps; then rounds end at multiples of H counted from step 0"},
-  {.key = "weight_by_shard", .kind = WL_P_BOOL, .offset = PO(weight_by_shard), .def = 0,
-   .unit = "", .doc = "weight each worker's pseudo-gradient by its shard's size"},
+  {.key = "weight_by_shard", .kind = WL_P_BOOL, .offset = PC(weight_by_shard), .def = 0,
+   .flags = WL_PF_TRAINED, .unit = "", .doc = "weight each worker's pseudo-gradient by its shard's size"},
   {0}};
 
 static void diloco_begin_round(void *state);
@@ -79,9 +86,10 @@ static wl_status diloco_create(const opt_policy_config *cfg, const opt_host *hos
   }
   d->host = host;
   d->inner = cfg->inner;
-  d->H = cfg->H;
-  d->warmup = cfg->warmup_steps;
-  d->weights = cfg->weight_by_shard ? host->shard_sizes : NULL;
+  const diloco_config *c = OPT_POLICY_OWN(diloco_config, cfg);
+  d->H = c->H;
+  d->warmup = c->warmup_steps;
+  d->weights = c->weight_by_shard ? host->shard_sizes : NULL;
   *state = d;
   return WL_OK;
 }
@@ -151,6 +159,7 @@ const opt_policy_type opt_diloco_type = {
               "H inner steps, then an outer Nesterov step on the mean pseudo-gradient "
               "(Douillard et al. 2023)",
               diloco_params},
+  .traits = OPT_TRAIT_OUTER,
   .create = diloco_create,
   .destroy = diloco_destroy,
   .start = diloco_start,

@@ -23,13 +23,19 @@ typedef struct local_sgd {
   float *global;    /* (n) the last average */
 } local_sgd;
 
-#define PO(f) offsetof(opt_policy_config, f)
+/* local_sgd's own keys */
+typedef struct local_sgd_config {
+  int H;
+  int warmup_steps;
+} local_sgd_config;
+OPT_POLICY_OWN_FITS(local_sgd_config);
+#define PC(f) OPT_OWN(local_sgd_config, f)
 
 static const wl_param local_sgd_params[] = {
   OPT_POLICY_INNER_PARAM(NULL),
-  {.key = "H", .kind = WL_P_INT, .offset = PO(H), .def = 32, .min = 1, .max = 1 << 30,
+  {.key = "H", .kind = WL_P_INT, .offset = PC(H), .def = 32, .min = 1, .max = 1 << 30,
    .unit = "steps", .doc = "local steps between parameter averagings"},
-  {.key = "warmup_steps", .kind = WL_P_INT, .offset = PO(warmup_steps), .def = 0, .min = 0,
+  {.key = "warmup_steps", .kind = WL_P_INT, .offset = PC(warmup_steps), .def = 0, .min = 0,
    .max = 1 << 30, .unit = "steps",
    .doc = "initial DDP steps (gradient all-reduce, one optimizer step): post-local SGD"},
   {0}};
@@ -57,8 +63,9 @@ static wl_status local_sgd_create(const opt_policy_config *cfg, const opt_host *
   }
   memcpy(s->global, host->replicas[0].params, n * sizeof(float));
   s->host = host;
-  s->H = cfg->H;
-  s->warmup_steps = cfg->warmup_steps;
+  const local_sgd_config *c = OPT_POLICY_OWN(local_sgd_config, cfg);
+  s->H = c->H;
+  s->warmup_steps = c->warmup_steps;
   s->inner = cfg->inner;
   *state = s;
   return WL_OK;
@@ -130,6 +137,7 @@ const opt_policy_type opt_local_sgd_type = {
   .variant = {"local_sgd",
               "H local steps, then parameter averaging (Stich 2019; post-local: Lin et al. 2020)",
               local_sgd_params},
+  .traits = 0,
   .create = local_sgd_create,
   .destroy = local_sgd_destroy,
   .start = local_sgd_start,

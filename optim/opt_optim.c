@@ -115,8 +115,7 @@ int opt_optim_state_floats(const opt_optim_config *c)
 
 void opt_optim_choose(opt_optim_config *c, int opt)
 {
-  c->opt = opt;
-  wl_param_variant_defaults(optim_variants[opt], c);
+  wl_param_choose(&opt_optim_params[0], opt, c);
 }
 
 double opt_optim_lr(const opt_optim_config *c, long t)

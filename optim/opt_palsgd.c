@@ -15,6 +15,7 @@
 #include "opt_policy.h"
 
 enum { TAG_GRAD = 1, TAG_SYNC = 2 };
+enum { COIN_SHARED = 0, COIN_PER_WORKER };
 
 typedef struct palsgd {
   opt_round round;      /* first: the workers of the step or round in progress */
@@ -33,7 +34,17 @@ typedef struct palsgd {
   opt_train *jobs;      /* (K) */
 } palsgd;
 
-#define PO(f) offsetof(opt_policy_config, f)
+/* palsgd's own keys */
+typedef struct palsgd_config {
+  int H;
+  double p;
+  double eta;
+  int warmup_steps;
+  int coin /* COIN_* */;
+  int weight_by_shard;
+} palsgd_config;
+OPT_POLICY_OWN_FITS(palsgd_config);
+#define PC(f) OPT_OWN(palsgd_config, f)
 
 /* The reference code's inner optimizer: AdamW with gradients clipped to 1. */
 static void palsgd_inner(void *p)
@@ -52,26 +63,27 @@ static void palsgd_outer(void *p)
   c->momentum = 0.9;
 }
 
-static int mixes(const void *b) { return ((const opt_policy_config *)b)->p > 0; }
+static int mixes(const void *b) { return OPT_POLICY_OWN(palsgd_config, b)->p > 0; }
 
 static const wl_param palsgd_params[] = {
   OPT_POLICY_INNER_PARAM(palsgd_inner),
   OPT_POLICY_OUTER_PARAM(palsgd_outer),
-  {.key = "H", .kind = WL_P_INT, .offset = PO(H), .def = 100, .min = 1, .max = 1 << 20,
+  {.key = "H", .kind = WL_P_INT, .offset = PC(H), .def = 100, .min = 1, .max = 1 << 20,
    .unit = "steps", .doc = "steps (of both kinds) between synchronizations"},
-  {.key = "p", .kind = WL_P_DOUBLE, .offset = PO(p), .def = 0.1, .min = 0, .max = 1,
+  {.key = "p", .kind = WL_P_DOUBLE, .offset = PC(p), .def = 0.1, .min = 0, .max = 1,
    .flags = WL_PF_MAX_EXCL, .unit = "", .doc = "probability of a mix step"},
-  {.key = "eta", .kind = WL_P_DOUBLE, .offset = PO(eta), .def = 0.5, .min = 0, .max = 1e6,
-   .unit = "", .doc = "mixing rate of the pull toward the global model", .applies = mixes,
+  {.key = "eta", .kind = WL_P_DOUBLE, .offset = PC(eta), .def = 0.5, .min = 0, .max = 1e6,
+   .flags = WL_PF_TRAINED, .unit = "",
+   .doc = "mixing rate of the pull toward the global model", .applies = mixes,
    .applies_doc = "p > 0"},
-  {.key = "warmup_steps", .kind = WL_P_INT, .offset = PO(warmup_steps), .def = 100, .min = 0,
+  {.key = "warmup_steps", .kind = WL_P_INT, .offset = PC(warmup_steps), .def = 100, .min = 0,
    .max = 1 << 30, .unit = "steps", .doc = "initial DDP steps"},
-  {.key = "coin", .kind = WL_P_ENUM, .offset = PO(coin), .def = OPT_COIN_SHARED,
+  {.key = "coin", .kind = WL_P_ENUM, .offset = PC(coin), .def = COIN_SHARED,
    .choices = "shared|per_worker", .unit = "",
    .doc = "one coin sequence for all workers (as the reference code), or one per worker",
    .applies = mixes, .applies_doc = "p > 0"},
-  {.key = "weight_by_shard", .kind = WL_P_BOOL, .offset = PO(weight_by_shard), .def = 0,
-   .unit = "", .doc = "weight each worker's pseudo-gradient by its shard's size"},
+  {.key = "weight_by_shard", .kind = WL_P_BOOL, .offset = PC(weight_by_shard), .def = 0,
+   .flags = WL_PF_TRAINED, .unit = "", .doc = "weight each worker's pseudo-gradient by its shard's size"},
   {0}};
 
 static void palsgd_restart(void *state);
@@ -98,14 +110,15 @@ static wl_status palsgd_create(const opt_policy_config *cfg, const opt_host *hos
     return WL_ENOMEM;
   *state = s;
   s->host = host;
+  const palsgd_config *c = OPT_POLICY_OWN(palsgd_config, cfg);
   s->inner = cfg->inner;
-  s->weights = cfg->weight_by_shard ? host->shard_sizes : NULL;
-  s->H = cfg->H;
-  s->warmup = cfg->warmup_steps;
-  s->p = cfg->p;
-  s->eta = cfg->eta;
-  s->per_worker = cfg->coin == OPT_COIN_PER_WORKER;
-  s->mix = calloc((size_t)host->K * (size_t)cfg->H, 1);
+  s->weights = c->weight_by_shard ? host->shard_sizes : NULL;
+  s->H = c->H;
+  s->warmup = c->warmup_steps;
+  s->p = c->p;
+  s->eta = c->eta;
+  s->per_worker = c->coin == COIN_PER_WORKER;
+  s->mix = calloc((size_t)host->K * (size_t)c->H, 1);
   s->next_mix = calloc((size_t)host->K, 1);
   s->jobs = calloc((size_t)host->K, sizeof *s->jobs);
   if (!s->mix || !s->next_mix || !s->jobs ||
@@ -226,9 +239,10 @@ static long palsgd_step(const void *state) { return ((const palsgd *)state)->ste
 
 static double palsgd_memory(const opt_policy_config *cfg, int K, double n)
 {
-  double streams = cfg->coin == OPT_COIN_PER_WORKER ? K + 1.0 : 1.0; /* the host's generators */
+  const palsgd_config *c = OPT_POLICY_OWN(palsgd_config, cfg);
+  double streams = c->coin == COIN_PER_WORKER ? K + 1.0 : 1.0; /* the host's generators */
   return sizeof(palsgd) + opt_round_memory(K) + opt_outer_memory(&cfg->outer, n) +
-         (double)K * ((double)cfg->H + 1 + sizeof(opt_train)) + streams * opt_rng_memory();
+         (double)K * ((double)c->H + 1 + sizeof(opt_train)) + streams * opt_rng_memory();
 }
 
 const opt_policy_type opt_palsgd_type = {
@@ -236,6 +250,7 @@ const opt_policy_type opt_palsgd_type = {
               "DDP warm-up, then local steps that are pulls toward the global model with "
               "probability p, outer sync every H (Naganuma et al. 2025)",
               palsgd_params},
+  .traits = OPT_TRAIT_OUTER,
   .create = palsgd_create,
   .destroy = palsgd_destroy,
   .start = palsgd_start,

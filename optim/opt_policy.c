@@ -7,29 +7,83 @@
 
 #include "opt_optim_isa.h"
 
+#include "opt_registry.h"
+
 #define PO(f) offsetof(opt_policy_config, f)
 
-const wl_variant *const opt_policy_registry[] = {
-  &opt_ddp_type.variant,
-  &opt_local_sgd_type.variant,
-  &opt_diloco_type.variant,
-  &opt_palsgd_type.variant,
-  &opt_async_local_sgd_type.variant,
-  NULL};
-
 const wl_param opt_policy_params[] = {
-  {.key = "type", .kind = WL_P_VARIANT, .offset = PO(type), .def = OPT_POLICY_DDP,
-   .variants = opt_policy_registry, .unit = "", .doc = "sync policy"},
+  {.key = "type", .kind = WL_P_VARIANT, .offset = PO(type), .def = OPT_REGISTRY_DEFAULT,
+   .variants = opt_policy_registry, .own_offset = PO(own),
+   .own_size = sizeof(((opt_policy_config *)0)->own), .unit = "", .doc = "sync policy"},
   {.key = "label", .kind = WL_P_STRING, .offset = PO(label), .choices = "",
    .size = sizeof(((opt_policy_config *)0)->label), .unit = "",
    .doc = "name in results and --set paths (default: the type); unique, none of . , =, not a number"},
   {0}};
 
+int opt_policy_find(const char *name)
+{
+  for (int i = 0; opt_policy_types[i]; i++)
+    if (strcmp(opt_policy_types[i]->variant.name, name) == 0)
+      return i;
+  return -1;
+}
+
+const opt_policy_type *opt_policy_type_of(const opt_policy_config *cfg)
+{
+  WL_ASSERT(cfg->type >= 0 && cfg->type < OPT_REGISTRY_COUNT);
+  return opt_policy_types[cfg->type];
+}
+
+int opt_policy_has(const opt_policy_config *cfg, unsigned traits)
+{
+  return (opt_policy_type_of(cfg)->traits & traits) == traits;
+}
+
+wl_status opt_policy_defaults(const char *name, opt_policy_config *cfg)
+{
+  int type = opt_policy_find(name);
+  if (type < 0)
+    return WL_ECONFIG;
+  memset(cfg, 0, sizeof *cfg);
+  wl_param_defaults(opt_policy_params, cfg);
+  wl_param_choose(&opt_policy_params[0], type, cfg);
+  return WL_OK;
+}
+
+/* The type's own key `key` of a numeric kind, or NULL. */
+static const wl_param *own_number(const opt_policy_config *cfg, const char *key)
+{
+  const wl_param *p = wl_param_find(opt_policy_type_of(cfg)->variant.params, key);
+  return p && (p->kind == WL_P_INT || p->kind == WL_P_DOUBLE || p->kind == WL_P_BOOL ||
+               p->kind == WL_P_ENUM) ? p : NULL;
+}
+
+wl_status opt_policy_set(opt_policy_config *cfg, const char *key, double value)
+{
+  const wl_param *p = own_number(cfg, key);
+  if (!p)
+    return WL_ECONFIG;
+  char *at = (char *)cfg + p->offset;
+  if (p->kind == WL_P_DOUBLE)
+    *(double *)at = value;
+  else
+    *(int *)at = (int)value;
+  return WL_OK;
+}
+
+double opt_policy_get(const opt_policy_config *cfg, const char *key)
+{
+  const wl_param *p = own_number(cfg, key);
+  if (!p)
+    return NAN;
+  const char *at = (const char *)cfg + p->offset;
+  return p->kind == WL_P_DOUBLE ? *(const double *)at : *(const int *)at;
+}
+
 wl_status opt_policy_create(const opt_policy_config *cfg, const opt_host *host, opt_policy *p,
                             char *err, size_t err_size)
 {
-  WL_ASSERT(cfg->type >= 0 && cfg->type <= OPT_POLICY_ASYNC_LOCAL_SGD);
-  p->type = (const opt_policy_type *)opt_policy_registry[cfg->type];
+  p->type = opt_policy_type_of(cfg);
   p->state = NULL;
   err[0] = '\0';
   return p->type->create(cfg, host, &p->state, err, err_size);
@@ -37,8 +91,7 @@ wl_status opt_policy_create(const opt_policy_config *cfg, const opt_host *host, 
 
 double opt_policy_memory(const opt_policy_config *cfg, int K, double n)
 {
-  WL_ASSERT(cfg->type >= 0 && cfg->type <= OPT_POLICY_ASYNC_LOCAL_SGD);
-  return ((const opt_policy_type *)opt_policy_registry[cfg->type])->memory(cfg, K, n);
+  return opt_policy_type_of(cfg)->memory(cfg, K, n);
 }
 
 void opt_policy_destroy(opt_policy *p)
@@ -50,7 +103,7 @@ void opt_policy_destroy(opt_policy *p)
 
 const char *opt_policy_label(const opt_policy_config *cfg)
 {
-  return cfg->label[0] ? cfg->label : opt_policy_registry[cfg->type]->name;
+  return cfg->label[0] ? cfg->label : opt_policy_type_of(cfg)->variant.name;
 }
 
 /* An optimizer step's start on replica r: the gradient clipped, the counters moved on;
@@ -248,8 +301,8 @@ void opt_outer_free(opt_outer *o)
 wl_status opt_policy_check(const opt_policy_config *cfg, int K, char *path, size_t path_size,
                            char *msg, size_t msg_size)
 {
-  int has_outer = cfg->type == OPT_POLICY_DILOCO || cfg->type == OPT_POLICY_PALSGD ||
-                  cfg->type == OPT_POLICY_ASYNC_LOCAL_SGD;
+  const opt_policy_type *type = opt_policy_type_of(cfg);
+  int has_outer = (type->traits & OPT_TRAIT_OUTER) != 0;
   for (int which = 0; which < 1 + has_outer; which++) {
     const opt_optim_config *c = which ? &cfg->outer : &cfg->inner;
     if (c->schedule == OPT_SCHED_COSINE && c->decay_steps < 1) {
@@ -267,27 +320,22 @@ wl_status opt_policy_check(const opt_policy_config *cfg, int K, char *path, size
     return WL_ECONFIG;
   }
   const opt_optim_config *o = &cfg->outer;
-  if (!has_outer || o->opt != OPT_DELAYED_NESTEROV)
-    return WL_OK;
-  int N = o->dn_n ? o->dn_n : K;
-  if (o->dn_c > 1.0 / N) {
-    snprintf(path, path_size, "outer.c");
-    snprintf(msg, msg_size, "expected at most 1/N = %g (N = %d), got %g", 1.0 / N, N, o->dn_c);
-    return WL_ECONFIG;
+  if (has_outer && o->opt == OPT_DELAYED_NESTEROV) {
+    int N = o->dn_n ? o->dn_n : K;
+    if (o->dn_c > 1.0 / N) {
+      snprintf(path, path_size, "outer.c");
+      snprintf(msg, msg_size, "expected at most 1/N = %g (N = %d), got %g", 1.0 / N, N,
+               o->dn_c);
+      return WL_ECONFIG;
+    }
+    if (!(type->traits & OPT_TRAIT_ASYNC)) {
+      snprintf(path, path_size, "outer.opt");
+      snprintf(msg, msg_size, "expected an optimizer other than delayed_nesterov for a "
+                              "synchronous policy (it is built for asynchronous arrivals)");
+      return WL_ECONFIG;
+    }
   }
-  if (cfg->type != OPT_POLICY_ASYNC_LOCAL_SGD) {
-    snprintf(path, path_size, "outer.opt");
-    snprintf(msg, msg_size, "expected an optimizer other than delayed_nesterov for a "
-                            "synchronous policy (it is built for asynchronous arrivals)");
-    return WL_ECONFIG;
-  }
-  if (cfg->buffer > 1) {
-    snprintf(path, path_size, "buffer");
-    snprintf(msg, msg_size, "expected 1 with the delayed_nesterov outer optimizer (it "
-                            "buffers N arrivals itself), got %d", cfg->buffer);
-    return WL_ECONFIG;
-  }
-  return WL_OK;
+  return type->check ? type->check(cfg, K, path, path_size, msg, msg_size) : WL_OK;
 }
 
 wl_status opt_outer_resolve(const opt_optim_config *c, int K, opt_optim_config *out, char *err,

@@ -34,8 +34,9 @@
  * and its global step (optimizer steps that model reflects: for local methods, local steps
  * per worker).
  *
- * Adding a policy: one file defining an opt_policy_type (with its parameter table), plus one
- * line in the registry in opt_policy.c. */
+ * Adding a policy is adding one file, optim/opt_NAME.c, that defines
+ * `const opt_policy_type opt_NAME_type` (its parameter table, its own config struct, its
+ * traits): the build finds it and lists it in the registry (docs/adding-a-policy.md). */
 #ifndef OPT_POLICY_H
 #define OPT_POLICY_H
 
@@ -49,39 +50,32 @@
 #include "wl_param.h"
 #include "wl_status.h"
 
-enum {
-  OPT_POLICY_DDP = 0,
-  OPT_POLICY_LOCAL_SGD,
-  OPT_POLICY_DILOCO,
-  OPT_POLICY_PALSGD,
-  OPT_POLICY_ASYNC_LOCAL_SGD
-};
-enum { OPT_COIN_SHARED = 0, OPT_COIN_PER_WORKER };
-enum { OPT_STALENESS_NONE = 0, OPT_STALENESS_POLY };
-
 #define OPT_SERVER (-1) /* the parameter server's endpoint in send() */
 
-/* One flat struct for every policy's settings; each policy's table names the keys it reads. */
+/* The room for a policy's own config struct in opt_policy_config. */
+#define OPT_POLICY_OWN_BYTES 256
+
+/* A policy's settings: the keys every policy has, then its own. The scenario loader fills
+ * it from the policy's table; the policy reads its own keys as its own struct, laid out in
+ * `own` (OPT_POLICY_OWN below). */
 typedef struct opt_policy_config {
-  int type;               /* OPT_POLICY_* (variant index) */
+  int type;               /* index in opt_policy_types */
   char label[64];         /* name in results and --set paths; "" means the type's name */
   opt_optim_config inner; /* each worker's optimizer */
-  opt_optim_config outer; /* diloco, palsgd, async: the optimizer on pseudo-gradients */
-  int H;                  /* local steps between synchronizations */
-  int warmup_steps;       /* local_sgd: steps with H = 1 first; palsgd: DDP steps first */
-  double overlap;         /* ddp: fraction of the all-reduce that may hide behind backward */
-  double backward_share;  /* ddp: share of a step's compute that is its backward pass */
-  int weight_by_shard;    /* diloco, palsgd: weight pseudo-gradients by shard size */
-  double p;               /* palsgd: probability of a mix step */
-  double eta;             /* palsgd: mixing rate */
-  int coin;               /* palsgd: OPT_COIN_* */
-  int staleness;          /* async: OPT_STALENESS_* weighting */
-  double staleness_a;     /* async poly: exponent a in (1 + s)^-a */
-  int max_staleness;      /* async poly: drop updates staler than this; 0: never drop */
-  int buffer;             /* async: arrivals averaged per outer step (FedBuff); 1: none */
-  int dylu;               /* async: Dynamic Local Updates, H_w by relative speed */
-  double grace_s;         /* async: grace period after a first arrival, seconds; 0: none */
+  opt_optim_config outer; /* a policy with OPT_TRAIT_OUTER: its optimizer on pseudo-gradients */
+  union {
+    long double align;
+    unsigned char bytes[OPT_POLICY_OWN_BYTES];
+  } own; /* the policy's own config struct; zero beyond its fields */
 } opt_policy_config;
+
+/* In a policy's file, for its own config struct T: the offset of T's field f for its table
+ * (OPT_OWN), and T inside a config (OPT_POLICY_OWN; base is an opt_policy_config). */
+#define OPT_OWN(T, f) (offsetof(opt_policy_config, own) + offsetof(T, f))
+#define OPT_POLICY_OWN(T, base)                                                        \
+  ((const T *)(const void *)((const char *)(base) + offsetof(opt_policy_config, own)))
+#define OPT_POLICY_OWN_FITS(T)                                                         \
+  _Static_assert(sizeof(T) <= OPT_POLICY_OWN_BYTES, #T " fits in opt_policy_config.own")
 
 extern const wl_param opt_policy_params[];
 
@@ -89,7 +83,8 @@ extern const wl_param opt_policy_params[];
  * defaults (NULL: the optimizer table's). */
 #define OPT_POLICY_OPTIM_PARAM(name, field, adjust_fn, text)                             \
   {.key = name, .kind = WL_P_OBJECT, .offset = offsetof(opt_policy_config, field),        \
-   .sub = opt_optim_params, .flags = WL_PF_DOC_APART, .adjust = adjust_fn, .unit = "",    \
+   .sub = opt_optim_params, .flags = WL_PF_DOC_APART | WL_PF_TRAINED, .adjust = adjust_fn, \
+   .unit = "",                                                                            \
    .doc = text}
 #define OPT_POLICY_INNER_PARAM(adjust_fn) \
   OPT_POLICY_OPTIM_PARAM("inner", inner, adjust_fn, "each worker's (inner) optimizer")
@@ -133,8 +128,21 @@ typedef struct opt_host {
   void (*global_changed)(void *ctx);
 } opt_host;
 
+/* Traits of a policy type (opt_policy_type.traits). */
+enum {
+  OPT_TRAIT_ASYNC = 1u << 0, /* asynchronous: workers push to a parameter server (the
+                                network's server link); it always hears of failures */
+  OPT_TRAIT_OUTER = 1u << 1, /* has an outer optimizer (the key "outer") */
+};
+
 typedef struct opt_policy_type {
   wl_variant variant; /* first member: name, doc and the keys this policy reads */
+  unsigned traits;    /* OPT_TRAIT_* */
+  /* checks of its settings beyond their ranges, some depending on the number of workers K
+   * (may be NULL): on error, the key's path below the policy (e.g. "buffer") in path, and
+   * msg */
+  wl_status (*check)(const opt_policy_config *cfg, int K, char *path, size_t path_size,
+                     char *msg, size_t msg_size);
   wl_status (*create)(const opt_policy_config *cfg, const opt_host *host, void **state,
                       char *err, size_t err_size);
   void (*destroy)(void *state);
@@ -153,15 +161,29 @@ typedef struct opt_policy_type {
   double (*memory)(const opt_policy_config *cfg, int K, double n);
 } opt_policy_type;
 
-extern const opt_policy_type opt_ddp_type;
-extern const opt_policy_type opt_local_sgd_type;
-extern const opt_policy_type opt_diloco_type;
-extern const opt_policy_type opt_palsgd_type;
-extern const opt_policy_type opt_async_local_sgd_type;
-
-/* The registry: each policy's variant (the first member of its opt_policy_type), in
- * OPT_POLICY_* order, ended by NULL. */
+/* The registry, generated by the build from the policy files (optim/opt_*.c defining an
+ * opt_policy_type), in order of name and ended by NULL: the types, and their variants (the
+ * first member of each). opt_policy_config.type indexes both. */
+extern const opt_policy_type *const opt_policy_types[];
 extern const wl_variant *const opt_policy_registry[];
+
+/* The index of the policy type called name, or -1. */
+int opt_policy_find(const char *name);
+
+/* The type of a config. */
+const opt_policy_type *opt_policy_type_of(const opt_policy_config *cfg);
+
+/* Whether a config's type has every trait in `traits`. */
+int opt_policy_has(const opt_policy_config *cfg, unsigned traits);
+
+/* A config of the named type with every default (tests, tools): WL_ECONFIG for an unknown
+ * name. */
+wl_status opt_policy_defaults(const char *name, opt_policy_config *cfg);
+
+/* Set or get one of the type's own keys by name (a number: INT, DOUBLE, BOOL, or an ENUM's
+ * index); WL_ECONFIG when the type has no such key of those kinds. For tests and tools. */
+wl_status opt_policy_set(opt_policy_config *cfg, const char *key, double value);
+double opt_policy_get(const opt_policy_config *cfg, const char *key);
 
 /* A policy instance: its type and its state. */
 typedef struct opt_policy {

@@ -119,8 +119,7 @@ static void adjusted_defaults(const wl_param *p, char *out, size_t size)
   const wl_param *vp = wl_param_variant_entry(p->sub);
   if (vp) {
     int v = *(int *)(adjusted_buf + vp->offset);
-    *(int *)(plain_buf + vp->offset) = v;
-    wl_param_variant_defaults(vp->variants[v], plain_buf);
+    wl_param_choose(vp, v, plain_buf);
     snprintf(out, size, "%s \"%s\"", vp->key, vp->variants[v]->name);
   }
   cJSON *a = scn_emit_object(p->sub, plain_buf), *b = scn_emit_object(p->sub, adjusted_buf);

@@ -200,14 +200,6 @@ static wl_status fill_value(const cJSON *v, const wl_param *p, void *base, const
   return WL_OK;
 }
 
-static const wl_param *find_param(const wl_param *table, const char *key)
-{
-  for (const wl_param *p = table; p && p->key; p++)
-    if (strcmp(p->key, key) == 0)
-      return p;
-  return NULL;
-}
-
 static int is_extra(const char *const *extra, const char *key)
 {
   for (; extra && *extra; extra++)
@@ -233,7 +225,7 @@ static wl_status check_keys(const cJSON *obj, const wl_param *table, const wl_pa
     for (const cJSON *b = obj->child; b != a; b = b->next)
       if (strcmp(a->string, b->string) == 0)
         return scn_fail(err, kpath, "expected each key once, got \"%s\" twice", a->string);
-    if (!find_param(table, a->string) && !find_param(vtable, a->string) &&
+    if (!wl_param_find(table, a->string) && !wl_param_find(vtable, a->string) &&
         !is_extra(extra, a->string)) {
       append_keys(list, sizeof list, table);
       append_keys(list, sizeof list, vtable);
@@ -274,8 +266,7 @@ static wl_status choose_variant(const cJSON *obj, const wl_param *table, const w
   }
   if (index != *at) {
     wl_param_defaults(table, base);
-    *at = index;
-    wl_param_variant_defaults(vp->variants[index], base);
+    wl_param_choose(vp, index, base);
   }
   *vtable = vp->variants[index]->params;
   return WL_OK;
@@ -320,9 +311,9 @@ static wl_status fill_object(const cJSON *obj, const wl_param *table, void *base
     return st;
   /* a key given where it does nothing is an error, not silently inert */
   for (const cJSON *a = obj->child; a; a = a->next) {
-    const wl_param *p = find_param(table, a->string);
+    const wl_param *p = wl_param_find(table, a->string);
     if (!p)
-      p = find_param(vtable, a->string);
+      p = wl_param_find(vtable, a->string);
     if (p && !wl_param_applies(p, base)) {
       char kpath[300];
       join_path(kpath, sizeof kpath, path, a->string);
@@ -500,8 +491,15 @@ static wl_status apply_set(cJSON *root, const char *set, scn_error *err)
 static const char *const timing_only_inert[] = {
   "workload.dataset", "workload.partition", "eval.examples", "eval.target_loss",
   "stop.target_loss", NULL};
-static const char *const timing_only_policy_inert[] = {"inner", "outer", "eta",
-                                                       "weight_by_shard", NULL};
+
+/* Whether a policy's key does nothing with a timing-only model (WL_PF_TRAINED). */
+static int trained_only(const opt_policy_config *pc, const char *key)
+{
+  const wl_param *p = wl_param_find(opt_policy_params, key);
+  if (!p)
+    p = wl_param_find(opt_policy_type_of(pc)->variant.params, key);
+  return p && (p->flags & WL_PF_TRAINED);
+}
 
 static const cJSON *at_path(const cJSON *root, const char *path)
 {
@@ -518,8 +516,9 @@ static wl_status check_inert_elsewhere(const cJSON *root, const scn_scenario *s,
 {
   int any_async = 0, any_sync = 0;
   for (int i = 0; i < s->n_policies; i++) {
-    any_async |= s->policies[i].type == OPT_POLICY_ASYNC_LOCAL_SGD;
-    any_sync |= s->policies[i].type != OPT_POLICY_ASYNC_LOCAL_SGD;
+    int async = opt_policy_has(&s->policies[i], OPT_TRAIT_ASYNC);
+    any_async |= async;
+    any_sync |= !async;
   }
   if (at_path(root, "cluster.network.server_gbps") && !any_async)
     return scn_fail(err, "cluster.network.server_gbps", "has no effect here: only "
@@ -539,11 +538,11 @@ static wl_status check_inert_elsewhere(const cJSON *root, const scn_scenario *s,
                       "(workload.model.type none: no data, no loss); remove it");
   const cJSON *pols = cJSON_GetObjectItemCaseSensitive(root, "policies");
   int i = 0;
-  for (const cJSON *p = pols ? pols->child : NULL; p; p = p->next, i++)
-    for (int k = 0; timing_only_policy_inert[k]; k++)
-      if (cJSON_GetObjectItemCaseSensitive(p, timing_only_policy_inert[k])) {
+  for (const cJSON *p = pols ? pols->child : NULL; p && i < s->n_policies; p = p->next, i++)
+    for (const cJSON *k = p->child; k; k = k->next)
+      if (trained_only(&s->policies[i], k->string)) {
         char path[96];
-        snprintf(path, sizeof path, "policies[%d].%s", i, timing_only_policy_inert[k]);
+        snprintf(path, sizeof path, "policies[%d].%s", i, k->string);
         return scn_fail(err, path, "has no effect with a timing-only model (workload.model."
                         "type none: nothing is trained); remove it");
       }
@@ -554,7 +553,7 @@ static wl_status check_inert_elsewhere(const cJSON *root, const scn_scenario *s,
 static void drop_inert(cJSON *root, const sim_config *cfg)
 {
   cJSON *net = (cJSON *)at_path(root, "cluster.network");
-  if (cfg->policy.type != OPT_POLICY_ASYNC_LOCAL_SGD)
+  if (!opt_policy_has(&cfg->policy, OPT_TRAIT_ASYNC))
     cJSON_DeleteItemFromObjectCaseSensitive(net, "server_gbps");
   else
     cJSON_DeleteItemFromObjectCaseSensitive((cJSON *)at_path(root, "cluster.failures"), "sync");
@@ -570,8 +569,11 @@ static void drop_inert(cJSON *root, const sim_config *cfg)
     cJSON_DeleteItemFromObjectCaseSensitive((cJSON *)at_path(root, parent), dot + 1);
   }
   cJSON *pol = cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(root, "policies"), 0);
-  for (int k = 0; timing_only_policy_inert[k]; k++)
-    cJSON_DeleteItemFromObjectCaseSensitive(pol, timing_only_policy_inert[k]);
+  for (cJSON *k = pol ? pol->child : NULL, *next; k; k = next) {
+    next = k->next;
+    if (trained_only(&cfg->policy, k->string))
+      cJSON_Delete(cJSON_DetachItemViaPointer(pol, k));
+  }
 }
 
 /* ---- loading -------------------------------------------------------------------------- */

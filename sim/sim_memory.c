@@ -15,7 +15,7 @@
 
 int sim_hears_failures(const sim_config *cfg)
 {
-  return cfg->policy.type == OPT_POLICY_ASYNC_LOCAL_SGD ||
+  return opt_policy_has(&cfg->policy, OPT_TRAIT_ASYNC) ||
          cfg->cluster.failures.sync == SIM_FAIL_DROP;
 }
 

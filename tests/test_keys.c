@@ -457,15 +457,16 @@ static void walk_all(visit_fn visit)
   walk(scn_scenario_params, "", c, visit);
   const wl_param *type = &opt_policy_params[0];
   for (int v = 0; type->variants[v]; v++) {
-    static char set[8][64];
+    static char set[64][64];
+    cr_assert_lt(v, 64);
     snprintf(set[v], sizeof set[v], "policies.0.type=\"%s\"", type->variants[v]->name);
     context pc = {.base = B_MLP, .sets = {set[v]}, .n = 1};
-    /* rounds short enough that several fit in the run (and PALSGD past its warm-up) */
-    if (v == OPT_POLICY_LOCAL_SGD)
-      pc.sets[pc.n++] = "policies.0.H=8";
-    if (v == OPT_POLICY_DILOCO || v == OPT_POLICY_PALSGD || v == OPT_POLICY_ASYNC_LOCAL_SGD)
-      pc.sets[pc.n++] = "policies.0.H=10";
-    if (v == OPT_POLICY_PALSGD)
+    /* rounds short enough that several fit in the run, and warm-ups that end in it */
+    const wl_param *H = wl_param_find(type->variants[v]->params, "H");
+    const wl_param *warmup = wl_param_find(type->variants[v]->params, "warmup_steps");
+    if (H)
+      pc.sets[pc.n++] = H->def > 32 ? "policies.0.H=10" : "policies.0.H=8";
+    if (warmup && warmup->def > 5)
       pc.sets[pc.n++] = "policies.0.warmup_steps=5";
     if (v == 0)
       visit(type, "policies.0.type", &c);

@@ -442,15 +442,16 @@ static void expect_log(const fake_host *f, int from, const char *const *want, in
     cr_assert_str_eq(f->log[from + i], want[i], "command %d", from + i);
 }
 
-static opt_policy_config policy_config(int type)
+static opt_policy_config policy_config(const char *name)
 {
   opt_policy_config c;
-  memset(&c, 0, sizeof c);
-  wl_param_defaults(opt_policy_params, &c);
-  c.type = type;
-  wl_param_variant_defaults(opt_policy_registry[type], &c);
+  cr_assert_eq(opt_policy_defaults(name, &c), WL_OK, "%s", name);
   return c;
 }
+
+/* One of a policy's own keys, by name */
+#define SET(c, key, v) cr_assert_eq(opt_policy_set(&(c), key, v), WL_OK, "%s", key)
+#define GET(c, key) opt_policy_get(&(c), key)
 
 static void make_policy(const opt_policy_config *c, fake_host *f, opt_policy *p)
 {
@@ -462,9 +463,9 @@ Test(policy_ddp, every_step_is_grads_then_allreduce_then_one_update)
 {
   fake_host f;
   fake_init(&f, 1);
-  opt_policy_config c = policy_config(OPT_POLICY_DDP);
+  opt_policy_config c = policy_config("ddp");
   c.inner.lr = 0.5;
-  c.overlap = 0.25;
+  SET(c, "overlap", 0.25);
   opt_policy p;
   make_policy(&c, &f, &p);
   p.type->start(p.state);
@@ -504,9 +505,9 @@ Test(policy_local_sgd, rounds_of_H_steps_then_parameter_averaging_after_warmup)
 {
   fake_host f;
   fake_init(&f, 1);
-  opt_policy_config c = policy_config(OPT_POLICY_LOCAL_SGD);
-  c.H = 4;
-  c.warmup_steps = 2;
+  opt_policy_config c = policy_config("local_sgd");
+  SET(c, "H", 4);
+  SET(c, "warmup_steps", 2);
   c.inner.lr = 0.5;
   opt_policy p;
   make_policy(&c, &f, &p);
@@ -558,15 +559,15 @@ Test(policy_diloco, rounds_end_in_an_outer_nesterov_step_on_the_mean_pseudo_grad
 {
   fake_host f;
   fake_init(&f, 2);
-  opt_policy_config c = policy_config(OPT_POLICY_DILOCO);
-  cr_assert_eq(c.H, 500);
+  opt_policy_config c = policy_config("diloco");
+  cr_assert_eq(GET(c, "H"), 500);
   cr_assert_eq(c.inner.opt, OPT_ADAMW);
   cr_assert_float_eq(c.inner.lr, 4e-4, 0);
   cr_assert_float_eq(c.inner.clip, 1.0, 0);
   cr_assert_eq(c.outer.opt, OPT_NESTEROV);
   cr_assert_float_eq(c.outer.lr, 0.7, 0);
   cr_assert_float_eq(c.outer.momentum, 0.9, 0);
-  c.H = 6;
+  SET(c, "H", 6);
   opt_policy p;
   make_policy(&c, &f, &p);
   p.type->start(p.state);
@@ -596,15 +597,15 @@ Test(policy_palsgd, ddp_warmup_then_rounds_up_to_multiples_of_H_with_mix_steps)
 {
   fake_host f;
   fake_init(&f, 2);
-  opt_policy_config c = policy_config(OPT_POLICY_PALSGD);
-  cr_assert_float_eq(c.p, 0.1, 0);
-  cr_assert_float_eq(c.eta, 0.5, 0);
-  cr_assert_eq(c.H, 100);
+  opt_policy_config c = policy_config("palsgd");
+  cr_assert_float_eq(GET(c, "p"), 0.1, 0);
+  cr_assert_float_eq(GET(c, "eta"), 0.5, 0);
+  cr_assert_eq(GET(c, "H"), 100);
   cr_assert_eq(c.outer.opt, OPT_NESTEROV);
-  c.H = 4;
-  c.warmup_steps = 2;
-  c.p = 0.5;
-  c.eta = 0.5;
+  SET(c, "H", 4);
+  SET(c, "warmup_steps", 2);
+  SET(c, "p", 0.5);
+  SET(c, "eta", 0.5);
   c.inner.opt = OPT_SGD;
   c.inner.lr = 0.1;
   opt_policy p;
@@ -654,11 +655,11 @@ Test(policy_palsgd, per_worker_coins_differ_between_workers)
 {
   fake_host f;
   fake_init(&f, 2);
-  opt_policy_config c = policy_config(OPT_POLICY_PALSGD);
-  c.H = 64;
-  c.warmup_steps = 0;
-  c.p = 0.5;
-  c.coin = OPT_COIN_PER_WORKER;
+  opt_policy_config c = policy_config("palsgd");
+  SET(c, "H", 64);
+  SET(c, "warmup_steps", 0);
+  SET(c, "p", 0.5);
+  SET(c, "coin", 1 /* per_worker */);
   opt_policy p;
   make_policy(&c, &f, &p);
   p.type->start(p.state);
@@ -682,10 +683,10 @@ Test(policy_async, pull_train_push_and_one_outer_step_per_arrival)
 {
   fake_host f;
   fake_init(&f, 1);
-  opt_policy_config c = policy_config(OPT_POLICY_ASYNC_LOCAL_SGD);
+  opt_policy_config c = policy_config("async_local_sgd");
   cr_assert_eq(c.outer.opt, OPT_DELAYED_NESTEROV);
-  cr_assert_eq(c.H, 50);
-  c.H = 5;
+  cr_assert_eq(GET(c, "H"), 50);
+  SET(c, "H", 5);
   opt_optim_choose(&c.outer, OPT_SGD); /* vanilla, with plain SGD, lr 1: theta -= delta */
   c.outer.lr = 1.0;
   opt_policy p;
@@ -712,12 +713,12 @@ Test(policy_async, poly_staleness_weights_and_drops_stale_updates)
 {
   fake_host f;
   fake_init(&f, 1);
-  opt_policy_config c = policy_config(OPT_POLICY_ASYNC_LOCAL_SGD);
+  opt_policy_config c = policy_config("async_local_sgd");
   opt_optim_choose(&c.outer, OPT_SGD);
   c.outer.lr = 1.0;
-  c.staleness = OPT_STALENESS_POLY;
-  c.staleness_a = 0.5;
-  c.max_staleness = 1;
+  SET(c, "staleness", 1 /* poly */);
+  SET(c, "staleness_a", 0.5);
+  SET(c, "max_staleness", 1);
   opt_policy p;
   make_policy(&c, &f, &p);
   p.type->start(p.state);
@@ -736,10 +737,10 @@ Test(policy_async, a_buffer_averages_N_arrivals_per_outer_step)
 {
   fake_host f;
   fake_init(&f, 1);
-  opt_policy_config c = policy_config(OPT_POLICY_ASYNC_LOCAL_SGD);
+  opt_policy_config c = policy_config("async_local_sgd");
   opt_optim_choose(&c.outer, OPT_SGD);
   c.outer.lr = 1.0;
-  c.buffer = 2;
+  SET(c, "buffer", 2);
   opt_policy p;
   make_policy(&c, &f, &p);
   p.type->start(p.state);
@@ -758,9 +759,9 @@ Test(policy_async, dylu_scales_local_steps_by_relative_speed)
   f.speeds[0] = 1.0;
   f.speeds[1] = 0.5;
   f.speeds[2] = 0.01;
-  opt_policy_config c = policy_config(OPT_POLICY_ASYNC_LOCAL_SGD);
-  c.H = 40;
-  c.dylu = 1;
+  opt_policy_config c = policy_config("async_local_sgd");
+  SET(c, "H", 40);
+  SET(c, "dylu", 1);
   opt_policy p;
   make_policy(&c, &f, &p);
   p.type->start(p.state);
@@ -777,8 +778,8 @@ Test(policy_async, a_grace_period_restarts_its_arrivals_together)
 {
   fake_host f;
   fake_init(&f, 2);
-  opt_policy_config c = policy_config(OPT_POLICY_ASYNC_LOCAL_SGD);
-  c.grace_s = 0.5;
+  opt_policy_config c = policy_config("async_local_sgd");
+  SET(c, "grace_s", 0.5);
   opt_policy p;
   make_policy(&c, &f, &p);
   p.type->start(p.state);
@@ -824,9 +825,9 @@ Test(policy_async, staleness_counts_server_updates_not_arrivals)
 {
   fake_host f;
   fake_init(&f, 1);
-  opt_policy_config c = policy_config(OPT_POLICY_ASYNC_LOCAL_SGD);
+  opt_policy_config c = policy_config("async_local_sgd");
   opt_optim_choose(&c.outer, OPT_SGD);
-  c.buffer = 2;
+  SET(c, "buffer", 2);
   opt_policy p;
   make_policy(&c, &f, &p);
   p.type->start(p.state); /* all pulled version 0 */
@@ -845,7 +846,7 @@ Test(policy_async, staleness_counts_server_updates_not_arrivals)
 
 Test(policy_async, delayed_nesterov_c_above_1_over_N_is_a_config_error)
 {
-  opt_policy_config c = policy_config(OPT_POLICY_ASYNC_LOCAL_SGD);
+  opt_policy_config c = policy_config("async_local_sgd");
   c.outer.dn_c = 0.5; /* N = K = 3 */
   char path[64], msg[256];
   cr_assert_eq(opt_policy_check(&c, 3, path, sizeof path, msg, sizeof msg), WL_ECONFIG);
@@ -855,21 +856,66 @@ Test(policy_async, delayed_nesterov_c_above_1_over_N_is_a_config_error)
   cr_assert_eq(opt_policy_check(&c, 3, path, sizeof path, msg, sizeof msg), WL_OK);
 }
 
-Test(registry, every_policy_is_registered_in_variant_order)
+Test(registry, the_established_policies_come_first_and_ddp_is_the_default)
 {
   const char *names[] = {"ddp", "local_sgd", "diloco", "palsgd", "async_local_sgd"};
-  for (int i = 0; i < 5; i++)
+  for (int i = 0; i < 5; i++) {
     cr_assert_str_eq(opt_policy_registry[i]->name, names[i]);
-  cr_assert_null(opt_policy_registry[5]);
-  cr_assert_eq((const void *)opt_policy_registry[OPT_POLICY_DDP], (const void *)&opt_ddp_type);
+    cr_assert_eq(opt_policy_find(names[i]), i);
+  }
+  int n = 0;
+  for (; opt_policy_types[n]; n++) { /* the variants are the types' first members */
+    cr_assert_eq((const void *)opt_policy_registry[n], (const void *)opt_policy_types[n]);
+    for (int j = 5; j < n; j++) /* any other policy comes after them, by name */
+      cr_assert_lt(strcmp(opt_policy_registry[j - 1]->name, opt_policy_registry[j]->name), 0);
+  }
+  cr_assert_null(opt_policy_registry[n]);
+  cr_assert_eq(opt_policy_find("nope"), -1);
+  opt_policy_config c;
+  memset(&c, 0, sizeof c);
+  wl_param_defaults(opt_policy_params, &c);
+  cr_assert_str_eq(opt_policy_type_of(&c)->variant.name, "ddp");
+  cr_assert_eq(opt_policy_defaults("nope", &c), WL_ECONFIG);
+}
+
+Test(registry, traits_are_the_types_own)
+{
+  opt_policy_config c = policy_config("async_local_sgd");
+  cr_assert(opt_policy_has(&c, OPT_TRAIT_ASYNC | OPT_TRAIT_OUTER));
+  c = policy_config("diloco");
+  cr_assert(opt_policy_has(&c, OPT_TRAIT_OUTER) && !opt_policy_has(&c, OPT_TRAIT_ASYNC));
+  c = policy_config("ddp");
+  cr_assert(!opt_policy_has(&c, OPT_TRAIT_OUTER) && !opt_policy_has(&c, OPT_TRAIT_ASYNC));
+  /* a trait and the key it implies go together, for every policy */
+  for (int i = 0; opt_policy_types[i]; i++) {
+    const opt_policy_type *t = opt_policy_types[i];
+    cr_assert_eq(wl_param_find(t->variant.params, "outer") != NULL,
+                 (t->traits & OPT_TRAIT_OUTER) != 0, "%s", t->variant.name);
+  }
+}
+
+Test(registry, a_policy_owns_its_keys)
+{
+  /* local_sgd's and palsgd's warmup_steps are their own: defaults 0 and 100 */
+  opt_policy_config c = policy_config("local_sgd");
+  cr_assert_eq(GET(c, "warmup_steps"), 0);
+  cr_assert_eq(opt_policy_set(&c, "eta", 1), WL_ECONFIG);
+  cr_assert(isnan(opt_policy_get(&c, "eta")));
+  c = policy_config("palsgd");
+  cr_assert_eq(GET(c, "warmup_steps"), 100);
+  /* choosing another variant clears the own region */
+  SET(c, "H", 7);
+  wl_param_choose(&opt_policy_params[0], opt_policy_find("ddp"), &c);
+  for (size_t i = 2 * sizeof(double); i < sizeof c.own.bytes; i++)
+    cr_assert_eq(c.own.bytes[i], 0, "byte %zu", i);
 }
 
 Test(policy_failures, a_synchronous_round_goes_on_without_a_worker_that_went_down)
 {
   fake_host f;
   fake_init(&f, 1);
-  opt_policy_config c = policy_config(OPT_POLICY_LOCAL_SGD);
-  c.H = 2;
+  opt_policy_config c = policy_config("local_sgd");
+  SET(c, "H", 2);
   opt_policy p;
   make_policy(&c, &f, &p);
   p.type->start(p.state);
@@ -918,8 +964,8 @@ Test(policy_failures, a_worker_down_after_its_part_is_excluded_from_the_synchron
 {
   fake_host f;
   fake_init(&f, 1);
-  opt_policy_config c = policy_config(OPT_POLICY_LOCAL_SGD);
-  c.H = 2;
+  opt_policy_config c = policy_config("local_sgd");
+  SET(c, "H", 2);
   opt_policy p;
   make_policy(&c, &f, &p);
   p.type->start(p.state);
@@ -959,11 +1005,11 @@ Test(outer_clip, the_pseudo_gradient_is_clipped_to_the_outer_clip)
   for (int type = 0; type < 2; type++) {
     fake_host f;
     fake_init(&f, 2);
-    opt_policy_config c = policy_config(type ? OPT_POLICY_ASYNC_LOCAL_SGD : OPT_POLICY_DILOCO);
+    opt_policy_config c = policy_config(type ? "async_local_sgd" : "diloco");
     opt_optim_choose(&c.outer, OPT_SGD);
     c.outer.lr = 1.0;
     c.outer.clip = 0.5;
-    c.H = 2;
+    SET(c, "H", 2);
     opt_policy p;
     make_policy(&c, &f, &p);
     p.type->start(p.state);

@@ -137,8 +137,8 @@ Test(loader, variant_defaults_follow_the_chosen_type)
   scn_scenario s;
   load_json("{\"policies\": [{\"type\": \"local_sgd\", \"inner\": {\"opt\": \"adamw\"}}],"
             " \"stop\": {\"steps\": 3}}", &s);
-  cr_assert_eq(s.policies[0].type, OPT_POLICY_LOCAL_SGD);
-  cr_assert_eq(s.policies[0].H, 32);
+  cr_assert_eq(s.policies[0].type, opt_policy_find("local_sgd"));
+  cr_assert_eq(opt_policy_get(&s.policies[0], "H"), 32);
   cr_assert_eq(s.policies[0].inner.opt, OPT_ADAMW);
   cr_assert_float_eq(s.policies[0].inner.lr, 1e-3, 0);
   cr_assert_float_eq(s.policies[0].inner.weight_decay, 0.01, 0);
@@ -157,8 +157,8 @@ Test(overrides, set_reaches_any_key_and_policies_by_label_type_or_index)
   scn_error err;
   wl_status st = scn_load_string(json, "x.json", sets, 8, &s, &err);
   cr_assert_eq(st, WL_OK, "%s: %s", err.path, err.msg);
-  cr_assert_eq(s.policies[1].H, 8);
-  cr_assert_eq(s.policies[1].warmup_steps, 3);
+  cr_assert_eq(opt_policy_get(&s.policies[1], "H"), 8);
+  cr_assert_eq(opt_policy_get(&s.policies[1], "warmup_steps"), 3);
   cr_assert_eq(s.base.cluster.workers, 2);
   cr_assert_eq(s.base.cluster.compute.n_speeds, 2);
   cr_assert_float_eq(s.base.cluster.compute.speeds[1], 0.5, 0);
@@ -235,7 +235,7 @@ Test(canonical, the_canonical_form_is_a_scenario_that_loads_to_itself)
   cr_assert_str_eq(h1, h2);
   cr_assert_eq(strlen(h1), 16);
   /* any change to the config changes the hash */
-  cfg.policy.H = 4;
+  cr_assert_eq(opt_policy_set(&cfg.policy, "H", 4), WL_OK);
   char *json3 = scn_canonical_json(s.name, &cfg);
   scn_hash_hex(json3, h2);
   cr_assert_str_neq(h1, h2);
@@ -300,7 +300,7 @@ Test(sweep, axes_times_policies_with_overrides_on_top)
   cr_assert_str_eq(json, "{\"policies.local_sgd.H\":8,\"seed\":2}");
   scn_scenario s;
   cr_assert_eq(scn_sweep_point(&sw, 4, &s, &err), WL_OK);
-  cr_assert_eq(s.policies[1].H, 8);
+  cr_assert_eq(opt_policy_get(&s.policies[1], "H"), 8);
   cr_assert_eq(s.base.seed, 2);
   cr_assert_eq(s.base.cluster.workers, 2, "the --set overrides apply on top");
   /* DDP's point leaves out the axis that addresses only local_sgd */

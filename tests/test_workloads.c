@@ -566,7 +566,7 @@ static wl_dataset *text_dataset(int T)
   wl_dataset_config c;
   wl_param_defaults(wl_dataset_params, &c);
   c.type = WL_DATA_TEXT;
-  wl_param_variant_defaults(wl_dataset_params[0].variants[WL_DATA_TEXT], &c);
+  wl_param_choose(&wl_dataset_params[0], WL_DATA_TEXT, &c);
   snprintf(c.path, sizeof c.path, "%s", corpus_dir);
   wl_dataset *d;
   char err[256];
@@ -924,7 +924,7 @@ Test(fashion_mnist, loads_standardized_images_and_labels)
   wl_dataset_config c;
   wl_param_defaults(wl_dataset_params, &c);
   c.type = WL_DATA_FASHION_MNIST;
-  wl_param_variant_defaults(wl_dataset_params[0].variants[WL_DATA_FASHION_MNIST], &c);
+  wl_param_choose(&wl_dataset_params[0], WL_DATA_FASHION_MNIST, &c);
   c.train_examples = 2000;
   c.test_examples = 500;
   wl_dataset *d;
@@ -1020,7 +1020,7 @@ Test(text, the_vocabulary_is_the_training_parts_and_windows_can_move)
   wl_dataset_config c;
   wl_param_defaults(wl_dataset_params, &c);
   c.type = WL_DATA_TEXT;
-  wl_param_variant_defaults(wl_dataset_params[0].variants[WL_DATA_TEXT], &c);
+  wl_param_choose(&wl_dataset_params[0], WL_DATA_TEXT, &c);
   snprintf(c.path, sizeof c.path, "%s", path);
   c.test_fraction = 0.1; /* the last 39 bytes: "ab\n" and the 35 letters */
   wl_dataset *d;
@@ -1075,7 +1075,7 @@ Test(text, a_missing_default_corpus_names_the_package)
   wl_dataset_config c;
   wl_param_defaults(wl_dataset_params, &c);
   c.type = WL_DATA_TEXT;
-  wl_param_variant_defaults(wl_dataset_params[0].variants[WL_DATA_TEXT], &c);
+  wl_param_choose(&wl_dataset_params[0], WL_DATA_TEXT, &c);
   cr_assert_str_eq(c.path, WL_TEXT_DEFAULT_PATH);
   snprintf(c.path, sizeof c.path, "/nonexistent/corpus");
   wl_dataset *d;

@@ -41,8 +41,7 @@ static void set_default(const wl_param *p, void *base)
       p->adjust(at);
     break;
   case WL_P_VARIANT:
-    *(int *)at = (int)p->def;
-    wl_param_variant_defaults(p->variants[(int)p->def], base);
+    wl_param_choose(p, (int)p->def, base);
     break;
   }
 }
@@ -53,9 +52,21 @@ void wl_param_defaults(const wl_param *table, void *base)
     set_default(p, base);
 }
 
-void wl_param_variant_defaults(const wl_variant *v, void *base)
+void wl_param_choose(const wl_param *vp, int index, void *base)
 {
-  wl_param_defaults(v->params, base);
+  WL_ASSERT(vp->kind == WL_P_VARIANT && index >= 0);
+  *(int *)((char *)base + vp->offset) = index;
+  if (vp->own_size)
+    memset((char *)base + vp->own_offset, 0, vp->own_size);
+  wl_param_defaults(vp->variants[index]->params, base);
+}
+
+const wl_param *wl_param_find(const wl_param *table, const char *key)
+{
+  for (const wl_param *p = table; p && p->key; p++)
+    if (strcmp(p->key, key) == 0)
+      return p;
+  return NULL;
 }
 
 int wl_param_choice_index(const char *choices, const char *name)

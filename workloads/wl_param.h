@@ -8,8 +8,11 @@
  * without JSON). A table ends with an entry whose key is NULL.
  *
  * A polymorphic object ("model": {"type": "softmax", ...}) has one WL_P_VARIANT entry, key
- * "type"; the chosen variant's own table adds the keys that only it accepts. All variants of
- * one object share one flat config struct.
+ * "type"; the chosen variant's own table adds the keys that only it accepts. The variants of
+ * one object share its config struct; the keys only a variant has live either in that struct
+ * or, where the variants are many and written apart (the sync policies), in a region of it
+ * that each variant lays out as its own struct (own_offset, own_size of the VARIANT entry:
+ * zeroed whenever a variant is chosen).
  *
  * No key is accepted where it does nothing: a key that matters only in some settings of its
  * siblings (min_lr only with a cosine schedule, say) has an `applies` test; the loader
@@ -36,7 +39,9 @@ enum {
   WL_PF_MIN_EXCL = 1u << 0, /* range excludes `min` (value must be > min) */
   WL_PF_MAX_EXCL = 1u << 1, /* range excludes `max` (value must be < max) */
   WL_PF_OPTIONAL = 1u << 2, /* WL_P_DOUBLE only: absent or null means "off", stored as NaN */
-  WL_PF_DOC_APART = 1u << 3 /* WL_P_OBJECT: its table is shared and documented on its own */
+  WL_PF_DOC_APART = 1u << 3, /* WL_P_OBJECT: its table is shared and documented on its own */
+  WL_PF_TRAINED = 1u << 4    /* does nothing with a timing-only model (nothing is trained):
+                                rejected there, and left out of the canonical config */
 };
 
 struct wl_param;
@@ -62,6 +67,8 @@ typedef struct wl_param {
   int min_count;                 /* DOUBLES, INTS: fewest elements accepted */
   const struct wl_param *sub;    /* OBJECT: the nested table */
   const wl_variant *const *variants; /* VARIANT: pointers, ended by NULL */
+  size_t own_offset, own_size;   /* VARIANT: the region the variants lay out as their own
+                                    structs (own_size 0: none) */
   void (*adjust)(void *sub);     /* OBJECT: defaults particular to this place, applied after
                                     the sub-table's (e.g. a policy's default outer optimizer);
                                     dropped when the JSON picks another variant */
@@ -78,8 +85,12 @@ int wl_param_applies(const wl_param *p, const void *base);
 /* Write every default of `table` (and of the default variant's table) into `base`. */
 void wl_param_defaults(const wl_param *table, void *base);
 
-/* Write the defaults of one variant's own keys; used after choosing a variant. */
-void wl_param_variant_defaults(const wl_variant *v, void *base);
+/* Choose variant `index` of the VARIANT entry vp in the struct at base: the index stored, the
+ * variants' own region zeroed, then the variant's own keys' defaults written. */
+void wl_param_choose(const wl_param *vp, int index, void *base);
+
+/* The entry of `key` in table (not in its variants' tables), or NULL. */
+const wl_param *wl_param_find(const wl_param *table, const char *key);
 
 /* The index of `name` in a "|"-separated list, or -1. */
 int wl_param_choice_index(const char *choices, const char *name);
