@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Regenerate the key reference in scenarios/README.md from the loader's own tables.
+# Regenerate the key reference in scenarios/README.md from the loader's own tables, and the
+# bad-input cases derived from it (tests/bad_inputs/keys.tsv; needs python3).
 # Usage: scenarios/update_reference.sh [PATH/TO/syncsim]   (default: build/syncsim)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -14,3 +15,4 @@ awk -v begin="$begin" -v end="$end" -v keys="$readme.keys" '
   !skip { print }' "$readme" >"$readme.new"
 rm "$readme.keys"
 mv "$readme.new" "$readme"
+python3 tests/bad_inputs/keys_from_reference.py .

@@ -85,11 +85,11 @@ run_case() { # run_case NAME KIND INPUT MESSAGE
   [ $ok -eq 1 ] && passed=$((passed + 1))
 }
 
-# The generated part must follow the key reference (regenerate it with
-# tests/bad_inputs/keys_from_reference.py SOURCE_DIR when keys change).
+# The generated part must follow the key reference (scenarios/update_reference.sh regenerates
+# both when keys change).
 if python3 "$src/tests/bad_inputs/keys_from_reference.py" "$src" "$tmp/keys.tsv"; then
   cmp -s "$tmp/keys.tsv" "$src/tests/bad_inputs/keys.tsv" ||
-    bad "tests/bad_inputs/keys.tsv is not what keys_from_reference.py writes from the reference"
+    bad "tests/bad_inputs/keys.tsv is not what keys_from_reference.py writes from the reference (run scenarios/update_reference.sh)"
 else
   bad "tests/bad_inputs/keys_from_reference.py failed (python3 is installed by setup.sh)"
 fi

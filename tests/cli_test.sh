@@ -965,6 +965,23 @@ check "plot to an unknown format exits 2" test $? -eq 2
 "$syncsim" plot "$tmp/sw.db" --kind timeline --run 999 --out "$tmp/t.png" 2>"$tmp/err"
 check "plot of a missing run's timeline fails clearly: $(cat "$tmp/err")" grep -q '999' "$tmp/err"
 
+# --- identities of new policies, through the CLI (docs/algorithms.md §7) -------------------
+cat >"$tmp/ident.json" <<'EOF'
+{"seed": 7, "workload": {"model": {"type": "mlp", "hidden": [12]},
+  "dataset": {"train_examples": 1024, "test_examples": 256, "dim": 10, "classes": 4}},
+ "cluster": {"workers": 3, "compute": {"step_time_s": 0.03, "speeds": [1, 0.7, 1.3]}},
+ "policies": [{"type": "local_sgd", "H": 4, "inner": {"opt": "adamw", "lr": 0.01}},
+              {"type": "slowmo", "H": 4, "alpha": 1, "beta": 0, "buffers": "keep",
+               "inner": {"opt": "adamw", "lr": 0.01}}],
+ "stop": {"steps": 120}}
+EOF
+"$syncsim" run "$tmp/ident.json" --db "$tmp/ident.db" --quiet >/dev/null 2>&1
+check "the identity scenario runs" test $? -eq 0
+rel=$(sqlite3 "$tmp/ident.db" "select abs(a.final_loss - b.final_loss) / a.final_loss
+  from runs a, runs b where a.policy = 'local_sgd' and b.policy = 'slowmo'")
+check "slowmo with alpha 1, beta 0, kept buffers is local_sgd within 1e-6 ($rel)" \
+  awk -v r="$rel" 'BEGIN { exit !(r != "" && r + 0 <= 1e-6) }'
+
 # --- interrupts ---------------------------------------------------------------------------
 for sig in INT TERM; do
   "$syncsim" run "$minimal" --db "$tmp/int.db" --quiet --set stop.sim_time_s=1e9 \

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# A policy is one file (docs/adding-a-policy.md). In a copy of the sources, copy
+# A policy is one file (docs/adding-a-policy.md): the guide's excerpts are the real example's
+# code, and in a copy of the sources, copy
 # optim/opt_diloco.c to optim/opt_mydiloco.c with every "diloco" in it replaced by "mydiloco",
 # touch nothing else, build: `syncsim list policies` shows mydiloco with DiLoCo's keys, and a
 # scenario runs it, with the same results as diloco, bit for bit.
@@ -8,6 +9,18 @@ set -euo pipefail
 src=$1
 cc=$2
 source "$src/tests/test_lib.sh"
+
+# docs/adding-a-policy.md's code excerpts are the real file's
+guide=$src/docs/adding-a-policy.md
+example=$src/optim/opt_slowmo.c
+missing=$(awk -v example="$example" '
+  BEGIN { while ((getline line < example) > 0) text = text line "\n" }
+  /^```c$/ { block = ""; inside = 1; next }
+  inside && /^```$/ { inside = 0; n++; if (!index(text, block)) { print n; bad++ } ; next }
+  inside { block = block $0 "\n" }
+  END { if (!n) print "none"; exit bad > 0 }' "$guide")
+check "every C excerpt of docs/adding-a-policy.md is in optim/opt_slowmo.c (missing: $missing)" \
+  test -z "$missing"
 
 copy=$tmp/src
 mkdir -p "$copy"

@@ -555,6 +555,70 @@ Test(policy_local_sgd, rounds_of_H_steps_then_parameter_averaging_after_warmup)
   fake_free(&f);
 }
 
+Test(policy_slowmo, rounds_of_H_steps_then_a_slow_momentum_step_on_the_average)
+{
+  fake_host f;
+  fake_init(&f, 1);
+  opt_policy_config c = policy_config("slowmo");
+  cr_assert_eq(GET(c, "H"), 12);
+  cr_assert_eq(GET(c, "alpha"), 1);
+  cr_assert_eq(GET(c, "beta"), 0.5);
+  SET(c, "H", 3);
+  SET(c, "alpha", 2);
+  SET(c, "beta", 0.5);
+  SET(c, "buffers", 2 /* keep */);
+  c.inner = (opt_optim_config){0};
+  opt_optim_choose(&c.inner, OPT_MOMENTUM);
+  c.inner.lr = 0.25;
+  opt_policy p;
+  make_policy(&c, &f, &p);
+  p.type->start(p.state);
+  double z[FAKE_N], u[FAKE_N] = {0};
+  for (int i = 0; i < FAKE_N; i++)
+    z[i] = 1.0 + 0.5 * i;
+  for (int round = 0; round < 3; round++) {
+    expect_log(&f, f.n - 3, (const char *const[]){"train 0 3", "train 1 3", "train 2 3"}, 3);
+    f.reps[2].state[1] = (float)(round + 5); /* kept */
+    int from = f.n;
+    finish_round(&p, &f, (float)(3 * round)); /* mean 3 round + 1 */
+    expect_log(&f, from, (const char *const[]){"allreduce 16 0 0"}, 1);
+    p.type->collective_done(p.state, 0);
+    for (int i = 0; i < FAKE_N; i++) {
+      u[i] = 0.5 * u[i] + (z[i] - (3 * round + 1)) / 0.25;
+      z[i] = z[i] - 2 * 0.25 * u[i];
+      for (int k = 0; k < FAKE_K; k++)
+        cr_assert_float_eq(f.reps[k].params[i], z[i], 1e-5 * fabs(z[i]) + 1e-6,
+                           "round %d, worker %d, element %d", round, k, i);
+      cr_assert_float_eq(p.type->global(p.state)[i], z[i], 1e-5 * fabs(z[i]) + 1e-6);
+    }
+    cr_assert_eq(f.reps[2].state[1], (float)(round + 5));
+  }
+  cr_assert_eq(p.type->step(p.state), 9);
+  opt_policy_destroy(&p);
+
+  /* buffers reset: each round starts with zero state and a fresh step count; average: the
+     workers' mean */
+  for (int mode = 0; mode < 2; mode++) {
+    fake_host g;
+    fake_init(&g, 1);
+    SET(c, "buffers", mode);
+    for (int k = 0; k < FAKE_K; k++) {
+      g.reps[k].state[0] = (float)(k + 1);
+      g.reps[k].step = 7;
+    }
+    g.up[1] = 0; /* a worker that is down takes no part */
+    make_policy(&c, &g, &p);
+    p.type->start(p.state);
+    cr_assert_eq(g.reps[0].state[0], mode == 0 ? 0.0f : 2.0f); /* mean of 1 and 3 */
+    cr_assert_eq(g.reps[2].state[0], mode == 0 ? 0.0f : 2.0f);
+    cr_assert_eq(g.reps[1].state[0], 2.0f, "untouched");
+    cr_assert_eq(g.reps[0].step, mode == 0 ? 0 : 7);
+    opt_policy_destroy(&p);
+    fake_free(&g);
+  }
+  fake_free(&f);
+}
+
 Test(policy_diloco, rounds_end_in_an_outer_nesterov_step_on_the_mean_pseudo_gradient)
 {
   fake_host f;

@@ -433,6 +433,26 @@ Test(identity, diloco_with_outer_sgd_lr1_is_local_sgd)
   }
 }
 
+Test(identity, slowmo_with_alpha1_beta0_kept_buffers_is_local_sgd)
+{
+  /* z - gamma * float((z - mean x) / gamma) rounds differently from mean x only where the
+     rounding of the slow momentum u reaches the last bit of z: 1e-6 relative. */
+  scn_scenario s;
+  for (int rounds = 1; rounds <= 6; rounds += 5) {
+    char json[2048];
+    snprintf(json, sizeof json,
+             ID_SCENARIO("3", ", \"speeds\": [1, 0.7, 1.3]",
+                         "{\"type\": \"local_sgd\", \"H\": 4, " ADAMW "},"
+                         "{\"type\": \"slowmo\", \"H\": 4, \"alpha\": 1, \"beta\": 0, "
+                         "\"buffers\": \"keep\", " ADAMW "}",
+                         "\"steps\": %d"), 4 * rounds);
+    load_json(json, &s);
+    double a = final_loss(&s, 0), b = final_loss(&s, 1);
+    cr_assert_float_eq(a, b, 1e-6 * a, "after %d rounds: local_sgd %.9g, slowmo %.9g", rounds, a,
+                       b);
+  }
+}
+
 /* §7.3. Bit-exact: with p = 0 there are no mix steps, the inner lr is lr / (1 - 0), both
  * warm up through the same DDP step, end rounds at the multiples of H and synchronize through
  * the same code. */
