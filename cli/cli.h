@@ -56,6 +56,39 @@ int cli_bench_peak(double *separate, double *fused, const char **width);
  * value, no sign, space or leading zero otherwise): 1 and *out, or 0. */
 int cli_parse_int(const char *s, long long lo, long long hi, long long *out);
 
+/* A subcommand's option, for cli_parse_args (cli_args.c). */
+typedef enum cli_opt_kind {
+  CLI_OPT_FLAG,     /* int at out set to 1; takes no value */
+  CLI_OPT_STRING,   /* const char * at out */
+  CLI_OPT_INT,      /* long long at out, an integer in [lo, hi] (cli_parse_int) */
+  CLI_OPT_POSITIVE, /* double at out, a finite number above 0 */
+  CLI_OPT_CHOICE,   /* int at out: the index of the value among `choices` ("a|b|c") */
+  CLI_OPT_LIST,     /* repeatable: const char *[max] at out, the count at *count */
+  CLI_OPT_CUSTOM    /* parse(value, out) says whether the value is good; `expect` says what
+                       a good one is */
+} cli_opt_kind;
+
+typedef struct cli_opt {
+  const char *name; /* "--db"; NULL ends a table */
+  cli_opt_kind kind;
+  void *out;
+  long long lo, hi;
+  const char *choices;
+  int max;
+  int *count;
+  int (*parse)(const char *value, void *out);
+  const char *expect; /* what a good value is, for the error message (CUSTOM: required;
+                         others: NULL for the kind's own words) */
+} cli_opt;
+
+/* Parses argv[1..argc-1] against opts: `--name value` or `--name=value` (a flag takes no
+ * value), in any order, positional arguments into pos (at most max_pos; their count in
+ * *n_pos). --help or -h prints usage. Returns -1 to go on, or the exit status (CLI_OK after
+ * --help; CLI_USAGE after saying what is wrong: an unknown option, a missing or bad value, an
+ * argument too many). */
+int cli_parse_args(int argc, char **argv, const char *usage, const cli_opt *opts,
+                   const char **pos, int max_pos, int *n_pos);
+
 /* Print a scenario error on stderr ("syncsim: FILE: PATH: message"); returns CLI_USAGE. */
 int cli_scn_error(const scn_error *err);
 

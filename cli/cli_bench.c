@@ -265,31 +265,18 @@ int cli_bench(int argc, char **argv)
   opt_optim_config opt;
   wl_param_defaults(opt_optim_params, &opt);
   opt.opt = OPT_ADAMW;
-  for (int i = 1; i < argc; i++) {
-    if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
-      fputs(bench_usage, stdout);
-      return CLI_OK;
-    } else if (strcmp(argv[i], "--quick") == 0) {
-      quick = 1;
-    } else if (strcmp(argv[i], "--engine") == 0) {
-      engine = 1;
-    } else if (strcmp(argv[i], "--threads") == 0) {
-      threads = 1;
-    } else if (strcmp(argv[i], "--only") == 0 && i + 1 < argc) {
-      only = argv[++i];
-    } else if (strcmp(argv[i], "--opt") == 0 && i + 1 < argc) {
-      const char *name = argv[++i];
-      if (strcmp(name, "sgd") == 0) {
-        opt.opt = OPT_SGD;
-      } else if (strcmp(name, "adamw") != 0) {
-        fprintf(stderr, "syncsim: --opt: expected sgd or adamw, got '%s'\n", name);
-        return CLI_USAGE;
-      }
-    } else {
-      fprintf(stderr, "syncsim: unexpected argument '%s'\n\n%s", argv[i], bench_usage);
-      return CLI_USAGE;
-    }
-  }
+  int sgd = 1, n; /* --opt: sgd|adamw */
+  const cli_opt opts[] = {
+    {.name = "--quick", .kind = CLI_OPT_FLAG, .out = &quick},
+    {.name = "--engine", .kind = CLI_OPT_FLAG, .out = &engine},
+    {.name = "--threads", .kind = CLI_OPT_FLAG, .out = &threads},
+    {.name = "--only", .kind = CLI_OPT_STRING, .out = &only},
+    {.name = "--opt", .kind = CLI_OPT_CHOICE, .out = &sgd, .choices = "sgd|adamw"},
+    {0}};
+  int rc = cli_parse_args(argc, argv, bench_usage, opts, NULL, 0, &n);
+  if (rc >= 0)
+    return rc;
+  opt.opt = sgd == 0 ? OPT_SGD : OPT_ADAMW;
   if (engine && threads) {
     fprintf(stderr, "syncsim: bench: --engine and --threads are separate benchmarks\n");
     return CLI_USAGE;
@@ -323,7 +310,7 @@ int cli_bench(int argc, char **argv)
   printf("%-26s %9s %5s %8s %8s %8s %7s %7s %7s %6s %6s %6s\n", "model", "params", "batch",
          "step ms", "mm ms", "blas ms", "GF/s", "mm GF/s", "blas GF/s", "st/mm", "mm/bl",
          "st/bl");
-  int rc = CLI_OK;
+  rc = CLI_OK;
   for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
     if (strstr(cases[i].name, only) && run_case(&cases[i], &opt, quick) != CLI_OK)
       rc = CLI_RUN_FAILED;

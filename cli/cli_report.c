@@ -80,58 +80,22 @@ static const char migrate_usage[] =
   "the rest NULL); from version 2, runs.pid. Writing commands (run, sweep, merge) do this\n"
   "by themselves; report and plot read an older database as it is.\n";
 
-/* A target loss: a finite number above 0 (a cross-entropy never goes below it). */
-static int parse_target(const char *text, double *out)
-{
-  char *end;
-  *out = strtod(text, &end);
-  return *text && !*end && isfinite(*out) && *out > 0;
-}
-
 int cli_report(int argc, char **argv)
 {
   const char *db = NULL;
   an_report_opts o = {.target_loss = NAN, .group_by = NULL, .format = AN_FORMAT_TABLE,
                       .notes = stderr};
-  for (int i = 1; i < argc; i++) {
-    const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
-    if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
-      fputs(report_usage, stdout);
-      return CLI_OK;
-    } else if (v && strcmp(a, "--target-loss") == 0) {
-      if (!parse_target(v, &o.target_loss)) {
-        fprintf(stderr, "syncsim: --target-loss: expected a number above 0, got '%s'\n", v);
-        return CLI_USAGE;
-      }
-      i++;
-    } else if (v && strcmp(a, "--scenario") == 0) {
-      o.scenario = v;
-      i++;
-    } else if (v && strcmp(a, "--baseline") == 0) {
-      o.baseline = v;
-      i++;
-    } else if (v && strcmp(a, "--group-by") == 0) {
-      o.group_by = v;
-      i++;
-    } else if (v && strcmp(a, "--format") == 0) {
-      if (strcmp(v, "table") == 0)
-        o.format = AN_FORMAT_TABLE;
-      else if (strcmp(v, "csv") == 0)
-        o.format = AN_FORMAT_CSV;
-      else if (strcmp(v, "json") == 0)
-        o.format = AN_FORMAT_JSON;
-      else {
-        fprintf(stderr, "syncsim: --format: expected table, csv or json, got '%s'\n", v);
-        return CLI_USAGE;
-      }
-      i++;
-    } else if (a[0] == '-' || db) {
-      fprintf(stderr, "syncsim: unexpected argument '%s'\n\n%s", a, report_usage);
-      return CLI_USAGE;
-    } else {
-      db = a;
-    }
-  }
+  int n;
+  const cli_opt opts[] = { /* --format and --kind index their enums (an_report.h) */
+    {.name = "--target-loss", .kind = CLI_OPT_POSITIVE, .out = &o.target_loss},
+    {.name = "--scenario", .kind = CLI_OPT_STRING, .out = &o.scenario},
+    {.name = "--baseline", .kind = CLI_OPT_STRING, .out = &o.baseline},
+    {.name = "--group-by", .kind = CLI_OPT_STRING, .out = &o.group_by},
+    {.name = "--format", .kind = CLI_OPT_CHOICE, .out = &o.format, .choices = "table|csv|json"},
+    {0}};
+  int rc = cli_parse_args(argc, argv, report_usage, opts, &db, 1, &n);
+  if (rc >= 0)
+    return rc;
   if (!db) {
     fprintf(stderr, "syncsim: a DB file is needed\n\n%s", report_usage);
     return CLI_USAGE;
@@ -148,52 +112,22 @@ int cli_plot(int argc, char **argv)
 {
   const char *db = NULL;
   an_plot_opts o = {.kind = AN_PLOT_LOSS, .target_loss = NAN, .gnuplot = getenv("SYNCSIM_GNUPLOT")};
-  for (int i = 1; i < argc; i++) {
-    const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
-    if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
-      fputs(plot_usage, stdout);
-      return CLI_OK;
-    } else if (v && strcmp(a, "--out") == 0) {
-      o.out = v;
-      i++;
-    } else if (v && strcmp(a, "--scenario") == 0) {
-      o.scenario = v;
-      i++;
-    } else if (v && strcmp(a, "--x") == 0) {
-      o.x = v;
-      i++;
-    } else if (v && strcmp(a, "--run") == 0) {
-      long long id;
-      if (!cli_parse_int(v, 1, INT64_MAX / 2, &id)) {
-        fprintf(stderr, "syncsim: --run: expected a run id (a positive integer), got '%s'\n", v);
-        return CLI_USAGE;
-      }
-      o.run = id;
-      i++;
-    } else if (v && strcmp(a, "--target-loss") == 0) {
-      if (!parse_target(v, &o.target_loss)) {
-        fprintf(stderr, "syncsim: --target-loss: expected a number above 0, got '%s'\n", v);
-        return CLI_USAGE;
-      }
-      i++;
-    } else if (v && strcmp(a, "--kind") == 0) {
-      const char *kinds[] = {"loss", "sweep", "timeline", "workers"};
-      o.kind = -1;
-      for (int k = 0; k < 4; k++)
-        if (strcmp(v, kinds[k]) == 0)
-          o.kind = k;
-      if (o.kind < 0) {
-        fprintf(stderr, "syncsim: --kind: expected loss, sweep, timeline or workers, got '%s'\n", v);
-        return CLI_USAGE;
-      }
-      i++;
-    } else if (a[0] == '-' || db) {
-      fprintf(stderr, "syncsim: unexpected argument '%s'\n\n%s", a, plot_usage);
-      return CLI_USAGE;
-    } else {
-      db = a;
-    }
-  }
+  long long run = 0;
+  int n;
+  const cli_opt opts[] = {
+    {.name = "--out", .kind = CLI_OPT_STRING, .out = &o.out},
+    {.name = "--scenario", .kind = CLI_OPT_STRING, .out = &o.scenario},
+    {.name = "--x", .kind = CLI_OPT_STRING, .out = &o.x},
+    {.name = "--run", .kind = CLI_OPT_INT, .out = &run, .lo = 1, .hi = INT64_MAX / 2,
+     .expect = "a run id (a positive integer)"},
+    {.name = "--target-loss", .kind = CLI_OPT_POSITIVE, .out = &o.target_loss},
+    {.name = "--kind", .kind = CLI_OPT_CHOICE, .out = &o.kind,
+     .choices = "loss|sweep|timeline|workers"},
+    {0}};
+  int rc = cli_parse_args(argc, argv, plot_usage, opts, &db, 1, &n);
+  if (rc >= 0)
+    return rc;
+  o.run = run;
   if (!db || !o.out || (o.kind == AN_PLOT_SWEEP && !o.x) || (o.kind == AN_PLOT_TIMELINE && o.run <= 0)) {
     fprintf(stderr, "syncsim: %s\n\n%s",
             !db ? "a DB file is needed" : !o.out ? "--out FILE is needed"
@@ -213,53 +147,60 @@ int cli_plot(int argc, char **argv)
 
 int cli_migrate(int argc, char **argv)
 {
-  if (argc > 1 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
-    fputs(migrate_usage, stdout);
-    return CLI_OK;
-  }
-  if (argc != 2 || argv[1][0] == '-') {
-    fprintf(stderr, "syncsim: migrate needs exactly one DB\n\n%s", migrate_usage);
+  const char *path = NULL;
+  int n;
+  int rc = cli_parse_args(argc, argv, migrate_usage, NULL, &path, 1, &n);
+  if (rc >= 0)
+    return rc;
+  if (!n) {
+    fprintf(stderr, "syncsim: migrate needs a DB\n\n%s", migrate_usage);
     return CLI_USAGE;
   }
   char err[1024];
   sqlite3 *db;
   int before;
-  if (an_db_open_readonly(argv[1], &db, &before, err, sizeof err) != WL_OK) {
+  if (an_db_open_readonly(path, &db, &before, err, sizeof err) != WL_OK) {
     fprintf(stderr, "syncsim: %s\n", err);
     return CLI_USAGE;
   }
   sqlite3_close(db);
   an_store *store;
-  if (an_store_open(argv[1], &store, err, sizeof err) != WL_OK) {
+  if (an_store_open(path, &store, err, sizeof err) != WL_OK) {
     fprintf(stderr, "syncsim: %s\n", err);
     return CLI_RUN_FAILED;
   }
   an_store_close(store);
   if (before == AN_SCHEMA_VERSION)
-    printf("%s: already at schema version %d\n", argv[1], AN_SCHEMA_VERSION);
+    printf("%s: already at schema version %d\n", path, AN_SCHEMA_VERSION);
   else
-    printf("%s: upgraded from schema version %d to %d\n", argv[1], before, AN_SCHEMA_VERSION);
+    printf("%s: upgraded from schema version %d to %d\n", path, before, AN_SCHEMA_VERSION);
   return CLI_OK;
 }
 
 int cli_merge(int argc, char **argv)
 {
-  if (argc > 1 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
-    fputs(merge_usage, stdout);
-    return CLI_OK;
+  const char **pos = malloc((size_t)argc * sizeof *pos);
+  if (!pos) {
+    fprintf(stderr, "syncsim: out of memory\n");
+    return CLI_RUN_FAILED;
   }
-  if (argc < 3) {
+  int n;
+  int rc = cli_parse_args(argc, argv, merge_usage, NULL, pos, argc, &n);
+  if (rc < 0 && n < 2) {
     fprintf(stderr, "syncsim: merge needs OUT and at least one IN\n\n%s", merge_usage);
-    return CLI_USAGE;
+    rc = CLI_USAGE;
   }
   long copied, skipped;
   char err[1024];
-  if (an_merge(argv[1], (const char *const *)argv + 2, argc - 2, &copied, &skipped, err,
-               sizeof err) != WL_OK) {
+  if (rc < 0 && an_merge(pos[0], pos + 1, n - 1, &copied, &skipped, err, sizeof err) != WL_OK) {
     fprintf(stderr, "syncsim: %s\n", err);
-    return CLI_USAGE;
+    rc = CLI_USAGE;
   }
-  printf("merged %d database%s into %s: %ld runs copied, %ld already there\n", argc - 2,
-         argc == 3 ? "" : "s", argv[1], copied, skipped);
-  return CLI_OK;
+  if (rc < 0) {
+    printf("merged %d database%s into %s: %ld runs copied, %ld already there\n", n - 1,
+           n == 2 ? "" : "s", pos[0], copied, skipped);
+    rc = CLI_OK;
+  }
+  free(pos);
+  return rc;
 }

@@ -85,100 +85,31 @@ typedef struct cli_args {
   int threads;
 } cli_args;
 
-/* Whether name is one of the space-separated words of list. */
-static int has_word(const char *list, const char *name)
-{
-  size_t n = strlen(name);
-  for (const char *w = list; *w;) {
-    const char *end = strchr(w, ' ');
-    size_t len = end ? (size_t)(end - w) : strlen(w);
-    if (len == n && strncmp(w, name, n) == 0)
-      return 1;
-    w += len + (end ? 1 : 0);
-  }
-  return 0;
-}
-
-/* Parses [SCENARIO] [--db PATH] [--set P=V]... [--quiet] [--print]; `allowed` says which
- * options the command takes. Returns -1 to continue, or an exit status. */
-static int parse_args(int argc, char **argv, const char *usage, const char *allowed,
-                      cli_args *a)
+/* Parses SCENARIO [--db PATH] [--set P=V]... [--threads N] and, for run, [--quiet] or, for
+ * validate, [--print]. Returns -1 to continue, or an exit status. */
+static int parse_args(int argc, char **argv, const char *usage, int validate, cli_args *a)
 {
   memset(a, 0, sizeof *a);
   a->db = "results.db";
   long cpus = sysconf(_SC_NPROCESSORS_ONLN);
-  a->threads = cpus > 0 ? (int)cpus : 1;
-  for (int i = 1; i < argc; i++) {
-    const char *arg = argv[i];
-    const char *opt = NULL;
-    if (strcmp(arg, "--help") == 0 || strcmp(arg, "-h") == 0) {
-      fputs(usage, stdout);
-      return CLI_OK;
-    }
-    if (strncmp(arg, "--", 2) == 0) {
-      const char *eq = strchr(arg, '=');
-      size_t len = eq ? (size_t)(eq - arg) : strlen(arg);
-      char name[32];
-      snprintf(name, sizeof name, "%.*s", (int)len, arg);
-      if (!has_word(allowed, name)) {
-        fprintf(stderr, "syncsim: unknown option '%s'\n\n%s", name, usage);
-        return CLI_USAGE;
-      }
-      if (strcmp(name, "--quiet") == 0 || strcmp(name, "--print") == 0) {
-        *(strcmp(name, "--quiet") == 0 ? &a->quiet : &a->print) = 1;
-        continue;
-      }
-      if (eq)
-        opt = eq + 1;
-      else if (i + 1 < argc)
-        opt = argv[++i];
-      else {
-        fprintf(stderr, "syncsim: option '%s' needs a value\n\n%s", name, usage);
-        return CLI_USAGE;
-      }
-      if (strcmp(name, "--db") == 0) {
-        a->db = opt;
-      } else if (strcmp(name, "--threads") == 0) {
-        long long t;
-        if (!cli_parse_int(opt, 1, 1024, &t)) {
-          fprintf(stderr, "syncsim: --threads: expected an integer from 1 to 1024, got '%s'\n",
-                  opt);
-          return CLI_USAGE;
-        }
-        a->threads = (int)t;
-      } else if (a->n_sets == MAX_SETS) {
-        fprintf(stderr, "syncsim: at most %d --set options\n", MAX_SETS);
-        return CLI_USAGE;
-      } else {
-        a->sets[a->n_sets++] = opt;
-      }
-      continue;
-    }
-    if (a->scenario) {
-      fprintf(stderr, "syncsim: unexpected argument '%s'\n\n%s", arg, usage);
-      return CLI_USAGE;
-    }
-    a->scenario = arg;
-  }
-  if (!a->scenario) {
+  long long threads = cpus > 0 ? cpus : 1;
+  const cli_opt opts[] = {
+    {.name = "--db", .kind = CLI_OPT_STRING, .out = &a->db},
+    {.name = "--set", .kind = CLI_OPT_LIST, .out = a->sets, .max = MAX_SETS, .count = &a->n_sets},
+    {.name = "--threads", .kind = CLI_OPT_INT, .out = &threads, .lo = 1, .hi = 1024},
+    {.name = validate ? "--print" : "--quiet", .kind = CLI_OPT_FLAG,
+     .out = validate ? &a->print : &a->quiet},
+    {0}};
+  int n;
+  int rc = cli_parse_args(argc, argv, usage, opts, &a->scenario, 1, &n);
+  if (rc >= 0)
+    return rc;
+  if (!n) {
     fprintf(stderr, "syncsim: a SCENARIO file is needed\n\n%s", usage);
     return CLI_USAGE;
   }
+  a->threads = (int)threads;
   return -1;
-}
-
-int cli_parse_int(const char *s, long long lo, long long hi, long long *out)
-{
-  const char *d = s[0] == '-' ? s + 1 : s;
-  size_t n = strlen(d);
-  if (n == 0 || n > 18 || strspn(d, "0123456789") != n || (d[0] == '0' && n > 1) ||
-      (s[0] == '-' && d[0] == '0'))
-    return 0;
-  long long v = strtoll(s, NULL, 10);
-  if (v < lo || v > hi)
-    return 0;
-  *out = v;
-  return 1;
 }
 
 int cli_scn_error(const scn_error *err)
@@ -192,10 +123,10 @@ int cli_scn_error(const scn_error *err)
 
 /* Parse the arguments and load the scenario they name. Returns the scenario (caller
  * frees), or NULL with *rc set to the exit status (after printing why, when it is an error). */
-static scn_scenario *parse_and_load(int argc, char **argv, const char *usage,
-                                    const char *allowed, cli_args *a, int *rc)
+static scn_scenario *parse_and_load(int argc, char **argv, const char *usage, int validate,
+                                    cli_args *a, int *rc)
 {
-  if ((*rc = parse_args(argc, argv, usage, allowed, a)) >= 0)
+  if ((*rc = parse_args(argc, argv, usage, validate, a)) >= 0)
     return NULL;
   scn_scenario *s = malloc(sizeof *s);
   if (!s) {
@@ -392,7 +323,7 @@ int cli_validate(int argc, char **argv)
 {
   cli_args a;
   int rc;
-  scn_scenario *s = parse_and_load(argc, argv, validate_usage, "--set --print --threads --db", &a, &rc);
+  scn_scenario *s = parse_and_load(argc, argv, validate_usage, 1, &a, &rc);
   if (!s)
     return rc;
   scn_sweep sw; /* a sweep's points are checked too, as `syncsim sweep` would */
@@ -619,7 +550,7 @@ int cli_run(int argc, char **argv)
   cli_install_signals(); /* from the start: no moment without them */
   cli_args a;
   int rc;
-  scn_scenario *s = parse_and_load(argc, argv, run_usage, "--db --set --threads --quiet", &a, &rc);
+  scn_scenario *s = parse_and_load(argc, argv, run_usage, 0, &a, &rc);
   if (!s)
     return rc;
   for (int i = 0; i < a.n_sets; i++)
@@ -691,16 +622,12 @@ int cli_run(int argc, char **argv)
 
 int cli_list(int argc, char **argv)
 {
-  const char *what = argc > 1 ? argv[1] : "";
-  int markdown = argc > 2 && strcmp(argv[2], "--markdown") == 0;
-  if (strcmp(what, "--help") == 0 || strcmp(what, "-h") == 0) {
-    fputs(list_usage, stdout);
-    return CLI_OK;
-  }
-  if (argc > 3 || (argc == 3 && !markdown)) {
-    fprintf(stderr, "syncsim: unexpected argument '%s'\n\n%s", argv[argc - 1], list_usage);
-    return CLI_USAGE;
-  }
+  int markdown = 0, n;
+  const char *what = "";
+  const cli_opt opts[] = {{.name = "--markdown", .kind = CLI_OPT_FLAG, .out = &markdown}, {0}};
+  int rc = cli_parse_args(argc, argv, list_usage, opts, &what, 1, &n);
+  if (rc >= 0)
+    return rc;
   if (strcmp(what, "policies") == 0) {
     scn_print_keys(stdout, SCN_DOC_POLICIES, markdown);
     scn_print_keys(stdout, SCN_DOC_OPTIMIZERS, markdown);
@@ -713,7 +640,8 @@ int cli_list(int argc, char **argv)
   } else if (strcmp(what, "keys") == 0) {
     scn_print_keys(stdout, SCN_DOC_ALL, markdown);
   } else {
-    fprintf(stderr, "syncsim: list what? '%s'\n\n%s", what, list_usage);
+    fprintf(stderr, *what ? "syncsim: list what? '%s'\n\n%s" : "syncsim: list what?%s\n\n%s",
+            what, list_usage);
     return CLI_USAGE;
   }
   return CLI_OK;

@@ -178,54 +178,45 @@ static void progress(int quiet, long ended, long total, long failed, long left, 
   fflush(stderr);
 }
 
+/* --shard K/N: 1 <= K <= N into out[0], out[1] */
+static int parse_shard(const char *v, void *out)
+{
+  char k_text[16] = "";
+  const char *slash = strchr(v, '/');
+  long long k = 0, n = 0;
+  if (slash && (size_t)(slash - v) < sizeof k_text)
+    memcpy(k_text, v, (size_t)(slash - v));
+  if (!slash || !cli_parse_int(k_text, 1, 1000000, &k) ||
+      !cli_parse_int(slash + 1, 1, 1000000, &n) || k > n)
+    return 0;
+  ((int *)out)[0] = (int)k;
+  ((int *)out)[1] = (int)n;
+  return 1;
+}
+
 int cli_sweep(int argc, char **argv)
 {
   cli_install_signals(); /* from the start: no moment without them */
   const char *file = NULL, *db = "results.db";
   const char *sets[256];
-  int n_sets = 0, jobs = 1, threads = 1, quiet = 0, shard_k = 1, shard_n = 1;
-  for (int i = 1; i < argc; i++) {
-    const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
-    if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
-      fputs(sweep_usage, stdout);
-      return CLI_OK;
-    } else if (strcmp(a, "--quiet") == 0) {
-      quiet = 1;
-    } else if (v && (strcmp(a, "--jobs") == 0 || strcmp(a, "--threads") == 0)) {
-      long long n;
-      if (!cli_parse_int(v, 1, 1024, &n)) {
-        fprintf(stderr, "syncsim: %s: expected an integer from 1 to 1024, got '%s'\n", a, v);
-        return CLI_USAGE;
-      }
-      *(strcmp(a, "--jobs") == 0 ? &jobs : &threads) = (int)n;
-      i++;
-    } else if (v && strcmp(a, "--db") == 0) {
-      db = v;
-      i++;
-    } else if (v && strcmp(a, "--shard") == 0) {
-      char k_text[16] = "";
-      const char *slash = strchr(v, '/');
-      long long k = 0, n = 0;
-      if (slash && (size_t)(slash - v) < sizeof k_text)
-        memcpy(k_text, v, (size_t)(slash - v));
-      if (!slash || !cli_parse_int(k_text, 1, 1000000, &k) ||
-          !cli_parse_int(slash + 1, 1, 1000000, &n) || k > n) {
-        fprintf(stderr, "syncsim: --shard: expected K/N with 1 <= K <= N, got '%s'\n", v);
-        return CLI_USAGE;
-      }
-      shard_k = (int)k;
-      shard_n = (int)n;
-      i++;
-    } else if (v && strcmp(a, "--set") == 0 && n_sets < 256) {
-      sets[n_sets++] = v;
-      i++;
-    } else if (a[0] == '-' || file) {
-      fprintf(stderr, "syncsim: unexpected argument '%s'\n\n%s", a, sweep_usage);
-      return CLI_USAGE;
-    } else {
-      file = a;
-    }
-  }
+  int n_sets = 0, quiet = 0, shard_k = 1, shard_n = 1, n;
+  long long jobs_arg = 1, threads_arg = 1;
+  int shard[2] = {1, 1};
+  const cli_opt opts[] = {
+    {.name = "--quiet", .kind = CLI_OPT_FLAG, .out = &quiet},
+    {.name = "--jobs", .kind = CLI_OPT_INT, .out = &jobs_arg, .lo = 1, .hi = 1024},
+    {.name = "--threads", .kind = CLI_OPT_INT, .out = &threads_arg, .lo = 1, .hi = 1024},
+    {.name = "--db", .kind = CLI_OPT_STRING, .out = &db},
+    {.name = "--shard", .kind = CLI_OPT_CUSTOM, .out = shard, .parse = parse_shard,
+     .expect = "K/N with 1 <= K <= N"},
+    {.name = "--set", .kind = CLI_OPT_LIST, .out = sets, .max = 256, .count = &n_sets},
+    {0}};
+  int parsed = cli_parse_args(argc, argv, sweep_usage, opts, &file, 1, &n);
+  if (parsed >= 0)
+    return parsed;
+  int jobs = (int)jobs_arg, threads = (int)threads_arg;
+  shard_k = shard[0];
+  shard_n = shard[1];
   if (!file) {
     fprintf(stderr, "syncsim: a SCENARIO file is needed\n\n%s", sweep_usage);
     return CLI_USAGE;
