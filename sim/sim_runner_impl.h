@@ -138,9 +138,26 @@ typedef struct sim_runner {
                            nothing can change any more */
 } sim_runner;
 
-/* Shared by the runner's files: */
-/* an event at `at` for worker's current activity generation gen (stale when it moved on) */
+/* Shared by the runner's files. sim_host.c: */
+/* an event at `at` (nothing when it is never); with the worker's current activity
+ * generation gen (stale when it moved on) */
+void sim_runner_schedule(sim_runner *r, sim_time at, int kind, int worker, int tag, int src,
+                         int64_t arg);
 void sim_runner_schedule_gen(sim_runner *r, sim_time at, int kind, int worker, int64_t gen);
+/* the policy's opt_host: the runner's replicas and facts, and its commands */
+void sim_runner_host_init(sim_runner *r, int64_t payload_bytes);
+/* the pool's job: worker w's step(s) on thread `thread` */
+void sim_runner_pool_job(void *ctx, int thread, int w);
+/* worker w's job is done in simulated time: its host work folded in */
+void sim_runner_finish_job(sim_runner *r, int w);
+/* the collective in flight is done: its participants' accounting */
+void sim_runner_collective_finished(sim_runner *r);
+/* a point-to-point transfer starts (after its latency), or the earliest flow ends */
+void sim_runner_flow_start(sim_runner *r, const sim_event *ev);
+void sim_runner_flow_done(sim_runner *r, const sim_event *ev);
+/* the flow model's links, from the network config; a change of the network trace */
+wl_status sim_runner_flows_init(sim_runner *r, char *err, size_t err_size);
+void sim_runner_net_change(sim_runner *r);
 /* a worker's activity starts, or ends at now (accounted, and logged in the timeline) */
 void sim_runner_busy_begin(sim_worker *wk, int kind, sim_time now);
 void sim_runner_busy_end_at(sim_runner *r, int w, sim_time now);

@@ -1,0 +1,525 @@
+/* sim_host — the runner's side of the policy interface: the opt_host a policy is given
+ * (its commands: train, grad, allreduce, send, timer, ...), the workers' jobs on the host's
+ * threads, the workers' busy accounting, collectives, point-to-point flows and network
+ * changes. sim_runner.c sets up a run and drives its event loop; the events it dispatches
+ * land here. */
+#include <math.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "sim_cluster.h"
+#include "sim_flows.h"
+#include "sim_net.h"
+#include "sim_pool.h"
+#include "sim_queue.h"
+#include "sim_rng.h"
+#include "sim_runner_impl.h"
+
+/* Queue ev, unless it is never; counts the queued work. */
+static void enqueue(sim_runner *r, sim_event ev)
+{
+  if (ev.time >= SIM_TIME_MAX) /* never */
+    return;
+  wl_status st = sim_queue_push(&r->q, ev);
+  if (st != WL_OK && r->fail == WL_OK)
+    r->fail = st;
+  r->work_queued += st == WL_OK && ev.kind != SIM_EV_EVAL;
+}
+
+void sim_runner_schedule(sim_runner *r, sim_time at, int kind, int worker, int tag, int src,
+                     int64_t arg)
+{
+  enqueue(r, (sim_event){.time = at, .kind = kind, .worker = worker, .tag = tag, .src = src,
+                         .arg = arg});
+}
+
+void sim_runner_schedule_gen(sim_runner *r, sim_time at, int kind, int worker, int64_t gen)
+{
+  enqueue(r, (sim_event){.time = at, .kind = kind, .worker = worker, .gen = gen});
+}
+
+/* A worker's activities are accounted when they end (or when the run ends during one), and
+ * logged as intervals while record.timeline allows. */
+void sim_runner_busy_begin(sim_worker *wk, int kind, sim_time now)
+{
+  WL_ASSERT(wk->busy_kind == BUSY_NONE);
+  wk->busy_kind = kind;
+  wk->busy_start = now;
+}
+
+void sim_runner_busy_end_at(sim_runner *r, int w, sim_time now)
+{
+  sim_worker *wk = &r->w[w];
+  WL_ASSERT(wk->busy_kind != BUSY_NONE);
+  sim_time d = now - wk->busy_start;
+  if (wk->busy_kind == BUSY_COMPUTE)
+    wk->compute_ns += d;
+  else if (wk->busy_kind == BUSY_COMM)
+    wk->comm_ns += d;
+  else if (wk->busy_kind == BUSY_BLOCKED)
+    wk->blocked_ns += d;
+  else
+    wk->down_ns += d;
+  static const char *const names[] = {"", "compute", "comm", "down", "blocked"};
+  if (r->intervals_left > 0 && r->rec->interval && d > 0) {
+    r->intervals_left--;
+    sim_interval iv = {w, names[wk->busy_kind], sim_time_to_s(wk->busy_start),
+                       sim_time_to_s(now)};
+    wl_status st = r->rec->interval(r->rec->ctx, &iv);
+    if (st != WL_OK && r->fail == WL_OK)
+      r->fail = st;
+  }
+  wk->busy_kind = BUSY_NONE;
+}
+
+/* One gradient on worker w's next batch into its replica's grads, on thread t's workspace. */
+static void worker_gradient(sim_runner *r, int w, int t)
+{
+  sim_worker *wk = &r->w[w];
+  sim_trainer *tr = &r->tr[w];
+  opt_replica *rep = &r->reps[w];
+  wl_sampler_next(&tr->sampler, r->data, r->B, tr->batch_rng, &r->batches[t]);
+  double loss = wl_model_step(r->models[t], rep->params, rep->grads, &r->batches[t]);
+  wk->job_diverged |= !isfinite(loss);
+  wk->job_loss_sum += loss;
+  wk->job_grads++;
+}
+
+/* Worker w's job, on thread t. It touches only w's replica, sampler and stream and t's
+ * workspace (mix steps read the policy's global model, which no one changes while jobs
+ * are in flight), so it may run on any thread at any time before its completion. */
+static void run_job(sim_runner *r, int w, int t)
+{
+  sim_worker *wk = &r->w[w];
+  const opt_optim_config *inner = &r->cfg->policy.inner;
+  opt_replica *rep = &r->reps[w];
+  const opt_train *job = &wk->job;
+  WL_ASSERT(job->steps > 0);
+  wk->job_loss_sum = 0;
+  wk->job_grads = 0;
+  wk->job_diverged = 0;
+  for (int s = 0; s < job->steps; s++) {
+    if (job->mix && job->mix[s]) {
+      r->policy.type->mix_step(r->policy.state, w, opt_optim_lr(inner, rep->local_steps));
+      rep->local_steps++;
+      continue;
+    }
+    if (r->timing_only) {
+      wk->job_grads++;
+      continue;
+    }
+    worker_gradient(r, w, t);
+    if (wk->job_apply)
+      opt_replica_apply(rep, inner, job->lr_scale);
+  }
+}
+
+/* Pool job w: worker w's job, or during a host parallel call tasks claimed one by one. */
+void sim_runner_pool_job(void *ctx, int thread, int w)
+{
+  sim_runner *r = ctx;
+  if (r->par_fn) { /* claim tasks until none is left: a thread that starts late does less */
+    for (int i; (i = atomic_fetch_add_explicit(&r->par_next, 1, memory_order_relaxed)) <
+                r->par_n;)
+      r->par_fn(r->par_arg, i);
+    return;
+  }
+  run_job(r, w, thread);
+}
+
+/* The policy's parallel work (means and copies of replicas at a synchronization) runs on
+ * the pool while no worker's job is in flight: the tasks touch disjoint data, so which
+ * thread runs which does not matter. */
+void sim_runner_host_parallel(void *ctx, int n, void (*fn)(void *arg, int i), void *arg)
+{
+  sim_runner *r = ctx;
+  if (!r->pool || r->jobs_in_flight > 0 || n < 2) {
+    for (int i = 0; i < n; i++)
+      fn(arg, i);
+    return;
+  }
+  r->par_fn = fn, r->par_arg = arg, r->par_n = n;
+  atomic_store_explicit(&r->par_next, 0, memory_order_relaxed);
+  r->par_jobs = (n < r->n_threads ? n : r->n_threads) - 1; /* the event loop is one more */
+  for (int j = 0; j < r->par_jobs; j++)
+    sim_pool_submit(r->pool, j);
+  sim_runner_pool_job(r, r->n_threads - 1, -1);
+  for (int j = 0; j < r->par_jobs; j++)
+    sim_pool_wait(r->pool, j, r->n_threads - 1);
+  r->par_fn = NULL;
+}
+
+/* The job's completion: make sure it has run, then merge its results in event order. */
+void sim_runner_finish_job(sim_runner *r, int w)
+{
+  sim_worker *wk = &r->w[w];
+  if (r->pool) {
+    sim_pool_wait(r->pool, w, r->n_threads - 1);
+    r->jobs_in_flight--;
+  } else {
+    run_job(r, w, 0);
+  }
+  r->train_loss_sum += wk->job_loss_sum;
+  r->train_loss_n += wk->job_grads;
+  r->grad_steps += wk->job_grads;
+  wk->grad_steps += wk->job_grads;
+  r->diverged |= wk->job_diverged;
+  wk->job.steps = 0;
+}
+
+/* Worker w's job will be undone if a failure loses it: remember what it starts from (its
+ * replica, batch order and batch stream). */
+static void snapshot_worker(sim_runner *r, int w)
+{
+  sim_trainer *tr = &r->tr[w];
+  opt_replica_copy(&tr->snap, &r->reps[w]);
+  memcpy(tr->snap_order, tr->sampler.order, (size_t)tr->sampler.shard->n * sizeof(int32_t));
+  tr->snap_pos = tr->sampler.pos;
+  tr->snap_epoch = tr->sampler.epoch;
+  gsl_rng_memcpy(tr->snap_rng, tr->batch_rng);
+}
+
+/* Undo worker w's lost job: its optimizer state, step counts, schedule position and batch
+ * stream are as they were when the job started. */
+void sim_runner_restore_worker(sim_runner *r, int w)
+{
+  sim_trainer *tr = &r->tr[w];
+  opt_replica_copy(&r->reps[w], &tr->snap);
+  memcpy(tr->sampler.order, tr->snap_order, (size_t)tr->sampler.shard->n * sizeof(int32_t));
+  tr->sampler.pos = tr->snap_pos;
+  tr->sampler.epoch = tr->snap_epoch;
+  gsl_rng_memcpy(tr->batch_rng, tr->snap_rng);
+}
+
+/* Schedule worker w's job; its math runs on a pool thread (or on the event loop's, which
+ * runs queued jobs while it waits for one), or (one thread) when its completion is
+ * processed: either way it depends only on w's replica, batch stream and
+ * config, which nothing else touches meanwhile, and work cut off by the end of the run is
+ * never counted. Compute time is charged for gradient steps only (a policy's mix steps use
+ * no batch and no gradient). */
+static void start_compute(sim_runner *r, int w, const opt_train *job, int apply)
+{
+  sim_worker *wk = &r->w[w];
+  WL_ASSERT(wk->job.steps == 0 && job->steps > 0);
+  wk->job = *job;
+  wk->job_apply = apply;
+  if (r->snapshots)
+    snapshot_worker(r, w);
+  long grad_steps = job->steps;
+  for (int s = 0; job->mix && s < job->steps; s++)
+    grad_steps -= job->mix[s] != 0;
+  sim_time end = sim_cluster_job_end(&r->cluster, w, r->now, grad_steps);
+  wk->job_ns = end - r->now;
+  wk->job_gen++;
+  if (r->up[w]) {
+    wk->job_end = end;
+    sim_runner_busy_begin(wk, BUSY_COMPUTE, r->now);
+    sim_runner_schedule_gen(r, end, SIM_EV_WORK_DONE, w, wk->job_gen);
+  } else { /* down, and the policy waits for it: the job starts when it is back */
+    wk->job_left = end - r->now;
+    wk->job_paused = 1;
+    wk->resume_kind = BUSY_COMPUTE;
+  }
+  if (r->pool) {
+    sim_pool_submit(r->pool, w);
+    r->jobs_in_flight++;
+  }
+}
+
+static void host_train(void *ctx, int w, const opt_train *job)
+{
+  sim_runner *r = ctx;
+  WL_ASSERT(w >= 0 && w < r->K);
+  start_compute(r, w, job, 1);
+}
+
+static void host_grad(void *ctx, int w)
+{
+  sim_runner *r = ctx;
+  WL_ASSERT(w >= 0 && w < r->K);
+  const opt_train one = {1, NULL, 1.0};
+  start_compute(r, w, &one, 0);
+}
+
+/* A collective over the workers in mask. With overlap > 0 (DDP's bucketing), part of it
+ * hides behind the backward pass of the step that precedes it: the slowest participant's
+ * backward pass, backward_share of its last job's compute, bounds what can hide, so the
+ * collective costs AR - min(overlap AR, b) after the last participant's compute ends. A
+ * participant that is down (the policy waiting for it) pauses the collective until every
+ * participant is up; the others are blocked meanwhile. */
+static void host_allreduce(void *ctx, int64_t bytes, double overlap, double backward_share,
+                           const uint8_t *mask, int tag)
+{
+  sim_runner *r = ctx;
+  WL_ASSERT(!r->coll_active);
+  double s = sim_net_allreduce_time(&r->net, mask, (double)bytes);
+  if (overlap > 0) {
+    sim_time slowest = 0;
+    for (int w = 0; w < r->K; w++)
+      if ((!mask || mask[w]) && r->w[w].job_ns > slowest)
+        slowest = r->w[w].job_ns;
+    s -= fmin(overlap * s, backward_share * sim_time_to_s(slowest));
+  }
+  sim_time dur = sim_time_from_s(s);
+  int any_down = 0;
+  for (int w = 0; w < r->K; w++)
+    any_down |= (!mask || mask[w]) && !r->up[w];
+  WL_ASSERT(!any_down || !r->hears_failures); /* (then the policy leaves down workers out) */
+  for (int w = 0; w < r->K; w++) {
+    r->coll_mask[w] = !mask || mask[w];
+    if (!r->coll_mask[w])
+      continue;
+    if (r->up[w]) {
+      sim_runner_busy_begin(&r->w[w], any_down ? BUSY_BLOCKED : BUSY_COMM, r->now);
+    } else {
+      r->w[w].resume_kind = BUSY_COMM;
+    }
+  }
+  r->coll_active = 1;
+  r->coll_tag = tag;
+  r->coll_bytes = bytes;
+  r->coll_gen++;
+  r->coll_paused = any_down;
+  if (any_down)
+    r->coll_left = dur;
+  else {
+    r->coll_end = sim_time_add(r->now, dur);
+    sim_runner_schedule_gen(r, r->coll_end, SIM_EV_COLLECTIVE_DONE, -1, r->coll_gen);
+  }
+}
+
+/* Link indices in the flow model: worker w's upload 2w, download 2w + 1; the server's
+ * upload 2K, download 2K + 1. */
+int sim_runner_up_link(const sim_runner *r, int e) { return e == OPT_SERVER ? 2 * r->K : 2 * e; }
+int sim_runner_down_link(const sim_runner *r, int e)
+{
+  return e == OPT_SERVER ? 2 * r->K + 1 : 2 * e + 1;
+}
+
+/* A point-to-point transfer: after the latency its bytes flow over the sender's upload and
+ * the receiver's download, sharing them max-min fairly with the other transfers. The worker
+ * ends spend the whole transfer communicating. Its first byte leaves at now + latency to
+ * 1/1024 ns (the event that starts it is at the nanosecond before), so that its duration,
+ * latency plus flow time, is rounded to the nanosecond once, when it completes. */
+static void host_send(void *ctx, int from, int to, int64_t bytes, int tag)
+{
+  sim_runner *r = ctx;
+  WL_ASSERT(from != to && from >= OPT_SERVER && from < r->K && to >= OPT_SERVER && to < r->K);
+  if (from != OPT_SERVER)
+    sim_runner_busy_begin(&r->w[from], BUSY_COMM, r->now);
+  if (to != OPT_SERVER)
+    sim_runner_busy_begin(&r->w[to], BUSY_COMM, r->now);
+  double lat = fmax(from == OPT_SERVER ? 0.0 : r->net.lat[from],
+                    to == OPT_SERVER ? 0.0 : r->net.lat[to]);
+  int64_t lat_ticks = llround(ldexp(lat * 1e9, SIM_FLOW_TICK_BITS)); /* lat <= 1000 s */
+  int worker_end = from == OPT_SERVER ? to : from;
+  sim_event ev = {.time = sim_time_add(r->now, lat_ticks >> SIM_FLOW_TICK_BITS),
+                  .kind = SIM_EV_FLOW_START, .worker = to, .tag = tag, .src = from, .arg = bytes,
+                  .gen = r->w[worker_end].flow_gen,
+                  .x = (double)(lat_ticks & ((1 << SIM_FLOW_TICK_BITS) - 1))};
+  enqueue(r, ev);
+}
+
+/* Schedule the earliest flow's completion; earlier schedules become stale. */
+void sim_runner_schedule_flow_done(sim_runner *r)
+{
+  sim_time t = sim_flows_next(&r->flows);
+  r->flow_generation++;
+  if (t != SIM_TIME_MAX)
+    sim_runner_schedule(r, t, SIM_EV_FLOW_DONE, -1, 0, 0, r->flow_generation);
+}
+
+void sim_runner_flow_start(sim_runner *r, const sim_event *ev)
+{
+  int worker_end = ev->src == OPT_SERVER ? ev->worker : ev->src;
+  if (ev->gen != r->w[worker_end].flow_gen)
+    return; /* its worker failed before the first byte left */
+  int links[2] = {sim_runner_up_link(r, ev->src), sim_runner_down_link(r, ev->worker)};
+  sim_flows_add(&r->flows, r->now, links, 2, ev->arg, (int64_t)ev->x, ev->src, ev->worker,
+                ev->tag);
+  sim_runner_schedule_flow_done(r);
+}
+
+static void message_delivered(sim_runner *r, int from, int to, int64_t bytes)
+{
+  if (from != OPT_SERVER) {
+    r->w[from].bytes_sent += (double)bytes;
+    sim_runner_busy_end_at(r, from, r->now);
+  }
+  if (to != OPT_SERVER) {
+    r->w[to].bytes_recv += (double)bytes;
+    sim_runner_busy_end_at(r, to, r->now);
+  }
+  r->bytes_total += (double)bytes;
+}
+
+/* Every flow that completes now is removed, then delivered in the order the flows were
+ * added. */
+void sim_runner_flow_done(sim_runner *r, const sim_event *ev)
+{
+  if (ev->arg != r->flow_generation)
+    return;
+  const sim_flow_done *done;
+  int n = sim_flows_pop_done(&r->flows, r->now, &done);
+  sim_runner_schedule_flow_done(r);
+  for (int i = 0; i < n; i++) {
+    message_delivered(r, done[i].from, done[i].to, done[i].bytes);
+    r->policy.type->message(r->policy.state, done[i].from, done[i].to, done[i].tag);
+  }
+}
+
+static void host_timer(void *ctx, double delay_s, int tag)
+{
+  sim_runner *r = ctx;
+  sim_runner_schedule(r, sim_time_add(r->now, sim_time_from_s(delay_s)), SIM_EV_TIMER, -1, tag, 0, 0);
+}
+
+static void host_record_update(void *ctx, int w, long staleness, double weight, int dropped)
+{
+  sim_runner *r = ctx;
+  sim_update u = {sim_time_to_s(r->now), w, staleness, weight, dropped};
+  if (!dropped) {
+    r->w[w].stale_sum += (double)staleness;
+    r->w[w].stale_n++;
+  }
+  wl_status st = r->rec->update ? r->rec->update(r->rec->ctx, &u) : WL_OK;
+  if (st != WL_OK && r->fail == WL_OK)
+    r->fail = st;
+}
+
+static gsl_rng *host_rng(void *ctx, int stream)
+{
+  sim_runner *r = ctx;
+  WL_ASSERT(stream >= 0 && stream <= r->K);
+  if (!r->policy_rng[stream])
+    r->policy_rng[stream] = sim_rng_create((uint64_t)r->cfg->seed, SIM_RNG_POLICY,
+                                           (uint32_t)stream);
+  if (!r->policy_rng[stream]) { /* out of memory: the run fails at its next event; until then
+                                   the policy draws from a spare made at set-up */
+    if (r->fail == WL_OK)
+      r->fail = WL_ENOMEM;
+    return r->spare_rng;
+  }
+  return r->policy_rng[stream];
+}
+
+static void host_global_changed(void *ctx) { ((sim_runner *)ctx)->global_changed = 1; }
+
+static double host_speed_now(void *ctx, int w)
+{
+  sim_runner *r = ctx;
+  WL_ASSERT(w >= 0 && w < r->K);
+  return sim_cluster_speed_now(&r->cluster, w, sim_time_to_s(r->now));
+}
+
+static double host_speed_max_now(void *ctx)
+{
+  sim_runner *r = ctx;
+  return sim_cluster_speed_max(&r->cluster, sim_time_to_s(r->now));
+}
+
+void sim_runner_collective_finished(sim_runner *r)
+{
+  int n = 0;
+  for (int w = 0; w < r->K; w++)
+    n += r->coll_mask[w];
+  double per_worker =
+    sim_net_allreduce_bytes(r->cfg->cluster.network.collective, n, (double)r->coll_bytes);
+  for (int w = 0; w < r->K; w++) {
+    if (!r->coll_mask[w])
+      continue;
+    if (r->w[w].busy_kind == BUSY_COMM) /* (a participant that failed during it is down) */
+      sim_runner_busy_end_at(r, w, r->now);
+    r->w[w].bytes_sent += per_worker;
+    r->w[w].bytes_recv += per_worker;
+  }
+  r->bytes_total += per_worker * n;
+  r->coll_active = 0;
+}
+
+/* The flow model's link capacities from the network as it is now. */
+static void flow_capacities(const sim_runner *r, double *cap)
+{
+  for (int w = 0; w < r->K; w++) {
+    cap[sim_runner_up_link(r, w)] = r->net.up[w];
+    cap[sim_runner_down_link(r, w)] = r->net.down[w];
+  }
+  cap[sim_runner_up_link(r, OPT_SERVER)] = cap[sim_runner_down_link(r, OPT_SERVER)] = r->net.server;
+}
+
+/* The flow model: worker links and the server's two hub links; its capacity unit fits the
+ * largest capacity the run will see (now or from the trace). SYNCSIM_FLOWS=reference runs
+ * the reference solver (the same results, slower). */
+wl_status sim_runner_flows_init(sim_runner *r, char *err, size_t err_size)
+{
+  const char *solver = getenv("SYNCSIM_FLOWS");
+  int reference = solver && strcmp(solver, "reference") == 0;
+  if (solver && *solver && !reference && strcmp(solver, "incremental") != 0) {
+    snprintf(err, err_size, "SYNCSIM_FLOWS: expected incremental or reference, got '%s'",
+             solver);
+    return WL_ECONFIG;
+  }
+  int n_links = 2 * r->K + 2;
+  double *cap = malloc((size_t)n_links * sizeof *cap);
+  if (!cap)
+    return WL_ENOMEM;
+  flow_capacities(r, cap);
+  double most = 0;
+  for (int l = 0; l < n_links; l++)
+    most = fmax(most, cap[l]);
+  for (int i = 0; i < r->net.n_changes; i++)
+    if (!isnan(r->net.changes[i].bps))
+      most = fmax(most, r->net.changes[i].bps);
+  int hubs[2] = {sim_runner_up_link(r, OPT_SERVER), sim_runner_down_link(r, OPT_SERVER)};
+  wl_status st = sim_flows_init(&r->flows, n_links, cap, most, hubs, 2, 2 * r->K + 2);
+  free(cap);
+  if (st == WL_OK && reference)
+    sim_flows_force_reference(&r->flows);
+  return st;
+}
+
+/* The network trace changes links: flows move to the new capacities from now on. */
+void sim_runner_net_change(sim_runner *r)
+{
+  double now = sim_time_to_s(r->now);
+  sim_net_apply(&r->net, now);
+  double *cap = malloc((size_t)r->flows.n_links * sizeof *cap);
+  wl_status st = cap ? WL_OK : WL_ENOMEM;
+  if (cap) {
+    flow_capacities(r, cap);
+    st = sim_flows_set_capacity(&r->flows, r->now, cap);
+    free(cap);
+  }
+  if (st != WL_OK && r->fail == WL_OK)
+    r->fail = st;
+  sim_runner_schedule_flow_done(r);
+  double next = sim_net_next_change(&r->net);
+  if (isfinite(next))
+    sim_runner_schedule(r, sim_time_from_s(next), SIM_EV_NET_CHANGE, -1, 0, 0, 0);
+}
+
+void sim_runner_host_init(sim_runner *r, int64_t payload_bytes)
+{
+  r->host = (opt_host){
+    .ctx = r,
+    .K = r->K,
+    .replicas = r->reps,
+    .payload_bytes = payload_bytes,
+    .speeds = r->speeds,
+    .shard_sizes = r->shard_sizes,
+    .up = r->up,
+    .train = host_train,
+    .grad = host_grad,
+    .allreduce = host_allreduce,
+    .send = host_send,
+    .timer = host_timer,
+    .record_update = host_record_update,
+    .rng = host_rng,
+    .speed_now = host_speed_now,
+    .speed_max_now = host_speed_max_now,
+    .parallel = sim_runner_host_parallel,
+    .global_changed = host_global_changed,
+  };
+}
