@@ -972,7 +972,10 @@ cat >"$tmp/ident.json" <<'EOF'
  "cluster": {"workers": 3, "compute": {"step_time_s": 0.03, "speeds": [1, 0.7, 1.3]}},
  "policies": [{"type": "local_sgd", "H": 4, "inner": {"opt": "adamw", "lr": 0.01}},
               {"type": "slowmo", "H": 4, "alpha": 1, "beta": 0, "buffers": "keep",
-               "inner": {"opt": "adamw", "lr": 0.01}}],
+               "inner": {"opt": "adamw", "lr": 0.01}},
+              {"type": "local_sgd", "label": "local1", "H": 1,
+               "inner": {"opt": "adamw", "lr": 0.01}},
+              {"type": "sparta", "p": 1, "inner": {"opt": "adamw", "lr": 0.01}}],
  "stop": {"steps": 120}}
 EOF
 "$syncsim" run "$tmp/ident.json" --db "$tmp/ident.db" --quiet >/dev/null 2>&1
@@ -981,6 +984,11 @@ rel=$(sqlite3 "$tmp/ident.db" "select abs(a.final_loss - b.final_loss) / a.final
   from runs a, runs b where a.policy = 'local_sgd' and b.policy = 'slowmo'")
 check "slowmo with alpha 1, beta 0, kept buffers is local_sgd within 1e-6 ($rel)" \
   awk -v r="$rel" 'BEGIN { exit !(r != "" && r + 0 <= 1e-6) }'
+pair=$(sqlite3 "$tmp/ident.db" "select quote(a.final_loss) || ' ' || quote(b.final_loss) || ' ' ||
+  quote(a.sim_time_s) || ' ' || quote(b.sim_time_s) from runs a, runs b
+  where a.label = 'local1' and b.policy = 'sparta'")
+check "sparta with p 1 is local_sgd with H 1, bit for bit ($pair)" \
+  awk -v p="$pair" 'BEGIN { n = split(p, f, " "); exit !(n == 4 && f[1] == f[2] && f[3] == f[4]) }'
 
 # --- interrupts ---------------------------------------------------------------------------
 for sig in INT TERM; do

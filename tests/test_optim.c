@@ -619,6 +619,49 @@ Test(policy_slowmo, rounds_of_H_steps_then_a_slow_momentum_step_on_the_average)
   fake_free(&f);
 }
 
+Test(policy_sparta, each_step_averages_a_shared_random_subset_of_coordinates)
+{
+  fake_host f;
+  fake_init(&f, 0);
+  opt_policy_config c = policy_config("sparta");
+  cr_assert_eq(GET(c, "p"), 0.005);
+  SET(c, "p", 0.25);
+  opt_policy p;
+  make_policy(&c, &f, &p);
+  p.type->start(p.state);
+  long selected = 0, bytes = 0;
+  const int steps = 4000;
+  for (int step = 0; step < steps; step++) {
+    expect_log(&f, f.n - 3, (const char *const[]){"train 0 1", "train 1 1", "train 2 1"}, 3);
+    f.n = 0; /* the log's room */
+    for (int k = 0; k < FAKE_K; k++)
+      for (int i = 0; i < FAKE_N; i++)
+        f.reps[k].params[i] = (float)(10 * k + i);
+    for (int k = FAKE_K - 1; k >= 0; k--)
+      p.type->work_done(p.state, k);
+    int b;
+    cr_assert_eq(sscanf(f.log[f.n - 1], "allreduce %d 0 0", &b), 1, "%s", f.log[f.n - 1]);
+    p.type->collective_done(p.state, 0);
+    int here = 0;
+    for (int i = 0; i < FAKE_N; i++) {
+      int averaged = f.reps[0].params[i] == (float)(10 + i);
+      for (int k = 0; k < FAKE_K; k++) /* averaged everywhere, or nowhere */
+        cr_assert_eq(f.reps[k].params[i], averaged ? (float)(10 + i) : (float)(10 * k + i));
+      /* the global model is the replicas' mean */
+      cr_assert_eq(p.type->global(p.state)[i], (float)(10 + i));
+      here += averaged;
+    }
+    cr_assert_eq(b, 16 * here / FAKE_N, "the traffic is the averaged share of the model");
+    selected += here;
+    bytes += b;
+  }
+  /* about p of the coordinates: 4000 steps x 4 coordinates x 0.25 = 4000, sd about 55 */
+  cr_assert(selected > 3700 && selected < 4300, "%ld coordinates averaged", selected);
+  cr_assert_eq(p.type->step(p.state), steps);
+  opt_policy_destroy(&p);
+  fake_free(&f);
+}
+
 Test(policy_diloco, rounds_end_in_an_outer_nesterov_step_on_the_mean_pseudo_gradient)
 {
   fake_host f;

@@ -453,6 +453,34 @@ Test(identity, slowmo_with_alpha1_beta0_kept_buffers_is_local_sgd)
   }
 }
 
+Test(identity, sparta_with_p1_is_local_sgd_with_H1_bit_for_bit)
+{
+  /* every coordinate averaged after every step, in the same order and arithmetic, and the
+     same traffic */
+  char json[2048];
+  snprintf(json, sizeof json, "%s",
+           ID_SCENARIO("3", ", \"speeds\": [1, 0.7, 1.3]",
+                       "{\"type\": \"local_sgd\", \"H\": 1, " ADAMW "},"
+                       "{\"type\": \"sparta\", \"p\": 1, " ADAMW "}",
+                       "\"steps\": 40"));
+  scn_scenario s;
+  load_json(json, &s);
+  s.base.eval.every_s = 0.25;
+  mem_rec *a = run_policy(&s, 0, NULL), *b = run_policy(&s, 1, NULL);
+  cr_assert_eq(a->r.status, WL_OK);
+  cr_assert_eq(b->r.status, WL_OK, "%s", b->r.error);
+  cr_assert_eq(a->n, b->n);
+  cr_assert_gt(a->n, 10);
+  for (int i = 0; i < a->n; i++)
+    cr_assert(a->m[i].kind == b->m[i].kind && a->m[i].sim_time_s == b->m[i].sim_time_s &&
+                a->m[i].step == b->m[i].step && a->m[i].bytes == b->m[i].bytes &&
+                memcmp(&a->m[i].loss, &b->m[i].loss, sizeof(double)) == 0,
+              "metric %d differs: %.17g at %.6f s against %.17g at %.6f s", i, a->m[i].loss,
+              a->m[i].sim_time_s, b->m[i].loss, b->m[i].sim_time_s);
+  free(a);
+  free(b);
+}
+
 /* §7.3. Bit-exact: with p = 0 there are no mix steps, the inner lr is lr / (1 - 0), both
  * warm up through the same DDP step, end rounds at the multiples of H and synchronize through
  * the same code. */
