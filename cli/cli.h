@@ -82,8 +82,9 @@ typedef struct cli_opt {
 } cli_opt;
 
 /* Parses argv[1..argc-1] against opts: `--name value` or `--name=value` (a flag takes no
- * value), in any order, positional arguments into pos (at most max_pos; their count in
- * *n_pos). --help or -h prints usage. Returns -1 to go on, or the exit status (CLI_OK after
+ * value; a string is not empty), in any order, positional arguments into pos (at most
+ * max_pos, none empty; their count in *n_pos); after `--`, every argument is positional.
+ * --help or -h prints usage. Returns -1 to go on, or the exit status (CLI_OK after
  * --help; CLI_USAGE after saying what is wrong: an unknown option, a missing or bad value, an
  * argument too many). */
 int cli_parse_args(int argc, char **argv, const char *usage, const cli_opt *opts,

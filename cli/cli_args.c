@@ -61,8 +61,12 @@ static int store(const cli_opt *o, const char *v)
     *(int *)o->out = 1;
     return 1;
   case CLI_OPT_STRING:
-    *(const char **)o->out = v;
-    return 1;
+    if (*v) {
+      *(const char **)o->out = v;
+      return 1;
+    }
+    snprintf(expect, sizeof expect, "a value");
+    break;
   case CLI_OPT_INT: {
     long long x;
     if (cli_parse_int(v, o->lo, o->hi, &x)) {
@@ -74,8 +78,10 @@ static int store(const cli_opt *o, const char *v)
   }
   case CLI_OPT_POSITIVE: {
     char *end;
+    /* a plain decimal number: no space, no hexadecimal, no inf or nan */
+    int plain = strspn(v, "0123456789.eE+-") == strlen(v);
     double x = strtod(v, &end);
-    if (*v && !*end && isfinite(x) && x > 0) {
+    if (*v && plain && !*end && isfinite(x) && x > 0) {
       *(double *)o->out = x;
       return 1;
     }
@@ -113,13 +119,18 @@ int cli_parse_args(int argc, char **argv, const char *usage, const cli_opt *opts
                    const char **pos, int max_pos, int *n_pos)
 {
   *n_pos = 0;
+  int options = 1; /* until "--" */
   for (int i = 1; i < argc; i++) {
     const char *arg = argv[i];
-    if (strcmp(arg, "--help") == 0 || strcmp(arg, "-h") == 0) {
+    if (options && (strcmp(arg, "--help") == 0 || strcmp(arg, "-h") == 0)) {
       fputs(usage, stdout);
       return CLI_OK;
     }
-    if (arg[0] == '-' && arg[1] != '\0') {
+    if (options && strcmp(arg, "--") == 0) {
+      options = 0;
+      continue;
+    }
+    if (options && arg[0] == '-' && arg[1] != '\0') {
       const char *eq = strncmp(arg, "--", 2) == 0 ? strchr(arg, '=') : NULL;
       size_t len = eq ? (size_t)(eq - arg) : strlen(arg);
       const cli_opt *o = opts;
@@ -149,6 +160,10 @@ int cli_parse_args(int argc, char **argv, const char *usage, const cli_opt *opts
     }
     if (*n_pos == max_pos) {
       fprintf(stderr, "syncsim: unexpected argument '%s'\n\n%s", arg, usage);
+      return CLI_USAGE;
+    }
+    if (!*arg) {
+      fprintf(stderr, "syncsim: an empty argument\n\n%s", usage);
       return CLI_USAGE;
     }
     pos[(*n_pos)++] = arg;

@@ -143,6 +143,19 @@ static int bench_config(const char *json, sim_config *cfg)
   return CLI_OK;
 }
 
+/* Whether one of the n benchmarked names contains `only`; if not, says so (exit 2). */
+static int any_matches(const char *const *names, size_t stride, int n, const char *only)
+{
+  for (int p = 0; p < n; p++)
+    if (strstr(names[(size_t)p * stride], only))
+      return 1;
+  fprintf(stderr, "syncsim: bench: no benchmarked policy matches --only '%s' (these are:", only);
+  for (int p = 0; p < n; p++)
+    fprintf(stderr, " %s", names[(size_t)p * stride]);
+  fprintf(stderr, ")\n");
+  return 0;
+}
+
 int cli_bench_engine(double budget_s, const char *only)
 {
   static const char *const policies[][3] = { /* name, policy, its network's extra */
@@ -152,6 +165,8 @@ int cli_bench_engine(double budget_s, const char *only)
     {"diloco", "{\"type\": \"diloco\", \"H\": 20}", ""},
   };
   static const int workers[] = {1000, 10000, 100000};
+  if (!any_matches(&policies[0][0], 3, 3, only))
+    return CLI_USAGE;
   printf("engine: timing-only runs (model none, 125M parameters in bf16), each measured for "
          "%g s of host time after set-up, one thread\n\n", budget_s);
   printf("%-16s %8s %10s %10s %10s %12s\n", "policy", "workers", "events", "events/s",
@@ -230,6 +245,8 @@ int cli_bench_threads(int quick, const char *only)
     {"diloco", "{\"type\": \"diloco\", \"H\": 8}"},
   };
   int reps = quick ? 1 : 5, steps = quick ? 20 : 300;
+  if (!any_matches(&policies[0][0], 2, 3, only))
+    return CLI_USAGE;
   printf("threads: 8 workers, MLP 784-256-10, batch 64, AdamW, synthetic data, %d steps; "
          "best wall time of %d runs each, alternating\n\n", steps, reps);
   printf("%-12s %12s %12s %16s\n", "policy", "1 thread s", "2 threads s", "2 threads / 1");

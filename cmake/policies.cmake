@@ -2,19 +2,34 @@
 # (docs/adding-a-policy.md). Sets policy_sources (every optim/opt_*.c but the per-path
 # optimizer loops) and writes the registry, OUT_DIR/opt_registry.c and opt_registry.h, in
 # the established policies' order (the order reports and plots list them in), then every
-# other policy by name. The glob is checked again at every build, so a new policy file is
-# found without editing anything.
+# other policy by name. The glob is checked again at every build and any edit of a policy
+# file configures again, so a new or renamed policy is found without editing anything; a
+# type defined twice, or a definition not written as the registry expects, stops the build.
 set(policy_established ddp local_sgd diloco palsgd async_local_sgd)
 
 function(syncsim_policies src_dir out_dir)
   file(GLOB candidates CONFIGURE_DEPENDS ${src_dir}/optim/opt_*.c)
   list(SORT candidates)
   list(REMOVE_ITEM candidates ${src_dir}/optim/opt_optim_isa.c)
+  # any edit of these files configures again: the registry follows what they define
+  set_property(DIRECTORY APPEND PROPERTY CMAKE_CONFIGURE_DEPENDS ${candidates})
   set(found)
   foreach(f ${candidates})
-    file(STRINGS ${f} defs REGEX "^const opt_policy_type opt_[a-z0-9_]+_type = ")
+    file(STRINGS ${f} defs REGEX "^const opt_policy_type opt_[A-Za-z0-9_]+_type[ \t]*=")
+    file(STRINGS ${f} near REGEX "opt_policy_type[ \t]+opt_[A-Za-z0-9_]+_type[ \t]*=")
+    list(LENGTH defs n_defs)
+    list(LENGTH near n_near)
+    if(NOT n_defs EQUAL n_near)
+      message(FATAL_ERROR "${f}: a policy type is defined as `const opt_policy_type "
+              "opt_NAME_type = {`, at the start of a line (docs/adding-a-policy.md)")
+    endif()
     foreach(d ${defs})
-      string(REGEX REPLACE "^const opt_policy_type opt_([a-z0-9_]+)_type = .*" "\\1" name "${d}")
+      string(REGEX REPLACE "^const opt_policy_type opt_([A-Za-z0-9_]+)_type.*" "\\1" name "${d}")
+      list(FIND found ${name} twice)
+      if(twice GREATER -1)
+        message(FATAL_ERROR "${f}: opt_${name}_type is defined in another policy file too; "
+                "each policy file names its own type")
+      endif()
       list(APPEND found ${name})
     endforeach()
   endforeach()

@@ -65,6 +65,7 @@ static const wl_param diloco_params[] = {
    .doc = "initial DDP steps; then rounds end at multiples of H counted from step 0"},
   {.key = "weight_by_shard", .kind = WL_P_BOOL, .offset = PC(weight_by_shard), .def = 0,
    .flags = WL_PF_TRAINED, .unit = "", .doc = "weight each worker's pseudo-gradient by its shard's size"},
+  OPT_POLICY_PARTICIPATION_PARAM,
   {0}};
 
 static void diloco_begin_round(void *state);
@@ -90,6 +91,7 @@ static wl_status diloco_create(const opt_policy_config *cfg, const opt_host *hos
   d->H = c->H;
   d->warmup = c->warmup_steps;
   d->weights = c->weight_by_shard ? host->shard_sizes : NULL;
+  opt_round_participation(&d->round, cfg->participation);
   *state = d;
   return WL_OK;
 }
@@ -151,7 +153,8 @@ static long diloco_step(const void *state) { return ((const diloco *)state)->ste
 
 static double diloco_memory(const opt_policy_config *cfg, int K, double n)
 {
-  return sizeof(diloco) + opt_round_memory(K) + opt_outer_memory(&cfg->outer, n);
+  return sizeof(diloco) + opt_round_memory(K) + opt_outer_memory(&cfg->outer, n) +
+         (cfg->participation < 1 ? opt_rng_memory() : 0);
 }
 
 const opt_policy_type opt_diloco_type = {

@@ -38,6 +38,7 @@ static const wl_param local_sgd_params[] = {
   {.key = "warmup_steps", .kind = WL_P_INT, .offset = PC(warmup_steps), .def = 0, .min = 0,
    .max = 1 << 30, .unit = "steps",
    .doc = "initial DDP steps (gradient all-reduce, one optimizer step): post-local SGD"},
+  OPT_POLICY_PARTICIPATION_PARAM,
   {0}};
 
 static void local_sgd_begin_round(void *state);
@@ -67,6 +68,7 @@ static wl_status local_sgd_create(const opt_policy_config *cfg, const opt_host *
   s->H = c->H;
   s->warmup_steps = c->warmup_steps;
   s->inner = cfg->inner;
+  opt_round_participation(&s->round, cfg->participation);
   *state = s;
   return WL_OK;
 }
@@ -129,8 +131,8 @@ static long local_sgd_step(const void *state) { return ((const local_sgd *)state
 
 static double local_sgd_memory(const opt_policy_config *cfg, int K, double n)
 {
-  (void)cfg;
-  return sizeof(local_sgd) + opt_round_memory(K) + (n + 1) * sizeof(float);
+  return sizeof(local_sgd) + opt_round_memory(K) + (n + 1) * sizeof(float) +
+         (cfg->participation < 1 ? opt_rng_memory() : 0);
 }
 
 const opt_policy_type opt_local_sgd_type = {

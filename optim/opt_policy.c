@@ -5,6 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <gsl/gsl_randist.h>
+
 #include "opt_optim_isa.h"
 
 #include "opt_registry.h"
@@ -356,7 +358,7 @@ wl_status opt_outer_resolve(const opt_optim_config *c, int K, opt_optim_config *
 
 double opt_rng_memory(void) { return sizeof(gsl_rng) + gsl_rng_mt19937->size + 32.0; }
 
-double opt_round_memory(int K) { return 2.0 * K + 64; }
+double opt_round_memory(int K) { return 2.0 * K + 2.0 * K * sizeof(int) + 64; }
 
 double opt_outer_memory(const opt_optim_config *cfg, double n)
 {
@@ -371,16 +373,22 @@ wl_status opt_round_init(opt_round *rd, int K, void *owner, void (*begin)(void *
   rd->reduce = reduce;
   rd->K = K;
   rd->pending = rd->active = 0;
+  rd->fraction = 1.0;
   rd->in = calloc(2 * (size_t)K, 1);
   rd->done = rd->in ? rd->in + K : NULL;
-  return rd->in ? WL_OK : WL_ENOMEM;
+  rd->pick = malloc(2 * (size_t)K * sizeof *rd->pick);
+  return rd->in && rd->pick ? WL_OK : WL_ENOMEM;
 }
 
 void opt_round_free(opt_round *rd)
 {
   free(rd->in);
+  free(rd->pick);
   rd->in = rd->done = NULL;
+  rd->pick = NULL;
 }
+
+void opt_round_participation(opt_round *rd, double fraction) { rd->fraction = fraction; }
 
 int opt_round_begin(opt_round *rd, const opt_host *h)
 {
@@ -390,6 +398,19 @@ int opt_round_begin(opt_round *rd, const opt_host *h)
     rd->in[w] = h->up[w];
     rd->done[w] = 0;
     rd->pending += rd->in[w];
+  }
+  int m = rd->fraction < 1.0 ? (int)ceil(rd->fraction * rd->K) : rd->K;
+  if (m < rd->pending) { /* m of the workers that are up, in worker order */
+    int n = 0, *up = rd->pick, *chosen = rd->pick + rd->K;
+    for (int w = 0; w < rd->K; w++)
+      if (rd->in[w])
+        up[n++] = w;
+    gsl_ran_choose(h->rng(h->ctx, OPT_STREAM_ROUNDS(rd->K)), chosen, (size_t)m, up, (size_t)n,
+                   sizeof *up);
+    memset(rd->in, 0, (size_t)rd->K);
+    for (int i = 0; i < m; i++)
+      rd->in[chosen[i]] = 1;
+    rd->pending = m;
   }
   rd->active = rd->pending > 0;
   return rd->pending;

@@ -51,6 +51,7 @@
 #include "wl_status.h"
 
 #define OPT_SERVER (-1) /* the parameter server's endpoint in send() */
+#define OPT_STREAM_ROUNDS(K) ((K) + 1) /* opt_host.rng's stream for opt_round */
 
 /* The room for a policy's own config struct in opt_policy_config. */
 #define OPT_POLICY_OWN_BYTES 256
@@ -63,6 +64,7 @@ typedef struct opt_policy_config {
   char label[64];         /* name in results and --set paths; "" means the type's name */
   opt_optim_config inner; /* each worker's optimizer */
   opt_optim_config outer; /* a policy with OPT_TRAIT_OUTER: its optimizer on pseudo-gradients */
+  double participation;   /* a policy with the key: the fraction of workers in each round */
   union {
     long double align;
     unsigned char bytes[OPT_POLICY_OWN_BYTES];
@@ -91,6 +93,15 @@ extern const wl_param opt_policy_params[];
 #define OPT_POLICY_OUTER_PARAM(adjust_fn) \
   OPT_POLICY_OPTIM_PARAM("outer", outer, adjust_fn, "the optimizer on pseudo-gradients (outer)")
 
+/* Partial participation (FedAvg-style), for a policy whose rounds are opt_round's: it adds
+ * this key to its table and gives cfg->participation to opt_round_participation. */
+#define OPT_POLICY_PARTICIPATION_PARAM                                                     \
+  {.key = "participation", .kind = WL_P_DOUBLE,                                           \
+   .offset = offsetof(opt_policy_config, participation), .def = 1, .min = 0, .max = 1,    \
+   .flags = WL_PF_MIN_EXCL | WL_PF_OMIT_DEFAULT, .unit = "fraction",                      \
+   .doc = "the share of the workers in each round (FedAvg-style): ceil(f K) of those up, "  \
+          "drawn without replacement from the run's seed; the others idle"}
+
 /* A local job for train(). */
 typedef struct opt_train {
   int steps;            /* local steps */
@@ -114,7 +125,9 @@ typedef struct opt_host {
   void (*send)(void *ctx, int from, int to, int64_t bytes, int tag);
   void (*timer)(void *ctx, double delay_s, int tag);
   void (*record_update)(void *ctx, int w, long staleness, double weight, int dropped);
-  gsl_rng *(*rng)(void *ctx, int stream); /* the policy's random stream `stream` (0..K) */
+  /* the policy's random stream `stream`: 0..K for its own use, OPT_STREAM_ROUNDS(K) for
+   * opt_round's draws of participants */
+  gsl_rng *(*rng)(void *ctx, int stream);
   /* worker w's speed now: its speed factor times the speed trace's factor, divided by a
    * straggler slowdown in effect (per-step jitter, of mean 1, excluded) */
   double (*speed_now)(void *ctx, int w);
@@ -277,12 +290,19 @@ typedef struct opt_round {
   int pending;  /* taking part and not done */
   int active;   /* a round is in progress */
   int reducing; /* ... and every participant is done: its synchronization is under way */
+  double fraction; /* of the workers taking part in a round (1: every one that is up) */
+  int *pick;    /* (2K) scratch for drawing participants */
 } opt_round;
 
 wl_status opt_round_init(opt_round *rd, int K, void *owner, void (*begin)(void *),
                          void (*reduce)(void *));
 void opt_round_free(opt_round *rd);
-/* Start a round with every worker that is up; returns how many (0: no round starts). */
+/* Each round takes ceil(fraction K) of the workers that are up (all of them when fewer),
+ * drawn without replacement from the host's stream OPT_STREAM_ROUNDS(K); 1 (the default):
+ * every worker that is up, and nothing is drawn. */
+void opt_round_participation(opt_round *rd, double fraction);
+/* Start a round with the workers that are up (see opt_round_participation); returns how
+ * many (0: no round starts). */
 int opt_round_begin(opt_round *rd, const opt_host *h);
 /* opt_round_begin, then give every participant its work: job's local steps, or one
  * gradient (a DDP-style step) when job is NULL. Returns how many take part. */

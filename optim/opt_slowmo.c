@@ -12,8 +12,10 @@
  * xbar up to the rounding of u); beta > 0 with alpha = 1 is BMUF (Chen & Huo 2016).
  *
  * Defaults are the paper's: alpha = 1 ("consistently the best"), H = 12 (its Local SGD
- * runs), beta = 0.5 (it tunes beta, "typically 0.4 to 0.8"), buffers reset (it zeroes the
- * buffers of SGD with momentum; with Adam it keeps them: set buffers "keep" for AdamW). */
+ * runs), beta = 0.5 (it tunes beta, "typically 0.4 to 0.8"), inner SGD with Nesterov
+ * momentum 0.9 and its buffers reset (it zeroes the buffers of SGD with momentum; with Adam it
+ * keeps them: set buffers "keep" for AdamW). When the inner learning rate is 0 (a schedule at
+ * its end) the round moved nothing and u only decays. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -31,17 +33,25 @@ typedef struct slowmo_config {
 OPT_POLICY_OWN_FITS(slowmo_config);
 #define PC(f) OPT_OWN(slowmo_config, f)
 
+/* The paper's base optimizer for its Local SGD runs: SGD with Nesterov momentum (0.9). */
+static void slowmo_inner(void *p)
+{
+  opt_optim_config *c = p;
+  opt_optim_choose(c, OPT_NESTEROV);
+  c->momentum = 0.9;
+}
+
 static int inner_has_state(const void *b)
 {
   return opt_optim_state_floats(&((const opt_policy_config *)b)->inner) > 0;
 }
 
 static const wl_param slowmo_params[] = {
-  OPT_POLICY_INNER_PARAM(NULL),
+  OPT_POLICY_INNER_PARAM(slowmo_inner),
   {.key = "H", .kind = WL_P_INT, .offset = PC(H), .def = 12, .min = 1, .max = 1 << 30,
    .unit = "steps", .doc = "base-optimizer steps per round (the paper's tau)"},
   {.key = "alpha", .kind = WL_P_DOUBLE, .offset = PC(alpha), .def = 1.0, .min = 0, .max = 100,
-   .flags = WL_PF_TRAINED, .unit = "", .doc = "slow learning rate"},
+   .flags = WL_PF_MIN_EXCL | WL_PF_TRAINED, .unit = "", .doc = "slow learning rate"},
   {.key = "beta", .kind = WL_P_DOUBLE, .offset = PC(beta), .def = 0.5, .min = 0, .max = 1,
    .flags = WL_PF_MAX_EXCL | WL_PF_TRAINED, .unit = "", .doc = "slow momentum factor"},
   {.key = "buffers", .kind = WL_P_ENUM, .offset = PC(buffers), .def = BUFFERS_RESET,
@@ -49,6 +59,7 @@ static const wl_param slowmo_params[] = {
    .doc = "the inner optimizer's state at each round's start: zeroed, averaged over the "
           "workers, or kept",
    .applies = inner_has_state, .applies_doc = "an inner optimizer with state (not sgd)"},
+  OPT_POLICY_PARTICIPATION_PARAM,
   {0}};
 
 typedef struct slowmo {
@@ -93,6 +104,7 @@ static wl_status slowmo_create(const opt_policy_config *cfg, const opt_host *hos
   s->z = calloc(3 * s->n + 1, sizeof(float)); /* +1: n is 0 when timing only */
   if (!s->z || opt_round_init(&s->round, host->K, s, slowmo_begin_round, slowmo_reduce))
     return WL_ENOMEM;
+  opt_round_participation(&s->round, cfg->participation);
   s->u = s->z + s->n;
   s->xbar = s->u + s->n;
   memcpy(s->z, host->replicas[0].params, s->n * sizeof(float));
@@ -162,8 +174,10 @@ static void sync_part(void *arg, int i)
   size_t lo = (size_t)i * RANGE, hi = s->n - lo < RANGE ? s->n : lo + RANGE;
   opt_replicas_mean_range(h->replicas, h->K, s->round.in, OPT_BUF_PARAMS, s->xbar, lo, hi);
   const double beta = s->c.beta, gamma = s->gamma, step = s->c.alpha * s->gamma;
+  /* gamma 0 (a schedule at its end): the round moved nothing (xbar = z); u decays alone */
   for (size_t j = lo; j < hi; j++) {
-    float u = (float)(beta * s->u[j] + ((double)s->z[j] - (double)s->xbar[j]) / gamma);
+    double drift = gamma > 0 ? ((double)s->z[j] - (double)s->xbar[j]) / gamma : 0.0;
+    float u = (float)(beta * s->u[j] + drift);
     s->u[j] = u;
     s->z[j] = (float)((double)s->z[j] - step * u);
   }
@@ -187,8 +201,8 @@ static long slowmo_step(const void *state) { return ((const slowmo *)state)->ste
 
 static double slowmo_memory(const opt_policy_config *cfg, int K, double n)
 {
-  (void)cfg;
-  return sizeof(slowmo) + opt_round_memory(K) + (3 * n + 1) * sizeof(float);
+  return sizeof(slowmo) + opt_round_memory(K) + (3 * n + 1) * sizeof(float) +
+         (cfg->participation < 1 ? opt_rng_memory() : 0);
 }
 
 const opt_policy_type opt_slowmo_type = {

@@ -485,7 +485,7 @@ static wl_status apply_set(cJSON *root, const char *set, scn_error *err)
 
 /* What the per-table `applies` tests cannot see, as it depends on another part of the
  * scenario: a timing-only model (no data, no training: its dataset, evaluation and
- * optimizers do nothing), the parameter server (only async_local_sgd has one), and the
+ * optimizers do nothing), the parameter server (only an asynchronous policy has one), and the
  * synchronous failure mode (asynchronous policies always lose the round in flight). Checked on
  * the keys the JSON gives; the canonical config leaves the same ones out. */
 static const char *const timing_only_inert[] = {
@@ -521,8 +521,9 @@ static wl_status check_inert_elsewhere(const cJSON *root, const scn_scenario *s,
     any_sync |= !async;
   }
   if (at_path(root, "cluster.network.server_gbps") && !any_async)
-    return scn_fail(err, "cluster.network.server_gbps", "has no effect here: only "
-                    "async_local_sgd has a parameter server, and no policy is one; remove it");
+    return scn_fail(err, "cluster.network.server_gbps", "has no effect here: only an "
+                    "asynchronous policy (async_local_sgd) has a parameter server, and no "
+                    "policy is one; remove it");
   if (at_path(root, "cluster.failures.sync") && !any_sync)
     return scn_fail(err, "cluster.failures.sync", "has no effect here: it applies to "
                     "synchronous policies (an asynchronous one always loses the round in "
@@ -1145,6 +1146,8 @@ static int emit_into(cJSON *obj, const wl_param *table, const void *base)
   for (const wl_param *p = table; p && p->key; p++) {
     if (!wl_param_applies(p, base)) /* it does nothing here: not part of the config */
       continue;
+    if (wl_param_at_default(p, base) && (p->flags & WL_PF_OMIT_DEFAULT))
+      continue; /* a key newer than configs already hashed, at the value they implied */
     cJSON *v = emit_value(p, base);
     if (!v || !cJSON_AddItemToObject(obj, p->key, v)) {
       cJSON_Delete(v);

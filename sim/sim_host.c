@@ -392,7 +392,7 @@ static void host_record_update(void *ctx, int w, long staleness, double weight, 
 static gsl_rng *host_rng(void *ctx, int stream)
 {
   sim_runner *r = ctx;
-  WL_ASSERT(stream >= 0 && stream <= r->K);
+  WL_ASSERT(stream >= 0 && stream <= OPT_STREAM_ROUNDS(r->K));
   if (!r->policy_rng[stream])
     r->policy_rng[stream] = sim_rng_create((uint64_t)r->cfg->seed, SIM_RNG_POLICY,
                                            (uint32_t)stream);

@@ -152,7 +152,7 @@ static wl_status setup(sim_runner *r, int threads, sim_check_cache *cache, char 
   r->reps = calloc((size_t)r->K, sizeof *r->reps);
   r->speeds = calloc((size_t)r->K, sizeof *r->speeds);
   r->shard_sizes = calloc((size_t)r->K, sizeof *r->shard_sizes);
-  r->policy_rng = calloc((size_t)r->K + 1, sizeof *r->policy_rng);
+  r->policy_rng = calloc((size_t)OPT_STREAM_ROUNDS(r->K) + 1, sizeof *r->policy_rng);
   r->up = calloc((size_t)r->K, 1);
   r->coll_mask = calloc((size_t)r->K, 1);
   r->spare_rng = sim_rng_create((uint64_t)cfg->seed, SIM_RNG_POLICY, (uint32_t)r->K + 1);
@@ -279,7 +279,7 @@ static void teardown(sim_runner *r)
     opt_replica_free(&r->reps[w]);
   for (int w = 0; r->shards && w < r->K; w++)
     wl_shard_free(&r->shards[w]);
-  for (int i = 0; r->policy_rng && i <= r->K; i++)
+  for (int i = 0; r->policy_rng && i <= OPT_STREAM_ROUNDS(r->K); i++)
     gsl_rng_free(r->policy_rng[i]);
   free(r->policy_rng);
   gsl_rng_free(r->spare_rng);

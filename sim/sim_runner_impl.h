@@ -100,7 +100,7 @@ typedef struct sim_runner {
   int64_t flow_generation; /* the FLOW_DONE event that is current */
   double *speeds;       /* (K) speed factors, for the policy */
   int *shard_sizes;     /* (K) */
-  gsl_rng **policy_rng; /* (K+1) the policy's streams, made on first use */
+  gsl_rng **policy_rng; /* (K+2) the policy's streams, made on first use */
   gsl_rng *spare_rng;   /* what a stream that could not be made draws from (the run fails) */
   int n_threads;        /* threads running jobs: the pool's n_threads - 1 and the event
                            loop, which runs queued jobs while it waits (1: no pool) */

@@ -18,7 +18,7 @@ missing=$(awk -v example="$example" '
   /^```c$/ { block = ""; inside = 1; next }
   inside && /^```$/ { inside = 0; n++; if (!index(text, block)) { print n; bad++ } ; next }
   inside { block = block $0 "\n" }
-  END { if (!n) print "none"; exit bad > 0 }' "$guide")
+  END { if (!n) print "none" }' "$guide")
 check "every C excerpt of docs/adding-a-policy.md is in optim/opt_slowmo.c (missing: $missing)" \
   test -z "$missing"
 

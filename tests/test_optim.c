@@ -315,7 +315,7 @@ typedef struct fake_host {
   int shards[FAKE_K];
   uint8_t up[FAKE_K];
   opt_train jobs[FAKE_K]; /* the last job given to each worker */
-  gsl_rng *rng[FAKE_K + 1];
+  gsl_rng *rng[OPT_STREAM_ROUNDS(FAKE_K) + 1];
   char log[MAX_LOG][48];
   int n;
 } fake_host;
@@ -398,6 +398,7 @@ static void fake_update(void *ctx, int w, long s, double weight, int dropped)
 static gsl_rng *fake_rng(void *ctx, int stream)
 {
   fake_host *f = ctx;
+  cr_assert(stream >= 0 && stream <= OPT_STREAM_ROUNDS(FAKE_K));
   if (!f->rng[stream]) {
     f->rng[stream] = gsl_rng_alloc(gsl_rng_mt19937);
     gsl_rng_set(f->rng[stream], 1000 + (unsigned long)stream);
@@ -429,7 +430,7 @@ static void fake_free(fake_host *f)
 {
   for (int k = 0; k < FAKE_K; k++)
     opt_replica_free(&f->reps[k]);
-  for (int k = 0; k <= FAKE_K; k++)
+  for (int k = 0; k <= OPT_STREAM_ROUNDS(FAKE_K); k++)
     gsl_rng_free(f->rng[k]);
 }
 
@@ -617,6 +618,49 @@ Test(policy_slowmo, rounds_of_H_steps_then_a_slow_momentum_step_on_the_average)
     fake_free(&g);
   }
   fake_free(&f);
+}
+
+Test(participation, each_round_takes_ceil_f_K_of_the_workers_that_are_up)
+{
+  const char *names[] = {"local_sgd", "diloco", "slowmo"};
+  for (int t = 0; t < 3; t++) {
+    fake_host f;
+    fake_init(&f, 1);
+    opt_policy_config c = policy_config(names[t]);
+    cr_assert_eq(c.participation, 1.0);
+    c.participation = 0.5; /* ceil(1.5) = 2 of 3 */
+    SET(c, "H", 2);
+    opt_policy p;
+    make_policy(&c, &f, &p);
+    p.type->start(p.state);
+    int times[FAKE_K] = {0};
+    for (int round = 0; round < 300; round++) {
+      int from = f.n - 2, in[FAKE_K] = {0};
+      for (int i = from; i < f.n; i++) {
+        int w, steps;
+        cr_assert_eq(sscanf(f.log[i], "train %d %d", &w, &steps), 2, "%s: %s", names[t],
+                     f.log[i]);
+        in[w] = 1;
+      }
+      cr_assert_eq(in[0] + in[1] + in[2], 2, "%s: two workers in round %d", names[t], round);
+      f.n = 0;
+      for (int k = FAKE_K - 1; k >= 0; k--)
+        if (in[k])
+          p.type->work_done(p.state, k);
+      char want[48];
+      snprintf(want, sizeof want, "allreduce 16 0 0 w%s%s%s", in[0] ? "0" : "", in[1] ? "1" : "",
+               in[2] ? "2" : "");
+      cr_assert_str_eq(f.log[f.n - 1], want, "%s", names[t]);
+      p.type->collective_done(p.state, 0);
+      for (int k = 0; k < FAKE_K; k++)
+        times[k] += in[k];
+    }
+    for (int k = 0; k < FAKE_K; k++) /* each worker in 2/3 of the rounds, about */
+      cr_assert(times[k] > 170 && times[k] < 230, "%s: worker %d in %d of 300 rounds",
+                names[t], k, times[k]);
+    opt_policy_destroy(&p);
+    fake_free(&f);
+  }
 }
 
 Test(policy_sparta, each_step_averages_a_shared_random_subset_of_coordinates)
@@ -973,7 +1017,7 @@ Test(registry, the_established_policies_come_first_and_ddp_is_the_default)
   int n = 0;
   for (; opt_policy_types[n]; n++) { /* the variants are the types' first members */
     cr_assert_eq((const void *)opt_policy_registry[n], (const void *)opt_policy_types[n]);
-    for (int j = 5; j < n; j++) /* any other policy comes after them, by name */
+    for (int j = 6; j < n; j++) /* any other policy comes after them, by name */
       cr_assert_lt(strcmp(opt_policy_registry[j - 1]->name, opt_policy_registry[j]->name), 0);
   }
   cr_assert_null(opt_policy_registry[n]);

@@ -453,6 +453,21 @@ Test(identity, slowmo_with_alpha1_beta0_kept_buffers_is_local_sgd)
   }
 }
 
+Test(runner, slowmo_runs_past_a_schedule_that_reaches_lr_0)
+{
+  /* gamma = 0 from decay_steps on: the slow momentum step divides by nothing */
+  scn_scenario s;
+  load_json(ID_SCENARIO("3", "",
+                        "{\"type\": \"slowmo\", \"H\": 4, \"inner\": {\"opt\": \"nesterov\", "
+                        "\"lr\": 0.1, \"momentum\": 0.9, \"schedule\": \"cosine\", "
+                        "\"decay_steps\": 8}}",
+                        "\"steps\": 24"), &s);
+  mem_rec *r = run_policy(&s, 0, NULL);
+  cr_assert_eq(r->r.status, WL_OK, "%s", r->r.error);
+  cr_assert(isfinite(r->r.final_loss));
+  free(r);
+}
+
 Test(identity, sparta_with_p1_is_local_sgd_with_H1_bit_for_bit)
 {
   /* every coordinate averaged after every step, in the same order and arithmetic, and the

@@ -61,6 +61,21 @@ void wl_param_choose(const wl_param *vp, int index, void *base)
   wl_param_defaults(vp->variants[index]->params, base);
 }
 
+int wl_param_at_default(const wl_param *p, const void *base)
+{
+  const char *at = (const char *)base + p->offset;
+  switch (p->kind) {
+  case WL_P_INT:
+  case WL_P_BOOL:
+  case WL_P_ENUM:
+    return *(const int *)at == (int)p->def;
+  case WL_P_DOUBLE:
+    return *(const double *)at == p->def;
+  default:
+    return 0;
+  }
+}
+
 const wl_param *wl_param_find(const wl_param *table, const char *key)
 {
   for (const wl_param *p = table; p && p->key; p++)

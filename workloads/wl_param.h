@@ -40,8 +40,11 @@ enum {
   WL_PF_MAX_EXCL = 1u << 1, /* range excludes `max` (value must be < max) */
   WL_PF_OPTIONAL = 1u << 2, /* WL_P_DOUBLE only: absent or null means "off", stored as NaN */
   WL_PF_DOC_APART = 1u << 3, /* WL_P_OBJECT: its table is shared and documented on its own */
-  WL_PF_TRAINED = 1u << 4    /* does nothing with a timing-only model (nothing is trained):
+  WL_PF_TRAINED = 1u << 4,   /* does nothing with a timing-only model (nothing is trained):
                                 rejected there, and left out of the canonical config */
+  WL_PF_OMIT_DEFAULT = 1u << 5 /* INT, DOUBLE, BOOL, ENUM: left out of the canonical config at
+                                  its default (a key added after configs were hashed, whose
+                                  default is what they did: their hashes stay valid) */
 };
 
 struct wl_param;
@@ -81,6 +84,10 @@ typedef struct wl_param {
 
 /* Whether p does something in the struct at base (true when it has no `applies` test). */
 int wl_param_applies(const wl_param *p, const void *base);
+
+/* Whether the INT, DOUBLE, BOOL or ENUM p holds its default in the struct at base (false for
+ * other kinds). */
+int wl_param_at_default(const wl_param *p, const void *base);
 
 /* Write every default of `table` (and of the default variant's table) into `base`. */
 void wl_param_defaults(const wl_param *table, void *base);
