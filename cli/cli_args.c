@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "wl_param.h"
 
 int cli_parse_int(const char *s, long long lo, long long hi, long long *out)
 {
@@ -18,21 +19,6 @@ int cli_parse_int(const char *s, long long lo, long long hi, long long *out)
     return 0;
   *out = v;
   return 1;
-}
-
-/* The index of name among the "|"-separated choices, or -1. */
-static int choice_index(const char *choices, const char *name)
-{
-  size_t len = strlen(name);
-  int i = 0;
-  for (const char *c = choices; c; i++) {
-    const char *bar = strchr(c, '|');
-    size_t n = bar ? (size_t)(bar - c) : strlen(c);
-    if (n == len && strncmp(c, name, n) == 0)
-      return i;
-    c = bar ? bar + 1 : NULL;
-  }
-  return -1;
 }
 
 /* "a, b or c" from "a|b|c" */
@@ -89,7 +75,7 @@ static int store(const cli_opt *o, const char *v)
     break;
   }
   case CLI_OPT_CHOICE: {
-    int i = choice_index(o->choices, v);
+    int i = wl_param_choice_index(o->choices, v);
     if (i >= 0) {
       *(int *)o->out = i;
       return 1;
