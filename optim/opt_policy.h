@@ -17,6 +17,9 @@
  *                          workers in mask (all when NULL); up to a fraction `overlap` of it
  *                          hides behind the backward pass of the step before it, which is
  *                          backward_share of the slowest participant's compute;
+ *           allgather(bytes_each, mask, tag)  every worker in mask (all when NULL) gets the
+ *                          bytes_each bytes of every other one (priced as the all-gather half
+ *                          of an all-reduce of everything gathered);
  *           send(from, to, bytes, tag)      a point-to-point transfer; OPT_SERVER is the
  *                          parameter server's endpoint;
  *           timer(delay_s, tag)             a timer event after delay_s simulated seconds;
@@ -115,6 +118,8 @@ typedef struct opt_host {
   int K;                        /* workers */
   opt_replica *replicas;        /* (K), equal at start */
   int64_t payload_bytes;        /* bytes of one full model (or gradient) on the wire */
+  double wire_params;           /* the parameters those bytes carry (comm.params, or the
+                                   model's) */
   const double *speeds;         /* (K) speed factors: gradient steps per unit time */
   const int *shard_sizes;       /* (K) training examples of each worker */
   const uint8_t *up;            /* (K) 1 while the worker is up */
@@ -122,6 +127,7 @@ typedef struct opt_host {
   void (*grad)(void *ctx, int w);
   void (*allreduce)(void *ctx, int64_t bytes, double overlap, double backward_share,
                     const uint8_t *mask, int tag);
+  void (*allgather)(void *ctx, int64_t bytes_each, const uint8_t *mask, int tag);
   void (*send)(void *ctx, int from, int to, int64_t bytes, int tag);
   void (*timer)(void *ctx, double delay_s, int tag);
   void (*record_update)(void *ctx, int w, long staleness, double weight, int dropped);

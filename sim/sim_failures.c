@@ -80,8 +80,7 @@ static void leave_collective(sim_runner *r, int w)
     r->coll_active = 0;
     return;
   }
-  r->coll_end = sim_time_add(r->now, sim_time_from_s(sim_net_allreduce_time(
-                                         &r->net, r->coll_mask, (double)r->coll_bytes)));
+  r->coll_end = sim_time_add(r->now, sim_time_from_s(sim_runner_collective_s(r, r->coll_mask)));
   sim_runner_schedule_gen(r, r->coll_end, SIM_EV_COLLECTIVE_DONE, -1, r->coll_gen);
 }
 

@@ -249,12 +249,35 @@ static void host_grad(void *ctx, int w)
  * collective costs AR - min(overlap AR, b) after the last participant's compute ends. A
  * participant that is down (the policy waiting for it) pauses the collective until every
  * participant is up; the others are blocked meanwhile. */
-static void host_allreduce(void *ctx, int64_t bytes, double overlap, double backward_share,
-                           const uint8_t *mask, int tag)
+/* An all-gather of b bytes from each of n workers costs the all-gather half of an all-reduce
+ * of the n b bytes gathered: exactly so for the ring, halving-doubling (Rabenseifner's
+ * reduce-scatter then all-gather) and hierarchical collectives; for the binomial tree, the
+ * broadcast of the gathered bytes (its gather phase left out). */
+double sim_runner_collective_s(const sim_runner *r, const uint8_t *mask)
 {
-  sim_runner *r = ctx;
+  if (!r->coll_gather)
+    return sim_net_allreduce_time(&r->net, mask, (double)r->coll_bytes);
+  int n = 0;
+  for (int w = 0; w < r->K; w++)
+    n += !mask || mask[w];
+  return 0.5 * sim_net_allreduce_time(&r->net, mask, (double)n * (double)r->coll_bytes);
+}
+
+double sim_runner_collective_bytes(const sim_runner *r, int n)
+{
+  int alg = r->cfg->cluster.network.collective;
+  if (!r->coll_gather)
+    return sim_net_allreduce_bytes(alg, n, (double)r->coll_bytes);
+  return 0.5 * sim_net_allreduce_bytes(alg, n, (double)n * (double)r->coll_bytes);
+}
+
+static void start_collective(sim_runner *r, int gather, int64_t bytes, double overlap,
+                             double backward_share, const uint8_t *mask, int tag)
+{
   WL_ASSERT(!r->coll_active);
-  double s = sim_net_allreduce_time(&r->net, mask, (double)bytes);
+  r->coll_gather = gather;
+  r->coll_bytes = bytes;
+  double s = sim_runner_collective_s(r, mask);
   if (overlap > 0) {
     sim_time slowest = 0;
     for (int w = 0; w < r->K; w++)
@@ -279,7 +302,6 @@ static void host_allreduce(void *ctx, int64_t bytes, double overlap, double back
   }
   r->coll_active = 1;
   r->coll_tag = tag;
-  r->coll_bytes = bytes;
   r->coll_gen++;
   r->coll_paused = any_down;
   if (any_down)
@@ -288,6 +310,17 @@ static void host_allreduce(void *ctx, int64_t bytes, double overlap, double back
     r->coll_end = sim_time_add(r->now, dur);
     sim_runner_schedule_gen(r, r->coll_end, SIM_EV_COLLECTIVE_DONE, -1, r->coll_gen);
   }
+}
+
+static void host_allreduce(void *ctx, int64_t bytes, double overlap, double backward_share,
+                           const uint8_t *mask, int tag)
+{
+  start_collective(ctx, 0, bytes, overlap, backward_share, mask, tag);
+}
+
+static void host_allgather(void *ctx, int64_t bytes_each, const uint8_t *mask, int tag)
+{
+  start_collective(ctx, 1, bytes_each, 0.0, 0.0, mask, tag);
 }
 
 /* Link indices in the flow model: worker w's upload 2w, download 2w + 1; the server's
@@ -425,8 +458,7 @@ void sim_runner_collective_finished(sim_runner *r)
   int n = 0;
   for (int w = 0; w < r->K; w++)
     n += r->coll_mask[w];
-  double per_worker =
-    sim_net_allreduce_bytes(r->cfg->cluster.network.collective, n, (double)r->coll_bytes);
+  double per_worker = sim_runner_collective_bytes(r, n);
   for (int w = 0; w < r->K; w++) {
     if (!r->coll_mask[w])
       continue;
@@ -500,19 +532,21 @@ void sim_runner_net_change(sim_runner *r)
     sim_runner_schedule(r, sim_time_from_s(next), SIM_EV_NET_CHANGE, -1, 0, 0, 0);
 }
 
-void sim_runner_host_init(sim_runner *r, int64_t payload_bytes)
+void sim_runner_host_init(sim_runner *r, int64_t payload_bytes, double wire_params)
 {
   r->host = (opt_host){
     .ctx = r,
     .K = r->K,
     .replicas = r->reps,
     .payload_bytes = payload_bytes,
+    .wire_params = wire_params,
     .speeds = r->speeds,
     .shard_sizes = r->shard_sizes,
     .up = r->up,
     .train = host_train,
     .grad = host_grad,
     .allreduce = host_allreduce,
+    .allgather = host_allgather,
     .send = host_send,
     .timer = host_timer,
     .record_update = host_record_update,

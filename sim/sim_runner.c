@@ -230,7 +230,7 @@ static wl_status setup(sim_runner *r, int threads, sim_check_cache *cache, char 
   double model_params = r->timing_only ? wc->model.params : (double)n;
   double wire_params = isnan(cfg->cluster.comm.params) ? model_params : cfg->cluster.comm.params;
   sim_runner_host_init(r, (int64_t)llround(wire_params * cfg->cluster.comm.bytes_per_param /
-                       cfg->cluster.comm.compression));
+                       cfg->cluster.comm.compression), wire_params);
 
   if ((st = sim_queue_init(&r->q, (size_t)r->K * 2 + 16)))
     return st;

@@ -95,6 +95,7 @@ typedef struct sim_runner {
   uint8_t *coll_mask;   /* (K) its participants */
   sim_time coll_end, coll_left;
   int coll_tag;
+  int coll_gather;      /* the collective is an all-gather: coll_bytes from each participant */
   int64_t coll_bytes, coll_gen;
   sim_flows flows;      /* point-to-point transfers in progress */
   int64_t flow_generation; /* the FLOW_DONE event that is current */
@@ -145,13 +146,17 @@ void sim_runner_schedule(sim_runner *r, sim_time at, int kind, int worker, int t
                          int64_t arg);
 void sim_runner_schedule_gen(sim_runner *r, sim_time at, int kind, int worker, int64_t gen);
 /* the policy's opt_host: the runner's replicas and facts, and its commands */
-void sim_runner_host_init(sim_runner *r, int64_t payload_bytes);
+void sim_runner_host_init(sim_runner *r, int64_t payload_bytes, double wire_params);
 /* the pool's job: worker w's step(s) on thread `thread` */
 void sim_runner_pool_job(void *ctx, int thread, int w);
 /* worker w's job is done in simulated time: its host work folded in */
 void sim_runner_finish_job(sim_runner *r, int w);
 /* the collective in flight is done: its participants' accounting */
 void sim_runner_collective_finished(sim_runner *r);
+/* the simulated seconds of the collective in flight among the workers in mask, and the bytes
+ * each of them sends (and receives) in it */
+double sim_runner_collective_s(const sim_runner *r, const uint8_t *mask);
+double sim_runner_collective_bytes(const sim_runner *r, int n);
 /* a point-to-point transfer starts (after its latency), or the earliest flow ends */
 void sim_runner_flow_start(sim_runner *r, const sim_event *ev);
 void sim_runner_flow_done(sim_runner *r, const sim_event *ev);

@@ -975,7 +975,9 @@ cat >"$tmp/ident.json" <<'EOF'
                "inner": {"opt": "adamw", "lr": 0.01}},
               {"type": "local_sgd", "label": "local1", "H": 1,
                "inner": {"opt": "adamw", "lr": 0.01}},
-              {"type": "sparta", "p": 1, "inner": {"opt": "adamw", "lr": 0.01}}],
+              {"type": "sparta", "p": 1, "inner": {"opt": "adamw", "lr": 0.01}},
+              {"type": "ddp", "inner": {"opt": "sgd", "lr": 0.1}},
+              {"type": "demo", "lr": 0.1, "chunk": 16, "topk": 16, "sign": false}],
  "stop": {"steps": 120}}
 EOF
 "$syncsim" run "$tmp/ident.json" --db "$tmp/ident.db" --quiet >/dev/null 2>&1
@@ -989,6 +991,10 @@ pair=$(sqlite3 "$tmp/ident.db" "select quote(a.final_loss) || ' ' || quote(b.fin
   where a.label = 'local1' and b.policy = 'sparta'")
 check "sparta with p 1 is local_sgd with H 1, bit for bit ($pair)" \
   awk -v p="$pair" 'BEGIN { n = split(p, f, " "); exit !(n == 4 && f[1] == f[2] && f[3] == f[4]) }'
+rel=$(sqlite3 "$tmp/ident.db" "select abs(a.final_loss - b.final_loss) / a.final_loss
+  from runs a, runs b where a.policy = 'ddp' and b.policy = 'demo'")
+check "demo sending every component, unsigned, is ddp with sgd within 1e-6 ($rel)" \
+  awk -v r="$rel" 'BEGIN { exit !(r != "" && r + 0 <= 1e-6) }'
 
 # --- interrupts ---------------------------------------------------------------------------
 for sig in INT TERM; do

@@ -377,6 +377,17 @@ static void fake_allreduce(void *ctx, int64_t bytes, double overlap, double back
            who);
   fake_log(f, t);
 }
+static void fake_allgather(void *ctx, int64_t bytes, const uint8_t *mask, int tag)
+{
+  fake_host *f = ctx;
+  char t[48];
+  int n = 0;
+  for (int k = 0; k < FAKE_K; k++)
+    n += !mask || mask[k];
+  snprintf(t, sizeof t, "allgather %d %d of %d", (int)bytes, tag, n);
+  fake_log(f, t);
+}
+
 static void fake_send(void *ctx, int from, int to, int64_t bytes, int tag)
 {
   char t[48];
@@ -420,7 +431,8 @@ static void fake_init(fake_host *f, int state_floats)
   f->host = (opt_host){.ctx = f, .K = FAKE_K, .replicas = f->reps, .payload_bytes = 16,
                        .speeds = f->speeds, .shard_sizes = f->shards, .up = f->up,
                        .train = fake_train,
-                       .grad = fake_grad, .allreduce = fake_allreduce, .send = fake_send,
+                       .grad = fake_grad, .allreduce = fake_allreduce,
+                       .allgather = fake_allgather, .send = fake_send, .wire_params = FAKE_N,
                        .timer = fake_timer, .record_update = fake_update, .rng = fake_rng,
                        .speed_now = fake_speed_now, .speed_max_now = fake_speed_max_now,
                        .parallel = fake_parallel, .global_changed = fake_global_changed};
@@ -661,6 +673,61 @@ Test(participation, each_round_takes_ceil_f_K_of_the_workers_that_are_up)
     opt_policy_destroy(&p);
     fake_free(&f);
   }
+}
+
+Test(policy_demo, the_top_components_of_each_momentum_are_gathered_and_removed)
+{
+  fake_host f;
+  fake_init(&f, 0);
+  opt_policy_config c = policy_config("demo");
+  cr_assert_eq(GET(c, "chunk"), 64);
+  cr_assert_eq(GET(c, "topk"), 32);
+  cr_assert_eq(GET(c, "beta"), 0.999);
+  cr_assert_eq(GET(c, "sign"), 1);
+  SET(c, "chunk", 4); /* one chunk: the whole fake model */
+  SET(c, "topk", 1);
+  SET(c, "beta", 0.5);
+  SET(c, "lr", 0.25);
+  char path[64], msg[200];
+  cr_assert_eq(opt_policy_check(&c, FAKE_K, path, sizeof path, msg, sizeof msg), WL_OK);
+  opt_policy p;
+  make_policy(&c, &f, &p);
+  p.type->start(p.state);
+  expect_log(&f, 0, (const char *const[]){"grad 0", "grad 1", "grad 2"}, 3);
+  /* every gradient is DCT basis vector 2 (scaled): its one component is the top one */
+  double b2[FAKE_N];
+  for (int i = 0; i < FAKE_N; i++)
+    b2[i] = sqrt(2.0 / FAKE_N) * cos(3.14159265358979323846 * (2 * i + 1) * 2 / (2.0 * FAKE_N));
+  for (int k = 0; k < FAKE_K; k++)
+    for (int i = 0; i < FAKE_N; i++)
+      f.reps[k].grads[i] = (float)((k + 1) * b2[i]);
+  for (int k = FAKE_K - 1; k >= 0; k--)
+    p.type->work_done(p.state, k);
+  /* 1 chunk x 1 value of 16 / 4 bytes + a 2-byte index */
+  expect_log(&f, f.n - 1, (const char *const[]){"allgather 6 0 of 3"}, 1);
+  p.type->collective_done(p.state, 0);
+  for (int i = 0; i < FAKE_N; i++) { /* x <- x - lr sign(mean of the workers' b2 parts) */
+    double want = 1.0 + 0.5 * i - 0.25 * (b2[i] > 0 ? 1 : -1);
+    for (int k = 0; k < FAKE_K; k++)
+      cr_assert_float_eq(f.reps[k].params[i], want, 1e-6, "worker %d, element %d", k, i);
+  }
+  cr_assert_eq(p.type->step(p.state), 1);
+  /* the sent component left each momentum: the next gradient 0 leaves momentum 0, a step of
+     sign(0) = 0 */
+  for (int k = 0; k < FAKE_K; k++)
+    memset(f.reps[k].grads, 0, FAKE_N * sizeof(float));
+  float before[FAKE_N];
+  memcpy(before, f.reps[0].params, sizeof before);
+  for (int k = FAKE_K - 1; k >= 0; k--)
+    p.type->work_done(p.state, k);
+  p.type->collective_done(p.state, 0);
+  for (int i = 0; i < FAKE_N; i++)
+    cr_assert_float_eq(f.reps[0].params[i], before[i], 1e-6);
+  opt_policy_destroy(&p);
+  SET(c, "topk", 5);
+  cr_assert_eq(opt_policy_check(&c, FAKE_K, path, sizeof path, msg, sizeof msg), WL_ECONFIG);
+  cr_assert_str_eq(path, "topk");
+  fake_free(&f);
 }
 
 Test(policy_sparta, each_step_averages_a_shared_random_subset_of_coordinates)

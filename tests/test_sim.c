@@ -200,6 +200,25 @@ Test(runner, local_sgd_round_is_H_slowest_steps_plus_ring_allreduce)
   free(r);
 }
 
+Test(runner, demo_step_is_slowest_compute_plus_a_ring_allgather)
+{
+  /* each worker sends topk values (bf16 here) and 16-bit indices per chunk of the 1e6
+     parameters on the wire: P = ceil(1e6 / 64) 8 (2 + 2) bytes; a ring all-gather of P from
+     each of n workers takes (n - 1) alpha + (n - 1) P / B */
+  scn_scenario s;
+  load_json(BASE_SCENARIO("{\"type\": \"demo\", \"chunk\": 64, \"topk\": 8}", "\"steps\": 9",
+                          ", \"comm\": {\"params\": 1e6, \"bytes_per_param\": 2}"), &s);
+  mem_rec *r = run_policy(&s, 0, NULL);
+  cr_assert_eq(r->r.status, WL_OK, "%s", r->r.error);
+  double P = ceil(1e6 / 64) * 8 * 4, B = 2.5e9 / 8;
+  sim_time step = sim_time_from_s(0.03 / 0.6) + sim_time_from_s(3 * 0.002 + 3 * P / B);
+  cr_assert_eq(sim_time_from_s(r->r.sim_time_s), 9 * step, "sim time %.9f s, expected %.9f s",
+               r->r.sim_time_s, sim_time_to_s(9 * step));
+  for (int w = 0; w < 4; w++) /* and sends (n - 1) P per step */
+    cr_assert_float_eq(r->w[w].bytes_sent, 9 * 3 * P, 1e-6);
+  free(r);
+}
+
 Test(runner, compute_comm_and_idle_partition_each_workers_time)
 {
   scn_scenario s;
@@ -466,6 +485,26 @@ Test(runner, slowmo_runs_past_a_schedule_that_reaches_lr_0)
   cr_assert_eq(r->r.status, WL_OK, "%s", r->r.error);
   cr_assert(isfinite(r->r.final_loss));
   free(r);
+}
+
+Test(identity, demo_sending_every_component_unsigned_is_ddp_with_sgd)
+{
+  /* topk = chunk: every DCT component is sent and removed; the momentum keeps only the round
+     trip's rounding, and the mean of the inverse transforms is the mean gradient up to it.
+     A chunk that does not divide the model (7) pads its last chunk. 1e-6 relative. */
+  for (int chunk = 7; chunk <= 64; chunk += 57) {
+    char json[2048];
+    snprintf(json, sizeof json,
+             ID_SCENARIO("3", ", \"speeds\": [1, 0.7, 1.3]",
+                         "{\"type\": \"ddp\", " SGD "},"
+                         "{\"type\": \"demo\", \"lr\": 0.2, \"chunk\": %d, \"topk\": %d, "
+                         "\"sign\": false}",
+                         "\"steps\": 40"), chunk, chunk);
+    scn_scenario s;
+    load_json(json, &s);
+    double a = final_loss(&s, 0), b = final_loss(&s, 1);
+    cr_assert_float_eq(a, b, 1e-6 * a, "chunk %d: ddp %.9g, demo %.9g", chunk, a, b);
+  }
 }
 
 Test(identity, sparta_with_p1_is_local_sgd_with_H1_bit_for_bit)
