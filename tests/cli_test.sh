@@ -977,7 +977,10 @@ cat >"$tmp/ident.json" <<'EOF'
                "inner": {"opt": "adamw", "lr": 0.01}},
               {"type": "sparta", "p": 1, "inner": {"opt": "adamw", "lr": 0.01}},
               {"type": "ddp", "inner": {"opt": "sgd", "lr": 0.1}},
-              {"type": "demo", "lr": 0.1, "chunk": 16, "topk": 16, "sign": false}],
+              {"type": "demo", "lr": 0.1, "chunk": 16, "topk": 16, "sign": false},
+              {"type": "diloco", "H": 4},
+              {"type": "streaming_diloco", "H": 4, "fragments": 1, "overlap": 0,
+               "alpha": 0}],
  "stop": {"steps": 120}}
 EOF
 "$syncsim" run "$tmp/ident.json" --db "$tmp/ident.db" --quiet >/dev/null 2>&1
@@ -995,6 +998,11 @@ rel=$(sqlite3 "$tmp/ident.db" "select abs(a.final_loss - b.final_loss) / a.final
   from runs a, runs b where a.policy = 'ddp' and b.policy = 'demo'")
 check "demo sending every component, unsigned, is ddp with sgd within 1e-6 ($rel)" \
   awk -v r="$rel" 'BEGIN { exit !(r != "" && r + 0 <= 1e-6) }'
+pair=$(sqlite3 "$tmp/ident.db" "select quote(a.final_loss) || ' ' || quote(b.final_loss) || ' ' ||
+  quote(a.sim_time_s) || ' ' || quote(b.sim_time_s) from runs a, runs b
+  where a.policy = 'diloco' and b.policy = 'streaming_diloco'")
+check "streaming_diloco with one fragment, no overlap, alpha 0 is diloco, bit for bit ($pair)" \
+  awk -v p="$pair" 'BEGIN { n = split(p, f, " "); exit !(n == 4 && f[1] == f[2] && f[3] == f[4]) }'
 
 # --- interrupts ---------------------------------------------------------------------------
 for sig in INT TERM; do

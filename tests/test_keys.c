@@ -464,8 +464,11 @@ static void walk_all(visit_fn visit)
     /* rounds short enough that several fit in the run, and warm-ups that end in it */
     const wl_param *H = wl_param_find(type->variants[v]->params, "H");
     const wl_param *warmup = wl_param_find(type->variants[v]->params, "warmup_steps");
-    if (H)
-      pc.sets[pc.n++] = H->def > 32 ? "policies.0.H=10" : "policies.0.H=8";
+    const wl_param *fragments = wl_param_find(type->variants[v]->params, "fragments");
+    if (H) /* (a multiple of the fragments, where H is cut in fragments) */
+      pc.sets[pc.n++] = H->def > 32 && !fragments ? "policies.0.H=10" : "policies.0.H=8";
+    if (fragments) /* whole-model rounds: pseudo-gradients as large as DiLoCo's (outer.clip) */
+      pc.sets[pc.n++] = "policies.0.fragments=1";
     if (warmup && warmup->def > 5)
       pc.sets[pc.n++] = "policies.0.warmup_steps=5";
     if (v == 0)

@@ -580,7 +580,7 @@ Test(policy_slowmo, rounds_of_H_steps_then_a_slow_momentum_step_on_the_average)
   SET(c, "alpha", 2);
   SET(c, "beta", 0.5);
   SET(c, "buffers", 2 /* keep */);
-  c.inner = (opt_optim_config){0};
+  wl_param_defaults(opt_optim_params, &c.inner);
   opt_optim_choose(&c.inner, OPT_MOMENTUM);
   c.inner.lr = 0.25;
   opt_policy p;
@@ -727,6 +727,56 @@ Test(policy_demo, the_top_components_of_each_momentum_are_gathered_and_removed)
   SET(c, "topk", 5);
   cr_assert_eq(opt_policy_check(&c, FAKE_K, path, sizeof path, msg, sizeof msg), WL_ECONFIG);
   cr_assert_str_eq(path, "topk");
+  fake_free(&f);
+}
+
+Test(policy_streaming_diloco, fragments_sync_in_turn_and_merge_after_the_overlap)
+{
+  fake_host f;
+  fake_init(&f, 1);
+  opt_policy_config c = policy_config("streaming_diloco");
+  cr_assert_eq(GET(c, "fragments"), 4);
+  cr_assert_eq(GET(c, "overlap"), 1);
+  cr_assert_eq(GET(c, "alpha"), 0.5);
+  SET(c, "H", 4);
+  SET(c, "fragments", 2); /* R = 2 steps; fragment 0 is elements 0-1, fragment 1 is 2-3 */
+  wl_param_defaults(opt_optim_params, &c.outer);
+  opt_optim_choose(&c.outer, OPT_SGD);
+  c.outer.lr = 1.0; /* z_p <- z_p - Delta_p: the mean of the x_k,p */
+  opt_policy p;
+  make_policy(&c, &f, &p);
+  p.type->start(p.state);
+  expect_log(&f, 0, (const char *const[]){"train 0 2", "train 1 2", "train 2 2"}, 3);
+  finish_round(&p, &f, 10.0f); /* worker k's parameters 10 + k: mean 11 */
+  /* the round's end synchronizes fragment 1 (step 2 = 1 R): its half of the 16 bytes */
+  expect_log(&f, f.n - 1, (const char *const[]){"allreduce 8 1 0"}, 1);
+  cr_assert_float_eq(p.type->global(p.state)[3], 2.5f, 1e-6, "not yet");
+  p.type->collective_done(p.state, 0);
+  cr_assert_float_eq(p.type->global(p.state)[2], 11.0f, 1e-6);
+  cr_assert_float_eq(p.type->global(p.state)[0], 1.0f, 1e-6, "fragment 0 waits its turn");
+  /* the overlap step runs before the merge */
+  expect_log(&f, f.n - 3, (const char *const[]){"train 0 1", "train 1 1", "train 2 1"}, 3);
+  finish_round(&p, &f, 20.0f);
+  for (int k = 0; k < FAKE_K; k++) { /* merged: 0.5 x + 0.5 z on fragment 1 only */
+    cr_assert_float_eq(f.reps[k].params[2], 0.5f * (20 + k) + 0.5f * 11, 1e-5);
+    cr_assert_float_eq(f.reps[k].params[0], (float)(20 + k), 1e-6);
+  }
+  expect_log(&f, f.n - 3, (const char *const[]){"train 0 1", "train 1 1", "train 2 1"}, 3);
+  finish_round(&p, &f, 30.0f);
+  /* step 4 = 2 R: fragment 0 */
+  expect_log(&f, f.n - 1, (const char *const[]){"allreduce 8 1 0"}, 1);
+  p.type->collective_done(p.state, 0);
+  cr_assert_float_eq(p.type->global(p.state)[0], 31.0f, 1e-6);
+  cr_assert_eq(p.type->step(p.state), 4);
+  opt_policy_destroy(&p);
+  char path[64], msg[200];
+  SET(c, "fragments", 3);
+  cr_assert_eq(opt_policy_check(&c, FAKE_K, path, sizeof path, msg, sizeof msg), WL_ECONFIG);
+  cr_assert_str_eq(path, "fragments");
+  SET(c, "fragments", 2);
+  SET(c, "overlap", 2);
+  cr_assert_eq(opt_policy_check(&c, FAKE_K, path, sizeof path, msg, sizeof msg), WL_ECONFIG);
+  cr_assert_str_eq(path, "overlap");
   fake_free(&f);
 }
 

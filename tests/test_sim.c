@@ -219,6 +219,31 @@ Test(runner, demo_step_is_slowest_compute_plus_a_ring_allgather)
   free(r);
 }
 
+Test(runner, streaming_diloco_hides_each_fragments_allreduce_behind_the_overlap_steps)
+{
+  /* H 4, 2 fragments: a fragment every R = 2 steps (fragments 1, 0, 1, 0 at steps 2, 4, 6,
+     8); each all-reduce carries its fragment's share of the 2 MB on the wire (42 and 43 of
+     the model's 85 parameters) and hides up to the overlap step's compute, c, of the slowest
+     worker: a round costs R c + max(0, AR_p - c) */
+  scn_scenario s;
+  load_json(BASE_SCENARIO("{\"type\": \"streaming_diloco\", \"H\": 4, \"fragments\": 2, "
+                          "\"overlap\": 1}", "\"steps\": 8",
+                          ", \"comm\": {\"params\": 1e6, \"bytes_per_param\": 2}"), &s);
+  mem_rec *r = run_policy(&s, 0, NULL);
+  cr_assert_eq(r->r.status, WL_OK, "%s", r->r.error);
+  cr_assert_eq(r->r.step, 8);
+  sim_time c = sim_time_from_s(0.03 / 0.6), want = 0;
+  const int frag[4] = {1, 0, 1, 0};
+  for (int round = 0; round < 4; round++) {
+    double bytes = (double)llround(2e6 * (frag[round] ? 43.0 : 42.0) / 85.0);
+    double ar = sim_net_ring_s(4, 0.002, 2.5e9 / 8, bytes);
+    want += 2 * c + sim_time_from_s(ar - fmin(ar, sim_time_to_s(c)));
+  }
+  cr_assert_eq(sim_time_from_s(r->r.sim_time_s), want, "sim time %.9f s, expected %.9f s",
+               r->r.sim_time_s, sim_time_to_s(want));
+  free(r);
+}
+
 Test(runner, compute_comm_and_idle_partition_each_workers_time)
 {
   scn_scenario s;
@@ -505,6 +530,33 @@ Test(identity, demo_sending_every_component_unsigned_is_ddp_with_sgd)
     double a = final_loss(&s, 0), b = final_loss(&s, 1);
     cr_assert_float_eq(a, b, 1e-6 * a, "chunk %d: ddp %.9g, demo %.9g", chunk, a, b);
   }
+}
+
+Test(identity, streaming_diloco_with_one_fragment_no_overlap_alpha0_is_diloco_bit_for_bit)
+{
+  char json[2048];
+  snprintf(json, sizeof json, "%s",
+           ID_SCENARIO("3", ", \"speeds\": [1, 0.7, 1.3]",
+                       "{\"type\": \"diloco\", \"H\": 4, " ADAMW ", " OUTER_NES "},"
+                       "{\"type\": \"streaming_diloco\", \"H\": 4, \"fragments\": 1, "
+                       "\"overlap\": 0, \"alpha\": 0, " ADAMW ", " OUTER_NES "}",
+                       "\"steps\": 40"));
+  scn_scenario s;
+  load_json(json, &s);
+  s.base.eval.every_s = 0.25;
+  mem_rec *a = run_policy(&s, 0, NULL), *b = run_policy(&s, 1, NULL);
+  cr_assert_eq(a->r.status, WL_OK);
+  cr_assert_eq(b->r.status, WL_OK, "%s", b->r.error);
+  cr_assert_eq(a->n, b->n);
+  cr_assert_gt(a->n, 10);
+  for (int i = 0; i < a->n; i++)
+    cr_assert(a->m[i].kind == b->m[i].kind && a->m[i].sim_time_s == b->m[i].sim_time_s &&
+                a->m[i].step == b->m[i].step && a->m[i].bytes == b->m[i].bytes &&
+                memcmp(&a->m[i].loss, &b->m[i].loss, sizeof(double)) == 0,
+              "metric %d differs: %.17g at %.6f s against %.17g at %.6f s", i, a->m[i].loss,
+              a->m[i].sim_time_s, b->m[i].loss, b->m[i].sim_time_s);
+  free(a);
+  free(b);
 }
 
 Test(identity, sparta_with_p1_is_local_sgd_with_H1_bit_for_bit)
