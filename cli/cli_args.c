@@ -134,8 +134,8 @@ int cli_parse_args(int argc, char **argv, const char *usage, const cli_opt *opts
         }
       } else if (eq) {
         v = eq + 1;
-      } else if (i + 1 < argc) {
-        v = argv[++i];
+      } else if (i + 1 < argc && strncmp(argv[i + 1], "--", 2) != 0) {
+        v = argv[++i]; /* (a value that starts with -- goes as --name=value) */
       } else {
         fprintf(stderr, "syncsim: option '%s' needs a value\n\n%s", o->name, usage);
         return CLI_USAGE;

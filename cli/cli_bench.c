@@ -295,6 +295,17 @@ int cli_bench(int argc, char **argv)
     {"transformer C64 L2 T64", transformer(64, 4, 2, 64), 16, 0, 96},
     {"transformer C128 L4 T128", transformer(128, 4, 4, 128), 8, 0, 96},
   };
+  int matches = 0;
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+    matches += strstr(cases[i].name, only) != NULL;
+  if (!matches) {
+    fprintf(stderr, "syncsim: bench: no benchmarked model matches --only '%s' (these are:",
+            only);
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+      fprintf(stderr, "%s '%s'", i ? "," : "", cases[i].name);
+    fprintf(stderr, ")\n");
+    return CLI_USAGE;
+  }
   char err[200];
   if (wl_isa_from_env(err, sizeof err) != WL_OK) {
     fprintf(stderr, "syncsim: %s\n", err);

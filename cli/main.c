@@ -30,6 +30,8 @@ static const char usage[] =
   "options:\n"
   "  --help       this text; COMMAND --help for a command's own\n"
   "  --version    print the version\n"
+  "A command's options go anywhere among its arguments, as --name value or --name=value (a\n"
+  "value that starts with -- only the second way); after --, every argument is a file.\n"
   "\n"
   "exit status: 0 success, 1 a run failed, 2 bad usage or input, 130 interrupted.\n"
   "Scenario keys: scenarios/README.md. Results database: analysis/README.md.\n";

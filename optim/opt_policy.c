@@ -337,6 +337,13 @@ wl_status opt_policy_check(const opt_policy_config *cfg, int K, char *path, size
       return WL_ECONFIG;
     }
   }
+  if (wl_param_find(type->variant.params, "participation") && cfg->participation < 1 &&
+      opt_round_participants(cfg->participation, K) >= K) {
+    snprintf(path, path_size, "participation");
+    snprintf(msg, msg_size, "has no effect with %d worker%s (ceil(%g x %d) takes them all); "
+             "remove it", K, K == 1 ? "" : "s", cfg->participation, K);
+    return WL_ECONFIG;
+  }
   return type->check ? type->check(cfg, K, path, path_size, msg, msg_size) : WL_OK;
 }
 
@@ -390,6 +397,16 @@ void opt_round_free(opt_round *rd)
 
 void opt_round_participation(opt_round *rd, double fraction) { rd->fraction = fraction; }
 
+int opt_round_participants(double fraction, int K)
+{
+  double x = fraction * K, near = floor(x + 0.5);
+  /* a product within rounding of an integer is that integer: 0.28 of 25 is 7, not 8 */
+  if (fabs(x - near) <= 1e-12 * (x > 1 ? x : 1))
+    x = near;
+  int m = (int)ceil(x);
+  return m < 1 ? 1 : m > K ? K : m;
+}
+
 int opt_round_begin(opt_round *rd, const opt_host *h)
 {
   rd->pending = 0;
@@ -399,7 +416,7 @@ int opt_round_begin(opt_round *rd, const opt_host *h)
     rd->done[w] = 0;
     rd->pending += rd->in[w];
   }
-  int m = rd->fraction < 1.0 ? (int)ceil(rd->fraction * rd->K) : rd->K;
+  int m = rd->fraction < 1.0 ? opt_round_participants(rd->fraction, rd->K) : rd->K;
   if (m < rd->pending) { /* m of the workers that are up, in worker order */
     int n = 0, *up = rd->pick, *chosen = rd->pick + rd->K;
     for (int w = 0; w < rd->K; w++)

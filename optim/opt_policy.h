@@ -307,6 +307,9 @@ void opt_round_free(opt_round *rd);
  * drawn without replacement from the host's stream OPT_STREAM_ROUNDS(K); 1 (the default):
  * every worker that is up, and nothing is drawn. */
 void opt_round_participation(opt_round *rd, double fraction);
+/* ceil(fraction K), a product within 1e-12 (relative) of an integer taken as that integer, in
+ * [1, K] */
+int opt_round_participants(double fraction, int K);
 /* Start a round with the workers that are up (see opt_round_participation); returns how
  * many (0: no round starts). */
 int opt_round_begin(opt_round *rd, const opt_host *h);

@@ -68,7 +68,8 @@ typedef struct slowmo {
   slowmo_config c;
   opt_optim_config inner;
   opt_train job;   /* the round in progress: H steps */
-  double gamma;    /* the inner learning rate at the round's first step */
+  double gamma;    /* the inner learning rate at the round's first step (its first
+                      participant's) */
   long step;       /* local steps reflected in z */
   size_t n;
   float *z;        /* (n) the outer iterate: the global model */
@@ -144,7 +145,6 @@ static void slowmo_begin_round(void *state)
 {
   slowmo *s = state;
   prepare_buffers(s);
-  s->gamma = opt_optim_lr(&s->inner, s->step);
   s->job = (opt_train){s->c.H, NULL, 1.0};
   opt_round_start(&s->round, s->host, &s->job);
 }
@@ -189,6 +189,13 @@ static void slowmo_collective_done(void *state, int tag)
 {
   slowmo *s = state;
   (void)tag;
+  /* gamma: the inner rate at the round's first step, where the round's first participant
+     (they all stepped alike, but for one that missed rounds) took it */
+  int first = 0;
+  while (first < s->host->K - 1 && !s->round.in[first])
+    first++;
+  long t = s->host->replicas[first].local_steps - s->job.steps; /* (0 when timing only) */
+  s->gamma = opt_optim_lr(&s->inner, t > 0 ? t : 0);
   s->host->parallel(s->host->ctx, (int)((s->n + RANGE - 1) / RANGE), sync_part, s);
   s->step += s->job.steps;
   s->host->global_changed(s->host->ctx);

@@ -12,6 +12,8 @@
  * mean of the replicas after each step. p = 1 averages everything after every step: Local SGD with H = 1,
  * bit for bit. Default p = 0.005, EXO Gym's. */
 #include <math.h>
+#include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -63,7 +65,6 @@ static void sparta_destroy(void *state)
 static wl_status sparta_create(const opt_policy_config *cfg, const opt_host *host, void **state,
                                char *err, size_t err_size)
 {
-  (void)err, (void)err_size;
   sparta *s = calloc(1, sizeof *s);
   if (!s)
     return WL_ENOMEM;
@@ -71,6 +72,11 @@ static wl_status sparta_create(const opt_policy_config *cfg, const opt_host *hos
   s->host = host;
   s->p = OPT_POLICY_OWN(sparta_config, cfg)->p;
   s->n = host->replicas[0].n;
+  if (s->n > INT32_MAX) {
+    snprintf(err, err_size, "sparta indexes at most 2^31 - 1 parameters, the model has %zu",
+             s->n);
+    return WL_ECONFIG;
+  }
   s->idx = malloc((s->n + 1) * sizeof *s->idx); /* +1: n is 0 when timing only */
   s->avg = malloc((s->n + 1) * sizeof *s->avg);
   s->global = malloc((s->n + 1) * sizeof *s->global);
@@ -176,12 +182,22 @@ static void sparta_collective_done(void *state, int tag)
 
 static const float *sparta_global(const void *state) { return ((const sparta *)state)->global; }
 
+/* A worker that comes back (failures.sync drop) restarts from the global model: the
+ * coordinates averaged while it was down reached its replica, the others did not. */
+static void sparta_worker_up(void *state, int w)
+{
+  sparta *s = state;
+  memcpy(s->host->replicas[w].params, s->global, s->n * sizeof(float));
+  opt_round_worker_up(state, w);
+}
+
 static long sparta_step(const void *state) { return ((const sparta *)state)->step; }
 
 static double sparta_memory(const opt_policy_config *cfg, int K, double n)
 {
   (void)cfg;
-  return sizeof(sparta) + opt_round_memory(K) + (n + 1) * (sizeof(int32_t) + 2 * sizeof(float));
+  return sizeof(sparta) + opt_round_memory(K) + (n + 1) * (sizeof(int32_t) + 2 * sizeof(float)) +
+         opt_rng_memory(); /* its subsets' stream */
 }
 
 const opt_policy_type opt_sparta_type = {
@@ -196,7 +212,7 @@ const opt_policy_type opt_sparta_type = {
   .work_done = sparta_work_done,
   .collective_done = sparta_collective_done,
   .worker_down = opt_round_worker_down,
-  .worker_up = opt_round_worker_up,
+  .worker_up = sparta_worker_up,
   .global = sparta_global,
   .step = sparta_step,
   .memory = sparta_memory,

@@ -295,6 +295,15 @@ static const float *streaming_global(const void *state)
   return ((const streaming *)state)->outer.z;
 }
 
+/* A worker that comes back (failures.sync drop) restarts from the global model z: the
+ * merges while it was down mixed z into a replica that did not train. */
+static void streaming_worker_up(void *state, int w)
+{
+  streaming *s = state;
+  memcpy(s->host->replicas[w].params, s->outer.z, s->outer.n * sizeof(float));
+  opt_round_worker_up(state, w);
+}
+
 static long streaming_step(const void *state)
 {
   return ((const streaming *)state)->synced_step;
@@ -321,7 +330,7 @@ const opt_policy_type opt_streaming_diloco_type = {
   .work_done = streaming_work_done,
   .collective_done = streaming_collective_done,
   .worker_down = opt_round_worker_down,
-  .worker_up = opt_round_worker_up,
+  .worker_up = streaming_worker_up,
   .global = streaming_global,
   .step = streaming_step,
   .memory = streaming_memory,

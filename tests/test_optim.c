@@ -632,6 +632,26 @@ Test(policy_slowmo, rounds_of_H_steps_then_a_slow_momentum_step_on_the_average)
   fake_free(&f);
 }
 
+Test(participation, ceil_f_K_takes_a_product_near_an_integer_as_that_integer)
+{
+  cr_assert_eq(opt_round_participants(0.28, 25), 7); /* 0.28 x 25 rounds to 7.000...1 */
+  cr_assert_eq(opt_round_participants(0.27, 25), 7);
+  cr_assert_eq(opt_round_participants(0.29, 25), 8);
+  cr_assert_eq(opt_round_participants(0.56, 25), 14);
+  cr_assert_eq(opt_round_participants(0.5, 3), 2);
+  cr_assert_eq(opt_round_participants(1e-300, 10), 1);
+  cr_assert_eq(opt_round_participants(0.999, 4), 4);
+  /* a share that takes every worker does nothing: refused */
+  opt_policy_config c = policy_config("diloco");
+  char path[64], msg[200];
+  c.participation = 0.9;
+  cr_assert_eq(opt_policy_check(&c, 4, path, sizeof path, msg, sizeof msg), WL_ECONFIG);
+  cr_assert_str_eq(path, "participation");
+  cr_assert_eq(opt_policy_check(&c, 20, path, sizeof path, msg, sizeof msg), WL_OK);
+  c.participation = 0.5;
+  cr_assert_eq(opt_policy_check(&c, 1, path, sizeof path, msg, sizeof msg), WL_ECONFIG);
+}
+
 Test(participation, each_round_takes_ceil_f_K_of_the_workers_that_are_up)
 {
   const char *names[] = {"local_sgd", "diloco", "slowmo"};
@@ -819,6 +839,12 @@ Test(policy_sparta, each_step_averages_a_shared_random_subset_of_coordinates)
   /* about p of the coordinates: 4000 steps x 4 coordinates x 0.25 = 4000, sd about 55 */
   cr_assert(selected > 3700 && selected < 4300, "%ld coordinates averaged", selected);
   cr_assert_eq(p.type->step(p.state), steps);
+  /* a worker that comes back restarts from the global model */
+  for (int i = 0; i < FAKE_N; i++)
+    f.reps[1].params[i] = -5.0f;
+  p.type->worker_up(p.state, 1);
+  for (int i = 0; i < FAKE_N; i++)
+    cr_assert_eq(f.reps[1].params[i], p.type->global(p.state)[i]);
   opt_policy_destroy(&p);
   fake_free(&f);
 }

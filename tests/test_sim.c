@@ -559,6 +559,27 @@ Test(identity, streaming_diloco_with_one_fragment_no_overlap_alpha0_is_diloco_bi
   free(b);
 }
 
+Test(identity, slowmo_is_local_sgd_with_partial_participation_past_a_schedules_end)
+{
+  /* gamma is the rate the participants stepped at (their own positions in the schedule):
+     with a quarter of the workers in each round, the schedule's end (its decay_steps counted
+     in every worker's own steps) comes after the rounds' step count passes it */
+  char json[2048];
+  snprintf(json, sizeof json, "%s",
+           ID_SCENARIO("4", "",
+                       "{\"type\": \"local_sgd\", \"H\": 4, \"participation\": 0.25, "
+                       "\"inner\": {\"opt\": \"sgd\", \"lr\": 0.05, \"schedule\": \"cosine\", "
+                       "\"decay_steps\": 40}},"
+                       "{\"type\": \"slowmo\", \"H\": 4, \"participation\": 0.25, \"alpha\": 1, "
+                       "\"beta\": 0, \"inner\": {\"opt\": \"sgd\", \"lr\": 0.05, "
+                       "\"schedule\": \"cosine\", \"decay_steps\": 40}}",
+                       "\"steps\": 120"));
+  scn_scenario s;
+  load_json(json, &s);
+  double a = final_loss(&s, 0), b = final_loss(&s, 1);
+  cr_assert_float_eq(a, b, 1e-6 * a, "local_sgd %.9g, slowmo %.9g", a, b);
+}
+
 Test(identity, sparta_with_p1_is_local_sgd_with_H1_bit_for_bit)
 {
   /* every coordinate averaged after every step, in the same order and arithmetic, and the
