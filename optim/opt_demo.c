@@ -7,16 +7,21 @@
  * coordinates; each chunk's orthonormal DCT-II is taken, and its `topk` coefficients of
  * largest magnitude (ties: the lower index) are the worker's fast components q; they are
  * removed from the momentum (m <- m - IDCT(q)) and all-gathered (values at the wire's bytes
- * per parameter and a 16-bit index each). Q = IDCT(mean over the workers of q); then, with
- * lr and weight decay wd of the step, x <- x (1 - lr wd) - lr sign(Q) (the paper's signum),
- * or - lr Q with sign false. The replicas stay equal, as in DDP.
+ * per parameter and a 16-bit index each). Q = IDCT of each coefficient's mean over the
+ * workers that selected it (the reference code's scatter mean); then, with lr and weight
+ * decay wd, x <- x (1 - lr wd) - lr sign(Q) (the paper's signum), or - lr Q with sign
+ * false. The replicas stay equal, as in DDP.
  *
  * The reference code scales g by the learning rate in the momentum (m <- beta m + lr g); with
  * the sign the two agree while the rate is constant. The DCT and its inverse run as matrix
  * products (wl_gemm: the same bits on every machine); the mean over the workers is summed in
  * worker order, in double. With topk = chunk, sign false and wd 0 every component is sent
- * and DeMo is DDP with plain SGD, up to the DCT round trip's rounding. Defaults are the
- * reference code's: beta 0.999, chunk 64, topk 32, sign. */
+ * and DeMo is DDP with plain SGD, up to the DCT round trip's rounding.
+ *
+ * The reference code cuts a 2-D weight into blocks of up to 64 x 64 with a 2-D DCT and keeps
+ * the top 32 of each block's 4,096 coefficients, and sends 64-bit indices; syncsim's chunks
+ * are 1-D slices of the flat parameters, and its defaults keep the same share of the
+ * coefficients: chunk 128, topk 1 (1/128), with beta 0.999 and the sign as the reference. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -48,9 +53,9 @@ static const wl_param demo_params[] = {
   {.key = "beta", .kind = WL_P_DOUBLE, .offset = PC(beta), .def = 0.999, .min = 0, .max = 1,
    .flags = WL_PF_MAX_EXCL | WL_PF_TRAINED, .unit = "",
    .doc = "momentum decay (the reference code's compression_decay)"},
-  {.key = "chunk", .kind = WL_P_INT, .offset = PC(chunk), .def = 64, .min = 1, .max = 4096,
+  {.key = "chunk", .kind = WL_P_INT, .offset = PC(chunk), .def = 128, .min = 1, .max = 4096,
    .unit = "coordinates", .doc = "coordinates per DCT chunk"},
-  {.key = "topk", .kind = WL_P_INT, .offset = PC(topk), .def = 32, .min = 1, .max = 4096,
+  {.key = "topk", .kind = WL_P_INT, .offset = PC(topk), .def = 1, .min = 1, .max = 4096,
    .unit = "coordinates", .doc = "DCT coefficients sent per chunk (at most chunk)"},
   {.key = "sign", .kind = WL_P_BOOL, .offset = PC(sign), .def = 1, .flags = WL_PF_TRAINED,
    .unit = "", .doc = "step on the sign of the synchronized update (signum), else on it"},
@@ -66,6 +71,7 @@ typedef struct demo {
   float *dct;      /* (chunk, chunk) the orthonormal DCT-II: row k, column i */
   float *m;        /* (K, n) each worker's momentum */
   float *q;        /* (K, n_chunks chunk) each worker's fast components (zero elsewhere) */
+  uint8_t *sel;    /* (K, n_chunks chunk) which coefficients each worker selected */
   float *mean_q;   /* (n_chunks chunk) their mean over the step's workers */
   float *update;   /* (n_chunks chunk) its inverse transform */
   float *scratch;  /* (K + 1, gemm scratch) */
@@ -97,6 +103,7 @@ static void demo_destroy(void *state)
   free(s->dct);
   free(s->m);
   free(s->q);
+  free(s->sel);
   free(s->mean_q);
   free(s->update);
   free(s->scratch);
@@ -121,10 +128,11 @@ static wl_status demo_create(const opt_policy_config *cfg, const opt_host *host,
   s->dct = malloc(S * S * sizeof(float));
   s->m = calloc(K * s->n + 1, sizeof(float)); /* +1: n is 0 when timing only */
   s->q = calloc(K * padded + 1, sizeof(float));
+  s->sel = calloc(K * padded + 1, 1);
   s->mean_q = calloc(padded + 1, sizeof(float));
   s->update = calloc(padded + 1, sizeof(float));
   s->scratch = malloc((K + 1) * s->scratch_floats * sizeof(float));
-  if (!s->dct || !s->m || !s->q || !s->mean_q || !s->update || !s->scratch ||
+  if (!s->dct || !s->m || !s->q || !s->sel || !s->mean_q || !s->update || !s->scratch ||
       opt_round_init(&s->round, host->K, s, demo_begin_step, demo_reduce))
     return WL_ENOMEM;
   for (size_t k = 0; k < S; k++) /* C[k][i] = sqrt(2/S) c_k cos(pi (2i + 1) k / (2S)) */
@@ -175,12 +183,14 @@ static float kth_largest(float *a, int n, int k)
   return a[target];
 }
 
-/* The `topk` largest magnitudes of a chunk's coefficients kept in place, the others zeroed
- * (among equal magnitudes at the threshold, the lower indices kept). */
-static void keep_topk(float *coef, int S, int topk, float *work)
+/* The `topk` largest magnitudes of a chunk's coefficients kept in place and marked in sel,
+ * the others zeroed (among equal magnitudes at the threshold, the lower indices kept). */
+static void keep_topk(float *coef, uint8_t *sel, int S, int topk, float *work)
 {
-  if (topk >= S)
+  if (topk >= S) {
+    memset(sel, 1, (size_t)S);
     return;
+  }
   for (int i = 0; i < S; i++)
     work[i] = magnitude(coef[i]);
   float t = kth_largest(work, S, topk);
@@ -190,12 +200,15 @@ static void keep_topk(float *coef, int S, int topk, float *work)
   int ties = topk - above; /* at the threshold, kept from the lowest index */
   for (int i = 0; i < S; i++) {
     float m = magnitude(coef[i]);
+    sel[i] = 1;
     if (m > t)
       continue;
-    if (m == t && ties > 0)
+    if (m == t && ties > 0) {
       ties--;
-    else
+    } else {
       coef[i] = 0.0f;
+      sel[i] = 0;
+    }
   }
 }
 
@@ -209,6 +222,7 @@ static void worker_part(void *arg, int w)
   const int S = s->c.chunk;
   const size_t n = s->n, full = n / (size_t)S, padded = s->n_chunks * (size_t)S;
   float *m = s->m + (size_t)w * n, *q = s->q + (size_t)w * padded;
+  uint8_t *sel = s->sel + (size_t)w * padded;
   float *scratch = s->scratch + (size_t)w * s->scratch_floats;
   const float *g = h->replicas[w].grads;
   const float beta = (float)s->c.beta;
@@ -224,7 +238,7 @@ static void worker_part(void *arg, int w)
   }
   float work[4096];
   for (size_t c = 0; c < s->n_chunks; c++)
-    keep_topk(q + c * (size_t)S, S, s->c.topk, work);
+    keep_topk(q + c * (size_t)S, sel + c * (size_t)S, S, s->c.topk, work);
   /* m <- m - q DCT (the inverse transform: DCT is orthonormal) */
   if (full)
     wl_gemm(0, 0, (int)full, S, S, -1.0f, q, S, s->dct, S, 1.0f, m, S, scratch);
@@ -258,23 +272,24 @@ static void demo_work_done(void *state, int w)
 
 enum { RANGE = 1 << 12 }; /* elements per task */
 
-/* Elements [RANGE i, RANGE (i + 1)) of mean_q: the mean of the step's workers' q, in worker
- * order, in double. */
+/* Elements [RANGE i, RANGE (i + 1)) of mean_q: each coefficient's mean over the step's workers
+ * that selected it (0 when none did; the reference code's scatter mean), in worker order, in
+ * double. */
 static void mean_part(void *arg, int i)
 {
   demo *s = arg;
   const opt_host *h = s->host;
   size_t padded = s->n_chunks * (size_t)s->c.chunk;
   size_t lo = (size_t)i * RANGE, hi = padded - lo < RANGE ? padded : lo + RANGE;
-  int m = 0;
-  for (int w = 0; w < h->K; w++)
-    m += s->round.in[w];
   for (size_t j = lo; j < hi; j++) {
     double sum = 0;
+    int m = 0;
     for (int w = 0; w < h->K; w++)
-      if (s->round.in[w])
+      if (s->round.in[w] && s->sel[(size_t)w * padded + j]) {
         sum += s->q[(size_t)w * padded + j];
-    s->mean_q[j] = (float)(sum / m);
+        m++;
+      }
+    s->mean_q[j] = m ? (float)(sum / m) : 0.0f;
   }
 }
 
@@ -325,7 +340,7 @@ static double demo_memory(const opt_policy_config *cfg, int K, double n)
 {
   const demo_config *c = OPT_POLICY_OWN(demo_config, cfg);
   double S = c->chunk, padded = ceil(n / S) * S;
-  return sizeof(demo) + opt_round_memory(K) +
+  return sizeof(demo) + opt_round_memory(K) + (K * padded + 1) /* sel */ +
          (S * S + K * n + K * padded + 2 * padded + 4 +
           (K + 1.0) * (double)wl_gemm_scratch_floats((size_t)c->chunk)) * sizeof(float);
 }

@@ -12,7 +12,10 @@
  *
  * The overlap is priced as DDP's is: the all-reduce runs first, and up to the tau steps'
  * compute time (of the slowest worker, from its last job) hides behind them; the merge
- * still comes after the tau steps, as in the paper. One fragment, no overlap and alpha 0 is
+ * still comes after the tau steps, as in the paper. (A worker that fails during the
+ * all-reduce leaves it, and its contribution with it; the runner re-runs the all-reduce among
+ * the others at its full price. When the last one fails, that fragment's synchronization is
+ * lost.) One fragment, no overlap and alpha 0 is
  * DiLoCo, bit for bit. Defaults: DiLoCo's inner and outer optimizers, H 100, the paper's
  * alpha 0.5 and tau 1 step, and 4 fragments. The paper's 4-bit outer gradients are not
  * modelled here: the all-reduce carries the fragment at the wire's bytes per parameter. */
@@ -225,7 +228,6 @@ static void merge_pending(streaming *s)
   fragment_pass(s, s->pending, 2);
   s->pending = -1;
   s->landed = 0;
-  s->host->global_changed(s->host->ctx);
 }
 
 /* The job in progress is done by every worker in it. */
@@ -249,7 +251,6 @@ static void streaming_job_done(void *state)
   s->pending = p;
   s->pending_step = s->step;
   s->landed = 0;
-  fragment_pass(s, p, 0);
   size_t lo, hi;
   fragment_range(s, p, &lo, &hi);
   double share = s->outer.n ? (double)(hi - lo) / (double)s->outer.n : 1.0 / s->c.fragments;
@@ -270,6 +271,9 @@ static void streaming_collective_done(void *state, int tag)
   streaming *s = state;
   (void)tag;
   int p = s->pending;
+  /* Delta_p over the workers still in the all-reduce (one that failed during it left; no job
+     has run since the round's end, so the replicas are as they were then) */
+  fragment_pass(s, p, 0);
   if (!isnan(s->outer.cfg.clip)) {
     size_t lo, hi;
     fragment_range(s, p, &lo, &hi);
@@ -279,6 +283,7 @@ static void streaming_collective_done(void *state, int tag)
   fragment_pass(s, p, 1);
   s->landed = 1;
   s->synced_step = s->pending_step;
+  s->host->global_changed(s->host->ctx); /* z_p moved */
   if (s->c.overlap == 0) { /* no step to wait for */
     merge_pending(s);
     streaming_run_job(s);
@@ -293,6 +298,19 @@ static void streaming_collective_done(void *state, int tag)
 static const float *streaming_global(const void *state)
 {
   return ((const streaming *)state)->outer.z;
+}
+
+/* A worker fails (failures.sync drop). The last one of a fragment's all-reduce ends it: that
+ * fragment's synchronization is lost, and the next round starts afresh when workers are up. */
+static void streaming_worker_down(void *state, int w)
+{
+  streaming *s = state;
+  if (s->round.active && s->round.reducing && s->round.in[w] && opt_round_size(&s->round) == 1 &&
+      s->pending >= 0 && !s->landed) {
+    s->pending = -1;
+    s->overlap_done = 0;
+  }
+  opt_round_worker_down(state, w);
 }
 
 /* A worker that comes back (failures.sync drop) restarts from the global model z: the
@@ -329,7 +347,7 @@ const opt_policy_type opt_streaming_diloco_type = {
   .start = streaming_start,
   .work_done = streaming_work_done,
   .collective_done = streaming_collective_done,
-  .worker_down = opt_round_worker_down,
+  .worker_down = streaming_worker_down,
   .worker_up = streaming_worker_up,
   .global = streaming_global,
   .step = streaming_step,

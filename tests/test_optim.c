@@ -700,8 +700,8 @@ Test(policy_demo, the_top_components_of_each_momentum_are_gathered_and_removed)
   fake_host f;
   fake_init(&f, 0);
   opt_policy_config c = policy_config("demo");
-  cr_assert_eq(GET(c, "chunk"), 64);
-  cr_assert_eq(GET(c, "topk"), 32);
+  cr_assert_eq(GET(c, "chunk"), 128);
+  cr_assert_eq(GET(c, "topk"), 1);
   cr_assert_eq(GET(c, "beta"), 0.999);
   cr_assert_eq(GET(c, "sign"), 1);
   SET(c, "chunk", 4); /* one chunk: the whole fake model */
