@@ -88,13 +88,6 @@ static void ddp_reduce(void *state)
                      d->round.in, 0);
 }
 
-static void ddp_work_done(void *state, int w)
-{
-  ddp *d = state;
-  if (opt_round_arrive(&d->round, w))
-    ddp_reduce(d);
-}
-
 static void ddp_collective_done(void *state, int tag)
 {
   ddp *d = state;
@@ -125,7 +118,7 @@ const opt_policy_type opt_ddp_type = {
   .create = ddp_create,
   .destroy = ddp_destroy,
   .start = ddp_start,
-  .work_done = ddp_work_done,
+  .work_done = opt_round_work_done,
   .collective_done = ddp_collective_done,
   .worker_down = opt_round_worker_down,
   .worker_up = opt_round_worker_up,

@@ -263,13 +263,6 @@ static void demo_reduce(void *state)
   h->allgather(h->ctx, bytes, s->round.in, 0);
 }
 
-static void demo_work_done(void *state, int w)
-{
-  demo *s = state;
-  if (opt_round_arrive(&s->round, w))
-    demo_reduce(s);
-}
-
 enum { RANGE = 1 << 12 }; /* elements per task */
 
 /* Elements [RANGE i, RANGE (i + 1)) of mean_q: each coefficient's mean over the step's workers
@@ -355,7 +348,7 @@ const opt_policy_type opt_demo_type = {
   .create = demo_create,
   .destroy = demo_destroy,
   .start = demo_start,
-  .work_done = demo_work_done,
+  .work_done = opt_round_work_done,
   .collective_done = demo_collective_done,
   .worker_down = opt_round_worker_down,
   .worker_up = opt_round_worker_up,

@@ -120,13 +120,6 @@ static void diloco_reduce(void *state)
   d->host->allreduce(d->host->ctx, d->host->payload_bytes, 0.0, 0.0, d->round.in, 0);
 }
 
-static void diloco_work_done(void *state, int w)
-{
-  diloco *d = state;
-  if (opt_round_arrive(&d->round, w))
-    diloco_reduce(d);
-}
-
 static void diloco_collective_done(void *state, int tag)
 {
   diloco *d = state;
@@ -166,7 +159,7 @@ const opt_policy_type opt_diloco_type = {
   .create = diloco_create,
   .destroy = diloco_destroy,
   .start = diloco_start,
-  .work_done = diloco_work_done,
+  .work_done = opt_round_work_done,
   .collective_done = diloco_collective_done,
   .worker_down = opt_round_worker_down,
   .worker_up = opt_round_worker_up,

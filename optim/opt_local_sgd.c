@@ -99,13 +99,6 @@ static void local_sgd_reduce(void *state)
   s->host->allreduce(s->host->ctx, s->host->payload_bytes, 0.0, 0.0, s->round.in, 0);
 }
 
-static void local_sgd_work_done(void *state, int w)
-{
-  local_sgd *s = state;
-  if (opt_round_arrive(&s->round, w))
-    local_sgd_reduce(s);
-}
-
 static void local_sgd_collective_done(void *state, int tag)
 {
   local_sgd *s = state;
@@ -143,7 +136,7 @@ const opt_policy_type opt_local_sgd_type = {
   .create = local_sgd_create,
   .destroy = local_sgd_destroy,
   .start = local_sgd_start,
-  .work_done = local_sgd_work_done,
+  .work_done = opt_round_work_done,
   .collective_done = local_sgd_collective_done,
   .worker_down = opt_round_worker_down,
   .worker_up = opt_round_worker_up,

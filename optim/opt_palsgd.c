@@ -179,13 +179,6 @@ static void palsgd_reduce(void *state)
                      s->phase == 0 ? TAG_GRAD : TAG_SYNC);
 }
 
-static void palsgd_work_done(void *state, int w)
-{
-  palsgd *s = state;
-  if (opt_round_arrive(&s->round, w))
-    palsgd_reduce(s);
-}
-
 /* A step or round with the workers that are up: a DDP step in the warm-up, a local round
  * after. */
 static void palsgd_restart(void *state)
@@ -254,7 +247,7 @@ const opt_policy_type opt_palsgd_type = {
   .create = palsgd_create,
   .destroy = palsgd_destroy,
   .start = palsgd_start,
-  .work_done = palsgd_work_done,
+  .work_done = opt_round_work_done,
   .collective_done = palsgd_collective_done,
   .mix_step = palsgd_mix_step,
   .worker_down = opt_round_worker_down,

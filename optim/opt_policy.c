@@ -473,6 +473,13 @@ int opt_round_size(const opt_round *rd)
   return n;
 }
 
+void opt_round_work_done(void *state, int w)
+{
+  opt_round *rd = state;
+  if (opt_round_arrive(rd, w))
+    rd->reduce(rd->owner);
+}
+
 void opt_round_worker_down(void *state, int w)
 {
   opt_round *rd = state;

@@ -324,7 +324,9 @@ int opt_round_arrive(opt_round *rd, int w);
 int opt_round_leave(opt_round *rd, int w);
 /* How many take part. */
 int opt_round_size(const opt_round *rd);
-/* Failure handlers for a policy whose state starts with its opt_round. */
+/* Handlers for a policy whose state starts with its opt_round: w's work is done (the round's
+ * reduce when it was the last); failures. */
+void opt_round_work_done(void *state, int w);
 void opt_round_worker_down(void *state, int w);
 void opt_round_worker_up(void *state, int w);
 

@@ -157,13 +157,6 @@ static void slowmo_reduce(void *state)
   s->host->allreduce(s->host->ctx, s->host->payload_bytes, 0.0, 0.0, s->round.in, 0);
 }
 
-static void slowmo_work_done(void *state, int w)
-{
-  slowmo *s = state;
-  if (opt_round_arrive(&s->round, w))
-    slowmo_reduce(s);
-}
-
 enum { RANGE = 1 << 12 }; /* elements per task of the synchronization */
 
 /* Elements [lo, hi): the average, the slow momentum step, z copied to every replica. */
@@ -221,7 +214,7 @@ const opt_policy_type opt_slowmo_type = {
   .create = slowmo_create,
   .destroy = slowmo_destroy,
   .start = slowmo_start,
-  .work_done = slowmo_work_done,
+  .work_done = opt_round_work_done,
   .collective_done = slowmo_collective_done,
   .worker_down = opt_round_worker_down,
   .worker_up = opt_round_worker_up,

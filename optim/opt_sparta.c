@@ -128,13 +128,6 @@ static void sparta_reduce(void *state)
   h->allreduce(h->ctx, bytes, 0.0, 0.0, s->round.in, 0);
 }
 
-static void sparta_work_done(void *state, int w)
-{
-  sparta *s = state;
-  if (opt_round_arrive(&s->round, w))
-    sparta_reduce(s);
-}
-
 enum { CHUNK = 1 << 12 }; /* selected coordinates per task */
 
 /* Selected coordinates [CHUNK i, CHUNK (i + 1)): their mean over the round's workers, into
@@ -209,7 +202,7 @@ const opt_policy_type opt_sparta_type = {
   .create = sparta_create,
   .destroy = sparta_destroy,
   .start = sparta_start,
-  .work_done = sparta_work_done,
+  .work_done = opt_round_work_done,
   .collective_done = sparta_collective_done,
   .worker_down = opt_round_worker_down,
   .worker_up = sparta_worker_up,

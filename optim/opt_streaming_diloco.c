@@ -259,13 +259,6 @@ static void streaming_job_done(void *state)
                s->c.overlap > 0 ? 1.0 : 0.0, s->c.overlap > 0 ? hide : 0.0, s->round.in, 0);
 }
 
-static void streaming_work_done(void *state, int w)
-{
-  streaming *s = state;
-  if (opt_round_arrive(&s->round, w))
-    streaming_job_done(s);
-}
-
 static void streaming_collective_done(void *state, int tag)
 {
   streaming *s = state;
@@ -345,7 +338,7 @@ const opt_policy_type opt_streaming_diloco_type = {
   .create = streaming_create,
   .destroy = streaming_destroy,
   .start = streaming_start,
-  .work_done = streaming_work_done,
+  .work_done = opt_round_work_done,
   .collective_done = streaming_collective_done,
   .worker_down = streaming_worker_down,
   .worker_up = streaming_worker_up,
