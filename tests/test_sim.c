@@ -532,6 +532,25 @@ Test(identity, demo_sending_every_component_unsigned_is_ddp_with_sgd)
   }
 }
 
+/* Policies 0 and 1 of s run to the same metrics, bit for bit: kinds, times, steps, traffic and
+ * losses (what: which case, for the message). */
+static void same_metrics(const scn_scenario *s, const char *what)
+{
+  mem_rec *a = run_policy(s, 0, NULL), *b = run_policy(s, 1, NULL);
+  cr_assert_eq(a->r.status, WL_OK, "%s: %s", what, a->r.error);
+  cr_assert_eq(b->r.status, WL_OK, "%s: %s", what, b->r.error);
+  cr_assert_eq(a->n, b->n, "%s", what);
+  cr_assert_gt(a->n, 10, "%s", what);
+  for (int i = 0; i < a->n; i++)
+    cr_assert(a->m[i].kind == b->m[i].kind && a->m[i].sim_time_s == b->m[i].sim_time_s &&
+                a->m[i].step == b->m[i].step && a->m[i].bytes == b->m[i].bytes &&
+                memcmp(&a->m[i].loss, &b->m[i].loss, sizeof(double)) == 0,
+              "%s: metric %d differs: %.17g at %.6f s against %.17g at %.6f s", what, i,
+              a->m[i].loss, a->m[i].sim_time_s, b->m[i].loss, b->m[i].sim_time_s);
+  free(a);
+  free(b);
+}
+
 /* (a failure schedule in the cluster's "compute" slot of ID_SCENARIO: it closes "compute" and
    opens "failures", which the macro closes) */
 #define DROP_TWO ", \"speeds\": [1, 0.7, 1.3]}, \"failures\": {\"at_s\": [0.2, 0.75], " \
@@ -554,19 +573,7 @@ Test(identity, streaming_diloco_with_one_fragment_no_overlap_alpha0_is_diloco_bi
     s.base.eval.every_s = 0.25;
     if (drop) /* all-reduces that take time, for failures to fall in */
       s.base.cluster.network.latency_s = 0.02;
-    mem_rec *a = run_policy(&s, 0, NULL), *b = run_policy(&s, 1, NULL);
-    cr_assert_eq(a->r.status, WL_OK);
-    cr_assert_eq(b->r.status, WL_OK, "%s", b->r.error);
-    cr_assert_eq(a->n, b->n);
-    cr_assert_gt(a->n, 10);
-    for (int i = 0; i < a->n; i++)
-      cr_assert(a->m[i].kind == b->m[i].kind && a->m[i].sim_time_s == b->m[i].sim_time_s &&
-                  a->m[i].step == b->m[i].step && a->m[i].bytes == b->m[i].bytes &&
-                  memcmp(&a->m[i].loss, &b->m[i].loss, sizeof(double)) == 0,
-                "drop %d, metric %d differs: %.17g at %.6f s against %.17g at %.6f s", drop, i,
-                a->m[i].loss, a->m[i].sim_time_s, b->m[i].loss, b->m[i].sim_time_s);
-    free(a);
-    free(b);
+    same_metrics(&s, drop ? "with failures" : "without failures");
   }
 }
 
@@ -604,19 +611,7 @@ Test(identity, sparta_with_p1_is_local_sgd_with_H1_bit_for_bit)
   scn_scenario s;
   load_json(json, &s);
   s.base.eval.every_s = 0.25;
-  mem_rec *a = run_policy(&s, 0, NULL), *b = run_policy(&s, 1, NULL);
-  cr_assert_eq(a->r.status, WL_OK);
-  cr_assert_eq(b->r.status, WL_OK, "%s", b->r.error);
-  cr_assert_eq(a->n, b->n);
-  cr_assert_gt(a->n, 10);
-  for (int i = 0; i < a->n; i++)
-    cr_assert(a->m[i].kind == b->m[i].kind && a->m[i].sim_time_s == b->m[i].sim_time_s &&
-                a->m[i].step == b->m[i].step && a->m[i].bytes == b->m[i].bytes &&
-                memcmp(&a->m[i].loss, &b->m[i].loss, sizeof(double)) == 0,
-              "metric %d differs: %.17g at %.6f s against %.17g at %.6f s", i, a->m[i].loss,
-              a->m[i].sim_time_s, b->m[i].loss, b->m[i].sim_time_s);
-  free(a);
-  free(b);
+  same_metrics(&s, "sparta p 1");
 }
 
 /* §7.3. Bit-exact: with p = 0 there are no mix steps, the inner lr is lr / (1 - 0), both
