@@ -161,14 +161,9 @@ static wl_status streaming_create(const opt_policy_config *cfg, const opt_host *
 static void streaming_run_job(void *state)
 {
   streaming *s = state;
-  int steps = s->R;
-  if (s->pending >= 0 && s->c.overlap > 0 && !s->overlap_done) {
-    s->phase = PHASE_OVERLAP;
-    steps = s->c.overlap;
-  } else {
-    s->phase = PHASE_REST;
-    steps = s->R - (s->pending >= 0 || s->overlap_done ? s->c.overlap : 0);
-  }
+  int overlapping = s->pending >= 0 && s->c.overlap > 0 && !s->overlap_done;
+  s->phase = overlapping ? PHASE_OVERLAP : PHASE_REST;
+  int steps = overlapping ? s->c.overlap : s->R - (s->overlap_done ? s->c.overlap : 0);
   s->job = (opt_train){steps, NULL, 1.0};
   opt_round_start(&s->round, s->host, &s->job);
 }
@@ -277,15 +272,9 @@ static void streaming_collective_done(void *state, int tag)
   s->landed = 1;
   s->synced_step = s->pending_step;
   s->host->global_changed(s->host->ctx); /* z_p moved */
-  if (s->c.overlap == 0) { /* no step to wait for */
+  if (s->c.overlap == 0) /* no step to wait for (with overlap, the merge waits for them) */
     merge_pending(s);
-    streaming_run_job(s);
-  } else if (s->overlap_done) { /* unreachable: the all-reduce ran before the steps */
-    merge_pending(s);
-    streaming_run_job(s);
-  } else {
-    streaming_run_job(s); /* the overlapping steps */
-  }
+  streaming_run_job(s); /* the rest of the round, or the overlapping steps */
 }
 
 static const float *streaming_global(const void *state)
