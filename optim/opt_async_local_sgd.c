@@ -26,7 +26,11 @@
  * window never delays a round in which everyone has arrived.
  *
  * A worker that goes down loses its round in flight (its work, or its pull or push); when it
- * comes back it pulls and starts over. */
+ * comes back it pulls and starts over.
+ *
+ * With `compress` (docs/algorithms.md §14), each push carries Q(delta + e_w) (e_w the worker's
+ * residual, with error feedback), weighing the scheme's bytes; pulls carry the model in
+ * fp32. The server applies the staleness weight to the decoded push. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -51,6 +55,7 @@ typedef struct async_sgd {
   float *delta;       /* (n) the arriving pseudo-gradient */
   float *bufsum;      /* (n) the FedBuff accumulator */
   float *snap;        /* (K, n) the model each worker pulled */
+  opt_codec codec;    /* what each worker pushes */
   long *v0;           /* (K) the version each worker pulled */
   int *Hw;            /* (K) local steps per round */
   opt_train *jobs;    /* (K) */
@@ -117,6 +122,7 @@ static const wl_param async_params[] = {
   {.key = "grace_s", .kind = WL_P_DOUBLE, .offset = PC(grace_s), .def = 0, .min = 0,
    .max = 1e9, .unit = "s",
    .doc = "grace period: arrivals within it of a first one restart together (0: off)"},
+  OPT_POLICY_COMPRESS_PARAM,
   {0}};
 
 static void async_destroy(void *state)
@@ -130,6 +136,7 @@ static void async_destroy(void *state)
   free(s->Hw);
   free(s->jobs);
   free(s->phase);
+  opt_codec_free(&s->codec);
   free(s);
 }
 
@@ -158,7 +165,8 @@ static wl_status async_create(const opt_policy_config *cfg, const opt_host *host
   s->Hw = malloc((size_t)K * sizeof *s->Hw);
   s->jobs = calloc((size_t)K, sizeof *s->jobs);
   s->phase = calloc((size_t)K, 1);
-  if (!s->theta || !s->snap || !s->v0 || !s->Hw || !s->jobs || !s->phase)
+  if (!s->theta || !s->snap || !s->v0 || !s->Hw || !s->jobs || !s->phase ||
+      opt_codec_init(&s->codec, &cfg->compress, K, n, 0) != WL_OK)
     return WL_ENOMEM;
   s->delta = s->theta + n;
   s->bufsum = s->delta + n;
@@ -245,10 +253,16 @@ static void arrive(async_sgd *s, int w)
   long staleness = s->version - s->v0[w];
   double weight = s->poly ? wl_pow(1.0 + (double)staleness, -s->a) : 1.0;
   int dropped = s->poly && s->max_staleness > 0 && staleness > s->max_staleness;
+  const int coded = opt_codec_lossy(&s->codec.cfg);
+  if (coded) { /* what w sent (its residual moves even when the server drops it) */
+    for (size_t i = 0; i < s->n; i++)
+      s->delta[i] = theta0[i] - x[i];
+    opt_codec_encode(&s->codec, w, s->delta, 0, s->n);
+  }
   if (!dropped) {
     const float f = (float)weight;
     for (size_t i = 0; i < s->n; i++)
-      s->delta[i] = (theta0[i] - x[i]) * f;
+      s->delta[i] = (coded ? s->delta[i] : theta0[i] - x[i]) * f;
     if (s->buffer > 1) {
       for (size_t i = 0; i < s->n; i++)
         s->bufsum[i] += s->delta[i];
@@ -322,7 +336,8 @@ static void async_work_done(void *state, int w)
 {
   async_sgd *s = state;
   s->phase[w] = PH_PUSHING;
-  s->host->send(s->host->ctx, w, OPT_SERVER, s->host->payload_bytes, TAG_PUSH);
+  s->host->send(s->host->ctx, w, OPT_SERVER,
+                opt_codec_wire_bytes(&s->codec.cfg, s->host->payload_bytes), TAG_PUSH);
 }
 
 static const float *async_global(const void *state) { return ((const async_sgd *)state)->theta; }
@@ -353,7 +368,8 @@ static double async_memory(const opt_policy_config *cfg, int K, double n)
   double sf = opt_optim_state_floats(&cfg->outer);
   return sizeof(async_sgd) + ((3 + sf) * n + 1) * sizeof(float) +
          ((double)K * n + 1) * sizeof(float) +
-         (double)K * (sizeof(long) + sizeof(int) + sizeof(opt_train) + 1);
+         (double)K * (sizeof(long) + sizeof(int) + sizeof(opt_train) + 1) +
+         opt_codec_memory(&cfg->compress, K, n, 0);
 }
 
 const opt_policy_type opt_async_local_sgd_type = {

@@ -5,7 +5,9 @@
  * equal. Part of the all-reduce may hide behind the backward pass (bucketing): only the
  * backward pass can hide communication, so a step takes
  *   max_w c_w + AR - min(overlap AR, b),   b = backward_share * max_w c_w,
- * the slowest worker's backward time. */
+ * the slowest worker's backward time. With `compress`, each worker sends its gradient
+ * compressed (docs/algorithms.md §14): the mean is over the decoded gradients, and the
+ * all-reduce is an all-gather of the compressed ones (the same overlap rule). */
 #include <stdlib.h>
 
 #include "opt_policy.h"
@@ -14,6 +16,7 @@ typedef struct ddp {
   opt_round round;        /* first: the workers of the step in progress */
   const opt_host *host;
   opt_optim_config inner; /* applied to the averaged gradient */
+  opt_codec codec;        /* what each worker sends */
   double overlap;         /* hidden fraction of each all-reduce, at most */
   double backward_share;  /* share of a step's compute that is its backward pass */
   long step;              /* optimizer steps applied */
@@ -40,6 +43,7 @@ static const wl_param ddp_params[] = {
    .doc = "share of a step's compute that is the backward pass (about 2/3: backward costs "
           "twice the forward); bounds what overlap can hide",
    .applies = overlaps, .applies_doc = "overlap > 0"},
+  OPT_POLICY_COMPRESS_PARAM,
   {0}};
 
 static void ddp_begin_step(void *state);
@@ -52,7 +56,9 @@ static wl_status ddp_create(const opt_policy_config *cfg, const opt_host *host, 
   ddp *d = calloc(1, sizeof *d);
   if (!d)
     return WL_ENOMEM;
-  if (opt_round_init(&d->round, host->K, d, ddp_begin_step, ddp_reduce) != WL_OK) {
+  if (opt_round_init(&d->round, host->K, d, ddp_begin_step, ddp_reduce) != WL_OK ||
+      opt_codec_init(&d->codec, &cfg->compress, host->K, host->replicas[0].n, 0) != WL_OK) {
+    opt_round_free(&d->round);
     free(d);
     return WL_ENOMEM;
   }
@@ -69,6 +75,7 @@ static void ddp_destroy(void *state)
 {
   ddp *d = state;
   opt_round_free(&d->round);
+  opt_codec_free(&d->codec);
   free(d);
 }
 
@@ -84,14 +91,15 @@ static void ddp_start(void *state) { ddp_begin_step(state); }
 static void ddp_reduce(void *state)
 {
   ddp *d = state;
-  d->host->allreduce(d->host->ctx, d->host->payload_bytes, d->overlap, d->backward_share,
-                     d->round.in, 0);
+  opt_host_reduce(d->host, &d->codec.cfg, d->host->payload_bytes, d->overlap,
+                  d->backward_share, d->round.in, 0);
 }
 
 static void ddp_collective_done(void *state, int tag)
 {
   ddp *d = state;
   (void)tag;
+  opt_codec_encode_grads(d->host, &d->codec, d->round.in);
   opt_sync_gradient_step(d->host, &d->inner, d->round.in, 0);
   d->step++;
   d->host->global_changed(d->host->ctx);
@@ -107,8 +115,7 @@ static long ddp_step(const void *state) { return ((const ddp *)state)->step; }
 
 static double ddp_memory(const opt_policy_config *cfg, int K, double n)
 {
-  (void)cfg, (void)n;
-  return sizeof(ddp) + opt_round_memory(K);
+  return sizeof(ddp) + opt_round_memory(K) + opt_codec_memory(&cfg->compress, K, n, 0);
 }
 
 const opt_policy_type opt_ddp_type = {

@@ -4,7 +4,9 @@
  * default, its state persistent and never averaged); then the pseudo-gradient
  * delta = (1/K) sum_k (z - x_k) is all-reduced and z <- OuterOpt(z, delta) (Nesterov, lr 0.7,
  * momentum 0.9 by default). With weight_by_shard, worker k's term is weighted by its shard's
- * share of the training set instead of 1/K.
+ * share of the training set instead of 1/K. With `compress`, each worker sends its change
+ * x_k - z compressed (docs/algorithms.md §14), and the all-reduce is an all-gather of the
+ * compressed changes.
  *
  * Optional warm-up, as in the PALSGD reference code's DiLoCo baseline: the first warmup_steps
  * steps are DDP steps (gradients all-reduced, one inner-optimizer step on their mean, replicas
@@ -19,6 +21,7 @@ typedef struct diloco {
   opt_round round;      /* first: the workers of the round in progress */
   const opt_host *host;
   opt_outer outer;
+  opt_codec codec;      /* what each worker sends at a synchronization */
   opt_train job;        /* the round in progress: 1 (warm-up) or up to H gradient steps */
   const int *weights;   /* shard sizes, or NULL */
   opt_optim_config inner; /* applied to the mean gradient in the warm-up */
@@ -66,10 +69,20 @@ static const wl_param diloco_params[] = {
   {.key = "weight_by_shard", .kind = WL_P_BOOL, .offset = PC(weight_by_shard), .def = 0,
    .flags = WL_PF_TRAINED, .unit = "", .doc = "weight each worker's pseudo-gradient by its shard's size"},
   OPT_POLICY_PARTICIPATION_PARAM,
+  OPT_POLICY_COMPRESS_PARAM,
   {0}};
 
 static void diloco_begin_round(void *state);
 static void diloco_reduce(void *state);
+
+static void diloco_destroy(void *state)
+{
+  diloco *d = state;
+  opt_outer_free(&d->outer);
+  opt_round_free(&d->round);
+  opt_codec_free(&d->codec);
+  free(d);
+}
 
 static wl_status diloco_create(const opt_policy_config *cfg, const opt_host *host, void **state,
                                char *err, size_t err_size)
@@ -78,11 +91,12 @@ static wl_status diloco_create(const opt_policy_config *cfg, const opt_host *hos
   if (!d)
     return WL_ENOMEM;
   wl_status st = opt_outer_init(&d->outer, &cfg->outer, host, err, err_size);
-  if (st == WL_OK &&
-      (st = opt_round_init(&d->round, host->K, d, diloco_begin_round, diloco_reduce)) != WL_OK)
-    opt_outer_free(&d->outer);
+  if (st == WL_OK)
+    st = opt_round_init(&d->round, host->K, d, diloco_begin_round, diloco_reduce);
+  if (st == WL_OK)
+    st = opt_codec_init(&d->codec, &cfg->compress, host->K, host->replicas[0].n, 0);
   if (st != WL_OK) {
-    free(d);
+    diloco_destroy(d);
     return st;
   }
   d->host = host;
@@ -94,14 +108,6 @@ static wl_status diloco_create(const opt_policy_config *cfg, const opt_host *hos
   opt_round_participation(&d->round, cfg->participation);
   *state = d;
   return WL_OK;
-}
-
-static void diloco_destroy(void *state)
-{
-  diloco *d = state;
-  opt_outer_free(&d->outer);
-  opt_round_free(&d->round);
-  free(d);
 }
 
 static void diloco_begin_round(void *state)
@@ -117,7 +123,10 @@ static void diloco_start(void *state) { diloco_begin_round(state); }
 static void diloco_reduce(void *state)
 {
   diloco *d = state;
-  d->host->allreduce(d->host->ctx, d->host->payload_bytes, 0.0, 0.0, d->round.in, 0);
+  if (d->warm) /* gradients, uncompressed */
+    d->host->allreduce(d->host->ctx, d->host->payload_bytes, 0.0, 0.0, d->round.in, 0);
+  else
+    opt_host_reduce(d->host, &d->codec.cfg, d->host->payload_bytes, 0.0, 0.0, d->round.in, 0);
 }
 
 static void diloco_collective_done(void *state, int tag)
@@ -129,7 +138,7 @@ static void diloco_collective_done(void *state, int tag)
     if (d->step + 1 == d->warmup)
       opt_outer_adopt(d->host, &d->outer);
   } else {
-    opt_outer_sync(d->host, &d->outer, d->weights, d->round.in);
+    opt_outer_sync(d->host, &d->outer, d->weights, d->round.in, &d->codec);
   }
   d->step += d->job.steps;
   d->host->global_changed(d->host->ctx);
@@ -147,7 +156,8 @@ static long diloco_step(const void *state) { return ((const diloco *)state)->ste
 static double diloco_memory(const opt_policy_config *cfg, int K, double n)
 {
   return sizeof(diloco) + opt_round_memory(K) + opt_outer_memory(&cfg->outer, n) +
-         (cfg->participation < 1 ? opt_rng_memory() : 0);
+         (cfg->participation < 1 ? opt_rng_memory() : 0) +
+         opt_codec_memory(&cfg->compress, K, n, 0);
 }
 
 const opt_policy_type opt_diloco_type = {

@@ -8,7 +8,9 @@
  * which one is decided by a coin drawn after the previous step (U < p), the first step after
  * the switch being a gradient step. When (t + 1) mod H == 0, DiLoCo's synchronization:
  * delta = mean_k (z - x_k), z <- OuterOpt(z, delta), x_k <- z. One coin stream shared by
- * all workers (coin "shared", as the reference code) or one per worker ("per_worker"). */
+ * all workers (coin "shared", as the reference code) or one per worker ("per_worker").
+ * With `compress`, the synchronization's changes x_k - z are sent compressed, as DiLoCo's
+ * (docs/algorithms.md §14); the warm-up's gradients are not. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -22,6 +24,7 @@ typedef struct palsgd {
   const opt_host *host;
   opt_optim_config inner;
   opt_outer outer;
+  opt_codec codec;      /* what each worker sends at a synchronization */
   const int *weights;   /* shard sizes, or NULL */
   int H, warmup;
   double p, eta;
@@ -84,6 +87,7 @@ static const wl_param palsgd_params[] = {
    .applies = mixes, .applies_doc = "p > 0"},
   {.key = "weight_by_shard", .kind = WL_P_BOOL, .offset = PC(weight_by_shard), .def = 0,
    .flags = WL_PF_TRAINED, .unit = "", .doc = "weight each worker's pseudo-gradient by its shard's size"},
+  OPT_POLICY_COMPRESS_PARAM,
   {0}};
 
 static void palsgd_restart(void *state);
@@ -96,6 +100,7 @@ static void palsgd_destroy(void *state)
     return;
   opt_outer_free(&s->outer);
   opt_round_free(&s->round);
+  opt_codec_free(&s->codec);
   free(s->mix);
   free(s->next_mix);
   free(s->jobs);
@@ -122,7 +127,8 @@ static wl_status palsgd_create(const opt_policy_config *cfg, const opt_host *hos
   s->next_mix = calloc((size_t)host->K, 1);
   s->jobs = calloc((size_t)host->K, sizeof *s->jobs);
   if (!s->mix || !s->next_mix || !s->jobs ||
-      opt_round_init(&s->round, host->K, s, palsgd_restart, palsgd_reduce) != WL_OK)
+      opt_round_init(&s->round, host->K, s, palsgd_restart, palsgd_reduce) != WL_OK ||
+      opt_codec_init(&s->codec, &cfg->compress, host->K, host->replicas[0].n, 0) != WL_OK)
     return WL_ENOMEM;
   return opt_outer_init(&s->outer, &cfg->outer, host, err, err_size);
 }
@@ -175,8 +181,11 @@ static void palsgd_start(void *state)
 static void palsgd_reduce(void *state)
 {
   palsgd *s = state;
-  s->host->allreduce(s->host->ctx, s->host->payload_bytes, 0.0, 0.0, s->round.in,
-                     s->phase == 0 ? TAG_GRAD : TAG_SYNC);
+  if (s->phase == 0) /* gradients, uncompressed */
+    s->host->allreduce(s->host->ctx, s->host->payload_bytes, 0.0, 0.0, s->round.in, TAG_GRAD);
+  else
+    opt_host_reduce(s->host, &s->codec.cfg, s->host->payload_bytes, 0.0, 0.0, s->round.in,
+                    TAG_SYNC);
 }
 
 /* A step or round with the workers that are up: a DDP step in the warm-up, a local round
@@ -204,7 +213,7 @@ static void palsgd_collective_done(void *state, int tag)
       palsgd_switch(s);
     return;
   }
-  opt_outer_sync(s->host, &s->outer, s->weights, s->round.in);
+  opt_outer_sync(s->host, &s->outer, s->weights, s->round.in, &s->codec);
   s->t += s->jobs[0].steps;
   s->step = s->t;
   s->host->global_changed(s->host->ctx);
@@ -235,7 +244,8 @@ static double palsgd_memory(const opt_policy_config *cfg, int K, double n)
   const palsgd_config *c = OPT_POLICY_OWN(palsgd_config, cfg);
   double streams = c->coin == COIN_PER_WORKER ? K + 1.0 : 1.0; /* the host's generators */
   return sizeof(palsgd) + opt_round_memory(K) + opt_outer_memory(&cfg->outer, n) +
-         (double)K * ((double)c->H + 1 + sizeof(opt_train)) + streams * opt_rng_memory();
+         (double)K * ((double)c->H + 1 + sizeof(opt_train)) + streams * opt_rng_memory() +
+         opt_codec_memory(&cfg->compress, K, n, 0);
 }
 
 const opt_policy_type opt_palsgd_type = {

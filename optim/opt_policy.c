@@ -237,6 +237,7 @@ typedef struct outer_task {
   opt_outer *o;
   const int *weights;
   const uint8_t *mask;
+  const float *zref; /* the pseudo-gradient's reference: z, or zeros (compressed changes) */
   double lr;
   int pseudo; /* the pseudo-gradient runs here */
   int step;   /* the outer step and the copies run here */
@@ -248,8 +249,8 @@ static void outer_part(void *arg, int i)
   const opt_replica *r0 = &t->h->replicas[0];
   opt_outer *o = t->o;
   size_t lo = (size_t)i * RANGE, hi = range_end(i, o->n);
-  if (t->pseudo) { /* delta = sum_k w_k (z - x_k), as opt_sum says */
-    opt_sum sum = {t->h->replicas, t->h->K, t->mask, OPT_BUF_PARAMS, o->z, t->weights};
+  if (t->pseudo) { /* delta = sum_k w_k (z - x_k), as opt_sum says (or of 0 - d_k) */
+    opt_sum sum = {t->h->replicas, t->h->K, t->mask, OPT_BUF_PARAMS, t->zref, t->weights};
     opt_elem_sum(&sum, o->delta, lo, hi);
   }
   if (t->step) {
@@ -259,12 +260,19 @@ static void outer_part(void *arg, int i)
   }
 }
 
-void opt_outer_sync(const opt_host *h, opt_outer *o, const int *weights, const uint8_t *mask)
+void opt_outer_sync(const opt_host *h, opt_outer *o, const int *weights, const uint8_t *mask,
+                    opt_codec *codec)
 {
   /* over ranges of elements on the host's threads, in one pass unless the outer optimizer
      clips: its global norm (one sum in order) needs the whole pseudo-gradient first */
+  const float *zref = o->z;
+  if (codec && opt_codec_lossy(&codec->cfg)) { /* x_k <- d_k, replaced by z below */
+    WL_ASSERT(!codec->buffers);
+    opt_codec_encode_changes(h, codec, mask, o->z, 0, o->n);
+    zref = codec->zeros;
+  }
   o->t++;
-  outer_task t = {h, o, weights, mask, opt_optim_lr(&o->cfg, o->t - 1), 1, 1};
+  outer_task t = {h, o, weights, mask, zref, opt_optim_lr(&o->cfg, o->t - 1), 1, 1};
   if (!isnan(o->cfg.clip)) {
     t.step = 0;
     h->parallel(h->ctx, n_ranges(o->n), outer_part, &t);
@@ -275,6 +283,57 @@ void opt_outer_sync(const opt_host *h, opt_outer *o, const int *weights, const u
 }
 
 void opt_outer_adopt(const opt_host *h, opt_outer *o) { opt_host_average(h, NULL, o->z); }
+
+void opt_host_reduce(const opt_host *h, const opt_codec_config *codec, int64_t bytes,
+                     double overlap, double backward_share, const uint8_t *mask, int tag)
+{
+  if (opt_codec_lossy(codec))
+    h->allgather(h->ctx, opt_codec_wire_bytes(codec, bytes), overlap, backward_share, mask,
+                 tag);
+  else
+    h->allreduce(h->ctx, bytes, overlap, backward_share, mask, tag);
+}
+
+typedef struct encode_task {
+  const opt_host *h;
+  opt_codec *codec;
+  const uint8_t *mask;
+  const float *z; /* NULL: the gradients */
+  size_t lo, hi;
+} encode_task;
+
+static void encode_part(void *arg, int k)
+{
+  const encode_task *t = arg;
+  if (t->mask && !t->mask[k])
+    return;
+  opt_replica *r = &t->h->replicas[k];
+  if (!t->z) {
+    opt_codec_encode(t->codec, k, r->grads, t->lo, t->hi);
+    return;
+  }
+  float *d = t->codec->buffers ? t->codec->buffers + (size_t)k * t->codec->n : r->params;
+  for (size_t i = t->lo; i < t->hi; i++)
+    d[i] = r->params[i] - t->z[i];
+  opt_codec_encode(t->codec, k, d, t->lo, t->hi);
+}
+
+void opt_codec_encode_grads(const opt_host *h, opt_codec *codec, const uint8_t *mask)
+{
+  if (!opt_codec_lossy(&codec->cfg))
+    return;
+  encode_task t = {h, codec, mask, NULL, 0, codec->n};
+  h->parallel(h->ctx, h->K, encode_part, &t);
+}
+
+void opt_codec_encode_changes(const opt_host *h, opt_codec *codec, const uint8_t *mask,
+                              const float *z, size_t lo, size_t hi)
+{
+  if (!opt_codec_lossy(&codec->cfg))
+    return;
+  encode_task t = {h, codec, mask, z, lo, hi};
+  h->parallel(h->ctx, h->K, encode_part, &t);
+}
 
 wl_status opt_outer_init(opt_outer *o, const opt_optim_config *cfg, const opt_host *h,
                          char *err, size_t err_size)

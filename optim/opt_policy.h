@@ -17,9 +17,10 @@
  *                          workers in mask (all when NULL); up to a fraction `overlap` of it
  *                          hides behind the backward pass of the step before it, which is
  *                          backward_share of the slowest participant's compute;
- *           allgather(bytes_each, mask, tag)  every worker in mask (all when NULL) gets the
- *                          bytes_each bytes of every other one (priced as the all-gather half
- *                          of an all-reduce of everything gathered);
+ *           allgather(bytes_each, overlap, backward_share, mask, tag)  every worker in
+ *                          mask (all when NULL) gets the bytes_each bytes of every other one
+ *                          (priced as the all-gather half of an all-reduce of everything
+ *                          gathered; overlap as allreduce's);
  *           send(from, to, bytes, tag)      a point-to-point transfer; OPT_SERVER is the
  *                          parameter server's endpoint;
  *           timer(delay_s, tag)             a timer event after delay_s simulated seconds;
@@ -48,6 +49,7 @@
 
 #include <gsl/gsl_rng.h>
 
+#include "opt_codec.h"
 #include "opt_optim.h"
 #include "opt_replica.h"
 #include "wl_param.h"
@@ -68,6 +70,7 @@ typedef struct opt_policy_config {
   opt_optim_config inner; /* each worker's optimizer */
   opt_optim_config outer; /* a policy with OPT_TRAIT_OUTER: its optimizer on pseudo-gradients */
   double participation;   /* a policy with the key: the fraction of workers in each round */
+  opt_codec_config compress; /* a policy with the key: how what it sends is compressed */
   union {
     long double align;
     unsigned char bytes[OPT_POLICY_OWN_BYTES];
@@ -105,6 +108,14 @@ extern const wl_param opt_policy_params[];
    .doc = "the share of the workers in each round (FedAvg-style): ceil(f K) of those up, "  \
           "drawn without replacement from the run's seed; the others idle"}
 
+/* Compression (opt_codec.h), for a policy that compresses what it sends: it adds this key
+ * to its table and encodes with an opt_codec of cfg->compress (none: nothing changes). */
+#define OPT_POLICY_COMPRESS_PARAM                                                          \
+  {.key = "compress", .kind = WL_P_OBJECT, .offset = offsetof(opt_policy_config, compress), \
+   .sub = opt_codec_params, .flags = WL_PF_DOC_APART | WL_PF_OMIT_DEFAULT, .unit = "",      \
+   .doc = "how each worker compresses what it sends (docs/algorithms.md section 14): the "   \
+          "scheme sets the bytes on the wire, and a lossy one is priced as an all-gather"}
+
 /* A local job for train(). */
 typedef struct opt_train {
   int steps;            /* local steps */
@@ -127,7 +138,8 @@ typedef struct opt_host {
   void (*grad)(void *ctx, int w);
   void (*allreduce)(void *ctx, int64_t bytes, double overlap, double backward_share,
                     const uint8_t *mask, int tag);
-  void (*allgather)(void *ctx, int64_t bytes_each, const uint8_t *mask, int tag);
+  void (*allgather)(void *ctx, int64_t bytes_each, double overlap, double backward_share,
+                    const uint8_t *mask, int tag);
   void (*send)(void *ctx, int from, int to, int64_t bytes, int tag);
   void (*timer)(void *ctx, double delay_s, int tag);
   void (*record_update)(void *ctx, int w, long staleness, double weight, int dropped);
@@ -276,8 +288,26 @@ void opt_outer_adopt(const opt_host *h, opt_outer *o);
 
 /* DiLoCo's synchronization: delta = sum_k w_k (z - x_k) over the mask, clipped to the outer
  * optimizer's clip (its global L2 norm) when it has one; z <- OuterOpt(z, delta); every
- * replica's parameters <- z (inner state kept). */
-void opt_outer_sync(const opt_host *h, opt_outer *o, const int *weights, const uint8_t *mask);
+ * replica's parameters <- z (inner state kept). With a lossy codec (else NULL), each worker
+ * sends its change compressed, d_k = Q(x_k - z) (opt_codec_encode_changes), and delta =
+ * sum_k w_k (0 - d_k). */
+void opt_outer_sync(const opt_host *h, opt_outer *o, const int *weights, const uint8_t *mask,
+                    opt_codec *codec);
+
+/* The collective of a policy that may compress: an all-reduce of `bytes` (fp32), or, when
+ * the codec is lossy, an all-gather of each worker's compressed bytes. */
+void opt_host_reduce(const opt_host *h, const opt_codec_config *codec, int64_t bytes,
+                     double overlap, double backward_share, const uint8_t *mask, int tag);
+
+/* Every worker in mask (all: NULL) compresses its gradient in place (a lossy codec; else
+ * nothing happens), on the host's threads. */
+void opt_codec_encode_grads(const opt_host *h, opt_codec *codec, const uint8_t *mask);
+
+/* Every worker k in mask compresses its change over [lo, hi): d_k = Q(x_k - z), into the
+ * codec's buffer k when it has buffers (its view k), else into x_k itself; on the host's
+ * threads. */
+void opt_codec_encode_changes(const opt_host *h, opt_codec *codec, const uint8_t *mask,
+                              const float *z, size_t lo, size_t hi);
 
 /* The workers taking part in a synchronous round. A synchronous policy keeps one as the
  * first member of its state, so that opt_round_worker_down and _up can be its failure

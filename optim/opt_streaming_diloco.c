@@ -17,8 +17,11 @@
  * the others at its full price. When the last one fails, that fragment's synchronization is
  * lost.) One fragment, no overlap and alpha 0 is
  * DiLoCo, bit for bit. Defaults: DiLoCo's inner and outer optimizers, H 100, the paper's
- * alpha 0.5 and tau 1 step, and 4 fragments. The paper's 4-bit outer gradients are not
- * modelled here: the all-reduce carries the fragment at the wire's bytes per parameter. */
+ * alpha 0.5 and tau 1 step, and 4 fragments. The paper's low-precision outer gradients are
+ * `compress` (docs/algorithms.md §14; e.g. int4): each worker sends its fragment's change
+ * x_k,p - z_p compressed, Delta_p = mean_k (0 - d_k,p), and the all-reduce is an all-gather
+ * of the compressed changes, overlapped the same way. Without it, the all-reduce carries the
+ * fragment at the wire's bytes per parameter. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -69,6 +72,7 @@ static const wl_param streaming_params[] = {
   {.key = "alpha", .kind = WL_P_DOUBLE, .offset = PC(alpha), .def = 0.5, .min = 0, .max = 1,
    .flags = WL_PF_MAX_EXCL | WL_PF_TRAINED, .unit = "",
    .doc = "merge: x <- alpha x + (1 - alpha) z for the synchronized fragment"},
+  OPT_POLICY_COMPRESS_PARAM,
   {0}};
 
 enum { PHASE_OVERLAP = 0, PHASE_REST };
@@ -79,6 +83,7 @@ typedef struct streaming {
   streaming_config c;
   int R;           /* steps per round: H / fragments */
   opt_outer outer; /* z, the pseudo-gradients, the outer optimizer's state */
+  opt_codec codec; /* what each worker sends: its fragment's change, in the codec's buffers */
   long *t_frag;    /* (fragments) outer steps each fragment has taken */
   opt_train job;
   int phase;       /* PHASE_*: the round's first `overlap` steps, or the rest */
@@ -129,6 +134,7 @@ static void streaming_destroy(void *state)
     return;
   opt_outer_free(&s->outer);
   opt_round_free(&s->round);
+  opt_codec_free(&s->codec);
   free(s->t_frag);
   free(s);
 }
@@ -151,7 +157,8 @@ static wl_status streaming_create(const opt_policy_config *cfg, const opt_host *
   s->pending = -1;
   s->t_frag = calloc((size_t)s->c.fragments, sizeof *s->t_frag);
   if (!s->t_frag ||
-      opt_round_init(&s->round, host->K, s, streaming_run_job, streaming_job_done) != WL_OK)
+      opt_round_init(&s->round, host->K, s, streaming_run_job, streaming_job_done) != WL_OK ||
+      opt_codec_init(&s->codec, &cfg->compress, host->K, host->replicas[0].n, 1) != WL_OK)
     return WL_ENOMEM;
   return opt_outer_init(&s->outer, &cfg->outer, host, err, err_size);
 }
@@ -187,8 +194,10 @@ static void frag_part(void *arg, int i)
   size_t flo, fhi;
   fragment_range(s, t->p, &flo, &fhi);
   size_t lo = flo + (size_t)i * RANGE, hi = fhi - lo < RANGE ? fhi : lo + RANGE;
-  if (t->part == 0) { /* Delta_p = mean_k (z - x_k), as opt_sum says */
-    opt_sum sum = {h->replicas, h->K, s->round.in, OPT_BUF_PARAMS, o->z, NULL};
+  if (t->part == 0) { /* Delta_p = mean_k (z - x_k), as opt_sum says (or of 0 - d_k) */
+    int coded = opt_codec_lossy(&s->codec.cfg);
+    opt_sum sum = {coded ? s->codec.views : h->replicas, h->K, s->round.in, OPT_BUF_PARAMS,
+                   coded ? s->codec.zeros : o->z, NULL};
     opt_elem_sum(&sum, o->delta, lo, hi);
   } else if (t->part == 1) {
     long tp = s->t_frag[t->p];
@@ -250,8 +259,8 @@ static void streaming_job_done(void *state)
   fragment_range(s, p, &lo, &hi);
   double share = s->outer.n ? (double)(hi - lo) / (double)s->outer.n : 1.0 / s->c.fragments;
   double hide = (double)s->c.overlap / s->job.steps; /* the overlap's share of the last job */
-  h->allreduce(h->ctx, (int64_t)llround((double)h->payload_bytes * share),
-               s->c.overlap > 0 ? 1.0 : 0.0, s->c.overlap > 0 ? hide : 0.0, s->round.in, 0);
+  opt_host_reduce(h, &s->codec.cfg, (int64_t)llround((double)h->payload_bytes * share),
+                  s->c.overlap > 0 ? 1.0 : 0.0, s->c.overlap > 0 ? hide : 0.0, s->round.in, 0);
 }
 
 static void streaming_collective_done(void *state, int tag)
@@ -261,12 +270,12 @@ static void streaming_collective_done(void *state, int tag)
   int p = s->pending;
   /* Delta_p over the workers still in the all-reduce (one that failed during it left; no job
      has run since the round's end, so the replicas are as they were then) */
+  size_t flo, fhi;
+  fragment_range(s, p, &flo, &fhi);
+  opt_codec_encode_changes(s->host, &s->codec, s->round.in, s->outer.z, flo, fhi);
   fragment_pass(s, p, 0);
-  if (!isnan(s->outer.cfg.clip)) {
-    size_t lo, hi;
-    fragment_range(s, p, &lo, &hi);
-    opt_clip_grad_norm(s->outer.delta + lo, hi - lo, s->outer.cfg.clip);
-  }
+  if (!isnan(s->outer.cfg.clip))
+    opt_clip_grad_norm(s->outer.delta + flo, fhi - flo, s->outer.cfg.clip);
   s->t_frag[p]++;
   fragment_pass(s, p, 1);
   s->landed = 1;
@@ -313,7 +322,7 @@ static double streaming_memory(const opt_policy_config *cfg, int K, double n)
 {
   const streaming_config *c = OPT_POLICY_OWN(streaming_config, cfg);
   return sizeof(streaming) + opt_round_memory(K) + opt_outer_memory(&cfg->outer, n) +
-         (double)c->fragments * sizeof(long);
+         (double)c->fragments * sizeof(long) + opt_codec_memory(&cfg->compress, K, n, 1);
 }
 
 const opt_policy_type opt_streaming_diloco_type = {

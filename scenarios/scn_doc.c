@@ -195,6 +195,8 @@ void scn_print_keys(FILE *f, int which, int markdown)
   if (all || which == SCN_DOC_POLICIES) {
     doc_header(f, markdown, "Policies (`policies[]`)");
     doc_table(f, opt_policy_params, "", "", markdown, 2);
+    doc_header(f, markdown, "Compression (`compress`)");
+    doc_table(f, opt_codec_params, "compress.", "", markdown, 2);
   }
   if (which == SCN_DOC_MODELS) {
     doc_header(f, markdown, "Models (`workload.model`)");

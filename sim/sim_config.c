@@ -182,7 +182,9 @@ static const wl_param comm_params[] = {
    .min = 0, .max = 64, .flags = WL_PF_MIN_EXCL, .unit = "bytes",
    .doc = "bytes per parameter on the wire: 4 fp32, 2 bf16, 1 int8"},
   {.key = "compression", .kind = WL_P_DOUBLE, .offset = MO(compression), .def = 1, .min = 1,
-   .max = 1e6, .unit = "x", .doc = "compression ratio: payloads on the wire are divided by it"},
+   .max = 1e6, .unit = "x",
+   .doc = "pricing only: payloads on the wire are divided by this ratio, the values sent are "
+          "not changed (a policy's compress key compresses them for real)"},
   {0}};
 
 #define FO(f) offsetof(sim_failure_config, f)
@@ -359,6 +361,14 @@ wl_status sim_config_check(const sim_config *cfg, char *path, size_t path_size, 
       return WL_ECONFIG;
     }
     free(changes);
+  }
+  if (cfg->policy.compress.type != OPT_CODEC_NONE &&
+      (c->comm.bytes_per_param != 4 || c->comm.compression != 1)) {
+    snprintf(path, path_size, "policies.%s.compress", opt_policy_label(&cfg->policy));
+    snprintf(msg, msg_size, "a compression scheme sets the bytes on the wire itself: expected "
+             "cluster.comm.bytes_per_param 4 and compression 1 with it, got %g and %g",
+             c->comm.bytes_per_param, c->comm.compression);
+    return WL_ECONFIG;
   }
   char pol[64];
   if (opt_policy_check(&cfg->policy, c->workers, pol, sizeof pol, msg, msg_size) != WL_OK) {

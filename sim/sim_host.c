@@ -318,9 +318,10 @@ static void host_allreduce(void *ctx, int64_t bytes, double overlap, double back
   start_collective(ctx, 0, bytes, overlap, backward_share, mask, tag);
 }
 
-static void host_allgather(void *ctx, int64_t bytes_each, const uint8_t *mask, int tag)
+static void host_allgather(void *ctx, int64_t bytes_each, double overlap, double backward_share,
+                           const uint8_t *mask, int tag)
 {
-  start_collective(ctx, 1, bytes_each, 0.0, 0.0, mask, tag);
+  start_collective(ctx, 1, bytes_each, overlap, backward_share, mask, tag);
 }
 
 /* Link indices in the flow model: worker w's upload 2w, download 2w + 1; the server's

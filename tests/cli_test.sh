@@ -980,7 +980,21 @@ cat >"$tmp/ident.json" <<'EOF'
               {"type": "demo", "lr": 0.1, "chunk": 16, "topk": 16, "sign": false},
               {"type": "diloco", "H": 4},
               {"type": "streaming_diloco", "H": 4, "fragments": 1, "overlap": 0,
-               "alpha": 0}],
+               "alpha": 0},
+              {"type": "ddp", "label": "ddp_fp32", "inner": {"opt": "sgd", "lr": 0.1},
+               "compress": {"type": "fp32"}},
+              {"type": "diloco", "label": "diloco_fp32", "H": 4, "compress": {"type": "fp32"}},
+              {"type": "diloco", "label": "diloco_int4", "H": 4,
+               "compress": {"type": "int4", "error_feedback": true}},
+              {"type": "streaming_diloco", "label": "streaming", "H": 4, "fragments": 2},
+              {"type": "streaming_diloco", "label": "streaming_fp32", "H": 4, "fragments": 2,
+               "compress": {"type": "fp32"}},
+              {"type": "async_local_sgd", "H": 4},
+              {"type": "async_local_sgd", "label": "async_fp32", "H": 4,
+               "compress": {"type": "fp32"}},
+              {"type": "palsgd", "H": 4, "warmup_steps": 8},
+              {"type": "palsgd", "label": "palsgd_fp32", "H": 4, "warmup_steps": 8,
+               "compress": {"type": "fp32"}}],
  "stop": {"steps": 120}}
 EOF
 "$syncsim" run "$tmp/ident.json" --db "$tmp/ident.db" --quiet >/dev/null 2>&1
@@ -999,10 +1013,17 @@ ident() {
 ident near "a.label = 'local_sgd' and b.policy = 'slowmo'" \
   "slowmo with alpha 1, beta 0, kept buffers is local_sgd within 1e-6"
 ident exact "a.label = 'local1' and b.policy = 'sparta'" "sparta with p 1 is local_sgd with H 1"
-ident near "a.policy = 'ddp' and b.policy = 'demo'" \
+ident near "a.label = 'ddp' and b.label = 'demo'" \
   "demo sending every component, unsigned, is ddp with sgd within 1e-6"
-ident exact "a.policy = 'diloco' and b.policy = 'streaming_diloco'" \
+ident exact "a.label = 'diloco' and b.label = 'streaming_diloco'" \
   "streaming_diloco with one fragment, no overlap, alpha 0 is diloco"
+for p in ddp diloco streaming async_local_sgd palsgd; do
+  fp32=${p%_local_sgd}_fp32
+  ident exact "a.label = '$p' and b.label = '$fp32'" "$p compressing to fp32 is $p, bit for bit"
+done
+got=$(sqlite3 "$tmp/ident.db" "select count(*) from runs a, runs b where a.label = 'diloco'
+  and b.label = 'diloco_int4' and a.final_loss != b.final_loss and a.sim_time_s > b.sim_time_s")
+check "int4 changes diloco's loss, and its time (a cheaper all-gather)" test "$got" = 1
 
 # --- interrupts ---------------------------------------------------------------------------
 for sig in INT TERM; do

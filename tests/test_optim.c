@@ -377,14 +377,18 @@ static void fake_allreduce(void *ctx, int64_t bytes, double overlap, double back
            who);
   fake_log(f, t);
 }
-static void fake_allgather(void *ctx, int64_t bytes, const uint8_t *mask, int tag)
+static void fake_allgather(void *ctx, int64_t bytes, double overlap, double backward_share,
+                           const uint8_t *mask, int tag)
 {
+  (void)backward_share;
   fake_host *f = ctx;
-  char t[48];
+  char t[64];
   int n = 0;
   for (int k = 0; k < FAKE_K; k++)
     n += !mask || mask[k];
   snprintf(t, sizeof t, "allgather %d %d of %d", (int)bytes, tag, n);
+  if (overlap > 0)
+    snprintf(t + strlen(t), sizeof t - strlen(t), " overlap %g", overlap);
   fake_log(f, t);
 }
 

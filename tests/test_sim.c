@@ -219,6 +219,30 @@ Test(runner, demo_step_is_slowest_compute_plus_a_ring_allgather)
   free(r);
 }
 
+Test(runner, a_compressed_ddp_step_is_slowest_compute_plus_an_allgather_of_the_scheme_bytes)
+{
+  /* int8 with chunks of 100 on the 1e6 parameters on the wire: P = 1e6 + 4 1e4 bytes from
+     each worker; a ring all-gather takes (n - 1) alpha + (n - 1) P / B. fp32 is lossless and
+     stays the all-reduce of the 4e6 bytes. */
+  scn_scenario s;
+  load_json(BASE_SCENARIO("{\"type\": \"ddp\", \"label\": \"int8\", "
+                          "\"compress\": {\"type\": \"int8\", \"chunk\": 100}}, "
+                          "{\"type\": \"ddp\", \"label\": \"fp32\", "
+                          "\"compress\": {\"type\": \"fp32\"}}",
+                          "\"steps\": 7", ", \"comm\": {\"params\": 1e6}"), &s);
+  const double B = 2.5e9 / 8, P = 1e6 + 4e4;
+  const sim_time c = sim_time_from_s(0.03 / 0.6);
+  for (int i = 0; i < 2; i++) {
+    mem_rec *r = run_policy(&s, i, NULL);
+    cr_assert_eq(r->r.status, WL_OK, "%s", r->r.error);
+    double comm = i == 0 ? 3 * 0.002 + 3 * P / B : sim_net_ring_s(4, 0.002, B, 4e6);
+    sim_time step = c + sim_time_from_s(comm);
+    cr_assert_eq(sim_time_from_s(r->r.sim_time_s), 7 * step, "%s: sim time %.9f s, expected "
+                 "%.9f s", i ? "fp32" : "int8", r->r.sim_time_s, sim_time_to_s(7 * step));
+    free(r);
+  }
+}
+
 Test(runner, streaming_diloco_hides_each_fragments_allreduce_behind_the_overlap_steps)
 {
   /* H 4, 2 fragments: a fragment every R = 2 steps (fragments 1, 0, 1, 0 at steps 2, 4, 6,

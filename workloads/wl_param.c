@@ -71,6 +71,20 @@ int wl_param_at_default(const wl_param *p, const void *base)
     return *(const int *)at == (int)p->def;
   case WL_P_DOUBLE:
     return *(const double *)at == p->def;
+  case WL_P_OBJECT: /* (its sub-table's defaults; an `adjust` is not looked at) */
+    for (const wl_param *q = p->sub; q && q->key; q++)
+      if (wl_param_applies(q, at) && !wl_param_at_default(q, at))
+        return 0;
+    return 1;
+  case WL_P_VARIANT: {
+    int v = *(const int *)at;
+    if (v != (int)p->def)
+      return 0;
+    for (const wl_param *q = p->variants[v]->params; q && q->key; q++)
+      if (wl_param_applies(q, base) && !wl_param_at_default(q, base))
+        return 0;
+    return 1;
+  }
   default:
     return 0;
   }

@@ -42,9 +42,11 @@ enum {
   WL_PF_DOC_APART = 1u << 3, /* WL_P_OBJECT: its table is shared and documented on its own */
   WL_PF_TRAINED = 1u << 4,   /* does nothing with a timing-only model (nothing is trained):
                                 rejected there, and left out of the canonical config */
-  WL_PF_OMIT_DEFAULT = 1u << 5 /* INT, DOUBLE, BOOL, ENUM: left out of the canonical config at
-                                  its default (a key added after configs were hashed, whose
-                                  default is what they did: their hashes stay valid) */
+  WL_PF_OMIT_DEFAULT = 1u << 5 /* INT, DOUBLE, BOOL, ENUM, OBJECT: left out of the canonical
+                                  config at its default (a key added after configs were
+                                  hashed, whose default is what they did: their hashes stay
+                                  valid); an OBJECT is at its default when every key of it
+                                  that applies is */
 };
 
 struct wl_param;
