@@ -492,13 +492,28 @@ static const char *const timing_only_inert[] = {
   "workload.dataset", "workload.partition", "eval.examples", "eval.target_loss",
   "stop.target_loss", NULL};
 
+static const wl_param *policy_param(const opt_policy_config *pc, const char *key)
+{
+  const wl_param *p = wl_param_find(opt_policy_params, key);
+  return p ? p : wl_param_find(opt_policy_type_of(pc)->variant.params, key);
+}
+
 /* Whether a policy's key does nothing with a timing-only model (WL_PF_TRAINED). */
 static int trained_only(const opt_policy_config *pc, const char *key)
 {
-  const wl_param *p = wl_param_find(opt_policy_params, key);
-  if (!p)
-    p = wl_param_find(opt_policy_type_of(pc)->variant.params, key);
+  const wl_param *p = policy_param(pc, key);
   return p && (p->flags & WL_PF_TRAINED);
+}
+
+/* The same for a key inside one of its objects (e.g. compress.error_feedback), by the
+ * object's table (an object that is trained-only altogether is handled whole). */
+static int trained_only_inside(const opt_policy_config *pc, const char *key, const char *sub)
+{
+  const wl_param *p = policy_param(pc, key);
+  if (!p || p->kind != WL_P_OBJECT || (p->flags & WL_PF_TRAINED))
+    return 0;
+  const wl_param *q = wl_param_find(p->sub, sub);
+  return q && (q->flags & WL_PF_TRAINED);
 }
 
 static const cJSON *at_path(const cJSON *root, const char *path)
@@ -540,13 +555,20 @@ static wl_status check_inert_elsewhere(const cJSON *root, const scn_scenario *s,
   const cJSON *pols = cJSON_GetObjectItemCaseSensitive(root, "policies");
   int i = 0;
   for (const cJSON *p = pols ? pols->child : NULL; p && i < s->n_policies; p = p->next, i++)
-    for (const cJSON *k = p->child; k; k = k->next)
-      if (trained_only(&s->policies[i], k->string)) {
-        char path[96];
-        snprintf(path, sizeof path, "policies[%d].%s", i, k->string);
+    for (const cJSON *k = p->child; k; k = k->next) {
+      const cJSON *in = NULL;
+      if (!trained_only(&s->policies[i], k->string))
+        for (in = cJSON_IsObject(k) ? k->child : NULL; in; in = in->next)
+          if (trained_only_inside(&s->policies[i], k->string, in->string))
+            break;
+      if (trained_only(&s->policies[i], k->string) || in) {
+        char path[160];
+        snprintf(path, sizeof path, "policies[%d].%s%s%s", i, k->string, in ? "." : "",
+                 in ? in->string : "");
         return scn_fail(err, path, "has no effect with a timing-only model (workload.model."
                         "type none: nothing is trained); remove it");
       }
+    }
   return WL_OK;
 }
 
@@ -572,8 +594,15 @@ static void drop_inert(cJSON *root, const sim_config *cfg)
   cJSON *pol = cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(root, "policies"), 0);
   for (cJSON *k = pol ? pol->child : NULL, *next; k; k = next) {
     next = k->next;
-    if (trained_only(&cfg->policy, k->string))
+    if (trained_only(&cfg->policy, k->string)) {
       cJSON_Delete(cJSON_DetachItemViaPointer(pol, k));
+      continue;
+    }
+    for (cJSON *in = cJSON_IsObject(k) ? k->child : NULL, *after; in; in = after) {
+      after = in->next;
+      if (trained_only_inside(&cfg->policy, k->string, in->string))
+        cJSON_Delete(cJSON_DetachItemViaPointer(k, in));
+    }
   }
 }
 
