@@ -52,17 +52,42 @@ static float sample(gsl_rng *r, int i)
   return (float)((i % 2 ? -1 : 1) * exp2(e) * gsl_ran_flat(r, 1, 2));
 }
 
-Test(codec, bf16_rounds_to_the_nearest_value_ties_to_even)
+static double want_bf16(float x) { return nearest_by_search(x, 16); }
+
+static double want_fp16(float x)
 {
-  opt_codec_config c = scheme(OPT_CODEC_BF16);
+  double a = fabs((double)x), want;
+  if (a >= 65520.0) /* half a unit beyond the largest half (65504) */
+    want = copysign(INFINITY, x);
+  else if (a < 0x1p-14) /* subnormal halves: multiples of 2^-24, ties to even */
+    want = copysign(nearbyint(a * 0x1p24) * 0x1p-24, x);
+  else
+    want = nearest_by_search(x, 13);
+#ifdef __FLT16_MAX__ /* and the compiler's conversion agrees, where it has one */
+  float compiler = __extension__(float)(_Float16)x;
+  cr_assert((float)want == compiler, "fp16(%a): %a, the compiler's %a", x, want, compiler);
+#endif
+  return want;
+}
+
+/* Scheme `type` on 20000 samples against want(x). */
+static void expect_rounding(int type, double (*want)(float))
+{
+  opt_codec_config c = scheme(type);
   gsl_rng *r = gsl_rng_alloc(gsl_rng_mt19937);
   for (int i = 0; i < 20000; i++) {
     float x = sample(r, i), v = x;
     opt_codec_quantize(&c, &v, 1, NULL);
-    double want = nearest_by_search(x, 16);
-    cr_assert(v == (float)want, "bf16(%a): got %a, want %a", x, v, want);
+    double w = want(x);
+    cr_assert(v == (float)w, "type %d (%a): got %a, want %a", type, x, v, w);
   }
   gsl_rng_free(r);
+}
+
+Test(codec, bf16_rounds_to_the_nearest_value_ties_to_even)
+{
+  expect_rounding(OPT_CODEC_BF16, want_bf16);
+  opt_codec_config c = scheme(OPT_CODEC_BF16);
   float special[3] = {INFINITY, -INFINITY, NAN};
   opt_codec_quantize(&c, special, 3, NULL);
   cr_expect(special[0] == INFINITY && special[1] == -INFINITY && isnan(special[2]));
@@ -70,25 +95,8 @@ Test(codec, bf16_rounds_to_the_nearest_value_ties_to_even)
 
 Test(codec, fp16_rounds_to_the_nearest_half_ties_to_even)
 {
+  expect_rounding(OPT_CODEC_FP16, want_fp16);
   opt_codec_config c = scheme(OPT_CODEC_FP16);
-  gsl_rng *r = gsl_rng_alloc(gsl_rng_mt19937);
-  for (int i = 0; i < 20000; i++) {
-    float x = sample(r, i), v = x;
-    opt_codec_quantize(&c, &v, 1, NULL);
-    double a = fabs((double)x), want;
-    if (a >= 65520.0) /* half a unit beyond the largest half (65504) */
-      want = copysign(INFINITY, x);
-    else if (a < 0x1p-14) /* subnormal halves: multiples of 2^-24, ties to even */
-      want = copysign(nearbyint(a * 0x1p24) * 0x1p-24, x);
-    else
-      want = nearest_by_search(x, 13);
-    cr_assert(v == (float)want, "fp16(%a): got %a, want %a", x, v, want);
-#ifdef __FLT16_MAX__ /* the compiler's conversion, where it has one */
-    float compiler = __extension__(float)(_Float16)x;
-    cr_assert(v == compiler, "fp16(%a): got %a, the compiler's %a", x, v, compiler);
-#endif
-  }
-  gsl_rng_free(r);
   float edge[4] = {65504.0f, 65519.99f, 65520.0f, 0x1p-25f};
   opt_codec_quantize(&c, edge, 4, NULL);
   cr_expect(edge[0] == 65504.0f && edge[1] == 65504.0f && edge[2] == INFINITY &&
