@@ -438,6 +438,7 @@ static wl_status report_workers(sim_runner *r)
       sim_runner_record_outage(r, w, r->now);
     if (wk->busy_kind != BUSY_NONE) /* cut by the end of the run */
       sim_runner_busy_end_at(r, w, r->now);
+    sim_runner_flows_drop(r, w); /* transfers cut by the end of the run */
     sim_time compute = wk->compute_ns, comm = wk->comm_ns, down = wk->down_ns,
              blocked = wk->blocked_ns;
     sim_worker_stats s = {
