@@ -5,6 +5,7 @@
  * land here. */
 #include <math.h>
 #include <stdatomic.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -549,7 +550,14 @@ wl_status sim_runner_flows_init(sim_runner *r, char *err, size_t err_size)
     if (!isnan(r->net.changes[i].bps))
       most = fmax(most, r->net.changes[i].bps);
   int hubs[2] = {sim_runner_up_link(r, OPT_SERVER), sim_runner_down_link(r, OPT_SERVER)};
-  wl_status st = sim_flows_init(&r->flows, n_links, cap, most, hubs, 2, 2 * r->K + 2);
+  long max_flows = opt_policy_max_transfers(&r->cfg->policy, r->K);
+  if (max_flows > INT32_MAX / 4) {
+    free(cap);
+    snprintf(err, err_size, "the policy may have %ld transfers in flight; at most %d can be "
+             "simulated", max_flows, INT32_MAX / 4);
+    return WL_ECONFIG;
+  }
+  wl_status st = sim_flows_init(&r->flows, n_links, cap, most, hubs, 2, (int)max_flows);
   free(cap);
   if (st == WL_OK && reference)
     sim_flows_force_reference(&r->flows);

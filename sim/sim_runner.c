@@ -244,6 +244,11 @@ static wl_status setup(sim_runner *r, int threads, sim_check_cache *cache, char 
   if ((st = sim_runner_failures_init(r)))
     return st;
   const sim_failure_config *fc = &cfg->cluster.failures;
+  if (r->hears_failures && !opt_policy_type_of(&cfg->policy)->worker_down) {
+    snprintf(err, err_size, "cluster.failures.sync: drop is not supported by policy %s (it "
+             "waits for a down worker: use wait)", opt_policy_label(&cfg->policy));
+    return WL_ECONFIG;
+  }
   r->snapshots = r->hears_failures && !r->timing_only && sim_failures_on(fc);
   for (int w = 0; r->snapshots && w < r->K; w++) {
     sim_trainer *tr = &r->tr[w];
