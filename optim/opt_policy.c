@@ -91,6 +91,13 @@ wl_status opt_policy_create(const opt_policy_config *cfg, const opt_host *host, 
   return p->type->create(cfg, host, &p->state, err, err_size);
 }
 
+long opt_policy_max_transfers(const opt_policy_config *cfg, int K)
+{
+  const opt_policy_type *t = opt_policy_type_of(cfg);
+  long most = 2L * K + 2, own = t->max_transfers ? t->max_transfers(cfg, K) : 0;
+  return own > most ? own : most;
+}
+
 double opt_policy_memory(const opt_policy_config *cfg, int K, double n)
 {
   return opt_policy_type_of(cfg)->memory(cfg, K, n);

@@ -543,6 +543,10 @@ static wl_status check_inert_elsewhere(const cJSON *root, const scn_scenario *s,
     return scn_fail(err, "cluster.failures.sync", "has no effect here: it applies to "
                     "synchronous policies (an asynchronous one always loses the round in "
                     "flight); remove it");
+  for (int i = 0; i < s->n_policies && s->base.cluster.failures.sync == SIM_FAIL_DROP; i++)
+    if (!opt_policy_type_of(&s->policies[i])->worker_down)
+      return scn_fail(err, "cluster.failures.sync", "drop is not supported by policy %s (it "
+                      "waits for a down worker: use wait)", opt_policy_label(&s->policies[i]));
   if (s->base.workload.model.type != WL_MODEL_NONE)
     return WL_OK;
   if (at_path(root, "workload.model.params") && at_path(root, "cluster.comm.params"))

@@ -32,6 +32,7 @@ void sim_runner_record_outage(sim_runner *r, int w, sim_time end)
 static void abort_transfers(sim_runner *r, int w)
 {
   r->w[w].flow_gen++;
+  sim_runner_flows_drop(r, w);
   if (sim_flows_drop_link(&r->flows, r->now, sim_runner_up_link(r, w)) +
           sim_flows_drop_link(&r->flows, r->now, sim_runner_down_link(r, w)) > 0)
     sim_runner_schedule_flow_done(r);
@@ -46,7 +47,7 @@ static void switch_participants(sim_runner *r, int from, int to)
   for (int k = 0; k < r->K; k++)
     if (r->coll_mask[k] && r->up[k] && r->w[k].busy_kind == from) {
       sim_runner_busy_end_at(r, k, r->now);
-      sim_runner_busy_begin(&r->w[k], to, r->now);
+      sim_runner_busy_begin(r, k, to, r->now);
     }
 }
 
@@ -86,7 +87,9 @@ static void leave_collective(sim_runner *r, int w)
 
 /* A worker fails. A policy that hears of failures loses what w had in flight (its job, its
  * transfers, its place in a collective); otherwise w's job or collective pauses until it is
- * back, and the collective's other participants are blocked meanwhile. */
+ * back, and the collective's other participants are blocked meanwhile, while its
+ * point-to-point transfers go on (a simplification: they are neither paused nor lost; the
+ * worker's time down takes precedence over them in its accounting). */
 void sim_runner_worker_down(sim_runner *r, int w)
 {
   sim_worker *wk = &r->w[w];
@@ -102,7 +105,7 @@ void sim_runner_worker_down(sim_runner *r, int w)
       lose_job(r, w);
     else if (in_collective(r, w))
       leave_collective(r, w);
-    else if (kind == BUSY_COMM)
+    if (wk->flows_open > 0)
       abort_transfers(r, w);
   } else if (kind == BUSY_COMPUTE) {
     wk->job_gen++;
@@ -118,7 +121,7 @@ void sim_runner_worker_down(sim_runner *r, int w)
       switch_participants(r, BUSY_COMM, BUSY_BLOCKED);
     }
   }
-  sim_runner_busy_begin(wk, BUSY_DOWN, r->now);
+  sim_runner_busy_begin(r, w, BUSY_DOWN, r->now);
   sim_time repair = sim_time_period_from_s(repair_time(r, wk->fail_rng));
   sim_runner_schedule_gen(r, sim_time_add(r->now, repair), SIM_EV_UP, w, 0);
   if (r->hears_failures)
@@ -135,7 +138,7 @@ void sim_runner_worker_up(sim_runner *r, int w)
     wk->job_paused = 0;
     wk->job_gen++;
     wk->job_end = sim_time_add(r->now, wk->job_left);
-    sim_runner_busy_begin(wk, BUSY_COMPUTE, r->now);
+    sim_runner_busy_begin(r, w, BUSY_COMPUTE, r->now);
     sim_runner_schedule_gen(r, wk->job_end, SIM_EV_WORK_DONE, w, wk->job_gen);
   } else if (wk->resume_kind == BUSY_COMM) {
     int all_up = 1;
@@ -148,7 +151,7 @@ void sim_runner_worker_up(sim_runner *r, int w)
       sim_runner_schedule_gen(r, r->coll_end, SIM_EV_COLLECTIVE_DONE, -1, r->coll_gen);
       switch_participants(r, BUSY_BLOCKED, BUSY_COMM);
     }
-    sim_runner_busy_begin(wk, r->coll_paused ? BUSY_BLOCKED : BUSY_COMM, r->now);
+    sim_runner_busy_begin(r, w, r->coll_paused ? BUSY_BLOCKED : BUSY_COMM, r->now);
   }
   wk->resume_kind = BUSY_NONE;
   const sim_failure_config *f = &r->cfg->cluster.failures;

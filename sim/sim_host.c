@@ -5,6 +5,7 @@
  * land here. */
 #include <math.h>
 #include <stdatomic.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -40,11 +41,43 @@ void sim_runner_schedule_gen(sim_runner *r, sim_time at, int kind, int worker, i
   enqueue(r, (sim_event){.time = at, .kind = kind, .worker = worker, .gen = gen});
 }
 
-/* A worker's activities are accounted when they end (or when the run ends during one), and
- * logged as intervals while record.timeline allows. */
-void sim_runner_busy_begin(sim_worker *wk, int kind, sim_time now)
+/* A worker's time splits into disjoint shares: its activity (compute, a collective, time down
+ * or blocked) while it has one; else communication while any of its point-to-point transfers
+ * is in flight; else idle. Transfers that overlap each other or an activity are so counted
+ * once: a worker's communication is the union of its transfers' intervals and its
+ * collectives', less what overlaps its compute (or its time down or blocked), which takes
+ * precedence. Each share is accounted when it ends (or when the run ends during it), and
+ * logged as an interval while record.timeline allows. (A worker that never overlaps two of
+ * them, as under every policy that sends to or from the server alone, gets each activity and
+ * each transfer accounted whole, as it happened.) */
+static void account(sim_runner *r, int w, int kind, sim_time start, sim_time now)
 {
-  WL_ASSERT(wk->busy_kind == BUSY_NONE);
+  sim_worker *wk = &r->w[w];
+  sim_time d = now - start;
+  if (kind == BUSY_COMPUTE)
+    wk->compute_ns += d;
+  else if (kind == BUSY_COMM)
+    wk->comm_ns += d;
+  else if (kind == BUSY_BLOCKED)
+    wk->blocked_ns += d;
+  else
+    wk->down_ns += d;
+  static const char *const names[] = {"", "compute", "comm", "down", "blocked"};
+  if (r->intervals_left > 0 && r->rec->interval && d > 0) {
+    r->intervals_left--;
+    sim_interval iv = {w, names[kind], sim_time_to_s(start), sim_time_to_s(now)};
+    wl_status st = r->rec->interval(r->rec->ctx, &iv);
+    if (st != WL_OK && r->fail == WL_OK)
+      r->fail = st;
+  }
+}
+
+void sim_runner_busy_begin(sim_runner *r, int w, int kind, sim_time now)
+{
+  sim_worker *wk = &r->w[w];
+  WL_ASSERT(wk->busy_kind == BUSY_NONE && kind != BUSY_NONE);
+  if (wk->flows_open > 0) /* it was only transferring until now */
+    account(r, w, BUSY_COMM, wk->flows_since, now);
   wk->busy_kind = kind;
   wk->busy_start = now;
 }
@@ -53,25 +86,32 @@ void sim_runner_busy_end_at(sim_runner *r, int w, sim_time now)
 {
   sim_worker *wk = &r->w[w];
   WL_ASSERT(wk->busy_kind != BUSY_NONE);
-  sim_time d = now - wk->busy_start;
-  if (wk->busy_kind == BUSY_COMPUTE)
-    wk->compute_ns += d;
-  else if (wk->busy_kind == BUSY_COMM)
-    wk->comm_ns += d;
-  else if (wk->busy_kind == BUSY_BLOCKED)
-    wk->blocked_ns += d;
-  else
-    wk->down_ns += d;
-  static const char *const names[] = {"", "compute", "comm", "down", "blocked"};
-  if (r->intervals_left > 0 && r->rec->interval && d > 0) {
-    r->intervals_left--;
-    sim_interval iv = {w, names[wk->busy_kind], sim_time_to_s(wk->busy_start),
-                       sim_time_to_s(now)};
-    wl_status st = r->rec->interval(r->rec->ctx, &iv);
-    if (st != WL_OK && r->fail == WL_OK)
-      r->fail = st;
-  }
+  account(r, w, wk->busy_kind, wk->busy_start, now);
   wk->busy_kind = BUSY_NONE;
+  wk->flows_since = now; /* (counts only while flows_open > 0) */
+}
+
+void sim_runner_flow_begin(sim_runner *r, int w)
+{
+  sim_worker *wk = &r->w[w];
+  if (wk->flows_open++ == 0 && wk->busy_kind == BUSY_NONE)
+    wk->flows_since = r->now;
+}
+
+void sim_runner_flow_end(sim_runner *r, int w)
+{
+  sim_worker *wk = &r->w[w];
+  WL_ASSERT(wk->flows_open > 0);
+  if (--wk->flows_open == 0 && wk->busy_kind == BUSY_NONE)
+    account(r, w, BUSY_COMM, wk->flows_since, r->now);
+}
+
+void sim_runner_flows_drop(sim_runner *r, int w)
+{
+  sim_worker *wk = &r->w[w];
+  if (wk->flows_open > 0 && wk->busy_kind == BUSY_NONE)
+    account(r, w, BUSY_COMM, wk->flows_since, r->now);
+  wk->flows_open = 0;
 }
 
 /* One gradient on worker w's next batch into its replica's grads, on thread t's workspace. */
@@ -215,7 +255,7 @@ static void start_compute(sim_runner *r, int w, const opt_train *job, int apply)
   wk->job_gen++;
   if (r->up[w]) {
     wk->job_end = end;
-    sim_runner_busy_begin(wk, BUSY_COMPUTE, r->now);
+    sim_runner_busy_begin(r, w, BUSY_COMPUTE, r->now);
     sim_runner_schedule_gen(r, end, SIM_EV_WORK_DONE, w, wk->job_gen);
   } else { /* down, and the policy waits for it: the job starts when it is back */
     wk->job_left = end - r->now;
@@ -295,7 +335,7 @@ static void start_collective(sim_runner *r, int gather, int64_t bytes, double ov
     if (!r->coll_mask[w])
       continue;
     if (r->up[w]) {
-      sim_runner_busy_begin(&r->w[w], any_down ? BUSY_BLOCKED : BUSY_COMM, r->now);
+      sim_runner_busy_begin(r, w, any_down ? BUSY_BLOCKED : BUSY_COMM, r->now);
     } else {
       r->w[w].resume_kind = BUSY_COMM;
     }
@@ -334,17 +374,22 @@ int sim_runner_down_link(const sim_runner *r, int e)
 
 /* A point-to-point transfer: after the latency its bytes flow over the sender's upload and
  * the receiver's download, sharing them max-min fairly with the other transfers. The worker
- * ends spend the whole transfer communicating. Its first byte leaves at now + latency to
+ * ends are transferring from now until it is delivered (their accounting above: any number of
+ * transfers may overlap each other and the ends' compute). A policy that hears of failures
+ * sends only to or from the server: a failure voids the transfers of the worker that fails
+ * (sim_failures.c), which would leave a worker at the other end waiting for them.
+ * Its first byte leaves at now + latency to
  * 1/1024 ns (the event that starts it is at the nanosecond before), so that its duration,
  * latency plus flow time, is rounded to the nanosecond once, when it completes. */
 static void host_send(void *ctx, int from, int to, int64_t bytes, int tag)
 {
   sim_runner *r = ctx;
   WL_ASSERT(from != to && from >= OPT_SERVER && from < r->K && to >= OPT_SERVER && to < r->K);
+  WL_ASSERT(!r->hears_failures || from == OPT_SERVER || to == OPT_SERVER);
   if (from != OPT_SERVER)
-    sim_runner_busy_begin(&r->w[from], BUSY_COMM, r->now);
+    sim_runner_flow_begin(r, from);
   if (to != OPT_SERVER)
-    sim_runner_busy_begin(&r->w[to], BUSY_COMM, r->now);
+    sim_runner_flow_begin(r, to);
   double lat = fmax(from == OPT_SERVER ? 0.0 : r->net.lat[from],
                     to == OPT_SERVER ? 0.0 : r->net.lat[to]);
   int64_t lat_ticks = llround(ldexp(lat * 1e9, SIM_FLOW_TICK_BITS)); /* lat <= 1000 s */
@@ -380,11 +425,11 @@ static void message_delivered(sim_runner *r, int from, int to, int64_t bytes)
 {
   if (from != OPT_SERVER) {
     r->w[from].bytes_sent += (double)bytes;
-    sim_runner_busy_end_at(r, from, r->now);
+    sim_runner_flow_end(r, from);
   }
   if (to != OPT_SERVER) {
     r->w[to].bytes_recv += (double)bytes;
-    sim_runner_busy_end_at(r, to, r->now);
+    sim_runner_flow_end(r, to);
   }
   r->bytes_total += (double)bytes;
 }
@@ -506,7 +551,14 @@ wl_status sim_runner_flows_init(sim_runner *r, char *err, size_t err_size)
     if (!isnan(r->net.changes[i].bps))
       most = fmax(most, r->net.changes[i].bps);
   int hubs[2] = {sim_runner_up_link(r, OPT_SERVER), sim_runner_down_link(r, OPT_SERVER)};
-  wl_status st = sim_flows_init(&r->flows, n_links, cap, most, hubs, 2, 2 * r->K + 2);
+  long max_flows = opt_policy_max_transfers(&r->cfg->policy, r->K);
+  if (max_flows > INT32_MAX / 4) {
+    free(cap);
+    snprintf(err, err_size, "the policy may have %ld transfers in flight; at most %d can be "
+             "simulated", max_flows, INT32_MAX / 4);
+    return WL_ECONFIG;
+  }
+  wl_status st = sim_flows_init(&r->flows, n_links, cap, most, hubs, 2, (int)max_flows);
   free(cap);
   if (st == WL_OK && reference)
     sim_flows_force_reference(&r->flows);

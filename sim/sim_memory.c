@@ -61,6 +61,9 @@ wl_status sim_memory_estimate(const sim_config *cfg, int threads, sim_memory *m)
                      sim_flows_memory(2, 2) +
                      2 * 2 * sizeof(sim_event)) +
                 (K + 1) * 8; /* (the policy's streams, its memory counts them) */
+  /* transfers beyond two per worker (and two), for a policy that has more in flight */
+  m->workers += (double)(opt_policy_max_transfers(&cfg->policy, (int)K) - 2 * (long)K - 2) *
+                sim_flows_memory(0, 1);
   if (failures)
     m->workers += K * sim_rng_memory(SIM_RNG_FAILURE);
   if (cc->jitter.dist != SIM_JITTER_NONE)

@@ -244,6 +244,11 @@ static wl_status setup(sim_runner *r, int threads, sim_check_cache *cache, char 
   if ((st = sim_runner_failures_init(r)))
     return st;
   const sim_failure_config *fc = &cfg->cluster.failures;
+  if (r->hears_failures && !opt_policy_type_of(&cfg->policy)->worker_down) {
+    snprintf(err, err_size, "cluster.failures.sync: drop is not supported by policy %s (it "
+             "waits for a down worker: use wait)", opt_policy_label(&cfg->policy));
+    return WL_ECONFIG;
+  }
   r->snapshots = r->hears_failures && !r->timing_only && sim_failures_on(fc);
   for (int w = 0; r->snapshots && w < r->K; w++) {
     sim_trainer *tr = &r->tr[w];
@@ -438,6 +443,7 @@ static wl_status report_workers(sim_runner *r)
       sim_runner_record_outage(r, w, r->now);
     if (wk->busy_kind != BUSY_NONE) /* cut by the end of the run */
       sim_runner_busy_end_at(r, w, r->now);
+    sim_runner_flows_drop(r, w); /* transfers cut by the end of the run */
     sim_time compute = wk->compute_ns, comm = wk->comm_ns, down = wk->down_ns,
              blocked = wk->blocked_ns;
     sim_worker_stats s = {

@@ -26,8 +26,10 @@ enum {
   SIM_EV_UP,         /* a failed worker is back */
   SIM_EV_EVAL
 };
-/* What a worker is doing. BLOCKED: held in a collective that waits for a participant that is
- * down (failures.sync wait) — not communicating, and not free either. */
+/* What a worker is doing, besides its point-to-point transfers. BLOCKED: held in a collective
+ * that waits for a participant that is down (failures.sync wait) — not communicating, and not
+ * free either. A worker does at most one of these at a time; its transfers (any number, in
+ * either direction) may overlap them and each other (sim_worker.flows_open). */
 enum { BUSY_NONE = 0, BUSY_COMPUTE, BUSY_COMM, BUSY_DOWN, BUSY_BLOCKED };
 
 /* What a worker needs to train a real model (not kept in a timing-only run, where every
@@ -50,7 +52,10 @@ typedef struct sim_worker {
   sim_time blocked_ns; /* accumulated time blocked on a down peer */
   sim_time job_ns;     /* simulated duration of its current or last job's work */
   sim_time busy_start; /* start of its current activity */
-  int busy_kind;       /* BUSY_* of that activity; BUSY_NONE when idle */
+  int busy_kind;       /* BUSY_* of that activity; BUSY_NONE when idle or only transferring */
+  int flows_open;      /* its point-to-point transfers in flight (sent or received) */
+  sim_time flows_since;/* while flows_open > 0 and busy_kind is BUSY_NONE: since when it has
+                          been only transferring (that span is accounted as communication) */
   opt_train job;       /* the work in flight; job.steps == 0 when none */
   int job_apply;       /* it applies the inner optimizer (train) or not (grad) */
   long grad_steps;
@@ -164,8 +169,12 @@ void sim_runner_flow_done(sim_runner *r, const sim_event *ev);
 wl_status sim_runner_flows_init(sim_runner *r, char *err, size_t err_size);
 void sim_runner_net_change(sim_runner *r);
 /* a worker's activity starts, or ends at now (accounted, and logged in the timeline) */
-void sim_runner_busy_begin(sim_worker *wk, int kind, sim_time now);
+void sim_runner_busy_begin(sim_runner *r, int w, int kind, sim_time now);
 void sim_runner_busy_end_at(sim_runner *r, int w, sim_time now);
+/* one of worker w's transfers starts or ends now; all of them end (a failure dropped them) */
+void sim_runner_flow_begin(sim_runner *r, int w);
+void sim_runner_flow_end(sim_runner *r, int w);
+void sim_runner_flows_drop(sim_runner *r, int w);
 /* worker w's lost job undone: its replica, batch order and stream as the job found them */
 void sim_runner_restore_worker(sim_runner *r, int w);
 /* the flow model's links of endpoint e (a worker, or OPT_SERVER) */

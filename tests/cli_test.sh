@@ -994,20 +994,24 @@ cat >"$tmp/ident.json" <<'EOF'
                "compress": {"type": "fp32"}},
               {"type": "palsgd", "H": 4, "warmup_steps": 8},
               {"type": "palsgd", "label": "palsgd_fp32", "H": 4, "warmup_steps": 8,
-               "compress": {"type": "fp32"}}],
+               "compress": {"type": "fp32"}},
+              {"type": "gossip", "topology": "complete", "inner": {"opt": "adamw", "lr": 0.01}}],
  "stop": {"steps": 120}}
 EOF
 "$syncsim" run "$tmp/ident.json" --db "$tmp/ident.db" --quiet >/dev/null 2>&1
 check "the identity scenario runs" test $? -eq 0
 # within WHERE (runs a and b), a's final loss and b's within 1e-6 (near) or bit for bit, with
-# the same simulated time (exact)
+# the same simulated time (exact); or bit for bit at the same step, in another time (model: a
+# policy that moves the same bytes differently)
 ident() {
   local kind=$1 where=$2 what=$3 got
+  local t="quote(a.sim_time_s) || ' ' || quote(b.sim_time_s)"
+  [ "$kind" = model ] && t="quote(a.steps) || ' ' || quote(b.steps)"
   got=$(sqlite3 "$tmp/ident.db" "select quote(a.final_loss) || ' ' || quote(b.final_loss) ||
-    ' ' || quote(a.sim_time_s) || ' ' || quote(b.sim_time_s) from runs a, runs b where $where")
+    ' ' || $t from runs a, runs b where $where")
   check "$what ($got)" awk -v p="$got" -v kind="$kind" 'BEGIN {
     n = split(p, f, " ")
-    if (kind == "exact") exit !(n == 4 && f[1] == f[2] && f[3] == f[4])
+    if (kind == "exact" || kind == "model") exit !(n == 4 && f[1] == f[2] && f[3] == f[4])
     exit !(n == 4 && f[1] + 0 > 0 && (f[1] - f[2]) / f[1] <= 1e-6 && (f[2] - f[1]) / f[1] <= 1e-6) }'
 }
 ident near "a.label = 'local_sgd' and b.policy = 'slowmo'" \
@@ -1024,6 +1028,47 @@ done
 got=$(sqlite3 "$tmp/ident.db" "select count(*) from runs a, runs b where a.label = 'diloco'
   and b.label = 'diloco_int4' and a.final_loss != b.final_loss and a.sim_time_s > b.sim_time_s")
 check "int4 changes diloco's loss, and its time (a cheaper all-gather)" test "$got" = 1
+ident model "a.label = 'local1' and b.policy = 'gossip'" \
+  "gossip on the complete graph, adapt-then-combine, is local_sgd with H 1"
+
+# gossip's step on homogeneous links: each worker's d transfers share its upload and download,
+# so a step exchanges in latency + d M / B, after the compute (atc) or beside it (cta)
+cat >"$tmp/gossip_time.json" <<'EOF'
+{"seed": 1, "workload": {"model": {"type": "none", "params": 1e6}},
+ "cluster": {"workers": 5, "compute": {"step_time_s": 0.1},
+   "network": {"latency_s": 0.01, "bandwidth_gbps": 1}, "comm": {"bytes_per_param": 4}},
+ "policies": [{"type": "gossip"}, {"type": "gossip", "label": "cta", "mode": "cta"},
+              {"type": "gossip", "label": "complete", "topology": "complete"}],
+ "stop": {"steps": 10}}
+EOF
+"$syncsim" run "$tmp/gossip_time.json" --db "$tmp/gt.db" --quiet >/dev/null 2>&1
+check "the gossip timing scenario runs" test $? -eq 0
+# M = 4e6 bytes, B = 1.25e8 bytes/s: M / B = 0.032 s; 10 steps
+for want in "gossip 10*(0.1+0.01+2*0.032)" "cta 10*0.1" "complete 10*(0.1+0.01+4*0.032)"; do
+  read -r label expr <<<"$want"
+  got=$(sqlite3 "$tmp/gt.db" "select quote(sim_time_s) from runs where label = '$label'")
+  check "gossip $label: 10 steps take $expr s (got $got)" \
+    awk -v g="$got" "BEGIN { w = $expr; exit !(g - w <= 1e-9 && w - g <= 1e-9) }"
+done
+comm=$(sqlite3 "$tmp/gt.db" "select group_concat(comm_s) from workers w join runs r on
+  r.id = w.run_id where r.label = 'cta'")
+check "gossip cta: its transfers hide behind its compute, which takes precedence ($comm)" \
+  test "$comm" = "0.0,0.0,0.0,0.0,0.0"
+comm=$(sqlite3 "$tmp/gt.db" "select group_concat(comm_s) from workers w join runs r on
+  r.id = w.run_id where r.label = 'gossip'")
+check "gossip atc: a worker's two transfers at once count once ($comm)" \
+  test "$comm" = "0.74,0.74,0.74,0.74,0.74"
+"$syncsim" run "$tmp/gossip_time.json" --db "$tmp/gt2.db" --quiet \
+  --set 'cluster.failures={"at_s": [0.5], "workers": [1], "repair_s": 0.3, "sync": "drop"}' \
+  >/dev/null 2>"$tmp/err"
+rc=$?
+check "gossip refuses failures.sync drop (exit $rc): $(cat "$tmp/err")" \
+  grep -q 'cluster.failures.sync: drop is not supported by policy gossip' "$tmp/err"
+"$syncsim" run "$tmp/gossip_time.json" --db "$tmp/gt2.db" --quiet \
+  --set 'cluster.failures={"at_s": [0.5], "workers": [1], "repair_s": 0.3}' >/dev/null 2>&1
+check "gossip waits for a down worker" test $? -eq 0
+n=$(sqlite3 "$tmp/gt2.db" "select count(*) from runs where steps = 10 and status = 'done'")
+check "gossip with a failure: every run reaches its steps ($n)" test "$n" -eq 3
 
 # --- interrupts ---------------------------------------------------------------------------
 for sig in INT TERM; do

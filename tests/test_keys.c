@@ -224,6 +224,9 @@ static int context_for(const char *path, const char **sets)
     SET("workload.partition.type=\"dirichlet\"");
   } else if (strstr(path, "compute.speed.") || !strcmp(path, "cluster.workers")) {
     SET("cluster.compute.speeds=[]");
+  } else if (!strcmp(key, "topology")) { /* (on 3 workers a ring is the complete graph) */
+    SET("cluster.compute.speeds=[]");
+    SET("cluster.workers=4");
   } else if (!strcmp(key, "workers_per_node")) {
     SET("cluster.network.collective=\"hierarchical\"");
     SET("cluster.network.workers_per_node=1");

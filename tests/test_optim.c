@@ -306,16 +306,17 @@ Test(delayed_nesterov, one_window_with_c0_is_one_nesterov_step_on_the_mean)
 
 /* ---- a fake host: records commands, runs no engine -------------------------------------------- */
 
-enum { FAKE_K = 3, FAKE_N = 4, MAX_LOG = 1024 };
+/* FAKE_K workers, or up to FAKE_KMAX (fake_init_k) */
+enum { FAKE_K = 3, FAKE_KMAX = 8, FAKE_N = 4, MAX_LOG = 1024 };
 
 typedef struct fake_host {
   opt_host host;
-  opt_replica reps[FAKE_K];
-  double speeds[FAKE_K];
-  int shards[FAKE_K];
-  uint8_t up[FAKE_K];
-  opt_train jobs[FAKE_K]; /* the last job given to each worker */
-  gsl_rng *rng[OPT_STREAM_ROUNDS(FAKE_K) + 1];
+  opt_replica reps[FAKE_KMAX];
+  double speeds[FAKE_KMAX];
+  int shards[FAKE_KMAX];
+  uint8_t up[FAKE_KMAX];
+  opt_train jobs[FAKE_KMAX]; /* the last job given to each worker */
+  gsl_rng *rng[OPT_STREAM_ROUNDS(FAKE_KMAX) + 1];
   char log[MAX_LOG][48];
   int n;
 } fake_host;
@@ -413,7 +414,7 @@ static void fake_update(void *ctx, int w, long s, double weight, int dropped)
 static gsl_rng *fake_rng(void *ctx, int stream)
 {
   fake_host *f = ctx;
-  cr_assert(stream >= 0 && stream <= OPT_STREAM_ROUNDS(FAKE_K));
+  cr_assert(stream >= 0 && stream <= OPT_STREAM_ROUNDS(f->host.K));
   if (!f->rng[stream]) {
     f->rng[stream] = gsl_rng_alloc(gsl_rng_mt19937);
     gsl_rng_set(f->rng[stream], 1000 + (unsigned long)stream);
@@ -421,10 +422,11 @@ static gsl_rng *fake_rng(void *ctx, int stream)
   return f->rng[stream];
 }
 
-static void fake_init(fake_host *f, int state_floats)
+static void fake_init_k(fake_host *f, int state_floats, int K)
 {
+  cr_assert(K >= 1 && K <= FAKE_KMAX);
   memset(f, 0, sizeof *f);
-  for (int k = 0; k < FAKE_K; k++) {
+  for (int k = 0; k < K; k++) {
     cr_assert_eq(opt_replica_init(&f->reps[k], FAKE_N, state_floats), WL_OK);
     for (int i = 0; i < FAKE_N; i++)
       f->reps[k].params[i] = 1.0f + 0.5f * (float)i;
@@ -432,7 +434,7 @@ static void fake_init(fake_host *f, int state_floats)
     f->shards[k] = 100;
     f->up[k] = 1;
   }
-  f->host = (opt_host){.ctx = f, .K = FAKE_K, .replicas = f->reps, .payload_bytes = 16,
+  f->host = (opt_host){.ctx = f, .K = K, .replicas = f->reps, .payload_bytes = 16,
                        .speeds = f->speeds, .shard_sizes = f->shards, .up = f->up,
                        .train = fake_train,
                        .grad = fake_grad, .allreduce = fake_allreduce,
@@ -442,11 +444,13 @@ static void fake_init(fake_host *f, int state_floats)
                        .parallel = fake_parallel, .global_changed = fake_global_changed};
 }
 
+static void fake_init(fake_host *f, int state_floats) { fake_init_k(f, state_floats, FAKE_K); }
+
 static void fake_free(fake_host *f)
 {
-  for (int k = 0; k < FAKE_K; k++)
+  for (int k = 0; k < FAKE_KMAX; k++)
     opt_replica_free(&f->reps[k]);
-  for (int k = 0; k <= OPT_STREAM_ROUNDS(FAKE_K); k++)
+  for (int k = 0; k <= OPT_STREAM_ROUNDS(FAKE_KMAX); k++)
     gsl_rng_free(f->rng[k]);
 }
 
@@ -849,6 +853,209 @@ Test(policy_sparta, each_step_averages_a_shared_random_subset_of_coordinates)
   p.type->worker_up(p.state, 1);
   for (int i = 0; i < FAKE_N; i++)
     cr_assert_eq(f.reps[1].params[i], p.type->global(p.state)[i]);
+  opt_policy_destroy(&p);
+  fake_free(&f);
+}
+
+/* ---- gossip --------------------------------------------------------------------------------- */
+
+/* Deliver every send logged since log index `from` (fake_send's "send FROM TO BYTES TAG"), in
+ * the order they were issued; returns how many. The policy may log more commands meanwhile. */
+static int deliver_sends(opt_policy *p, fake_host *f, int from)
+{
+  int n = 0;
+  for (int i = from; i < f->n; i++) {
+    int a, b, bytes, tag;
+    if (sscanf(f->log[i], "send %d %d %d %d", &a, &b, &bytes, &tag) != 4)
+      continue;
+    p->type->message(p->state, a, b, tag);
+    n++;
+  }
+  return n;
+}
+
+/* gossip's mixing matrix on K workers (topology, degree): W[k][j] read as worker k's mixed
+ * parameter when worker j alone holds 1 after its step (atc), one policy per column; nbr[k][j]
+ * whether k sent its model to j. */
+static void gossip_matrix(int topology, int degree, int K, double W[FAKE_KMAX][FAKE_KMAX],
+                          int nbr[FAKE_KMAX][FAKE_KMAX])
+{
+  memset(nbr, 0, sizeof(int) * FAKE_KMAX * FAKE_KMAX);
+  for (int j = 0; j < K; j++) {
+    fake_host f;
+    fake_init_k(&f, 0, K);
+    opt_policy_config c = policy_config("gossip");
+    SET(c, "topology", topology);
+    SET(c, "degree", degree);
+    char path[32], msg[160];
+    cr_assert_eq(opt_policy_check(&c, K, path, sizeof path, msg, sizeof msg), WL_OK, "%s", msg);
+    opt_policy p;
+    make_policy(&c, &f, &p);
+    p.type->start(p.state);
+    for (int k = 0; k < K; k++) {
+      char t[48];
+      snprintf(t, sizeof t, "train %d 1", k);
+      cr_assert_str_eq(f.log[k], t);
+      for (int i = 0; i < FAKE_N; i++)
+        f.reps[k].params[i] = k == j ? 1.0f : 0.0f;
+    }
+    int from = f.n;
+    for (int k = 0; k < K; k++)
+      p.type->work_done(p.state, k);
+    for (int i = from; i < f.n; i++) {
+      int a, b, bytes, tag;
+      if (sscanf(f.log[i], "send %d %d %d %d", &a, &b, &bytes, &tag) != 4)
+        continue;
+      cr_assert(a != b && bytes == 16 && tag == 0, "%s", f.log[i]);
+      cr_assert_eq(nbr[a][b], j == 0 ? 0 : 1, "one send per neighbour, the same graph for "
+                   "every column: %s", f.log[i]);
+      if (j == 0)
+        nbr[a][b] = 1;
+    }
+    deliver_sends(&p, &f, from);
+    for (int k = 0; k < K; k++)
+      W[k][j] = f.reps[k].params[0];
+    cr_assert_eq(p.type->step(p.state), 1, "every worker mixed once");
+    opt_policy_destroy(&p);
+    fake_free(&f);
+  }
+}
+
+Test(policy_gossip, mixing_weights_are_metropolis_and_doubly_stochastic_on_every_topology)
+{
+  const struct {
+    int topology, degree, K, d; /* topology: ring 0, random 1, complete 2; d: each degree */
+  } cases[] = {{0, 4, 5, 2}, {0, 4, 3, 2}, {0, 4, 2, 1}, {0, 4, 1, 0}, {2, 4, 4, 3},
+               {2, 4, 1, 0}, {1, 3, 6, 3}, {1, 2, 7, 2}, {1, 5, 8, 5}, {1, 1, 8, 1}};
+  for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+    const int K = cases[c].K, d = cases[c].d;
+    double W[FAKE_KMAX][FAKE_KMAX];
+    int nbr[FAKE_KMAX][FAKE_KMAX];
+    gossip_matrix(cases[c].topology, cases[c].degree, K, W, nbr);
+    for (int k = 0; k < K; k++) {
+      double row = 0, col = 0;
+      int deg = 0;
+      for (int j = 0; j < K; j++) {
+        row += W[k][j];
+        col += W[j][k];
+        deg += nbr[k][j];
+        cr_assert_eq(nbr[k][j], nbr[j][k], "case %zu: the graph is undirected", c);
+        cr_assert_eq(W[k][j], W[j][k], "case %zu: W is symmetric", c);
+        /* Metropolis-Hastings on a d-regular graph: 1/(1 + d) on each edge and the rest,
+         * 1/(1 + d) too, on the diagonal */
+        double want = j == k || nbr[k][j] ? 1.0 / (1 + d) : 0.0;
+        cr_assert_float_eq(W[k][j], want, 1e-7, "case %zu: W[%d][%d] = %g", c, k, j, W[k][j]);
+      }
+      cr_assert_eq(deg, d, "case %zu: worker %d has %d neighbours", c, k, deg);
+      cr_assert_float_eq(row, 1.0, 1e-6, "case %zu: row %d", c, k);
+      cr_assert_float_eq(col, 1.0, 1e-6, "case %zu: column %d", c, k);
+    }
+    if (cases[c].topology == 0 && K >= 3)
+      for (int k = 0; k < K; k++)
+        cr_assert(nbr[k][(k + 1) % K] && nbr[k][(k + K - 1) % K], "case %zu: a ring", c);
+  }
+}
+
+Test(policy_gossip, random_graphs_are_refused_unless_regular_graphs_exist)
+{
+  opt_policy_config c = policy_config("gossip");
+  char path[32], msg[160];
+  cr_assert_eq(GET(c, "topology"), 0, "ring by default");
+  cr_assert_eq(GET(c, "mode"), 0, "adapt-then-combine by default");
+  cr_assert_eq(opt_policy_check(&c, 1, path, sizeof path, msg, sizeof msg), WL_OK);
+  SET(c, "topology", 1);
+  SET(c, "degree", 3);
+  cr_assert_eq(opt_policy_check(&c, 5, path, sizeof path, msg, sizeof msg), WL_ECONFIG,
+               "5 x 3 is odd");
+  cr_assert_str_eq(path, "degree");
+  cr_assert_eq(opt_policy_check(&c, 3, path, sizeof path, msg, sizeof msg), WL_ECONFIG,
+               "degree 3 needs 4 workers");
+  cr_assert_eq(opt_policy_check(&c, 4, path, sizeof path, msg, sizeof msg), WL_OK);
+}
+
+Test(policy_gossip, atc_mixes_when_its_step_and_its_neighbours_models_are_in)
+{
+  fake_host f;
+  fake_init_k(&f, 0, 4);
+  opt_policy_config c = policy_config("gossip"); /* a ring of 4: 0's neighbours are 1 and 3 */
+  opt_policy p;
+  make_policy(&c, &f, &p);
+  p.type->start(p.state);
+  expect_log(&f, 0, (const char *const[]){"train 0 1", "train 1 1", "train 2 1", "train 3 1"},
+             4);
+  for (int k = 0; k < 4; k++) /* the models after each worker's step: 1, 2, 3, 4 */
+    for (int i = 0; i < FAKE_N; i++)
+      f.reps[k].params[i] = (float)(k + 1);
+  p.type->work_done(p.state, 0);
+  expect_log(&f, 4, (const char *const[]){"send 0 1 16 0", "send 0 3 16 0"}, 2);
+  p.type->work_done(p.state, 1);
+  p.type->work_done(p.state, 3);
+  p.type->message(p.state, 1, 0, 0);
+  cr_assert_eq(f.n, 10, "0 waits for 3's model");
+  p.type->message(p.state, 3, 0, 0);
+  expect_log(&f, 10, (const char *const[]){"train 0 1"}, 1);
+  cr_assert_float_eq(f.reps[0].params[2], (4.0 + 1 + 2) / 3, 1e-6);
+  cr_assert_eq(p.type->step(p.state), 0, "not every worker has mixed");
+  /* 0's next step ends before 2 has finished its first: its model goes out, tagged with the
+   * step's parity, and 1 takes it for its next step */
+  for (int i = 0; i < FAKE_N; i++)
+    f.reps[0].params[i] = 10.0f;
+  p.type->work_done(p.state, 0);
+  expect_log(&f, 11, (const char *const[]){"send 0 1 16 1", "send 0 3 16 1"}, 2);
+  p.type->work_done(p.state, 2);
+  expect_log(&f, 13, (const char *const[]){"send 2 1 16 0", "send 2 3 16 0"}, 2);
+  p.type->message(p.state, 0, 1, 1);
+  p.type->message(p.state, 2, 1, 0);
+  cr_assert_eq(f.n, 15, "1 waits for 0's first model");
+  p.type->message(p.state, 0, 1, 0);
+  expect_log(&f, 15, (const char *const[]){"train 1 1"}, 1);
+  cr_assert_float_eq(f.reps[1].params[0], (1.0 + 2 + 3) / 3, 1e-6, "0's first model, not its "
+                     "second");
+  p.type->message(p.state, 2, 3, 0);
+  p.type->message(p.state, 0, 3, 0);
+  cr_assert_float_eq(f.reps[3].params[0], (1.0 + 3 + 4) / 3, 1e-6);
+  p.type->message(p.state, 1, 2, 0);
+  p.type->message(p.state, 3, 2, 0);
+  cr_assert_float_eq(f.reps[2].params[0], (2.0 + 3 + 4) / 3, 1e-6);
+  cr_assert_eq(p.type->step(p.state), 1);
+  /* the global model: the mean of the current models (W doubly stochastic: the steps' mean) */
+  cr_assert_float_eq(p.type->global(p.state)[1], 2.5f, 1e-6);
+  opt_policy_destroy(&p);
+  fake_free(&f);
+}
+
+Test(policy_gossip, cta_sends_its_model_computes_its_gradient_there_then_mixes_and_steps)
+{
+  fake_host f;
+  fake_init(&f, 0);
+  opt_policy_config c = policy_config("gossip");
+  SET(c, "mode", 1);
+  SET(c, "topology", 2);
+  c.inner.lr = 0.5;
+  opt_policy p;
+  for (int k = 0; k < FAKE_K; k++)
+    for (int i = 0; i < FAKE_N; i++)
+      f.reps[k].params[i] = (float)(3 * k); /* 0, 3, 6: mean 3 */
+  make_policy(&c, &f, &p);
+  p.type->start(p.state);
+  expect_log(&f, 0, (const char *const[]){"send 0 1 16 0", "send 0 2 16 0", "grad 0",
+                                          "send 1 0 16 0", "send 1 2 16 0", "grad 1",
+                                          "send 2 0 16 0", "send 2 1 16 0", "grad 2"}, 9);
+  cr_assert_float_eq(p.type->global(p.state)[0], 3.0f, 1e-6);
+  for (int k = 0; k < FAKE_K; k++)
+    for (int i = 0; i < FAKE_N; i++)
+      f.reps[k].grads[i] = (float)(k + 1);
+  deliver_sends(&p, &f, 0);
+  cr_assert_eq(f.n, 9, "the gradients are not in yet");
+  for (int k = 0; k < FAKE_K; k++)
+    p.type->work_done(p.state, k);
+  expect_log(&f, 9, (const char *const[]){"send 0 1 16 1", "send 0 2 16 1", "grad 0",
+                                          "send 1 0 16 1", "send 1 2 16 1", "grad 1",
+                                          "send 2 0 16 1", "send 2 1 16 1", "grad 2"}, 9);
+  for (int k = 0; k < FAKE_K; k++) /* x_k <- mean_j x_j - lr g_k(x_k) */
+    cr_assert_float_eq(f.reps[k].params[3], 3.0f - 0.5f * (float)(k + 1), 1e-6);
+  cr_assert_eq(p.type->step(p.state), 1);
+  cr_assert_float_eq(p.type->global(p.state)[0], 2.0f, 1e-6);
   opt_policy_destroy(&p);
   fake_free(&f);
 }

@@ -48,7 +48,7 @@ static const bad_case bad_cases[] = {
    0, 0, "policies[0].inner.lr", "got \"fast\""},
   {"{\"cluster\": {\"network\": {\"collective\": \"star\"}}, " OK_TAIL "}", 0, 0,
    "cluster.network.collective", "expected one of ring, tree, halving_doubling, hierarchical; got \"star\""},
-  {"{\"policies\": [{\"type\": \"gossip\"}], \"stop\": {\"steps\": 3}}", 0, 0, "policies[0].type",
+  {"{\"policies\": [{\"type\": \"push_sum\"}], \"stop\": {\"steps\": 3}}", 0, 0, "policies[0].type",
    "expected one of ddp, local_sgd"},
   {"{\"policies\": {\"type\": \"ddp\"}, \"stop\": {\"steps\": 3}}", 0, 0, "policies",
    "expected an array of 1 to"},

@@ -848,7 +848,10 @@ Test(determinism, every_policy_gives_identical_results_on_one_or_several_threads
                         "{\"type\": \"ddp\"}, {\"type\": \"local_sgd\", \"H\": 3},"
                         "{\"type\": \"diloco\", \"H\": 4},"
                         "{\"type\": \"palsgd\", \"H\": 6, \"p\": 0.3, \"warmup_steps\": 3},"
-                        "{\"type\": \"async_local_sgd\", \"H\": 4, \"dylu\": true}",
+                        "{\"type\": \"async_local_sgd\", \"H\": 4, \"dylu\": true},"
+                        "{\"type\": \"gossip\"},"
+                        "{\"type\": \"gossip\", \"label\": \"g_cta\", \"mode\": \"cta\","
+                        " \"topology\": \"random\", \"degree\": 2}",
                         "\"sim_time_s\": 4"), &s);
   s.base.eval.every_s = 0.3;
   s.base.cluster.network.latency_s = 0.001;
