@@ -61,6 +61,9 @@ wl_status sim_memory_estimate(const sim_config *cfg, int threads, sim_memory *m)
                      sim_flows_memory(2, 2) +
                      2 * 2 * sizeof(sim_event)) +
                 (K + 1) * 8; /* (the policy's streams, its memory counts them) */
+  int R = sim_network_regions(&cfg->cluster.network, &cfg->policy);
+  if (R > 0) /* the regions' links, and the transfers between the servers */
+    m->workers += sim_flows_memory(4 * R, (int)(2 * K + 2 * R));
   if (failures)
     m->workers += K * sim_rng_memory(SIM_RNG_FAILURE);
   if (cc->jitter.dist != SIM_JITTER_NONE)

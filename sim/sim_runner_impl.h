@@ -168,7 +168,16 @@ void sim_runner_busy_begin(sim_worker *wk, int kind, sim_time now);
 void sim_runner_busy_end_at(sim_runner *r, int w, sim_time now);
 /* worker w's lost job undone: its replica, batch order and stream as the job found them */
 void sim_runner_restore_worker(sim_runner *r, int w);
-/* the flow model's links of endpoint e (a worker, or OPT_SERVER) */
+/* The flow model's links and most flows at once for K workers and R regions (0: none): a
+ * transfer at a time per worker each way, the server's; with regions, every worker's
+ * update and model between the servers at once. */
+static inline int sim_runner_flow_links(int K, int R) { return 2 * K + 2 + 4 * R; }
+static inline int sim_runner_max_flows(int K, int R)
+{
+  return 2 * K + 2 + (R > 0 ? 2 * K + 2 * R : 0);
+}
+enum { SIM_FLOW_REGION_HUBS = 14 }; /* regions whose servers' links are hubs (at most) */
+/* the flow model's links of endpoint e (a worker, OPT_SERVER or OPT_LPS(r)) */
 int sim_runner_up_link(const sim_runner *r, int e);
 int sim_runner_down_link(const sim_runner *r, int e);
 /* the earliest flow's completion scheduled (earlier schedules become stale) */
