@@ -22,7 +22,8 @@
  *                          (priced as the all-gather half of an all-reduce of everything
  *                          gathered; overlap as allreduce's);
  *           send(from, to, bytes, tag)      a point-to-point transfer; OPT_SERVER is the
- *                          parameter server's endpoint;
+ *                          parameter server's endpoint (the global one, with regions), and
+ *                          OPT_LPS(r) region r's local parameter server's;
  *           timer(delay_s, tag)             a timer event after delay_s simulated seconds;
  *           record_update(w, staleness, weight, dropped)  an async update, for the results.
  * A worker's replica must not be touched between a command for it and its work_done.
@@ -55,7 +56,12 @@
 #include "wl_param.h"
 #include "wl_status.h"
 
-#define OPT_SERVER (-1) /* the parameter server's endpoint in send() */
+#define OPT_SERVER (-1) /* the parameter server's endpoint in send(): the global one */
+/* Region r's local parameter server's endpoint in send() (a policy with regions): a worker
+ * reaches its region's over the region's fast links, and that server reaches OPT_SERVER
+ * over the region's slow link. */
+#define OPT_LPS(r) (-2 - (r))
+#define OPT_LPS_REGION(e) (-2 - (e)) /* the region of endpoint OPT_LPS(r) */
 #define OPT_STREAM_ROUNDS(K) ((K) + 1) /* opt_host.rng's stream for opt_round */
 
 /* The room for a policy's own config struct in opt_policy_config. */
@@ -134,6 +140,8 @@ typedef struct opt_host {
   const double *speeds;         /* (K) speed factors: gradient steps per unit time */
   const int *shard_sizes;       /* (K) training examples of each worker */
   const uint8_t *up;            /* (K) 1 while the worker is up */
+  int regions;                  /* a policy with regions: R >= 1, worker w in region
+                                   w / (K / R) (opt_host_region); else 0 */
   void (*train)(void *ctx, int w, const opt_train *job);
   void (*grad)(void *ctx, int w);
   void (*allreduce)(void *ctx, int64_t bytes, double overlap, double backward_share,
@@ -164,7 +172,15 @@ enum {
   OPT_TRAIT_ASYNC = 1u << 0, /* asynchronous: workers push to a parameter server (the
                                 network's server link); it always hears of failures */
   OPT_TRAIT_OUTER = 1u << 1, /* has an outer optimizer (the key "outer") */
+  OPT_TRAIT_REGIONS = 1u << 2, /* uses the network's regions (cluster.network.regions): a
+                                  local parameter server per region, OPT_LPS(r) */
 };
+
+/* Worker w's region on host h (0 without regions). */
+static inline int opt_host_region(const opt_host *h, int w)
+{
+  return h->regions > 1 ? w / (h->K / h->regions) : 0;
+}
 
 typedef struct opt_policy_type {
   wl_variant variant; /* first member: name, doc and the keys this policy reads */

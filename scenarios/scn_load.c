@@ -527,13 +527,25 @@ static const cJSON *at_path(const cJSON *root, const char *path)
   return node;
 }
 
+/* The network's keys that only a policy with regions reads. */
+static const char *const region_keys[] = {"regions", "region_latency_s", "region_bandwidth_gbps",
+                                          NULL};
+
 static wl_status check_inert_elsewhere(const cJSON *root, const scn_scenario *s, scn_error *err)
 {
-  int any_async = 0, any_sync = 0;
+  int any_async = 0, any_sync = 0, any_regions = 0;
   for (int i = 0; i < s->n_policies; i++) {
     int async = opt_policy_has(&s->policies[i], OPT_TRAIT_ASYNC);
     any_async |= async;
     any_sync |= !async;
+    any_regions |= opt_policy_has(&s->policies[i], OPT_TRAIT_REGIONS);
+  }
+  for (int k = 0; region_keys[k] && !any_regions; k++) {
+    char path[64];
+    snprintf(path, sizeof path, "cluster.network.%s", region_keys[k]);
+    if (at_path(root, path))
+      return scn_fail(err, path, "has no effect here: only a policy with regions (halos) "
+                      "has regional parameter servers, and no policy is one; remove it");
   }
   if (at_path(root, "cluster.network.server_gbps") && !any_async)
     return scn_fail(err, "cluster.network.server_gbps", "has no effect here: only an "
@@ -580,6 +592,8 @@ static wl_status check_inert_elsewhere(const cJSON *root, const scn_scenario *s,
 static void drop_inert(cJSON *root, const sim_config *cfg)
 {
   cJSON *net = (cJSON *)at_path(root, "cluster.network");
+  for (int k = 0; region_keys[k] && !opt_policy_has(&cfg->policy, OPT_TRAIT_REGIONS); k++)
+    cJSON_DeleteItemFromObjectCaseSensitive(net, region_keys[k]);
   if (!opt_policy_has(&cfg->policy, OPT_TRAIT_ASYNC))
     cJSON_DeleteItemFromObjectCaseSensitive(net, "server_gbps");
   else

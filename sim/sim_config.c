@@ -130,6 +130,7 @@ static const wl_param compute_params[] = {
 
 #define NO(f) offsetof(sim_network_config, f)
 static int nodes(const void *b) { return ((const sim_network_config *)b)->workers_per_node > 0; }
+static int regional(const void *b) { return ((const sim_network_config *)b)->regions > 0; }
 static const wl_param network_params[] = {
   {.key = "latency_s", .kind = WL_P_DOUBLE, .offset = NO(latency_s), .def = 1e-3, .min = 0,
    .max = 1e3, .unit = "s", .doc = "one-way latency per message (alpha)"},
@@ -171,6 +172,22 @@ static const wl_param network_params[] = {
    .size = sizeof(((sim_network_config *)0)->trace), .unit = "",
    .doc = "CSV of link changes: time_s,link,bandwidth_gbps,latency_s (link: a worker, *, "
           "server or inter; - leaves a value unchanged)"},
+  {.key = "regions", .kind = WL_P_INT, .offset = NO(regions), .def = 0, .min = 0,
+   .max = SIM_MAX_REGIONS, .flags = WL_PF_OMIT_DEFAULT, .unit = "regions",
+   .doc = "0: a flat network; R: the workers form R regions of K/R (worker w in region "
+          "floor(w R / K)), each with a local parameter server on its fast links (the "
+          "workers' and server_gbps), joined to the global parameter server by one slower "
+          "link per region; for a policy with regions (halos)"},
+  {.key = "region_latency_s", .kind = WL_P_DOUBLE, .offset = NO(region_latency_s), .def = 0.05,
+   .min = 0, .max = 1e3, .flags = WL_PF_OMIT_DEFAULT, .unit = "s",
+   .doc = "one-way latency of a message between a region's server and the global one",
+   .applies = regional, .applies_doc = "regions > 0"},
+  {.key = "region_bandwidth_gbps", .kind = WL_P_DOUBLE, .offset = NO(region_bandwidth_gbps),
+   .def = 0.5, .min = 0, .max = 1e12, .flags = WL_PF_MIN_EXCL | WL_PF_OMIT_DEFAULT,
+   .unit = "Gbit/s",
+   .doc = "a region's link to the global parameter server, each direction (HALoS's "
+          "inter-region links: 0.1 to 0.9 Gbit/s)",
+   .applies = regional, .applies_doc = "regions > 0"},
   {0}};
 
 #define MO(f) offsetof(sim_comm_config, f)
@@ -213,6 +230,13 @@ static const wl_param failure_params[] = {
    .doc = "synchronous policies wait for a down worker, or continue without it",
    .applies = fails, .applies_doc = "failures (at_s or mttf_s)"},
   {0}};
+
+int sim_network_regions(const sim_network_config *n, const opt_policy_config *policy)
+{
+  if (!opt_policy_has(policy, OPT_TRAIT_REGIONS))
+    return 0;
+  return n->regions > 1 ? n->regions : 1;
+}
 
 #define KO(f) offsetof(sim_cluster_config, f)
 const wl_param sim_cluster_params[] = {
@@ -317,6 +341,13 @@ wl_status sim_config_check(const sim_config *cfg, char *path, size_t path_size, 
     snprintf(path, path_size, "cluster.network.workers_per_node");
     snprintf(msg, msg_size, "expected a divisor of the %d workers for the hierarchical "
              "collective, got %d", c->workers, n->workers_per_node);
+    return WL_ECONFIG;
+  }
+  int R = sim_network_regions(n, &cfg->policy);
+  if (R > 0 && c->workers % R != 0) {
+    snprintf(path, path_size, "cluster.network.regions");
+    snprintf(msg, msg_size, "expected a divisor of the %d workers (each region holds K/R of "
+             "them, contiguously), got %d", c->workers, R);
     return WL_ECONFIG;
   }
   const sim_stop_config *s = &cfg->stop;

@@ -14,6 +14,7 @@
 #include "wl_param.h"
 
 #define SIM_MAX_LISTED_SPEEDS 4096
+#define SIM_MAX_REGIONS 4096
 
 enum { SIM_COLL_RING = 0, SIM_COLL_TREE, SIM_COLL_HALVING_DOUBLING, SIM_COLL_HIERARCHICAL };
 
@@ -82,6 +83,10 @@ typedef struct sim_network_config {
   double link_latencies_s[SIM_MAX_LISTED_SPEEDS]; /* per-worker latencies (override) */
   int n_link_latencies;        /* 0 or the worker count */
   char trace[512];             /* CSV time_s,link,bandwidth_gbps,latency_s; "" = none */
+  int regions;                 /* R: 0 a flat network; else R regions of K/R workers
+                                  (contiguous), for a policy with regions (OPT_TRAIT_REGIONS) */
+  double region_latency_s;      /* one-way latency between a region and the global server */
+  double region_bandwidth_gbps; /* a region's link to the global server, each direction */
 } sim_network_config;
 
 typedef struct sim_comm_config {
@@ -103,6 +108,10 @@ typedef struct sim_failure_config {
   int repair_dist;    /* SIM_DURATION_* */
   int sync;           /* SIM_FAIL_*: synchronous policies wait for a down worker or drop it */
 } sim_failure_config;
+
+/* The regions a run's policy sees: 0 for a policy without regions, else at least 1 (a
+ * network without regions is one region to such a policy). */
+int sim_network_regions(const sim_network_config *n, const opt_policy_config *policy);
 
 /* Whether workers fail at all (scheduled failures, or a mean time to failure). */
 int sim_failures_on(const sim_failure_config *f);

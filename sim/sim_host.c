@@ -365,11 +365,39 @@ static void host_allgather(void *ctx, int64_t bytes_each, double overlap, double
 }
 
 /* Link indices in the flow model: worker w's upload 2w, download 2w + 1; the server's
- * upload 2K, download 2K + 1. */
-int sim_runner_up_link(const sim_runner *r, int e) { return e == OPT_SERVER ? 2 * r->K : 2 * e; }
-int sim_runner_down_link(const sim_runner *r, int e)
+ * upload 2K, download 2K + 1; with R regions, region r's local server's upload 2K + 2 + 2r,
+ * download 2K + 3 + 2r, and its region's link to the global server: toward it
+ * 2K + 2 + 2R + 2r, back 2K + 3 + 2R + 2r. */
+int sim_runner_up_link(const sim_runner *r, int e)
 {
-  return e == OPT_SERVER ? 2 * r->K + 1 : 2 * e + 1;
+  if (e >= 0)
+    return 2 * e;
+  return e == OPT_SERVER ? 2 * r->K : 2 * r->K + 2 + 2 * OPT_LPS_REGION(e);
+}
+int sim_runner_down_link(const sim_runner *r, int e) { return sim_runner_up_link(r, e) + 1; }
+
+/* The links a transfer from `from` to `to` crosses: the sender's upload and the receiver's
+ * download, except between a region's server and the global one, where it crosses the
+ * region's link and the global server's. */
+static void transfer_links(const sim_runner *r, int from, int to, int links[2])
+{
+  int K = r->K, R = r->net.R;
+  if (from < OPT_SERVER && to == OPT_SERVER) {
+    links[0] = 2 * K + 2 + 2 * R + 2 * OPT_LPS_REGION(from);
+    links[1] = sim_runner_down_link(r, OPT_SERVER);
+  } else if (from == OPT_SERVER && to < OPT_SERVER) {
+    links[0] = sim_runner_up_link(r, OPT_SERVER);
+    links[1] = 2 * K + 3 + 2 * R + 2 * OPT_LPS_REGION(to);
+  } else {
+    links[0] = sim_runner_up_link(r, from);
+    links[1] = sim_runner_down_link(r, to);
+  }
+}
+
+/* Whether endpoint e exists: a worker, the server, or (with regions) a region's server. */
+static int endpoint_ok(const sim_runner *r, int e)
+{
+  return e < r->K && e >= OPT_SERVER - r->net.R;
 }
 
 /* A point-to-point transfer: after the latency its bytes flow over the sender's upload and
@@ -380,23 +408,26 @@ int sim_runner_down_link(const sim_runner *r, int e)
  * (sim_failures.c), which would leave a worker at the other end waiting for them.
  * Its first byte leaves at now + latency to
  * 1/1024 ns (the event that starts it is at the nanosecond before), so that its duration,
- * latency plus flow time, is rounded to the nanosecond once, when it completes. */
+ * latency plus flow time, is rounded to the nanosecond once, when it completes. The latency
+ * is the worker end's (a server's link adds none), or between two servers the region
+ * link's. A worker's server is its region's (with regions) or the one server. */
 static void host_send(void *ctx, int from, int to, int64_t bytes, int tag)
 {
   sim_runner *r = ctx;
-  WL_ASSERT(from != to && from >= OPT_SERVER && from < r->K && to >= OPT_SERVER && to < r->K);
-  WL_ASSERT(!r->hears_failures || from == OPT_SERVER || to == OPT_SERVER);
-  if (from != OPT_SERVER)
+  WL_ASSERT(from != to && endpoint_ok(r, from) && endpoint_ok(r, to));
+  WL_ASSERT(!r->hears_failures || from < 0 || to < 0);
+  if (from >= 0)
     sim_runner_flow_begin(r, from);
-  if (to != OPT_SERVER)
+  if (to >= 0)
     sim_runner_flow_begin(r, to);
-  double lat = fmax(from == OPT_SERVER ? 0.0 : r->net.lat[from],
-                    to == OPT_SERVER ? 0.0 : r->net.lat[to]);
+  int worker_end = from >= 0 ? from : to; /* -1 or less: between two servers */
+  double lat = from >= 0 && to >= 0 ? fmax(r->net.lat[from], r->net.lat[to])
+               : worker_end >= 0    ? r->net.lat[worker_end]
+                                    : r->net.region_lat;
   int64_t lat_ticks = llround(ldexp(lat * 1e9, SIM_FLOW_TICK_BITS)); /* lat <= 1000 s */
-  int worker_end = from == OPT_SERVER ? to : from;
   sim_event ev = {.time = sim_time_add(r->now, lat_ticks >> SIM_FLOW_TICK_BITS),
                   .kind = SIM_EV_FLOW_START, .worker = to, .tag = tag, .src = from, .arg = bytes,
-                  .gen = r->w[worker_end].flow_gen,
+                  .gen = worker_end >= 0 ? r->w[worker_end].flow_gen : 0,
                   .x = (double)(lat_ticks & ((1 << SIM_FLOW_TICK_BITS) - 1))};
   enqueue(r, ev);
 }
@@ -412,10 +443,11 @@ void sim_runner_schedule_flow_done(sim_runner *r)
 
 void sim_runner_flow_start(sim_runner *r, const sim_event *ev)
 {
-  int worker_end = ev->src == OPT_SERVER ? ev->worker : ev->src;
-  if (ev->gen != r->w[worker_end].flow_gen)
+  int worker_end = ev->src >= 0 ? ev->src : ev->worker;
+  if (worker_end >= 0 && ev->gen != r->w[worker_end].flow_gen)
     return; /* its worker failed before the first byte left */
-  int links[2] = {sim_runner_up_link(r, ev->src), sim_runner_down_link(r, ev->worker)};
+  int links[2];
+  transfer_links(r, ev->src, ev->worker, links);
   sim_flows_add(&r->flows, r->now, links, 2, ev->arg, (int64_t)ev->x, ev->src, ev->worker,
                 ev->tag);
   sim_runner_schedule_flow_done(r);
@@ -423,11 +455,11 @@ void sim_runner_flow_start(sim_runner *r, const sim_event *ev)
 
 static void message_delivered(sim_runner *r, int from, int to, int64_t bytes)
 {
-  if (from != OPT_SERVER) {
+  if (from >= 0) {
     r->w[from].bytes_sent += (double)bytes;
     sim_runner_flow_end(r, from);
   }
-  if (to != OPT_SERVER) {
+  if (to >= 0) {
     r->w[to].bytes_recv += (double)bytes;
     sim_runner_flow_end(r, to);
   }
@@ -525,6 +557,12 @@ static void flow_capacities(const sim_runner *r, double *cap)
     cap[sim_runner_down_link(r, w)] = r->net.down[w];
   }
   cap[sim_runner_up_link(r, OPT_SERVER)] = cap[sim_runner_down_link(r, OPT_SERVER)] = r->net.server;
+  for (int g = 0; g < r->net.R; g++) {
+    cap[sim_runner_up_link(r, OPT_LPS(g))] = cap[sim_runner_down_link(r, OPT_LPS(g))] =
+      r->net.server;
+    cap[2 * r->K + 2 + 2 * r->net.R + 2 * g] = cap[2 * r->K + 3 + 2 * r->net.R + 2 * g] =
+      r->net.region;
+  }
 }
 
 /* The flow model: worker links and the server's two hub links; its capacity unit fits the
@@ -539,7 +577,7 @@ wl_status sim_runner_flows_init(sim_runner *r, char *err, size_t err_size)
              solver);
     return WL_ECONFIG;
   }
-  int n_links = 2 * r->K + 2;
+  int R = r->net.R, n_links = sim_runner_flow_links(r->K, R);
   double *cap = malloc((size_t)n_links * sizeof *cap);
   if (!cap)
     return WL_ENOMEM;
@@ -550,15 +588,21 @@ wl_status sim_runner_flows_init(sim_runner *r, char *err, size_t err_size)
   for (int i = 0; i < r->net.n_changes; i++)
     if (!isnan(r->net.changes[i].bps))
       most = fmax(most, r->net.changes[i].bps);
-  int hubs[2] = {sim_runner_up_link(r, OPT_SERVER), sim_runner_down_link(r, OPT_SERVER)};
-  long max_flows = opt_policy_max_transfers(&r->cfg->policy, r->K);
+  /* the hubs: the servers' links (the regions' as well while they fit the flow model's
+   * hubs; flows through a link that is no hub are priced by the reference solver) */
+  int hubs[2 * SIM_FLOW_REGION_HUBS + 2], n_hubs = 0;
+  for (int e = OPT_SERVER; e >= OPT_SERVER - (R <= SIM_FLOW_REGION_HUBS ? R : 0); e--) {
+    hubs[n_hubs++] = sim_runner_up_link(r, e);
+    hubs[n_hubs++] = sim_runner_down_link(r, e);
+  }
+  long max_flows = sim_runner_max_flows(opt_policy_max_transfers(&r->cfg->policy, r->K), r->K, R);
   if (max_flows > INT32_MAX / 4) {
     free(cap);
     snprintf(err, err_size, "the policy may have %ld transfers in flight; at most %d can be "
              "simulated", max_flows, INT32_MAX / 4);
     return WL_ECONFIG;
   }
-  wl_status st = sim_flows_init(&r->flows, n_links, cap, most, hubs, 2, (int)max_flows);
+  wl_status st = sim_flows_init(&r->flows, n_links, cap, most, hubs, n_hubs, (int)max_flows);
   free(cap);
   if (st == WL_OK && reference)
     sim_flows_force_reference(&r->flows);
@@ -596,6 +640,7 @@ void sim_runner_host_init(sim_runner *r, int64_t payload_bytes, double wire_para
     .speeds = r->speeds,
     .shard_sizes = r->shard_sizes,
     .up = r->up,
+    .regions = sim_network_regions(&r->cfg->cluster.network, &r->cfg->policy),
     .train = host_train,
     .grad = host_grad,
     .allreduce = host_allreduce,

@@ -64,6 +64,9 @@ wl_status sim_memory_estimate(const sim_config *cfg, int threads, sim_memory *m)
   /* transfers beyond two per worker (and two), for a policy that has more in flight */
   m->workers += (double)(opt_policy_max_transfers(&cfg->policy, (int)K) - 2 * (long)K - 2) *
                 sim_flows_memory(0, 1);
+  int R = sim_network_regions(&cfg->cluster.network, &cfg->policy);
+  if (R > 0) /* the regions' links, and the transfers between the servers */
+    m->workers += sim_flows_memory(4 * R, (int)(2 * K + 2 * R));
   if (failures)
     m->workers += K * sim_rng_memory(SIM_RNG_FAILURE);
   if (cc->jitter.dist != SIM_JITTER_NONE)

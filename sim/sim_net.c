@@ -77,6 +77,8 @@ wl_status sim_net_init(sim_net_state *s, const sim_network_config *cfg, int K, c
     sim_net_gbps_to_bytes_per_s(isnan(cfg->server_gbps) ? cfg->bandwidth_gbps : cfg->server_gbps);
   s->inter = sim_net_gbps_to_bytes_per_s(cfg->inter_bandwidth_gbps);
   s->inter_lat = cfg->inter_latency_s;
+  s->region = sim_net_gbps_to_bytes_per_s(cfg->region_bandwidth_gbps);
+  s->region_lat = cfg->region_latency_s;
   if (cfg->trace[0])
     return sim_net_trace_load(cfg->trace, K, &s->changes, &s->n_changes, err, err_size);
   return WL_OK;

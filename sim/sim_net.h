@@ -11,7 +11,11 @@
  * A flat algorithm runs at the pace of its slowest link and largest latency (the inter-node
  * link's, when it spans nodes). A trace (CSV rows time_s,link,bandwidth_gbps,latency_s; link
  * a worker index, * for every worker, server or inter; - keeps a value) changes links at
- * given times; the state below is the network as it is now. */
+ * given times; the state below is the network as it is now.
+ *
+ * Regions (for a policy with regions): the workers form R regions of K/R; each region has
+ * a local parameter server whose link runs at the server's bandwidth (and changes with it),
+ * and one link (region latency, region bandwidth, each direction) to the global server. */
 #ifndef SIM_NET_H
 #define SIM_NET_H
 
@@ -33,6 +37,8 @@ typedef struct sim_net_state {
   double *up, *down, *lat; /* (K) bytes/s, bytes/s, seconds */
   double server;           /* bytes/s, each direction */
   double inter, inter_lat; /* bytes/s, seconds */
+  int R;                   /* regions a policy with regions sees (>= 1), else 0 */
+  double region, region_lat; /* a region's link to the global server: bytes/s, seconds */
   sim_net_change *changes; /* the trace, by time */
   int n_changes, next;     /* next change to apply */
 } sim_net_state;

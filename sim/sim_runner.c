@@ -236,8 +236,10 @@ static wl_status setup(sim_runner *r, int threads, sim_check_cache *cache, char 
     return st;
   if (r->n_threads > 1 && (st = sim_pool_create(r->n_threads - 1, r->K, sim_runner_pool_job, r, &r->pool)))
     return st;
-  if ((st = sim_net_init(&r->net, &cfg->cluster.network, r->K, err, err_size)) ||
-      (st = sim_runner_flows_init(r, err, err_size)))
+  if ((st = sim_net_init(&r->net, &cfg->cluster.network, r->K, err, err_size)))
+    return st;
+  r->net.R = r->host.regions;
+  if ((st = sim_runner_flows_init(r, err, err_size)))
     return st;
   if (isfinite(sim_net_next_change(&r->net)))
     sim_runner_schedule(r, sim_time_from_s(sim_net_next_change(&r->net)), SIM_EV_NET_CHANGE, -1, 0, 0, 0);

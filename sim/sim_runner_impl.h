@@ -177,7 +177,16 @@ void sim_runner_flow_end(sim_runner *r, int w);
 void sim_runner_flows_drop(sim_runner *r, int w);
 /* worker w's lost job undone: its replica, batch order and stream as the job found them */
 void sim_runner_restore_worker(sim_runner *r, int w);
-/* the flow model's links of endpoint e (a worker, or OPT_SERVER) */
+/* The flow model's links and most flows at once for K workers and R regions (0: none): the
+ * policy's transfers (opt_policy_max_transfers); with regions, also every worker's update
+ * and model between the servers at once. */
+static inline int sim_runner_flow_links(int K, int R) { return 2 * K + 2 + 4 * R; }
+static inline long sim_runner_max_flows(long policy_transfers, int K, int R)
+{
+  return policy_transfers + (R > 0 ? 2L * K + 2L * R : 0);
+}
+enum { SIM_FLOW_REGION_HUBS = 14 }; /* regions whose servers' links are hubs (at most) */
+/* the flow model's links of endpoint e (a worker, OPT_SERVER or OPT_LPS(r)) */
 int sim_runner_up_link(const sim_runner *r, int e);
 int sim_runner_down_link(const sim_runner *r, int e);
 /* the earliest flow's completion scheduled (earlier schedules become stale) */

@@ -1070,6 +1070,52 @@ check "gossip waits for a down worker" test $? -eq 0
 n=$(sqlite3 "$tmp/gt2.db" "select count(*) from runs where steps = 10 and status = 'done'")
 check "gossip with a failure: every run reaches its steps ($n)" test "$n" -eq 3
 
+# halos relaying every update through one region (a free worker-LPS hop, the region's link
+# as async's server link) is async_local_sgd with the same outer optimizer: the same
+# evaluations, times and updates, bit for bit (the traffic counts both hops: twice the bytes)
+for f in halos_identity_async halos_identity_relay; do
+  "$syncsim" run "$src/tests/fixtures/$f.json" --db "$tmp/hid.db" --quiet >/dev/null 2>&1
+  check "the identity scenario $f runs" test $? -eq 0
+done
+got=$(sqlite3 "$tmp/hid.db" "select (select count(*) from metrics where run_id = 2) || ' ' ||
+  (select count(*) from (select kind, sim_time_s, step, examples, quote(loss), quote(accuracy)
+   from metrics where run_id = 1 except select kind, sim_time_s, step, examples, quote(loss),
+   quote(accuracy) from metrics where run_id = 2)) || ' ' ||
+  (select count(*) from (select sim_time_s, worker, staleness from updates where run_id = 1
+   except select sim_time_s, worker, staleness from updates where run_id = 2))")
+check "halos relaying through one region is async_local_sgd bit for bit (rows, differing: $got)" \
+  awk -v g="$got" 'BEGIN { split(g, f, " "); exit !(f[1] > 10 && f[2] == 0 && f[3] == 0) }'
+# the regions' links priced in closed form: two regions of one worker, free fast links; an
+# LPS push crosses its region's link: 0.05 s latency + 4e6 B / 0.1 Gbit/s after the first
+# step (0.1 s): 0.47 s; the reply takes as long, and the next push leaves with the first
+# arrival after the merge (0.9 s): 1.27 s. The two regions' links do not contend.
+cat >"$tmp/hprice.json" <<'EOF'
+{"name": "halos_price", "workload": {"model": {"type": "none", "params": 1e6}},
+ "cluster": {"workers": 2, "compute": {"step_time_s": 0.1},
+             "network": {"latency_s": 0, "bandwidth_gbps": 1e12, "server_gbps": 1e12,
+                         "regions": 2, "region_latency_s": 0.05, "region_bandwidth_gbps": 0.1},
+             "comm": {"bytes_per_param": 4}},
+ "policies": [{"type": "halos", "H": 1, "updates": 1}],
+ "stop": {"sim_time_s": 1.5}}
+EOF
+"$syncsim" run "$tmp/hprice.json" --db "$tmp/hprice.db" --quiet >/dev/null 2>&1
+got=$(sqlite3 "$tmp/hprice.db" "select group_concat(sim_time_s || '/' || worker, ' ') from
+  (select * from updates order by sim_time_s, worker)")
+check "an LPS push costs region latency + bytes / region bandwidth ($got)" \
+  test "$got" = "0.47/0 0.47/1 1.27/0 1.27/1"
+# the region keys: refused where no policy reads them; regions must divide the workers
+"$syncsim" validate "$minimal" --set cluster.network.regions=2 >/dev/null 2>"$tmp/err"
+check "regions under a policy without regions is refused: $(cat "$tmp/err")" \
+  grep -q 'cluster.network.regions: has no effect here' "$tmp/err"
+sed 's/"workers": 2/"workers": 3/' "$tmp/hprice.json" >"$tmp/hprice3.json"
+"$syncsim" validate "$tmp/hprice3.json" >/dev/null 2>"$tmp/err"
+check "regions that do not divide the workers are refused: $(cat "$tmp/err")" \
+  grep -q 'cluster.network.regions: expected a divisor of the 3 workers' "$tmp/err"
+sed 's/"updates": 1/"relay": true, "updates": 1/' "$tmp/hprice.json" >"$tmp/hrelay.json"
+"$syncsim" validate "$tmp/hrelay.json" >/dev/null 2>"$tmp/err"
+check "a local server's key under relay is refused: $(cat "$tmp/err")" \
+  grep -q 'updates.*relay false' "$tmp/err"
+
 # --- interrupts ---------------------------------------------------------------------------
 for sig in INT TERM; do
   "$syncsim" run "$minimal" --db "$tmp/int.db" --quiet --set stop.sim_time_s=1e9 \

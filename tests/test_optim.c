@@ -1361,6 +1361,140 @@ Test(policy_async, delayed_nesterov_c_above_1_over_N_is_a_config_error)
   cr_assert_eq(opt_policy_check(&c, 3, path, sizeof path, msg, sizeof msg), WL_OK);
 }
 
+/* Drive halos: worker w's model from its LPS (region 0: endpoint -2) arrives, it trains, moves
+ * by -shift, pushes, and its push reaches the LPS. */
+static void halos_round(opt_policy *p, fake_host *f, int w, float shift)
+{
+  p->type->message(p->state, OPT_LPS(0), w, 1); /* model delivered */
+  for (int i = 0; i < FAKE_N; i++)
+    f->reps[w].params[i] -= shift;
+  p->type->work_done(p->state, w);              /* push sent */
+  p->type->message(p->state, w, OPT_LPS(0), 2); /* push delivered */
+}
+
+Test(policy_halos, defaults_are_the_papers)
+{
+  opt_policy_config c = policy_config("halos");
+  cr_assert_eq(GET(c, "H"), 8);
+  cr_assert_eq(GET(c, "updates"), 32);
+  cr_assert_float_eq(GET(c, "alpha"), 0.25, 0);
+  cr_assert_eq(GET(c, "dylu"), 1);
+  cr_assert_eq(GET(c, "relay"), 0);
+  cr_assert_eq(c.outer.opt, OPT_DELAYED_NESTEROV);
+  cr_assert_float_eq(c.outer.lr, 0.15 * 2, 1e-12); /* lambda_g N */
+  cr_assert_float_eq(c.outer.momentum, 0.5, 0);
+  cr_assert_eq(c.outer.dn_n, 2);
+  cr_assert_eq(c.inner.opt, OPT_ADAMW);
+  cr_assert(opt_policy_has(&c, OPT_TRAIT_ASYNC | OPT_TRAIT_OUTER | OPT_TRAIT_REGIONS));
+  c = policy_config("async_local_sgd");
+  cr_assert(!opt_policy_has(&c, OPT_TRAIT_REGIONS));
+}
+
+/* LPS: one step per arrival; after `updates` arrivals since its last merge, a push of its
+ * change to the GPS; arrivals while it is in flight only move the LPS; the GPS's reply is
+ * merged with weight alpha. By hand with SGD lr 1 at both servers (x <- x - g). */
+Test(policy_halos, lps_steps_pushes_after_updates_and_merges_the_gps_model)
+{
+  fake_host f;
+  fake_init(&f, 2);
+  opt_policy_config c = policy_config("halos");
+  SET(c, "H", 5);
+  SET(c, "dylu", 0);
+  SET(c, "updates", 2);
+  SET(c, "alpha", 0.5);
+  opt_optim_choose(&c.outer, OPT_SGD);
+  c.outer.lr = 1.0;
+  opt_optim_config *lps = (opt_optim_config *)(void *)c.own.bytes; /* its first field */
+  opt_optim_choose(lps, OPT_SGD);
+  lps->lr = 1.0;
+  opt_policy p;
+  make_policy(&c, &f, &p);
+  p.type->start(p.state);
+  expect_log(&f, 0, (const char *const[]){"send -2 0 16 1", "send -2 1 16 1", "send -2 2 16 1"},
+             3);
+  int from = f.n;
+  halos_round(&p, &f, 1, 0.25f); /* theta_l: 1 - 0.25 */
+  expect_log(&f, from, (const char *const[]){"train 1 5", "send 1 -2 16 2", "send -2 1 16 1"}, 3);
+  from = f.n;
+  halos_round(&p, &f, 0, 0.5f); /* theta_l: 0.75 - 0.5; the second update: push 1 - 0.25 */
+  expect_log(&f, from, (const char *const[]){"train 0 5", "send 0 -2 16 2", "send -2 -1 16 3",
+                                             "send -2 0 16 1"}, 4);
+  cr_assert_float_eq(p.type->global(p.state)[0], 1.0f, 0, "the GPS waits for the push");
+  from = f.n;
+  p.type->message(p.state, OPT_LPS(0), OPT_SERVER, 3); /* the push reaches the GPS */
+  expect_log(&f, from, (const char *const[]){"update 0 0 1.0000", "send -1 -2 16 4"}, 2);
+  cr_assert_float_eq(p.type->global(p.state)[0], 1.0f - 0.75f, 1e-6);
+  cr_assert_eq(p.type->step(p.state), (5 + 5) / 3);
+  from = f.n;
+  halos_round(&p, &f, 2, 1.0f); /* in flight: theta_l 0.25 - 1, no second push */
+  expect_log(&f, from, (const char *const[]){"train 2 5", "send 2 -2 16 2", "send -2 2 16 1"}, 3);
+  p.type->message(p.state, OPT_SERVER, OPT_LPS(0), 4); /* merge: 0.5 (-0.75) + 0.5 0.25 */
+  /* the count starts over (one arrival, no push), and the next model a worker gets is the
+   * merged one (moved by that arrival's delta, 0 here) */
+  from = f.n;
+  halos_round(&p, &f, 1, 0.0f);
+  expect_log(&f, from, (const char *const[]){"train 1 5", "send 1 -2 16 2", "send -2 1 16 1"}, 3);
+  p.type->message(p.state, OPT_LPS(0), 1, 1);
+  cr_assert_float_eq(f.reps[1].params[0], -0.25f, 1e-6, "the merged model");
+  opt_policy_destroy(&p);
+  fake_free(&f);
+}
+
+/* relay: every update goes on to the GPS (tags carry the worker), which applies it with the
+ * outer optimizer; its worker waits for the GPS model. A worker that goes down while its
+ * update is on its way still has it applied, and pulls once it is back. */
+Test(policy_halos, relay_applies_each_update_at_the_gps_and_returns_its_model)
+{
+  fake_host f;
+  fake_init(&f, 2);
+  opt_policy_config c = policy_config("halos");
+  SET(c, "relay", 1);
+  SET(c, "dylu", 0);
+  SET(c, "H", 3);
+  opt_optim_choose(&c.outer, OPT_SGD);
+  c.outer.lr = 1.0;
+  opt_policy p;
+  make_policy(&c, &f, &p);
+  p.type->start(p.state); /* tags: 6 + 8 w */
+  expect_log(&f, 0, (const char *const[]){"send -1 -2 16 6", "send -1 -2 16 14",
+                                          "send -1 -2 16 22"}, 3);
+  int from = f.n;
+  p.type->message(p.state, OPT_SERVER, OPT_LPS(0), 14);
+  p.type->message(p.state, OPT_LPS(0), 1, 1);
+  for (int i = 0; i < FAKE_N; i++)
+    f.reps[1].params[i] -= 0.5f;
+  p.type->work_done(p.state, 1);
+  p.type->message(p.state, 1, OPT_LPS(0), 2);
+  p.type->message(p.state, OPT_LPS(0), OPT_SERVER, 13);
+  expect_log(&f, from, (const char *const[]){"send -2 1 16 1", "train 1 3", "send 1 -2 16 2",
+                                             "send -2 -1 16 13", "update 1 0 1.0000",
+                                             "send -1 -2 16 14"}, 6);
+  cr_assert_float_eq(p.type->global(p.state)[0], 0.5f, 1e-6);
+  /* worker 0 starts from version 0; down while its update is relayed: applied (staleness
+   * 1), no reply; back, it gets the GPS model */
+  p.type->message(p.state, OPT_SERVER, OPT_LPS(0), 6);
+  p.type->message(p.state, OPT_LPS(0), 0, 1);
+  for (int i = 0; i < FAKE_N; i++)
+    f.reps[0].params[i] -= 0.25f;
+  p.type->work_done(p.state, 0);
+  p.type->message(p.state, 0, OPT_LPS(0), 2);
+  p.type->worker_down(p.state, 0);
+  p.type->worker_up(p.state, 0);
+  from = f.n;
+  p.type->message(p.state, OPT_LPS(0), OPT_SERVER, 5);
+  expect_log(&f, from, (const char *const[]){"update 0 1 1.0000", "send -1 -2 16 30"}, 2);
+  cr_assert_float_eq(p.type->global(p.state)[0], 0.25f, 1e-6);
+  /* a reply sent before the worker went down is void (its epoch moved on): worker 0's old
+   * tag 6 does nothing now; the new one (30) goes on to it */
+  from = f.n;
+  p.type->message(p.state, OPT_SERVER, OPT_LPS(0), 6);
+  expect_log(&f, from, NULL, 0);
+  p.type->message(p.state, OPT_SERVER, OPT_LPS(0), 30);
+  expect_log(&f, from, (const char *const[]){"send -2 0 16 1"}, 1);
+  opt_policy_destroy(&p);
+  fake_free(&f);
+}
+
 Test(registry, the_established_policies_come_first_and_ddp_is_the_default)
 {
   const char *names[] = {"ddp", "local_sgd", "diloco", "palsgd", "async_local_sgd"};
