@@ -995,7 +995,19 @@ cat >"$tmp/ident.json" <<'EOF'
               {"type": "palsgd", "H": 4, "warmup_steps": 8},
               {"type": "palsgd", "label": "palsgd_fp32", "H": 4, "warmup_steps": 8,
                "compress": {"type": "fp32"}},
-              {"type": "gossip", "topology": "complete", "inner": {"opt": "adamw", "lr": 0.01}}],
+              {"type": "gossip", "topology": "complete", "inner": {"opt": "adamw", "lr": 0.01}},
+              {"type": "ddp", "label": "ddp_fp16", "inner": {"opt": "sgd", "lr": 0.1},
+               "compress": {"type": "fp16"}},
+              {"type": "ddp", "label": "ddp_bf16", "inner": {"opt": "sgd", "lr": 0.1},
+               "compress": {"type": "bf16"}},
+              {"type": "ddp", "label": "ddp_int8", "inner": {"opt": "sgd", "lr": 0.1},
+               "compress": {"type": "int8"}},
+              {"type": "ddp", "label": "ddp_int4", "inner": {"opt": "sgd", "lr": 0.1},
+               "compress": {"type": "int4", "chunk": 32}},
+              {"type": "ddp", "label": "ddp_topk", "inner": {"opt": "sgd", "lr": 0.1},
+               "compress": {"type": "topk", "fraction": 0.1, "error_feedback": true}},
+              {"type": "ddp", "label": "ddp_top_all", "inner": {"opt": "sgd", "lr": 0.1},
+               "compress": {"type": "topk", "fraction": 1}}],
  "stop": {"steps": 120}}
 EOF
 "$syncsim" run "$tmp/ident.json" --db "$tmp/ident.db" --quiet >/dev/null 2>&1
@@ -1028,6 +1040,25 @@ done
 got=$(sqlite3 "$tmp/ident.db" "select count(*) from runs a, runs b where a.label = 'diloco'
   and b.label = 'diloco_int4' and a.final_loss != b.final_loss and a.sim_time_s > b.sim_time_s")
 check "int4 changes diloco's loss, and its time (a cheaper all-gather)" test "$got" = 1
+# every scheme's bytes on the wire: the model's 184 parameters (10 12 + 12 + 12 4 + 4) as
+# the scheme encodes them, all-gathered on the ring: each worker sends (K - 1) b per step
+for want in "fp16 368" "bf16 368" "int8 $((184 + 4 * 3))" "int4 $((92 + 4 * 6))" \
+  "topk $((8 * 19))" "top_all $((8 * 184))"; do
+  read -r scheme b <<<"$want"
+  got=$(sqlite3 "$tmp/ident.db" "select group_concat(w.bytes_sent) from workers w join runs r
+    on r.id = w.run_id where r.label = 'ddp_$scheme'")
+  n=$((120 * 2 * b))
+  check "ddp_$scheme sends its scheme's bytes, all-gathered: 120 x 2 x $b = $n each ($got)" \
+    test "$got" = "$n.0,$n.0,$n.0"
+  [ "$scheme" = top_all ] && continue
+  got=$(sqlite3 "$tmp/ident.db" "select count(*) from runs a, runs b where a.label = 'ddp'
+    and b.label = 'ddp_$scheme' and a.final_loss != b.final_loss")
+  check "ddp_$scheme changes ddp's loss (a lossy scheme)" test "$got" = 1
+done
+got=$(sqlite3 "$tmp/ident.db" "select quote(a.final_loss) = quote(b.final_loss) from runs a,
+  runs b where a.label = 'ddp' and b.label = 'ddp_top_all'")
+check "top-k keeping every value is ddp's loss, bit for bit (only the pricing differs)" \
+  test "$got" = 1
 ident model "a.label = 'local1' and b.policy = 'gossip'" \
   "gossip on the complete graph, adapt-then-combine, is local_sgd with H 1"
 
