@@ -120,7 +120,8 @@ extern const wl_param opt_policy_params[];
   {.key = "compress", .kind = WL_P_OBJECT, .offset = offsetof(opt_policy_config, compress), \
    .sub = opt_codec_params, .flags = WL_PF_DOC_APART | WL_PF_OMIT_DEFAULT, .unit = "",      \
    .doc = "how each worker compresses what it sends (docs/algorithms.md section 14): the "   \
-          "scheme sets the bytes on the wire, and a lossy one is priced as an all-gather"}
+          "scheme sets the bytes on the wire; a lossy scheme's collective is priced as an "  \
+          "all-gather of the compressed payloads (an asynchronous push: a transfer of one)"}
 
 /* A local job for train(). */
 typedef struct opt_train {

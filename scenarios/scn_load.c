@@ -561,7 +561,8 @@ static wl_status check_inert_elsewhere(const cJSON *root, const scn_scenario *s,
                       "waits for a down worker: use wait)", opt_policy_label(&s->policies[i]));
   if (s->base.workload.model.type != WL_MODEL_NONE)
     return WL_OK;
-  if (at_path(root, "workload.model.params") && at_path(root, "cluster.comm.params"))
+  const cJSON *comm_params = at_path(root, "cluster.comm.params"); /* null: not given */
+  if (at_path(root, "workload.model.params") && comm_params && !cJSON_IsNull(comm_params))
     return scn_fail(err, "workload.model.params", "has no effect here: cluster.comm.params sets "
                     "the traffic of a timing-only model; remove one of them");
   for (int k = 0; timing_only_inert[k]; k++)

@@ -3,6 +3,7 @@
 #include "sim_time.h"
 
 #include "sim_cluster.h"
+#include "sim_flows.h"
 #include "sim_net.h"
 
 #include <math.h>
@@ -400,6 +401,25 @@ wl_status sim_config_check(const sim_config *cfg, char *path, size_t path_size, 
              "cluster.comm.bytes_per_param 4 and compression 1 with it, got %g and %g",
              c->comm.bytes_per_param, c->comm.compression);
     return WL_ECONFIG;
+  }
+  /* the largest message on the wire: a payload, as the compression scheme encodes it */
+  const double wire = !isnan(c->comm.params) ? c->comm.params
+                      : cfg->workload.model.type == WL_MODEL_NONE ? cfg->workload.model.params
+                                                                 : NAN; /* a real model's:
+                                                                           small */
+  if (!isnan(wire)) {
+    double bytes = wire * c->comm.bytes_per_param / c->comm.compression;
+    const opt_codec_config *z = &cfg->policy.compress;
+    if (opt_codec_lossy(z) && bytes < 0x1p60)
+      bytes = fmax(bytes, (double)opt_codec_wire_bytes(z, (int64_t)llround(bytes)));
+    if (bytes > ldexp(1.0, SIM_FLOW_MAX_MESSAGE_BITS)) {
+      snprintf(path, path_size, "%s",
+               !isnan(c->comm.params) ? "cluster.comm.params" : "workload.model.params");
+      snprintf(msg, msg_size, "expected payloads of at most 2^50 bytes (1.1 PB) on the wire, "
+               "got %.4g bytes (parameters x bytes_per_param / compression%s)", bytes,
+               opt_codec_lossy(z) ? ", as the policy's compress scheme encodes them" : "");
+      return WL_ECONFIG;
+    }
   }
   char pol[64];
   if (opt_policy_check(&cfg->policy, c->workers, pol, sizeof pol, msg, msg_size) != WL_OK) {

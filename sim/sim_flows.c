@@ -8,7 +8,7 @@ typedef sim_i128 i128;
 
 #define TICKS_PER_NS ((int64_t)1 << SIM_FLOW_TICK_BITS)
 #define NEVER ((i128)1 << 126)
-enum { CAP_BITS = 62, MIN_EXP = -10, MAX_MESSAGE_BITS = 50 };
+enum { CAP_BITS = 62, MIN_EXP = -10, MAX_MESSAGE_BITS = SIM_FLOW_MAX_MESSAGE_BITS };
 
 /* A class: the flows through one hub whose worker links have one capacity. They all move at
  * one rate, so one clock W measures them: a flow finishes when W reaches its amount. */

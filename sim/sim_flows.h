@@ -38,6 +38,9 @@
 #include "wl_status.h"
 
 enum { SIM_FLOW_MAX_LINKS = 2, SIM_FLOW_TICK_BITS = 10 };
+/* The largest message a flow carries: 2^50 bytes (about 1.1 PB; sim_config_check refuses a
+ * scenario whose payloads are larger). */
+enum { SIM_FLOW_MAX_MESSAGE_BITS = 50 };
 
 __extension__ typedef __int128 sim_i128;
 

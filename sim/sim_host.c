@@ -290,9 +290,10 @@ static void host_grad(void *ctx, int w)
  * participant that is down (the policy waiting for it) pauses the collective until every
  * participant is up; the others are blocked meanwhile. */
 /* An all-gather of b bytes from each of n workers costs the all-gather half of an all-reduce
- * of the n b bytes gathered: exactly so for the ring, halving-doubling (Rabenseifner's
- * reduce-scatter then all-gather) and hierarchical collectives; for the binomial tree, the
- * broadcast of the gathered bytes (its gather phase left out). */
+ * of the n b bytes gathered: exactly so for the ring and halving-doubling (Rabenseifner's
+ * reduce-scatter then all-gather); an approximation for the hierarchical collective (whose
+ * all-gather pays one intra-node phase more) and the binomial tree (the broadcast of the
+ * gathered bytes, its gather phase left out). */
 double sim_runner_collective_s(const sim_runner *r, const uint8_t *mask)
 {
   if (!r->coll_gather)

@@ -965,6 +965,21 @@ check "plot to an unknown format exits 2" test $? -eq 2
 "$syncsim" plot "$tmp/sw.db" --kind timeline --run 999 --out "$tmp/t.png" 2>"$tmp/err"
 check "plot of a missing run's timeline fails clearly: $(cat "$tmp/err")" grep -q '999' "$tmp/err"
 
+# --- every resolved config is itself a valid scenario, which resolves to itself -----------
+for f in "$src"/scenarios/*.json "$src"/scenarios/*/*.json "$src"/tests/fixtures/*.json; do
+  "$syncsim" validate "$f" --print 2>/dev/null | grep '^{' >"$tmp/resolved" || continue
+  i=0
+  while IFS= read -r line; do
+    i=$((i + 1))
+    printf '%s\n' "$line" >"$tmp/resolved1.json"
+    again=$("$syncsim" validate "$tmp/resolved1.json" --print 2>"$tmp/err" | grep '^{')
+    if [ "$again" != "$line" ]; then
+      bad "${f#"$src"/}: run $i's resolved config does not resolve to itself: $(head -c 300 "$tmp/err")"
+    fi
+  done <"$tmp/resolved"
+done
+check "every scenario's resolved configs were read" test -s "$tmp/resolved"
+
 # --- identities of new policies, through the CLI (docs/algorithms.md §7) -------------------
 cat >"$tmp/ident.json" <<'EOF'
 {"seed": 7, "workload": {"model": {"type": "mlp", "hidden": [12]},
