@@ -1,5 +1,10 @@
 /* Plots through gnuplot: the data are written to files in a temporary directory, with a
- * script that draws them; gnuplot is run on the script. */
+ * script that draws them; gnuplot is run on the script.
+ *
+ * Every plot of a database draws a policy label in the same colour and dash (its rank among
+ * the database's labels, by policy type then name), from the Okabe–Ito palette, which stays
+ * distinct under the common colour-vision deficiencies (its yellow left out: too light on
+ * white). */
 #include <errno.h>
 #include <math.h>
 #include <stdarg.h>
@@ -16,20 +21,23 @@
 #include "an_report.h"
 #include "opt_policy.h"
 
-enum { MAX_SERIES = 32 };
+enum { MAX_SERIES = 64, MAX_FILES = MAX_SERIES * 4 + 16 };
 
 typedef struct plot_ctx {
   char dir[64];
-  char files[MAX_SERIES * 4][128];
+  char files[MAX_FILES][128];
   int n_files;
   char *err;
   size_t err_size;
+  sqlite3 *db;
+  const an_plot_opts *o;
+  int several_scenarios; /* series are named "scenario: label" */
 } plot_ctx;
 
 static FILE *data_file(plot_ctx *p, const char *name, char *path, size_t size)
 {
   snprintf(path, size, "%s/%s", p->dir, name);
-  if (p->n_files < MAX_SERIES * 4)
+  if (p->n_files < MAX_FILES)
     snprintf(p->files[p->n_files++], sizeof p->files[0], "%s", path);
   return fopen(path, "w");
 }
@@ -68,12 +76,36 @@ static const char *gp_str(const char *s, char *buf, size_t size)
   return buf;
 }
 
+/* Appends to a plot command (the first term without a comma). */
+static void add_term(char *plot, size_t size, const char *fmt, ...)
+{
+  size_t len = strlen(plot);
+  if (len > 5 && len + 2 < size) /* past "plot " */
+    len += (size_t)snprintf(plot + len, size - len, ", ");
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(plot + len, size - len, fmt, ap);
+  va_end(ap);
+}
+
 /* Mean and 95% half-width of x (n); the half-width is 0 below two values. */
 static void mean_ci(const double *x, int n, double *mean, double *ci)
 {
   *mean = gsl_stats_mean(x, 1, (size_t)n);
   *ci = n < 2 ? 0.0 : an_ci95(x, n);
 }
+
+static wl_status db_fail(plot_ctx *p)
+{
+  snprintf(p->err, p->err_size, "%s", sqlite3_errmsg(p->db));
+  return WL_EDB;
+}
+
+/* ---- a label's style -------------------------------------------------------------------- */
+
+static const char *const palette[] = {"#0072B2", "#D55E00", "#009E73", "#CC79A7",
+                                      "#E69F00", "#56B4E9", "#000000"};
+enum { N_COLOURS = sizeof palette / sizeof palette[0] };
 
 /* The policy types in the registry's order, ",ddp,local_sgd,...,", for TYPE_ORDER's ?1. */
 static const char *policy_types(char *buf, size_t size)
@@ -89,110 +121,539 @@ static const char *policy_types(char *buf, size_t size)
 /* An ORDER BY term for a group of runs: its policy type's position in ?1 (unknown types last). */
 #define TYPE_ORDER "min(coalesce(nullif(instr(?1, ',' || policy || ','), 0), 1e9))"
 
-/* The distinct labels (with the scenario when there are several), ordered by scenario, policy
- * type (the registry's order: ddp first) and label — as the report's rows, and not by the
- * order the runs were stored in, so that a series keeps its colour whatever --jobs did. */
-static int series_names(sqlite3 *db, char names[][96])
+/* The rank of `value` among the rows of sql (one text column; ?1 bound to the policy types),
+ * or 0 when it is not among them. */
+static int rank_in(sqlite3 *db, const char *sql, const char *value)
 {
   sqlite3_stmt *st;
-  int n = 0, scenarios = 0;
-  if (sqlite3_prepare_v2(db, "SELECT count(DISTINCT scenario) FROM runs WHERE status = 'done'", -1,
-                         &st, NULL) == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW)
-    scenarios = sqlite3_column_int(st, 0);
-  sqlite3_finalize(st);
-  char sql[512], types[512];
-  snprintf(sql, sizeof sql, "SELECT %s FROM runs WHERE status = 'done' GROUP BY 1 ORDER BY "
-           "min(scenario), %s, min(label)", scenarios > 1 ? "scenario || ': ' || label" : "label",
-           TYPE_ORDER);
+  char types[1024];
+  int rank = 0, i = 0;
   if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK)
     return 0;
-  sqlite3_bind_text(st, 1, policy_types(types, sizeof types), -1, SQLITE_TRANSIENT);
-  while (n < MAX_SERIES && sqlite3_step(st) == SQLITE_ROW)
-    snprintf(names[n++], 96, "%s", (const char *)sqlite3_column_text(st, 0));
+  if (sqlite3_bind_parameter_count(st) > 0)
+    sqlite3_bind_text(st, 1, policy_types(types, sizeof types), -1, SQLITE_TRANSIENT);
+  while (sqlite3_step(st) == SQLITE_ROW) {
+    const char *v = (const char *)sqlite3_column_text(st, 0);
+    if (v && strcmp(v, value) == 0) {
+      rank = i;
+      break;
+    }
+    i++;
+  }
   sqlite3_finalize(st);
+  return rank;
+}
+
+/* The database's labels and scenarios (every finished run, whatever this plot selects). */
+static int label_rank(sqlite3 *db, const char *label)
+{
+  return rank_in(db, "SELECT label FROM main.runs WHERE status = 'done' GROUP BY label "
+                     "ORDER BY " TYPE_ORDER ", label", label);
+}
+
+static int scenario_rank(sqlite3 *db, const char *scenario)
+{
+  return rank_in(db, "SELECT DISTINCT scenario FROM main.runs WHERE status = 'done' "
+                     "ORDER BY scenario", scenario);
+}
+
+/* "lc rgb '#...' dt N" for a label in a scenario. */
+static const char *style(sqlite3 *db, const char *scenario, const char *label, char *buf,
+                         size_t size)
+{
+  int lr = label_rank(db, label), sr = scenario_rank(db, scenario);
+  snprintf(buf, size, "lc rgb '%s' dt %d", palette[lr % N_COLOURS],
+           1 + (lr / N_COLOURS + sr) % 5);
+  return buf;
+}
+
+/* ---- series: the runs one curve or one bar stands for ------------------------------------- */
+
+typedef struct series {
+  char scenario[96], label[96];
+  char point[512]; /* the sweep point without its seed ("" when none) */
+  char name[400];  /* as the key shows it */
+  int n_runs;
+  long long *runs; /* (n_runs) ids */
+} series;
+
+static void free_series(series *s, int n)
+{
+  for (int i = 0; i < n; i++)
+    free(s[i].runs);
+}
+
+/* Whether the point JSON matches every --point KEY=VALUE (KEY an axis's last name, or its
+ * whole path; VALUE compared as a number when both are numbers, else as text). A run whose
+ * point lacks KEY matches (the axis does not touch its config: DDP under an H axis); seen[i]
+ * records that some run has KEY i, hit[i] that some run has it at VALUE. */
+static int point_matches(sqlite3_stmt *each, const char *point, const an_plot_opts *o,
+                         int *seen, int *hit)
+{
+  for (int i = 0; i < o->n_points; i++) {
+    const char *eq = strchr(o->points[i], '=');
+    size_t klen = (size_t)(eq - o->points[i]);
+    const char *want = eq + 1;
+    int found = 0, has = 0;
+    sqlite3_bind_text(each, 1, point, -1, SQLITE_TRANSIENT);
+    while (!found && sqlite3_step(each) == SQLITE_ROW) {
+      const char *key = (const char *)sqlite3_column_text(each, 0);
+      const char *val = (const char *)sqlite3_column_text(each, 1);
+      if (!key || !val)
+        continue;
+      int key_ok = strlen(key) == klen && strncmp(key, o->points[i], klen) == 0;
+      for (const char *k = key; !key_ok && k;) { /* each path of the axis: its last name */
+        const char *comma = strchr(k, ','), *end = comma ? comma : k + strlen(k);
+        const char *name = end;
+        while (name > k && name[-1] != '.')
+          name--;
+        key_ok = (size_t)(end - name) == klen && strncmp(name, o->points[i], klen) == 0;
+        k = comma ? comma + 1 : NULL;
+      }
+      if (!key_ok)
+        continue;
+      has = seen[i] = 1;
+      char *e1, *e2;
+      double a = strtod(val, &e1), b = strtod(want, &e2);
+      found = (*val && *e1 == '\0' && *want && *e2 == '\0') ? a == b : strcmp(val, want) == 0;
+    }
+    sqlite3_reset(each);
+    hit[i] |= found;
+    if (has && !found)
+      return 0;
+  }
+  return 1;
+}
+
+/* "H=8, lr=0.1" from a point's JSON (its axes' last names). */
+static void point_name(sqlite3_stmt *each, const char *point, char *out, size_t size)
+{
+  out[0] = '\0';
+  sqlite3_bind_text(each, 1, point, -1, SQLITE_TRANSIENT);
+  while (sqlite3_step(each) == SQLITE_ROW) {
+    const char *key = (const char *)sqlite3_column_text(each, 0);
+    const char *val = (const char *)sqlite3_column_text(each, 1);
+    if (!key)
+      continue;
+    const char *comma = strchr(key, ','), *end = comma ? comma : key + strlen(key);
+    const char *name = end;
+    while (name > key && name[-1] != '.')
+      name--;
+    size_t len = strlen(out);
+    snprintf(out + len, size - len, "%s%.*s=%s", len ? ", " : "", (int)(end - name), name,
+             val ? val : "null");
+  }
+  sqlite3_reset(each);
+}
+
+/* Text order with numbers compared as numbers ("H=8" before "H=16"). */
+static int natural_cmp(const char *a, const char *b)
+{
+  while (*a && *b) {
+    char *ea, *eb;
+    if ((*a >= '0' && *a <= '9') || ((*a == '-' || *a == '.') && a[1] >= '0' && a[1] <= '9')) {
+      double x = strtod(a, &ea), y = strtod(b, &eb);
+      if (eb != b && x != y)
+        return (x > y) - (x < y);
+      if (eb != b) {
+        a = ea, b = eb;
+        continue;
+      }
+    }
+    if (*a != *b)
+      return (unsigned char)*a - (unsigned char)*b;
+    a++, b++;
+  }
+  return (unsigned char)*a - (unsigned char)*b;
+}
+
+static int cmp_series_point(const void *x, const void *y)
+{
+  return natural_cmp(((const series *)x)->name, ((const series *)y)->name);
+}
+
+/* The finished runs grouped into series: by scenario and label, and by sweep point (its seed
+ * left out) when by_point; in the order of the report's rows (scenario, policy type, label,
+ * point), which does not depend on the order the runs were stored in. Runs outside --point
+ * are left out. Returns the number of series; 0 with err set and *rc the status when none. */
+static int collect_series(plot_ctx *p, int by_point, series *out, wl_status *rc)
+{
+  *rc = WL_ECONFIG;
+  const char *sql =
+    "SELECT r.scenario, r.label, coalesce(r.sweep_point, '{}'),"
+    " coalesce(nullif(json_remove(coalesce(r.sweep_point, '{}'), '$.seed'), '{}'), ''), r.id"
+    " FROM runs r WHERE r.status = 'done' ORDER BY r.scenario,"
+    " coalesce(nullif(instr(?1, ',' || r.policy || ','), 0), 1e9), r.label, 4, r.id";
+  sqlite3_stmt *st, *each;
+  char types[1024];
+  if (sqlite3_prepare_v2(p->db, sql, -1, &st, NULL) != SQLITE_OK ||
+      sqlite3_prepare_v2(p->db, "SELECT key, value FROM json_each(?1)", -1, &each, NULL) !=
+        SQLITE_OK) {
+    *rc = db_fail(p);
+    return 0;
+  }
+  sqlite3_bind_text(st, 1, policy_types(types, sizeof types), -1, SQLITE_TRANSIENT);
+  int n = 0, matched = 0, any = 0, too_many = 0, seen[AN_PLOT_MAX_POINTS] = {0},
+      hit[AN_PLOT_MAX_POINTS] = {0};
+  while (sqlite3_step(st) == SQLITE_ROW) {
+    const char *scen = (const char *)sqlite3_column_text(st, 0);
+    const char *label = (const char *)sqlite3_column_text(st, 1);
+    const char *full = (const char *)sqlite3_column_text(st, 2);
+    const char *point = by_point ? (const char *)sqlite3_column_text(st, 3) : "";
+    any = 1;
+    if (!point_matches(each, full, p->o, seen, hit))
+      continue;
+    matched = 1;
+    series *s = NULL;
+    for (int i = n - 1; i >= 0 && !s; i--)
+      if (strcmp(out[i].scenario, scen) == 0 && strcmp(out[i].label, label) == 0 &&
+          strcmp(out[i].point, point) == 0)
+        s = &out[i];
+    if (!s) {
+      if (n == MAX_SERIES) {
+        too_many = 1;
+        continue;
+      }
+      s = &out[n++];
+      memset(s, 0, sizeof *s);
+      snprintf(s->scenario, sizeof s->scenario, "%s", scen);
+      snprintf(s->label, sizeof s->label, "%s", label);
+      snprintf(s->point, sizeof s->point, "%s", point);
+      char pn[300] = "";
+      if (*point)
+        point_name(each, point, pn, sizeof pn);
+      snprintf(s->name, sizeof s->name, "%s%s%s%s%s%s", p->several_scenarios ? scen : "",
+               p->several_scenarios ? ": " : "", label, *pn ? " (" : "", pn, *pn ? ")" : "");
+    }
+    long long *grown = realloc(s->runs, (size_t)(s->n_runs + 1) * sizeof *grown);
+    if (!grown) {
+      snprintf(p->err, p->err_size, "out of memory");
+      *rc = WL_ENOMEM;
+      free_series(out, n);
+      n = 0;
+      break;
+    }
+    s->runs = grown;
+    s->runs[s->n_runs++] = sqlite3_column_int64(st, 4);
+  }
+  sqlite3_finalize(st);
+  sqlite3_finalize(each);
+  for (int i = 0; i < p->o->n_points && any; i++)
+    if (!seen[i] || !hit[i]) {
+      snprintf(p->err, p->err_size, !seen[i] ? "--point %s: no finished run has a swept "
+               "parameter of that name (see runs.sweep_point)" : "--point %s: no finished run "
+               "is at that value (see runs.sweep_point)", p->o->points[i]);
+      free_series(out, n);
+      return 0;
+    }
+  if (too_many && n > 0) {
+    snprintf(p->err, p->err_size, "more than %d curves to draw: select some with --scenario or "
+             "--point KEY=VALUE", MAX_SERIES);
+    free_series(out, n);
+    return 0;
+  }
+  if (n == 0 && !p->err[0])
+    snprintf(p->err, p->err_size, "%s", !any ? "no finished runs to plot"
+             : !matched ? "no finished run is at the sweep point given by --point" : "");
+  for (int i = 0; i < n;) { /* one label's points in the order of their values */
+    int j = i + 1;
+    while (j < n && strcmp(out[j].scenario, out[i].scenario) == 0 &&
+           strcmp(out[j].label, out[i].label) == 0)
+      j++;
+    qsort(out + i, (size_t)(j - i), sizeof *out, cmp_series_point);
+    i = j;
+  }
   return n;
 }
 
-static const char *series_expr(sqlite3 *db)
+/* ---- loss ----------------------------------------------------------------------------- */
+
+typedef struct curve {
+  int n;
+  double *t, *v; /* (n) evaluation times and losses */
+  double end;    /* the run's simulated end */
+} curve;
+
+/* One run's value at time t: its last evaluation at or before t (steps), or the line
+ * between the evaluations around t; NaN outside the run. */
+static double value_at(const curve *c, double t, int steps)
 {
-  sqlite3_stmt *st;
-  int scenarios = 0;
-  if (sqlite3_prepare_v2(db, "SELECT count(DISTINCT scenario) FROM runs WHERE status = 'done'", -1,
-                         &st, NULL) == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW)
-    scenarios = sqlite3_column_int(st, 0);
-  sqlite3_finalize(st);
-  return scenarios > 1 ? "r.scenario || ': ' || r.label" : "r.label";
+  if (c->n == 0 || t < c->t[0] || t > (steps ? c->end : c->t[c->n - 1]))
+    return NAN;
+  int lo = 0, hi = c->n - 1; /* the last index with t[i] <= t */
+  while (lo < hi) {
+    int mid = (lo + hi + 1) / 2;
+    if (c->t[mid] <= t)
+      lo = mid;
+    else
+      hi = mid - 1;
+  }
+  if (steps || lo == c->n - 1 || c->t[lo] == t)
+    return c->v[lo];
+  double f = (t - c->t[lo]) / (c->t[lo + 1] - c->t[lo]);
+  return c->v[lo] + f * (c->v[lo + 1] - c->v[lo]);
 }
 
-/* loss: held-out loss against simulated time, per series: the mean over its runs at each
- * evaluation time, with a 95% band. */
-static wl_status write_loss(sqlite3 *db, plot_ctx *p, FILE *gp)
+static int cmp_double(const void *a, const void *b)
 {
-  char names[MAX_SERIES][96], sql[512], path[160], title[200];
-  int ns = series_names(db, names);
-  if (ns == 0) {
-    snprintf(p->err, p->err_size, "no finished runs to plot");
-    return WL_ECONFIG;
-  }
-  snprintf(sql, sizeof sql,
-           "SELECT m.sim_time_s, m.loss FROM metrics m JOIN runs r ON r.id = m.run_id"
-           " WHERE r.status = 'done' AND m.kind = 'eval' AND m.loss IS NOT NULL AND %s = ?1"
-           " ORDER BY m.sim_time_s, r.id", series_expr(db));
-  sqlite3_stmt *st;
-  if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK) {
-    snprintf(p->err, p->err_size, "%s", sqlite3_errmsg(db));
-    return WL_EDB;
-  }
-  double tmin = INFINITY, tmax = 0, vals[4096];
-  fprintf(gp, "set xlabel 'simulated time (s)'\nset ylabel 'held-out loss (nats)'\n"
-              "set title 'Held-out loss against simulated time (mean over seeds, 95%% band)'\n"
-              "set key top right opaque\nset grid\n");
-  char plot[8192] = "plot ";
-  for (int s = 0; s < ns; s++) {
-    char name[32];
-    snprintf(name, sizeof name, "loss%d.dat", s);
-    FILE *f = data_file(p, name, path, sizeof path);
-    if (!f)
-      return WL_EIO;
-    sqlite3_bind_text(st, 1, names[s], -1, SQLITE_STATIC);
-    int n = 0;
-    double t_cur = NAN;
-    int more = sqlite3_step(st) == SQLITE_ROW;
-    while (more) {
-      double t = sqlite3_column_double(st, 0), v = sqlite3_column_double(st, 1);
-      if (n > 0 && t != t_cur) {
-        double m, ci;
-        mean_ci(vals, n, &m, &ci);
-        fprintf(f, "%.9g %.9g %.9g %.9g\n", t_cur, m, m - ci, m + ci);
-        n = 0;
+  double x = *(const double *)a, y = *(const double *)b;
+  return (x > y) - (x < y);
+}
+
+/* A series' runs' evaluations; whether all of them evaluated at every change of the global
+ * model (eval.at_sync: the curve is then drawn as steps at those times). */
+static wl_status load_curves(plot_ctx *p, const series *s, curve *c, int *steps)
+{
+  sqlite3_stmt *ev, *run;
+  if (sqlite3_prepare_v2(p->db, "SELECT sim_time_s, loss FROM metrics WHERE run_id = ?1 AND "
+                         "kind = 'eval' AND loss IS NOT NULL ORDER BY sim_time_s, rowid", -1,
+                         &ev, NULL) != SQLITE_OK ||
+      sqlite3_prepare_v2(p->db, "SELECT sim_time_s, coalesce(json_extract(config_json, "
+                         "'$.eval.at_sync'), 0) FROM runs WHERE id = ?1", -1, &run, NULL) !=
+        SQLITE_OK)
+    return db_fail(p);
+  *steps = 1;
+  wl_status rc = WL_OK;
+  for (int i = 0; i < s->n_runs && rc == WL_OK; i++) {
+    curve *ci = &c[i];
+    sqlite3_bind_int64(run, 1, s->runs[i]);
+    if (sqlite3_step(run) == SQLITE_ROW) {
+      ci->end = sqlite3_column_double(run, 0);
+      *steps &= sqlite3_column_int(run, 1) != 0;
+    }
+    sqlite3_reset(run);
+    sqlite3_bind_int64(ev, 1, s->runs[i]);
+    int cap = 0;
+    while (sqlite3_step(ev) == SQLITE_ROW) {
+      double t = sqlite3_column_double(ev, 0), v = sqlite3_column_double(ev, 1);
+      if (!isfinite(v))
+        continue;
+      if (ci->n > 0 && ci->t[ci->n - 1] == t) { /* two evaluations at once: the later */
+        ci->v[ci->n - 1] = v;
+        continue;
       }
-      t_cur = t;
-      if (n < 4096)
-        vals[n++] = v;
-      if (t > 0)
-        tmin = fmin(tmin, t);
-      tmax = fmax(tmax, t);
-      more = sqlite3_step(st) == SQLITE_ROW;
+      if (ci->n == cap) {
+        cap = cap ? 2 * cap : 256;
+        double *t2 = realloc(ci->t, (size_t)cap * sizeof *t2);
+        if (t2)
+          ci->t = t2;
+        double *v2 = realloc(ci->v, (size_t)cap * sizeof *v2);
+        if (v2)
+          ci->v = v2;
+        if (!t2 || !v2) {
+          rc = WL_ENOMEM;
+          break;
+        }
+      }
+      ci->t[ci->n] = t;
+      ci->v[ci->n++] = v;
     }
-    if (n > 0) {
-      double m, ci;
-      mean_ci(vals, n, &m, &ci);
-      fprintf(f, "%.9g %.9g %.9g %.9g\n", t_cur, m, m - ci, m + ci);
-    }
-    sqlite3_reset(st);
-    fclose(f);
-    size_t len = strlen(plot);
-    snprintf(plot + len, sizeof plot - len,
-             "%s'%s' using 1:3:4 with filledcurves fs transparent solid 0.15 lc %d notitle, "
-             "'' using 1:2 with lines lw 2 lc %d title '%s'",
-             s ? ", " : "", path, s + 1, s + 1, gp_str(names[s], title, sizeof title));
+    sqlite3_reset(ev);
   }
+  sqlite3_finalize(ev);
+  sqlite3_finalize(run);
+  if (rc != WL_OK)
+    snprintf(p->err, p->err_size, "out of memory");
+  return rc;
+}
+
+/* Writes one series' curve: at every evaluation time of its runs, the mean over the runs that
+ * cover it, with its 95% interval; as steps, each change drawn as a vertical jump. Returns the
+ * rows written; *tmin (the first time above 0) and *tmax grow, and y[0], y[1] to the means'
+ * range. */
+static int write_curve(FILE *f, curve *c, int n_runs, int steps, double *tmin, double *tmax,
+                       double *y)
+{
+  int total = 0;
+  for (int i = 0; i < n_runs; i++)
+    total += c[i].n;
+  double *times = malloc((size_t)(total + 1) * sizeof *times);
+  double *vals = malloc((size_t)(n_runs + 1) * sizeof *vals);
+  if (!times || !vals) {
+    free(times);
+    free(vals);
+    return -1;
+  }
+  int nt = 0;
+  for (int i = 0; i < n_runs; i++)
+    for (int j = 0; j < c[i].n; j++)
+      times[nt++] = c[i].t[j];
+  qsort(times, (size_t)nt, sizeof *times, cmp_double);
+  int rows = 0;
+  double prev[3] = {NAN, NAN, NAN};
+  for (int k = 0; k < nt; k++) {
+    if (k > 0 && times[k] == times[k - 1])
+      continue;
+    int m = 0;
+    for (int i = 0; i < n_runs; i++) {
+      double v = value_at(&c[i], times[k], steps);
+      if (!isnan(v))
+        vals[m++] = v;
+    }
+    if (m == 0)
+      continue;
+    double mean, ci;
+    mean_ci(vals, m, &mean, &ci);
+    if (steps && rows > 0) /* the value held until now, then the jump */
+      fprintf(f, "%.9g %.9g %.9g %.9g\n", times[k], prev[0], prev[1], prev[2]);
+    /* (a loss is not negative: the band stops at 0) */
+    fprintf(f, "%.9g %.9g %.9g %.9g\n", times[k], mean, fmax(mean - ci, 0.0), mean + ci);
+    prev[0] = mean, prev[1] = fmax(mean - ci, 0.0), prev[2] = mean + ci;
+    y[0] = fmin(y[0], mean);
+    y[1] = fmax(y[1], mean);
+    rows++;
+    if (times[k] > 0)
+      *tmin = fmin(*tmin, times[k]);
+    *tmax = fmax(*tmax, times[k]);
+  }
+  if (steps && rows > 0) { /* held to the end of the longest run */
+    double end = 0;
+    for (int i = 0; i < n_runs; i++)
+      end = fmax(end, c[i].n ? c[i].end : 0);
+    if (end > *tmax) {
+      fprintf(f, "%.9g %.9g %.9g %.9g\n", end, prev[0], prev[1], prev[2]);
+      *tmax = end;
+    }
+  }
+  free(times);
+  free(vals);
+  return rows;
+}
+
+/* Horizontal reference lines: the target (--target-loss) and the runs' baseline losses. */
+static void reference_lines(plot_ctx *p, const series *s, int ns, char *plot, size_t size)
+{
+  char title[160];
+  if (!isnan(p->o->target_loss))
+    add_term(plot, size, "%.9g with lines lw 1.5 dt 2 lc rgb '#444444' title '%s'",
+             p->o->target_loss, gp_str("target loss", title, sizeof title));
+  if (!p->o->baseline_loss)
+    return;
+  sqlite3_stmt *st;
+  if (sqlite3_prepare_v2(p->db, "SELECT baseline_loss FROM runs WHERE id = ?1", -1, &st, NULL) !=
+      SQLITE_OK)
+    return;
+  double seen[8];
+  int n_seen = 0;
+  for (int i = 0; i < ns; i++)
+    for (int j = 0; j < s[i].n_runs; j++) {
+      sqlite3_bind_int64(st, 1, s[i].runs[j]);
+      double b = sqlite3_step(st) == SQLITE_ROW ? an_db_real(st, 0) : NAN;
+      sqlite3_reset(st);
+      int known = isnan(b);
+      for (int k = 0; k < n_seen && !known; k++)
+        known = fabs(seen[k] - b) <= 1e-9 * fabs(b);
+      if (known || n_seen == 8)
+        continue;
+      seen[n_seen++] = b;
+      snprintf(title, sizeof title, "baseline (constant prediction), %.4g", b);
+      add_term(plot, size, "%.9g with lines lw 1.5 dt 3 lc rgb '#888888' title '%s'", b, title);
+    }
   sqlite3_finalize(st);
+}
+
+/* loss: held-out loss against simulated time, one curve per series: the mean over its runs
+ * (the seeds) with a 95% band where there are several; steps when the runs evaluated at every
+ * change of their global model, lines between evaluations otherwise. */
+static wl_status write_loss(plot_ctx *p, FILE *gp)
+{
+  static series s[MAX_SERIES];
+  wl_status rc;
+  int ns = collect_series(p, 1, s, &rc);
+  if (ns == 0)
+    return rc;
+  double tmin = INFINITY, tmax = 0, y[2] = {INFINITY, -INFINITY};
+  int max_runs = 0, min_runs = 1 << 30, any_steps = 0, any_lines = 0;
+  static char plot[32768];
+  snprintf(plot, sizeof plot, "plot ");
+  rc = WL_OK;
+  for (int i = 0; i < ns && rc == WL_OK; i++) {
+    curve *c = calloc((size_t)s[i].n_runs, sizeof *c);
+    int steps = 0;
+    if (!c) {
+      rc = WL_ENOMEM;
+      break;
+    }
+    rc = load_curves(p, &s[i], c, &steps);
+    char name[32], path[160], title[900], st[64];
+    snprintf(name, sizeof name, "loss%d.dat", i);
+    FILE *f = rc == WL_OK ? data_file(p, name, path, sizeof path) : NULL;
+    int rows = f ? write_curve(f, c, s[i].n_runs, steps, &tmin, &tmax, y) : -1;
+    if (f)
+      fclose(f);
+    for (int j = 0; j < s[i].n_runs; j++) {
+      free(c[j].t);
+      free(c[j].v);
+    }
+    free(c);
+    if (rc == WL_OK && rows < 0)
+      rc = WL_EIO;
+    if (rc != WL_OK || rows == 0)
+      continue;
+    max_runs = s[i].n_runs > max_runs ? s[i].n_runs : max_runs;
+    min_runs = s[i].n_runs < min_runs ? s[i].n_runs : min_runs;
+    any_steps |= steps;
+    any_lines |= !steps;
+    style(p->db, s[i].scenario, s[i].label, st, sizeof st);
+    if (s[i].n_runs > 1)
+      add_term(plot, sizeof plot, "'%s' using 1:3:4 with filledcurves fs transparent solid "
+               "0.15 noborder %s notitle", path, st);
+    if (*s[i].point) { /* one label's curves at several sweep points: told apart by markers */
+      int same = 0;
+      for (int k = 0; k < i; k++)
+        same += strcmp(s[k].label, s[i].label) == 0 && strcmp(s[k].scenario, s[i].scenario) == 0;
+      add_term(plot, sizeof plot, "'%s' using 1:2 with linespoints pt %d ps 1.1 pi -%d lw 2 %s "
+               "title '%s'", path, 1 + same % 14, rows > 16 ? rows / 8 : 1, st,
+               gp_str(s[i].name, title, sizeof title));
+    } else {
+      add_term(plot, sizeof plot, "'%s' using 1:2 with lines lw 2 %s title '%s'", path, st,
+               gp_str(s[i].name, title, sizeof title));
+    }
+  }
+  if (rc == WL_OK && max_runs == 0) {
+    snprintf(p->err, p->err_size, "no held-out evaluations to plot (timing-only runs have none)");
+    rc = WL_ECONFIG;
+  }
+  if (rc != WL_OK) {
+    if (rc == WL_ENOMEM && !p->err[0])
+      snprintf(p->err, p->err_size, "out of memory");
+    free_series(s, ns);
+    return rc;
+  }
+  reference_lines(p, s, ns, plot, sizeof plot);
+  free_series(s, ns);
+  const char *band = max_runs < 2 ? ""
+                     : min_runs >= 2 ? " (mean over seeds, 95% band)"
+                                     : " (mean over seeds where there are several, 95% band)";
+  fprintf(gp, "set xlabel 'simulated time (s)'\nset ylabel 'held-out loss (nats)'\n"
+              "set title 'Held-out loss against simulated time%s'\n"
+              "set key %s\nset grid\n", band,
+          ns > 8 ? "outside right top font ',9'" : "top right opaque");
+  if (any_steps)
+    fprintf(gp, "set label 1 '%s' at graph 0.01, graph 0.02 font ',9' tc rgb '#555555'\n",
+            any_lines ? "steps: evaluated at every change of the global model; lines: between "
+                        "evaluations"
+                      : "steps: the global model evaluated at each of its changes");
+  /* the y range: the curves' (a band reaching beyond it, where the seeds disagree most, is
+     cut at the frame), with the reference lines */
+  if (!isnan(p->o->target_loss))
+    y[0] = fmin(y[0], p->o->target_loss), y[1] = fmax(y[1], p->o->target_loss);
+  if (p->o->logy && y[0] > 0)
+    fprintf(gp, "set logscale y\nset yrange [%.9g:%.9g]\n", y[0] / 1.25, y[1] * 1.25);
+  else if (p->o->logy)
+    fprintf(gp, "set logscale y\n");
+  else
+    fprintf(gp, "set yrange [%.9g:%.9g]\n", fmax(0.0, y[0] - 0.06 * (y[1] - y[0])),
+            y[1] + 0.06 * (y[1] - y[0]) + 1e-12);
   if (tmin < INFINITY && tmax / tmin > 200) /* a wide range of times: log scale */
-    fprintf(gp, "set logscale x\nset xrange [%g:%g]\n", tmin, tmax);
+    fprintf(gp, "set logscale x\nset xrange [%.9g:%.9g]\n", tmin, tmax);
+  else
+    fprintf(gp, "set xrange [0:%.9g]\n", tmax > 0 ? tmax : 1);
   fprintf(gp, "%s\n", plot);
   return WL_OK;
 }
+
+/* ---- sweep ---------------------------------------------------------------------------- */
 
 /* The value of the axis whose last name is x in a sweep point, or NaN. */
 static double axis_value(sqlite3_stmt *each, const char *point, const char *x)
@@ -211,7 +672,7 @@ static double axis_value(sqlite3_stmt *each, const char *point, const char *x)
 }
 
 typedef struct xy {
-  double x, y;
+  double x, y; /* y NaN: the run never reached the target */
 } xy;
 
 static int cmp_xy(const void *a, const void *b)
@@ -220,132 +681,292 @@ static int cmp_xy(const void *a, const void *b)
   return (p->x > q->x) - (p->x < q->x);
 }
 
-/* sweep: time to target (or final loss) against one swept parameter, per series. A series
- * that the axis does not touch (DDP, say) is drawn as a flat line at its mean. */
-static wl_status write_sweep(sqlite3 *db, plot_ctx *p, const an_plot_opts *o, FILE *gp)
+typedef struct sweep_group { /* one series' runs at one value of x */
+  double x, mean, ci;
+  int n, reached;
+} sweep_group;
+
+/* The runs of a series as (x, y): y the time to the target (NaN: never reached) or, without
+ * a target, the final loss. *target gets the target. */
+static int sweep_points(plot_ctx *p, sqlite3_stmt *st, sqlite3_stmt *each, const series *s,
+                        xy *pts, int cap, double *target)
 {
-  char names[MAX_SERIES][96], sql[1024], path[160], title[200];
-  int ns = series_names(db, names);
-  snprintf(sql, sizeof sql,
-           "SELECT coalesce(r.sweep_point, '{}'),"
-           " (SELECT min(m.sim_time_s) FROM metrics m WHERE m.run_id = r.id AND m.kind = 'eval'"
-           "   AND m.loss <= coalesce(?2, json_extract(r.config_json, '$.eval.target_loss'))),"
-           " r.final_loss, coalesce(?2, json_extract(r.config_json, '$.eval.target_loss'))"
-           " FROM runs r WHERE r.status = 'done' AND %s = ?1 ORDER BY r.id", series_expr(db));
+  int n = 0;
+  for (int i = 0; i < s->n_runs && n < cap; i++) {
+    sqlite3_bind_int64(st, 1, s->runs[i]);
+    if (sqlite3_step(st) == SQLITE_ROW) {
+      double x = axis_value(each, (const char *)sqlite3_column_text(st, 0), p->o->x);
+      *target = an_db_real(st, 3);
+      double y = isnan(*target) ? an_db_real(st, 2) : an_db_real(st, 1);
+      if (!isnan(*target) || !isnan(y))
+        pts[n++] = (xy){x, y};
+    }
+    sqlite3_reset(st);
+  }
+  qsort(pts, (size_t)n, sizeof *pts, cmp_xy);
+  return n;
+}
+
+/* Groups sorted points by x (all of them in one group when none has an x). */
+static int group_points(const xy *pts, int n, sweep_group *g)
+{
+  int ng = 0;
+  double *y = malloc((size_t)(n + 1) * sizeof *y);
+  if (!y)
+    return -1;
+  int flat = n > 0 && isnan(pts[0].x);
+  for (int i = 0; i < n;) {
+    int j = i, m = 0;
+    while (j < n && (flat || pts[j].x == pts[i].x)) {
+      if (!isnan(pts[j].y))
+        y[m++] = pts[j].y;
+      j++;
+    }
+    g[ng] = (sweep_group){.x = pts[i].x, .n = j - i, .reached = m, .mean = NAN, .ci = 0};
+    if (m > 0)
+      mean_ci(y, m, &g[ng].mean, &g[ng].ci);
+    ng++;
+    i = j;
+  }
+  free(y);
+  return ng;
+}
+
+/* sweep: time to target (or final loss) against one swept parameter, per series; a series
+ * the axis does not touch (DDP, say) as a flat reference with its own 95% band. Bars at the
+ * same x are spread apart; the runs per point are in the key; a point whose runs never
+ * reached the target is a triangle at the top; the ticks are the swept values. */
+static wl_status write_sweep(plot_ctx *p, FILE *gp)
+{
+  const an_plot_opts *o = p->o;
+  if (strcmp(o->x, "seed") == 0) {
+    snprintf(p->err, p->err_size, "--x seed: the seed is what each point averages over, not "
+             "a parameter; give a swept parameter's name (runs.sweep_point)");
+    return WL_ECONFIG;
+  }
+  static series s[MAX_SERIES];
+  wl_status rc;
+  int ns = collect_series(p, 0, s, &rc);
+  if (ns == 0)
+    return rc;
   sqlite3_stmt *st, *each;
-  if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK ||
-      sqlite3_prepare_v2(db, "SELECT key, value FROM json_each(?1)", -1, &each, NULL) != SQLITE_OK) {
-    snprintf(p->err, p->err_size, "%s", sqlite3_errmsg(db));
-    return WL_EDB;
+  if (sqlite3_prepare_v2(p->db,
+        "SELECT coalesce(r.sweep_point, '{}'),"
+        " (SELECT min(m.sim_time_s) FROM metrics m WHERE m.run_id = r.id AND m.kind = 'eval'"
+        "   AND m.loss <= coalesce(?2, json_extract(r.config_json, '$.eval.target_loss'))),"
+        " r.final_loss, coalesce(?2, json_extract(r.config_json, '$.eval.target_loss'))"
+        " FROM runs r WHERE r.id = ?1", -1, &st, NULL) != SQLITE_OK ||
+      sqlite3_prepare_v2(p->db, "SELECT key, value FROM json_each(?1)", -1, &each, NULL) !=
+        SQLITE_OK) {
+    free_series(s, ns);
+    return db_fail(p);
   }
   if (!isnan(o->target_loss))
     sqlite3_bind_double(st, 2, o->target_loss);
-  static xy pts[65536];
-  double target = NAN, xmin = INFINITY, xmax = -INFINITY;
-  int any_x = 0, never = 0;
-  char plot[8192] = "plot ";
-  for (int s = 0; s < ns; s++) {
-    sqlite3_bind_text(st, 1, names[s], -1, SQLITE_STATIC);
-    int n = 0;
-    while (sqlite3_step(st) == SQLITE_ROW && n < 65536) {
-      double x = axis_value(each, (const char *)sqlite3_column_text(st, 0), o->x);
-      double ttt = an_db_real(st, 1);
-      target = an_db_real(st, 3);
-      double y = isnan(target) ? an_db_real(st, 2) : ttt;
-      never += !isnan(target) && isnan(ttt);
-      if (isnan(y))
+  enum { CAP = 1 << 16 };
+  static xy pts[CAP];
+  static sweep_group groups[MAX_SERIES][256];
+  int n_groups[MAX_SERIES], swept[MAX_SERIES], n_swept = 0;
+  double target = NAN, xmin = INFINITY, xmax = -INFINITY, ylo = INFINITY, yhi = -INFINITY;
+  double xs[256];
+  int n_xs = 0;
+  rc = WL_OK;
+  for (int i = 0; i < ns && rc == WL_OK; i++) {
+    int n = sweep_points(p, st, each, &s[i], pts, CAP, &target);
+    int ng = group_points(pts, n < 256 * 64 ? n : 256 * 64, groups[i]);
+    if (ng < 0 || ng > 256) {
+      snprintf(p->err, p->err_size, ng < 0 ? "out of memory" : "more than 256 values of %s",
+               o->x);
+      rc = ng < 0 ? WL_ENOMEM : WL_ECONFIG;
+      break;
+    }
+    n_groups[i] = ng;
+    swept[i] = ng > 0 && !isnan(groups[i][0].x);
+    n_swept += swept[i];
+    for (int g = 0; g < ng; g++) {
+      const sweep_group *q = &groups[i][g];
+      if (!isnan(q->mean)) {
+        ylo = fmin(ylo, q->mean - q->ci);
+        yhi = fmax(yhi, q->mean + q->ci);
+      }
+      if (!swept[i])
         continue;
-      pts[n++] = (xy){x, y};
+      xmin = fmin(xmin, q->x);
+      xmax = fmax(xmax, q->x);
+      int known = 0;
+      for (int k = 0; k < n_xs && !known; k++)
+        known = xs[k] == q->x;
+      if (!known && n_xs < 256)
+        xs[n_xs++] = q->x;
     }
-    sqlite3_reset(st);
-    if (n == 0)
-      continue;
-    qsort(pts, (size_t)n, sizeof pts[0], cmp_xy);
-    char name[32];
-    snprintf(name, sizeof name, "sweep%d.dat", s);
-    FILE *f = data_file(p, name, path, sizeof path);
-    if (!f)
-      return WL_EIO;
-    int flat = isnan(pts[0].x);
-    for (int i = 0; i < n;) {
-      int j = i;
-      double y[65536 / 16];
-      int m = 0;
-      while (j < n && (pts[j].x == pts[i].x || (flat && isnan(pts[j].x)))) {
-        if (m < 65536 / 16)
-          y[m++] = pts[j].y;
-        j++;
-      }
-      double mean, ci;
-      mean_ci(y, m, &mean, &ci);
-      if (flat)
-        fprintf(f, "%.9g %.9g\n", mean, ci);
-      else {
-        fprintf(f, "%.9g %.9g %.9g\n", pts[i].x, mean, ci);
-        any_x = 1;
-        xmin = fmin(xmin, pts[i].x);
-        xmax = fmax(xmax, pts[i].x);
-      }
-      i = j;
-    }
-    fclose(f);
-    size_t len = strlen(plot);
-    if (flat)
-      snprintf(plot + len, sizeof plot - len, "%s'%s' using (x0):1:(x1-x0):(0) with vectors "
-               "nohead lw 2 dt 2 lc %d title '%s (not swept)'", len > 5 ? ", " : "", path, s + 1,
-               gp_str(names[s], title, sizeof title));
-    else
-      snprintf(plot + len, sizeof plot - len, "%s'%s' using 1:2:3 with yerrorlines lw 2 pt 7 "
-               "lc %d title '%s'", len > 5 ? ", " : "", path, s + 1,
-               gp_str(names[s], title, sizeof title));
   }
   sqlite3_finalize(st);
   sqlite3_finalize(each);
-  if (!any_x) {
+  if (rc == WL_OK && n_swept == 0) {
     snprintf(p->err, p->err_size, "no finished run has a swept parameter named '%s' (see "
              "runs.sweep_point)", o->x);
-    return WL_ECONFIG;
+    rc = WL_ECONFIG;
   }
-  fprintf(gp, "x0 = %g\nx1 = %g\n", xmin, xmax);
-  if (xmin > 0 && xmax / xmin >= 8)
-    fprintf(gp, "set logscale x 2\n");
+  if (rc != WL_OK) {
+    free_series(s, ns);
+    return rc;
+  }
+  int logx = xmin > 0 && xmax / xmin >= 8;
+  if (!(yhi > -INFINITY)) /* nothing reached the target */
+    ylo = 0, yhi = 1;
+  double top = yhi + 0.08 * (yhi - fmin(ylo, 0.0) + 1e-300);
+  static char plot[32768];
+  snprintf(plot, sizeof plot, "plot ");
+  int never_any = 0, partial_any = 0, j = 0;
+  char path[160], name[40], title[900], stl[64];
+  for (int i = 0; i < ns; i++) {
+    style(p->db, s[i].scenario, s[i].label, stl, sizeof stl);
+    int nmin = 1 << 30, nmax = 0;
+    for (int g = 0; g < n_groups[i]; g++) {
+      nmin = groups[i][g].n < nmin ? groups[i][g].n : nmin;
+      nmax = groups[i][g].n > nmax ? groups[i][g].n : nmax;
+    }
+    char runs[48];
+    if (nmax == nmin)
+      snprintf(runs, sizeof runs, "n = %d%s", nmax, swept[i] ? " per point" : "");
+    else
+      snprintf(runs, sizeof runs, "n = %d to %d per point", nmin, nmax);
+    char key[600];
+    snprintf(key, sizeof key, "%s%s (%s)", s[i].name, swept[i] ? "" : ", not swept", runs);
+    gp_str(key, title, sizeof title);
+    snprintf(name, sizeof name, "sweep%d.dat", i);
+    FILE *f = data_file(p, name, path, sizeof path);
+    if (!f) {
+      free_series(s, ns);
+      return WL_EIO;
+    }
+    if (!swept[i]) { /* a reference: its mean and band across the swept range */
+      const sweep_group *q = &groups[i][0];
+      if (n_groups[i] == 0 || isnan(q->mean)) {
+        fclose(f);
+        continue;
+      }
+      fprintf(f, "%.9g %.9g %.9g %.9g\n%.9g %.9g %.9g %.9g\n", xmin, q->mean, q->mean - q->ci,
+              q->mean + q->ci, xmax, q->mean, q->mean - q->ci, q->mean + q->ci);
+      fclose(f);
+      if (q->n > 1)
+        add_term(plot, sizeof plot, "'%s' using 1:3:4 with filledcurves fs transparent solid "
+                 "0.12 noborder %s notitle", path, stl);
+      add_term(plot, sizeof plot, "'%s' using 1:2 with lines lw 2 %s title '%s'", path, stl,
+               title);
+      continue;
+    }
+    /* spread the series apart at each x: a fraction of the axis per series */
+    double off = n_swept > 1 ? (j - (n_swept - 1) / 2.0) * 0.018 : 0;
+    j++;
+    char nname[40], npath[160], lname[40], lpath[160];
+    snprintf(nname, sizeof nname, "never%d.dat", i);
+    snprintf(lname, sizeof lname, "part%d.dat", i);
+    FILE *nf = data_file(p, nname, npath, sizeof npath);
+    FILE *lf = data_file(p, lname, lpath, sizeof lpath);
+    int never = 0, partial = 0;
+    for (int g = 0; g < n_groups[i]; g++) {
+      const sweep_group *q = &groups[i][g];
+      double x = logx ? q->x * exp2(off * log2(xmax / xmin)) : q->x + off * (xmax - xmin);
+      if (isnan(q->mean)) {
+        if (nf)
+          fprintf(nf, "%.9g %.9g\n", x, top);
+        never++;
+        continue;
+      }
+      fprintf(f, "%.9g %.9g %.9g\n", x, q->mean, q->ci);
+      if (q->reached < q->n && lf) {
+        fprintf(lf, "%.9g %.9g \"%d of %d\"\n", x, q->mean + q->ci, q->reached, q->n);
+        partial++;
+      }
+    }
+    fclose(f);
+    if (nf)
+      fclose(nf);
+    if (lf)
+      fclose(lf);
+    add_term(plot, sizeof plot, "'%s' using 1:2:3 with yerrorlines lw 2 pt 7 %s title '%s'",
+             path, stl, title);
+    if (never)
+      add_term(plot, sizeof plot, "'%s' using 1:2 with points pt 9 ps 1.6 %s notitle", npath,
+               stl);
+    if (partial)
+      add_term(plot, sizeof plot, "'%s' using 1:2:3 with labels offset 0,0.8 font ',8' %s "
+               "notitle", lpath, stl);
+    never_any |= never > 0;
+    partial_any |= partial > 0;
+  }
+  free_series(s, ns);
+  if (never_any)
+    add_term(plot, sizeof plot, "NaN with points pt 9 ps 1.6 lc rgb '#444444' title "
+             "'never reached the target (drawn at the top)'");
   char x[200];
   gp_str(o->x, x, sizeof x);
-  fprintf(gp, "set yrange [0:*]\nset xrange [%g:%g]\nset xlabel '%s'\nset grid\nset key outside right top\n",
-          xmin / (xmin > 0 && xmax / xmin >= 8 ? 1.3 : 1), xmax * (xmin > 0 && xmax / xmin >= 8 ? 1.3 : 1),
-          x);
+  qsort(xs, (size_t)n_xs, sizeof *xs, cmp_double);
+  fprintf(gp, "set xlabel '%s'\nset grid\nset key outside right top\n", x);
+  if (logx)
+    fprintf(gp, "set logscale x\nset xrange [%.9g:%.9g]\n", xmin / 1.25, xmax * 1.25);
+  else {
+    double pad = xmax > xmin ? 0.06 * (xmax - xmin) : 1;
+    fprintf(gp, "set xrange [%.9g:%.9g]\n", xmin - pad, xmax + pad);
+  }
+  if (n_xs <= 24) { /* the ticks: the swept values */
+    fprintf(gp, "set xtics (");
+    for (int k = 0; k < n_xs; k++)
+      fprintf(gp, "%s'%g' %.17g", k ? ", " : "", xs[k], xs[k]);
+    fprintf(gp, ")\n");
+  }
+  /* 0 at the bottom unless an interval reaches below it: nothing is cut off */
+  fprintf(gp, "set yrange [%.9g:%.9g]\n", ylo >= 0 ? 0.0 : ylo - 0.05 * (yhi - ylo),
+          never_any ? top + 0.05 * (top - fmin(ylo, 0.0)) : yhi + 0.05 * (yhi - fmin(ylo, 0.0)));
   if (isnan(target))
     fprintf(gp, "set ylabel 'final held-out loss (nats)'\n"
                 "set title 'Final held-out loss against %s (mean over seeds, 95%% interval)'\n", x);
   else
     fprintf(gp, "set ylabel 'simulated time to loss ≤ %g (s)'\n"
-                "set title 'Time to target loss against %s (mean over seeds, 95%% interval%s)'\n",
-            target, x, never ? "; runs that never reached it left out" : "");
+                "set title 'Time to target loss against %s (mean over seeds that reached it, "
+                "95%% interval%s)'\n",
+            target, x, partial_any ? "; k of n: runs that reached it" : "");
   fprintf(gp, "%s\n", plot);
   return WL_OK;
 }
 
-/* timeline: a Gantt chart of one run's logged intervals. */
-static wl_status write_timeline(sqlite3 *db, plot_ctx *p, const an_plot_opts *o, FILE *gp)
+/* ---- timeline ------------------------------------------------------------------------- */
+
+/* timeline: a Gantt chart of one run's logged intervals, one colour per kind of activity. */
+static wl_status write_timeline(plot_ctx *p, FILE *gp)
 {
-  static const char *const kinds[] = {"compute", "comm", "down"};
-  static const char *const colors[] = {"#4477aa", "#ee6677", "#555555"};
-  sqlite3_stmt *st;
-  if (sqlite3_prepare_v2(db, "SELECT worker, start_s, end_s FROM timeline WHERE run_id = ?1 AND kind = ?2",
-                         -1, &st, NULL) != SQLITE_OK) {
-    snprintf(p->err, p->err_size, "%s", sqlite3_errmsg(db));
-    return WL_EDB;
-  }
-  char plot[4096] = "plot ", path[160];
+  static const struct {
+    const char *kind, *title, *colour;
+  } kinds[] = {
+    {"compute", "compute", "#0072B2"},      {"allreduce", "all-reduce", "#D55E00"},
+    {"allgather", "all-gather", "#CC79A7"}, {"push", "push to a server", "#E69F00"},
+    {"pull", "pull from a server", "#56B4E9"}, {"send", "send to a worker", "#009E73"},
+    {"receive", "receive from a worker", "#88CCEE"},
+    {"transfer", "several transfers", "#999933"},
+    {"comm", "communication", "#D55E00"}, /* databases before the kinds above */
+    {"blocked", "waiting on a down peer", "#BBBBBB"}, {"down", "down", "#000000"}};
+  sqlite3_stmt *st, *info;
+  if (sqlite3_prepare_v2(p->db, "SELECT worker, start_s, end_s FROM timeline WHERE run_id = ?1 "
+                         "AND kind = ?2", -1, &st, NULL) != SQLITE_OK ||
+      sqlite3_prepare_v2(p->db, "SELECT label, policy, scenario FROM runs WHERE id = ?1", -1,
+                         &info, NULL) != SQLITE_OK)
+    return db_fail(p);
+  static char plot[8192];
+  snprintf(plot, sizeof plot, "plot ");
+  char path[160];
   int rows = 0, max_worker = 0;
-  for (int k = 0; k < 3; k++) {
+  for (size_t k = 0; k < sizeof kinds / sizeof kinds[0]; k++) {
     char name[32];
-    snprintf(name, sizeof name, "%s.dat", kinds[k]);
+    snprintf(name, sizeof name, "%s.dat", kinds[k].kind);
     FILE *f = data_file(p, name, path, sizeof path);
-    if (!f)
+    if (!f) {
+      sqlite3_finalize(st);
+      sqlite3_finalize(info);
       return WL_EIO;
-    sqlite3_bind_int64(st, 1, o->run);
-    sqlite3_bind_text(st, 2, kinds[k], -1, SQLITE_STATIC);
+    }
+    sqlite3_bind_int64(st, 1, p->o->run);
+    sqlite3_bind_text(st, 2, kinds[k].kind, -1, SQLITE_STATIC);
     int n = 0;
     while (sqlite3_step(st) == SQLITE_ROW) {
       int w = sqlite3_column_int(st, 0);
@@ -356,75 +977,117 @@ static wl_status write_timeline(sqlite3 *db, plot_ctx *p, const an_plot_opts *o,
     sqlite3_reset(st);
     fclose(f);
     rows += n;
-    if (n == 0)
-      continue;
-    size_t len = strlen(plot);
-    snprintf(plot + len, sizeof plot - len, "%s'%s' using (($2+$3)/2):1:(($3-$2)/2):(0.38) with "
-             "boxxyerror fs solid 0.85 noborder lc rgb '%s' title '%s'", len > 5 ? ", " : "", path,
-             colors[k], kinds[k]);
+    if (n > 0)
+      add_term(plot, sizeof plot, "'%s' using (($2+$3)/2):1:(($3-$2)/2):(0.38) with boxxyerror "
+               "fs solid 0.85 noborder lc rgb '%s' title '%s'", path, kinds[k].colour,
+               kinds[k].title);
   }
   sqlite3_finalize(st);
+  char label[200] = "", policy[100] = "", scenario[200] = "";
+  sqlite3_bind_int64(info, 1, p->o->run);
+  if (sqlite3_step(info) == SQLITE_ROW) {
+    gp_str((const char *)sqlite3_column_text(info, 0), label, sizeof label);
+    gp_str((const char *)sqlite3_column_text(info, 1), policy, sizeof policy);
+    gp_str((const char *)sqlite3_column_text(info, 2), scenario, sizeof scenario);
+  }
+  sqlite3_finalize(info);
   if (rows == 0) {
     snprintf(p->err, p->err_size, "run %lld has no timeline: run it with --set record.timeline=N "
-             "(intervals to log)", o->run);
+             "(intervals to log)", p->o->run);
     return WL_ECONFIG;
   }
+  char who[400]; /* the label, and its policy when it differs */
+  snprintf(who, sizeof who, strcmp(label, policy) ? "%s (%s)" : "%s", label, policy);
   fprintf(gp, "set xlabel 'simulated time (s)'\nset ylabel 'worker'\nset yrange [-0.7:%g]\n"
-              "set ytics 1\nset title 'Run %lld: what each worker does (blank: waiting)'\n"
-              "set key outside top center horizontal\n%s\n", max_worker + 0.7, o->run, plot);
+              "set ytics 1\nset title 'Run %lld: %s in scenario %s; blank: idle'\n"
+              "set key outside top center horizontal\n%s\n", max_worker + 0.7, p->o->run, who,
+          scenario, plot);
   return WL_OK;
 }
 
-/* workers: each series' mean shares of the workers' time, as stacked bars. */
-static wl_status write_workers(sqlite3 *db, plot_ctx *p, FILE *gp)
+/* ---- workers -------------------------------------------------------------------------- */
+
+/* workers: each series' mean shares of the workers' time, as stacked bars; a share that is
+ * zero everywhere (down, blocked) is left out of the key and the title. */
+static wl_status write_workers(plot_ctx *p, FILE *gp)
 {
-  char sql[768], path[160];
-  snprintf(sql, sizeof sql,
-           "SELECT %s, sum(w.compute_s) / sum(r.sim_time_s), sum(w.comm_s) / sum(r.sim_time_s),"
-           " sum(w.idle_s) / sum(r.sim_time_s), sum(w.down_s) / sum(r.sim_time_s),"
-           " sum(w.blocked_s) / sum(r.sim_time_s)"
-           " FROM workers w JOIN runs r ON r.id = w.run_id WHERE r.status = 'done'"
-           " GROUP BY 1 ORDER BY min(r.scenario), %s, min(r.label)", series_expr(db), TYPE_ORDER);
+  static series s[MAX_SERIES];
+  wl_status rc;
+  int ns = collect_series(p, 0, s, &rc);
+  if (ns == 0)
+    return rc;
   sqlite3_stmt *st;
-  if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK) {
-    snprintf(p->err, p->err_size, "%s", sqlite3_errmsg(db));
-    return WL_EDB;
+  if (sqlite3_prepare_v2(p->db,
+        "SELECT sum(w.compute_s) / sum(r.sim_time_s), sum(w.comm_s) / sum(r.sim_time_s),"
+        " sum(w.idle_s) / sum(r.sim_time_s), sum(w.down_s) / sum(r.sim_time_s),"
+        " sum(w.blocked_s) / sum(r.sim_time_s)"
+        " FROM workers w JOIN runs r ON r.id = w.run_id WHERE r.id = ?1", -1, &st, NULL) !=
+      SQLITE_OK) {
+    free_series(s, ns);
+    return db_fail(p);
   }
-  char types[512];
-  sqlite3_bind_text(st, 1, policy_types(types, sizeof types), -1, SQLITE_TRANSIENT);
+  char path[160];
   FILE *f = data_file(p, "shares.dat", path, sizeof path);
   if (!f) {
     sqlite3_finalize(st);
+    free_series(s, ns);
     return WL_EIO;
   }
-  int n = 0;
-  while (sqlite3_step(st) == SQLITE_ROW) {
-    char label[200]; /* a data file's string is double-quoted: no double quote inside */
-    snprintf(label, sizeof label, "%s", (const char *)sqlite3_column_text(st, 0));
+  double any[5] = {0};
+  size_t longest = 0;
+  for (int i = 0; i < ns; i++) {
+    double share[5] = {0};
+    int m = 0;
+    for (int k = 0; k < s[i].n_runs; k++) { /* the mean over the series' runs */
+      sqlite3_bind_int64(st, 1, s[i].runs[k]);
+      if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_type(st, 0) != SQLITE_NULL) {
+        for (int c = 0; c < 5; c++)
+          share[c] += sqlite3_column_double(st, c);
+        m++;
+      }
+      sqlite3_reset(st);
+    }
+    char label[400]; /* a data file's string is double-quoted: no double quote inside */
+    snprintf(label, sizeof label, "%s", s[i].name);
     for (char *c = label; *c; c++) /* and no line break */
       *c = *c == '"' ? '\'' : (unsigned char)*c < 0x20 ? ' ' : *c;
-    fprintf(f, "\"%s\" %.6g %.6g %.6g %.6g %.6g\n", label,
-            sqlite3_column_double(st, 1), sqlite3_column_double(st, 2),
-            sqlite3_column_double(st, 3), sqlite3_column_double(st, 4),
-            sqlite3_column_double(st, 5));
-    n++;
+    longest = strlen(label) > longest ? strlen(label) : longest;
+    fprintf(f, "\"%s\"", label);
+    for (int c = 0; c < 5; c++) {
+      double v = m ? share[c] / m : 0;
+      any[c] = fmax(any[c], v);
+      fprintf(f, " %.6g", v);
+    }
+    fprintf(f, "\n");
   }
   sqlite3_finalize(st);
   fclose(f);
-  if (n == 0) {
-    snprintf(p->err, p->err_size, "no finished runs to plot");
-    return WL_ECONFIG;
+  free_series(s, ns);
+  static const char *const names[] = {"compute", "communication", "idle", "down", "blocked"};
+  static const char *const colours[] = {"#0072B2", "#D55E00", "#CCCCCC", "#000000", "#E69F00"};
+  char plot[4096] = "plot ", title[200] = "";
+  for (int c = 0; c < 5; c++) {
+    if (c >= 3 && any[c] <= 0)
+      continue;
+    add_term(plot, sizeof plot, "'%s' using %d%s lc rgb '%s' title '%s'", path, c + 2,
+             strlen(plot) == 5 ? ":xtic(1)" : "", colours[c], names[c]);
+    size_t len = strlen(title);
+    snprintf(title + len, sizeof title - len, "%s%s", len ? ", " : "", names[c]);
   }
+  /* many or long labels: turned, in a smaller font, with room below */
+  int turn = ns > 6 || longest * (size_t)ns > 90;
   fprintf(gp, "set style data histograms\nset style histogram rowstacked\nset boxwidth 0.6\n"
               "set style fill solid 0.85 noborder\nset yrange [0:1]\nset grid y\n"
               "set ylabel 'share of the workers'' time'\nset key outside right\n"
-              "set title 'Where the time goes: compute, communication, waiting, down, blocked'\n"
-              "plot '%s' using 2:xtic(1) lc rgb '#4477aa' title 'compute', '' using 3 lc rgb "
-              "'#ee6677' title 'communication', '' using 4 lc rgb '#cccccc' title 'idle', '' "
-              "using 5 lc rgb '#555555' title 'down', '' using 6 lc rgb '#ccbb44' "
-              "title 'blocked'\n", path);
+              "set title 'Where the time goes: %s'\n", title);
+  if (turn)
+    fprintf(gp, "set xtics rotate by -40 left font ',%d'\nset bmargin %d\n", ns > 16 ? 8 : 9,
+            2 + (int)(longest > 40 ? 40 : longest) / 3);
+  fprintf(gp, "%s\n", plot);
   return WL_OK;
 }
+
+/* ---- gnuplot -------------------------------------------------------------------------- */
 
 static wl_status run_gnuplot(const char *program, const char *script, char *err, size_t err_size)
 {
@@ -451,6 +1114,17 @@ static wl_status run_gnuplot(const char *program, const char *script, char *err,
   return WL_OK;
 }
 
+static int several_scenarios(sqlite3 *db)
+{
+  sqlite3_stmt *st;
+  int n = 0;
+  if (sqlite3_prepare_v2(db, "SELECT count(DISTINCT scenario) FROM runs WHERE status = 'done'",
+                         -1, &st, NULL) == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW)
+    n = sqlite3_column_int(st, 0);
+  sqlite3_finalize(st);
+  return n > 1;
+}
+
 wl_status an_plot(const char *db_path, const an_plot_opts *o, char *err, size_t err_size)
 {
   const char *term = terminal_for(o->out);
@@ -469,6 +1143,13 @@ wl_status an_plot(const char *db_path, const an_plot_opts *o, char *err, size_t 
              strlen(o->out));
     return WL_ECONFIG;
   }
+  for (int i = 0; i < o->n_points; i++) {
+    const char *eq = strchr(o->points[i], '=');
+    if (!eq || eq == o->points[i] || !eq[1]) {
+      snprintf(err, err_size, "--point %s: expected KEY=VALUE, e.g. --point H=32", o->points[i]);
+      return WL_ECONFIG;
+    }
+  }
   char dir[OUT_MAX + 2]; /* the output's directory must be writable: say so before gnuplot would */
   const char *slash = strrchr(o->out, '/');
   snprintf(dir, sizeof dir, "%.*s", slash ? (int)(slash - o->out) + 1 : 1, slash ? o->out : ".");
@@ -480,7 +1161,9 @@ wl_status an_plot(const char *db_path, const an_plot_opts *o, char *err, size_t 
   wl_status rc = an_db_open_runs(db_path, o->scenario, &db, err, err_size);
   if (rc != WL_OK)
     return rc;
-  plot_ctx p = {.err = err, .err_size = err_size};
+  err[0] = '\0';
+  plot_ctx p = {.err = err, .err_size = err_size, .db = db, .o = o,
+                .several_scenarios = several_scenarios(db)};
   snprintf(p.dir, sizeof p.dir, "/tmp/syncsim_plot_XXXXXX");
   if (!mkdtemp(p.dir)) {
     snprintf(err, err_size, "a temporary directory: %s", strerror(errno));
@@ -498,10 +1181,10 @@ wl_status an_plot(const char *db_path, const an_plot_opts *o, char *err, size_t 
   fprintf(gp, "set terminal %s\nset output '%s'\nset encoding utf8\n", term,
           gp_str(o->out, out, sizeof out));
   switch (o->kind) {
-  case AN_PLOT_SWEEP: rc = write_sweep(db, &p, o, gp); break;
-  case AN_PLOT_TIMELINE: rc = write_timeline(db, &p, o, gp); break;
-  case AN_PLOT_WORKERS: rc = write_workers(db, &p, gp); break;
-  default: rc = write_loss(db, &p, gp); break;
+  case AN_PLOT_SWEEP: rc = write_sweep(&p, gp); break;
+  case AN_PLOT_TIMELINE: rc = write_timeline(&p, gp); break;
+  case AN_PLOT_WORKERS: rc = write_workers(&p, gp); break;
+  default: rc = write_loss(&p, gp); break;
   }
   fclose(gp);
   sqlite3_close(db);

@@ -42,14 +42,22 @@ typedef struct an_report_opts {
 wl_status an_report(const char *db_path, const an_report_opts *o, FILE *out, char *err,
                     size_t err_size);
 
+enum { AN_PLOT_MAX_POINTS = 16 };
+
 typedef struct an_plot_opts {
   int kind;             /* AN_PLOT_* */
   const char *out;      /* .png, .svg or .pdf */
   const char *x;        /* sweep: the axis on the x axis (its last name, e.g. H) */
   long long run;        /* timeline: the run */
-  double target_loss;   /* sweep: NaN = the scenarios'; the y axis is time to it */
+  double target_loss;   /* sweep: NaN = the scenarios'; the y axis is time to it. loss: NaN =
+                           none, else a line at it */
   const char *gnuplot;  /* the gnuplot program (NULL: "gnuplot") */
   const char *scenario; /* only this scenario's runs; NULL: all */
+  const char *points[AN_PLOT_MAX_POINTS]; /* loss, sweep: only runs at these sweep values,
+                                             "KEY=VALUE" (KEY an axis's last name) */
+  int n_points;
+  int logy;             /* loss: a log-scale y axis */
+  int baseline_loss;    /* loss: a line at runs.baseline_loss */
 } an_plot_opts;
 
 wl_status an_plot(const char *db_path, const an_plot_opts *o, char *err, size_t err_size);

@@ -47,19 +47,30 @@ static const char report_usage[] =
 static const char plot_usage[] =
   "usage: syncsim plot DB --out FILE.png|svg|pdf [--kind loss|sweep|timeline|workers]\n"
   "                   [--x NAME] [--run ID] [--target-loss X] [--scenario NAME]\n"
+  "                   [--point KEY=VALUE]... [--logy] [--baseline-loss]\n"
   "\n"
-  "  loss (default)  held-out loss against simulated time, one line per policy label: the\n"
-  "                  mean over seeds with a 95% band; log time when it spans a wide range\n"
+  "  loss (default)  held-out loss against simulated time, one curve per policy label (and\n"
+  "                  per sweep point, its seed aside): the mean over seeds, with a 95% band\n"
+  "                  when there are several; drawn as steps when the runs evaluated at every\n"
+  "                  change of their global model (eval.at_sync), else as lines between\n"
+  "                  evaluations; log time when it spans a wide range. --target-loss X and\n"
+  "                  --baseline-loss draw those levels; --logy a log-scale loss axis\n"
   "  sweep --x NAME  time to the target loss (or final loss, without a target) against the\n"
-  "                  swept parameter NAME (e.g. H), one line per policy; unswept policies\n"
-  "                  (DDP) as a dashed reference\n"
-  "  timeline --run ID   a Gantt chart of one run (needs --set record.timeline=N)\n"
-  "  workers         each policy's shares of compute, communication, idle and down time\n"
+  "                  swept parameter NAME (e.g. H), one line per policy with 95% intervals\n"
+  "                  and its runs per point; unswept policies (DDP) as a reference with its\n"
+  "                  own band; points whose runs never reached the target as triangles at\n"
+  "                  the top\n"
+  "  timeline --run ID   a Gantt chart of one run (needs --set record.timeline=N): compute,\n"
+  "                  all-reduces, pushes, pulls, transfers, waiting on a down peer, down\n"
+  "  workers         each policy's shares of compute, communication, idle, down and blocked\n"
+  "                  time\n"
   "\n"
+  "  --point KEY=VALUE  only the runs at that value of a swept parameter (KEY its last name,\n"
+  "                  e.g. H; repeatable: all must hold)\n"
   "\n"
   "Finished runs only; --scenario NAME keeps that scenario's runs (series are named\n"
-  "'scenario: label' when several scenarios are drawn). Drawn by gnuplot (Debian's\n"
-  "gnuplot-nox).\n";
+  "'scenario: label' when several scenarios are drawn). A label has the same colour and dash\n"
+  "in every plot of a database. Drawn by gnuplot (Debian's gnuplot-nox).\n";
 
 static const char merge_usage[] =
   "usage: syncsim merge OUT IN...\n"
@@ -123,6 +134,10 @@ int cli_plot(int argc, char **argv)
     {.name = "--target-loss", .kind = CLI_OPT_POSITIVE, .out = &o.target_loss},
     {.name = "--kind", .kind = CLI_OPT_CHOICE, .out = &o.kind,
      .choices = "loss|sweep|timeline|workers"},
+    {.name = "--point", .kind = CLI_OPT_LIST, .out = (void *)o.points, .max = AN_PLOT_MAX_POINTS,
+     .count = &o.n_points},
+    {.name = "--logy", .kind = CLI_OPT_FLAG, .out = &o.logy},
+    {.name = "--baseline-loss", .kind = CLI_OPT_FLAG, .out = &o.baseline_loss},
     {0}};
   int rc = cli_parse_args(argc, argv, plot_usage, opts, &db, 1, &n);
   if (rc >= 0)
@@ -135,6 +150,24 @@ int cli_plot(int argc, char **argv)
             plot_usage);
     return CLI_USAGE;
   }
+  static const char *const kinds[] = {"loss", "sweep", "timeline", "workers"};
+  const struct {
+    const char *opt;
+    int given, fits; /* fits: the plot kind uses it */
+  } uses[] = {
+    {"--x", o.x != NULL, o.kind == AN_PLOT_SWEEP},
+    {"--run", o.run > 0, o.kind == AN_PLOT_TIMELINE},
+    {"--target-loss", !isnan(o.target_loss), o.kind == AN_PLOT_LOSS || o.kind == AN_PLOT_SWEEP},
+    {"--point", o.n_points > 0, o.kind != AN_PLOT_TIMELINE},
+    {"--logy", o.logy, o.kind == AN_PLOT_LOSS},
+    {"--baseline-loss", o.baseline_loss, o.kind == AN_PLOT_LOSS},
+  };
+  for (size_t i = 0; i < sizeof uses / sizeof uses[0]; i++)
+    if (uses[i].given && !uses[i].fits) {
+      fprintf(stderr, "syncsim: %s does nothing in a %s plot\n\n%s", uses[i].opt,
+              kinds[o.kind], plot_usage);
+      return CLI_USAGE;
+    }
   char err[1024];
   wl_status st = an_plot(db, &o, err, sizeof err);
   if (st != WL_OK) {

@@ -447,6 +447,7 @@ void cli_install_signals(void)
 }
 
 typedef struct progress_ctx {
+  int timing_only; /* no loss to show */
   const char *label;
   int shown; /* a progress line is on the terminal */
 } progress_ctx;
@@ -466,21 +467,49 @@ static void show_progress(void *ctx, const sim_progress *p)
   char eta[48] = "";
   if (isfinite(left) && left >= 0)
     snprintf(eta, sizeof eta, "  ETA %.0f s", left);
-  fprintf(stderr, "\r\033[K[%s] sim %.1f%s s  step %ld  loss %.4f  %.0f events/s%s", pc->label,
-          p->sim_time_s, stop, p->step, p->loss, p->host_s > 0 ? p->events / p->host_s : 0.0,
-          eta);
+  char loss[32] = "";
+  if (!pc->timing_only)
+    snprintf(loss, sizeof loss, "  loss %.4f", p->loss);
+  fprintf(stderr, "\r\033[K[%s] sim %.1f%s s  step %ld%s  %.0f events/s%s", pc->label,
+          p->sim_time_s, stop, p->step, loss, p->host_s > 0 ? p->events / p->host_s : 0.0, eta);
   pc->shown = 1;
 }
 
-static void print_summary(long long id, const opt_policy_config *pol, const sim_result *r)
+/* A sweep point's values by their axes' last names, "H=8 seed=2" ("" for none). */
+static void point_words(const char *point, char *out, size_t size)
 {
+  out[0] = '\0';
+  cJSON *j = point ? cJSON_Parse(point) : NULL;
+  for (cJSON *c = j ? j->child : NULL; c; c = c->next) {
+    const char *comma = strchr(c->string, ','), *end = comma ? comma : c->string + strlen(c->string);
+    const char *name = end;
+    while (name > c->string && name[-1] != '.')
+      name--;
+    char *v = cJSON_PrintUnformatted(c);
+    size_t len = strlen(out);
+    snprintf(out + len, size - len, "%s%.*s=%s", len ? " " : "", (int)(end - name), name,
+             v ? v : "?");
+    cJSON_free(v);
+  }
+  cJSON_Delete(j);
+}
+
+static void print_summary(long long id, const sim_config *cfg, const char *sweep_point,
+                          const sim_result *r)
+{
+  const opt_policy_config *pol = &cfg->policy;
   char label[4 * sizeof pol->label], error[4 * sizeof r->error]; /* one line, no commands */
+  char point[512], shown[4 * sizeof point], loss[64] = "  timing only";
   an_printable(pol->label, label, sizeof label);
   an_printable(r->error, error, sizeof error);
-  printf("run %-4lld %-16s %-11s sim %10.3f s  step %7ld  loss %.4f  acc %.4f  host %.2f s"
+  point_words(sweep_point, point, sizeof point);
+  an_printable(point, shown, sizeof shown);
+  if (cfg->workload.model.type != WL_MODEL_NONE)
+    snprintf(loss, sizeof loss, "  loss %.4f  acc %.4f", r->final_loss, r->final_accuracy);
+  printf("run %-4lld %-16s %-11s%s%s sim %10.3f s  step %7ld%s  host %.2f s"
          "  events %ld (%.0f/s)",
-         id, label, sim_result_status_name(r->status), r->sim_time_s, r->step,
-         r->final_loss, r->final_accuracy, r->host_time_s, r->events,
+         id, label, sim_result_status_name(r->status), *shown ? " " : "", shown, r->sim_time_s,
+         r->step, loss, r->host_time_s, r->events,
          r->host_time_s > 0 ? r->events / r->host_time_s : 0.0);
   if (r->status != WL_OK && r->status != WL_EINTR)
     printf("  error: %s", error);
@@ -524,7 +553,7 @@ wl_status cli_run_policy(const scn_scenario *s, int i, an_store *store, int quie
   free(inputs);
   if (st != WL_OK)
     return st;
-  progress_ctx pc = {cfg.policy.label, 0};
+  progress_ctx pc = {cfg.workload.model.type == WL_MODEL_NONE, cfg.policy.label, 0};
   sim_run_opts opts = {.threads = threads, .interrupt = &cli_interrupted, .data_cache = cache};
   if (!quiet && isatty(STDERR_FILENO)) {
     opts.progress = show_progress;
@@ -541,7 +570,7 @@ wl_status cli_run_policy(const scn_scenario *s, int i, an_store *store, int quie
   }
   if (st == WL_EDB)
     fprintf(stderr, "syncsim: %s\n", an_store_errmsg(store));
-  print_summary(an_store_run_id(store), &cfg.policy, &res);
+  print_summary(an_store_run_id(store), &cfg, sweep_point, &res);
   return st;
 }
 

@@ -49,8 +49,12 @@ void sim_runner_schedule_gen(sim_runner *r, sim_time at, int kind, int worker, i
  * precedence. Each share is accounted when it ends (or when the run ends during it), and
  * logged as an interval while record.timeline allows. (A worker that never overlaps two of
  * them, as under every policy that sends to or from the server alone, gets each activity and
- * each transfer accounted whole, as it happened.) */
-static void account(sim_runner *r, int w, int kind, sim_time start, sim_time now)
+ * each transfer accounted whole, as it happened.) An interval's kind in the timeline says what
+ * the communication was: `allreduce` or `allgather` (a collective), `push` or `pull` (to or
+ * from a server), `send` or `receive` (to or from another worker), or `transfer` (several of
+ * those at once). */
+static void account(sim_runner *r, int w, int kind, const char *comm_name, sim_time start,
+                    sim_time now)
 {
   sim_worker *wk = &r->w[w];
   sim_time d = now - start;
@@ -65,7 +69,8 @@ static void account(sim_runner *r, int w, int kind, sim_time start, sim_time now
   static const char *const names[] = {"", "compute", "comm", "down", "blocked"};
   if (r->intervals_left > 0 && r->rec->interval && d > 0) {
     r->intervals_left--;
-    sim_interval iv = {w, names[kind], sim_time_to_s(start), sim_time_to_s(now)};
+    sim_interval iv = {w, kind == BUSY_COMM && comm_name ? comm_name : names[kind],
+                       sim_time_to_s(start), sim_time_to_s(now)};
     wl_status st = r->rec->interval(r->rec->ctx, &iv);
     if (st != WL_OK && r->fail == WL_OK)
       r->fail = st;
@@ -77,7 +82,7 @@ void sim_runner_busy_begin(sim_runner *r, int w, int kind, sim_time now)
   sim_worker *wk = &r->w[w];
   WL_ASSERT(wk->busy_kind == BUSY_NONE && kind != BUSY_NONE);
   if (wk->flows_open > 0) /* it was only transferring until now */
-    account(r, w, BUSY_COMM, wk->flows_since, now);
+    account(r, w, BUSY_COMM, wk->flow_name, wk->flows_since, now);
   wk->busy_kind = kind;
   wk->busy_start = now;
 }
@@ -86,14 +91,19 @@ void sim_runner_busy_end_at(sim_runner *r, int w, sim_time now)
 {
   sim_worker *wk = &r->w[w];
   WL_ASSERT(wk->busy_kind != BUSY_NONE);
-  account(r, w, wk->busy_kind, wk->busy_start, now);
+  account(r, w, wk->busy_kind, r->coll_gather ? "allgather" : "allreduce", wk->busy_start,
+          now); /* (BUSY_COMM: a collective) */
   wk->busy_kind = BUSY_NONE;
   wk->flows_since = now; /* (counts only while flows_open > 0) */
 }
 
-void sim_runner_flow_begin(sim_runner *r, int w)
+void sim_runner_flow_begin(sim_runner *r, int w, const char *name)
 {
   sim_worker *wk = &r->w[w];
+  if (wk->flows_open == 0 || !wk->flow_name)
+    wk->flow_name = name;
+  else if (strcmp(wk->flow_name, name) != 0)
+    wk->flow_name = "transfer";
   if (wk->flows_open++ == 0 && wk->busy_kind == BUSY_NONE)
     wk->flows_since = r->now;
 }
@@ -103,14 +113,14 @@ void sim_runner_flow_end(sim_runner *r, int w)
   sim_worker *wk = &r->w[w];
   WL_ASSERT(wk->flows_open > 0);
   if (--wk->flows_open == 0 && wk->busy_kind == BUSY_NONE)
-    account(r, w, BUSY_COMM, wk->flows_since, r->now);
+    account(r, w, BUSY_COMM, wk->flow_name, wk->flows_since, r->now);
 }
 
 void sim_runner_flows_drop(sim_runner *r, int w)
 {
   sim_worker *wk = &r->w[w];
   if (wk->flows_open > 0 && wk->busy_kind == BUSY_NONE)
-    account(r, w, BUSY_COMM, wk->flows_since, r->now);
+    account(r, w, BUSY_COMM, wk->flow_name, wk->flows_since, r->now);
   wk->flows_open = 0;
 }
 
@@ -418,9 +428,9 @@ static void host_send(void *ctx, int from, int to, int64_t bytes, int tag)
   WL_ASSERT(from != to && endpoint_ok(r, from) && endpoint_ok(r, to));
   WL_ASSERT(!r->hears_failures || from < 0 || to < 0);
   if (from >= 0)
-    sim_runner_flow_begin(r, from);
+    sim_runner_flow_begin(r, from, to < 0 ? "push" : "send");
   if (to >= 0)
-    sim_runner_flow_begin(r, to);
+    sim_runner_flow_begin(r, to, from < 0 ? "pull" : "receive");
   int worker_end = from >= 0 ? from : to; /* -1 or less: between two servers */
   double lat = from >= 0 && to >= 0 ? fmax(r->net.lat[from], r->net.lat[to])
                : worker_end >= 0    ? r->net.lat[worker_end]

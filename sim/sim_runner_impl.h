@@ -54,6 +54,7 @@ typedef struct sim_worker {
   sim_time busy_start; /* start of its current activity */
   int busy_kind;       /* BUSY_* of that activity; BUSY_NONE when idle or only transferring */
   int flows_open;      /* its point-to-point transfers in flight (sent or received) */
+  const char *flow_name; /* what they are, for the timeline (sim_host.c's account) */
   sim_time flows_since;/* while flows_open > 0 and busy_kind is BUSY_NONE: since when it has
                           been only transferring (that span is accounted as communication) */
   opt_train job;       /* the work in flight; job.steps == 0 when none */
@@ -172,7 +173,7 @@ void sim_runner_net_change(sim_runner *r);
 void sim_runner_busy_begin(sim_runner *r, int w, int kind, sim_time now);
 void sim_runner_busy_end_at(sim_runner *r, int w, sim_time now);
 /* one of worker w's transfers starts or ends now; all of them end (a failure dropped them) */
-void sim_runner_flow_begin(sim_runner *r, int w);
+void sim_runner_flow_begin(sim_runner *r, int w, const char *name);
 void sim_runner_flow_end(sim_runner *r, int w);
 void sim_runner_flows_drop(sim_runner *r, int w);
 /* worker w's lost job undone: its replica, batch order and stream as the job found them */

@@ -260,8 +260,13 @@ check "the override is in the stored config (H=$h)" test "$h" = 4
 "$syncsim" run "$minimal" --db "$tmp/tl.db" --quiet --set record.timeline=20 >/dev/null
 n=$(sqlite3 "$tmp/tl.db" "select count(*) from timeline group by run_id" | tr '\n' ' ')
 check "record.timeline=20 logs 20 intervals per run ($n)" test "$n" = "20 20 "
-n=$(sqlite3 "$tmp/tl.db" "select count(*) from timeline where end_s <= start_s or kind not in ('compute','comm')")
+n=$(sqlite3 "$tmp/tl.db" "select count(*) from timeline where end_s <= start_s or kind not in ('compute','allreduce')")
 check "timeline intervals are well formed" test "$n" -eq 0
+"$syncsim" run "$src/tests/fixtures/halos_identity_async.json" --db "$tmp/tla.db" --quiet \
+  --set record.timeline=200 >/dev/null
+n=$(sqlite3 "$tmp/tla.db" "select group_concat(kind) from (select distinct kind from timeline
+  order by kind)")
+check "an asynchronous run's timeline tells pulls from pushes ($n)" test "$n" = "compute,pull,push"
 
 # --- failures reach the database ------------------------------------------------------------
 "$syncsim" run "$minimal" --db "$tmp/fail.db" --quiet --set cluster.failures.mttf_s=20 \
@@ -938,10 +943,59 @@ if command -v gnuplot >/dev/null; then
     done
   done
   "$syncsim" plot "$tmp/mix.db" --out "$tmp/mix.svg" 2>/dev/null
-  check "several scenarios: series named 'scenario: label'" grep -q '>sweep_small: local_sgd<' "$tmp/mix.svg"
+  check "several scenarios: series named 'scenario: label (point)'" \
+    grep -q '>sweep_small: local_sgd (H=2)<' "$tmp/mix.svg"
   "$syncsim" plot "$tmp/mix.db" --scenario sweep_small --out "$tmp/one.svg" 2>/dev/null
-  check "plot --scenario: only its series, named by label" \
-    test "$(grep -c '>sweep_small: \|>p<' "$tmp/one.svg")" -eq 0 -a "$(grep -c '>local_sgd<' "$tmp/one.svg")" -eq 1
+  check "plot --scenario: only its series, named by label and sweep point" \
+    test "$(grep -c '>sweep_small: \|>p<' "$tmp/one.svg")" -eq 0 -a \
+      "$(grep -c '>local_sgd (H=2)<' "$tmp/one.svg")" -eq 1
+  # a sweep's loss plot: one curve per label and point (seeds averaged), or the points asked for
+  check "loss on a sweep: a curve per point" grep -q '>local_sgd (H=8)<' "$tmp/one.svg"
+  check "loss on a sweep: the title says mean over seeds (3 per point)" \
+    grep -q 'mean over seeds, 95% band' "$tmp/one.svg"
+  "$syncsim" plot "$tmp/sw.db" --point H=8 --out "$tmp/p8.svg" 2>"$tmp/err"
+  check "plot --point H=8: that point's curve and the unswept DDP's, not H=2's" \
+    test "$(grep -c '>local_sgd (H=8)<\|>ddp<' "$tmp/p8.svg")" -eq 2 -a \
+      "$(grep -c '>local_sgd (H=2)<' "$tmp/p8.svg")" -eq 0
+  "$syncsim" plot "$tmp/sw.db" --point lr=8 --out "$tmp/px.svg" 2>"$tmp/err"
+  check "plot --point of an axis that no run has exits 2: $(cat "$tmp/err")" \
+    grep -q -- "--point lr=8: no finished run has a swept parameter of that name" "$tmp/err"
+  "$syncsim" plot "$tmp/sw.db" --point H=5 --out "$tmp/px.svg" 2>"$tmp/err"
+  check "plot --point at a value no run has says so: $(cat "$tmp/err")" \
+    grep -q -- "--point H=5: no finished run is at that value" "$tmp/err"
+  "$syncsim" plot "$tmp/sw.db" --point H --out "$tmp/px.svg" 2>"$tmp/err"
+  check "plot --point without a value exits 2: $(cat "$tmp/err")" grep -q 'expected KEY=VALUE' "$tmp/err"
+  # options that do nothing for a kind are refused
+  for bad in "--kind sweep --x H --logy" "--kind workers --baseline-loss" "--kind loss --x H" \
+             "--kind workers --target-loss 1" "--kind timeline --run 1 --point H=2"; do
+    "$syncsim" plot "$tmp/sw.db" $bad --out "$tmp/px.svg" 2>"$tmp/err"
+    check "plot $bad exits 2, saying why: $(head -1 "$tmp/err")" grep -q 'does nothing in a' "$tmp/err"
+  done
+  "$syncsim" plot "$tmp/sw.db" --kind sweep --x seed --out "$tmp/px.svg" 2>"$tmp/err"
+  check "plot --x seed is refused: $(cat "$tmp/err")" grep -q 'the seed is what each point averages' "$tmp/err"
+  # the loss plot's reference lines, log scale and x range
+  "$syncsim" plot "$tmp/sw.db" --target-loss 0.9 --baseline-loss --logy --out "$tmp/ref.svg" \
+    2>"$tmp/err"
+  check "plot --target-loss draws the target" grep -q '>target loss<' "$tmp/ref.svg"
+  check "plot --baseline-loss draws the constant prediction's loss" \
+    grep -q '>baseline (constant prediction), ' "$tmp/ref.svg"
+  # a label's colour is the same in every plot of the database (the loss and sweep plots here)
+  colour() { grep -A4 "<text>$2</text>" "$1" | grep -o "stroke='rgb([^)]*)'" | head -1; }
+  "$syncsim" plot "$tmp/sw.db" --kind sweep --x H --out "$tmp/sweep_c.svg" 2>/dev/null
+  c1=$(colour "$tmp/ref.svg" ddp) c2=$(colour "$tmp/sweep_c.svg" "ddp, not swept (n = 3)")
+  check "ddp has one colour in the loss and the sweep plots ($c1, $c2)" test -n "$c1" -a "$c1" = "$c2"
+  # the sweep plot: runs per point, the never-reached points, the swept values as ticks
+  check "the sweep plot's key gives the runs per point" grep -q '>local_sgd (n = 3 per point)<' \
+    "$tmp/sweep_c.svg"
+  "$syncsim" plot "$tmp/sw.db" --kind sweep --x H --target-loss 1e-6 --out "$tmp/never.svg" \
+    2>"$tmp/err"
+  check "points that never reached the target are drawn and said: $(cat "$tmp/err")" \
+    grep -q '>never reached the target (drawn at the top)<' "$tmp/never.svg"
+  check "the sweep plot's ticks are the swept values" \
+    test "$(grep -c '<text>2</text>\|<text>8</text>' "$tmp/sweep_c.svg")" -eq 2
+  # the timeline names its run and tells the kinds of communication apart
+  check "the timeline's title names the run, its policy and its scenario" \
+    grep -q 'Run 1: .* in scenario sweep_small' "$tmp/timeline.svg"
   check "no enhanced-text markup is left in the drawn text" test -z "$(grep -l '{/' "$tmp"/*.svg)"
   check "the sweep plot's axis says 'time to loss ≤'" grep -q 'time to loss ≤' "$tmp/sweep.svg"
   cp "$tmp/sw.db" "$tmp/quote.db"
@@ -951,7 +1005,8 @@ if command -v gnuplot >/dev/null; then
     check "plot --kind $kind of a label with quotes, to a file name with one: $(cat "$tmp/err")" \
       grep -q "it's" "$tmp/it's.svg"
   done
-  check "labels are drawn as written (local_sgd, not a subscript)" grep -q '>local_sgd<' "$tmp/loss.svg"
+  check "labels are drawn as written (local_sgd, not a subscript)" \
+    grep -q '>local_sgd (H=2)<' "$tmp/loss.svg"
   check "the .png is a PNG" grep -q PNG <(head -c 8 "$tmp/loss.png")
   check "the .pdf is a PDF" grep -q '%PDF' <(head -c 8 "$tmp/loss.pdf")
 else
