@@ -377,7 +377,7 @@ const opt_policy_type opt_async_local_sgd_type = {
               "workers pull, train H_w steps and push to a parameter server that applies each "
               "arrival (Liu et al. 2024)",
               async_params},
-  .traits = OPT_TRAIT_ASYNC | OPT_TRAIT_OUTER,
+  .traits = OPT_TRAIT_ASYNC | OPT_TRAIT_OUTER | OPT_TRAIT_TRANSFERS,
   .check = async_check,
   .create = async_create,
   .destroy = async_destroy,

@@ -49,6 +49,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <gsl/gsl_randist.h>
+
 #include "opt_policy.h"
 
 enum { TOPO_RING = 0, TOPO_RANDOM, TOPO_COMPLETE };
@@ -125,10 +127,17 @@ static wl_status gossip_check(const opt_policy_config *cfg, int K, char *path, s
   const gossip_config *c = OPT_POLICY_OWN(gossip_config, cfg);
   if (c->topology != TOPO_RANDOM)
     return WL_OK;
-  if (c->degree >= K || ((long)K * c->degree) % 2 != 0) {
+  if (K < 3) {
+    snprintf(path, path_size, "topology");
+    snprintf(msg, msg_size, "expected ring or complete with %d worker%s (a random graph needs "
+             "3 workers or more), got random", K, K == 1 ? "" : "s");
+    return WL_ECONFIG;
+  }
+  if (c->degree >= K || ((long)K * c->degree) % 2 != 0 || c->degree < 2) {
     snprintf(path, path_size, "degree");
-    snprintf(msg, msg_size, "expected fewer than the %d workers, with %d times it even (a "
-             "regular graph), got %d", K, K, c->degree);
+    snprintf(msg, msg_size, "expected 2 to %d neighbours, with %d times it even (a connected "
+             "regular graph: degree 1 splits the workers into pairs), got %d", K - 1, K,
+             c->degree);
     return WL_ECONFIG;
   }
   return WL_OK;
@@ -238,20 +247,75 @@ out:
   return st;
 }
 
-/* The graph: s->nbr_at and s->nbr, each worker's closed neighbourhood in ascending order. */
+/* Whether the graph in s->nbr (closed neighbourhoods of d + 1) is connected. */
+static int connected(const gossip *s, int d)
+{
+  int K = s->K, *queue = malloc((size_t)K * sizeof *queue);
+  uint8_t *seen = calloc((size_t)K, 1);
+  int reached = 0;
+  if (queue && seen) {
+    int head = 0, tail = 0;
+    queue[tail++] = 0;
+    seen[0] = 1;
+    while (head < tail) {
+      const int *row = s->nbr + (size_t)queue[head++] * (size_t)(d + 1);
+      for (int i = 0; i <= d; i++)
+        if (!seen[row[i]]) {
+          seen[row[i]] = 1;
+          queue[tail++] = row[i];
+        }
+    }
+    reached = tail;
+  }
+  free(queue);
+  free(seen);
+  return reached == K;
+}
+
+/* The graph: s->nbr_at and s->nbr, each worker's closed neighbourhood in ascending order. A
+ * random graph is drawn again until it is connected (from the same stream: deterministic). */
 static wl_status build_graph(gossip *s, char *err, size_t err_size)
 {
   const int K = s->K, d = graph_degree(&s->c, K);
   for (int k = 0; k <= K; k++)
     s->nbr_at[k] = k * (d + 1);
-  if (s->c.topology == TOPO_RANDOM)
-    return draw_random_graph(s, err, err_size);
+  if (s->c.topology == TOPO_RANDOM && d == 2) { /* a connected 2-regular graph is one cycle:
+                                                    a random order of the workers, closed */
+    int *order = malloc((size_t)K * sizeof *order);
+    if (!order)
+      return WL_ENOMEM;
+    for (int k = 0; k < K; k++)
+      order[k] = k;
+    gsl_ran_shuffle(s->host->rng(s->host->ctx, 0), order, (size_t)K, sizeof *order);
+    for (int i = 0; i < K; i++) {
+      int *row = s->nbr + (size_t)order[i] * 3;
+      row[0] = order[(i + K - 1) % K], row[1] = order[i], row[2] = order[(i + 1) % K];
+      qsort(row, 3, sizeof *row, cmp_int);
+    }
+    free(order);
+    return WL_OK;
+  }
+  if (s->c.topology == TOPO_RANDOM) {
+    for (int attempt = 0; attempt < 100; attempt++) {
+      wl_status st = draw_random_graph(s, err, err_size);
+      if (st != WL_OK || connected(s, d))
+        return st;
+    }
+    snprintf(err, err_size, "degree: no connected random %d-regular graph on %d workers was "
+             "found in 100 draws; try a larger degree", d, K);
+    return WL_ECONFIG;
+  }
   for (int k = 0; k < K; k++) {
     int *row = s->nbr + (size_t)k * (size_t)(d + 1), m = 0;
-    for (int j = 0; j < K; j++) {
-      int dist = (j - k + K) % K;
-      if (s->c.topology == TOPO_COMPLETE || dist <= 1 || dist == K - 1)
+    if (s->c.topology == TOPO_COMPLETE) {
+      for (int j = 0; j < K; j++)
         row[m++] = j;
+    } else { /* the ring: k and the workers on either side (one for K = 2) */
+      int cand[3] = {(k + K - 1) % K, k, (k + 1) % K};
+      qsort(cand, 3, sizeof *cand, cmp_int);
+      for (int i = 0; i < 3; i++)
+        if (m == 0 || cand[i] != row[m - 1])
+          row[m++] = cand[i];
     }
     WL_ASSERT(m == d + 1);
   }
@@ -478,7 +542,7 @@ const opt_policy_type opt_gossip_type = {
               "neighbours' on a graph (ring, random regular, complete) by point-to-point "
               "transfers (Lian et al. 2017)",
               gossip_params},
-  .traits = 0,
+  .traits = OPT_TRAIT_TRANSFERS,
   .check = gossip_check,
   .create = gossip_create,
   .destroy = gossip_destroy,

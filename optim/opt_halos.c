@@ -484,6 +484,14 @@ static long halos_step(const void *state)
 
 /* The number of regions is the cluster's: this counts one (each further region adds its
  * LPS: (4 + its optimizer's state floats) n floats). */
+/* Each region beyond the first: its LPS's state and buffers. */
+static double halos_region_memory(const opt_policy_config *cfg, double n)
+{
+  const halos_config *c = OPT_POLICY_OWN(halos_config, cfg);
+  return sizeof(halos_lps) + (halos_floats(c, &cfg->outer, 0, 2, n) -
+                              halos_floats(c, &cfg->outer, 0, 1, n)) * sizeof(float);
+}
+
 static double halos_memory(const opt_policy_config *cfg, int K, double n)
 {
   const halos_config *c = OPT_POLICY_OWN(halos_config, cfg);
@@ -519,7 +527,7 @@ const opt_policy_type opt_halos_type = {
               "regions of workers push to a local parameter server each; the local servers "
               "push accumulated changes to a global one and merge its model (Kim et al. 2025)",
               halos_params},
-  .traits = OPT_TRAIT_ASYNC | OPT_TRAIT_OUTER | OPT_TRAIT_REGIONS,
+  .traits = OPT_TRAIT_ASYNC | OPT_TRAIT_OUTER | OPT_TRAIT_REGIONS | OPT_TRAIT_TRANSFERS,
   .check = halos_check,
   .create = halos_create,
   .destroy = halos_destroy,
@@ -531,4 +539,5 @@ const opt_policy_type opt_halos_type = {
   .global = halos_global,
   .step = halos_step,
   .memory = halos_memory,
+  .region_memory = halos_region_memory,
 };

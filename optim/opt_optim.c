@@ -62,7 +62,7 @@ static const wl_variant adamw_v = {
   "adamw", "AdamW with decoupled weight decay and bias correction", adamw_params};
 static const wl_variant delayed_nesterov_v = {
   "delayed_nesterov",
-  "Nesterov whose momentum is updated once per N arrivals (Liu et al. 2024; async only)",
+  "Nesterov whose momentum is updated once per N arrivals (Liu et al. 2024; asynchronous policies only)",
   delayed_nesterov_params};
 /* Same order as OPT_SGD, OPT_MOMENTUM, ... */
 static const wl_variant *const optim_variants[] = {&sgd_v, &momentum_v, &nesterov_v, &adamw_v,

@@ -98,9 +98,11 @@ long opt_policy_max_transfers(const opt_policy_config *cfg, int K)
   return own > most ? own : most;
 }
 
-double opt_policy_memory(const opt_policy_config *cfg, int K, double n)
+double opt_policy_memory(const opt_policy_config *cfg, int K, double n, int R)
 {
-  return opt_policy_type_of(cfg)->memory(cfg, K, n);
+  const opt_policy_type *t = opt_policy_type_of(cfg);
+  return t->memory(cfg, K, n) + (R > 1 && t->region_memory ? (R - 1) * t->region_memory(cfg, n)
+                                                            : 0.0);
 }
 
 void opt_policy_destroy(opt_policy *p)

@@ -173,6 +173,8 @@ enum {
   OPT_TRAIT_ASYNC = 1u << 0, /* asynchronous: workers push to a parameter server (the
                                 network's server link); it always hears of failures */
   OPT_TRAIT_OUTER = 1u << 1, /* has an outer optimizer (the key "outer") */
+  OPT_TRAIT_TRANSFERS = 1u << 3, /* communicates by point-to-point transfers only (send): the
+                                    network's collective settings do nothing for it */
   OPT_TRAIT_REGIONS = 1u << 2, /* uses the network's regions (cluster.network.regions): a
                                   local parameter server per region, OPT_LPS(r) */
 };
@@ -207,6 +209,9 @@ typedef struct opt_policy_type {
   /* the bytes its state takes for K workers and n parameters, beyond the workers' replicas
    * (what create allocates) */
   double (*memory)(const opt_policy_config *cfg, int K, double n);
+  /* a policy with regions: the bytes each region beyond the first adds to memory's (may be
+   * NULL: none) */
+  double (*region_memory)(const opt_policy_config *cfg, double n);
   /* the most point-to-point transfers (send) it can have in flight at once with K workers
    * (may be NULL: at most two per worker, and two more) */
   long (*max_transfers)(const opt_policy_config *cfg, int K);
@@ -257,8 +262,9 @@ wl_status opt_policy_create(const opt_policy_config *cfg, const opt_host *host, 
                             char *err, size_t err_size);
 void opt_policy_destroy(opt_policy *p);
 
-/* The bytes policy cfg's state takes for K workers and n parameters, beyond the replicas. */
-double opt_policy_memory(const opt_policy_config *cfg, int K, double n);
+/* The bytes policy cfg's state takes for K workers, n parameters and R regions (0 or 1: one),
+ * beyond the replicas. */
+double opt_policy_memory(const opt_policy_config *cfg, int K, double n, int R);
 
 /* The bytes of one of the host's random streams (a GSL mt19937 generator). */
 double opt_rng_memory(void);

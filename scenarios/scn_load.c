@@ -531,14 +531,29 @@ static const cJSON *at_path(const cJSON *root, const char *path)
 static const char *const region_keys[] = {"regions", "region_latency_s", "region_bandwidth_gbps",
                                           NULL};
 
+/* The network's keys that only collectives read (an all-reduce's algorithm, the nodes; the
+ * inter-node links apply only with nodes). */
+static const char *const collective_keys[] = {"collective", "workers_per_node", NULL};
+
 static wl_status check_inert_elsewhere(const cJSON *root, const scn_scenario *s, scn_error *err)
 {
-  int any_async = 0, any_sync = 0, any_regions = 0;
+  int any_async = 0, any_sync = 0, any_regions = 0, any_collective = 0;
   for (int i = 0; i < s->n_policies; i++) {
     int async = opt_policy_has(&s->policies[i], OPT_TRAIT_ASYNC);
     any_async |= async;
     any_sync |= !async;
     any_regions |= opt_policy_has(&s->policies[i], OPT_TRAIT_REGIONS);
+    any_collective |= !opt_policy_has(&s->policies[i], OPT_TRAIT_TRANSFERS);
+  }
+  for (int k = 0; collective_keys[k] && !any_collective; k++) {
+    char path[64];
+    snprintf(path, sizeof path, "cluster.network.%s", collective_keys[k]);
+    const wl_param *p = wl_param_find(wl_param_find(sim_cluster_params, "network")->sub,
+                                      collective_keys[k]);
+    if (at_path(root, path) && !wl_param_at_default(p, &s->base.cluster.network))
+      return scn_fail(err, path, "has no effect here: it prices collectives, and every policy "
+                      "here communicates by point-to-point transfers (which cross the "
+                      "workers' and servers' links only); remove it");
   }
   for (int k = 0; region_keys[k] && !any_regions; k++) {
     char path[64];
@@ -549,8 +564,8 @@ static wl_status check_inert_elsewhere(const cJSON *root, const scn_scenario *s,
   }
   if (at_path(root, "cluster.network.server_gbps") && !any_async)
     return scn_fail(err, "cluster.network.server_gbps", "has no effect here: only an "
-                    "asynchronous policy (async_local_sgd) has a parameter server, and no "
-                    "policy is one; remove it");
+                    "asynchronous policy (async_local_sgd, halos) has a parameter server, "
+                    "and no policy is one; remove it");
   if (at_path(root, "cluster.failures.sync") && !any_sync)
     return scn_fail(err, "cluster.failures.sync", "has no effect here: it applies to "
                     "synchronous policies (an asynchronous one always loses the round in "

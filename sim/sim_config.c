@@ -178,13 +178,13 @@ static const wl_param network_params[] = {
    .doc = "0: a flat network; R: the workers form R regions of K/R (worker w in region "
           "floor(w R / K)), each with a local parameter server on its fast links (the "
           "workers' and server_gbps), joined to the global parameter server by one slower "
-          "link per region; for a policy with regions (halos)"},
+          "link per region; for a policy with regions (halos), which needs at least 1"},
   {.key = "region_latency_s", .kind = WL_P_DOUBLE, .offset = NO(region_latency_s), .def = 0.05,
-   .min = 0, .max = 1e3, .flags = WL_PF_OMIT_DEFAULT, .unit = "s",
+   .min = 0, .max = 1e3, .unit = "s",
    .doc = "one-way latency of a message between a region's server and the global one",
    .applies = regional, .applies_doc = "regions > 0"},
   {.key = "region_bandwidth_gbps", .kind = WL_P_DOUBLE, .offset = NO(region_bandwidth_gbps),
-   .def = 0.5, .min = 0, .max = 1e12, .flags = WL_PF_MIN_EXCL | WL_PF_OMIT_DEFAULT,
+   .def = 0.5, .min = 0, .max = 1e12, .flags = WL_PF_MIN_EXCL,
    .unit = "Gbit/s",
    .doc = "a region's link to the global parameter server, each direction (HALoS's "
           "inter-region links: 0.1 to 0.9 Gbit/s)",
@@ -234,9 +234,7 @@ static const wl_param failure_params[] = {
 
 int sim_network_regions(const sim_network_config *n, const opt_policy_config *policy)
 {
-  if (!opt_policy_has(policy, OPT_TRAIT_REGIONS))
-    return 0;
-  return n->regions > 1 ? n->regions : 1;
+  return opt_policy_has(policy, OPT_TRAIT_REGIONS) ? n->regions : 0;
 }
 
 #define KO(f) offsetof(sim_cluster_config, f)
@@ -345,6 +343,13 @@ wl_status sim_config_check(const sim_config *cfg, char *path, size_t path_size, 
     return WL_ECONFIG;
   }
   int R = sim_network_regions(n, &cfg->policy);
+  if (opt_policy_has(&cfg->policy, OPT_TRAIT_REGIONS) && R < 1) {
+    snprintf(path, path_size, "cluster.network.regions");
+    snprintf(msg, msg_size, "expected at least 1 with policy %s (its workers in regions, each "
+             "with a local server: 1 for one region), got 0",
+             opt_policy_registry[cfg->policy.type]->name);
+    return WL_ECONFIG;
+  }
   if (R > 0 && c->workers % R != 0) {
     snprintf(path, path_size, "cluster.network.regions");
     snprintf(msg, msg_size, "expected a divisor of the %d workers (each region holds K/R of "

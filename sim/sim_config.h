@@ -109,8 +109,8 @@ typedef struct sim_failure_config {
   int sync;           /* SIM_FAIL_*: synchronous policies wait for a down worker or drop it */
 } sim_failure_config;
 
-/* The regions a run's policy sees: 0 for a policy without regions, else at least 1 (a
- * network without regions is one region to such a policy). */
+/* The regions a run's policy sees: 0 for a policy without regions, else cluster.network.
+ * regions (at least 1 for such a policy: sim_config_check). */
 int sim_network_regions(const sim_network_config *n, const opt_policy_config *policy);
 
 /* Whether workers fail at all (scheduled failures, or a mean time to failure). */

@@ -78,7 +78,7 @@ wl_status sim_memory_estimate(const sim_config *cfg, int threads, sim_memory *m)
   if (cc->trace[0])
     m->workers += K * sizeof(sim_trace) + sim_trace_memory(cc->trace, (int)K);
   m->workers += 4 * file_bytes(cfg->cluster.network.trace); /* changes: ~32 B per >= 8 B row */
-  m->policy = opt_policy_memory(&cfg->policy, (int)K, n);
+  m->policy = opt_policy_memory(&cfg->policy, (int)K, n, R);
   m->total = m->dataset + m->models + m->replicas + m->workers + m->policy + (1 << 20);
   return WL_OK;
 }

@@ -481,6 +481,8 @@ static void walk_all(visit_fn visit)
       pc.sets[pc.n++] = "policies.0.updates=2";
       pc.sets[pc.n++] = "policies.0.inner.lr=0.05"; /* (pushes that outer.clip clips) */
     }
+    if (opt_policy_types[v]->traits & OPT_TRAIT_REGIONS) /* (one region) */
+      pc.sets[pc.n++] = "cluster.network.regions=1";
     if (v == 0)
       visit(type, "policies.0.type", &c);
     walk(type->variants[v]->params, "policies.0.", pc, visit);

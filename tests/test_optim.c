@@ -926,7 +926,8 @@ Test(policy_gossip, mixing_weights_are_metropolis_and_doubly_stochastic_on_every
   const struct {
     int topology, degree, K, d; /* topology: ring 0, random 1, complete 2; d: each degree */
   } cases[] = {{0, 4, 5, 2}, {0, 4, 3, 2}, {0, 4, 2, 1}, {0, 4, 1, 0}, {2, 4, 4, 3},
-               {2, 4, 1, 0}, {1, 3, 6, 3}, {1, 2, 7, 2}, {1, 5, 8, 5}, {1, 1, 8, 1}};
+               {2, 4, 1, 0}, {1, 3, 6, 3}, {1, 2, 7, 2}, {1, 5, 8, 5}, {1, 2, 8, 2},
+               {1, 3, 8, 3}};
   for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
     const int K = cases[c].K, d = cases[c].d;
     double W[FAKE_KMAX][FAKE_KMAX];
@@ -953,6 +954,16 @@ Test(policy_gossip, mixing_weights_are_metropolis_and_doubly_stochastic_on_every
     if (cases[c].topology == 0 && K >= 3)
       for (int k = 0; k < K; k++)
         cr_assert(nbr[k][(k + 1) % K] && nbr[k][(k + K - 1) % K], "case %zu: a ring", c);
+    int seen[FAKE_KMAX] = {1}, grew = 1; /* connected: everyone is reached from worker 0 */
+    while (grew) {
+      grew = 0;
+      for (int k = 0; k < K; k++)
+        for (int j = 0; j < K && seen[k]; j++)
+          if (nbr[k][j] && !seen[j])
+            seen[j] = grew = 1;
+    }
+    for (int k = 0; k < K; k++)
+      cr_assert(seen[k], "case %zu: worker %d is not connected to worker 0", c, k);
   }
 }
 
@@ -971,6 +982,13 @@ Test(policy_gossip, random_graphs_are_refused_unless_regular_graphs_exist)
   cr_assert_eq(opt_policy_check(&c, 3, path, sizeof path, msg, sizeof msg), WL_ECONFIG,
                "degree 3 needs 4 workers");
   cr_assert_eq(opt_policy_check(&c, 4, path, sizeof path, msg, sizeof msg), WL_OK);
+  SET(c, "degree", 1);
+  cr_assert_eq(opt_policy_check(&c, 8, path, sizeof path, msg, sizeof msg), WL_ECONFIG,
+               "degree 1 splits 8 workers into pairs");
+  SET(c, "degree", 2);
+  cr_assert_eq(opt_policy_check(&c, 2, path, sizeof path, msg, sizeof msg), WL_ECONFIG,
+               "a random graph of 2 workers");
+  cr_assert_str_eq(path, "topology");
 }
 
 Test(policy_gossip, atc_mixes_when_its_step_and_its_neighbours_models_are_in)
