@@ -33,8 +33,12 @@ fi
 # profile forbids the cross-memory attach Open MPI's shared memory uses for large messages.
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
 export OMPI_MCA_btl_vader_single_copy_mechanism=none
-# Open MPI keeps memory from MPI_Init to the end: not syncsim's leaks (sanitizer builds).
+export OMPI_MCA_mca_base_component_disable_dlclose=1 # (see below)
+# Sanitizer builds: Open MPI keeps memory from MPI_Init to the end, not syncsim's leaks;
+# tests/lsan_mpi.supp names its libraries, which the slow unwinder sees through (Open MPI is
+# built without frame pointers) and the kept components let LeakSanitizer name.
 export LSAN_OPTIONS="suppressions=$src/tests/lsan_mpi.supp:print_suppressions=0${LSAN_OPTIONS:+:$LSAN_OPTIONS}"
+export ASAN_OPTIONS="fast_unwind_on_malloc=0${ASAN_OPTIONS:+:$ASAN_OPTIONS}"
 mpirun() { # mpirun N ARGS...: syncsim ARGS under N ranks
   local n=$1
   shift
