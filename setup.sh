@@ -5,7 +5,8 @@
 #                      into results.db, print the report table and draw the loss plot
 #                      quickstart_loss.png (extra arguments go to `syncsim run`, e.g.
 #                      --db other.db)
-#   ./setup.sh test    build, then run the whole test suite (ctest)
+#   ./setup.sh test    build, then run the whole test suite (ctest); installs Open MPI too,
+#                      so that `syncsim sweep --mpi` is built and tested under mpirun
 #   ./setup.sh fuzz [SECONDS]
 #                      build the fuzz target with clang (build-fuzz/) and fuzz the scenario
 #                      loader, --set overrides, sweeps and traces for SECONDS (default 60),
@@ -28,6 +29,7 @@ cd "$(dirname "$0")"
 packages=(cmake gcc make pkg-config libgsl-dev libsqlite3-dev libcjson-dev libcriterion-dev
           libopenblas-dev zlib1g-dev sqlite3 gnuplot-nox dataset-fashion-mnist fortunes python3)
 fuzz_packages=(clang libclang-rt-14-dev) # libFuzzer
+mpi_packages=(libopenmpi-dev openmpi-bin) # `sweep --mpi` (optional: found at build time)
 bench_packages=(python3-torch)            # the PyTorch peer of the benchmarks
 
 install_missing() {
@@ -83,6 +85,7 @@ case "$cmd" in
     ;;
   test)
     packages+=("${fuzz_packages[@]}") # (the test command's setup makes the fuzz target buildable)
+    packages+=("${mpi_packages[@]}")
     build
     ctest --test-dir "$build_dir" --output-on-failure
     ;;
@@ -121,7 +124,7 @@ case "$cmd" in
     build
     ;;
   *)
-    sed -n '2,24p' "$0" | sed 's/^# \{0,1\}//'
+    sed -n '2,25p' "$0" | sed 's/^# \{0,1\}//'
     exit 2
     ;;
 esac

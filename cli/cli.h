@@ -31,6 +31,29 @@ wl_status cli_run_policy(const scn_scenario *s, int i, an_store *store, int quie
                          long long sweep_id, const char *sweep_point, const char *inputs_json,
                          int *skipped, sim_check_cache *cache);
 
+/* Where cli_run_policy_to records a run: a store (cli_run_policy), or a recorder built from
+ * the run's meta by someone else (an MPI sweep's worker rank forwards it to rank 0). */
+typedef struct cli_sink {
+  void *ctx;
+  /* make rec record the run meta describes (as an_store_recorder) */
+  wl_status (*recorder)(void *ctx, const an_run_meta *meta, sim_recorder *rec);
+  int (*claim_taken)(void *ctx);    /* after begin: the config was taken, nothing ran */
+  long long (*run_id)(void *ctx);   /* the run's id, after begin */
+  const char *(*errmsg)(void *ctx); /* why the last recording call failed */
+  void (*poll)(void *ctx);          /* called about every 0.5 s of host time during a run;
+                                       may be NULL */
+  int summary;                      /* print the summary line (and a recording error) */
+} cli_sink;
+
+/* cli_run_policy into any sink. */
+wl_status cli_run_policy_to(const scn_scenario *s, int i, const cli_sink *sink, int quiet,
+                            int threads, long long sweep_id, const char *sweep_point,
+                            const char *inputs_json, int *skipped, sim_check_cache *cache);
+
+/* A finished run's summary line on stdout. */
+void cli_print_summary(long long id, const char *label, const char *sweep_point,
+                       int timing_only, const sim_result *r);
+
 /* Remember the command line, for runs.command (main calls it first). */
 void cli_set_command_line(int argc, char **argv);
 /* The provenance fields of meta: source commit, kernels, CPU, host, command line. */

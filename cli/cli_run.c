@@ -446,15 +446,17 @@ void cli_install_signals(void)
   signal(SIGPIPE, SIG_IGN);
 }
 
+/* A run's progress: the terminal's line, and the sink's poll. */
 typedef struct progress_ctx {
   int timing_only; /* no loss to show */
   const char *label;
+  int show;  /* draw the progress line */
   int shown; /* a progress line is on the terminal */
+  const cli_sink *sink;
 } progress_ctx;
 
-static void show_progress(void *ctx, const sim_progress *p)
+static void show_progress(progress_ctx *pc, const sim_progress *p)
 {
-  progress_ctx *pc = ctx;
   char stop[32] = "";
   if (!isnan(p->stop_s))
     snprintf(stop, sizeof stop, "/%.0f", p->stop_s);
@@ -494,21 +496,20 @@ static void point_words(const char *point, char *out, size_t size)
   cJSON_Delete(j);
 }
 
-static void print_summary(long long id, const sim_config *cfg, const char *sweep_point,
-                          const sim_result *r)
+void cli_print_summary(long long id, const char *label, const char *sweep_point,
+                       int timing_only, const sim_result *r)
 {
-  const opt_policy_config *pol = &cfg->policy;
-  char label[4 * sizeof pol->label], error[4 * sizeof r->error]; /* one line, no commands */
+  char name[4 * 64], error[4 * sizeof r->error]; /* one line, no commands */
   char point[512], shown[4 * sizeof point], loss[64] = "  timing only";
-  an_printable(pol->label, label, sizeof label);
+  an_printable(label, name, sizeof name);
   an_printable(r->error, error, sizeof error);
   point_words(sweep_point, point, sizeof point);
   an_printable(point, shown, sizeof shown);
-  if (cfg->workload.model.type != WL_MODEL_NONE)
+  if (!timing_only)
     snprintf(loss, sizeof loss, "  loss %.4f  acc %.4f", r->final_loss, r->final_accuracy);
   printf("run %-4lld %-16s %-11s%s%s sim %10.3f s  step %7ld%s  host %.2f s"
          "  events %ld (%.0f/s)",
-         id, label, sim_result_status_name(r->status), *shown ? " " : "", shown, r->sim_time_s,
+         id, name, sim_result_status_name(r->status), *shown ? " " : "", shown, r->sim_time_s,
          r->step, loss, r->host_time_s, r->events,
          r->host_time_s > 0 ? r->events / r->host_time_s : 0.0);
   if (r->status != WL_OK && r->status != WL_EINTR)
@@ -517,9 +518,37 @@ static void print_summary(long long id, const sim_config *cfg, const char *sweep
   fflush(stdout);
 }
 
+static wl_status store_recorder(void *ctx, const an_run_meta *meta, sim_recorder *rec)
+{
+  return an_store_recorder(ctx, meta, rec);
+}
+static int store_claim_taken(void *ctx) { return an_store_claim_taken(ctx); }
+static long long store_run_id(void *ctx) { return an_store_run_id(ctx); }
+static const char *store_errmsg(void *ctx) { return an_store_errmsg(ctx); }
+
+static void on_progress(void *ctx, const sim_progress *p)
+{
+  progress_ctx *pc = ctx;
+  if (pc->show)
+    show_progress(pc, p);
+  if (pc->sink->poll)
+    pc->sink->poll(pc->sink->ctx);
+}
+
 wl_status cli_run_policy(const scn_scenario *s, int i, an_store *store, int quiet, int threads,
                          long long sweep_id, const char *sweep_point, const char *inputs_json,
                          int *skipped, sim_check_cache *cache)
+{
+  const cli_sink sink = {.ctx = store, .recorder = store_recorder,
+                         .claim_taken = store_claim_taken, .run_id = store_run_id,
+                         .errmsg = store_errmsg, .summary = 1};
+  return cli_run_policy_to(s, i, &sink, quiet, threads, sweep_id, sweep_point, inputs_json,
+                           skipped, cache);
+}
+
+wl_status cli_run_policy_to(const scn_scenario *s, int i, const cli_sink *sink, int quiet,
+                            int threads, long long sweep_id, const char *sweep_point,
+                            const char *inputs_json, int *skipped, sim_check_cache *cache)
 {
   if (skipped)
     *skipped = 0;
@@ -548,29 +577,33 @@ wl_status cli_run_policy(const scn_scenario *s, int i, an_store *store, int quie
   };
   cli_fill_provenance(&meta);
   sim_recorder rec;
-  wl_status st = an_store_recorder(store, &meta, &rec);
+  wl_status st = sink->recorder(sink->ctx, &meta, &rec);
   free(json);
   free(inputs);
   if (st != WL_OK)
     return st;
-  progress_ctx pc = {cfg.workload.model.type == WL_MODEL_NONE, cfg.policy.label, 0};
+  progress_ctx pc = {cfg.workload.model.type == WL_MODEL_NONE, cfg.policy.label,
+                     !quiet && isatty(STDERR_FILENO), 0, sink};
   sim_run_opts opts = {.threads = threads, .interrupt = &cli_interrupted, .data_cache = cache};
-  if (!quiet && isatty(STDERR_FILENO)) {
-    opts.progress = show_progress;
+  if (pc.show || sink->poll) {
+    opts.progress = on_progress;
     opts.progress_ctx = &pc;
   }
   sim_result res;
   st = sim_run(&cfg, &rec, &opts, &res);
   if (pc.shown)
     fprintf(stderr, "\r\033[K");
-  if (an_store_claim_taken(store)) { /* another process has it: nothing ran */
+  if (sink->claim_taken(sink->ctx)) { /* another process has it: nothing ran */
     if (skipped)
       *skipped = 1;
     return WL_OK;
   }
+  if (!sink->summary)
+    return st;
   if (st == WL_EDB)
-    fprintf(stderr, "syncsim: %s\n", an_store_errmsg(store));
-  print_summary(an_store_run_id(store), &cfg, sweep_point, &res);
+    fprintf(stderr, "syncsim: %s\n", sink->errmsg(sink->ctx));
+  cli_print_summary(sink->run_id(sink->ctx), cfg.policy.label, sweep_point,
+                    cfg.workload.model.type == WL_MODEL_NONE, &res);
   return st;
 }
 

@@ -12,12 +12,13 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "cli_sweep.h"
 #include "scn_inputs.h"
 #include "scn_sweep.h"
 
 static const char sweep_usage[] =
-  "usage: syncsim sweep SCENARIO [--jobs N] [--db PATH] [--shard K/N] [--set PATH=VALUE]...\n"
-  "                     [--threads N] [--quiet]\n"
+  "usage: syncsim sweep SCENARIO [--jobs N | --mpi] [--db PATH] [--shard K/N]\n"
+  "                     [--set PATH=VALUE]... [--threads N] [--quiet]\n"
   "\n"
   "Run the cartesian product of the scenario's `sweep` axes and its policies: one run per\n"
   "sweep point and policy, in up to N processes at once, into one database. Runs whose\n"
@@ -25,8 +26,16 @@ static const char sweep_usage[] =
   "interrupted sweep finishes only what is missing; runs with identical configs (a policy\n"
   "that an axis does not touch) run once.\n"
   "\n"
-  "  --jobs N          processes running at once (default 1); each run must fit in a\n"
-  "                    1/N share of the memory (see `syncsim validate --help`)\n"
+  "  --jobs N          processes running at once on this machine (default 1); each run\n"
+  "                    must fit in a 1/N share of the memory (see `syncsim validate --help`)\n"
+  "  --mpi             under mpirun (mpirun -n N syncsim sweep ... --mpi): rank 0 hands the\n"
+  "                    runs out one at a time to the other N-1 ranks, which run them and\n"
+  "                    send their results to rank 0, the only process writing the database\n"
+  "                    (keep it on rank 0's local disk: SQLite over a network file system is\n"
+  "                    unsafe); the scenario and its input files must be the same on every\n"
+  "                    machine. With -n 1 (or without mpirun) rank 0 runs them itself. Each\n"
+  "                    run must fit in its share of its machine's memory (ranks per machine).\n"
+  "                    Needs syncsim built with Open MPI (Debian: libopenmpi-dev)\n"
   "  --db PATH         results database (default results.db)\n"
   "  --shard K/N       run only the K-th of N deterministic slices (K in 1..N), e.g. for\n"
   "                    cluster job arrays; merge the databases with `syncsim merge`\n"
@@ -38,16 +47,10 @@ static const char sweep_usage[] =
   "  --quiet           no progress on stderr\n"
   "\n"
   "Each finished run prints its summary line; progress (runs done / total, failures, ETA)\n"
-  "goes to stderr. SIGINT or SIGTERM stops the running runs at their next event (they are\n"
-  "kept as `interrupted`) and starts no more; the same command then resumes the sweep.\n"
+  "goes to stderr (with --mpi, rank 0's). SIGINT or SIGTERM (to the sweep, to mpirun, or to\n"
+  "rank 0) stops the running runs at their next event (they are kept as `interrupted`) and\n"
+  "starts no more; the same command then resumes the sweep.\n"
   "exit status: 0 all done, 1 a run failed, 2 bad usage or input, 130 interrupted.\n";
-
-typedef struct sweep_run {
-  long point;   /* sweep point */
-  int policy;   /* policy index in the point's scenario */
-  char hash[17];
-  char *inputs; /* its input files and their hashes (scn_inputs.h), owned */
-} sweep_run;
 
 static void free_runs(sweep_run *runs, long n)
 {
@@ -160,9 +163,7 @@ static int child_run(const scn_sweep *sw, const sweep_run *r, const char *db, lo
                      : st == WL_EINTR ? CLI_INTERRUPTED : CLI_RUN_FAILED;
 }
 
-/* ended: runs this sweep finished (done or failed), of total; left: configs another process
- * had done or was running by the time their turn came. */
-static void progress(int quiet, long ended, long total, long failed, long left, double t0)
+void cli_sweep_progress(int quiet, long ended, long total, long failed, long left, double t0)
 {
   if (quiet)
     return;
@@ -194,37 +195,138 @@ static int parse_shard(const char *v, void *out)
   return 1;
 }
 
-int cli_sweep(int argc, char **argv)
-{
-  cli_install_signals(); /* from the start: no moment without them */
-  const char *file = NULL, *db = "results.db";
+/* The options of one sweep. */
+typedef struct sweep_args {
+  const char *file, *db;
   const char *sets[256];
-  int n_sets = 0, quiet = 0, shard_k = 1, shard_n = 1, n;
-  long long jobs_arg = 1, threads_arg = 1;
-  int shard[2] = {1, 1};
-  const cli_opt opts[] = {
-    {.name = "--quiet", .kind = CLI_OPT_FLAG, .out = &quiet},
-    {.name = "--jobs", .kind = CLI_OPT_INT, .out = &jobs_arg, .lo = 1, .hi = 1024},
-    {.name = "--threads", .kind = CLI_OPT_INT, .out = &threads_arg, .lo = 1, .hi = 1024},
-    {.name = "--db", .kind = CLI_OPT_STRING, .out = &db},
-    {.name = "--shard", .kind = CLI_OPT_CUSTOM, .out = shard, .parse = parse_shard,
-     .expect = "K/N with 1 <= K <= N"},
-    {.name = "--set", .kind = CLI_OPT_LIST, .out = sets, .max = 256, .count = &n_sets},
-    {0}};
-  int parsed = cli_parse_args(argc, argv, sweep_usage, opts, &file, 1, &n);
-  if (parsed >= 0)
-    return parsed;
-  int jobs = (int)jobs_arg, threads = (int)threads_arg;
-  shard_k = shard[0];
-  shard_n = shard[1];
-  if (!file) {
-    fprintf(stderr, "syncsim: a SCENARIO file is needed\n\n%s", sweep_usage);
-    return CLI_USAGE;
+  int n_sets, quiet, jobs, threads, shard_k, shard_n;
+  int mpi;      /* --mpi */
+  int ranks;    /* --mpi: MPI ranks (1: rank 0 runs the runs itself) */
+  int per_node; /* --mpi: the most ranks on one machine (they share its memory) */
+} sweep_args;
+
+/* Runs todo's runs in-process, one after the other (--mpi with a single rank). */
+static int sweep_in_process(const sweep_args *a, const scn_sweep *sw, const sweep_run *todo,
+                            long n_todo, long long sweep_id)
+{
+  double t0 = wl_monotonic_s();
+  long ended = 0, failed = 0, left = 0;
+  int rc = CLI_OK;
+  for (long j = 0; j < n_todo && !cli_interrupted; j++) {
+    int code = child_run(sw, &todo[j], a->db, sweep_id, a->threads);
+    if (code == CHILD_LEFT)
+      left++;
+    else {
+      ended++;
+      if (code == CLI_INTERRUPTED)
+        rc = CLI_INTERRUPTED;
+      else if (code != CLI_OK) {
+        failed++;
+        if (rc == CLI_OK)
+          rc = CLI_RUN_FAILED;
+      }
+    }
+    cli_sweep_progress(a->quiet, ended, n_todo, failed, left, t0);
   }
+  if (!a->quiet && isatty(STDERR_FILENO))
+    fputc('\n', stderr);
+  return cli_interrupted ? CLI_INTERRUPTED : rc;
+}
+
+/* Runs todo's runs in up to a->jobs child processes at once. */
+static int sweep_forked(const sweep_args *a, const scn_sweep *sw, sweep_run *runs, long n_todo,
+                        long long sweep_id)
+{
+  int jobs = a->jobs, quiet = a->quiet;
+  const char *db = a->db;
+  double t0 = wl_monotonic_s();
+  long next = 0, done = 0, failed = 0, left = 0;
+  int running = 0, rc = CLI_OK, forwarded = 0;
+  pid_t *kids = calloc((size_t)jobs, sizeof *kids); /* the running children, 0: a free slot */
+  if (!kids)
+    n_todo = 0;
+  while (done < n_todo) {
+    while (running < jobs && next < n_todo && !cli_interrupted) {
+      pid_t parent = getpid(), pid = fork();
+      if (pid == 0) {
+        prctl(PR_SET_PDEATHSIG, SIGTERM); /* a child never outlives its sweep */
+        if (getppid() != parent)           /* (the sweep died before that line) */
+          _exit(CLI_INTERRUPTED);
+        int code = child_run(sw, &runs[next], db, sweep_id, a->threads);
+        fflush(stdout);
+        _exit(code);
+      }
+      if (pid < 0) {
+        fprintf(stderr, "syncsim: fork: %s\n", strerror(errno));
+        cli_interrupted = 1;
+        break;
+      }
+      for (int k = 0; k < jobs; k++)
+        if (kids[k] == 0) {
+          kids[k] = pid;
+          break;
+        }
+      running++;
+      next++;
+    }
+    if (cli_interrupted && !forwarded) { /* a signal to this process alone stops the runs too */
+      for (int k = 0; k < jobs; k++)
+        if (kids[k] > 0)
+          kill(kids[k], SIGTERM);
+      forwarded = 1;
+    }
+    if (running == 0)
+      break;
+    int status;
+    /* poll rather than block, so that a signal is forwarded however it falls */
+    pid_t pid = waitpid(-1, &status, WNOHANG);
+    if (pid == 0 || (pid < 0 && errno == EINTR)) {
+      nanosleep(&(struct timespec){.tv_nsec = 20000000}, NULL);
+      continue;
+    }
+    if (pid < 0)
+      break;
+    for (int k = 0; k < jobs; k++)
+      if (kids[k] == pid)
+        kids[k] = 0;
+    running--;
+    done++;
+    int code = WIFEXITED(status) ? WEXITSTATUS(status) : CLI_RUN_FAILED;
+    if (code == CHILD_LEFT)
+      left++;
+    else if (code == CLI_INTERRUPTED)
+      rc = CLI_INTERRUPTED;
+    else if (code != CLI_OK) {
+      failed++;
+      if (rc == CLI_OK)
+        rc = CLI_RUN_FAILED;
+    }
+    cli_sweep_progress(quiet, done - left, n_todo, failed, left, t0);
+  }
+  if (!quiet && isatty(STDERR_FILENO))
+    fputc('\n', stderr);
+  if (cli_interrupted)
+    rc = CLI_INTERRUPTED;
+  if (!kids) {
+    fprintf(stderr, "syncsim: out of memory\n");
+    rc = CLI_RUN_FAILED;
+  }
+  free(kids);
+  return rc;
+}
+
+/* Everything but the work of --mpi's other ranks: the runs listed and checked, the database
+ * opened and what is done in it skipped, then the rest run (forked, in-process or handed to
+ * the ranks). *served: the ranks were told to finish. */
+static int sweep_root(const sweep_args *a, int *served)
+{
+  const char *file = a->file, *db = a->db;
+  int shard_k = a->shard_k, shard_n = a->shard_n, threads = a->threads, quiet = a->quiet;
+  int share = a->mpi ? a->per_node : a->jobs;
   scn_sweep sw;
   scn_error err;
   char msg[1400];
-  if (scn_sweep_load(file, sets, n_sets, &sw, &err) != WL_OK) {
+  if (scn_sweep_load(file, a->sets, a->n_sets, &sw, &err) != WL_OK) {
     scn_sweep_free(&sw);
     return cli_scn_error(&err);
   }
@@ -238,7 +340,7 @@ int cli_sweep(int argc, char **argv)
   sim_check_cache *cache = sim_check_cache_create();
   scn_scenario *pt = malloc(sizeof *pt);
   int check = cache && pt ? CLI_OK : CLI_RUN_FAILED;
-  sim_memory_set_share(jobs); /* the runs of --jobs side by side share the memory */
+  sim_memory_set_share(share); /* the runs side by side on a machine share its memory */
   for (long j = 0; check == CLI_OK && j < n_runs; j++) {
     if (j % shard_n != shard_k - 1)
       continue;
@@ -290,86 +392,82 @@ int cli_sweep(int argc, char **argv)
     scn_sweep_free(&sw);
     return CLI_RUN_FAILED;
   }
-  if (!quiet)
+  if (!quiet && !a->mpi)
     fprintf(stderr, "sweep: %ld points x policies = %ld distinct runs; this shard %ld, %ld already "
             "done, %ld to run with %d job%s\n", sw.n_points, n_runs, n_shard, n_shard - n_todo,
-            n_todo, jobs, jobs == 1 ? "" : "s");
+            n_todo, a->jobs, a->jobs == 1 ? "" : "s");
+  else if (!quiet)
+    fprintf(stderr, "sweep: %ld points x policies = %ld distinct runs; this shard %ld, %ld already "
+            "done, %ld to run on %d MPI rank%s\n", sw.n_points, n_runs, n_shard,
+            n_shard - n_todo, n_todo, a->ranks > 1 ? a->ranks - 1 : 1,
+            a->ranks > 2 ? "s" : a->ranks == 2 ? "" : " (rank 0 itself)");
   fflush(stdout);
   cli_recording = 1;
-  double t0 = wl_monotonic_s();
-  long next = 0, done = 0, failed = 0, left = 0;
-  int running = 0, rc = CLI_OK, forwarded = 0;
-  pid_t *kids = calloc((size_t)jobs, sizeof *kids); /* the running children, 0: a free slot */
-  if (!kids)
-    n_todo = 0;
-  while (done < n_todo) {
-    while (running < jobs && next < n_todo && !cli_interrupted) {
-      pid_t parent = getpid(), pid = fork();
-      if (pid == 0) {
-        prctl(PR_SET_PDEATHSIG, SIGTERM); /* a child never outlives its sweep */
-        if (getppid() != parent)           /* (the sweep died before that line) */
-          _exit(CLI_INTERRUPTED);
-        int code = child_run(&sw, &runs[next], db, sweep_id, threads);
-        fflush(stdout);
-        _exit(code);
-      }
-      if (pid < 0) {
-        fprintf(stderr, "syncsim: fork: %s\n", strerror(errno));
-        cli_interrupted = 1;
-        break;
-      }
-      for (int k = 0; k < jobs; k++)
-        if (kids[k] == 0) {
-          kids[k] = pid;
-          break;
-        }
-      running++;
-      next++;
-    }
-    if (cli_interrupted && !forwarded) { /* a signal to this process alone stops the runs too */
-      for (int k = 0; k < jobs; k++)
-        if (kids[k] > 0)
-          kill(kids[k], SIGTERM);
-      forwarded = 1;
-    }
-    if (running == 0)
-      break;
-    int status;
-    /* poll rather than block, so that a signal is forwarded however it falls */
-    pid_t pid = waitpid(-1, &status, WNOHANG);
-    if (pid == 0 || (pid < 0 && errno == EINTR)) {
-      nanosleep(&(struct timespec){.tv_nsec = 20000000}, NULL);
-      continue;
-    }
-    if (pid < 0)
-      break;
-    for (int k = 0; k < jobs; k++)
-      if (kids[k] == pid)
-        kids[k] = 0;
-    running--;
-    done++;
-    int code = WIFEXITED(status) ? WEXITSTATUS(status) : CLI_RUN_FAILED;
-    if (code == CHILD_LEFT)
-      left++;
-    else if (code == CLI_INTERRUPTED)
-      rc = CLI_INTERRUPTED;
-    else if (code != CLI_OK) {
-      failed++;
-      if (rc == CLI_OK)
-        rc = CLI_RUN_FAILED;
-    }
-    progress(quiet, done - left, n_todo, failed, left, t0);
-  }
-  if (!quiet && isatty(STDERR_FILENO))
-    fputc('\n', stderr);
-  if (cli_interrupted)
-    rc = CLI_INTERRUPTED;
-  if (!kids) {
-    fprintf(stderr, "syncsim: out of memory\n");
-    rc = CLI_RUN_FAILED;
-  }
-  free(kids);
+  int rc;
+  if (a->mpi && a->ranks > 1) {
+    rc = cli_mpi_serve(a->ranks, &sw, runs, n_todo, db, sweep_id, quiet);
+    *served = 1;
+  } else if (a->mpi)
+    rc = sweep_in_process(a, &sw, runs, n_todo, sweep_id);
+  else
+    rc = sweep_forked(a, &sw, runs, n_todo, sweep_id);
   free_runs(runs, n_runs);
   scn_sweep_free(&sw);
+  return rc;
+}
+
+int cli_sweep(int argc, char **argv)
+{
+  cli_install_signals(); /* from the start: no moment without them */
+  sweep_args a = {.db = "results.db", .shard_k = 1, .shard_n = 1};
+  long long jobs_arg = 0, threads_arg = 1;
+  int shard[2] = {1, 1}, n;
+  const cli_opt opts[] = {
+    {.name = "--quiet", .kind = CLI_OPT_FLAG, .out = &a.quiet},
+    {.name = "--jobs", .kind = CLI_OPT_INT, .out = &jobs_arg, .lo = 1, .hi = 1024},
+    {.name = "--threads", .kind = CLI_OPT_INT, .out = &threads_arg, .lo = 1, .hi = 1024},
+    {.name = "--db", .kind = CLI_OPT_STRING, .out = &a.db},
+    {.name = "--shard", .kind = CLI_OPT_CUSTOM, .out = shard, .parse = parse_shard,
+     .expect = "K/N with 1 <= K <= N"},
+    {.name = "--set", .kind = CLI_OPT_LIST, .out = a.sets, .max = 256, .count = &a.n_sets},
+    {.name = "--mpi", .kind = CLI_OPT_FLAG, .out = &a.mpi},
+    {0}};
+  int parsed = cli_parse_args(argc, argv, sweep_usage, opts, &a.file, 1, &n);
+  if (parsed >= 0)
+    return parsed;
+  a.jobs = jobs_arg ? (int)jobs_arg : 1;
+  a.threads = (int)threads_arg;
+  a.shard_k = shard[0];
+  a.shard_n = shard[1];
+  if (!a.file) {
+    fprintf(stderr, "syncsim: a SCENARIO file is needed\n\n%s", sweep_usage);
+    return CLI_USAGE;
+  }
+  if (a.mpi && jobs_arg) {
+    fprintf(stderr, "syncsim: --jobs and --mpi: under mpirun the ranks run the runs, one each "
+            "(choose their number with mpirun -n)\n");
+    return CLI_USAGE;
+  }
+  if (a.mpi && !cli_mpi_available()) {
+    fprintf(stderr, "syncsim: --mpi: this syncsim was built without MPI; install Open MPI "
+            "(Debian: apt-get install libopenmpi-dev openmpi-bin) and rebuild (./setup.sh "
+            "build), or use --jobs N on one machine, or --shard K/N and `syncsim merge`\n");
+    return CLI_USAGE;
+  }
+  int served = 0;
+  if (!a.mpi)
+    return sweep_root(&a, &served);
+  int rank;
+  if (!cli_mpi_init(&rank, &a.ranks, &a.per_node))
+    return CLI_RUN_FAILED;
+  cli_install_signals(); /* (after MPI's own set-up) */
+  int rc;
+  if (rank == 0) {
+    rc = sweep_root(&a, &served);
+    if (!served && a.ranks > 1) /* (it failed before handing out anything) */
+      cli_mpi_serve(a.ranks, NULL, NULL, 0, a.db, 0, 1);
+  } else
+    rc = cli_mpi_work(rank, a.file, a.sets, a.n_sets, a.threads);
+  cli_mpi_finalize();
   return rc;
 }

@@ -53,6 +53,12 @@ void sim_runner_schedule_gen(sim_runner *r, sim_time at, int kind, int worker, i
  * the communication was: `allreduce` or `allgather` (a collective), `push` or `pull` (to or
  * from a server), `send` or `receive` (to or from another worker), or `transfer` (several of
  * those at once). */
+const char *const sim_interval_kinds[] = {"compute", "allreduce", "allgather", "push", "pull",
+                                          "send", "receive", "transfer", "down", "blocked",
+                                          NULL};
+enum { IV_COMPUTE = 0, IV_ALLREDUCE, IV_ALLGATHER, IV_PUSH, IV_PULL, IV_SEND, IV_RECEIVE,
+       IV_TRANSFER, IV_DOWN, IV_BLOCKED };
+
 static void account(sim_runner *r, int w, int kind, const char *comm_name, sim_time start,
                     sim_time now)
 {
@@ -66,11 +72,14 @@ static void account(sim_runner *r, int w, int kind, const char *comm_name, sim_t
     wk->blocked_ns += d;
   else
     wk->down_ns += d;
-  static const char *const names[] = {"", "compute", "comm", "down", "blocked"};
+  const char *const *names = sim_interval_kinds;
+  const char *name = kind == BUSY_COMPUTE ? names[IV_COMPUTE]
+                     : kind == BUSY_COMM  ? comm_name
+                     : kind == BUSY_DOWN  ? names[IV_DOWN]
+                                          : names[IV_BLOCKED];
   if (r->intervals_left > 0 && r->rec->interval && d > 0) {
     r->intervals_left--;
-    sim_interval iv = {w, kind == BUSY_COMM && comm_name ? comm_name : names[kind],
-                       sim_time_to_s(start), sim_time_to_s(now)};
+    sim_interval iv = {w, name, sim_time_to_s(start), sim_time_to_s(now)};
     wl_status st = r->rec->interval(r->rec->ctx, &iv);
     if (st != WL_OK && r->fail == WL_OK)
       r->fail = st;
@@ -91,8 +100,8 @@ void sim_runner_busy_end_at(sim_runner *r, int w, sim_time now)
 {
   sim_worker *wk = &r->w[w];
   WL_ASSERT(wk->busy_kind != BUSY_NONE);
-  account(r, w, wk->busy_kind, r->coll_gather ? "allgather" : "allreduce", wk->busy_start,
-          now); /* (BUSY_COMM: a collective) */
+  account(r, w, wk->busy_kind, sim_interval_kinds[r->coll_gather ? IV_ALLGATHER : IV_ALLREDUCE],
+          wk->busy_start, now); /* (BUSY_COMM: a collective) */
   wk->busy_kind = BUSY_NONE;
   wk->flows_since = now; /* (counts only while flows_open > 0) */
 }
@@ -102,8 +111,8 @@ void sim_runner_flow_begin(sim_runner *r, int w, const char *name)
   sim_worker *wk = &r->w[w];
   if (wk->flows_open == 0 || !wk->flow_name)
     wk->flow_name = name;
-  else if (strcmp(wk->flow_name, name) != 0)
-    wk->flow_name = "transfer";
+  else if (wk->flow_name != name)
+    wk->flow_name = sim_interval_kinds[IV_TRANSFER];
   if (wk->flows_open++ == 0 && wk->busy_kind == BUSY_NONE)
     wk->flows_since = r->now;
 }
@@ -428,9 +437,9 @@ static void host_send(void *ctx, int from, int to, int64_t bytes, int tag)
   WL_ASSERT(from != to && endpoint_ok(r, from) && endpoint_ok(r, to));
   WL_ASSERT(!r->hears_failures || from < 0 || to < 0);
   if (from >= 0)
-    sim_runner_flow_begin(r, from, to < 0 ? "push" : "send");
+    sim_runner_flow_begin(r, from, sim_interval_kinds[to < 0 ? IV_PUSH : IV_SEND]);
   if (to >= 0)
-    sim_runner_flow_begin(r, to, from < 0 ? "pull" : "receive");
+    sim_runner_flow_begin(r, to, sim_interval_kinds[from < 0 ? IV_PULL : IV_RECEIVE]);
   int worker_end = from >= 0 ? from : to; /* -1 or less: between two servers */
   double lat = from >= 0 && to >= 0 ? fmax(r->net.lat[from], r->net.lat[to])
                : worker_end >= 0    ? r->net.lat[worker_end]

@@ -31,10 +31,15 @@ typedef struct sim_update {
   int dropped;       /* discarded as too stale */
 } sim_update;
 
+/* The kinds of a worker's activity in the timeline, NULL-ended: compute; a collective
+ * (allreduce, allgather); transfers (push, pull to or from a server; send, receive to or from
+ * a worker; transfer: several of those at once); down; blocked. */
+extern const char *const sim_interval_kinds[];
+
 /* One interval of a worker's activity, for Gantt charts. */
 typedef struct sim_interval {
   int worker;
-  const char *kind; /* "compute", "comm", "down" or "blocked" */
+  const char *kind; /* one of sim_interval_kinds (the same pointer) */
   double start_s, end_s;
 } sim_interval;
 
