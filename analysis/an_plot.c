@@ -1007,13 +1007,14 @@ static wl_status write_timeline(plot_ctx *p, FILE *gp)
 
 /* ---- workers -------------------------------------------------------------------------- */
 
-/* workers: each series' mean shares of the workers' time, as stacked bars; a share that is
- * zero everywhere (down, blocked) is left out of the key and the title. */
+/* workers: each series' (label and sweep point) mean shares of the workers' time, as
+ * stacked bars; a share that is zero everywhere (down, blocked) is left out of the key and the
+ * title. */
 static wl_status write_workers(plot_ctx *p, FILE *gp)
 {
   static series s[MAX_SERIES];
   wl_status rc;
-  int ns = collect_series(p, 0, s, &rc);
+  int ns = collect_series(p, 1, s, &rc);
   if (ns == 0)
     return rc;
   sqlite3_stmt *st;
