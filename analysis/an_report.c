@@ -571,6 +571,23 @@ static void compute_row(const rgroup *all, int ng, const rgroup *g, const char *
 
 /* ---- output --------------------------------------------------------------------------- */
 
+int an_utf8_len(const unsigned char *c)
+{
+  if (c[0] < 0x80)
+    return 1;
+  int len = c[0] >= 0xc2 && c[0] <= 0xdf ? 2 : c[0] >= 0xe0 && c[0] <= 0xef ? 3
+            : c[0] >= 0xf0 && c[0] <= 0xf4 ? 4 : 0;
+  /* the second byte's range: narrower after E0 (overlong), ED (surrogates), F0, F4 */
+  unsigned char lo = c[0] == 0xe0 ? 0xa0 : c[0] == 0xf0 ? 0x90 : 0x80;
+  unsigned char hi = c[0] == 0xed ? 0x9f : c[0] == 0xf4 ? 0x8f : 0xbf;
+  if (len && (c[1] < lo || c[1] > hi))
+    return 0;
+  for (int k = 2; k < len; k++)
+    if ((c[k] & 0xc0) != 0x80)
+      return 0;
+  return len;
+}
+
 void an_printable(const char *in, char *out, size_t size)
 {
   size_t n = 0;

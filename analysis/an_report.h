@@ -68,6 +68,10 @@ wl_status an_plot(const char *db_path, const an_plot_opts *o, char *err, size_t 
 wl_status an_merge(const char *out, const char *const *in, int n, long *copied, long *skipped,
                    char *err, size_t err_size);
 
+/* The length of the valid UTF-8 sequence at c (1 to 4; shortest form, no surrogates, at
+ * most U+10FFFF), 0 when the byte at c does not start one. */
+int an_utf8_len(const unsigned char *c);
+
 /* in for a terminal (size bytes of out): control characters (C0, DEL and C1, which a terminal
  * could take as commands) shown as escapes, \xNN or \uNNNN. */
 void an_printable(const char *in, char *out, size_t size);
