@@ -26,7 +26,9 @@
 
 #include "wl_status.h"
 
-enum { AN_FORMAT_TABLE = 0, AN_FORMAT_CSV, AN_FORMAT_JSON };
+/* HTML: the table as one <table class="report"> element, the same cells as the text table's,
+ * every text escaped (an_html_text); an_html_report() builds a whole page around it. */
+enum { AN_FORMAT_TABLE = 0, AN_FORMAT_CSV, AN_FORMAT_JSON, AN_FORMAT_HTML };
 enum { AN_PLOT_LOSS = 0, AN_PLOT_SWEEP, AN_PLOT_TIMELINE, AN_PLOT_WORKERS };
 
 typedef struct an_report_opts {
