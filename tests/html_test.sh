@@ -76,6 +76,14 @@ check "the same database gives the same page (SOURCE_DATE_EPOCH fixes the time)"
   cmp -s "$tmp/a.html" "$tmp/b.html"
 check "... written at that time" grep -q 'Written 2023-11-14T22:13:20Z by syncsim ' "$tmp/a.html"
 
+cp "$src/tests/fixtures/schema_v1.db" "$tmp/v1.db"
+"$syncsim" report "$tmp/v1.db" --format html --out "$tmp/v1.html" 2>/dev/null
+"$syncsim" report "$tmp/v1.db" --format csv >"$tmp/v1.csv" 2>/dev/null
+page_check "$tmp/v1.html" --svg 2 --csv "$tmp/v1.csv"
+rc=$?
+check "a version-1 database's page (its loss and shares plots): $(cat "$tmp/check")" test $rc -eq 0
+check "... leaving the database as it was" cmp -s "$src/tests/fixtures/schema_v1.db" "$tmp/v1.db"
+
 # --- plots that cannot be drawn are notes, not failures --------------------------------------
 "$syncsim" report "$tmp/timing.db" --format html --out "$tmp/timing.html" 2>"$tmp/err"
 rc=$?
