@@ -2,11 +2,13 @@
 # syncsim setup: install what is missing, build, then run the quickstart or the tests.
 #
 #   ./setup.sh run     build, then run the quickstart scenario (scenarios/quickstart.json)
-#                      into results.db, print the report table and draw the loss plot
-#                      quickstart_loss.png (extra arguments go to `syncsim run`, e.g.
-#                      --db other.db)
+#                      into results.db, print the report table, draw the loss plot
+#                      quickstart_loss.png and write quickstart.html, one self-contained
+#                      page with the table, the plots and each run's provenance (extra
+#                      arguments go to `syncsim run`, e.g. --db other.db)
 #   ./setup.sh test    build, then run the whole test suite (ctest); installs Open MPI too,
-#                      so that `syncsim sweep --mpi` is built and tested under mpirun
+#                      so that `syncsim sweep --mpi` is built and tested under mpirun, and
+#                      Chromium, which draws the HTML report headless in its test
 #   ./setup.sh fuzz [SECONDS]
 #                      build the fuzz target with clang (build-fuzz/) and fuzz the scenario
 #                      loader, --set overrides, sweeps and traces for SECONDS (default 60),
@@ -30,6 +32,7 @@ packages=(cmake gcc make pkg-config libgsl-dev libsqlite3-dev libcjson-dev libcr
           libopenblas-dev zlib1g-dev sqlite3 gnuplot-nox dataset-fashion-mnist fortunes python3)
 fuzz_packages=(clang libclang-rt-14-dev) # libFuzzer
 mpi_packages=(libopenmpi-dev openmpi-bin) # `sweep --mpi` (optional: found at build time)
+html_packages=(chromium)                  # tests/html_test.sh draws the HTML report with it
 bench_packages=(python3-torch)            # the PyTorch peer of the benchmarks
 
 install_missing() {
@@ -82,10 +85,12 @@ case "$cmd" in
     echo
     "./$build_dir/syncsim" report "$db" --scenario quickstart
     "./$build_dir/syncsim" plot "$db" --scenario quickstart --out quickstart_loss.png
+    "./$build_dir/syncsim" report "$db" --scenario quickstart --format html --out quickstart.html
     ;;
   test)
     packages+=("${fuzz_packages[@]}") # (the test command's setup makes the fuzz target buildable)
     packages+=("${mpi_packages[@]}")
+    packages+=("${html_packages[@]}")
     build
     ctest --test-dir "$build_dir" --output-on-failure
     ;;
@@ -124,7 +129,7 @@ case "$cmd" in
     build
     ;;
   *)
-    sed -n '2,25p' "$0" | sed 's/^# \{0,1\}//'
+    sed -n '2,27p' "$0" | sed 's/^# \{0,1\}//'
     exit 2
     ;;
 esac

@@ -1115,6 +1115,82 @@ static wl_status run_gnuplot(const char *program, const char *script, char *err,
   return WL_OK;
 }
 
+/* gnuplot's svg terminal writes '<' and '&' of a text as references, but not '>', so a
+ * label holding "]]>" makes the file ill-formed XML; and it copies a label's bytes as they
+ * are, invalid UTF-8 included. This rewrites the SVG at path: outside tags (and comments and
+ * CDATA sections, which it copies), '>' as &gt;; anywhere, a byte that does not start valid
+ * UTF-8 as U+FFFD. The PNG and PDF terminals draw the text as written: they are not touched. */
+static wl_status svg_fix_text(const char *path, char *err, size_t err_size)
+{
+  FILE *f = fopen(path, "rb");
+  char *in = NULL;
+  size_t n = 0, cap = 0;
+  int ok = f != NULL;
+  for (size_t got = 1; ok && got > 0; n += got) {
+    if (n + 4096 + 4 > cap) { /* (4 NULs past the end: a UTF-8 check reads up to 3 ahead) */
+      char *grown = realloc(in, cap = 2 * cap + 8192);
+      if (!(ok = grown != NULL)) {
+        errno = ENOMEM;
+        break;
+      }
+      in = grown;
+    }
+    got = fread(in + n, 1, 4096, f);
+  }
+  ok = ok && !ferror(f);
+  if (f)
+    fclose(f);
+  FILE *out = ok ? fopen(path, "wb") : NULL;
+  if (!out) {
+    free(in);
+    snprintf(err, err_size, "rewriting %s: %s", path, strerror(errno));
+    return WL_EIO;
+  }
+  memset(in + n, 0, 4);
+  int tag = 0;
+  char quote = 0;
+  for (size_t i = 0; i < n;) {
+    const char *end = NULL; /* a comment or CDATA section: copied to its end */
+    if (!tag && strncmp(in + i, "<!--", 4) == 0)
+      end = strstr(in + i + 4, "-->");
+    else if (!tag && strncmp(in + i, "<![CDATA[", 9) == 0)
+      end = strstr(in + i + 9, "]]>");
+    if (end) {
+      fwrite(in + i, 1, (size_t)(end + 3 - (in + i)), out);
+      i = (size_t)(end + 3 - in);
+      continue;
+    }
+    char c = in[i];
+    int len = an_utf8_len((const unsigned char *)in + i);
+    if (!len) {
+      fputs("\xef\xbf\xbd", out);
+      i++;
+      continue;
+    }
+    if (!tag && c == '>') {
+      fputs("&gt;", out);
+      i++;
+      continue;
+    }
+    if (!tag && c == '<')
+      tag = 1;
+    else if (tag && quote && c == quote)
+      quote = 0;
+    else if (tag && !quote && (c == '"' || c == '\''))
+      quote = c;
+    else if (tag && !quote && c == '>')
+      tag = 0;
+    fwrite(in + i, 1, (size_t)len, out);
+    i += (size_t)len;
+  }
+  free(in);
+  if (fclose(out) != 0) {
+    snprintf(err, err_size, "rewriting %s: %s", path, strerror(errno));
+    return WL_EIO;
+  }
+  return WL_OK;
+}
+
 static int several_scenarios(sqlite3 *db)
 {
   sqlite3_stmt *st;
@@ -1196,6 +1272,8 @@ wl_status an_plot(const char *db_path, const an_plot_opts *o, char *err, size_t 
     snprintf(err, err_size, "gnuplot wrote no %s", o->out);
     rc = WL_EIO;
   }
+  if (rc == WL_OK && strcmp(strrchr(o->out, '.'), ".svg") == 0)
+    rc = svg_fix_text(o->out, err, err_size);
   cleanup(&p);
   return rc;
 }

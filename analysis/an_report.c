@@ -9,6 +9,7 @@
 #include <sqlite3.h>
 
 #include "an_db.h"
+#include "an_html.h"
 #include "an_store.h"
 #include "opt_policy.h"
 
@@ -571,6 +572,23 @@ static void compute_row(const rgroup *all, int ng, const rgroup *g, const char *
 
 /* ---- output --------------------------------------------------------------------------- */
 
+int an_utf8_len(const unsigned char *c)
+{
+  if (c[0] < 0x80)
+    return 1;
+  int len = c[0] >= 0xc2 && c[0] <= 0xdf ? 2 : c[0] >= 0xe0 && c[0] <= 0xef ? 3
+            : c[0] >= 0xf0 && c[0] <= 0xf4 ? 4 : 0;
+  /* the second byte's range: narrower after E0 (overlong), ED (surrogates), F0, F4 */
+  unsigned char lo = c[0] == 0xe0 ? 0xa0 : c[0] == 0xf0 ? 0x90 : 0x80;
+  unsigned char hi = c[0] == 0xed ? 0x9f : c[0] == 0xf4 ? 0x8f : 0xbf;
+  if (len && (c[1] < lo || c[1] > hi))
+    return 0;
+  for (int k = 2; k < len; k++)
+    if ((c[k] & 0xc0) != 0x80)
+      return 0;
+  return len;
+}
+
 void an_printable(const char *in, char *out, size_t size)
 {
   size_t n = 0;
@@ -706,6 +724,9 @@ static void table_cells(const row *r, char cells[N_COLS][160])
     snprintf(cells[12 + s], 160, isnan(r->share[s]) ? "-" : "%.3f", r->share[s]);
 }
 
+/* Numbers right, text left. */
+static int right_aligned(int col) { return col >= 3 && col != 6 && col != 7 && col != 10; }
+
 static size_t display_width(const char *s)
 {
   size_t w = 0;
@@ -730,7 +751,7 @@ static void print_table(FILE *out, const row *rows, int n)
   for (int i = -1; i < n; i++) {
     for (int c = 0; c < N_COLS; c++) {
       const char *text = i < 0 ? headers[c] : cells[i][c];
-      int right = c >= 3 && c != 6 && c != 7 && c != 10; /* numbers right, text left */
+      int right = right_aligned(c);
       size_t pad = width[c] - display_width(text);
       if (right)
         fprintf(out, "%*s%s", (int)pad, "", text);
@@ -740,6 +761,26 @@ static void print_table(FILE *out, const row *rows, int n)
     }
   }
   free(cells);
+}
+
+static void print_html_table(FILE *out, const row *rows, int n)
+{
+  char cells[N_COLS][160];
+  fputs("<table class=\"report\">\n<thead><tr>", out);
+  for (int c = 0; c < N_COLS; c++)
+    fprintf(out, "<th>%s</th>", headers[c]);
+  fputs("</tr></thead>\n<tbody>\n", out);
+  for (int i = 0; i < n; i++) {
+    table_cells(&rows[i], cells);
+    fputs("<tr>", out);
+    for (int c = 0; c < N_COLS; c++) {
+      fputs(right_aligned(c) ? "<td class=\"num\">" : "<td>", out);
+      an_html_text(out, cells[c]);
+      fputs("</td>", out);
+    }
+    fputs("</tr>\n", out);
+  }
+  fputs("</tbody>\n</table>\n", out);
 }
 
 static void print_csv_row(FILE *out, const row *r)
@@ -938,6 +979,8 @@ wl_status an_report(const char *db_path, const an_report_opts *opts, FILE *out, 
     print_notes(o->notes, g, ng, rows, o->baseline);
   if (rc == WL_OK && o->format == AN_FORMAT_TABLE) {
     print_table(out, rows, ng);
+  } else if (rc == WL_OK && o->format == AN_FORMAT_HTML) {
+    print_html_table(out, rows, ng);
   } else if (rc == WL_OK && o->format == AN_FORMAT_CSV) {
     fputs("scenario,label,policy,point,runs,diverged,failed,final_loss,final_loss_ci95,"
           "time_to_target_s,time_to_target_ci95,time_to_target_bound,never_reached,speedup,"

@@ -26,7 +26,9 @@
 
 #include "wl_status.h"
 
-enum { AN_FORMAT_TABLE = 0, AN_FORMAT_CSV, AN_FORMAT_JSON };
+/* HTML: the table as one <table class="report"> element, the same cells as the text table's,
+ * every text escaped (an_html_text); an_html_report() builds a whole page around it. */
+enum { AN_FORMAT_TABLE = 0, AN_FORMAT_CSV, AN_FORMAT_JSON, AN_FORMAT_HTML };
 enum { AN_PLOT_LOSS = 0, AN_PLOT_SWEEP, AN_PLOT_TIMELINE, AN_PLOT_WORKERS };
 
 typedef struct an_report_opts {
@@ -67,6 +69,10 @@ wl_status an_plot(const char *db_path, const an_plot_opts *o, char *err, size_t 
  * another schema version. *copied and *skipped count runs. */
 wl_status an_merge(const char *out, const char *const *in, int n, long *copied, long *skipped,
                    char *err, size_t err_size);
+
+/* The length of the valid UTF-8 sequence at c (1 to 4; shortest form, no surrogates, at
+ * most U+10FFFF), 0 when the byte at c does not start one. */
+int an_utf8_len(const unsigned char *c);
 
 /* in for a terminal (size bytes of out): control characters (C0, DEL and C1, which a terminal
  * could take as commands) shown as escapes, \xNN or \uNNNN. */

@@ -1,17 +1,23 @@
 /* cli_report — `syncsim report`, `plot` and `merge`. */
+#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "an_db.h"
+#include "an_html.h"
 #include "an_report.h"
 #include "cli.h"
+#include "sim_runner.h"
+#include "syncsim_commit.h"
 
 static const char report_usage[] =
   "usage: syncsim report DB [--scenario NAME] [--target-loss X] [--group-by KEYS]\n"
-  "                      [--baseline LABEL] [--format table|csv|json]\n"
+  "                      [--baseline LABEL] [--format table|csv|json|html] [--out FILE]\n"
   "\n"
   "One row per group of runs (default: scenario, policy label and every swept parameter but\n"
   "the seed), ordered by scenario, swept values, policy type and label:\n"
@@ -38,7 +44,14 @@ static const char report_usage[] =
   "                    label unless policy is given; swept parameters left out are pooled\n"
   "                    (a note on stderr says so); grouped by seed, each seed's speedup is\n"
   "                    against the baseline's run with the same seed\n"
-  "  --format F        table (default), csv or json\n"
+  "  --format F        table (default), csv, json, or html: one self-contained page (needs\n"
+  "                    --out) with the table and its notes, each scenario's loss plot, a\n"
+  "                    sweep plot per swept parameter, the workers' time shares (inline SVG\n"
+  "                    drawn by gnuplot; a plot that cannot be drawn is a note in the page)\n"
+  "                    and every run's provenance and resolved config; it loads nothing\n"
+  "                    from elsewhere and shows every name from the database as text\n"
+  "  --out FILE        write there instead of standard output (any format); the file is\n"
+  "                    replaced only when the whole report is written\n"
   "\n"
   "Notes on stderr explain pooled rows, a baseline chosen among several DDP policies, and\n"
   "rows left without a speedup. The output depends only on the runs, not on the order in\n"
@@ -91,9 +104,59 @@ static const char migrate_usage[] =
   "the rest NULL); from version 2, runs.pid. Writing commands (run, sweep, merge) do this\n"
   "by themselves; report and plot read an older database as it is.\n";
 
+/* A temporary file beside path, for the report to be renamed to path once complete (so a
+ * failed report leaves path as it was); tmp gets its name. NULL, saying why, when it cannot
+ * be made. */
+static FILE *out_open(const char *path, char *tmp, size_t size)
+{
+  struct stat sb;
+  if (stat(path, &sb) == 0 && S_ISDIR(sb.st_mode)) {
+    fprintf(stderr, "syncsim: --out %s: is a directory; expected a file name\n", path);
+    return NULL;
+  }
+  if ((size_t)snprintf(tmp, size, "%s.XXXXXX", path) >= size) {
+    fprintf(stderr, "syncsim: --out: expected a path of at most %zu bytes\n", size - 8);
+    return NULL;
+  }
+  int fd = mkstemp(tmp);
+  if (fd < 0) {
+    fprintf(stderr, "syncsim: --out %s: cannot write there: %s\n", path, strerror(errno));
+    return NULL;
+  }
+  mode_t mask = umask(0); /* a new file's usual mode, not mkstemp's 0600 */
+  umask(mask);
+  fchmod(fd, 0666 & ~mask);
+  FILE *f = fdopen(fd, "w");
+  if (!f) {
+    fprintf(stderr, "syncsim: --out %s: %s\n", path, strerror(errno));
+    close(fd);
+    unlink(tmp);
+  }
+  return f;
+}
+
+/* Close the temporary file f and rename it to path when ok (its writes all succeeded), else
+ * remove it. Returns whether path now holds the report. */
+static int out_close(FILE *f, const char *tmp, const char *path, int ok)
+{
+  int werr = ferror(f);
+  if (fclose(f) != 0 || werr) {
+    if (ok)
+      fprintf(stderr, "syncsim: --out %s: writing failed: %s\n", path, strerror(errno));
+    ok = 0;
+  }
+  if (ok && rename(tmp, path) != 0) {
+    fprintf(stderr, "syncsim: --out %s: %s\n", path, strerror(errno));
+    ok = 0;
+  }
+  if (!ok)
+    unlink(tmp);
+  return ok;
+}
+
 int cli_report(int argc, char **argv)
 {
-  const char *db = NULL;
+  const char *db = NULL, *out_path = NULL;
   an_report_opts o = {.target_loss = NAN, .group_by = NULL, .format = AN_FORMAT_TABLE,
                       .notes = stderr};
   int n;
@@ -102,21 +165,41 @@ int cli_report(int argc, char **argv)
     {.name = "--scenario", .kind = CLI_OPT_STRING, .out = &o.scenario},
     {.name = "--baseline", .kind = CLI_OPT_STRING, .out = &o.baseline},
     {.name = "--group-by", .kind = CLI_OPT_STRING, .out = &o.group_by},
-    {.name = "--format", .kind = CLI_OPT_CHOICE, .out = &o.format, .choices = "table|csv|json"},
+    {.name = "--format", .kind = CLI_OPT_CHOICE, .out = &o.format,
+     .choices = "table|csv|json|html"},
+    {.name = "--out", .kind = CLI_OPT_STRING, .out = &out_path},
     {0}};
   int rc = cli_parse_args(argc, argv, report_usage, opts, &db, 1, &n);
   if (rc >= 0)
     return rc;
-  if (!db) {
-    fprintf(stderr, "syncsim: a DB file is needed\n\n%s", report_usage);
+  if (!db || (o.format == AN_FORMAT_HTML && !out_path)) {
+    fprintf(stderr, "syncsim: %s\n\n%s", !db ? "a DB file is needed"
+            : "--format html needs --out FILE (the page's file)", report_usage);
     return CLI_USAGE;
   }
+  char tmp[4096];
+  FILE *out = out_path ? out_open(out_path, tmp, sizeof tmp) : stdout;
+  if (!out)
+    return CLI_USAGE;
   char err[1024];
-  if (an_report(db, &o, stdout, err, sizeof err) != WL_OK) {
-    fprintf(stderr, "syncsim: %s\n", err);
-    return CLI_USAGE;
+  wl_status st;
+  if (o.format == AN_FORMAT_HTML) {
+    char generator[256];
+    snprintf(generator, sizeof generator, "syncsim %s (numerics %d, source %s)",
+             SYNCSIM_VERSION, SIM_NUMERICS_VERSION, SYNCSIM_SOURCE_COMMIT);
+    an_html_opts h = {.report = o, .gnuplot = getenv("SYNCSIM_GNUPLOT"),
+                      .generator = generator};
+    st = an_html_report(db, &h, out, err, sizeof err);
+  } else {
+    st = an_report(db, &o, out, err, sizeof err);
   }
-  return CLI_OK;
+  if (st != WL_OK)
+    fprintf(stderr, "syncsim: %s\n", err);
+  if (out_path && !out_close(out, tmp, out_path, st == WL_OK))
+    return st != WL_OK ? CLI_USAGE : CLI_RUN_FAILED;
+  if (out_path)
+    fprintf(stderr, "wrote %s\n", out_path);
+  return st == WL_OK ? CLI_OK : CLI_USAGE;
 }
 
 int cli_plot(int argc, char **argv)

@@ -1005,6 +1005,28 @@ if command -v gnuplot >/dev/null; then
     check "plot --kind $kind of a label with quotes, to a file name with one: $(cat "$tmp/err")" \
       grep -q "it's" "$tmp/it's.svg"
   done
+  # markup in a label is text in the SVG, which stays well-formed XML ("]]>" included, and
+  # invalid UTF-8 as U+FFFD); the PNG and PDF draw it as written
+  cp "$tmp/sw.db" "$tmp/markup.db"
+  sqlite3 "$tmp/markup.db" "update runs set label = '<script>alert(1)</script>&\"]]>''' || x'ff'
+    where label = 'local_sgd'"
+  for kind in loss "sweep --x H" workers; do
+    for ext in svg png pdf; do
+      "$syncsim" plot "$tmp/markup.db" --kind $kind --out "$tmp/markup.$ext" 2>"$tmp/err"
+      check "plot --kind $kind --out .$ext of a label with markup: $(cat "$tmp/err")" test $? -eq 0
+    done
+    if command -v python3 >/dev/null; then
+      python3 - "$tmp/markup.svg" >"$tmp/err" 2>&1 <<'PY'
+import sys, xml.etree.ElementTree as ET
+root = ET.parse(sys.argv[1]).getroot()  # fails on ill-formed XML
+assert not [e for e in root.iter() if e.tag.endswith("script")], "a script element"
+texts = [t.text or "" for t in root.iter("{http://www.w3.org/2000/svg}text")]
+assert any(t.startswith("<script>alert(1)</script>&") and "]]>'\ufffd" in t for t in texts), texts
+PY
+      check "plot --kind $kind: the label with markup is text in well-formed SVG: $(cat "$tmp/err")" \
+        test $? -eq 0
+    fi
+  done
   check "labels are drawn as written (local_sgd, not a subscript)" \
     grep -q '>local_sgd (H=2)<' "$tmp/loss.svg"
   check "the .png is a PNG" grep -q PNG <(head -c 8 "$tmp/loss.png")
