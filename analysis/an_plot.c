@@ -157,14 +157,22 @@ static int scenario_rank(sqlite3 *db, const char *scenario)
                      "ORDER BY scenario", scenario);
 }
 
-/* "lc rgb '#...' dt N" for a label in a scenario. */
-static const char *style(sqlite3 *db, const char *scenario, const char *label, char *buf,
-                         size_t size)
+/* "lc rgb '#...' dt N" for a label (the same in every plot); with text (labels), only the
+ * colour ("tc rgb '#...'"). */
+static const char *style(sqlite3 *db, const char *label, int text, char *buf, size_t size)
 {
-  int lr = label_rank(db, label), sr = scenario_rank(db, scenario);
-  snprintf(buf, size, "lc rgb '%s' dt %d", palette[lr % N_COLOURS],
-           1 + (lr / N_COLOURS + sr) % 5);
+  int lr = label_rank(db, label);
+  if (text)
+    snprintf(buf, size, "tc rgb '%s'", palette[lr % N_COLOURS]);
+  else
+    snprintf(buf, size, "lc rgb '%s' dt %d", palette[lr % N_COLOURS], 1 + (lr / N_COLOURS) % 5);
   return buf;
+}
+
+/* The marker that tells apart one label's curves in several scenarios of a plot (0: none). */
+static int scenario_marker(const plot_ctx *p, const char *scenario)
+{
+  return p->several_scenarios ? 1 + scenario_rank(p->db, scenario) % 14 : 0;
 }
 
 /* ---- series: the runs one curve or one bar stands for ------------------------------------- */
@@ -525,8 +533,12 @@ static void reference_lines(plot_ctx *p, const series *s, int ns, char *plot, si
 {
   char title[160];
   if (!isnan(p->o->target_loss))
+  {
+    char t[64];
+    snprintf(t, sizeof t, "target loss, %.4g", p->o->target_loss);
     add_term(plot, size, "%.9g with lines lw 1.5 dt 2 lc rgb '#444444' title '%s'",
-             p->o->target_loss, gp_str("target loss", title, sizeof title));
+             p->o->target_loss, gp_str(t, title, sizeof title));
+  }
   if (!p->o->baseline_loss)
     return;
   sqlite3_stmt *st;
@@ -594,16 +606,18 @@ static wl_status write_loss(plot_ctx *p, FILE *gp)
     min_runs = s[i].n_runs < min_runs ? s[i].n_runs : min_runs;
     any_steps |= steps;
     any_lines |= !steps;
-    style(p->db, s[i].scenario, s[i].label, st, sizeof st);
+    style(p->db, s[i].label, 0, st, sizeof st);
     if (s[i].n_runs > 1)
       add_term(plot, sizeof plot, "'%s' using 1:3:4 with filledcurves fs transparent solid "
                "0.15 noborder %s notitle", path, st);
-    if (*s[i].point) { /* one label's curves at several sweep points: told apart by markers */
+    int marker = scenario_marker(p, s[i].scenario);
+    if (*s[i].point || marker) { /* one label's curves at several sweep points or in several
+                                    scenarios: told apart by markers */
       int same = 0;
       for (int k = 0; k < i; k++)
         same += strcmp(s[k].label, s[i].label) == 0 && strcmp(s[k].scenario, s[i].scenario) == 0;
       add_term(plot, sizeof plot, "'%s' using 1:2 with linespoints pt %d ps 1.1 pi -%d lw 2 %s "
-               "title '%s'", path, 1 + same % 14, rows > 16 ? rows / 8 : 1, st,
+               "title '%s'", path, 1 + (same + marker) % 14, rows > 16 ? rows / 8 : 1, st,
                gp_str(s[i].name, title, sizeof title));
     } else {
       add_term(plot, sizeof plot, "'%s' using 1:2 with lines lw 2 %s title '%s'", path, st,
@@ -628,7 +642,7 @@ static wl_status write_loss(plot_ctx *p, FILE *gp)
   fprintf(gp, "set xlabel 'simulated time (s)'\nset ylabel 'held-out loss (nats)'\n"
               "set title 'Held-out loss against simulated time%s'\n"
               "set key %s\nset grid\n", band,
-          ns > 8 ? "outside right top font ',9'" : "top right opaque");
+          ns > 8 ? "outside right top font ',9'" : "top right");
   if (any_steps)
     fprintf(gp, "set label 1 '%s' at graph 0.01, graph 0.02 font ',9' tc rgb '#555555'\n",
             any_lines ? "steps: evaluated at every change of the global model; lines: between "
@@ -820,7 +834,9 @@ static wl_status write_sweep(plot_ctx *p, FILE *gp)
   int never_any = 0, partial_any = 0, j = 0;
   char path[160], name[40], title[900], stl[64];
   for (int i = 0; i < ns; i++) {
-    style(p->db, s[i].scenario, s[i].label, stl, sizeof stl);
+    style(p->db, s[i].label, 0, stl, sizeof stl);
+    char tc[48];
+    style(p->db, s[i].label, 1, tc, sizeof tc);
     int nmin = 1 << 30, nmax = 0;
     for (int g = 0; g < n_groups[i]; g++) {
       nmin = groups[i][g].n < nmin ? groups[i][g].n : nmin;
@@ -842,8 +858,19 @@ static wl_status write_sweep(plot_ctx *p, FILE *gp)
     }
     if (!swept[i]) { /* a reference: its mean and band across the swept range */
       const sweep_group *q = &groups[i][0];
-      if (n_groups[i] == 0 || isnan(q->mean)) {
+      if (n_groups[i] == 0) {
         fclose(f);
+        continue;
+      }
+      if (isnan(q->mean)) { /* none of its runs reached the target: a line at the top */
+        fprintf(f, "%.9g %.9g\n%.9g %.9g\n", xmin, top, xmax, top);
+        fclose(f);
+        char nk[700];
+        snprintf(nk, sizeof nk, "%s, not swept: never reached the target (n = %d)", s[i].name,
+                 q->n);
+        add_term(plot, sizeof plot, "'%s' using 1:2 with lines lw 2 %s title '%s'", path, stl,
+                 gp_str(nk, title, sizeof title));
+        never_any = 1;
         continue;
       }
       fprintf(f, "%.9g %.9g %.9g %.9g\n%.9g %.9g %.9g %.9g\n", xmin, q->mean, q->mean - q->ci,
@@ -867,7 +894,8 @@ static wl_status write_sweep(plot_ctx *p, FILE *gp)
     int never = 0, partial = 0;
     for (int g = 0; g < n_groups[i]; g++) {
       const sweep_group *q = &groups[i][g];
-      double x = logx ? q->x * exp2(off * log2(xmax / xmin)) : q->x + off * (xmax - xmin);
+      double span = xmax > xmin ? xmax - xmin : fabs(xmin) > 0 ? fabs(xmin) : 1.0;
+      double x = logx ? q->x * exp2(off * log2(xmax / xmin)) : q->x + off * span;
       if (isnan(q->mean)) {
         if (nf)
           fprintf(nf, "%.9g %.9g\n", x, top);
@@ -892,7 +920,7 @@ static wl_status write_sweep(plot_ctx *p, FILE *gp)
                stl);
     if (partial)
       add_term(plot, sizeof plot, "'%s' using 1:2:3 with labels offset 0,0.8 font ',8' %s "
-               "notitle", lpath, stl);
+               "notitle", lpath, tc);
     never_any |= never > 0;
     partial_any |= partial > 0;
   }
@@ -903,7 +931,7 @@ static wl_status write_sweep(plot_ctx *p, FILE *gp)
   char x[200];
   gp_str(o->x, x, sizeof x);
   qsort(xs, (size_t)n_xs, sizeof *xs, cmp_double);
-  fprintf(gp, "set xlabel '%s'\nset grid\nset key outside right top\n", x);
+  fprintf(gp, "set xlabel '%s'\nset grid\nset key below\n", x);
   if (logx)
     fprintf(gp, "set logscale x\nset xrange [%.9g:%.9g]\n", xmin / 1.25, xmax * 1.25);
   else {
@@ -1090,7 +1118,8 @@ static wl_status write_workers(plot_ctx *p, FILE *gp)
 
 /* ---- gnuplot -------------------------------------------------------------------------- */
 
-static wl_status run_gnuplot(const char *program, const char *script, char *err, size_t err_size)
+static wl_status run_gnuplot(const char *program, const char *script, const char *out,
+                             char *err, size_t err_size)
 {
   pid_t pid = fork();
   if (pid < 0) {
@@ -1109,7 +1138,7 @@ static wl_status run_gnuplot(const char *program, const char *script, char *err,
     return WL_EIO;
   }
   if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
-    snprintf(err, err_size, "%s failed on %s", program, script);
+    snprintf(err, err_size, "%s failed drawing %s (its messages above)", program, out);
     return WL_EIO;
   }
   return WL_OK;
@@ -1254,9 +1283,22 @@ wl_status an_plot(const char *db_path, const an_plot_opts *o, char *err, size_t 
     sqlite3_close(db);
     return WL_EIO;
   }
-  char out[2 * OUT_MAX + 2]; /* (every quote doubled) */
+  /* gnuplot draws into a new file beside the output, renamed to it once complete: a plot
+     that fails leaves no half-drawn file, and an existing one as it was */
+  const char *ext = strrchr(o->out, '.');
+  char beside[OUT_MAX + 32], drawn[OUT_MAX + 48]; /* a new directory beside it, and in it */
+  snprintf(beside, sizeof beside, "%s.syncsim-XXXXXX", o->out);
+  if (!mkdtemp(beside)) {
+    snprintf(err, err_size, "--out %s: cannot write there: %s", o->out, strerror(errno));
+    fclose(gp);
+    cleanup(&p);
+    sqlite3_close(db);
+    return WL_ECONFIG;
+  }
+  snprintf(drawn, sizeof drawn, "%s/plot%s", beside, ext);
+  char out[2 * sizeof drawn]; /* (every quote doubled) */
   fprintf(gp, "set terminal %s\nset output '%s'\nset encoding utf8\n", term,
-          gp_str(o->out, out, sizeof out));
+          gp_str(drawn, out, sizeof out));
   switch (o->kind) {
   case AN_PLOT_SWEEP: rc = write_sweep(&p, gp); break;
   case AN_PLOT_TIMELINE: rc = write_timeline(&p, gp); break;
@@ -1266,14 +1308,21 @@ wl_status an_plot(const char *db_path, const an_plot_opts *o, char *err, size_t 
   fclose(gp);
   sqlite3_close(db);
   if (rc == WL_OK)
-    rc = run_gnuplot(o->gnuplot ? o->gnuplot : "gnuplot", script, err, err_size);
+    rc = run_gnuplot(o->gnuplot ? o->gnuplot : "gnuplot", script, o->out, err, err_size);
   struct stat sb;
-  if (rc == WL_OK && (stat(o->out, &sb) != 0 || sb.st_size == 0)) {
+  if (rc == WL_OK && (stat(drawn, &sb) != 0 || sb.st_size == 0)) {
     snprintf(err, err_size, "gnuplot wrote no %s", o->out);
     rc = WL_EIO;
   }
-  if (rc == WL_OK && strcmp(strrchr(o->out, '.'), ".svg") == 0)
-    rc = svg_fix_text(o->out, err, err_size);
+  if (rc == WL_OK && strcmp(ext, ".svg") == 0)
+    rc = svg_fix_text(drawn, err, err_size);
+  if (rc == WL_OK && rename(drawn, o->out) != 0) {
+    snprintf(err, err_size, "--out %s: %s", o->out, strerror(errno));
+    rc = WL_EIO;
+  }
+  if (rc != WL_OK)
+    unlink(drawn);
+  rmdir(beside);
   cleanup(&p);
   return rc;
 }

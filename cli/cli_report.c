@@ -107,6 +107,13 @@ static const char migrate_usage[] =
 /* A temporary file beside path, for the report to be renamed to path once complete (so a
  * failed report leaves path as it was); tmp gets its name. NULL, saying why, when it cannot
  * be made. */
+/* Whether the output path names the database file (itself, or through a link). */
+static int is_the_db(const char *out, const char *db)
+{
+  struct stat a, b;
+  return stat(out, &a) == 0 && stat(db, &b) == 0 && a.st_dev == b.st_dev && a.st_ino == b.st_ino;
+}
+
 static FILE *out_open(const char *path, char *tmp, size_t size)
 {
   struct stat sb;
@@ -175,6 +182,11 @@ int cli_report(int argc, char **argv)
   if (!db || (o.format == AN_FORMAT_HTML && !out_path)) {
     fprintf(stderr, "syncsim: %s\n\n%s", !db ? "a DB file is needed"
             : "--format html needs --out FILE (the page's file)", report_usage);
+    return CLI_USAGE;
+  }
+  if (out_path && is_the_db(out_path, db)) {
+    fprintf(stderr, "syncsim: --out %s: is the database itself; expected another file\n",
+            out_path);
     return CLI_USAGE;
   }
   char tmp[4096];
@@ -251,6 +263,10 @@ int cli_plot(int argc, char **argv)
               kinds[o.kind], plot_usage);
       return CLI_USAGE;
     }
+  if (is_the_db(o.out, db)) {
+    fprintf(stderr, "syncsim: --out %s: is the database itself; expected another file\n", o.out);
+    return CLI_USAGE;
+  }
   char err[1024];
   wl_status st = an_plot(db, &o, err, sizeof err);
   if (st != WL_OK) {

@@ -976,7 +976,7 @@ if command -v gnuplot >/dev/null; then
   # the loss plot's reference lines, log scale and x range
   "$syncsim" plot "$tmp/sw.db" --target-loss 0.9 --baseline-loss --logy --out "$tmp/ref.svg" \
     2>"$tmp/err"
-  check "plot --target-loss draws the target" grep -q '>target loss<' "$tmp/ref.svg"
+  check "plot --target-loss draws the target" grep -q '>target loss, 0.9<' "$tmp/ref.svg"
   check "plot --baseline-loss draws the constant prediction's loss" \
     grep -q '>baseline (constant prediction), ' "$tmp/ref.svg"
   # a label's colour is the same in every plot of the database (the loss and sweep plots here)
@@ -991,6 +991,22 @@ if command -v gnuplot >/dev/null; then
     2>"$tmp/err"
   check "points that never reached the target are drawn and said: $(cat "$tmp/err")" \
     grep -q '>never reached the target (drawn at the top)<' "$tmp/never.svg"
+  check "an unswept reference that never reached the target is drawn and said" \
+    grep -q '>ddp, not swept: never reached the target (n = 3)<' "$tmp/never.svg"
+  # a target that some seeds of a point reach and others not: "k of n" at the point
+  t=$(sqlite3 "$tmp/sw.db" "select final_loss from runs where label = 'local_sgd'
+    order by final_loss limit 1 offset 1")
+  "$syncsim" plot "$tmp/sw.db" --kind sweep --x H --target-loss "$t" --out "$tmp/part.svg" \
+    2>"$tmp/err"
+  check "a point reached by some of its seeds says how many (exit $?): $(head -2 "$tmp/err")" \
+    grep -q '>[12] of 3<' "$tmp/part.svg"
+  cp "$tmp/sw.db" "$tmp/keep.db"
+  for cmd in "plot $tmp/keep.db --out $tmp/keep.db" "report $tmp/keep.db --out $tmp/keep.db" \
+             "report $tmp/keep.db --format html --out $tmp/keep.db"; do
+    "$syncsim" $cmd 2>"$tmp/err"
+    check "$cmd is refused: $(cat "$tmp/err")" grep -q 'is the database itself' "$tmp/err"
+  done
+  check "... and the database is as it was" cmp -s "$tmp/sw.db" "$tmp/keep.db"
   check "the sweep plot's ticks are the swept values" \
     test "$(grep -c '<text>2</text>\|<text>8</text>' "$tmp/sweep_c.svg")" -eq 2
   # the timeline names its run and tells the kinds of communication apart
