@@ -260,3 +260,11 @@ double an_db_real(sqlite3_stmt *st, int col)
 {
   return sqlite3_column_type(st, col) == SQLITE_NULL ? NAN : sqlite3_column_double(st, col);
 }
+
+const char *an_axis_name(const char *axis)
+{
+  const char *comma = strrchr(axis, ',');
+  const char *path = comma ? comma + 1 : axis;
+  const char *dot = strrchr(path, '.');
+  return dot ? dot + 1 : path;
+}

@@ -32,6 +32,10 @@ wl_status an_db_open_runs(const char *path, const char *scenario, sqlite3 **db, 
  * arithmetic in index order (no libm but sqrt), so the same digits on every machine. */
 double an_ci95(const double *x, int n);
 
+/* The last name of a sweep axis, as reports and plots name it:
+ * "policies.diloco.H,policies.palsgd.H" -> "H". */
+const char *an_axis_name(const char *axis);
+
 /* The mean of x (n values), NaN for none. */
 double an_mean(const double *x, int n);
 

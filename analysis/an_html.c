@@ -373,8 +373,7 @@ static void scenario_axes(sqlite3 *db, const char *scenario, char *axes, size_t 
   sqlite3_bind_text(st, 1, scenario, -1, SQLITE_TRANSIENT);
   while (sqlite3_step(st) == SQLITE_ROW) {
     const char *key = (const char *)sqlite3_column_text(st, 0);
-    const char *comma = key ? strrchr(key, ',') : NULL, *path = comma ? comma + 1 : key;
-    const char *dot = path ? strrchr(path, '.') : NULL, *name = dot ? dot + 1 : path;
+    const char *name = key ? an_axis_name(key) : NULL;
     if (!name || strcmp(name, "seed") == 0)
       continue;
     char mark[200]; /* already listed? */

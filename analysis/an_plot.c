@@ -243,12 +243,8 @@ static void point_name(sqlite3_stmt *each, const char *point, char *out, size_t 
     const char *val = (const char *)sqlite3_column_text(each, 1);
     if (!key)
       continue;
-    const char *comma = strchr(key, ','), *end = comma ? comma : key + strlen(key);
-    const char *name = end;
-    while (name > key && name[-1] != '.')
-      name--;
     size_t len = strlen(out);
-    snprintf(out + len, size - len, "%s%.*s=%s", len ? ", " : "", (int)(end - name), name,
+    snprintf(out + len, size - len, "%s%s=%s", len ? ", " : "", an_axis_name(key),
              val ? val : "null");
   }
   sqlite3_reset(each);
@@ -676,9 +672,7 @@ static double axis_value(sqlite3_stmt *each, const char *point, const char *x)
   sqlite3_bind_text(each, 1, point, -1, SQLITE_TRANSIENT);
   while (sqlite3_step(each) == SQLITE_ROW) {
     const char *key = (const char *)sqlite3_column_text(each, 0);
-    const char *comma = strrchr(key, ','), *path = comma ? comma + 1 : key;
-    const char *dot = strrchr(path, '.'), *name = dot ? dot + 1 : path;
-    if (strcmp(name, x) == 0 && sqlite3_column_type(each, 1) != SQLITE_NULL)
+    if (strcmp(an_axis_name(key), x) == 0 && sqlite3_column_type(each, 1) != SQLITE_NULL)
       v = sqlite3_column_double(each, 1);
   }
   sqlite3_reset(each);

@@ -45,15 +45,6 @@ typedef struct rgroup {
   int n_share;
 } rgroup;
 
-/* The last name of an axis: "policies.diloco.H,policies.palsgd.H" -> "H". */
-static const char *short_name(const char *axis)
-{
-  const char *comma = strrchr(axis, ',');
-  const char *path = comma ? comma + 1 : axis;
-  const char *dot = strrchr(path, '.');
-  return dot ? dot + 1 : path;
-}
-
 static int has_key(const char *keys, const char *name)
 {
   size_t n = strlen(name);
@@ -116,7 +107,7 @@ static int run_key(sqlite3_stmt *each, rrun *r, const char *point_json, const ch
     const char *axis = (const char *)sqlite3_column_text(each, 0);
     const char *value = (const char *)sqlite3_column_text(each, 1);
     value = value ? value : "null";
-    const char *name = short_name(axis);
+    const char *name = an_axis_name(axis);
     size_t len = strlen(seen);
     if (strcmp(name, "seed") != 0 && !has_key(seen, name) && len + strlen(name) + 2 < seen_size)
       snprintf(seen + len, seen_size - len, "%s%s", len ? "," : "", name);

@@ -9,6 +9,7 @@
 
 #include <cjson/cJSON.h>
 
+#include "an_db.h"
 #include "an_report.h"
 #include "an_store.h"
 #include "cli.h"
@@ -483,13 +484,9 @@ static void point_words(const char *point, char *out, size_t size)
   out[0] = '\0';
   cJSON *j = point ? cJSON_Parse(point) : NULL;
   for (cJSON *c = j ? j->child : NULL; c; c = c->next) {
-    const char *comma = strchr(c->string, ','), *end = comma ? comma : c->string + strlen(c->string);
-    const char *name = end;
-    while (name > c->string && name[-1] != '.')
-      name--;
     char *v = cJSON_PrintUnformatted(c);
     size_t len = strlen(out);
-    snprintf(out + len, size - len, "%s%.*s=%s", len ? " " : "", (int)(end - name), name,
+    snprintf(out + len, size - len, "%s%s=%s", len ? " " : "", an_axis_name(c->string),
              v ? v : "?");
     cJSON_free(v);
   }
