@@ -20,10 +20,21 @@
  * factor x trace factor / straggler slowdown in effect; per-step jitter, of mean 1, left
  * out).
  *
- * Grace period g > 0: the first arrival at tau opens a window; workers that arrive while it
- * is open wait, and all restart together from the same model when it closes: at tau + g, or
- * as soon as no worker is still working on a round (computing, or pushing its update), so a
- * window never delays a round in which everyone has arrived.
+ * Grace period g: the first arrival at tau opens a window; its workers wait, and restart
+ * together from the same model when it closes. grace_restart says when:
+ *   - window_end (g > 0): workers that arrive while it is open join it; it closes at tau + g,
+ *     or as soon as no worker is still working on a round (computing, or pushing its
+ *     update), so a window never delays a round in which everyone has arrived;
+ *   - last_arrival (Liu et al.'s notebook): the workers whose compute ends by tau + g join
+ *     it (the notebook's finish times; the host's clock says when a job in flight ends);
+ *     it closes at the arrival of the last of them, at once for a lone arrival. With g = 0,
+ *     the workers that finish at tau.
+ *
+ * Staleness counts the server's model updates, or (staleness_counts arrivals, the
+ * notebook's) the arrivals since the worker's pull, applied, buffered or dropped.
+ *
+ * Tasks (shards, schedule_by, inner_state): each round's job is an opt_tasks task, given
+ * when the worker's pull arrives.
  *
  * A worker that goes down loses its round in flight (its work, or its pull or push); when it
  * comes back it pulls and starts over.
@@ -45,6 +56,8 @@ enum { TAG_PULL = 1, TAG_PUSH = 2, TAG_GRACE = 3 }; /* grace timers: TAG_GRACE +
 enum { PH_PULLING = 0, PH_COMPUTING, PH_PUSHING, PH_WAITING, PH_DOWN };
 
 enum { STALENESS_NONE = 0, STALENESS_POLY };
+enum { RESTART_WINDOW_END = 0, RESTART_LAST_ARRIVAL };
+enum { COUNT_UPDATES = 0, COUNT_ARRIVALS };
 
 typedef struct async_sgd {
   const opt_host *host;
@@ -56,12 +69,16 @@ typedef struct async_sgd {
   float *bufsum;      /* (n) the FedBuff accumulator */
   float *snap;        /* (K, n) the model each worker pulled */
   opt_codec codec;    /* what each worker pushes */
-  long *v0;           /* (K) the version each worker pulled */
+  opt_tasks tasks;    /* each round's shard, schedule position and inner state */
+  long *v0;           /* (K) the version (or arrivals) each worker pulled at */
+  int64_t *done_at;   /* (K) when its last round's compute ended (the host's clock) */
   int *Hw;            /* (K) local steps per round */
   opt_train *jobs;    /* (K) */
   uint8_t *phase;     /* (K) PH_* */
   int H, dylu;        /* local steps per round (the fastest worker's, with DyLU) */
   long version;
+  long arrivals;      /* arrivals so far, applied or not */
+  int count_arrivals; /* staleness in arrivals, not versions */
   long outer_t;       /* outer optimizer steps */
   int n_buffered;
   int buffer;
@@ -69,8 +86,10 @@ typedef struct async_sgd {
   double a;
   int max_staleness;
   double grace_s;
+  int last_arrival;   /* grace_restart last_arrival */
   int window_open;
   int window;         /* windows opened so far: a timer of an earlier one is void */
+  int64_t window_close; /* last_arrival: the window's tau + g on the host's clock */
   long applied_steps; /* local steps of the applied updates, summed over workers */
 } async_sgd;
 
@@ -83,11 +102,20 @@ typedef struct async_config {
   int max_staleness;
   int buffer;
   double grace_s;
+  int grace_restart;  /* RESTART_* */
+  int staleness_counts; /* COUNT_* */
 } async_config;
 OPT_POLICY_OWN_FITS(async_config);
 #define PC(f) OPT_OWN(async_config, f)
 
 static void async_inner(void *p) { opt_optim_choose(p, OPT_ADAMW); }
+
+/* Arrivals and versions differ when some arrivals leave the model unchanged. */
+static int buffers_or_drops(const void *b)
+{
+  const async_config *c = OPT_POLICY_OWN(async_config, b);
+  return c->buffer > 1 || (c->staleness == STALENESS_POLY && c->max_staleness > 0);
+}
 
 static int poly(const void *b)
 {
@@ -121,8 +149,23 @@ static const wl_param async_params[] = {
    .doc = "arrivals averaged per outer step (FedBuff-style); 1: every arrival"},
   {.key = "grace_s", .kind = WL_P_DOUBLE, .offset = PC(grace_s), .def = 0, .min = 0,
    .max = 1e9, .unit = "s",
-   .doc = "grace period: arrivals within it of a first one restart together (0: off)"},
+   .doc = "grace period: arrivals within it of a first one restart together (0: off, or "
+          "with grace_restart last_arrival: those at the same instant)"},
+  {.key = "grace_restart", .kind = WL_P_ENUM, .offset = PC(grace_restart),
+   .def = RESTART_WINDOW_END, .choices = "window_end|last_arrival",
+   .flags = WL_PF_OMIT_DEFAULT, .unit = "",
+   .doc = "when a grace window's workers restart: window_end: when it closes, grace_s after its "
+          "first arrival (or once every worker has arrived); last_arrival: at the arrival of the "
+          "last worker whose compute ends within it, known ahead from the clock (Liu et al.'s "
+          "notebook)"},
+  {.key = "staleness_counts", .kind = WL_P_ENUM, .offset = PC(staleness_counts),
+   .def = COUNT_UPDATES, .choices = "updates|arrivals", .flags = WL_PF_OMIT_DEFAULT,
+   .unit = "",
+   .doc = "what staleness counts since a worker's pull: updates: changes of the server's "
+          "model; arrivals: arrivals, applied, buffered or dropped (Liu et al.'s notebook)",
+   .applies = buffers_or_drops, .applies_doc = "buffer > 1, or staleness poly with max_staleness"},
   OPT_POLICY_COMPRESS_PARAM,
+  OPT_POLICY_TASK_PARAMS,
   {0}};
 
 static void async_destroy(void *state)
@@ -133,7 +176,9 @@ static void async_destroy(void *state)
   free(s->theta);
   free(s->snap);
   free(s->v0);
+  free(s->done_at);
   free(s->Hw);
+  opt_tasks_free(&s->tasks);
   free(s->jobs);
   free(s->phase);
   opt_codec_free(&s->codec);
@@ -162,11 +207,13 @@ static wl_status async_create(const opt_policy_config *cfg, const opt_host *host
   s->theta = calloc((3 + sf) * n + 1, sizeof(float)); /* +1: n is 0 when timing only */
   s->snap = malloc(((size_t)K * n + 1) * sizeof(float));
   s->v0 = calloc((size_t)K, sizeof *s->v0);
+  s->done_at = calloc((size_t)K, sizeof *s->done_at);
   s->Hw = malloc((size_t)K * sizeof *s->Hw);
   s->jobs = calloc((size_t)K, sizeof *s->jobs);
   s->phase = calloc((size_t)K, 1);
-  if (!s->theta || !s->snap || !s->v0 || !s->Hw || !s->jobs || !s->phase ||
-      opt_codec_init(&s->codec, &cfg->compress, K, n, 0) != WL_OK)
+  if (!s->theta || !s->snap || !s->v0 || !s->done_at || !s->Hw || !s->jobs || !s->phase ||
+      opt_codec_init(&s->codec, &cfg->compress, K, n, 0) != WL_OK ||
+      opt_tasks_init(&s->tasks, cfg, K) != WL_OK)
     return WL_ENOMEM;
   s->delta = s->theta + n;
   s->bufsum = s->delta + n;
@@ -182,6 +229,8 @@ static wl_status async_create(const opt_policy_config *cfg, const opt_host *host
   s->a = c->staleness_a;
   s->max_staleness = c->max_staleness;
   s->grace_s = c->grace_s;
+  s->last_arrival = c->grace_restart == RESTART_LAST_ARRIVAL;
+  s->count_arrivals = c->staleness_counts == COUNT_ARRIVALS;
   return WL_OK;
 }
 
@@ -189,7 +238,7 @@ static wl_status async_create(const opt_policy_config *cfg, const opt_host *host
 static void pull(async_sgd *s, int w)
 {
   memcpy(s->snap + (size_t)w * s->n, s->theta, s->n * sizeof(float));
-  s->v0[w] = s->version;
+  s->v0[w] = s->count_arrivals ? s->arrivals : s->version;
   s->phase[w] = PH_PULLING;
   s->host->send(s->host->ctx, OPT_SERVER, w, s->host->payload_bytes, TAG_PULL);
 }
@@ -215,13 +264,25 @@ static void close_window(async_sgd *s)
       pull(s, w);
 }
 
-/* The window closes early once no worker is still working on a round. */
+/* Whether worker w will still join the open window (last_arrival): its round's compute
+ * ends by the window's close (its push may arrive later). */
+static int joins_window(const async_sgd *s, int w)
+{
+  const opt_host *h = s->host;
+  if (s->phase[w] == PH_PUSHING)
+    return s->done_at[w] <= s->window_close;
+  return s->phase[w] == PH_COMPUTING && h->clock_work_end(h->ctx, w) <= s->window_close;
+}
+
+/* The window closes early once no worker is still working on a round (last_arrival: once
+ * none of those working will join it). */
 static void close_window_if_all_in(async_sgd *s)
 {
   if (!s->window_open)
     return;
   for (int w = 0; w < s->host->K; w++)
-    if (s->phase[w] == PH_COMPUTING || s->phase[w] == PH_PUSHING)
+    if (s->last_arrival ? joins_window(s, w)
+                        : s->phase[w] == PH_COMPUTING || s->phase[w] == PH_PUSHING)
       return;
   close_window(s);
 }
@@ -250,7 +311,8 @@ static void arrive(async_sgd *s, int w)
 {
   const opt_host *h = s->host;
   const float *x = h->replicas[w].params, *theta0 = s->snap + (size_t)w * s->n;
-  long staleness = s->version - s->v0[w];
+  long staleness = (s->count_arrivals ? s->arrivals : s->version) - s->v0[w];
+  s->arrivals++;
   double weight = s->poly ? wl_pow(1.0 + (double)staleness, -s->a) : 1.0;
   int dropped = s->poly && s->max_staleness > 0 && staleness > s->max_staleness;
   const int coded = opt_codec_lossy(&s->codec.cfg);
@@ -294,14 +356,15 @@ static void async_message(void *state, int from, int to, int tag)
   if (tag == TAG_PULL) { /* theta reached worker `to`: start its round */
     memcpy(h->replicas[to].params, s->snap + (size_t)to * s->n, s->n * sizeof(float));
     s->Hw[to] = local_steps(s, to);
-    s->jobs[to] = (opt_train){s->Hw[to], NULL, 1.0};
+    s->jobs[to] = (opt_train){.steps = s->Hw[to], .lr_scale = 1.0};
+    opt_tasks_assign(&s->tasks, h, &s->jobs[to]);
     s->phase[to] = PH_COMPUTING;
     h->train(h->ctx, to, &s->jobs[to]);
     return;
   }
   WL_ASSERT(tag == TAG_PUSH && to == OPT_SERVER);
   arrive(s, from);
-  if (s->grace_s <= 0) {
+  if (s->grace_s <= 0 && !s->last_arrival) {
     pull(s, from);
     return;
   }
@@ -309,7 +372,10 @@ static void async_message(void *state, int from, int to, int tag)
   if (!s->window_open) {
     s->window_open = 1;
     s->window++;
-    h->timer(h->ctx, s->grace_s, TAG_GRACE + 4 * s->window);
+    if (s->last_arrival) /* tau + g; no timer: it closes at an arrival */
+      s->window_close = h->clock_now(h->ctx) + h->clock_span(h->ctx, s->grace_s);
+    else
+      h->timer(h->ctx, s->grace_s, TAG_GRACE + 4 * s->window);
   }
   close_window_if_all_in(s);
 }
@@ -336,6 +402,7 @@ static void async_work_done(void *state, int w)
 {
   async_sgd *s = state;
   s->phase[w] = PH_PUSHING;
+  s->done_at[w] = s->host->clock_now(s->host->ctx);
   s->host->send(s->host->ctx, w, OPT_SERVER,
                 opt_codec_wire_bytes(&s->codec.cfg, s->host->payload_bytes), TAG_PUSH);
 }
@@ -368,8 +435,8 @@ static double async_memory(const opt_policy_config *cfg, int K, double n)
   double sf = opt_optim_state_floats(&cfg->outer);
   return sizeof(async_sgd) + ((3 + sf) * n + 1) * sizeof(float) +
          ((double)K * n + 1) * sizeof(float) +
-         (double)K * (sizeof(long) + sizeof(int) + sizeof(opt_train) + 1) +
-         opt_codec_memory(&cfg->compress, K, n, 0);
+         (double)K * (sizeof(long) + sizeof(int64_t) + sizeof(int) + sizeof(opt_train) + 1) +
+         opt_codec_memory(&cfg->compress, K, n, 0) + opt_tasks_memory(K);
 }
 
 const opt_policy_type opt_async_local_sgd_type = {

@@ -22,6 +22,7 @@ typedef struct diloco {
   const opt_host *host;
   opt_outer outer;
   opt_codec codec;      /* what each worker sends at a synchronization */
+  opt_tasks tasks;      /* each round's shard, schedule position and inner state */
   opt_train job;        /* the round in progress: 1 (warm-up) or up to H gradient steps */
   const int *weights;   /* shard sizes, or NULL */
   opt_optim_config inner; /* applied to the mean gradient in the warm-up */
@@ -70,6 +71,7 @@ static const wl_param diloco_params[] = {
    .flags = WL_PF_TRAINED, .unit = "", .doc = "weight each worker's pseudo-gradient by its shard's size"},
   OPT_POLICY_PARTICIPATION_PARAM,
   OPT_POLICY_COMPRESS_PARAM,
+  OPT_POLICY_TASK_PARAMS,
   {0}};
 
 static void diloco_begin_round(void *state);
@@ -81,6 +83,7 @@ static void diloco_destroy(void *state)
   opt_outer_free(&d->outer);
   opt_round_free(&d->round);
   opt_codec_free(&d->codec);
+  opt_tasks_free(&d->tasks);
   free(d);
 }
 
@@ -95,6 +98,8 @@ static wl_status diloco_create(const opt_policy_config *cfg, const opt_host *hos
     st = opt_round_init(&d->round, host->K, d, diloco_begin_round, diloco_reduce);
   if (st == WL_OK)
     st = opt_codec_init(&d->codec, &cfg->compress, host->K, host->replicas[0].n, 0);
+  if (st == WL_OK)
+    st = opt_tasks_init(&d->tasks, cfg, host->K);
   if (st != WL_OK) {
     diloco_destroy(d);
     return st;
@@ -106,6 +111,7 @@ static wl_status diloco_create(const opt_policy_config *cfg, const opt_host *hos
   d->warmup = c->warmup_steps;
   d->weights = c->weight_by_shard ? host->shard_sizes : NULL;
   opt_round_participation(&d->round, cfg->participation);
+  d->round.tasks = &d->tasks;
   *state = d;
   return WL_OK;
 }
@@ -114,7 +120,8 @@ static void diloco_begin_round(void *state)
 {
   diloco *d = state;
   d->warm = d->step < d->warmup;
-  d->job = (opt_train){d->warm ? 1 : d->H - (int)(d->step % d->H), NULL, 1.0};
+  d->job = (opt_train){.steps = d->warm ? 1 : d->H - (int)(d->step % d->H),
+                       .lr_scale = 1.0};
   opt_round_start(&d->round, d->host, d->warm ? NULL : &d->job);
 }
 
@@ -157,7 +164,7 @@ static double diloco_memory(const opt_policy_config *cfg, int K, double n)
 {
   return sizeof(diloco) + opt_round_memory(K) + opt_outer_memory(&cfg->outer, n) +
          (cfg->participation < 1 ? opt_rng_memory() : 0) +
-         opt_codec_memory(&cfg->compress, K, n, 0);
+         opt_codec_memory(&cfg->compress, K, n, 0) + opt_tasks_memory(K);
 }
 
 const opt_policy_type opt_diloco_type = {

@@ -386,7 +386,7 @@ static wl_status gossip_create(const opt_policy_config *cfg, const opt_host *hos
   }
   memcpy(s->global, host->replicas[0].params, s->n * sizeof(float));
   s->behind = s->K;
-  s->job = (opt_train){1, NULL, 1.0};
+  s->job = (opt_train){.steps = 1, .lr_scale = 1.0};
   return build_graph(s, err, err_size);
 }
 

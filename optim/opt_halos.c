@@ -403,7 +403,7 @@ static void halos_message(void *state, int from, int to, int tag)
   case TAG_PULL: /* a model reached worker `to`: its round starts */
     memcpy(h->replicas[to].params, s->snap + (size_t)to * s->n, s->n * sizeof(float));
     s->Hw[to] = local_steps(s, to);
-    s->jobs[to] = (opt_train){s->Hw[to], NULL, 1.0};
+    s->jobs[to] = (opt_train){.steps = s->Hw[to], .lr_scale = 1.0};
     s->phase[to] = PH_COMPUTING;
     h->train(h->ctx, to, &s->jobs[to]);
     return;

@@ -87,7 +87,7 @@ static void local_sgd_begin_round(void *state)
 {
   local_sgd *s = state;
   s->warm = s->step < s->warmup_steps;
-  s->job = (opt_train){s->warm ? 1 : s->H, NULL, 1.0};
+  s->job = (opt_train){.steps = s->warm ? 1 : s->H, .lr_scale = 1.0};
   opt_round_start(&s->round, s->host, s->warm ? NULL : &s->job);
 }
 

@@ -154,7 +154,8 @@ static void palsgd_begin_round(palsgd *s)
   }
   opt_round_begin(&s->round, h);
   for (int w = 0; w < h->K; w++) {
-    s->jobs[w] = (opt_train){len, s->mix + (size_t)w * s->H, 1.0 / (1.0 - s->p)};
+    s->jobs[w] = (opt_train){.steps = len, .mix = s->mix + (size_t)w * s->H,
+                             .lr_scale = 1.0 / (1.0 - s->p)};
     if (s->round.in[w])
       h->train(h->ctx, w, &s->jobs[w]);
   }

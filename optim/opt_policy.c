@@ -131,7 +131,12 @@ static double replica_step_begin(opt_replica *r, const opt_optim_config *c, doub
 
 void opt_replica_apply(opt_replica *r, const opt_optim_config *c, double lr_scale)
 {
-  double lr = replica_step_begin(r, c, lr_scale);
+  opt_replica_apply_lr(r, c, opt_optim_lr(c, r->local_steps) * lr_scale);
+}
+
+void opt_replica_apply_lr(opt_replica *r, const opt_optim_config *c, double lr)
+{
+  replica_step_begin(r, c, 1.0);
   opt_optim_step_tensors(c, r->params, r->grads, r->state, r->step, lr, r->n, r->tensors,
                          r->n_tensors);
 }
@@ -431,6 +436,53 @@ wl_status opt_outer_resolve(const opt_optim_config *c, int K, opt_optim_config *
   return WL_OK;
 }
 
+int opt_tasks_least_visited(const void *cfg)
+{
+  return ((const opt_policy_config *)cfg)->shards == OPT_SHARDS_LEAST_VISITED;
+}
+
+wl_status opt_tasks_init(opt_tasks *t, const opt_policy_config *cfg, int K)
+{
+  t->least_visited = cfg->shards == OPT_SHARDS_LEAST_VISITED;
+  t->by_shard = t->least_visited && cfg->schedule_by == OPT_SCHEDULE_BY_SHARD;
+  t->fresh = cfg->inner_state == OPT_INNER_STATE_RESET;
+  t->visits = calloc(2 * (size_t)K, sizeof *t->visits);
+  t->progress = t->visits ? t->visits + K : NULL;
+  t->ties = malloc((size_t)K * sizeof *t->ties);
+  return t->visits && t->ties ? WL_OK : WL_ENOMEM;
+}
+
+void opt_tasks_free(opt_tasks *t)
+{
+  free(t->visits);
+  free(t->ties);
+  t->visits = t->progress = NULL;
+  t->ties = NULL;
+}
+
+double opt_tasks_memory(int K) { return 2.0 * K * sizeof(long) + K * sizeof(int) + 32; }
+
+void opt_tasks_assign(opt_tasks *t, const opt_host *h, opt_train *job)
+{
+  WL_ASSERT(!job->mix);
+  job->fresh = t->fresh;
+  if (!t->least_visited)
+    return;
+  int n = 0;
+  for (int s = 0; s < h->K; s++) {
+    if (n > 0 && t->visits[s] < t->visits[t->ties[0]])
+      n = 0;
+    if (n == 0 || t->visits[s] == t->visits[t->ties[0]])
+      t->ties[n++] = s;
+  }
+  int s = t->ties[n > 1 ? gsl_rng_uniform_int(h->rng(h->ctx, 0), (unsigned long)n) : 0];
+  t->visits[s]++;
+  job->shard = s + 1;
+  job->lr_shard = t->by_shard;
+  job->lr_from = t->progress[s];
+  t->progress[s] += job->steps;
+}
+
 double opt_rng_memory(void) { return sizeof(gsl_rng) + gsl_rng_mt19937->size + 32.0; }
 
 double opt_round_memory(int K) { return 2.0 * K + 2.0 * K * sizeof(int) + 64; }
@@ -506,7 +558,11 @@ int opt_round_start(opt_round *rd, const opt_host *h, const opt_train *job)
   int n = opt_round_begin(rd, h);
   for (int w = 0; w < rd->K; w++)
     if (rd->in[w]) {
-      if (job)
+      if (job && rd->tasks) {
+        opt_train task = *job;
+        opt_tasks_assign(rd->tasks, h, &task);
+        h->train(h->ctx, w, &task);
+      } else if (job)
         h->train(h->ctx, w, job);
       else
         h->grad(h->ctx, w);

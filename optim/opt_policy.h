@@ -76,6 +76,9 @@ typedef struct opt_policy_config {
   opt_optim_config inner; /* each worker's optimizer */
   opt_optim_config outer; /* a policy with OPT_TRAIT_OUTER: its optimizer on pseudo-gradients */
   double participation;   /* a policy with the key: the fraction of workers in each round */
+  int shards;             /* a policy with the tasks' keys: OPT_SHARDS_* */
+  int schedule_by;        /* ... OPT_SCHEDULE_BY_* */
+  int inner_state;        /* ... OPT_INNER_STATE_* */
   opt_codec_config compress; /* a policy with the key: how what it sends is compressed */
   union {
     long double align;
@@ -123,12 +126,46 @@ extern const wl_param opt_policy_params[];
           "scheme sets the bytes on the wire; a lossy scheme's collective is priced as an "  \
           "all-gather of the compressed payloads (an asynchronous push: a transfer of one)"}
 
+/* Tasks (Liu et al.'s asynchronous setting, docs/algorithms.md section 6): what a policy's
+ * rounds of local steps train on, at which learning rates, from which inner state. A policy
+ * that adds these keys to its table gives each job to opt_tasks_assign. */
+enum { OPT_SHARDS_FIXED = 0, OPT_SHARDS_LEAST_VISITED };
+enum { OPT_SCHEDULE_BY_WORKER = 0, OPT_SCHEDULE_BY_SHARD };
+enum { OPT_INNER_STATE_KEEP = 0, OPT_INNER_STATE_RESET };
+int opt_tasks_least_visited(const void *cfg); /* (an `applies` of the keys' table) */
+#define OPT_POLICY_TASK_PARAMS                                                              \
+  {.key = "shards", .kind = WL_P_ENUM, .offset = offsetof(opt_policy_config, shards),       \
+   .def = OPT_SHARDS_FIXED, .choices = "fixed|least_visited",                              \
+   .flags = WL_PF_OMIT_DEFAULT | WL_PF_TRAINED, .unit = "",                                 \
+   .doc = "the data of each round: fixed: each worker its own shard; least_visited: the "   \
+          "shard given to the fewest rounds so far (ties drawn from the run's seed), its "   \
+          "batches continuing where the shard's last round left them"},                     \
+  {.key = "schedule_by", .kind = WL_P_ENUM,                                                 \
+   .offset = offsetof(opt_policy_config, schedule_by), .def = OPT_SCHEDULE_BY_WORKER,       \
+   .choices = "worker|shard", .flags = WL_PF_OMIT_DEFAULT | WL_PF_TRAINED, .unit = "",      \
+   .doc = "what places an inner step on the learning-rate schedule: worker: the worker's "  \
+          "own local steps; shard: the shard's steps before the round plus the step's "      \
+          "place in it, the round's first step at the base rate (Liu et al.'s notebook)",    \
+   .applies = opt_tasks_least_visited, .applies_doc = "shards least_visited"},              \
+  {.key = "inner_state", .kind = WL_P_ENUM,                                                 \
+   .offset = offsetof(opt_policy_config, inner_state), .def = OPT_INNER_STATE_KEEP,         \
+   .choices = "keep|reset", .flags = WL_PF_OMIT_DEFAULT | WL_PF_TRAINED, .unit = "",        \
+   .doc = "keep: each worker's inner optimizer state carries over from round to round (as " \
+          "DiLoCo's workers); reset: every round starts a fresh inner optimizer (state and " \
+          "step count zero), as Liu et al.'s notebook does"}
+
 /* A local job for train(). */
 typedef struct opt_train {
   int steps;            /* local steps */
   const uint8_t *mix;   /* (steps): 1 = the policy's mix_step instead of a gradient step;
                            NULL = all gradient steps. Owned by the policy until work_done. */
   double lr_scale;      /* multiplies the inner learning rate of gradient steps */
+  int shard;            /* 0: the worker's own shard; s + 1: the job's gradient steps take the
+                           next batches of shard s's stream (which moves on past them) */
+  int fresh;            /* the inner optimizer state and step count are zeroed first */
+  int lr_shard;         /* gradient step j's learning rate is schedule(lr_from + j), step 0's
+                           the base rate; 0: schedule(the replica's local steps) */
+  long lr_from;
 } opt_train;
 
 typedef struct opt_host {
@@ -166,6 +203,12 @@ typedef struct opt_host {
   void (*parallel)(void *ctx, int n, void (*fn)(void *arg, int i), void *arg);
   /* the global model has just changed (a synchronization, an applied update) */
   void (*global_changed)(void *ctx);
+  /* The host's exact clock, for comparing times (never for pricing work): now; when worker
+   * w's job in flight ends (INT64_MAX: it has none, or is down); and delay_s seconds on it,
+   * rounded as timer() rounds. */
+  int64_t (*clock_now)(void *ctx);
+  int64_t (*clock_work_end)(void *ctx, int w);
+  int64_t (*clock_span)(void *ctx, double delay_s);
 } opt_host;
 
 /* Traits of a policy type (opt_policy_type.traits). */
@@ -283,6 +326,9 @@ const char *opt_policy_label(const opt_policy_config *cfg);
  * replica's local step position. */
 void opt_replica_apply(opt_replica *r, const opt_optim_config *c, double lr_scale);
 
+/* The same step at the learning rate lr. */
+void opt_replica_apply_lr(opt_replica *r, const opt_optim_config *c, double lr);
+
 /* out = the mean of the replicas' parameters over the workers in mask (all: NULL), as
  * opt_replicas_mean; then every replica's parameters become out. In one pass over ranges of
  * elements on the host's threads. */
@@ -338,6 +384,22 @@ void opt_codec_encode_grads(const opt_host *h, opt_codec *codec, const uint8_t *
 void opt_codec_encode_changes(const opt_host *h, opt_codec *codec, const uint8_t *mask,
                               const float *z, size_t lo, size_t hi);
 
+/* The tasks of a policy with OPT_POLICY_TASK_PARAMS: shards' visits and progress. */
+typedef struct opt_tasks {
+  int least_visited, by_shard, fresh;
+  long *visits;   /* (K) rounds given each shard */
+  long *progress; /* (K) gradient steps given each shard */
+  int *ties;      /* (K) scratch */
+} opt_tasks;
+
+wl_status opt_tasks_init(opt_tasks *t, const opt_policy_config *cfg, int K);
+void opt_tasks_free(opt_tasks *t);
+double opt_tasks_memory(int K);
+
+/* Make job (its steps set, all gradient steps) a task: its shard (least visited; ties drawn
+ * from the policy's stream 0), its schedule position, a fresh inner state. */
+void opt_tasks_assign(opt_tasks *t, const opt_host *h, opt_train *job);
+
 /* The workers taking part in a synchronous round. A synchronous policy keeps one as the
  * first member of its state, so that opt_round_worker_down and _up can be its failure
  * handlers: they call the policy's `reduce` when a leaver completes the round (or `begin` a
@@ -357,6 +419,7 @@ typedef struct opt_round {
   int reducing; /* ... and every participant is done: its synchronization is under way */
   double fraction; /* of the workers taking part in a round (1: every one that is up) */
   int *pick;    /* (2K) scratch for drawing participants */
+  opt_tasks *tasks; /* the policy's tasks (opt_round_start makes each job one), or NULL */
 } opt_round;
 
 wl_status opt_round_init(opt_round *rd, int K, void *owner, void (*begin)(void *),
@@ -372,8 +435,9 @@ int opt_round_participants(double fraction, int K);
 /* Start a round with the workers that are up (see opt_round_participation); returns how
  * many (0: no round starts). */
 int opt_round_begin(opt_round *rd, const opt_host *h);
-/* opt_round_begin, then give every participant its work: job's local steps, or one
- * gradient (a DDP-style step) when job is NULL. Returns how many take part. */
+/* opt_round_begin, then give every participant its work: job's local steps (each made a
+ * task, in worker order, when the round has tasks), or one gradient (a DDP-style step) when
+ * job is NULL. Returns how many take part. */
 int opt_round_start(opt_round *rd, const opt_host *h, const opt_train *job);
 /* w finished its part; true when it was the last one. */
 int opt_round_arrive(opt_round *rd, int w);

@@ -145,7 +145,7 @@ static void slowmo_begin_round(void *state)
 {
   slowmo *s = state;
   prepare_buffers(s);
-  s->job = (opt_train){s->c.H, NULL, 1.0};
+  s->job = (opt_train){.steps = s->c.H, .lr_scale = 1.0};
   opt_round_start(&s->round, s->host, &s->job);
 }
 

@@ -90,7 +90,7 @@ static wl_status sparta_create(const opt_policy_config *cfg, const opt_host *hos
 static void sparta_begin_step(void *state)
 {
   sparta *s = state;
-  s->job = (opt_train){1, NULL, 1.0};
+  s->job = (opt_train){.steps = 1, .lr_scale = 1.0};
   opt_round_start(&s->round, s->host, &s->job);
 }
 

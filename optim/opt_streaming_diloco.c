@@ -171,7 +171,7 @@ static void streaming_run_job(void *state)
   int overlapping = s->pending >= 0 && s->c.overlap > 0 && !s->overlap_done;
   s->phase = overlapping ? PHASE_OVERLAP : PHASE_REST;
   int steps = overlapping ? s->c.overlap : s->R - (s->overlap_done ? s->c.overlap : 0);
-  s->job = (opt_train){steps, NULL, 1.0};
+  s->job = (opt_train){.steps = steps, .lr_scale = 1.0};
   opt_round_start(&s->round, s->host, &s->job);
 }
 

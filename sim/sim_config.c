@@ -272,9 +272,13 @@ const wl_param sim_eval_params[] = {
   {.key = "every_s", .kind = WL_P_DOUBLE, .offset = EO(every_s), .def = 10, .min = 0,
    .max = SIM_HORIZON_S, .flags = WL_PF_MIN_EXCL, .unit = "s",
    .doc = "simulated time between evaluations of the global model"},
+  {.key = "on", .kind = WL_P_ENUM, .offset = EO(on), .def = SIM_EVAL_TEST, .choices = "test|train",
+   .flags = WL_PF_OMIT_DEFAULT | WL_PF_TRAINED, .unit = "",
+   .doc = "the examples an evaluation uses: test: the held-out set; train: the training set "
+          "(a fixed subset: its first `examples`), when what counts is fitting the training data"},
   {.key = "examples", .kind = WL_P_INT, .offset = EO(examples), .def = 0, .min = 0,
    .max = 2147483647, .unit = "examples",
-   .doc = "held-out examples per evaluation, the first ones (0: all)"},
+   .doc = "examples per evaluation, the first ones of the set `on` names (0: all)"},
   {.key = "target_loss", .kind = WL_P_DOUBLE, .offset = EO(target_loss), .min = -1e300,
    .max = 1e300, .flags = WL_PF_OPTIONAL, .unit = "nats",
    .doc = "the held-out loss whose first crossing the time_to_target view reports (does not stop "

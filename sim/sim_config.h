@@ -131,9 +131,12 @@ typedef struct sim_stop_config {
   double host_time_s; /* stop after this much real time; NaN = no limit */
 } sim_stop_config;
 
+enum { SIM_EVAL_TEST = 0, SIM_EVAL_TRAIN };
+
 typedef struct sim_eval_config {
   double every_s; /* simulated seconds between evaluations of the global model */
-  int examples;   /* held-out examples per evaluation (the first ones); 0 = all */
+  int on;         /* SIM_EVAL_*: the examples evaluated, held-out or training */
+  int examples;   /* examples per evaluation (the first ones of that set); 0 = all */
   double target_loss; /* the held-out loss whose first crossing results report; NaN = none */
   int at_sync;    /* also evaluate whenever the global model changes */
 } sim_eval_config;

@@ -31,7 +31,8 @@ static void eval_lane(void *arg, int lane)
   wl_model *m = e->lanes > 1 ? r->models[lane] : r->eval_model;
   wl_batch *b = e->lanes > 1 ? &r->batches[lane] : &r->eval_batch;
   for (int i = lane; i < r->eval_n_parts; i += e->lanes)
-    wl_model_eval_part(m, e->params, r->data, r->eval_n, i, b, &r->eval_parts[i]);
+    wl_model_eval_part(m, e->params, r->data, r->cfg->eval.on == SIM_EVAL_TRAIN ? 0 : 1,
+                       r->eval_n, i, b, &r->eval_parts[i]);
 }
 
 /* Loss and accuracy of params. With no job in flight the job threads' workspaces are idle,

@@ -133,13 +133,18 @@ void sim_runner_flows_drop(sim_runner *r, int w)
   wk->flows_open = 0;
 }
 
-/* One gradient on worker w's next batch into its replica's grads, on thread t's workspace. */
-static void worker_gradient(sim_runner *r, int w, int t)
+/* One gradient on worker w's next batch into its replica's grads, on thread t's workspace:
+ * its g-th gradient step's batch. */
+static void worker_gradient(sim_runner *r, int w, int t, long g)
 {
   sim_worker *wk = &r->w[w];
   sim_trainer *tr = &r->tr[w];
   opt_replica *rep = &r->reps[w];
-  wl_sampler_next(&tr->sampler, r->data, r->B, tr->batch_rng, &r->batches[t]);
+  if (wk->job.shard) /* drawn at the task's start */
+    wl_dataset_gather(r->data, 0, tr->task_pick + g * r->B, tr->task_offset + g * r->B, r->B,
+                      &r->batches[t]);
+  else
+    wl_sampler_next(&tr->sampler, r->data, r->B, tr->batch_rng, &r->batches[t]);
   double loss = wl_model_step(r->models[t], rep->params, rep->grads, &r->batches[t]);
   wk->job_diverged |= !isfinite(loss);
   wk->job_loss_sum += loss;
@@ -159,7 +164,7 @@ static void run_job(sim_runner *r, int w, int t)
   wk->job_loss_sum = 0;
   wk->job_grads = 0;
   wk->job_diverged = 0;
-  for (int s = 0; s < job->steps; s++) {
+  for (int s = 0, g = 0; s < job->steps; s++) {
     if (job->mix && job->mix[s]) {
       r->policy.type->mix_step(r->policy.state, w, opt_optim_lr(inner, rep->local_steps));
       rep->local_steps++;
@@ -169,9 +174,14 @@ static void run_job(sim_runner *r, int w, int t)
       wk->job_grads++;
       continue;
     }
-    worker_gradient(r, w, t);
-    if (wk->job_apply)
+    worker_gradient(r, w, t, g);
+    if (wk->job_apply && job->lr_shard) /* the task's first step at the base rate */
+      opt_replica_apply_lr(rep, inner,
+                           (g == 0 ? inner->lr : opt_optim_lr(inner, job->lr_from + g)) *
+                             job->lr_scale);
+    else if (wk->job_apply)
       opt_replica_apply(rep, inner, job->lr_scale);
+    g++;
   }
 }
 
@@ -229,11 +239,14 @@ void sim_runner_finish_job(sim_runner *r, int w)
 }
 
 /* Worker w's job will be undone if a failure loses it: remember what it starts from (its
- * replica, batch order and batch stream). */
+ * replica, batch order and batch stream; a task on a shard drew its batches already, and
+ * the lost ones stay drawn). */
 static void snapshot_worker(sim_runner *r, int w)
 {
   sim_trainer *tr = &r->tr[w];
   opt_replica_copy(&tr->snap, &r->reps[w]);
+  if (r->w[w].job.shard)
+    return;
   memcpy(tr->snap_order, tr->sampler.order, (size_t)tr->sampler.shard->n * sizeof(int32_t));
   tr->snap_pos = tr->sampler.pos;
   tr->snap_epoch = tr->sampler.epoch;
@@ -246,10 +259,33 @@ void sim_runner_restore_worker(sim_runner *r, int w)
 {
   sim_trainer *tr = &r->tr[w];
   opt_replica_copy(&r->reps[w], &tr->snap);
+  if (r->w[w].job.shard)
+    return;
   memcpy(tr->sampler.order, tr->snap_order, (size_t)tr->sampler.shard->n * sizeof(int32_t));
   tr->sampler.pos = tr->snap_pos;
   tr->sampler.epoch = tr->snap_epoch;
   gsl_rng_memcpy(tr->batch_rng, tr->snap_rng);
+}
+
+/* A task's start (opt_train): a fresh inner state; its batches drawn from its shard's
+ * stream, in event order, so that tasks sharing a shard take consecutive batches. */
+static void start_task(sim_runner *r, int w, const opt_train *job, long grad_steps)
+{
+  opt_replica *rep = &r->reps[w];
+  if (job->fresh) {
+    memset(rep->state, 0, (size_t)rep->state_floats * rep->n * sizeof(float));
+    rep->step = 0;
+  }
+  if (!job->shard)
+    return;
+  WL_ASSERT(job->shard >= 1 && job->shard <= r->K);
+  sim_trainer *tr = &r->tr[w], *src = &r->tr[job->shard - 1];
+  WL_ASSERT(grad_steps * r->B <= tr->task_cap);
+  for (long g = 0; g < grad_steps; g++) {
+    wl_sampler_advance(&src->sampler, r->data, r->B, src->batch_rng);
+    memcpy(tr->task_pick + g * r->B, src->sampler.pick, (size_t)r->B * sizeof(int32_t));
+    memcpy(tr->task_offset + g * r->B, src->sampler.pick_offset, (size_t)r->B * sizeof(int32_t));
+  }
 }
 
 /* Schedule worker w's job; its math runs on a pool thread (or on the event loop's, which
@@ -264,11 +300,13 @@ static void start_compute(sim_runner *r, int w, const opt_train *job, int apply)
   WL_ASSERT(wk->job.steps == 0 && job->steps > 0);
   wk->job = *job;
   wk->job_apply = apply;
-  if (r->snapshots)
-    snapshot_worker(r, w);
   long grad_steps = job->steps;
   for (int s = 0; job->mix && s < job->steps; s++)
     grad_steps -= job->mix[s] != 0;
+  if (!r->timing_only)
+    start_task(r, w, job, grad_steps);
+  if (r->snapshots)
+    snapshot_worker(r, w);
   sim_time end = sim_cluster_job_end(&r->cluster, w, r->now, grad_steps);
   wk->job_ns = end - r->now;
   wk->job_gen++;
@@ -298,7 +336,7 @@ static void host_grad(void *ctx, int w)
 {
   sim_runner *r = ctx;
   WL_ASSERT(w >= 0 && w < r->K);
-  const opt_train one = {1, NULL, 1.0};
+  const opt_train one = {.steps = 1, .lr_scale = 1.0};
   start_compute(r, w, &one, 0);
 }
 
@@ -507,6 +545,22 @@ static void host_timer(void *ctx, double delay_s, int tag)
   sim_runner_schedule(r, sim_time_add(r->now, sim_time_from_s(delay_s)), SIM_EV_TIMER, -1, tag, 0, 0);
 }
 
+static int64_t host_clock_now(void *ctx) { return ((sim_runner *)ctx)->now; }
+
+static int64_t host_clock_work_end(void *ctx, int w)
+{
+  const sim_runner *r = ctx;
+  WL_ASSERT(w >= 0 && w < r->K);
+  const sim_worker *wk = &r->w[w];
+  return wk->job.steps > 0 && r->up[w] && !wk->job_paused ? wk->job_end : INT64_MAX;
+}
+
+static int64_t host_clock_span(void *ctx, double delay_s)
+{
+  (void)ctx;
+  return sim_time_from_s(delay_s);
+}
+
 static void host_record_update(void *ctx, int w, long staleness, double weight, int dropped)
 {
   sim_runner *r = ctx;
@@ -668,6 +722,9 @@ void sim_runner_host_init(sim_runner *r, int64_t payload_bytes, double wire_para
     .send = host_send,
     .timer = host_timer,
     .record_update = host_record_update,
+    .clock_now = host_clock_now,
+    .clock_work_end = host_clock_work_end,
+    .clock_span = host_clock_span,
     .rng = host_rng,
     .speed_now = host_speed_now,
     .speed_max_now = host_speed_max_now,

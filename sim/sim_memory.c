@@ -19,6 +19,13 @@ int sim_hears_failures(const sim_config *cfg)
          cfg->cluster.failures.sync == SIM_FAIL_DROP;
 }
 
+long sim_task_examples(const sim_config *cfg)
+{
+  double H = opt_policy_get(&cfg->policy, "H"); /* (each task policy's rounds: H at most) */
+  WL_ASSERT(H >= 1);
+  return (long)H * cfg->workload.batch_size;
+}
+
 static double file_bytes(const char *path)
 {
   struct stat sb;
@@ -51,6 +58,8 @@ wl_status sim_memory_estimate(const sim_config *cfg, int threads, sim_memory *m)
     /* each worker's trainer: its sampler (its epoch order over its shard, a batch's picks)
      * and batch stream */
     m->workers = d.n_train * 4 + K * (sizeof(sim_trainer) + B * 8 + sim_rng_memory(SIM_RNG_BATCHES));
+    if (cfg->policy.shards == OPT_SHARDS_LEAST_VISITED) /* each worker's task batches */
+      m->workers += K * 8.0 * (double)sim_task_examples(cfg);
     if (failures && hears) /* snapshots: a replica, an epoch order and a batch stream */
       m->replicas *= 2, m->workers += d.n_train * 4 + K * sim_rng_memory(SIM_RNG_BATCHES);
   }

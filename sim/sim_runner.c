@@ -139,10 +139,12 @@ static wl_status setup(sim_runner *r, int threads, sim_check_cache *cache, char 
   if (!r->timing_only) {
     if ((st = make_dataset(r, cache, err, err_size)) != WL_OK)
       return st;
-    r->eval_n = cfg->eval.examples ? cfg->eval.examples : r->data->n_test;
-    if (r->eval_n > r->data->n_test) {
-      snprintf(err, err_size, "eval.examples: expected at most the held-out set's %d examples, "
-               "got %d", r->data->n_test, r->eval_n);
+    int on_train = cfg->eval.on == SIM_EVAL_TRAIN;
+    int set_n = on_train ? r->data->n_train : r->data->n_test;
+    r->eval_n = cfg->eval.examples ? cfg->eval.examples : set_n;
+    if (r->eval_n > set_n) {
+      snprintf(err, err_size, "eval.examples: expected at most the %s set's %d examples, got %d",
+               on_train ? "training" : "held-out", set_n, r->eval_n);
       return WL_ECONFIG;
     }
   }
@@ -211,6 +213,13 @@ static wl_status setup(sim_runner *r, int threads, sim_check_cache *cache, char 
       return WL_ENOMEM;
     if ((st = wl_sampler_init(&tr->sampler, &r->shards[w], r->B, tr->batch_rng)))
       return st;
+    if (cfg->policy.shards == OPT_SHARDS_LEAST_VISITED) { /* a task's batches: H at most */
+      tr->task_cap = sim_task_examples(cfg);
+      tr->task_pick = malloc((size_t)tr->task_cap * sizeof(int32_t));
+      tr->task_offset = malloc((size_t)tr->task_cap * sizeof(int32_t));
+      if (!tr->task_pick || !tr->task_offset)
+        return WL_ENOMEM;
+    }
     r->shard_sizes[w] = r->shards[w].n;
   }
   double flops = r->timing_only ? NAN : wl_model_flops_per_example(r->eval_model) * r->B;
@@ -279,6 +288,8 @@ static void teardown(sim_runner *r)
     gsl_rng_free(tr->batch_rng);
     opt_replica_free(&tr->snap);
     free(tr->snap_order);
+    free(tr->task_pick);
+    free(tr->task_offset);
     gsl_rng_free(tr->snap_rng);
   }
   free(r->tr);
@@ -527,7 +538,8 @@ wl_status sim_run(const sim_config *cfg, const sim_recorder *rec, const sim_run_
   out->final_loss = r.last_loss;
   out->final_accuracy = r.last_acc;
   if (r.data)
-    out->baseline_loss = r.data->baseline_loss;
+    out->baseline_loss = cfg->eval.on == SIM_EVAL_TRAIN ? r.data->baseline_loss_train
+                                                         : r.data->baseline_loss;
   teardown(&r);
   out->host_time_s = wl_monotonic_s() - host_t0;
   wl_status es = rec->end(rec->ctx, out);

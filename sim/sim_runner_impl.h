@@ -35,8 +35,12 @@ enum { BUSY_NONE = 0, BUSY_COMPUTE, BUSY_COMM, BUSY_DOWN, BUSY_BLOCKED };
 /* What a worker needs to train a real model (not kept in a timing-only run, where every
  * worker costs what it needs: its time). */
 typedef struct sim_trainer {
-  wl_sampler sampler;  /* its batch order over its shard */
+  wl_sampler sampler;  /* its batch order over its shard (with tasks on shards: shard w's
+                          stream, which any worker's task may take batches from) */
   gsl_rng *batch_rng;  /* stream (SIM_RNG_BATCHES, w) */
+  int32_t *task_pick;  /* (task_cap) a task's batches (opt_train.shard), drawn at its start */
+  int32_t *task_offset;/* (task_cap) their window offsets */
+  long task_cap;       /* examples */
   /* the state its current job started from, restored when a failure loses the job (only
    * when failures can lose work: the policy hears of them) */
   opt_replica snap;    /* params, optimizer state, step counters */
@@ -178,6 +182,9 @@ void sim_runner_flow_end(sim_runner *r, int w);
 void sim_runner_flows_drop(sim_runner *r, int w);
 /* worker w's lost job undone: its replica, batch order and stream as the job found them */
 void sim_runner_restore_worker(sim_runner *r, int w);
+
+/* The most examples a task on a shard takes (opt_train.shard): its policy's H batches. */
+long sim_task_examples(const sim_config *cfg);
 /* The flow model's links and most flows at once for K workers and R regions (0: none): the
  * policy's transfers (opt_policy_max_transfers); with regions, also every worker's update
  * and model between the servers at once. */

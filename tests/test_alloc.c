@@ -111,7 +111,7 @@ Test(alloc, training_steps_of_every_model_allocate_nothing)
       loss_sum += wl_model_step(m, p, g, &b);
       opt_optim_step(&opt, p, g, st, t, opt.lr, n);
     }
-    wl_model_evaluate(m, p, d, s.base.eval.examples ? s.base.eval.examples : d->n_test, &b,
+    wl_model_evaluate(m, p, d, 1, s.base.eval.examples ? s.base.eval.examples : d->n_test, &b,
                       &loss_sum, &acc);
     long seen = count_end();
     cr_assert_eq(seen, 0, "model %d: %ld allocations in 300 steps", k, seen);

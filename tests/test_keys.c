@@ -233,6 +233,11 @@ static int context_for(const char *path, const char **sets)
   } else if (!strcmp(key, "server_gbps") || !strcmp(key, "grace_s") || !strcmp(key, "dylu")) {
     if (strncmp(path, "policies", 8))
       SET("policies.0.type=\"async_local_sgd\"");
+  } else if (!strcmp(key, "grace_restart")) { /* (a window to restart) */
+    SET("policies.0.grace_s=0.05");
+  } else if (!strcmp(key, "schedule_by")) { /* (a schedule that moves, on shared shards) */
+    SET("policies.0.shards=\"least_visited\"");
+    SET("policies.0.inner={\"schedule\": \"cosine\", \"decay_steps\": 20}");
   } else if (!strcmp(key, "collective")) {
     SET("cluster.network.workers_per_node=1");
   } else if (!strcmp(key, "tie_embeddings")) {

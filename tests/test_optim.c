@@ -317,6 +317,8 @@ typedef struct fake_host {
   uint8_t up[FAKE_KMAX];
   opt_train jobs[FAKE_KMAX]; /* the last job given to each worker */
   gsl_rng *rng[OPT_STREAM_ROUNDS(FAKE_KMAX) + 1];
+  int64_t clock;             /* the host clock (ns), set by the test */
+  int64_t work_end[FAKE_KMAX]; /* when each worker's job ends, set by the test */
   char log[MAX_LOG][48];
   int n;
 } fake_host;
@@ -422,6 +424,14 @@ static gsl_rng *fake_rng(void *ctx, int stream)
   return f->rng[stream];
 }
 
+static int64_t fake_clock_now(void *ctx) { return ((fake_host *)ctx)->clock; }
+static int64_t fake_clock_work_end(void *ctx, int w) { return ((fake_host *)ctx)->work_end[w]; }
+static int64_t fake_clock_span(void *ctx, double s)
+{
+  (void)ctx;
+  return llround(s * 1e9);
+}
+
 static void fake_init_k(fake_host *f, int state_floats, int K)
 {
   cr_assert(K >= 1 && K <= FAKE_KMAX);
@@ -441,7 +451,11 @@ static void fake_init_k(fake_host *f, int state_floats, int K)
                        .allgather = fake_allgather, .send = fake_send, .wire_params = FAKE_N,
                        .timer = fake_timer, .record_update = fake_update, .rng = fake_rng,
                        .speed_now = fake_speed_now, .speed_max_now = fake_speed_max_now,
-                       .parallel = fake_parallel, .global_changed = fake_global_changed};
+                       .parallel = fake_parallel, .global_changed = fake_global_changed,
+                       .clock_now = fake_clock_now, .clock_work_end = fake_clock_work_end,
+                       .clock_span = fake_clock_span};
+  for (int k = 0; k < FAKE_KMAX; k++)
+    f->work_end[k] = INT64_MAX;
 }
 
 static void fake_init(fake_host *f, int state_floats) { fake_init_k(f, state_floats, FAKE_K); }
@@ -1338,6 +1352,140 @@ Test(policy_async, a_grace_period_restarts_its_arrivals_together)
   from = f.n;
   p.type->timer(p.state, 11); /* the closed window's timer does nothing */
   expect_log(&f, from, NULL, 0);
+  opt_policy_destroy(&p);
+  fake_free(&f);
+}
+
+/* grace_restart last_arrival: the workers whose compute ends within the window join it, and
+ * all restart at the last one's arrival; a lone arrival restarts at once. */
+Test(policy_async, last_arrival_restarts_a_window_at_its_last_members_arrival)
+{
+  fake_host f;
+  fake_init(&f, 2);
+  opt_policy_config c = policy_config("async_local_sgd");
+  SET(c, "grace_s", 0.5);
+  SET(c, "grace_restart", 1);
+  opt_policy p;
+  make_policy(&c, &f, &p);
+  p.type->start(p.state);
+  for (int w = 0; w < FAKE_K; w++)
+    p.type->message(p.state, OPT_SERVER, w, 1);
+  /* at 10 s worker 2 arrives; worker 0 ends at 10.5 s (in the window), worker 1 at 10.6 s */
+  f.clock = 10000000000;
+  f.work_end[0] = 10500000000, f.work_end[1] = 10500000001;
+  int from = f.n;
+  p.type->work_done(p.state, 2);
+  f.work_end[2] = INT64_MAX;
+  p.type->message(p.state, 2, OPT_SERVER, 2);
+  expect_log(&f, from, (const char *const[]){"send 2 -1 16 2", "update 2 0 1.0000"}, 2);
+  f.clock = 10500000000; /* worker 0 arrives: the last member; both restart, no timer */
+  from = f.n;
+  p.type->work_done(p.state, 0);
+  f.work_end[0] = INT64_MAX;
+  p.type->message(p.state, 0, OPT_SERVER, 2);
+  expect_log(&f, from, (const char *const[]){"send 0 -1 16 2", "update 0 1 1.0000",
+                                             "send -1 0 16 1", "send -1 2 16 1"}, 4);
+  p.type->message(p.state, OPT_SERVER, 0, 1);
+  p.type->message(p.state, OPT_SERVER, 2, 1);
+  f.work_end[0] = 20000000000, f.work_end[2] = 30000000000;
+  /* worker 1 arrives alone (the others end later than 0.5 s after it): it restarts at once */
+  f.clock = 10500000001;
+  from = f.n;
+  p.type->work_done(p.state, 1);
+  f.work_end[1] = INT64_MAX;
+  p.type->message(p.state, 1, OPT_SERVER, 2);
+  expect_log(&f, from, (const char *const[]){"send 1 -1 16 2", "update 1 2 1.0000",
+                                             "send -1 1 16 1"}, 3);
+  opt_policy_destroy(&p);
+  fake_free(&f);
+}
+
+/* With grace 0, last_arrival groups only the workers that finish at the same instant. */
+Test(policy_async, last_arrival_without_grace_groups_equal_finish_times)
+{
+  fake_host f;
+  fake_init(&f, 2);
+  opt_policy_config c = policy_config("async_local_sgd");
+  SET(c, "grace_restart", 1);
+  opt_policy p;
+  make_policy(&c, &f, &p);
+  p.type->start(p.state);
+  for (int w = 0; w < FAKE_K; w++)
+    p.type->message(p.state, OPT_SERVER, w, 1);
+  f.clock = 5000000000;
+  f.work_end[0] = 5000000000, f.work_end[1] = 5000000001;
+  int from = f.n;
+  p.type->work_done(p.state, 2);
+  f.work_end[2] = INT64_MAX;
+  p.type->message(p.state, 2, OPT_SERVER, 2); /* worker 0 finishes now too: it waits */
+  expect_log(&f, from, (const char *const[]){"send 2 -1 16 2", "update 2 0 1.0000"}, 2);
+  from = f.n;
+  p.type->work_done(p.state, 0);
+  f.work_end[0] = INT64_MAX;
+  p.type->message(p.state, 0, OPT_SERVER, 2);
+  expect_log(&f, from, (const char *const[]){"send 0 -1 16 2", "update 0 1 1.0000",
+                                             "send -1 0 16 1", "send -1 2 16 1"}, 4);
+  opt_policy_destroy(&p);
+  fake_free(&f);
+}
+
+/* staleness_counts arrivals: every arrival ages the others, buffered or applied. */
+Test(policy_async, staleness_can_count_arrivals)
+{
+  fake_host f;
+  fake_init(&f, 1);
+  opt_policy_config c = policy_config("async_local_sgd");
+  opt_optim_choose(&c.outer, OPT_SGD);
+  SET(c, "buffer", 2);
+  SET(c, "staleness_counts", 1);
+  opt_policy p;
+  make_policy(&c, &f, &p);
+  p.type->start(p.state);
+  int from = f.n;
+  async_round(&p, &f, 0, 1.0f); /* staleness 0; buffered */
+  async_round(&p, &f, 1, 1.0f); /* staleness 1: one arrival since its pull */
+  async_round(&p, &f, 2, 1.0f); /* staleness 2 */
+  int n = 0;
+  for (int i = from; i < f.n; i++)
+    if (!strncmp(f.log[i], "update", 6)) {
+      char want[48];
+      snprintf(want, sizeof want, "update %d %d 1.0000", n, n);
+      cr_expect_str_eq(f.log[i], want);
+      n++;
+    }
+  cr_expect_eq(n, 3);
+  opt_policy_destroy(&p);
+  fake_free(&f);
+}
+
+/* Tasks: least-visited shards (each shard once before any twice), their progress as the
+ * schedule position, a fresh inner state. */
+Test(policy_async, tasks_take_the_least_visited_shard)
+{
+  fake_host f;
+  fake_init(&f, 2);
+  opt_policy_config c = policy_config("async_local_sgd");
+  c.shards = OPT_SHARDS_LEAST_VISITED;
+  c.schedule_by = OPT_SCHEDULE_BY_SHARD;
+  c.inner_state = OPT_INNER_STATE_RESET;
+  SET(c, "H", 7);
+  opt_policy p;
+  make_policy(&c, &f, &p);
+  p.type->start(p.state);
+  int seen[FAKE_K] = {0};
+  for (int w = 0; w < FAKE_K; w++) {
+    p.type->message(p.state, OPT_SERVER, w, 1);
+    const opt_train *j = &f.jobs[w];
+    cr_assert(j->shard >= 1 && j->shard <= FAKE_K);
+    cr_expect_eq(seen[j->shard - 1]++, 0, "shard %d given twice in the first K rounds",
+                 j->shard - 1);
+    cr_expect(j->fresh && j->lr_shard && j->lr_from == 0 && j->steps == 7);
+  }
+  /* worker 0's second round: every shard visited once, so any; its progress is 7 */
+  p.type->work_done(p.state, 0);
+  p.type->message(p.state, 0, OPT_SERVER, 2);
+  p.type->message(p.state, OPT_SERVER, 0, 1);
+  cr_expect_eq(f.jobs[0].lr_from, 7);
   opt_policy_destroy(&p);
   fake_free(&f);
 }

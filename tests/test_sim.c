@@ -744,7 +744,7 @@ static double plain_sgd_loss(const scn_scenario *s, int steps)
       p[i] -= 0.2f * grad[i];
   }
   double loss, acc;
-  wl_model_evaluate(m, p, d, d->n_test, &b, &loss, &acc);
+  wl_model_evaluate(m, p, d, 1, d->n_test, &b, &loss, &acc);
   free(p), free(grad);
   wl_sampler_free(&sp);
   wl_shard_free(&shard);

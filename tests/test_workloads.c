@@ -957,7 +957,7 @@ Test(fashion_mnist, loads_standardized_images_and_labels)
   for (int j = 0; j < 2; j++)
     for (int k = 0; k < 784; k++)
       cr_assert(bt.x[j * 784 + k] == d->px_value[d->px_train[idx[j] * 784 + k]]);
-  wl_dataset_gather_test_range(d, 499, 1, &bt);
+  wl_dataset_gather_range(d, 1, 499, 1, &bt);
   for (int k = 0; k < 784; k++)
     cr_assert(bt.x[k] == d->px_value[d->px_test[499 * 784 + k]]);
   wl_batch_free(&bt);

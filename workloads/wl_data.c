@@ -19,6 +19,12 @@ static int gen_mixture(const void *b)
   return ((const wl_dataset_config *)b)->generator == WL_GEN_MIXTURE;
 }
 
+/* separation draws the means unless center_norm sets their norm */
+static int gen_mixture_free_norm(const void *b)
+{
+  return gen_mixture(b) && isnan(((const wl_dataset_config *)b)->center_norm);
+}
+
 static int gen_teacher(const void *b)
 {
   return ((const wl_dataset_config *)b)->generator == WL_GEN_TEACHER;
@@ -28,8 +34,8 @@ static int gen_teacher(const void *b)
 static const wl_param synthetic_params[] = {
   {.key = "generator", .kind = WL_P_ENUM, .offset = DS_OFF(generator), .def = WL_GEN_MIXTURE,
    .choices = "mixture|teacher", .unit = "",
-   .doc = "mixture: x = class mean + N(0,1) noise; teacher: x ~ N(0,1), label = argmax of a "
-          "random one-hidden-layer tanh network"},
+   .doc = "mixture: x = the mean of one of the class's clusters + N(0, noise^2) noise; teacher: "
+          "x ~ N(0,1), label = argmax of a random one-hidden-layer tanh network"},
   {.key = "train_examples", .kind = WL_P_INT, .offset = DS_OFF(train_examples), .def = 8192,
    .min = 1, .max = 1 << 24, .unit = "examples", .doc = "size of the training set"},
   {.key = "test_examples", .kind = WL_P_INT, .offset = DS_OFF(test_examples), .def = 2048,
@@ -40,7 +46,21 @@ static const wl_param synthetic_params[] = {
    .max = 65536, .unit = "", .doc = "number of classes"},
   {.key = "separation", .kind = WL_P_DOUBLE, .offset = DS_OFF(separation), .def = 0.35,
    .min = 0, .max = 100, .unit = "",
-   .doc = "std. dev. of each class mean's coordinates (the noise has std. dev. 1)",
+   .doc = "std. dev. of each cluster mean's coordinates (the noise has std. dev. `noise`)",
+   .applies = gen_mixture_free_norm, .applies_doc = "generator mixture and no center_norm"},
+  {.key = "clusters", .kind = WL_P_INT, .offset = DS_OFF(clusters), .def = 1, .min = 1,
+   .max = 65536, .flags = WL_PF_OMIT_DEFAULT, .unit = "",
+   .doc = "clusters per class: each class has this many means, and an example of the class "
+          "is drawn around one of them chosen uniformly",
+   .applies = gen_mixture, .applies_doc = "generator mixture"},
+  {.key = "center_norm", .kind = WL_P_DOUBLE, .offset = DS_OFF(center_norm), .min = 0,
+   .max = 1e6, .flags = WL_PF_OPTIONAL | WL_PF_MIN_EXCL | WL_PF_OMIT_DEFAULT, .unit = "",
+   .doc = "each mean is a direction drawn uniformly at random, scaled to this L2 norm "
+          "(null: coordinates drawn from N(0, separation^2))",
+   .applies = gen_mixture, .applies_doc = "generator mixture"},
+  {.key = "noise", .kind = WL_P_DOUBLE, .offset = DS_OFF(noise), .def = 1.0, .min = 0,
+   .max = 1e6, .flags = WL_PF_OMIT_DEFAULT, .unit = "",
+   .doc = "std. dev. of the Gaussian noise added to each coordinate of a mean",
    .applies = gen_mixture, .applies_doc = "generator mixture"},
   {.key = "teacher_hidden", .kind = WL_P_INT, .offset = DS_OFF(teacher_hidden), .def = 32,
    .min = 1, .max = 65536, .unit = "", .doc = "hidden width of the teacher network",
@@ -172,7 +192,8 @@ static int teacher_label(const teacher *t, const float *x)
   return best;
 }
 
-/* Mixture: x = means[y] + N(0,1) with y uniform. Teacher: x ~ N(0,1), y = teacher(x).
+/* Mixture: y uniform, then one of its clusters j uniform (when it has several), and
+ * x = means[y clusters + j] + N(0, noise^2). Teacher: x ~ N(0,1), y = teacher(x).
  * Either way, with probability label_noise the recorded label is redrawn uniformly. */
 static wl_status synthetic_fill(const wl_dataset_config *cfg, const float *means,
                                 const teacher *t, gsl_rng *r, int n, float *x, int32_t *y)
@@ -185,8 +206,11 @@ static wl_status synthetic_fill(const wl_dataset_config *cfg, const float *means
     int c;
     if (cfg->generator == WL_GEN_MIXTURE) {
       c = (int)gsl_rng_uniform_int(r, (unsigned long)cfg->classes);
-      const float *mu = means + (size_t)c * D;
-      wl_fill_gaussian(xi, D, 1.0, r);
+      size_t m = (size_t)c * (size_t)cfg->clusters;
+      if (cfg->clusters > 1)
+        m += gsl_rng_uniform_int(r, (unsigned long)cfg->clusters);
+      const float *mu = means + m * D;
+      wl_fill_gaussian(xi, D, cfg->noise, r);
       for (size_t j = 0; j < D; j++)
         xi[j] = mu[j] + xi[j];
     } else {
@@ -215,8 +239,20 @@ static wl_status synthetic_create(const wl_dataset_config *cfg, gsl_rng *r, wl_d
   float *means = NULL, *tw = NULL;
   teacher t = {cfg->dim, cfg->teacher_hidden, cfg->classes, NULL, NULL, NULL, NULL};
   if (cfg->generator == WL_GEN_MIXTURE) {
-    if ((means = malloc(C * D * sizeof(float))))
-      wl_fill_gaussian(means, C * D, cfg->separation, r);
+    size_t M = C * (size_t)cfg->clusters;
+    if ((means = malloc(M * D * sizeof(float)))) {
+      int unit = !isnan(cfg->center_norm);
+      wl_fill_gaussian(means, M * D, unit ? 1.0 : cfg->separation, r);
+      for (size_t m = 0; unit && m < M; m++) { /* a uniform direction, at the norm asked */
+        float *mu = means + m * D;
+        double sq = 0;
+        for (size_t j = 0; j < D; j++)
+          sq += (double)mu[j] * mu[j];
+        double f = sq > 0 ? cfg->center_norm / sqrt(sq) : 0;
+        for (size_t j = 0; j < D; j++)
+          mu[j] = (float)(mu[j] * f);
+      }
+    }
   } else if ((tw = malloc((H * D + H + C * H + H) * sizeof(float)))) {
     t.w1 = tw;
     t.b1 = t.w1 + H * D;
@@ -237,12 +273,31 @@ static wl_status synthetic_create(const wl_dataset_config *cfg, gsl_rng *r, wl_d
   return st;
 }
 
-/* d->baseline_loss = -mean log q(target) over the held-out targets, q the training
- * frequencies (add-one). */
+/* -mean log q(target) over the targets of the held-out set (test = 1) or the training set,
+ * q the training frequencies (add-one) in count, total their sum. */
+static double frequency_loss(const wl_dataset *d, const double *count, double total, int test)
+{
+  double loss = 0;
+  long n;
+  if (d->kind == WL_KIND_CLASSIFY) {
+    const int32_t *y = test ? d->y_test : d->y_train;
+    n = test ? d->n_test : d->n_train;
+    for (long i = 0; i < n; i++)
+      loss -= wl_log(count[y[i]] / total);
+  } else {
+    const uint8_t *t = test ? d->text_test : d->text_train;
+    n = (long)(test ? d->n_test : d->n_train) * d->dim;
+    for (long i = 1; i <= n; i++)
+      loss -= wl_log(count[t[i]] / total);
+  }
+  return n > 0 ? loss / (double)n : NAN;
+}
+
+/* d->baseline_loss and baseline_loss_train: the loss of predicting the training frequencies
+ * (add-one) on the held-out and the training targets. */
 static wl_status frequency_baseline(wl_dataset *d)
 {
-  double *count = calloc((size_t)d->classes, sizeof *count), total = d->classes, loss = 0;
-  long n = 0;
+  double *count = calloc((size_t)d->classes, sizeof *count), total = d->classes;
   if (!count)
     return WL_ENOMEM;
   for (int c = 0; c < d->classes; c++)
@@ -251,20 +306,15 @@ static wl_status frequency_baseline(wl_dataset *d)
     for (int i = 0; i < d->n_train; i++)
       count[d->y_train[i]] += 1;
     total += d->n_train;
-    for (int i = 0; i < d->n_test; i++)
-      loss -= wl_log(count[d->y_test[i]] / total);
-    n = d->n_test;
   } else {
     long len = (long)d->n_train * d->dim + 1;
     for (long i = 1; i < len; i++)
       count[d->text_train[i]] += 1;
     total += (double)(len - 1);
-    n = (long)d->n_test * d->dim;
-    for (long i = 1; i <= n; i++)
-      loss -= wl_log(count[d->text_test[i]] / total);
   }
+  d->baseline_loss = frequency_loss(d, count, total, 1);
+  d->baseline_loss_train = frequency_loss(d, count, total, 0);
   free(count);
-  d->baseline_loss = n > 0 ? loss / (double)n : NAN;
   return WL_OK;
 }
 
@@ -308,7 +358,7 @@ void wl_dataset_size(const wl_dataset_config *cfg, int seq_len, wl_dataset_shape
     out->n_train = cfg->train_examples;
     out->n_test = cfg->test_examples;
     out->bytes = (out->n_train + out->n_test) * (D + 1) * 4 + C * 8 +
-                 (cfg->generator == WL_GEN_MIXTURE ? C * D : H * D + 2 * H + C * H) * 4;
+                 (cfg->generator == WL_GEN_MIXTURE ? C * cfg->clusters * D : H * D + 2 * H + C * H) * 4;
     break;
   }
   case WL_DATA_FASHION_MNIST:
@@ -534,11 +584,11 @@ void wl_dataset_gather(const wl_dataset *d, int test, const int32_t *idx,
   b->B = n;
 }
 
-void wl_dataset_gather_test_range(const wl_dataset *d, int first, int n, wl_batch *b)
+void wl_dataset_gather_range(const wl_dataset *d, int test, int first, int n, wl_batch *b)
 {
-  WL_ASSERT(n <= b->cap && first + n <= d->n_test);
+  WL_ASSERT(n <= b->cap && first + n <= (test ? d->n_test : d->n_train));
   for (int j = 0; j < n; j++)
-    gather_one(d, 1, first + j, 0, j, b);
+    gather_one(d, test, first + j, 0, j, b);
   b->B = n;
 }
 
@@ -568,7 +618,7 @@ void wl_sampler_free(wl_sampler *s)
   s->order = s->pick = s->pick_offset = NULL;
 }
 
-void wl_sampler_next(wl_sampler *s, const wl_dataset *d, int B, gsl_rng *r, wl_batch *b)
+void wl_sampler_advance(wl_sampler *s, const wl_dataset *d, int B, gsl_rng *r)
 {
   WL_ASSERT(B <= s->cap);
   for (int j = 0; j < B; j++) {
@@ -584,5 +634,10 @@ void wl_sampler_next(wl_sampler *s, const wl_dataset *d, int B, gsl_rng *r, wl_b
     s->pick_offset[j] = s->offset;
     s->pick[j] = s->order[s->pos++];
   }
+}
+
+void wl_sampler_next(wl_sampler *s, const wl_dataset *d, int B, gsl_rng *r, wl_batch *b)
+{
+  wl_sampler_advance(s, d, B, r);
   wl_dataset_gather(d, 0, s->pick, s->pick_offset, B, b);
 }

@@ -41,7 +41,10 @@ typedef struct wl_dataset_config {
   int test_examples;    /* synthetic: held-out size; fashion-mnist: first N (0: all) */
   int dim;              /* synthetic: input dimension */
   int classes;          /* synthetic: number of classes */
-  double separation;    /* synthetic mixture: std. dev. of class-mean coordinates */
+  double separation;    /* synthetic mixture: std. dev. of cluster-mean coordinates */
+  int clusters;         /* synthetic mixture: clusters (means) per class */
+  double center_norm;   /* synthetic mixture: each mean rescaled to this L2 norm (NaN: off) */
+  double noise;         /* synthetic mixture: std. dev. of the noise around a mean */
   int teacher_hidden;   /* synthetic teacher: hidden width of the random teacher */
   double label_noise;   /* synthetic: fraction of labels redrawn uniformly, [0,1] */
   char dir[512];        /* fashion-mnist: directory of the four IDX .gz files */
@@ -78,6 +81,7 @@ typedef struct wl_dataset {
   int random_offset;    /* text: windows start at a per-epoch random offset */
   double baseline_loss; /* held-out loss of the best constant prediction (class or
                            character frequencies of the training set) */
+  double baseline_loss_train; /* the same prediction's loss on the training set */
 } wl_dataset;
 
 /* Build the dataset cfg describes; seq_len is the text window length T (the model's
@@ -157,8 +161,8 @@ void wl_batch_free(wl_batch *b);
 void wl_dataset_gather(const wl_dataset *d, int test, const int32_t *idx,
                        const int32_t *offsets, int n, wl_batch *b);
 
-/* Fill b with the n held-out examples first .. first+n-1. */
-void wl_dataset_gather_test_range(const wl_dataset *d, int first, int n, wl_batch *b);
+/* Fill b with the n held-out (test = 1) or training (test = 0) examples first .. first+n-1. */
+void wl_dataset_gather_range(const wl_dataset *d, int test, int first, int n, wl_batch *b);
 
 /* Draws batches from one shard, epoch by epoch, without replacement within an epoch. */
 typedef struct wl_sampler {
@@ -179,5 +183,8 @@ void wl_sampler_free(wl_sampler *s);
 /* Gather the next B (<= cap) training examples of the shard into b; reshuffles with r at
  * epoch ends (and, for text with random_offset, draws the epoch's window offset from r). */
 void wl_sampler_next(wl_sampler *s, const wl_dataset *d, int B, gsl_rng *r, wl_batch *b);
+
+/* The same draw without the gather: the examples are left in s->pick and s->pick_offset. */
+void wl_sampler_advance(wl_sampler *s, const wl_dataset *d, int B, gsl_rng *r);
 
 #endif

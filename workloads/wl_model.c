@@ -245,14 +245,14 @@ int wl_model_eval_parts(const wl_model *m, const wl_batch *b, int n)
   return n > 0 ? (n - 1) / size + 1 : 0;
 }
 
-void wl_model_eval_part(wl_model *m, const float *params, const wl_dataset *d, int n, int i,
-                        wl_batch *b, wl_eval_part *part)
+void wl_model_eval_part(wl_model *m, const float *params, const wl_dataset *d, int test, int n,
+                        int i, wl_batch *b, wl_eval_part *part)
 {
   int size = wl_model_eval_part_size(m, b), lo = i * size;
   WL_ASSERT(i >= 0 && lo < n);
   /* -0 + x is x for every x, so the part's sum is exactly the batch's loss */
   *part = (wl_eval_part){.loss_sum = -0.0};
-  wl_dataset_gather_test_range(d, lo, n - lo < size ? n - lo : size, b);
+  wl_dataset_gather_range(d, test, lo, n - lo < size ? n - lo : size, b);
   wl_model_forward(m, params, b, &part->loss_sum, &part->correct, &part->count);
 }
 
@@ -279,12 +279,12 @@ void wl_model_eval_total(const wl_eval_part *parts, int n_parts, double *loss,
   eval_mean(&total, loss, accuracy);
 }
 
-void wl_model_evaluate(wl_model *m, const float *params, const wl_dataset *d, int n,
+void wl_model_evaluate(wl_model *m, const float *params, const wl_dataset *d, int test, int n,
                        wl_batch *b, double *loss, double *accuracy)
 {
   wl_eval_part total = {0}, part;
   for (int i = 0, parts = wl_model_eval_parts(m, b, n); i < parts; i++) {
-    wl_model_eval_part(m, params, d, n, i, b, &part);
+    wl_model_eval_part(m, params, d, test, n, i, b, &part);
     eval_add(&total, &part);
   }
   eval_mean(&total, loss, accuracy);

@@ -110,13 +110,13 @@ double wl_model_step(wl_model *m, const float *params, float *grads, const wl_ba
 void wl_model_forward(wl_model *m, const float *params, const wl_batch *b, double *loss_sum,
                       long *correct, long *count);
 
-/* Mean loss and accuracy of params on the first n held-out examples of d, in parts of
- * wl_model_eval_part_size examples gathered into b. */
-void wl_model_evaluate(wl_model *m, const float *params, const wl_dataset *d, int n,
+/* Mean loss and accuracy of params on the first n held-out (test = 1) or training (test = 0)
+ * examples of d, in parts of wl_model_eval_part_size examples gathered into b. */
+void wl_model_evaluate(wl_model *m, const float *params, const wl_dataset *d, int test, int n,
                        wl_batch *b, double *loss, double *accuracy);
 
 /* The same evaluation in parts, so that several workspaces can share it: part i covers
- * held-out examples [i size, i size + size) (the last part fewer), size =
+ * examples [i size, i size + size) of the set (the last part fewer), size =
  * wl_model_eval_part_size. Parts may be computed in any order, on any workspaces of the same
  * model and batch size; wl_model_eval_total adds them in part order, which gives the bits
  * of wl_model_evaluate. */
@@ -126,8 +126,8 @@ typedef struct wl_eval_part {
 } wl_eval_part;
 int wl_model_eval_part_size(const wl_model *m, const wl_batch *b);
 int wl_model_eval_parts(const wl_model *m, const wl_batch *b, int n); /* parts of n examples */
-void wl_model_eval_part(wl_model *m, const float *params, const wl_dataset *d, int n, int i,
-                        wl_batch *b, wl_eval_part *part);
+void wl_model_eval_part(wl_model *m, const float *params, const wl_dataset *d, int test, int n,
+                        int i, wl_batch *b, wl_eval_part *part);
 void wl_model_eval_total(const wl_eval_part *parts, int n_parts, double *loss,
                          double *accuracy);
 

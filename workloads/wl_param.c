@@ -69,8 +69,9 @@ int wl_param_at_default(const wl_param *p, const void *base)
   case WL_P_BOOL:
   case WL_P_ENUM:
     return *(const int *)at == (int)p->def;
-  case WL_P_DOUBLE:
-    return *(const double *)at == p->def;
+  case WL_P_DOUBLE: /* (an optional one is at its default when off) */
+    return (p->flags & WL_PF_OPTIONAL) ? isnan(*(const double *)at)
+                                       : *(const double *)at == p->def;
   case WL_P_OBJECT: /* (its sub-table's defaults; an `adjust` is not looked at) */
     for (const wl_param *q = p->sub; q && q->key; q++)
       if (wl_param_applies(q, at) && !wl_param_at_default(q, at))
