@@ -261,6 +261,22 @@ double an_db_real(sqlite3_stmt *st, int col)
   return sqlite3_column_type(st, col) == SQLITE_NULL ? NAN : sqlite3_column_double(st, col);
 }
 
+const char *an_loss_set(sqlite3 *db, const char *scenario)
+{
+  sqlite3_stmt *st;
+  int train = 0, test = 0;
+  if (sqlite3_prepare_v2(db, "SELECT coalesce(json_extract(config_json, '$.eval.on'), 'test')"
+                             " = 'train', count(*) FROM runs WHERE status = 'done'"
+                             " AND (?1 IS NULL OR scenario = ?1) GROUP BY 1",
+                         -1, &st, NULL) != SQLITE_OK)
+    return "held-out";
+  sqlite3_bind_text(st, 1, scenario, -1, SQLITE_STATIC);
+  while (sqlite3_step(st) == SQLITE_ROW)
+    *(sqlite3_column_int(st, 0) ? &train : &test) += sqlite3_column_int(st, 1) > 0;
+  sqlite3_finalize(st);
+  return train && test ? "evaluation" : train ? "training-set" : "held-out";
+}
+
 const char *an_axis_name(const char *axis)
 {
   const char *comma = strrchr(axis, ',');

@@ -36,6 +36,11 @@ double an_ci95(const double *x, int n);
  * "policies.diloco.H,policies.palsgd.H" -> "H". */
 const char *an_axis_name(const char *axis);
 
+/* What the finished runs (of one scenario, or all: NULL) evaluated their loss on, for a
+ * plot's labels: "held-out", "training-set" (eval.on train), or "evaluation" when they
+ * differ. */
+const char *an_loss_set(sqlite3 *db, const char *scenario);
+
 /* The mean of x (n values), NaN for none. */
 double an_mean(const double *x, int n);
 

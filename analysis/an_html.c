@@ -402,8 +402,9 @@ static void page_plots(page *pg)
       scenarios++;
       an_plot_opts po = {.kind = AN_PLOT_LOSS, .target_loss = r->target_loss,
                          .scenario = scenario};
-      snprintf(heading, sizeof heading, "Held-out loss against simulated time: scenario %s",
-               scenario);
+      const char *set = an_loss_set(pg->db, scenario);
+      snprintf(heading, sizeof heading, "%c%s loss against simulated time: scenario %s",
+               toupper((unsigned char)set[0]), set + 1, scenario);
       page_plot(pg, &po, heading);
       scenario_axes(pg->db, scenario, axes, sizeof axes);
       for (char *name = axes[0] ? axes : NULL; name;) {

@@ -6,6 +6,7 @@
  * distinct under the common colour-vision deficiencies (its yellow left out: too light on
  * white). */
 #include <errno.h>
+#include <ctype.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -621,7 +622,7 @@ static wl_status write_loss(plot_ctx *p, FILE *gp)
     }
   }
   if (rc == WL_OK && max_runs == 0) {
-    snprintf(p->err, p->err_size, "no held-out evaluations to plot (timing-only runs have none)");
+    snprintf(p->err, p->err_size, "no evaluated losses to plot (timing-only runs have none)");
     rc = WL_ECONFIG;
   }
   if (rc != WL_OK) {
@@ -635,9 +636,10 @@ static wl_status write_loss(plot_ctx *p, FILE *gp)
   const char *band = max_runs < 2 ? ""
                      : min_runs >= 2 ? " (mean over seeds, 95% band)"
                                      : " (mean over seeds where there are several, 95% band)";
-  fprintf(gp, "set xlabel 'simulated time (s)'\nset ylabel 'held-out loss (nats)'\n"
-              "set title 'Held-out loss against simulated time%s'\n"
-              "set key %s\nset grid\n", band,
+  const char *set = an_loss_set(p->db, p->o->scenario);
+  fprintf(gp, "set xlabel 'simulated time (s)'\nset ylabel '%s loss (nats)'\n"
+              "set title '%c%s loss against simulated time%s'\n"
+              "set key %s\nset grid\n", set, toupper((unsigned char)set[0]), set + 1, band,
           ns > 8 ? "outside right top font ',9'" : "top right");
   if (any_steps)
     fprintf(gp, "set label 1 '%s' at graph 0.01, graph 0.02 font ',9' tc rgb '#555555'\n",
@@ -942,8 +944,9 @@ static wl_status write_sweep(plot_ctx *p, FILE *gp)
   fprintf(gp, "set yrange [%.9g:%.9g]\n", ylo >= 0 ? 0.0 : ylo - 0.05 * (yhi - ylo),
           never_any ? top + 0.05 * (top - fmin(ylo, 0.0)) : yhi + 0.05 * (yhi - fmin(ylo, 0.0)));
   if (isnan(target))
-    fprintf(gp, "set ylabel 'final held-out loss (nats)'\n"
-                "set title 'Final held-out loss against %s (mean over seeds, 95%% interval)'\n", x);
+    fprintf(gp, "set ylabel 'final %s loss (nats)'\n"
+                "set title 'Final %s loss against %s (mean over seeds, 95%% interval)'\n",
+            an_loss_set(p->db, p->o->scenario), an_loss_set(p->db, p->o->scenario), x);
   else
     fprintf(gp, "set ylabel 'simulated time to loss ≤ %g (s)'\n"
                 "set title 'Time to target loss against %s (mean over seeds that reached it, "

@@ -368,10 +368,12 @@ wl_status sim_config_check(const sim_config *cfg, char *path, size_t path_size, 
     return WL_ECONFIG;
   }
   const wl_dataset_config *ds = &cfg->workload.dataset;
-  if (ds->type == WL_DATA_SYNTHETIC && cfg->eval.examples > ds->test_examples) {
+  const int on_train = cfg->eval.on == SIM_EVAL_TRAIN;
+  const int set_n = on_train ? ds->train_examples : ds->test_examples;
+  if (ds->type == WL_DATA_SYNTHETIC && cfg->eval.examples > set_n) {
     snprintf(path, path_size, "eval.examples");
-    snprintf(msg, msg_size, "expected at most the held-out set's %d examples, got %d",
-             ds->test_examples, cfg->eval.examples);
+    snprintf(msg, msg_size, "expected at most the %s set's %d examples, got %d",
+             on_train ? "training" : "held-out", set_n, cfg->eval.examples);
     return WL_ECONFIG;
   }
   char sub[200];

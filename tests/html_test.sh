@@ -92,7 +92,7 @@ check "a timing-only database's page is written: $(cat "$tmp/err")" test $rc -eq
 page_check "$tmp/timing.html" --svg 1 --missing 1 --csv "$tmp/timing.csv"
 rc=$?
 check "... with the shares plot, and a note for the loss plot: $(cat "$tmp/check")" test $rc -eq 0
-check "... saying why" grep -q 'Not drawn: no held-out evaluations' "$tmp/timing.html"
+check "... saying why" grep -q 'Not drawn: no evaluated losses' "$tmp/timing.html"
 SYNCSIM_GNUPLOT=/nonexistent/gnuplot "$syncsim" report "$tmp/sw.db" --format html \
   --out "$tmp/nognuplot.html" 2>"$tmp/err"
 rc=$?

@@ -744,7 +744,9 @@ static double plain_sgd_loss(const scn_scenario *s, int steps)
       p[i] -= 0.2f * grad[i];
   }
   double loss, acc;
-  wl_model_evaluate(m, p, d, 1, d->n_test, &b, &loss, &acc);
+  int test = cfg.eval.on != SIM_EVAL_TRAIN;
+  int n_eval = cfg.eval.examples ? cfg.eval.examples : test ? d->n_test : d->n_train;
+  wl_model_evaluate(m, p, d, test, n_eval, &b, &loss, &acc);
   free(p), free(grad);
   wl_sampler_free(&sp);
   wl_shard_free(&shard);
@@ -777,6 +779,20 @@ Test(identity, every_policy_with_one_worker_and_H1_is_plain_sgd)
       cr_assert_float_eq(got, want, 1e-5 * want, "%s: %.9g, plain SGD %.9g",
                          s.policies[i].label, got, want);
   }
+}
+
+/* eval.on train: the loss of the first eval.examples training examples, and the training
+ * set's baseline. */
+Test(identity, eval_on_train_is_the_loss_on_the_first_training_examples)
+{
+  scn_scenario s;
+  load_json(ID_SCENARIO("1", "", "{\"type\": \"ddp\", " SGD "}", "\"steps\": 30"), &s);
+  double held_out = final_loss(&s, 0);
+  s.base.eval.on = SIM_EVAL_TRAIN;
+  s.base.eval.examples = 300;
+  double want = plain_sgd_loss(&s, 30), got = final_loss(&s, 0);
+  cr_assert_eq(got, want, "on train: %.17g, by hand %.17g", got, want);
+  cr_assert_neq(got, held_out);
 }
 
 /* ---- policies under the engine ---------------------------------------------------------------- */

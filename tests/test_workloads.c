@@ -1353,3 +1353,61 @@ Test(math, every_matrix_product_path_follows_the_contract)
   wl_isa_set(keep);
   gsl_rng_free(r);
 }
+
+/* The mixture's clusters, center_norm and noise: with no noise every example is one of its
+ * class's means, each of norm center_norm, and a class uses all of its means; with noise 0.5
+ * (the same stream: the same classes and means) each coordinate moves by N(0, 0.5^2). The
+ * training set's baseline is the training frequencies' loss on the training targets. */
+static wl_dataset *mixture(double noise)
+{
+  wl_dataset_config c;
+  wl_param_defaults(wl_dataset_params, &c);
+  c.train_examples = 3000, c.test_examples = 10, c.dim = 16, c.classes = 4;
+  c.clusters = 3, c.center_norm = 2.0, c.noise = noise;
+  gsl_rng *r = sim_rng_create(11, SIM_RNG_DATASET, 0);
+  wl_dataset *d;
+  char err[256];
+  cr_assert_eq(wl_dataset_create(&c, 0, r, &d, err, sizeof err), WL_OK, "%s", err);
+  gsl_rng_free(r);
+  return d;
+}
+
+Test(data, mixture_clusters_centers_and_noise)
+{
+  wl_dataset *clean = mixture(0.0), *noisy = mixture(0.5);
+  float means[4][3][16];
+  int nm[4] = {0};
+  for (int i = 0; i < clean->n_train; i++) {
+    const float *x = clean->x_train + (size_t)i * 16;
+    int y = clean->y_train[i], known = 0;
+    for (int k = 0; k < nm[y]; k++)
+      known |= memcmp(x, means[y][k], sizeof means[y][k]) == 0;
+    if (known)
+      continue;
+    cr_assert_lt(nm[y], 3, "class %d has more than 3 distinct points", y);
+    memcpy(means[y][nm[y]++], x, sizeof means[y][0]);
+    double norm = 0;
+    for (int j = 0; j < 16; j++)
+      norm += x[j] * (double)x[j];
+    cr_assert_float_eq(sqrt(norm), 2.0, 1e-6);
+  }
+  for (int y = 0; y < 4; y++)
+    cr_assert_eq(nm[y], 3, "class %d: %d means", y, nm[y]);
+  double sq = 0;
+  for (int i = 0; i < noisy->n_train; i++) {
+    cr_assert_eq(noisy->y_train[i], clean->y_train[i]);
+    for (int j = 0; j < 16; j++) {
+      double e = noisy->x_train[(size_t)i * 16 + j] - (double)clean->x_train[(size_t)i * 16 + j];
+      sq += e * e;
+    }
+  }
+  cr_assert_float_eq(sqrt(sq / (3000.0 * 16)), 0.5, 0.01);
+  double counts[4] = {1, 1, 1, 1}, loss = 0;
+  for (int i = 0; i < clean->n_train; i++)
+    counts[clean->y_train[i]] += 1;
+  for (int i = 0; i < clean->n_train; i++)
+    loss -= log(counts[clean->y_train[i]] / (clean->n_train + 4.0));
+  cr_assert_float_eq(clean->baseline_loss_train, loss / clean->n_train, 1e-12);
+  wl_dataset_destroy(clean);
+  wl_dataset_destroy(noisy);
+}
