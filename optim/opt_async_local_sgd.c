@@ -25,10 +25,10 @@
  *   - window_end (g > 0): workers that arrive while it is open join it; it closes at tau + g,
  *     or as soon as no worker is still working on a round (computing, or pushing its
  *     update), so a window never delays a round in which everyone has arrived;
- *   - last_arrival (Liu et al.'s notebook): the workers whose compute ends by tau + g join
- *     it (the notebook's finish times; the host's clock says when a job in flight ends);
- *     it closes at the arrival of the last of them, at once for a lone arrival. With g = 0,
- *     the workers that finish at tau.
+ *   - last_arrival (Liu et al.'s notebook): the workers whose compute ends within g of the
+ *     first one's (the notebook's finish times; the host's clock says when a job in flight
+ *     ends) join it; it closes at the arrival of the last of them, at once for a lone
+ *     arrival. With g = 0, the workers whose compute ends at the same instant.
  *
  * Staleness counts the server's model updates, or (staleness_counts arrivals, the
  * notebook's) the arrivals since the worker's pull, applied, buffered or dropped.
@@ -89,7 +89,7 @@ typedef struct async_sgd {
   int last_arrival;   /* grace_restart last_arrival */
   int window_open;
   int window;         /* windows opened so far: a timer of an earlier one is void */
-  int64_t window_close; /* last_arrival: the window's tau + g on the host's clock */
+  int64_t window_close; /* last_arrival: its opener's compute end + g (the host's clock) */
   long applied_steps; /* local steps of the applied updates, summed over workers */
 } async_sgd;
 
@@ -265,13 +265,14 @@ static void close_window(async_sgd *s)
 }
 
 /* Whether worker w will still join the open window (last_arrival): its round's compute
- * ends by the window's close (its push may arrive later). */
+ * ends by the window's close (its opener's compute end + g; its push may arrive later). */
 static int joins_window(const async_sgd *s, int w)
 {
   const opt_host *h = s->host;
   if (s->phase[w] == PH_PUSHING)
     return s->done_at[w] <= s->window_close;
-  return s->phase[w] == PH_COMPUTING && h->clock_work_end(h->ctx, w) <= s->window_close;
+  int64_t end = s->phase[w] == PH_COMPUTING ? h->clock_work_end(h->ctx, w) : INT64_MAX;
+  return end != INT64_MAX && end <= s->window_close; /* (INT64_MAX: it never ends) */
 }
 
 /* The window closes early once no worker is still working on a round (last_arrival: once
@@ -372,8 +373,11 @@ static void async_message(void *state, int from, int to, int tag)
   if (!s->window_open) {
     s->window_open = 1;
     s->window++;
-    if (s->last_arrival) /* tau + g; no timer: it closes at an arrival */
-      s->window_close = h->clock_now(h->ctx) + h->clock_span(h->ctx, s->grace_s);
+    if (s->last_arrival) { /* its opener's compute end + g (saturating), as the notebook's
+                              finish times; no timer: it closes at an arrival */
+      int64_t t = s->done_at[from], span = h->clock_span(h->ctx, s->grace_s);
+      s->window_close = span > INT64_MAX - 1 - t ? INT64_MAX - 1 : t + span;
+    }
     else
       h->timer(h->ctx, s->grace_s, TAG_GRACE + 4 * s->window);
   }

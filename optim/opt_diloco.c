@@ -13,6 +13,7 @@
  * and their optimizer states kept equal); then z <- x, and rounds end at the multiples of H
  * counted from step 0 (the first round is shorter when warmup_steps is not a multiple of H).
  * So diloco with warm-up W is palsgd with p = 0 and warm-up W, bit for bit. */
+#include <stdio.h>
 #include <stdlib.h>
 
 #include "opt_policy.h"
@@ -73,6 +74,22 @@ static const wl_param diloco_params[] = {
   OPT_POLICY_COMPRESS_PARAM,
   OPT_POLICY_TASK_PARAMS,
   {0}};
+
+/* A round on the least-visited shard is not on its worker's shard, whose size
+ * weight_by_shard would weigh it by. */
+static wl_status diloco_check(const opt_policy_config *cfg, int K, char *path, size_t path_size,
+                              char *msg, size_t msg_size)
+{
+  (void)K;
+  if (OPT_POLICY_OWN(diloco_config, cfg)->weight_by_shard &&
+      cfg->shards == OPT_SHARDS_LEAST_VISITED) {
+    snprintf(path, path_size, "weight_by_shard");
+    snprintf(msg, msg_size, "expected false with shards least_visited (a round's shard is not "
+                            "its worker's, whose size it would weigh by), got true");
+    return WL_ECONFIG;
+  }
+  return WL_OK;
+}
 
 static void diloco_begin_round(void *state);
 static void diloco_reduce(void *state);
@@ -173,6 +190,7 @@ const opt_policy_type opt_diloco_type = {
               "(Douillard et al. 2023)",
               diloco_params},
   .traits = OPT_TRAIT_OUTER,
+  .check = diloco_check,
   .create = diloco_create,
   .destroy = diloco_destroy,
   .start = diloco_start,

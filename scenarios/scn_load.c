@@ -489,7 +489,7 @@ static wl_status apply_set(cJSON *root, const char *set, scn_error *err)
  * synchronous failure mode (asynchronous policies always lose the round in flight). Checked on
  * the keys the JSON gives; the canonical config leaves the same ones out. */
 static const char *const timing_only_inert[] = {
-  "workload.dataset", "workload.partition", "eval.examples", "eval.target_loss",
+  "workload.dataset", "workload.partition", "eval.on", "eval.examples", "eval.target_loss",
   "stop.target_loss", NULL};
 
 static const wl_param *policy_param(const opt_policy_config *pc, const char *key)

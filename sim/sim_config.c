@@ -261,7 +261,8 @@ const wl_param sim_stop_params[] = {
    .unit = "steps", .doc = "stop once the global model reflects this many steps (0: no limit)"},
   {.key = "target_loss", .kind = WL_P_DOUBLE, .offset = SO(target_loss), .min = -1e300,
    .max = 1e300, .flags = WL_PF_OPTIONAL, .unit = "nats",
-   .doc = "stop once the held-out loss is at or below this"},
+   .doc = "stop once the evaluated loss (held-out, or training with eval.on train) is at or below "
+          "this"},
   {.key = "host_time_s", .kind = WL_P_DOUBLE, .offset = SO(host_time_s), .min = 0, .max = 1e9,
    .flags = WL_PF_MIN_EXCL | WL_PF_OPTIONAL, .unit = "s",
    .doc = "stop after this much real (host) time"},
@@ -281,7 +282,7 @@ const wl_param sim_eval_params[] = {
    .doc = "examples per evaluation, the first ones of the set `on` names (0: all)"},
   {.key = "target_loss", .kind = WL_P_DOUBLE, .offset = EO(target_loss), .min = -1e300,
    .max = 1e300, .flags = WL_PF_OPTIONAL, .unit = "nats",
-   .doc = "the held-out loss whose first crossing the time_to_target view reports (does not stop "
+   .doc = "the evaluated loss whose first crossing the time_to_target view reports (does not stop "
           "the run; see stop.target_loss)"},
   {.key = "at_sync", .kind = WL_P_BOOL, .offset = EO(at_sync), .def = 0, .unit = "",
    .doc = "also evaluate the global model whenever it changes (each synchronization, each "

@@ -19,9 +19,17 @@ orders equal finish times with its float clock; the reference follows syncsim's 
 rule instead: the task that started first arrives first, and tasks started at the same
 instant arrive in worker order.
 
+A literal port of the notebook's loop, float clock and all (notebook_async), shows what
+that choice changes: the two schedules differ only at arrivals that tie exactly, or that
+end a task begun at such a tie (a float clock may split workers finishing together into two
+windows, so that one restarts before the other arrives).
+
 Usage:
   liu_schedule.py selfcheck
       reproduce the notebook's printed evaluation times
+  liu_schedule.py ties GRACE_S DYLU(0|1) PHASES
+      the notebook's float clock against the reference: how many arrivals differ (all of
+      them at exact ties, or the run fails)
   liu_schedule.py check DB LABEL sync|async GRACE_S DYLU(0|1) PHASES
       compare run LABEL of DB (recorded with record.timeline) with the reference
 """
@@ -92,6 +100,81 @@ def async_schedule(H=20, grace=50, phases=100, dylu=False):
     return out
 
 
+def notebook_async(H=20, grace=0.5, phases=100, dylu=False):
+    """The notebook's AsyncExperiment loop as it is written: float seconds, the lowest
+    worker id among equal floats (np.argmin), `start or now` truthiness. Arrivals as
+    (start, time, worker, staleness, steps), times in seconds."""
+    sec = [s / 100 for s in SEC]
+    fut = [False] * K
+    fin = [0.0] * K
+    begun = [0.0] * K
+    mid = [0] * K
+    steps = [0] * K
+    model_id, now, sync_start, total = 0, 0.0, None, 0
+    out = []
+
+    def train():
+        for w in range(K):
+            if not fut[w]:
+                steps[w] = dylu_steps(H, w) if dylu else H
+                begun[w] = fin[w]
+                fin[w] += steps[w] * sec[w]
+                mid[w] = model_id
+                fut[w] = True
+
+    def synchronizable():
+        return (not sync_start) or (now - sync_start <= grace)
+
+    train()
+    while total < H * K * phases:
+        nxt = None
+        if any(fut):
+            vals = [fin[w] if fut[w] else float("inf") for w in range(K)]
+            nxt = vals.index(min(vals))
+            if sync_start and (fin[nxt] - sync_start) > grace:
+                nxt = None
+        if nxt is not None:
+            now = max(now, fin[nxt])
+        if nxt is not None and synchronizable():
+            sync_start = sync_start or now
+            total += steps[nxt]
+            out.append((begun[nxt], now, nxt, model_id - mid[nxt], steps[nxt]))
+            model_id += 1
+            fut[nxt] = False
+            for w in range(K):
+                if not fut[w]:
+                    fin[w] = now
+        else:
+            sync_start = None
+            train()
+    return out
+
+
+def ties(grace_s, dylu, phases):
+    """Compare the notebook's float loop with the reference; every difference must be at an
+    exact tie (its time, or its task's start, shared by two arrivals)."""
+    ref = async_schedule(grace=round(grace_s * 100), phases=phases, dylu=bool(dylu))
+    nb = notebook_async(grace=grace_s, phases=phases, dylu=bool(dylu))
+    times = {}
+    for (_, t, _, _, _) in ref:
+        times[t] = times.get(t, 0) + 1
+    tied = {t for t, n in times.items() if n > 1}
+    ok, diffs = len(ref) == len(nb), 0
+    for i, ((s, t, w, st, n), (_, nt, nw, nst, nn)) in enumerate(zip(ref, nb)):
+        if abs(nt - t / 100) > 1e-6:
+            print(f"FAIL: arrival {i}: the notebook at {nt}, the reference at {t / 100}")
+            ok = False
+        elif (w, st, n) != (nw, nst, nn):
+            diffs += 1
+            if t not in tied and s not in tied:
+                print(f"FAIL: arrival {i} differs away from any tie: notebook (worker {nw}, "
+                      f"staleness {nst}), reference (worker {w}, staleness {st})")
+                ok = False
+    print(f"{diffs} of {len(ref)} arrivals differ, all at exact ties" if ok else
+          f"{diffs} of {len(ref)} arrivals differ")
+    return ok
+
+
 def eval_times(arrivals, every):
     """The notebook's evaluation times: the first arrival at or past each multiple of
     `every` local steps."""
@@ -120,6 +203,9 @@ def selfcheck():
     printed = [20900, 40640, 60380, 80140, 99900, 120780, 140420, 160060, 180020, 199860]
     expect("async, grace 0.5 s: evaluation times",
            eval_times(async_schedule(grace=50, phases=100), 800), printed)
+    expect("the notebook's own loop, float clock: evaluation times",
+           [round(t * 100) for t in eval_times(notebook_async(grace=0.5, phases=100), 800)],
+           printed)
     # cell "Sanity Check": sync, 5 phases, an evaluation every 80 local steps; and async
     # with max_wait_time 1000 s, every window gathering all four workers
     sync = [6660, 13320, 19980, 26640, 33300]
@@ -163,6 +249,9 @@ def check(db_path, label, mode, grace_s, dylu, phases):
                 errors.append(f"worker {w} round {k}: computes [{cs:.9f}, {ce:.9f}], the notebook "
                               f"[{s / 100}, {e / 100}]")
         count = len(ref)
+        extra = sum(len(compute[w]) for w in range(K)) - len(ref)
+        if extra > 0:
+            errors.append(f"{extra} more compute intervals than the notebook's rounds")
     else:
         ref = async_schedule(grace=grace, phases=phases, dylu=bool(dylu))
         got = db.execute("SELECT sim_time_s, worker, staleness FROM updates WHERE run_id = ?"
@@ -192,6 +281,8 @@ def check(db_path, label, mode, grace_s, dylu, phases):
 if __name__ == "__main__":
     if len(sys.argv) == 2 and sys.argv[1] == "selfcheck":
         sys.exit(0 if selfcheck() else 1)
+    if len(sys.argv) == 5 and sys.argv[1] == "ties":
+        sys.exit(0 if ties(float(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])) else 1)
     if len(sys.argv) == 8 and sys.argv[1] == "check":
         _, _, db, label, mode, g, d, ph = sys.argv
         sys.exit(0 if check(db, label, mode, float(g), int(d), int(ph)) else 1)
