@@ -16,6 +16,10 @@ int cli_report(int argc, char **argv);
 int cli_plot(int argc, char **argv);
 int cli_merge(int argc, char **argv);
 int cli_migrate(int argc, char **argv);
+int cli_calibrate(int argc, char **argv);
+
+/* `calibrate compute` (cli_calibrate_compute.c), argv[0] being "compute". */
+int cli_calibrate_compute(int argc, char **argv, const char *usage);
 
 /* Shared by run and sweep. */
 #include "an_store.h"
@@ -126,5 +130,14 @@ extern volatile sig_atomic_t cli_interrupted;
 /* Set once runs are being recorded: a signal then stops them (cli_interrupted) instead of
  * ending the process. */
 extern volatile sig_atomic_t cli_recording;
+
+/* JSON helpers of calibrate (cli_calibrate.c): read a file that holds a JSON object (NULL
+ * with a message otherwise); set root.a.b.key to v, taking v (objects made as needed; 0 when
+ * a step is not an object); write root to out, replacing it only once complete (0 with a
+ * message on failure). */
+typedef struct cJSON cJSON;
+cJSON *cli_read_json_object(const char *path);
+int cli_json_set(cJSON *root, const char *a, const char *b, const char *key, cJSON *v);
+int cli_write_json(const cJSON *root, const char *out);
 
 #endif

@@ -26,6 +26,7 @@ static const char usage[] =
   "  migrate DB                                       upgrade a database's schema in place\n"
   "  list policies|models|datasets|distributions|keys  what exists, with parameters\n"
   "  bench [--opt sgd|adamw] [--quick]                step time against matmul time\n"
+  "  calibrate network FILE | compute SCENARIO        scenario keys fitted to measurements\n"
   "\n"
   "options:\n"
   "  --help       this text; COMMAND --help for a command's own\n"
@@ -74,6 +75,8 @@ int main(int argc, char **argv)
     return cli_validate(argc - 1, argv + 1);
   if (strcmp(cmd, "list") == 0)
     return cli_list(argc - 1, argv + 1);
+  if (strcmp(cmd, "calibrate") == 0)
+    return cli_calibrate(argc - 1, argv + 1);
   if (strcmp(cmd, "bench") == 0)
     return cli_bench(argc - 1, argv + 1);
   fprintf(stderr, "syncsim: unknown command '%s'\n\n%s", cmd, usage);

@@ -5,9 +5,12 @@
  * equal. Part of the all-reduce may hide behind the backward pass (bucketing): only the
  * backward pass can hide communication, so a step takes
  *   max_w c_w + AR - min(overlap AR, b),   b = backward_share * max_w c_w,
- * the slowest worker's backward time. With `compress`, each worker sends its gradient
+ * the slowest worker's backward time. With `buckets` (or `bucket_mb`), one all-reduce per
+ * bucket, each paying its latency, started as the backward pass produces it (opt_overlap).
+ * With `compress`, each worker sends its gradient
  * compressed (docs/algorithms.md §14): the mean is over the decoded gradients, and the
  * all-reduce is an all-gather of the compressed ones (the same overlap rule). */
+#include <math.h>
 #include <stdlib.h>
 
 #include "opt_policy.h"
@@ -17,8 +20,7 @@ typedef struct ddp {
   const opt_host *host;
   opt_optim_config inner; /* applied to the averaged gradient */
   opt_codec codec;        /* what each worker sends */
-  double overlap;         /* hidden fraction of each all-reduce, at most */
-  double backward_share;  /* share of a step's compute that is its backward pass */
+  opt_overlap ov;         /* how each all-reduce meets the backward pass */
   long step;              /* optimizer steps applied */
 } ddp;
 
@@ -26,11 +28,16 @@ typedef struct ddp {
 typedef struct ddp_config {
   double overlap;
   double backward_share;
+  int buckets;
+  double bucket_mb;
 } ddp_config;
 OPT_POLICY_OWN_FITS(ddp_config);
 #define DC(f) OPT_OWN(ddp_config, f)
 
 static int overlaps(const void *b) { return OPT_POLICY_OWN(ddp_config, b)->overlap > 0; }
+
+/* bucket_mb when no bucket count is given */
+static int no_count(const void *b) { return OPT_POLICY_OWN(ddp_config, b)->buckets == 0; }
 
 static const wl_param ddp_params[] = {
   OPT_POLICY_INNER_PARAM(NULL),
@@ -43,6 +50,17 @@ static const wl_param ddp_params[] = {
    .doc = "share of a step's compute that is the backward pass (about 2/3: backward costs "
           "twice the forward); bounds what overlap can hide",
    .applies = overlaps, .applies_doc = "overlap > 0"},
+  {.key = "buckets", .kind = WL_P_INT, .offset = DC(buckets), .def = 0, .min = 0,
+   .max = 1 << 20, .flags = WL_PF_OMIT_DEFAULT, .unit = "buckets",
+   .doc = "split each step's all-reduce into this many equal buckets, one collective each, "
+          "each paying its latency and started when the backward pass has produced its "
+          "gradients (overlap: the share of the backward pass they spread over; 0: all after "
+          "it); 0: one all-reduce"},
+  {.key = "bucket_mb", .kind = WL_P_DOUBLE, .offset = DC(bucket_mb), .min = 0, .max = 1e9,
+   .flags = WL_PF_MIN_EXCL | WL_PF_OPTIONAL | WL_PF_OMIT_DEFAULT, .unit = "MiB",
+   .doc = "buckets of this size instead (PyTorch DDP's bucket_cap_mb, 25 by default there; "
+          "the last bucket smaller)",
+   .applies = no_count, .applies_doc = "buckets 0"},
   OPT_POLICY_COMPRESS_PARAM,
   {0}};
 
@@ -65,8 +83,9 @@ static wl_status ddp_create(const opt_policy_config *cfg, const opt_host *host, 
   d->host = host;
   d->inner = cfg->inner;
   const ddp_config *c = OPT_POLICY_OWN(ddp_config, cfg);
-  d->overlap = c->overlap;
-  d->backward_share = c->backward_share;
+  d->ov = (opt_overlap){.overlap = c->overlap, .backward_share = c->backward_share,
+                        .buckets = c->buckets,
+                        .bucket_bytes = isnan(c->bucket_mb) ? 0 : c->bucket_mb * 1048576.0};
   *state = d;
   return WL_OK;
 }
@@ -91,8 +110,7 @@ static void ddp_start(void *state) { ddp_begin_step(state); }
 static void ddp_reduce(void *state)
 {
   ddp *d = state;
-  opt_host_reduce(d->host, &d->codec.cfg, d->host->payload_bytes, d->overlap,
-                  d->backward_share, d->round.in, 0);
+  opt_host_reduce(d->host, &d->codec.cfg, d->host->payload_bytes, &d->ov, d->round.in, 0);
 }
 
 static void ddp_collective_done(void *state, int tag)

@@ -260,7 +260,7 @@ static void demo_reduce(void *state)
   double wire = h->wire_params, per_value = wire > 0 ? (double)h->payload_bytes / wire : 0;
   double chunks = ceil(wire / s->c.chunk);
   int64_t bytes = (int64_t)llround(chunks * s->c.topk * (per_value + 2.0));
-  h->allgather(h->ctx, bytes, 0.0, 0.0, s->round.in, 0);
+  h->allgather(h->ctx, bytes, NULL, s->round.in, 0);
 }
 
 enum { RANGE = 1 << 12 }; /* elements per task */

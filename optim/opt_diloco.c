@@ -148,9 +148,9 @@ static void diloco_reduce(void *state)
 {
   diloco *d = state;
   if (d->warm) /* gradients, uncompressed */
-    d->host->allreduce(d->host->ctx, d->host->payload_bytes, 0.0, 0.0, d->round.in, 0);
+    d->host->allreduce(d->host->ctx, d->host->payload_bytes, NULL, d->round.in, 0);
   else
-    opt_host_reduce(d->host, &d->codec.cfg, d->host->payload_bytes, 0.0, 0.0, d->round.in, 0);
+    opt_host_reduce(d->host, &d->codec.cfg, d->host->payload_bytes, NULL, d->round.in, 0);
 }
 
 static void diloco_collective_done(void *state, int tag)

@@ -96,7 +96,7 @@ static void local_sgd_start(void *state) { local_sgd_begin_round(state); }
 static void local_sgd_reduce(void *state)
 {
   local_sgd *s = state;
-  s->host->allreduce(s->host->ctx, s->host->payload_bytes, 0.0, 0.0, s->round.in, 0);
+  s->host->allreduce(s->host->ctx, s->host->payload_bytes, NULL, s->round.in, 0);
 }
 
 static void local_sgd_collective_done(void *state, int tag)

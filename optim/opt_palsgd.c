@@ -183,9 +183,9 @@ static void palsgd_reduce(void *state)
 {
   palsgd *s = state;
   if (s->phase == 0) /* gradients, uncompressed */
-    s->host->allreduce(s->host->ctx, s->host->payload_bytes, 0.0, 0.0, s->round.in, TAG_GRAD);
+    s->host->allreduce(s->host->ctx, s->host->payload_bytes, NULL, s->round.in, TAG_GRAD);
   else
-    opt_host_reduce(s->host, &s->codec.cfg, s->host->payload_bytes, 0.0, 0.0, s->round.in,
+    opt_host_reduce(s->host, &s->codec.cfg, s->host->payload_bytes, NULL, s->round.in,
                     TAG_SYNC);
 }
 

@@ -299,13 +299,12 @@ void opt_outer_sync(const opt_host *h, opt_outer *o, const int *weights, const u
 void opt_outer_adopt(const opt_host *h, opt_outer *o) { opt_host_average(h, NULL, o->z); }
 
 void opt_host_reduce(const opt_host *h, const opt_codec_config *codec, int64_t bytes,
-                     double overlap, double backward_share, const uint8_t *mask, int tag)
+                     const opt_overlap *ov, const uint8_t *mask, int tag)
 {
   if (opt_codec_lossy(codec))
-    h->allgather(h->ctx, opt_codec_wire_bytes(codec, bytes), overlap, backward_share, mask,
-                 tag);
+    h->allgather(h->ctx, opt_codec_wire_bytes(codec, bytes), ov, mask, tag);
   else
-    h->allreduce(h->ctx, bytes, overlap, backward_share, mask, tag);
+    h->allreduce(h->ctx, bytes, ov, mask, tag);
 }
 
 typedef struct encode_task {

@@ -13,11 +13,11 @@
  *                          job->mix[i] is set, the policy's own mix_step (no batch, no
  *                          gradient, no compute time);
  *           grad(w)        worker w computes one gradient into its replica's grads only;
- *           allreduce(bytes, overlap, backward_share, mask, tag)  a collective over the
- *                          workers in mask (all when NULL); up to a fraction `overlap` of it
- *                          hides behind the backward pass of the step before it, which is
- *                          backward_share of the slowest participant's compute;
- *           allgather(bytes_each, overlap, backward_share, mask, tag)  every worker in
+ *           allreduce(bytes, ov, mask, tag)  a collective over the workers in mask (all
+ *                          when NULL); with ov (opt_overlap, NULL: none), part of it hides
+ *                          behind the backward pass of the step before it, or it runs as
+ *                          buckets, each started when the backward pass has produced it;
+ *           allgather(bytes_each, ov, mask, tag)  every worker in
  *                          mask (all when NULL) gets the bytes_each bytes of every other one
  *                          (priced as the all-gather half of an all-reduce of everything
  *                          gathered; overlap as allreduce's);
@@ -154,6 +154,22 @@ int opt_tasks_least_visited(const void *cfg); /* (an `applies` of the keys' tabl
           "DiLoCo's workers); reset: every round starts a fresh inner optimizer (state and " \
           "step count zero), as Liu et al.'s notebook does"}
 
+/* How a collective meets the compute before it (allreduce, allgather). Only the backward
+ * pass can hide communication: backward_share of the slowest participant's last job, b.
+ *   buckets 0 and bucket_bytes 0: one collective; up to a fraction `overlap` of it (AR)
+ *     hides, so it costs AR - min(overlap AR, b) after the compute ends;
+ *   buckets n > 0, or buckets of bucket_bytes (the last one smaller): one collective per
+ *     bucket, one at a time, each paying its latency; bucket k, the first c_k bytes in all,
+ *     is ready `overlap` b (1 - c_k / bytes) before the compute ends and starts when it is
+ *     ready and the one before it is done (DDP's gradient buckets, the backward pass making
+ *     them at an even rate). */
+typedef struct opt_overlap {
+  double overlap;        /* [0, 1] */
+  double backward_share; /* [0, 1] */
+  int buckets;
+  double bucket_bytes;
+} opt_overlap;
+
 /* A local job for train(). */
 typedef struct opt_train {
   int steps;            /* local steps */
@@ -182,10 +198,10 @@ typedef struct opt_host {
                                    w / (K / R) (opt_host_region); else 0 */
   void (*train)(void *ctx, int w, const opt_train *job);
   void (*grad)(void *ctx, int w);
-  void (*allreduce)(void *ctx, int64_t bytes, double overlap, double backward_share,
-                    const uint8_t *mask, int tag);
-  void (*allgather)(void *ctx, int64_t bytes_each, double overlap, double backward_share,
-                    const uint8_t *mask, int tag);
+  void (*allreduce)(void *ctx, int64_t bytes, const opt_overlap *ov, const uint8_t *mask,
+                    int tag);
+  void (*allgather)(void *ctx, int64_t bytes_each, const opt_overlap *ov, const uint8_t *mask,
+                    int tag);
   void (*send)(void *ctx, int from, int to, int64_t bytes, int tag);
   void (*timer)(void *ctx, double delay_s, int tag);
   void (*record_update)(void *ctx, int w, long staleness, double weight, int dropped);
@@ -372,7 +388,7 @@ void opt_outer_sync(const opt_host *h, opt_outer *o, const int *weights, const u
 /* The collective of a policy that may compress: an all-reduce of `bytes` (fp32), or, when
  * the codec is lossy, an all-gather of each worker's compressed bytes. */
 void opt_host_reduce(const opt_host *h, const opt_codec_config *codec, int64_t bytes,
-                     double overlap, double backward_share, const uint8_t *mask, int tag);
+                     const opt_overlap *ov, const uint8_t *mask, int tag);
 
 /* Every worker in mask (all: NULL) compresses its gradient in place (a lossy codec; else
  * nothing happens), on the host's threads. */

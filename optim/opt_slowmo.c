@@ -154,7 +154,7 @@ static void slowmo_start(void *state) { slowmo_begin_round(state); }
 static void slowmo_reduce(void *state)
 {
   slowmo *s = state;
-  s->host->allreduce(s->host->ctx, s->host->payload_bytes, 0.0, 0.0, s->round.in, 0);
+  s->host->allreduce(s->host->ctx, s->host->payload_bytes, NULL, s->round.in, 0);
 }
 
 enum { RANGE = 1 << 12 }; /* elements per task of the synchronization */

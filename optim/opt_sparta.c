@@ -125,7 +125,7 @@ static void sparta_reduce(void *state)
   int64_t bytes = s->n ? (int64_t)llround((double)h->payload_bytes * (double)s->n_idx /
                                           (double)s->n)
                        : (int64_t)llround((double)h->payload_bytes * s->p);
-  h->allreduce(h->ctx, bytes, 0.0, 0.0, s->round.in, 0);
+  h->allreduce(h->ctx, bytes, NULL, s->round.in, 0);
 }
 
 enum { CHUNK = 1 << 12 }; /* selected coordinates per task */

@@ -259,8 +259,10 @@ static void streaming_job_done(void *state)
   fragment_range(s, p, &lo, &hi);
   double share = s->outer.n ? (double)(hi - lo) / (double)s->outer.n : 1.0 / s->c.fragments;
   double hide = (double)s->c.overlap / s->job.steps; /* the overlap's share of the last job */
-  opt_host_reduce(h, &s->codec.cfg, (int64_t)llround((double)h->payload_bytes * share),
-                  s->c.overlap > 0 ? 1.0 : 0.0, s->c.overlap > 0 ? hide : 0.0, s->round.in, 0);
+  const opt_overlap ov = {.overlap = s->c.overlap > 0 ? 1.0 : 0.0,
+                          .backward_share = s->c.overlap > 0 ? hide : 0.0};
+  opt_host_reduce(h, &s->codec.cfg, (int64_t)llround((double)h->payload_bytes * share), &ov,
+                  s->round.in, 0);
 }
 
 static void streaming_collective_done(void *state, int tag)

@@ -150,6 +150,8 @@ char *scn_inputs_json(const sim_config *cfg)
     ok = add(obj, cfg->cluster.compute.trace, 0);
   if (ok && cfg->cluster.network.trace[0])
     ok = add(obj, cfg->cluster.network.trace, 0);
+  if (ok && cfg->cluster.compute.jitter.dist == SIM_JITTER_EMPIRICAL)
+    ok = add(obj, cfg->cluster.compute.jitter.file, 0);
   /* sort the members by path, so that equal inputs give equal text */
   int n = cJSON_GetArraySize(obj);
   cJSON *items[8];

@@ -1068,6 +1068,8 @@ static wl_status resolve_paths(scn_scenario *s, const char *file, scn_error *err
                          "cluster.compute.trace", err)) ||
       (st = resolve_path(b->cluster.network.trace, sizeof b->cluster.network.trace, file,
                          "cluster.network.trace", err)) ||
+      (st = resolve_path(b->cluster.compute.jitter.file, sizeof b->cluster.compute.jitter.file,
+                         file, "cluster.compute.jitter.file", err)) ||
       (st = resolve_path(b->workload.dataset.dir, sizeof b->workload.dataset.dir, file,
                          "workload.dataset.dir", err)) ||
       (st = resolve_path(b->workload.dataset.path, sizeof b->workload.dataset.path, file,

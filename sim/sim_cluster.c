@@ -54,6 +54,8 @@ void sim_cluster_draw_speeds(const sim_speed_config *s, int K, gsl_rng *r, doubl
   WL_ASSERT(!"unknown speed distribution");
 }
 
+static wl_status load_empirical(sim_cluster *c, const char *path, char *err, size_t err_size);
+
 wl_status sim_cluster_init(sim_cluster *c, const sim_compute_config *cfg, int K, uint64_t seed,
                            double flops_per_step, char *err, size_t err_size)
 {
@@ -91,6 +93,14 @@ wl_status sim_cluster_init(sim_cluster *c, const sim_compute_config *cfg, int K,
     for (int w = 0; w < K; w++)
       if (!(c->jitter_rng[w] = sim_rng_create(seed, SIM_RNG_JITTER, (uint32_t)w)))
         return WL_ENOMEM;
+    if (c->jitter.dist == SIM_JITTER_EMPIRICAL) {
+      char why[768] = "";
+      wl_status st = load_empirical(c, cfg->jitter.file, why, sizeof why);
+      if (st != WL_OK) {
+        snprintf(err, err_size, "cluster.compute.jitter.file: %s", why[0] ? why : wl_strerror(st));
+        return st;
+      }
+    }
   }
   c->straggle = cfg->stragglers;
   c->varies = cfg->trace[0] != '\0' || cfg->stragglers.rate_per_s > 0;
@@ -160,13 +170,116 @@ void sim_cluster_free(sim_cluster *c)
   for (int w = 0; c->jitter_rng && w < c->K; w++)
     gsl_rng_free(c->jitter_rng[w]);
   free(c->jitter_rng);
+  free(c->jit_factor);
+  free(c->jit_first);
   free(c->speed);
   free(c->step_ns);
   memset(c, 0, sizeof *c);
 }
 
-static double jitter_factor(const sim_jitter_config *j, gsl_rng *r)
+/* Empirical jitter: the file's times as factors of mean 1, worker by worker (rows with a
+ * worker column) and pooled; a worker without rows of its own draws from the pool. */
+static wl_status load_empirical(sim_cluster *c, const char *path, char *err, size_t err_size)
 {
+  sim_csv csv;
+  wl_status st = sim_csv_open(&csv, path, err, err_size);
+  if (st != WL_OK)
+    return st;
+  long n = 0, cap = 0;
+  double *t = NULL;
+  int *who = NULL, rc, columns = 0;
+  st = WL_OK;
+  while ((rc = sim_csv_next(&csv, "worker", err, err_size)) == 1) {
+    double w = -1, s;
+    if (csv.n_fields == 1 && strcmp(csv.field[0], "seconds") == 0 && n == 0 && !columns)
+      continue; /* a 'seconds' header */
+    if (columns && csv.n_fields != columns) {
+      snprintf(err, err_size, "%s:%d: expected %d field%s like the rows before, got %d",
+               path, csv.lineno, columns, columns == 1 ? "" : "s", csv.n_fields);
+      st = WL_ECONFIG;
+      break;
+    }
+    columns = csv.n_fields;
+    int ok = (columns == 1 && sim_csv_number(csv.field[0], &s)) ||
+             (columns == 2 && sim_csv_number(csv.field[0], &w) && sim_csv_number(csv.field[1], &s) &&
+              w >= 0 && w == floor(w) && w < 1e9);
+    if (!ok || !(s > 0)) {
+      snprintf(err, err_size, "%s:%d: expected 'worker,seconds' or 'seconds': a worker from 0 "
+               "and a step time above 0, got \"%.60s\"", path, csv.lineno, csv.raw);
+      st = WL_ECONFIG;
+      break;
+    }
+    if (n == cap) {
+      cap = cap ? 2 * cap : 1024;
+      double *nt = realloc(t, (size_t)cap * sizeof *t);
+      int *nw = nt ? realloc(who, (size_t)cap * sizeof *who) : NULL;
+      if (nt)
+        t = nt;
+      if (nw)
+        who = nw;
+      if (!nt || !nw) {
+        st = WL_ENOMEM;
+        break;
+      }
+    }
+    t[n] = s;
+    who[n++] = (int)w;
+  }
+  if (rc < 0)
+    st = WL_ECONFIG;
+  sim_csv_close(&csv);
+  if (st == WL_OK && n == 0) {
+    snprintf(err, err_size, "%s: no step times in it", path);
+    st = WL_ECONFIG;
+  }
+  /* factors: each worker's rows in file order, then the pool (all rows) */
+  int K = c->K;
+  long own = 0;
+  for (long i = 0; st == WL_OK && i < n; i++)
+    own += who[i] >= 0 && who[i] < K;
+  if (st == WL_OK &&
+      (!(c->jit_factor = malloc((size_t)(own + n) * sizeof *c->jit_factor)) ||
+       !(c->jit_first = calloc(2 * (size_t)K, sizeof *c->jit_first))))
+    st = WL_ENOMEM;
+  double *sum = st == WL_OK ? calloc((size_t)K, sizeof *sum) : NULL;
+  if (st == WL_OK && !sum)
+    st = WL_ENOMEM;
+  if (st == WL_OK) { /* each worker's rows (in file order) from jit_first[w], then the pool */
+    c->jit_n = c->jit_first + K;
+    double all = 0;
+    for (long i = 0; i < n; i++) {
+      all += t[i];
+      if (who[i] >= 0 && who[i] < K)
+        sum[who[i]] += t[i], c->jit_n[who[i]]++;
+    }
+    for (int w = 1; w < K; w++)
+      c->jit_first[w] = c->jit_first[w - 1] + c->jit_n[w - 1];
+    for (int w = 0; w < K; w++) /* sum[w] becomes worker w's mean */
+      sum[w] = c->jit_n[w] ? sum[w] / (double)c->jit_n[w] : 1.0;
+    for (long i = 0; i < n; i++)
+      if (who[i] >= 0 && who[i] < K)
+        c->jit_factor[c->jit_first[who[i]]++] = t[i] / sum[who[i]];
+    for (int w = 0; w < K; w++) /* (jit_first moved past each worker's rows: back) */
+      c->jit_first[w] -= c->jit_n[w];
+    for (long i = 0; i < n; i++)
+      c->jit_factor[own + i] = t[i] / (all / (double)n);
+    for (int w = 0; w < K; w++)
+      if (c->jit_n[w] == 0)
+        c->jit_first[w] = own, c->jit_n[w] = n;
+  }
+  free(sum);
+  free(t);
+  free(who);
+  return st;
+}
+
+static double jitter_factor(const sim_cluster *c, int w)
+{
+  const sim_jitter_config *j = &c->jitter;
+  gsl_rng *r = c->jitter_rng[w];
+  if (j->dist == SIM_JITTER_EMPIRICAL)
+    return c->jit_factor[c->jit_first[w] +
+                         (long)gsl_rng_uniform_int(r, (unsigned long)c->jit_n[w])];
   if (j->dist == SIM_JITTER_LOGNORMAL)
     return wl_exp(wl_ran_gaussian(r, j->sigma) - 0.5 * j->sigma * j->sigma);
   return 1.0 + j->width * (2.0 * gsl_rng_uniform(r) - 1.0);
@@ -318,14 +431,13 @@ sim_time sim_cluster_job_end(sim_cluster *c, int w, sim_time start, long steps)
     sim_time total = 0;
     double base = c->step_time_s / c->speed[w];
     for (long i = 0; i < steps; i++)
-      total = sim_time_add(total, sim_time_period_from_s(base * jitter_factor(&c->jitter,
-                                                                        c->jitter_rng[w])));
+      total = sim_time_add(total, sim_time_period_from_s(base * jitter_factor(c, w)));
     return sim_time_add(start, total);
   }
   double work = 0; /* seconds at speed 1 */
   for (long i = 0; i < steps; i++)
     work += c->step_time_s *
-            (c->jitter.dist == SIM_JITTER_NONE ? 1.0 : jitter_factor(&c->jitter, c->jitter_rng[w]));
+            (c->jitter.dist == SIM_JITTER_NONE ? 1.0 : jitter_factor(c, w));
   double t0 = sim_time_to_s(start), t = t0;
   while (work > 0) {
     double next, v = speed_at(c, w, t, &next);

@@ -52,6 +52,10 @@ typedef struct sim_cluster {
   sim_time *step_ns;    /* (K) a step without jitter */
   sim_jitter_config jitter;
   gsl_rng **jitter_rng; /* (K), when jitter is on */
+  double *jit_factor;   /* empirical jitter: every measured time over its worker's mean (or
+                           over the mean of all, for the pool) */
+  long *jit_first, *jit_n; /* (K) worker w's factors: jit_first[w], jit_n[w] of them (its own
+                           rows, or the pool's) */
 } sim_cluster;
 
 /* flops_per_step: the workload's own (used when the config derives the step time and

@@ -61,12 +61,23 @@ static const wl_param jitter_uniform_params[] = {
   {.key = "width", .kind = WL_P_DOUBLE, .offset = JO(width), .def = 0.1, .min = 0, .max = 1,
    .flags = WL_PF_MAX_EXCL, .unit = "", .doc = "each step's time factor is U[1 - width, 1 + width]"},
   {0}};
+static const wl_param jitter_empirical_params[] = {
+  {.key = "file", .kind = WL_P_STRING, .offset = JO(file), .choices = "",
+   .size = sizeof(((sim_jitter_config *)0)->file), .unit = "",
+   .doc = "CSV of measured step times, 'worker,seconds' or 'seconds' lines (syncsim calibrate "
+          "compute --times-out writes one): each step's time factor is a measured time drawn "
+          "at random over its mean, the worker's own when the file has rows for it, else over "
+          "all rows"},
+  {0}};
 static const wl_variant ji_none = {"none", "no per-step noise", NULL};
+static const wl_variant ji_empirical = {"empirical", "measured step times, resampled",
+                                        jitter_empirical_params};
 static const wl_variant ji_lognormal = {"lognormal", "lognormal factor with mean 1",
                                         jitter_lognormal_params};
 static const wl_variant ji_uniform = {"uniform", "uniform factor around 1",
                                       jitter_uniform_params};
-static const wl_variant *const jitter_variants[] = {&ji_none, &ji_lognormal, &ji_uniform, NULL};
+static const wl_variant *const jitter_variants[] = {&ji_none, &ji_lognormal, &ji_uniform,
+                                                    &ji_empirical, NULL};
 static const wl_param jitter_params[] = {
   {.key = "dist", .kind = WL_P_VARIANT, .offset = JO(dist), .def = SIM_JITTER_NONE,
    .variants = jitter_variants, .unit = "", .doc = "per-step multiplicative noise"},
@@ -203,6 +214,14 @@ static const wl_param comm_params[] = {
    .max = 1e6, .unit = "x",
    .doc = "pricing only: payloads on the wire are divided by this ratio, the values sent are "
           "not changed (a policy's compress key compresses them for real)"},
+  {.key = "overhead_s", .kind = WL_P_DOUBLE, .offset = MO(overhead_s), .def = 0, .min = 0,
+   .max = 1e6, .flags = WL_PF_OMIT_DEFAULT, .unit = "s",
+   .doc = "host work every collective pays besides the network (copying into a flat buffer, "
+          "launching, dividing): fixed seconds per collective (each DDP bucket pays it)"},
+  {.key = "overhead_s_per_mb", .kind = WL_P_DOUBLE, .offset = MO(overhead_s_per_mb), .def = 0,
+   .min = 0, .max = 1e6, .flags = WL_PF_OMIT_DEFAULT, .unit = "s/MB",
+   .doc = "... and seconds per MB (10^6 bytes) of the collective's payload (a participant's "
+          "bytes)"},
   {0}};
 
 #define FO(f) offsetof(sim_failure_config, f)
@@ -359,6 +378,11 @@ wl_status sim_config_check(const sim_config *cfg, char *path, size_t path_size, 
     snprintf(path, path_size, "cluster.network.regions");
     snprintf(msg, msg_size, "expected a divisor of the %d workers (each region holds K/R of "
              "them, contiguously), got %d", c->workers, R);
+    return WL_ECONFIG;
+  }
+  if (c->compute.jitter.dist == SIM_JITTER_EMPIRICAL && !c->compute.jitter.file[0]) {
+    snprintf(path, path_size, "cluster.compute.jitter.file");
+    snprintf(msg, msg_size, "required with dist empirical: a CSV of measured step times");
     return WL_ECONFIG;
   }
   const sim_stop_config *s = &cfg->stop;

@@ -29,7 +29,7 @@ enum {
   SIM_SPEED_GAMMA,     /* Gamma(shape, 1/shape): mean 1 */
   SIM_SPEED_TWO_CLASS  /* round(slow_fraction * K) workers, chosen at random, at slow_speed */
 };
-enum { SIM_JITTER_NONE = 0, SIM_JITTER_LOGNORMAL, SIM_JITTER_UNIFORM };
+enum { SIM_JITTER_NONE = 0, SIM_JITTER_LOGNORMAL, SIM_JITTER_UNIFORM, SIM_JITTER_EMPIRICAL };
 
 typedef struct sim_speed_config {
   int dist;             /* SIM_SPEED_* (variant index) */
@@ -44,6 +44,7 @@ typedef struct sim_jitter_config {
   int dist;     /* SIM_JITTER_* (variant index) */
   double sigma; /* lognormal: each step's time times exp(N(-sigma^2/2, sigma^2)), mean 1 */
   double width; /* uniform: each step's time times U[1 - width, 1 + width] */
+  char file[512]; /* empirical: CSV of measured step times ([worker,]seconds) */
 } sim_jitter_config;
 
 enum { SIM_DURATION_FIXED = 0, SIM_DURATION_EXPONENTIAL };
@@ -93,6 +94,8 @@ typedef struct sim_comm_config {
   double params;          /* parameters on the wire; NaN = the real model's count */
   double bytes_per_param; /* 4 fp32, 2 bf16, 1 int8 */
   double compression;     /* payloads are divided by this ratio (>= 1) */
+  double overhead_s;      /* host work per collective: fixed seconds */
+  double overhead_s_per_mb; /* ... and seconds per MB (10^6 bytes) of its payload */
 } sim_comm_config;
 
 #define SIM_MAX_FAILURES 256

@@ -340,25 +340,85 @@ static void host_grad(void *ctx, int w)
   start_compute(r, w, &one, 0);
 }
 
-/* A collective over the workers in mask. With overlap > 0 (DDP's bucketing), part of it
- * hides behind the backward pass of the step that precedes it: the slowest participant's
- * backward pass, backward_share of its last job's compute, bounds what can hide, so the
- * collective costs AR - min(overlap AR, b) after the last participant's compute ends. A
- * participant that is down (the policy waiting for it) pauses the collective until every
- * participant is up; the others are blocked meanwhile. */
+/* A collective over the workers in mask, one span from the last participant's compute end:
+ * its time after it (opt_overlap: part of it may hide behind the backward pass of the step
+ * before it, the slowest participant's, backward_share of its last job's compute; or it
+ * runs as buckets). Every collective (each bucket) pays the host work of
+ * cluster.comm.overhead_*. A participant that is down (the policy waiting for it) pauses the
+ * collective until every participant is up; the others are blocked meanwhile; one that
+ * leaves makes the others run it again, all of it, from then. */
 /* An all-gather of b bytes from each of n workers costs the all-gather half of an all-reduce
  * of the n b bytes gathered: exactly so for the ring and halving-doubling (Rabenseifner's
  * reduce-scatter then all-gather); an approximation for the hierarchical collective (whose
  * all-gather pays one intra-node phase more) and the binomial tree (the broadcast of the
  * gathered bytes, its gather phase left out). */
+/* One collective of `bytes` (each participant's, for an all-gather) over mask, with the host
+ * work it pays (cluster.comm.overhead_*). */
+static double one_collective_s(const sim_runner *r, const uint8_t *mask, double bytes)
+{
+  const sim_comm_config *c = &r->cfg->cluster.comm;
+  double s;
+  if (!r->coll_gather) {
+    s = sim_net_allreduce_time(&r->net, mask, bytes);
+  } else {
+    int n = 0;
+    for (int w = 0; w < r->K; w++)
+      n += !mask || mask[w];
+    s = 0.5 * sim_net_allreduce_time(&r->net, mask, (double)n * bytes);
+  }
+  return s + c->overhead_s + c->overhead_s_per_mb * bytes / 1e6;
+}
+
+/* The buckets of the collective in progress: how many, and bucket k's bytes. */
+static int n_buckets(const sim_runner *r)
+{
+  const opt_overlap *ov = &r->coll_ov;
+  if (ov->buckets > 0)
+    return ov->buckets;
+  if (ov->bucket_bytes > 0) {
+    double n = ceil((double)r->coll_bytes / ov->bucket_bytes);
+    return n < 1 ? 1 : n > 1 << 20 ? 1 << 20 : (int)n;
+  }
+  return 0;
+}
+
+static double bucket_bytes(const sim_runner *r, int n, int k)
+{
+  double M = (double)r->coll_bytes;
+  if (r->coll_ov.buckets > 0)
+    return M * (k + 1) / n - M * k / n;
+  return k + 1 < n ? r->coll_ov.bucket_bytes : M - (double)(n - 1) * r->coll_ov.bucket_bytes;
+}
+
 double sim_runner_collective_s(const sim_runner *r, const uint8_t *mask)
 {
-  if (!r->coll_gather)
-    return sim_net_allreduce_time(&r->net, mask, (double)r->coll_bytes);
-  int n = 0;
-  for (int w = 0; w < r->K; w++)
-    n += !mask || mask[w];
-  return 0.5 * sim_net_allreduce_time(&r->net, mask, (double)n * (double)r->coll_bytes);
+  int n = n_buckets(r);
+  if (n == 0)
+    return one_collective_s(r, mask, (double)r->coll_bytes);
+  double s = 0;
+  for (int k = 0; k < n; k++)
+    s += one_collective_s(r, mask, bucket_bytes(r, n, k));
+  return s;
+}
+
+/* Its time after the participants' compute ends (opt_overlap): b is the slowest
+ * participant's backward pass. */
+static double collective_tail_s(const sim_runner *r, const uint8_t *mask, double b)
+{
+  const opt_overlap *ov = &r->coll_ov;
+  int n = n_buckets(r);
+  if (n == 0) {
+    double s = one_collective_s(r, mask, (double)r->coll_bytes);
+    return ov->overlap > 0 ? s - fmin(ov->overlap * s, b) : s;
+  }
+  double end = -INFINITY, done = 0, M = (double)r->coll_bytes; /* times from the compute's end */
+  for (int k = 0; k < n; k++) {
+    double bytes = bucket_bytes(r, n, k);
+    done += bytes;
+    double ready = M > 0 ? -ov->overlap * b * (1.0 - done / M) : 0.0;
+    end = fmax(end, ready) + one_collective_s(r, mask, bytes);
+  }
+  return end;
 }
 
 double sim_runner_collective_bytes(const sim_runner *r, int n)
@@ -369,21 +429,22 @@ double sim_runner_collective_bytes(const sim_runner *r, int n)
   return 0.5 * sim_net_allreduce_bytes(alg, n, (double)n * (double)r->coll_bytes);
 }
 
-static void start_collective(sim_runner *r, int gather, int64_t bytes, double overlap,
-                             double backward_share, const uint8_t *mask, int tag)
+static void start_collective(sim_runner *r, int gather, int64_t bytes, const opt_overlap *ov,
+                             const uint8_t *mask, int tag)
 {
   WL_ASSERT(!r->coll_active);
   r->coll_gather = gather;
   r->coll_bytes = bytes;
-  double s = sim_runner_collective_s(r, mask);
-  if (overlap > 0) {
+  r->coll_ov = ov ? *ov : (opt_overlap){0};
+  double b = 0;
+  if (r->coll_ov.overlap > 0) {
     sim_time slowest = 0;
     for (int w = 0; w < r->K; w++)
       if ((!mask || mask[w]) && r->w[w].job_ns > slowest)
         slowest = r->w[w].job_ns;
-    s -= fmin(overlap * s, backward_share * sim_time_to_s(slowest));
+    b = r->coll_ov.backward_share * sim_time_to_s(slowest);
   }
-  sim_time dur = sim_time_from_s(s);
+  sim_time dur = sim_time_from_s(collective_tail_s(r, mask, b));
   int any_down = 0;
   for (int w = 0; w < r->K; w++)
     any_down |= (!mask || mask[w]) && !r->up[w];
@@ -410,16 +471,16 @@ static void start_collective(sim_runner *r, int gather, int64_t bytes, double ov
   }
 }
 
-static void host_allreduce(void *ctx, int64_t bytes, double overlap, double backward_share,
-                           const uint8_t *mask, int tag)
+static void host_allreduce(void *ctx, int64_t bytes, const opt_overlap *ov, const uint8_t *mask,
+                           int tag)
 {
-  start_collective(ctx, 0, bytes, overlap, backward_share, mask, tag);
+  start_collective(ctx, 0, bytes, ov, mask, tag);
 }
 
-static void host_allgather(void *ctx, int64_t bytes_each, double overlap, double backward_share,
+static void host_allgather(void *ctx, int64_t bytes_each, const opt_overlap *ov,
                            const uint8_t *mask, int tag)
 {
-  start_collective(ctx, 1, bytes_each, overlap, backward_share, mask, tag);
+  start_collective(ctx, 1, bytes_each, ov, mask, tag);
 }
 
 /* Link indices in the flow model: worker w's upload 2w, download 2w + 1; the server's

@@ -106,6 +106,7 @@ typedef struct sim_runner {
   sim_time coll_end, coll_left;
   int coll_tag;
   int coll_gather;      /* the collective is an all-gather: coll_bytes from each participant */
+  opt_overlap coll_ov;  /* how it meets the compute before it (its buckets) */
   int64_t coll_bytes, coll_gen;
   sim_flows flows;      /* point-to-point transfers in progress */
   int64_t flow_generation; /* the FLOW_DONE event that is current */

@@ -364,10 +364,10 @@ static double fake_speed_max_now(void *ctx)
   return v;
 }
 static void fake_global_changed(void *ctx) { (void)ctx; }
-static void fake_allreduce(void *ctx, int64_t bytes, double overlap, double backward_share,
-                           const uint8_t *mask, int tag)
+static void fake_allreduce(void *ctx, int64_t bytes, const opt_overlap *ov, const uint8_t *mask,
+                           int tag)
 {
-  (void)backward_share;
+  double overlap = ov ? ov->overlap : 0;
   fake_host *f = ctx;
   char t[48], who[16] = "";
   int all = 1;
@@ -380,10 +380,10 @@ static void fake_allreduce(void *ctx, int64_t bytes, double overlap, double back
            who);
   fake_log(f, t);
 }
-static void fake_allgather(void *ctx, int64_t bytes, double overlap, double backward_share,
-                           const uint8_t *mask, int tag)
+static void fake_allgather(void *ctx, int64_t bytes, const opt_overlap *ov, const uint8_t *mask,
+                           int tag)
 {
-  (void)backward_share;
+  double overlap = ov ? ov->overlap : 0;
   fake_host *f = ctx;
   char t[64];
   int n = 0;
@@ -1708,10 +1708,11 @@ Test(registry, a_policy_owns_its_keys)
   cr_assert(isnan(opt_policy_get(&c, "eta")));
   c = policy_config("palsgd");
   cr_assert_eq(GET(c, "warmup_steps"), 100);
-  /* choosing another variant clears the own region */
+  /* choosing another variant clears the own region (beyond DDP's own four fields: overlap,
+     backward_share, buckets, bucket_mb) */
   SET(c, "H", 7);
   wl_param_choose(&opt_policy_params[0], opt_policy_find("ddp"), &c);
-  for (size_t i = 2 * sizeof(double); i < sizeof c.own.bytes; i++)
+  for (size_t i = 4 * sizeof(double); i < sizeof c.own.bytes; i++)
     cr_assert_eq(c.own.bytes[i], 0, "byte %zu", i);
 }
 

@@ -243,6 +243,53 @@ Test(runner, a_compressed_ddp_step_is_slowest_compute_plus_an_allgather_of_the_s
   }
 }
 
+/* DDP with gradient buckets: one ring all-reduce per bucket, each paying its latency and the
+ * host overhead (fixed + per MB), bucket k of the first c_k of M bytes ready at
+ * -overlap b (1 - c_k / M) from the compute's end (b = backward_share c) and started once
+ * ready and the one before done; the step ends when the last is done. Closed form per case,
+ * against the run's simulated time (to 1 ns per step). */
+Test(runner, a_bucketed_ddp_step_is_its_closed_form)
+{
+  scn_scenario s;
+  load_json(BASE_SCENARIO("{\"type\": \"ddp\", \"label\": \"b4\", \"buckets\": 4, "
+                          "\"overlap\": 1, \"backward_share\": 0.6},"
+                          "{\"type\": \"ddp\", \"label\": \"b4_after\", \"buckets\": 4},"
+                          "{\"type\": \"ddp\", \"label\": \"mb\", \"bucket_mb\": 1.5, "
+                          "\"overlap\": 0.5, \"backward_share\": 0.6},"
+                          "{\"type\": \"ddp\", \"label\": \"one\"}",
+                          "\"steps\": 9",
+                          ", \"comm\": {\"params\": 1e6, \"overhead_s\": 5e-4, "
+                          "\"overhead_s_per_mb\": 1e-3}"), &s);
+  const double c = 0.03 / 0.6, b = 0.6 * c, M = 4e6, B = 2.5e9 / 8, alpha = 0.002;
+  for (int i = 0; i < 4; i++) {
+    /* the buckets' sizes and the overlap of case i */
+    double sizes[4], f = i == 0 ? 1.0 : i == 2 ? 0.5 : 0.0;
+    int n = i == 3 ? 1 : i == 2 ? 3 : 4;
+    for (int k = 0; k < n; k++)
+      sizes[k] = i == 2 ? (k < 2 ? 1.5 * 1048576 : M - 3.0 * 1048576) : M / n;
+    double end = -1e9, done = 0;
+    for (int k = 0; k < n; k++) {
+      done += sizes[k];
+      double ready = -f * b * (M - done) / M;
+      double ar = 2 * 3 * alpha + 2.0 * 3 / 4 * sizes[k] / B + 5e-4 + 1e-3 * sizes[k] / 1e6;
+      end = (end > ready ? end : ready) + ar;
+    }
+    sim_time step = sim_time_from_s(c) + sim_time_from_s(end);
+    mem_rec *r = run_policy(&s, i, NULL);
+    cr_assert_eq(r->r.status, WL_OK, "%s", r->r.error);
+    sim_time got = sim_time_from_s(r->r.sim_time_s);
+    cr_assert(llabs(got - 9 * step) <= 9, "%s: sim time %.9f s, expected %.9f s",
+              s.policies[i].label, r->r.sim_time_s, sim_time_to_s(9 * step));
+    free(r);
+  }
+  /* the first case by hand: each bucket takes 0.012 + 0.0048 + 0.0005 + 0.001 = 0.0183 s;
+     the first starts when ready, 0.0225 s before the compute (0.05 s) ends, and each of the
+     others as soon as the one before is done: a step is 0.05 - 0.0225 + 4 x 0.0183 s */
+  mem_rec *r = run_policy(&s, 0, NULL);
+  cr_assert_float_eq(r->r.sim_time_s, 9 * (0.05 - 0.0225 + 4 * 0.0183), 1e-8);
+  free(r);
+}
+
 Test(runner, streaming_diloco_hides_each_fragments_allreduce_behind_the_overlap_steps)
 {
   /* H 4, 2 fragments: a fragment every R = 2 steps (fragments 1, 0, 1, 0 at steps 2, 4, 6,
@@ -1045,6 +1092,52 @@ Test(cluster, jitter_has_mean_one_and_the_step_time_can_be_derived)
   cr_assert_eq(sim_cluster_init(&cl, &c, 2, 1, 1e12, err, sizeof err), WL_OK);
   cr_assert_eq(sim_cluster_job_end(&cl, 0, 1000, 4), 1000 + 4 * 25000000LL);
   sim_cluster_free(&cl);
+}
+
+/* Empirical jitter: a worker with rows of its own draws its steps' factors from them (time
+ * over its mean), one without from all rows over their mean; every step is one of those, and
+ * each comes up about as often as it is listed. */
+Test(cluster, empirical_jitter_resamples_the_measured_times)
+{
+  char path[] = "/tmp/syncsim_jitterXXXXXX";
+  int fd = mkstemp(path);
+  cr_assert(fd >= 0);
+  FILE *f = fdopen(fd, "w");
+  fputs("worker,seconds\n0,1\n0,3\n1,2\n", f);
+  fclose(f);
+  sim_compute_config c;
+  wl_param_defaults(sim_cluster_params[1].sub, &c);
+  c.step_time_s = 0.1;
+  c.jitter.dist = SIM_JITTER_EMPIRICAL;
+  snprintf(c.jitter.file, sizeof c.jitter.file, "%s", path);
+  sim_cluster cl;
+  char err[256];
+  cr_assert_eq(sim_cluster_init(&cl, &c, 3, 1, 0, err, sizeof err), WL_OK, "%s", err);
+  const sim_time allowed[3][3] = {{50000000, 150000000, 0}, {100000000, 0, 0},
+                                  {50000000, 150000000, 100000000}};
+  int seen[3][3] = {{0}};
+  for (int w = 0; w < 3; w++)
+    for (int i = 0; i < 3000; i++) {
+      sim_time d = sim_cluster_job_end(&cl, w, 0, 1);
+      int k = 0;
+      while (k < 3 && allowed[w][k] != d)
+        k++;
+      cr_assert_lt(k, 3, "worker %d: a step of %lld ns", w, (long long)d);
+      seen[w][k]++;
+    }
+  cr_expect(seen[0][0] > 1300 && seen[0][1] > 1300, "worker 0: %d, %d", seen[0][0], seen[0][1]);
+  cr_expect_eq(seen[1][0], 3000);
+  for (int k = 0; k < 3; k++)
+    cr_expect(seen[2][k] > 800, "worker 2, factor %d: %d", k, seen[2][k]);
+  sim_cluster_free(&cl);
+  /* a bad row is named with its line */
+  f = fopen(path, "w");
+  fputs("worker,seconds\n0,1\n0,-3\n", f);
+  fclose(f);
+  cr_assert_eq(sim_cluster_init(&cl, &c, 3, 1, 0, err, sizeof err), WL_ECONFIG);
+  cr_expect(strstr(err, ":3: expected"), "%s", err);
+  sim_cluster_free(&cl);
+  remove(path);
 }
 
 /* ---- the network: closed forms ---------------------------------------------------------------- */
