@@ -390,14 +390,24 @@ static double bucket_bytes(const sim_runner *r, int n, int k)
   return k + 1 < n ? r->coll_ov.bucket_bytes : M - (double)(n - 1) * r->coll_ov.bucket_bytes;
 }
 
+/* A collective's time is affine in its bytes (every formula, the all-gather's and the host
+ * overhead): t0 + slope bytes, found once per collective so that buckets cost O(1) each. */
+static void affine(const sim_runner *r, const uint8_t *mask, double *t0, double *slope)
+{
+  double M = (double)r->coll_bytes;
+  *t0 = one_collective_s(r, mask, 0.0);
+  *slope = M > 0 ? (one_collective_s(r, mask, M) - *t0) / M : 0.0;
+}
+
 double sim_runner_collective_s(const sim_runner *r, const uint8_t *mask)
 {
   int n = n_buckets(r);
   if (n == 0)
     return one_collective_s(r, mask, (double)r->coll_bytes);
-  double s = 0;
+  double t0, slope, s = 0;
+  affine(r, mask, &t0, &slope);
   for (int k = 0; k < n; k++)
-    s += one_collective_s(r, mask, bucket_bytes(r, n, k));
+    s += t0 + slope * bucket_bytes(r, n, k);
   return s;
 }
 
@@ -412,11 +422,13 @@ static double collective_tail_s(const sim_runner *r, const uint8_t *mask, double
     return ov->overlap > 0 ? s - fmin(ov->overlap * s, b) : s;
   }
   double end = -INFINITY, done = 0, M = (double)r->coll_bytes; /* times from the compute's end */
+  double t0, slope;
+  affine(r, mask, &t0, &slope);
   for (int k = 0; k < n; k++) {
     double bytes = bucket_bytes(r, n, k);
     done += bytes;
     double ready = M > 0 ? -ov->overlap * b * (1.0 - done / M) : 0.0;
-    end = fmax(end, ready) + one_collective_s(r, mask, bytes);
+    end = fmax(end, ready) + t0 + slope * bytes;
   }
   return end;
 }
