@@ -137,6 +137,9 @@ extern volatile sig_atomic_t cli_recording;
  * message on failure). */
 typedef struct cJSON cJSON;
 cJSON *cli_read_json_object(const char *path);
+/* cli_read_json_object of a scenario, its relative paths made absolute (for a copy written
+ * elsewhere) */
+cJSON *cli_read_scenario_for_out(const char *path);
 int cli_json_set(cJSON *root, const char *a, const char *b, const char *key, cJSON *v);
 int cli_write_json(const cJSON *root, const char *out);
 

@@ -19,6 +19,7 @@
 #include <cjson/cJSON.h>
 
 #include "cli.h"
+#include "scn_load.h"
 #include "sim_config.h"
 #include "sim_net.h"
 
@@ -28,6 +29,7 @@ static const char calibrate_usage[] =
   "                                      [--scenario SCENARIO --out FILE]\n"
   "       syncsim calibrate compute SCENARIO [--workers K] [--steps N] [--warmup N]\n"
   "                                      [--times-out CSV] [--out FILE]\n"
+  "       syncsim calibrate compute SCENARIO --times CSV [--out FILE]\n"
   "\n"
   "network: fit the latency and bandwidth of an all-reduce algorithm to measured times.\n"
   "FILE is the output of nccl-tests' all_reduce_perf (its out-of-place time column, or\n"
@@ -41,15 +43,19 @@ static const char calibrate_usage[] =
   "compute: time the scenario's training step (its model, batch and inner optimizer, its\n"
   "first policy's) with --workers K workers (default: the scenario's workers, at most the\n"
   "processors) stepping at once, each on its own thread, as K training processes share the\n"
-  "host: --steps N timed steps per worker (default 50) after --warmup N (default 5). Prints\n"
-  "each worker's median and spread and the cluster.compute keys to use: step_time_s (the\n"
-  "median over all steps), a lognormal jitter fitted to the spread, and speeds when the\n"
-  "workers differ. --times-out writes every step time as 'worker,seconds' CSV, for\n"
-  "jitter.dist empirical.\n"
+  "host: --steps N timed steps per worker (default 50) after --warmup N (default 5). Or,\n"
+  "with --times CSV, read step times measured in your own training loop ('worker,seconds'\n"
+  "lines, workers from 0; or 'seconds' lines: one worker). Prints each worker's mean,\n"
+  "median and spread and the cluster.compute keys to use: step_time_s (the mean: the\n"
+  "simulated jitter has mean 1; the fastest worker's when the workers differ), a lognormal\n"
+  "jitter fitted to the spread, and speeds when the workers' means differ by more than 2%\n"
+  "and by more than their noise. --times-out writes every step time as 'worker,seconds'\n"
+  "CSV, for jitter.dist empirical.\n"
   "\n"
   "  --scenario SCENARIO --out FILE   (network) write SCENARIO with the fitted keys set\n"
   "  --out FILE                       (compute) write the scenario with the measured keys\n"
-  "                                   set\n";
+  "                                   set (its relative paths made absolute, so that it\n"
+  "                                   works from anywhere)\n";
 
 /* ---- network ------------------------------------------------------------------------------ */
 
@@ -65,6 +71,7 @@ typedef struct samples {
   int n, cap;
   int ranks; /* nccl-tests' "#  Rank" lines */
   int nccl;  /* the file is nccl-tests output */
+  int time_col[2]; /* its out-of-place and in-place time columns, from its header */
 } samples;
 
 static int push_sample(samples *s, double bytes, double seconds)
@@ -122,10 +129,20 @@ static int read_samples(const char *path, int in_place, samples *s)
     }
     char *p = line + strspn(line, " \t");
     if (*p == '#') {
-      if (strstr(p, "size") && strstr(p, "time"))
-        s->nccl = 1;
       if (strncmp(p, "#  Rank", 7) == 0 || strncmp(p, "# Rank", 6) == 0)
         s->ranks++;
+      /* all_reduce_perf's column header: "size count type redop [root] time algbw busbw
+         #wrong time ...": where its two time columns are */
+      char copy[4096], *tok[32];
+      snprintf(copy, sizeof copy, "%s", p + 1);
+      int nt = split_numbers(copy, tok, 32), times = 0;
+      if (nt > 0 && strcmp(tok[0], "size") == 0 && nt > 1 && strcmp(tok[1], "count") == 0) {
+        for (int i = 0; i < nt && times < 2; i++)
+          if (strcmp(tok[i], "time") == 0)
+            s->time_col[times++] = i;
+        if (times == 2)
+          s->nccl = 1;
+      }
       continue;
     }
     if (*p == '\n' || *p == '\r' || !*p)
@@ -133,13 +150,14 @@ static int read_samples(const char *path, int in_place, samples *s)
     char *field[16];
     int n = split_numbers(p, field, 16);
     double bytes, seconds;
-    if (s->nccl) { /* size count type redop root time algbw busbw #wrong time algbw busbw #wrong */
-      int col = in_place ? 9 : 5;
+    if (s->nccl) { /* the columns its header named */
+      int col = s->time_col[in_place ? 1 : 0];
       if (n < 8 || !parse_double(field[0], &bytes)) {
         if (strncmp(p, "Avg bus bandwidth", 17) == 0 || strncmp(p, "Out of bounds", 13) == 0)
           continue;
         fprintf(stderr, "syncsim: calibrate: %s:%d: expected an all_reduce_perf row (size, "
-                "count, type, redop, root, time, ...), got '%.60s'\n", path, lineno, field[0]);
+                "count, type, redop, ..., time, ...), got '%.60s'\n", path, lineno,
+                n ? field[0] : "");
         ok = 0;
         break;
       }
@@ -283,6 +301,61 @@ cJSON *cli_read_json_object(const char *in)
   return root;
 }
 
+/* The scenario's relative paths (resolved against its folder by the loader) made absolute,
+ * so that a copy written elsewhere reads the same files. */
+static void absolutize(cJSON *root, const char *scenario)
+{
+  static const char *const paths[][3] = {{"cluster", "compute", "trace"},
+                                         {"cluster", "network", "trace"},
+                                         {"workload", "dataset", "path"},
+                                         {"workload", "dataset", "dir"},
+                                         {"cluster", "compute", "jitter"}};
+  char dir[4096];
+  const char *slash = strrchr(scenario, '/');
+  if (slash)
+    snprintf(dir, sizeof dir, "%.*s", (int)(slash - scenario), scenario);
+  else
+    snprintf(dir, sizeof dir, ".");
+  char cwd[4096], *abs_dir = NULL;
+  if (dir[0] == '/') {
+    abs_dir = strdup(dir);
+  } else if (getcwd(cwd, sizeof cwd)) {
+    size_t len = strlen(cwd) + strlen(dir) + 2;
+    if ((abs_dir = malloc(len)))
+      snprintf(abs_dir, len, "%s/%s", cwd, dir);
+  }
+  if (!abs_dir)
+    return;
+  for (size_t i = 0; i < sizeof paths / sizeof paths[0]; i++) {
+    cJSON *o = cJSON_GetObjectItemCaseSensitive(root, paths[i][0]);
+    o = cJSON_GetObjectItemCaseSensitive(o, paths[i][1]);
+    const char *key = paths[i][2];
+    if (strcmp(key, "jitter") == 0) { /* cluster.compute.jitter.file */
+      o = cJSON_GetObjectItemCaseSensitive(o, "jitter");
+      key = "file";
+    }
+    cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
+    if (!cJSON_IsString(v) || !v->valuestring[0] || v->valuestring[0] == '/')
+      continue;
+    size_t len = strlen(abs_dir) + strlen(v->valuestring) + 2;
+    char *joined = malloc(len);
+    if (joined) {
+      snprintf(joined, len, "%s/%s", abs_dir, v->valuestring);
+      cJSON_ReplaceItemInObjectCaseSensitive(o, key, cJSON_CreateString(joined));
+      free(joined);
+    }
+  }
+  free(abs_dir);
+}
+
+cJSON *cli_read_scenario_for_out(const char *path)
+{
+  cJSON *root = cli_read_json_object(path);
+  if (root)
+    absolutize(root, path);
+  return root;
+}
+
 int cli_write_json(const cJSON *root, const char *out)
 {
   char *text = cJSON_Print(root);
@@ -395,7 +468,38 @@ static int calibrate_network(int argc, char **argv)
   free(s.v);
   if (!out)
     return CLI_OK;
-  cJSON *root = cli_read_json_object(scenario);
+  /* the scenario must load, and the fitted keys must be what prices its collectives */
+  scn_scenario *sc = malloc(sizeof *sc);
+  scn_error serr;
+  if (!sc)
+    return CLI_USAGE;
+  if (scn_load_file(scenario, NULL, 0, sc, &serr) != WL_OK) {
+    free(sc);
+    return cli_scn_error(&serr);
+  }
+  const sim_network_config *nc = &sc->base.cluster.network;
+  int hier = nc->collective == SIM_COLL_HIERARCHICAL, wpn = nc->workers_per_node,
+      scn_K = sc->base.cluster.workers;
+  int overrides = !isnan(nc->up_gbps) || !isnan(nc->down_gbps) || nc->n_link_scales > 0 ||
+                  nc->trace[0] != '\0' || nc->n_link_latencies > 0;
+  free(sc);
+  if (hier || wpn > 0) {
+    fprintf(stderr, "syncsim: calibrate network: %s: its collectives cross nodes "
+            "(workers_per_node %d%s), which one fit of a flat algorithm does not price: fit "
+            "one node's measurements for latency_s and bandwidth_gbps and one GPU per node's "
+            "for the inter_* keys (docs/validation.md, Matching your hardware), and set them "
+            "yourself\n", scenario, wpn, hier ? ", hierarchical" : "");
+    return CLI_USAGE;
+  }
+  if (scn_K != K)
+    fprintf(stderr, "note: the measurements have %d workers, %s has %d: the latency and "
+            "bandwidth are per message and per link, so they carry over, as far as the "
+            "network behaves the same at that size\n", K, scenario, scn_K);
+  if (overrides)
+    fprintf(stderr, "note: %s also sets per-worker links (up_gbps, down_gbps, link_scales, "
+            "link_latencies_s or a trace), which change what the fitted keys give\n",
+            scenario);
+  cJSON *root = cli_read_scenario_for_out(scenario);
   if (!root)
     return CLI_USAGE;
   int ok = cli_json_set(root, "cluster", "network", "latency_s", cJSON_CreateNumber(alpha)) &&

@@ -26,10 +26,11 @@
 #include "cli.h"
 #include "opt_optim.h"
 #include "scn_load.h"
+#include "sim_runner.h"
 #include "sim_rng.h"
 #include "wl_model.h"
 
-enum { MAX_WORKERS = 256 };
+enum { MAX_WORKERS = 256, MAX_TIMED_WORKERS = 4096 }; /* measured here; read from a file */
 
 typedef struct worker {
   const sim_config *cfg;
@@ -91,8 +92,8 @@ static void *work(void *arg)
 
 /* Measured step times: per worker, a list. */
 typedef struct times {
-  double *t[MAX_WORKERS];
-  int n[MAX_WORKERS];
+  double *t[MAX_TIMED_WORKERS];
+  int n[MAX_TIMED_WORKERS];
   int K;
 } times;
 
@@ -111,7 +112,9 @@ static int read_times(const char *path, times *T)
     return 0;
   }
   char line[512];
-  int lineno = 0, ok = 1, cap[MAX_WORKERS] = {0}, rows = 0;
+  int lineno = 0, ok = 1, rows = 0;
+  static int cap[MAX_TIMED_WORKERS];
+  memset(cap, 0, sizeof cap);
   memset(T, 0, sizeof *T);
   while (ok && fgets(line, sizeof line, f)) {
     lineno++;
@@ -124,11 +127,11 @@ static int read_times(const char *path, times *T)
     errno = 0;
     if (comma) {
       w = strtol(p, &end, 10);
-      if (end != comma || w < 0 || w >= MAX_WORKERS) {
-        if (rows == 0)
-          continue; /* a header, before any data */
+      if (end != comma || w < 0 || w >= MAX_TIMED_WORKERS) {
+        if (rows == 0 && (end == p || !strchr("0123456789+-.", *p)))
+          continue; /* a header (not a number), before any data */
         fprintf(stderr, "syncsim: calibrate compute: %s:%d: expected 'worker,seconds' with a "
-                "worker in 0..%d\n", path, lineno, MAX_WORKERS - 1);
+                "worker in 0..%d\n", path, lineno, MAX_TIMED_WORKERS - 1);
         ok = 0;
         break;
       }
@@ -137,7 +140,7 @@ static int read_times(const char *path, times *T)
     s = strtod(p, &end);
     end += strspn(end, " \t\r\n");
     if (end == p || *end || errno || !(s > 0) || !isfinite(s)) {
-      if (rows == 0 && !comma)
+      if (rows == 0 && !comma && !strchr("0123456789+-.", *p))
         continue; /* a 'seconds' header */
       fprintf(stderr, "syncsim: calibrate compute: %s:%d: expected a step time in seconds "
               "above 0\n", path, lineno);
@@ -184,6 +187,21 @@ static int measure(const char *file, const scn_scenario *s, int K, int warmup, i
   if (cfg.workload.model.type == WL_MODEL_NONE) {
     fprintf(stderr, "syncsim: calibrate compute: %s: a timing-only model (workload.model.type "
             "none) has no step to time; measure your own and give it with --times\n", file);
+    return 0;
+  }
+  /* the memory of the dataset and K model workspaces, parameters, gradients and states:
+     what a run with K job threads and K workers takes, at most */
+  sim_memory mem;
+  cfg.cluster.workers = K;
+  char why[256] = "";
+  double limit = sim_memory_limit(why, sizeof why);
+  if (sim_memory_estimate(&cfg, K, &mem) != WL_OK || mem.dataset + mem.models + mem.replicas > limit) {
+    char need[32], have[32];
+    sim_format_bytes(mem.dataset + mem.models + mem.replicas, need, sizeof need);
+    sim_format_bytes(limit, have, sizeof have);
+    fprintf(stderr, "syncsim: calibrate compute: %s: timing %d workers at once needs about %s; "
+            "this process may use %s (%s): fewer --workers, or a smaller model\n", file, K,
+            need, have, why);
     return 0;
   }
   char err[1024] = "";
@@ -246,7 +264,7 @@ static double quantile(double *sorted, int n, double q)
 
 int cli_calibrate_compute(int argc, char **argv, const char *usage)
 {
-  long long workers = 0, steps = 50, warmup = 5;
+  long long workers = 0, steps = -1, warmup = -1;
   const char *file = NULL, *times_in = NULL, *times_out = NULL, *out = NULL;
   const cli_opt opts[] = {
     {"--workers", CLI_OPT_INT, &workers, 1, MAX_WORKERS, NULL, 0, NULL, NULL, NULL},
@@ -264,6 +282,13 @@ int cli_calibrate_compute(int argc, char **argv, const char *usage)
     fprintf(stderr, "syncsim: calibrate compute needs a SCENARIO\n\n%s", usage);
     return CLI_USAGE;
   }
+  if (times_in && (workers || steps >= 0 || warmup >= 0)) {
+    fprintf(stderr, "syncsim: calibrate compute: --workers, --steps and --warmup time syncsim's "
+            "own step; with --times the times are yours\n");
+    return CLI_USAGE;
+  }
+  steps = steps < 0 ? 50 : steps;
+  warmup = warmup < 0 ? 5 : warmup;
   scn_scenario *s = malloc(sizeof *s);
   scn_error err;
   if (!s)
@@ -281,6 +306,9 @@ int cli_calibrate_compute(int argc, char **argv, const char *usage)
     int K = workers ? (int)workers : s->base.cluster.workers;
     if (!workers && nproc > 0 && K > nproc)
       K = (int)nproc;
+    if (nproc > 0 && K > nproc)
+      fprintf(stderr, "note: %d workers on %ld processors: each steps a share of the time, as "
+              "%d processes on this host would\n", K, nproc, K);
     if (K > MAX_WORKERS)
       K = MAX_WORKERS;
     ok = measure(file, s, K, (int)warmup, (int)steps, &T);
@@ -290,17 +318,22 @@ int cli_calibrate_compute(int argc, char **argv, const char *usage)
     return CLI_USAGE;
   }
   /* per worker: mean, median, spread; pooled: sigma of log(t / geometric mean) */
-  double mean[MAX_WORKERS], fastest = INFINITY, slowest = 0, ss = 0, all = 0;
+  static double mean[MAX_TIMED_WORKERS], se[MAX_TIMED_WORKERS];
+  double fastest = INFINITY, slowest = 0, ss = 0, all = 0;
+  int f_k = 0, s_k = 0;
   long dof = 0, count = 0;
   printf("%s step times, %d worker%s%s:\n\n", times_in ? "measured" : "syncsim's", T.K,
          T.K == 1 ? "" : "s", times_in ? "" : " stepping at once");
   printf("%7s %6s %11s %11s %11s %11s %11s\n", "worker", "steps", "mean_s", "median_s",
          "p10_s", "p90_s", "sd_log");
   for (int k = 0; k < T.K; k++) {
-    double *t = T.t[k], lm = 0, lss = 0, sum = 0;
+    double *t = T.t[k], lm = 0, lss = 0, sum = 0, sq = 0;
     int n = T.n[k];
     for (int i = 0; i < n; i++)
       sum += t[i], lm += log(t[i]);
+    for (int i = 0; i < n; i++)
+      sq += (t[i] - sum / n) * (t[i] - sum / n);
+    se[k] = sqrt(sq / (n - 1) / n); /* the standard error of its mean */
     lm /= n;
     for (int i = 0; i < n; i++)
       lss += (log(t[i]) - lm) * (log(t[i]) - lm);
@@ -309,14 +342,24 @@ int cli_calibrate_compute(int argc, char **argv, const char *usage)
     mean[k] = sum / n;
     all += sum;
     count += n;
-    fastest = fmin(fastest, mean[k]);
-    slowest = fmax(slowest, mean[k]);
+    if (mean[k] < fastest)
+      fastest = mean[k], f_k = k;
+    if (mean[k] > slowest)
+      slowest = mean[k], s_k = k;
     gsl_sort(t, 1, (size_t)n);
     printf("%7d %6d %11.6g %11.6g %11.6g %11.6g %11.4f\n", k, n, mean[k], quantile(t, n, 0.5),
            quantile(t, n, 0.1), quantile(t, n, 0.9), sqrt(lss / (n - 1)));
   }
   double sigma = dof > 0 ? sqrt(ss / (double)dof) : 0;
-  int differ = slowest > 1.02 * fastest;
+  /* speeds when the means differ by 2% and by 3 standard errors (not by noise), and when the
+     scenario can take them (as many workers as measured) */
+  int differ = slowest > 1.02 * fastest &&
+               slowest - fastest > 3 * sqrt(se[f_k] * se[f_k] + se[s_k] * se[s_k]);
+  if (differ && T.K != s->base.cluster.workers) {
+    printf("(the workers differ, but %d were measured and the scenario has %d: no speeds, "
+           "the mean over all of them)\n", T.K, s->base.cluster.workers);
+    differ = 0;
+  }
   double step = differ ? fastest : all / (double)count;
   printf("\nkeys (cluster.compute):\n  \"step_time_s\": %.6g, \"jitter\": {\"dist\": "
          "\"lognormal\", \"sigma\": %.4g}", step, sigma);
@@ -349,23 +392,31 @@ int cli_calibrate_compute(int argc, char **argv, const char *usage)
     }
   }
   if (out && status == CLI_OK) {
-    cJSON *root = cli_read_json_object(file);
+    cJSON *root = cli_read_scenario_for_out(file);
     cJSON *jit = cJSON_CreateObject();
     if (jit) {
       cJSON_AddStringToObject(jit, "dist", "lognormal");
       cJSON_AddNumberToObject(jit, "sigma", sigma);
     }
     cJSON *speeds = NULL;
-    if (differ && T.K != s->base.cluster.workers)
-      printf("(speeds not written: %d workers measured, the scenario has %d)\n", T.K,
-             s->base.cluster.workers);
-    else if (differ && (speeds = cJSON_CreateArray()))
+    cJSON *compute = root ? cJSON_GetObjectItemCaseSensitive(
+                              cJSON_GetObjectItemCaseSensitive(root, "cluster"), "compute")
+                          : NULL;
+    /* what the measured step time replaces: a step derived from FLOPs, and the speeds the
+       measurement did not find */
+    cJSON_DeleteItemFromObjectCaseSensitive(compute, "device_tflops");
+    cJSON_DeleteItemFromObjectCaseSensitive(compute, "utilization");
+    cJSON_DeleteItemFromObjectCaseSensitive(compute, "flops_per_step");
+    if (!differ) {
+      cJSON_DeleteItemFromObjectCaseSensitive(compute, "speeds");
+      cJSON_DeleteItemFromObjectCaseSensitive(compute, "speed");
+    }
+    if (differ && (speeds = cJSON_CreateArray()))
       for (int k = 0; k < T.K; k++)
         cJSON_AddItemToArray(speeds, cJSON_CreateNumber(fastest / mean[k]));
     int wok = root && cli_json_set(root, "cluster", "compute", "step_time_s",
                                    cJSON_CreateNumber(step)) &&
               cli_json_set(root, "cluster", "compute", "jitter", jit) &&
-              cli_json_set(root, "cluster", "compute", "device_tflops", cJSON_CreateNull()) &&
               (!speeds || cli_json_set(root, "cluster", "compute", "speeds", speeds));
     if (!root || !wok) {
       if (!root) {

@@ -58,8 +58,9 @@ static const wl_param ddp_params[] = {
           "it); 0: one all-reduce"},
   {.key = "bucket_mb", .kind = WL_P_DOUBLE, .offset = DC(bucket_mb), .min = 0, .max = 1e9,
    .flags = WL_PF_MIN_EXCL | WL_PF_OPTIONAL | WL_PF_OMIT_DEFAULT, .unit = "MiB",
-   .doc = "buckets of this size instead (PyTorch DDP's bucket_cap_mb, 25 by default there; "
-          "the last bucket smaller; at most 2^20 buckets, the last one taking the rest)",
+   .doc = "buckets of this many MiB of the bytes on the wire instead (as PyTorch DDP's "
+          "bucket_cap_mb, though PyTorch never splits a tensor; the last bucket smaller; at "
+          "most 2^20 buckets, the last one taking the rest)",
    .applies = no_count, .applies_doc = "buckets 0"},
   OPT_POLICY_COMPRESS_PARAM,
   {0}};

@@ -555,6 +555,16 @@ static wl_status check_inert_elsewhere(const cJSON *root, const scn_scenario *s,
                       "here communicates by point-to-point transfers (which cross the "
                       "workers' and servers' links only); remove it");
   }
+  static const char *const overhead_keys[] = {"overhead_s", "overhead_s_per_mb", NULL};
+  for (int k = 0; overhead_keys[k] && !any_collective; k++) {
+    char path[64];
+    snprintf(path, sizeof path, "cluster.comm.%s", overhead_keys[k]);
+    const wl_param *p = wl_param_find(wl_param_find(sim_cluster_params, "comm")->sub,
+                                      overhead_keys[k]);
+    if (at_path(root, path) && !wl_param_at_default(p, &s->base.cluster.comm))
+      return scn_fail(err, path, "has no effect here: every collective pays it, and every "
+                      "policy here communicates by point-to-point transfers; remove it");
+  }
   for (int k = 0; region_keys[k] && !any_regions; k++) {
     char path[64];
     snprintf(path, sizeof path, "cluster.network.%s", region_keys[k]);

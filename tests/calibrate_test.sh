@@ -39,11 +39,37 @@ check "nccl-tests, tree, in-place, 1e6..1e9 bytes" fit "$fx/all_reduce_perf.txt"
   --collective tree --column in --min-bytes 1e6 --max-bytes 1e9
 check "nccl-tests, halving-doubling, 4 workers" fit "$fx/all_reduce_perf.txt" 4 halving_doubling 0 inf out -- \
   --collective halving_doubling --workers 4
-# the fit reproduces the times its keys give back: one DDP step of a timing-only model
+# --scenario S --out F: S with the fitted keys, valid
 "$syncsim" calibrate network "$fx/allreduce_gloo_2proc.csv" --workers 2 \
-  --scenario "$src/tests/bad_inputs/base.json" --out "$tmp/fitted.json" >/dev/null 2>&1
+  --scenario "$src/tests/bad_inputs/base.json" --out "$tmp/fitted.json" >"$tmp/fit_out" 2>&1
 check "--out writes a valid scenario" "$syncsim" validate "$tmp/fitted.json"
-check "... with the fitted keys" grep -q '"bandwidth_gbps":' "$tmp/fitted.json"
+written() { # the written latency and bandwidth are the printed ones
+  local a b
+  read -r a b < <(sed -n 's/^latency \([^ ]*\) s, bandwidth \([^ ]*\) Gbit.*/\1 \2/p' "$tmp/fit_out")
+  python3 - "$tmp/fitted.json" "$a" "$b" <<'PY'
+import json, sys
+n = json.load(open(sys.argv[1]))["cluster"]["network"]
+a, b = float(sys.argv[2]), float(sys.argv[3])
+sys.exit(not (abs(n["latency_s"] - a) <= 1e-5 * a and abs(n["bandwidth_gbps"] - b) <= 1e-5 * b
+              and n["collective"] == "ring"))
+PY
+}
+check "... with the fitted keys" written
+# an older all_reduce_perf without the root column: its header says where the times are
+awk '/^#       size/ {sub(/    root/, ""); print; next} /^ +[0-9]/ {$5 = ""; print; next} {print}' \
+  "$fx/all_reduce_perf.txt" >"$tmp/old_format.txt"
+check "all_reduce_perf without its root column" fit "$tmp/old_format.txt" 8 ring 0 inf out --
+# a CSV whose comment names size and time is still a CSV
+{ echo "# size in bytes, time in seconds"; cat "$fx/allreduce_gloo_2proc.csv"; } >"$tmp/commented.csv"
+check "a CSV comment is not a header" fit "$tmp/commented.csv" 2 ring 0 inf out -- --workers 2
+# relative paths of the scenario are made absolute in what --out writes
+mkdir -p "$tmp/a" "$tmp/b"
+cp "$fx/step_times_2proc.csv" "$tmp/a/steps.csv"
+sed 's/"compute": {"step_time_s": 0.1}/"compute": {"step_time_s": 0.1, "jitter": {"dist": "empirical", "file": "steps.csv"}}/' \
+  "$src/tests/bad_inputs/base.json" >"$tmp/a/scn.json"
+"$syncsim" calibrate network "$fx/allreduce_gloo_2proc.csv" --workers 2 --scenario "$tmp/a/scn.json" \
+  --out "$tmp/b/out.json" >/dev/null 2>&1
+check "--out elsewhere keeps the scenario's files" "$syncsim" validate "$tmp/b/out.json"
 
 # bad input: exit 2, a message, nothing written
 refused() { # REGEX ARGS...: calibrate ARGS exits 2 with a message matching REGEX
@@ -69,6 +95,11 @@ check "--out alone" refused "go together" network "$tmp/two.csv" --workers 2 --o
 check "nothing written" test ! -e "$tmp/x.json"
 check "calibrate alone" refused "needs 'network' or 'compute'" 
 check "an unknown collective" refused "collective" network "$tmp/two.csv" --workers 2 --collective star
+sed 's/"network": {"latency_s": 0.001, "bandwidth_gbps": 1}/"network": {"latency_s": 0.001, "bandwidth_gbps": 1, "collective": "hierarchical", "workers_per_node": 1}/' \
+  "$src/tests/bad_inputs/base.json" >"$tmp/hier.json"
+check "a scenario across nodes is not written" refused "cross nodes" network "$tmp/two.csv" \
+  --workers 2 --scenario "$tmp/hier.json" --out "$tmp/h.json"
+check "... nothing written" test ! -e "$tmp/h.json"
 
 # compute, from measured times: the step time, sigma and speeds against the independent ones
 times_fit() { # CSV
@@ -88,6 +119,13 @@ printf 'worker,seconds\n0,0.010\n0,0.012\n1,0.0102\n1,0.0118\n' >"$tmp/even.csv"
 check "equal workers: no speeds" times_fit "$tmp/even.csv"
 printf 'worker,seconds\n0,0.01\n' >"$tmp/one.csv"
 check "one time per worker is refused" refused "at least 2 each" compute "$src/tests/bad_inputs/base.json" --times "$tmp/one.csv"
+check "--workers with --times is refused" refused "with --times the times are yours" compute \
+  "$src/tests/bad_inputs/base.json" --times "$tmp/even.csv" --workers 2
+# a step derived from FLOPs is replaced, the keys that derived it removed
+sed 's/"compute": {"step_time_s": 0.1}/"compute": {"device_tflops": 10, "utilization": 0.5}/' \
+  "$src/tests/bad_inputs/base.json" >"$tmp/tf.json"
+"$syncsim" calibrate compute "$tmp/tf.json" --times "$tmp/even.csv" --out "$tmp/tf_out.json" >/dev/null 2>&1
+check "--out replaces device_tflops with the measured step" "$syncsim" validate "$tmp/tf_out.json"
 
 # compute, measured here: K workers at once, every step time written, a valid scenario out
 "$syncsim" calibrate compute "$src/tests/bad_inputs/base.json" --workers 2 --steps 20 --warmup 2 \

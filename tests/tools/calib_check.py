@@ -24,19 +24,21 @@ def coefficients(coll, K):
 
 
 def read_network(path, in_place):
-    rows, nccl = [], False
+    rows, cols = [], None  # cols: all_reduce_perf's time columns, from its header
     for line in open(path):
         s = line.strip()
         if not s:
             continue
         if s.startswith("#"):
-            nccl |= "size" in s and "time" in s
+            head = s[1:].split()
+            if head[:2] == ["size", "count"]:
+                cols = [i for i, h in enumerate(head) if h == "time"]
             continue
         f = s.replace(",", " ").split()
-        if nccl:
+        if cols:
             if not f[0].isdigit():
                 continue
-            rows.append((float(f[0]), float(f[9 if in_place else 5]) * 1e-6))
+            rows.append((float(f[0]), float(f[cols[1] if in_place else cols[0]]) * 1e-6))
         else:
             try:
                 rows.append((float(f[0]), float(f[1])))
