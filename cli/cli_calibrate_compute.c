@@ -8,7 +8,8 @@
  * the user's own framework). From either:
  *   step_time_s = the mean step time (the fastest worker's, when the workers differ): the
  *                 simulated jitter has mean 1, so the mean, not the median, keeps the total;
- *   speeds      = fastest mean / each worker's mean, when they differ by more than 2%;
+ *   speeds      = fastest mean / each worker's mean, when the slowest and the fastest differ
+ *                 by more than 2% and by more than 3 standard errors of their difference;
  *   jitter      = lognormal, sigma the standard deviation of log(t / the worker's geometric
  *                 mean), pooled over workers. */
 #include <errno.h>
@@ -375,7 +376,7 @@ int cli_calibrate_compute(int argc, char **argv, const char *usage)
                 : "mean step time: the simulated jitter has mean 1",
          times_out || times_in ? "; or jitter.dist empirical with these times" : "");
   if (!differ && T.K > 1)
-    printf("(the workers' means are within 2%% of each other: no speeds)\n");
+    printf("(the workers' means differ by less than 2%% or than their noise: no speeds)\n");
   int status = CLI_OK;
   if (times_out) {
     FILE *f = fopen(times_out, "w");

@@ -117,6 +117,9 @@ PY
 check "measured times of two processes: step, sigma, speeds" times_fit "$fx/step_times_2proc.csv"
 printf 'worker,seconds\n0,0.010\n0,0.012\n1,0.0102\n1,0.0118\n' >"$tmp/even.csv"
 check "equal workers: no speeds" times_fit "$tmp/even.csv"
+printf 'worker,seconds\n0,0.010\n0,0.014\n0,0.006\n0,0.012\n1,0.0109\n1,0.0135\n1,0.0065\n1,0.0127\n' >"$tmp/noisy.csv"
+check "4% apart but within the noise: no speeds" times_fit "$tmp/noisy.csv"
+check "... as printed" grep -q "no speeds" "$tmp/c"
 printf 'worker,seconds\n0,0.01\n' >"$tmp/one.csv"
 check "one time per worker is refused" refused "at least 2 each" compute "$src/tests/bad_inputs/base.json" --times "$tmp/one.csv"
 check "--workers with --times is refused" refused "with --times the times are yours" compute \

@@ -7,10 +7,12 @@
       the latency kept >= 0: "ALPHA BANDWIDTH_GBPS"
   calib_check.py compute CSV
       from worker,seconds lines: the step time (the mean, or the fastest worker's mean when
-      the workers' means differ by more than 2%), the pooled sigma of log step time around
-      each worker's mean log, and the speeds: "STEP SIGMA [SPEED...]"
+      the slowest and fastest workers' means differ by more than 2% and by more than 3
+      standard errors of that difference), the pooled sigma of log step time around each
+      worker's mean log, and the speeds: "STEP SIGMA [SPEED...]"
 """
 import math
+import statistics
 import sys
 
 
@@ -75,12 +77,14 @@ def compute(path):
         w, t = s.split(",")
         per.setdefault(int(w), []).append(float(t))
     means = [sum(v) / len(v) for _, v in sorted(per.items())]
+    var = [statistics.variance(v) / len(v) for _, v in sorted(per.items())]  # se^2 of a mean
     ss, dof = 0.0, 0
     for v in per.values():
         lm = sum(math.log(t) for t in v) / len(v)
         ss += sum((math.log(t) - lm) ** 2 for t in v)
         dof += len(v) - 1
-    differ = max(means) > 1.02 * min(means)
+    f, s = means.index(min(means)), means.index(max(means))
+    differ = means[s] > 1.02 * means[f] and means[s] - means[f] > 3 * math.sqrt(var[f] + var[s])
     step = min(means) if differ else sum(sum(v) for v in per.values()) / sum(len(v) for v in per.values())
     out = [step, math.sqrt(ss / dof)]
     if differ:
