@@ -268,7 +268,10 @@ void sim_runner_restore_worker(sim_runner *r, int w)
 }
 
 /* A task's start (opt_train): a fresh inner state; its batches drawn from its shard's
- * stream, in event order, so that tasks sharing a shard take consecutive batches. */
+ * stream, in event order, so that tasks sharing a shard take consecutive batches. (Shard
+ * s's stream is worker s's sampler, which a job of worker s reads only outside tasks: a
+ * policy with tasks trains only in tasks, but for DiLoCo's warm-up steps, which all end
+ * before its first task starts.) */
 static void start_task(sim_runner *r, int w, const opt_train *job, long grad_steps)
 {
   opt_replica *rep = &r->reps[w];
