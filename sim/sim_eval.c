@@ -64,7 +64,10 @@ static void eval_params(sim_runner *r, const float *params, double *loss, double
  * record). Sets reached_target and diverged as the loss says. */
 wl_status sim_runner_evaluate(sim_runner *r)
 {
-  sim_metric m = {.loss = NAN, .accuracy = NAN};
+  sim_metric m;
+  memset(&m, 0, sizeof m); /* (its padding too: a record is the same bytes run to run) */
+  m.loss = NAN;
+  m.accuracy = NAN;
   const float *global = r->policy.type->global(r->policy.state);
   if (!r->timing_only)
     eval_params(r, global, &m.loss, &m.accuracy);

@@ -459,19 +459,19 @@ static wl_status report_workers(sim_runner *r)
     sim_runner_flows_drop(r, w); /* transfers cut by the end of the run */
     sim_time compute = wk->compute_ns, comm = wk->comm_ns, down = wk->down_ns,
              blocked = wk->blocked_ns;
-    sim_worker_stats s = {
-      .worker = w,
-      .speed = r->cluster.speed[w],
-      .grad_steps = wk->grad_steps,
-      .compute_s = sim_time_to_s(compute),
-      .comm_s = sim_time_to_s(comm),
-      .idle_s = sim_time_to_s(r->now - compute - comm - down - blocked),
-      .blocked_s = sim_time_to_s(blocked),
-      .bytes_sent = wk->bytes_sent,
-      .bytes_recv = wk->bytes_recv,
-      .mean_staleness = wk->stale_n ? wk->stale_sum / (double)wk->stale_n : NAN,
-      .down_s = sim_time_to_s(down),
-    };
+    sim_worker_stats s;
+    memset(&s, 0, sizeof s); /* (its padding too: a record is the same bytes run to run) */
+    s.worker = w;
+    s.speed = r->cluster.speed[w];
+    s.grad_steps = wk->grad_steps;
+    s.compute_s = sim_time_to_s(compute);
+    s.comm_s = sim_time_to_s(comm);
+    s.idle_s = sim_time_to_s(r->now - compute - comm - down - blocked);
+    s.blocked_s = sim_time_to_s(blocked);
+    s.bytes_sent = wk->bytes_sent;
+    s.bytes_recv = wk->bytes_recv;
+    s.mean_staleness = wk->stale_n ? wk->stale_sum / (double)wk->stale_n : NAN;
+    s.down_s = sim_time_to_s(down);
     wl_status st = r->rec->worker(r->rec->ctx, &s);
     if (st != WL_OK)
       return st;
