@@ -4,6 +4,7 @@
 #define CLI_H
 
 #include <signal.h>
+#include <stdio.h>
 
 enum { CLI_OK = 0, CLI_RUN_FAILED = 1, CLI_USAGE = 2, CLI_INTERRUPTED = 130 };
 
@@ -135,6 +136,13 @@ extern volatile sig_atomic_t cli_recording;
  * with a message otherwise); set root.a.b.key to v, taking v (objects made as needed; 0 when
  * a step is not an object); write root to out, replacing it only once complete (0 with a
  * message on failure). */
+/* An output file written whole or not at all: cli_out_open makes a temporary file beside
+ * path (tmp gets its name; NULL, saying why, when it cannot be made, or path is a
+ * directory); cli_out_close closes it and renames it to path when ok and every write
+ * succeeded, else removes it, and returns whether path now holds it. */
+FILE *cli_out_open(const char *path, char *tmp, size_t size);
+int cli_out_close(FILE *f, const char *tmp, const char *path, int ok);
+
 typedef struct cJSON cJSON;
 cJSON *cli_read_json_object(const char *path);
 /* cli_read_json_object of a scenario, its relative paths made absolute (for a copy written

@@ -1,8 +1,11 @@
 /* One argument parser for every subcommand (cli.h: cli_opt, cli_parse_args). */
+#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "cli.h"
 #include "wl_param.h"
@@ -155,4 +158,49 @@ int cli_parse_args(int argc, char **argv, const char *usage, const cli_opt *opts
     pos[(*n_pos)++] = arg;
   }
   return -1;
+}
+
+FILE *cli_out_open(const char *path, char *tmp, size_t size)
+{
+  struct stat sb;
+  if (stat(path, &sb) == 0 && S_ISDIR(sb.st_mode)) {
+    fprintf(stderr, "syncsim: --out %s: is a directory; expected a file name\n", path);
+    return NULL;
+  }
+  if ((size_t)snprintf(tmp, size, "%s.XXXXXX", path) >= size) {
+    fprintf(stderr, "syncsim: --out: expected a path of at most %zu bytes\n", size - 8);
+    return NULL;
+  }
+  int fd = mkstemp(tmp);
+  if (fd < 0) {
+    fprintf(stderr, "syncsim: --out %s: cannot write there: %s\n", path, strerror(errno));
+    return NULL;
+  }
+  mode_t mask = umask(0); /* a new file's usual mode, not mkstemp's 0600 */
+  umask(mask);
+  fchmod(fd, 0666 & ~mask);
+  FILE *f = fdopen(fd, "w");
+  if (!f) {
+    fprintf(stderr, "syncsim: --out %s: %s\n", path, strerror(errno));
+    close(fd);
+    unlink(tmp);
+  }
+  return f;
+}
+
+int cli_out_close(FILE *f, const char *tmp, const char *path, int ok)
+{
+  int werr = ferror(f);
+  if (fclose(f) != 0 || werr) {
+    if (ok)
+      fprintf(stderr, "syncsim: --out %s: writing failed: %s\n", path, strerror(errno));
+    ok = 0;
+  }
+  if (ok && rename(tmp, path) != 0) {
+    fprintf(stderr, "syncsim: --out %s: %s\n", path, strerror(errno));
+    ok = 0;
+  }
+  if (!ok)
+    unlink(tmp);
+  return ok;
 }

@@ -264,42 +264,6 @@ int cli_json_set(cJSON *root, const char *a, const char *b, const char *key, cJS
   return 1;
 }
 
-cJSON *cli_read_json_object(const char *in)
-{
-  FILE *f = fopen(in, "rb");
-  if (!f) {
-    fprintf(stderr, "syncsim: calibrate: %s: %s\n", in, strerror(errno));
-    return NULL;
-  }
-  char *text = NULL;
-  size_t len = 0, cap = 0;
-  for (;;) {
-    if (len + 4096 + 1 > cap) {
-      char *t = realloc(text, cap = cap ? 2 * cap : 65536);
-      if (!t) {
-        free(text);
-        fclose(f);
-        fprintf(stderr, "syncsim: calibrate: out of memory\n");
-        return NULL;
-      }
-      text = t;
-    }
-    size_t got = fread(text + len, 1, 4096, f);
-    len += got;
-    if (got < 4096)
-      break;
-  }
-  fclose(f);
-  text[len] = '\0';
-  cJSON *root = cJSON_Parse(text);
-  free(text);
-  if (!cJSON_IsObject(root)) {
-    cJSON_Delete(root);
-    fprintf(stderr, "syncsim: calibrate: %s: not a JSON object (validate it first)\n", in);
-    return NULL;
-  }
-  return root;
-}
 
 /* The scenario's relative paths (resolved against its folder by the loader) made absolute,
  * so that a copy written elsewhere reads the same files. */
@@ -350,31 +314,32 @@ static void absolutize(cJSON *root, const char *scenario)
 
 cJSON *cli_read_scenario_for_out(const char *path)
 {
-  cJSON *root = cli_read_json_object(path);
-  if (root)
-    absolutize(root, path);
+  char *text;
+  scn_error err;
+  if (scn_read_file(path, &text, &err) != WL_OK) {
+    cli_scn_error(&err);
+    return NULL;
+  }
+  cJSON *root = cJSON_Parse(text);
+  free(text);
+  if (!cJSON_IsObject(root)) { /* (the callers loaded it as a scenario already) */
+    cJSON_Delete(root);
+    fprintf(stderr, "syncsim: calibrate: %s: not a JSON object\n", path);
+    return NULL;
+  }
+  absolutize(root, path);
   return root;
 }
 
 int cli_write_json(const cJSON *root, const char *out)
 {
-  char *text = cJSON_Print(root);
-  char tmp[4200];
-  if (!text || snprintf(tmp, sizeof tmp, "%s.tmp%ld", out, (long)getpid()) >= (int)sizeof tmp) {
-    free(text);
-    fprintf(stderr, "syncsim: calibrate: cannot write %s\n", out);
-    return 0;
-  }
-  FILE *f = fopen(tmp, "w");
+  char *text = cJSON_Print(root), tmp[4200];
+  FILE *f = text ? cli_out_open(out, tmp, sizeof tmp) : NULL;
+  if (!text && !f)
+    fprintf(stderr, "syncsim: calibrate: out of memory\n");
   int ok = f && fputs(text, f) >= 0 && fputc('\n', f) != EOF;
-  ok = (f && fclose(f) == 0) && ok;
   free(text);
-  if (!ok || rename(tmp, out) != 0) {
-    fprintf(stderr, "syncsim: calibrate: cannot write %s: %s\n", out, strerror(errno));
-    remove(tmp);
-    return 0;
-  }
-  return 1;
+  return f && cli_out_close(f, tmp, out, ok);
 }
 
 static int calibrate_network(int argc, char **argv)

@@ -379,18 +379,16 @@ int cli_calibrate_compute(int argc, char **argv, const char *usage)
     printf("(the workers' means differ by less than 2%% or than their noise: no speeds)\n");
   int status = CLI_OK;
   if (times_out) {
-    FILE *f = fopen(times_out, "w");
+    char tmp[4200];
+    FILE *f = cli_out_open(times_out, tmp, sizeof tmp);
     int wok = f != NULL && fprintf(f, "worker,seconds\n") > 0;
     for (int k = 0; wok && k < T.K; k++)
       for (int i = 0; wok && i < T.n[k]; i++)
         wok = fprintf(f, "%d,%.9g\n", k, T.t[k][i]) > 0;
-    wok = (f && fclose(f) == 0) && wok;
-    if (!wok) {
-      fprintf(stderr, "syncsim: calibrate compute: cannot write %s\n", times_out);
+    if (!f || !cli_out_close(f, tmp, times_out, wok))
       status = CLI_USAGE;
-    } else {
+    else
       printf("wrote %s\n", times_out);
-    }
   }
   if (out && status == CLI_OK) {
     cJSON *root = cli_read_scenario_for_out(file);

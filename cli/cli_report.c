@@ -104,61 +104,11 @@ static const char migrate_usage[] =
   "the rest NULL); from version 2, runs.pid. Writing commands (run, sweep, merge) do this\n"
   "by themselves; report and plot read an older database as it is.\n";
 
-/* A temporary file beside path, for the report to be renamed to path once complete (so a
- * failed report leaves path as it was); tmp gets its name. NULL, saying why, when it cannot
- * be made. */
 /* Whether the output path names the database file (itself, or through a link). */
 static int is_the_db(const char *out, const char *db)
 {
   struct stat a, b;
   return stat(out, &a) == 0 && stat(db, &b) == 0 && a.st_dev == b.st_dev && a.st_ino == b.st_ino;
-}
-
-static FILE *out_open(const char *path, char *tmp, size_t size)
-{
-  struct stat sb;
-  if (stat(path, &sb) == 0 && S_ISDIR(sb.st_mode)) {
-    fprintf(stderr, "syncsim: --out %s: is a directory; expected a file name\n", path);
-    return NULL;
-  }
-  if ((size_t)snprintf(tmp, size, "%s.XXXXXX", path) >= size) {
-    fprintf(stderr, "syncsim: --out: expected a path of at most %zu bytes\n", size - 8);
-    return NULL;
-  }
-  int fd = mkstemp(tmp);
-  if (fd < 0) {
-    fprintf(stderr, "syncsim: --out %s: cannot write there: %s\n", path, strerror(errno));
-    return NULL;
-  }
-  mode_t mask = umask(0); /* a new file's usual mode, not mkstemp's 0600 */
-  umask(mask);
-  fchmod(fd, 0666 & ~mask);
-  FILE *f = fdopen(fd, "w");
-  if (!f) {
-    fprintf(stderr, "syncsim: --out %s: %s\n", path, strerror(errno));
-    close(fd);
-    unlink(tmp);
-  }
-  return f;
-}
-
-/* Close the temporary file f and rename it to path when ok (its writes all succeeded), else
- * remove it. Returns whether path now holds the report. */
-static int out_close(FILE *f, const char *tmp, const char *path, int ok)
-{
-  int werr = ferror(f);
-  if (fclose(f) != 0 || werr) {
-    if (ok)
-      fprintf(stderr, "syncsim: --out %s: writing failed: %s\n", path, strerror(errno));
-    ok = 0;
-  }
-  if (ok && rename(tmp, path) != 0) {
-    fprintf(stderr, "syncsim: --out %s: %s\n", path, strerror(errno));
-    ok = 0;
-  }
-  if (!ok)
-    unlink(tmp);
-  return ok;
 }
 
 int cli_report(int argc, char **argv)
@@ -190,7 +140,7 @@ int cli_report(int argc, char **argv)
     return CLI_USAGE;
   }
   char tmp[4096];
-  FILE *out = out_path ? out_open(out_path, tmp, sizeof tmp) : stdout;
+  FILE *out = out_path ? cli_out_open(out_path, tmp, sizeof tmp) : stdout;
   if (!out)
     return CLI_USAGE;
   char err[1024];
@@ -207,7 +157,7 @@ int cli_report(int argc, char **argv)
   }
   if (st != WL_OK)
     fprintf(stderr, "syncsim: %s\n", err);
-  if (out_path && !out_close(out, tmp, out_path, st == WL_OK))
+  if (out_path && !cli_out_close(out, tmp, out_path, st == WL_OK))
     return st != WL_OK ? CLI_USAGE : CLI_RUN_FAILED;
   if (out_path)
     fprintf(stderr, "wrote %s\n", out_path);
